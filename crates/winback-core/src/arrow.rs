@@ -1,0 +1,195 @@
+//! Reading purchase histories from Arrow record batches and Parquet files.
+//!
+//! Columns are found by the names of a [`ColumnMap`]. Types are converted as
+//! follows: ids and labels from any type castable to text; amounts and
+//! quantities from any numeric (or numeric text) type; dates from `Date32`,
+//! `Date64`, `Timestamp` (with a time zone = an instant; without = a naive
+//! wall-clock time, see [`crate::date`]) or text. Row numbers in errors are
+//! 1-based positions in the stream of batches.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Date64Type, Float64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, TimeUnit};
+
+use crate::date::{DateParser, Day};
+use crate::error::{Error, Result};
+use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
+use crate::read::{is_truthy, ColumnMap};
+use crate::report::LoadReport;
+
+fn arrow_err(source: &str) -> impl Fn(ArrowError) -> Error + '_ {
+    move |e| Error::Arrow { file: source.to_string(), source: e }
+}
+
+fn cast(a: &ArrayRef, to: &DataType, source: &str) -> Result<ArrayRef> {
+    if a.data_type() == to {
+        return Ok(Arc::clone(a));
+    }
+    arrow_cast::cast(a, to).map_err(arrow_err(source))
+}
+
+/// Dates of one batch: days, or the text that failed.
+enum Dates {
+    Days(Vec<Option<Day>>),
+    Text(ArrayRef),
+}
+
+fn dates(a: &ArrayRef, parser: &DateParser, source: &str) -> Result<Dates> {
+    let per_day = |secs: i64, naive: bool| parser.day_of_parts(secs.div_euclid(86_400) as Day, secs.rem_euclid(86_400), (!naive).then_some(0));
+    Ok(match a.data_type() {
+        DataType::Date32 => Dates::Days(a.as_primitive::<Date32Type>().iter().collect()),
+        DataType::Date64 => Dates::Days(a.as_primitive::<Date64Type>().iter().map(|v| v.map(|ms| ms.div_euclid(86_400_000) as Day)).collect()),
+        DataType::Timestamp(unit, tz) => {
+            let per_sec: i64 = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => 1_000_000_000,
+            };
+            let naive = tz.is_none();
+            let ints = cast(a, &DataType::Int64, source)?;
+            let ints = ints.as_primitive::<arrow_array::types::Int64Type>();
+            Dates::Days(ints.iter().map(|v| v.and_then(|t| per_day(t.div_euclid(per_sec), naive))).collect())
+        }
+        _ => Dates::Text(cast(a, &DataType::Utf8, source)?),
+    })
+}
+
+fn s(a: &ArrayRef, r: usize) -> Option<&str> {
+    let a = a.as_string::<i32>();
+    a.is_valid(r).then(|| a.value(r))
+}
+
+fn f(a: &ArrayRef, r: usize) -> Option<f64> {
+    let a = a.as_primitive::<Float64Type>();
+    a.is_valid(r).then(|| a.value(r))
+}
+
+fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<ArrayRef>> {
+    idx.map(|i| cast(batch.column(i), &DataType::Utf8, source)).transpose()
+}
+
+/// Reads record batches (from pyarrow, polars, DuckDB, Parquet...) into a history.
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{RecordBatch, StringArray, Float64Array, Date32Array};
+/// use winback_core::{arrow::read_record_batches, read::ColumnMap, LoadOptions};
+/// let batch = RecordBatch::try_from_iter([
+///     ("id", Arc::new(StringArray::from(vec!["a", "b", "a"])) as _),
+///     ("day", Arc::new(Date32Array::from(vec![19000, 19001, 19010])) as _),
+///     ("value", Arc::new(Float64Array::from(vec![5.0, 7.5, -1.0])) as _),
+/// ]).unwrap();
+/// let map = ColumnMap::new("id", "day", "value");
+/// let (h, report) = read_record_batches([Ok(batch)], "batches", &map, &LoadOptions::default())?;
+/// assert_eq!((h.num_customers(), report.rows_used, report.returns), (2, 3, 1));
+/// # Ok::<(), winback_core::Error>(())
+/// ```
+pub fn read_record_batches(
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    source: &str,
+    map: &ColumnMap,
+    options: &LoadOptions,
+) -> Result<(History, LoadReport)> {
+    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
+    let mut row_no = 0u64;
+    for batch in batches {
+        let batch = batch.map_err(arrow_err(source))?;
+        b.reserve(batch.num_rows());
+        let schema = batch.schema();
+        let find = |name: &str| -> Result<usize> {
+            schema.index_of(name).map_err(|_| Error::MissingColumn {
+                file: source.to_string(),
+                column: name.to_string(),
+                available: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+            })
+        };
+        let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
+        let id = cast(batch.column(find(&map.customer)?), &DataType::Utf8, source)?;
+        let date = dates(batch.column(find(&map.date)?), &parser, source)?;
+        let amount_raw = batch.column(find(&map.amount)?);
+        let amount = cast(amount_raw, &DataType::Float64, source).ok();
+        let amount_text = cast(amount_raw, &DataType::Utf8, source)?;
+        let qty = opt(&map.quantity)?.map(|i| cast(batch.column(i), &DataType::Float64, source)).transpose()?;
+        let order = text_col(&batch, opt(&map.order)?, source)?;
+        let channel = text_col(&batch, opt(&map.channel)?, source)?;
+        let category = text_col(&batch, opt(&map.category)?, source)?;
+        let region = text_col(&batch, opt(&map.region)?, source)?;
+        let cancel_idx = opt(&map.cancelled)?;
+        let cancel_bool = cancel_idx.and_then(|i| batch.column(i).as_boolean_opt().cloned());
+        let cancel_text = match (cancel_idx, &cancel_bool) {
+            (Some(i), None) => Some(cast(batch.column(i), &DataType::Utf8, source)?),
+            _ => None,
+        };
+        for r in 0..batch.num_rows() {
+            row_no += 1;
+            let date_text;
+            let day = match &date {
+                Dates::Days(d) => d[r].ok_or(""),
+                Dates::Text(t) => {
+                    date_text = s(t, r).unwrap_or("");
+                    parser.parse_day(date_text).ok_or(date_text)
+                }
+            };
+            let amount_str = s(&amount_text, r).unwrap_or("");
+            let amount = match amount.as_ref().and_then(|a| f(a, r)) {
+                Some(v) => Ok(v),
+                None => Err(amount_str),
+            };
+            let cancelled = match (&cancel_bool, &cancel_text) {
+                (Some(bv), _) => bv.is_valid(r) && bv.value(r),
+                (None, Some(t)) => s(t, r).is_some_and(is_truthy),
+                _ => false,
+            };
+            b.push(
+                row_no,
+                RawRow {
+                    customer: s(&id, r).unwrap_or(""),
+                    day,
+                    amount,
+                    quantity: qty.as_ref().map(|q| f(q, r).ok_or("")),
+                    order: order.as_ref().and_then(|a| s(a, r)),
+                    channel: channel.as_ref().and_then(|a| s(a, r)),
+                    category: category.as_ref().and_then(|a| s(a, r)),
+                    region: region.as_ref().and_then(|a| s(a, r)),
+                    cancelled,
+                },
+            )?;
+        }
+    }
+    b.finish()
+}
+
+/// Reads a Parquet file, only the mapped columns, batch by batch.
+#[cfg(feature = "parquet")]
+pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ProjectionMask;
+    let path = path.as_ref();
+    let source = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+    let pq = |e| Error::Parquet { file: source.clone(), source: e };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq)?;
+    let schema = Arc::clone(builder.schema());
+    let wanted: Vec<&String> = [Some(&map.customer), Some(&map.date), Some(&map.amount)]
+        .into_iter()
+        .flatten()
+        .chain([&map.quantity, &map.order, &map.channel, &map.category, &map.region, &map.cancelled].into_iter().flatten())
+        .collect();
+    let mut roots = Vec::new();
+    for name in wanted {
+        let i = schema.index_of(name).map_err(|_| Error::MissingColumn {
+            file: source.clone(),
+            column: name.clone(),
+            available: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+        })?;
+        roots.push(i);
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
+    read_record_batches(reader, &source, map, options)
+}

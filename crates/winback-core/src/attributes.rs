@@ -1,0 +1,238 @@
+//! Customer attributes: a second table keyed by customer id (region, age band,
+//! gender, join channel, join date, survey scores...).
+//!
+//! Each column is typed from its values: **numeric** when every non-empty value
+//! is a number, **date** when every non-empty value is a date (`YYYY-MM-DD`,
+//! `YYYYMMDD`, ISO date-time), else **categorical**. Empty cells are missing.
+//! Attributes are taken as static facts about the customer (not time-stamped);
+//! date columns become "days since" the cutoff in features, so they carry no
+//! information from after it.
+//!
+//! ```
+//! use winback_core::attributes::{Attributes, AttrValues};
+//! use winback_core::read::CsvOptions;
+//! let data = "id,age,score,joined\n1,25-34,7.5,2020-01-01\n2,65+,,2021-06-30\n";
+//! let a = Attributes::read_csv_from(data.as_bytes(), "attrs.csv", "id", &CsvOptions::default())?;
+//! assert_eq!(a.len(), 2);
+//! assert!(matches!(a.column("age").unwrap().values, AttrValues::Categorical { .. }));
+//! assert!(matches!(a.column("score").unwrap().values, AttrValues::Numeric(_)));
+//! assert!(matches!(a.column("joined").unwrap().values, AttrValues::Date(_)));
+//! # Ok::<(), winback_core::Error>(())
+//! ```
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::date::{DateFormat, DateParser, Day, TimeSettings};
+use crate::error::{Error, Result};
+use crate::hash::FxHashMap;
+use crate::read::{csv_error, open, CsvOptions, CsvTable};
+
+/// The values of one attribute column, one per attribute row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttrValues {
+    /// Numbers; `NaN` is missing.
+    Numeric(Vec<f64>),
+    /// Dates as days; `None` is missing.
+    Date(Vec<Option<Day>>),
+    /// Category levels (sorted) and one code per row; `u32::MAX` is missing.
+    Categorical {
+        /// Distinct levels, sorted.
+        levels: Vec<String>,
+        /// Index into `levels` per row.
+        codes: Vec<u32>,
+    },
+}
+
+/// One attribute column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttrColumn {
+    /// Column name.
+    pub name: String,
+    /// Values.
+    pub values: AttrValues,
+}
+
+/// What loading the attribute table did with its rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributesReport {
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows with an empty key (skipped).
+    pub missing_key: u64,
+    /// Rows whose key repeats an earlier row (skipped; the first row is kept).
+    pub duplicate_keys: u64,
+    /// Rows whose customer has no purchase in the history (kept, unused).
+    pub unmatched: u64,
+}
+
+/// A customer attribute table (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attributes {
+    ids: Vec<String>,
+    columns: Vec<AttrColumn>,
+    /// Per history customer: its attribute row, or `u32::MAX`.
+    row_of: Vec<u32>,
+    report: AttributesReport,
+}
+
+impl Attributes {
+    /// Builds a table from Rust values: one id per row and columns of the same length.
+    ///
+    /// Duplicate or empty ids are counted in the report and their rows ignored.
+    pub fn from_columns(ids: Vec<String>, columns: Vec<AttrColumn>) -> Result<Self> {
+        for c in &columns {
+            let n = match &c.values {
+                AttrValues::Numeric(v) => v.len(),
+                AttrValues::Date(v) => v.len(),
+                AttrValues::Categorical { codes, .. } => codes.len(),
+            };
+            if n != ids.len() {
+                return Err(Error::SchemaMismatch(format!(
+                    "attribute column `{}` has {n} values for {} ids",
+                    c.name,
+                    ids.len()
+                )));
+            }
+        }
+        let report = AttributesReport { rows_read: ids.len() as u64, ..Default::default() };
+        Ok(Attributes { ids, columns, row_of: Vec::new(), report })
+    }
+
+    /// Reads an attribute CSV file (gzip when the name ends in `.gz`); `key` is the customer id column.
+    pub fn read_csv(path: impl AsRef<Path>, key: &str, csv: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref();
+        Self::read_csv_from(open(path)?, &path.display().to_string(), key, csv)
+    }
+
+    /// Reads attribute CSV from any reader.
+    pub fn read_csv_from(reader: impl Read, source: &str, key: &str, csv: &CsvOptions) -> Result<Self> {
+        let (mut t, first) = CsvTable::new(reader, source, csv)?;
+        let k = t.column(key)?;
+        let header = t.header.clone();
+        let mut raw: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+        let mut ids = Vec::new();
+        let mut report = AttributesReport::default();
+        let mut seen: FxHashMap<String, ()> = FxHashMap::default();
+        let mut rec = first.unwrap_or_default();
+        let mut pending = !rec.is_empty();
+        loop {
+            if !pending && !t.reader.read_byte_record(&mut rec).map_err(|e| csv_error(source, &e))? {
+                break;
+            }
+            pending = false;
+            report.rows_read += 1;
+            let id = String::from_utf8_lossy(rec.get(k).unwrap_or_default()).trim().to_string();
+            if id.is_empty() {
+                report.missing_key += 1;
+                continue;
+            }
+            if seen.insert(id.clone(), ()).is_some() {
+                report.duplicate_keys += 1;
+                continue;
+            }
+            ids.push(id);
+            for (i, col) in raw.iter_mut().enumerate() {
+                if i != k {
+                    col.push(String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string());
+                }
+            }
+        }
+        let dates = DateParser::new(DateFormat::Auto, &TimeSettings::default())?;
+        let columns = header
+            .iter()
+            .zip(raw)
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .map(|(_, (name, vals))| AttrColumn { name: name.clone(), values: type_column(&vals, &dates) })
+            .collect();
+        Ok(Attributes { ids, columns, row_of: Vec::new(), report })
+    }
+
+    /// Number of attribute rows kept.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+    /// The columns (key excluded).
+    pub fn columns(&self) -> &[AttrColumn] {
+        &self.columns
+    }
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&AttrColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+    /// The load report.
+    pub fn report(&self) -> &AttributesReport {
+        &self.report
+    }
+
+    /// Links rows to the customers of a history (by id).
+    pub(crate) fn link(&mut self, customer_ids: &[String]) {
+        self.row_of = vec![u32::MAX; customer_ids.len()];
+        let mut unmatched = 0;
+        for (row, id) in self.ids.iter().enumerate() {
+            match customer_ids.binary_search(id) {
+                Ok(c) => self.row_of[c] = row as u32,
+                Err(_) => unmatched += 1,
+            }
+        }
+        self.report.unmatched = unmatched;
+    }
+
+    /// The attribute row of history customer `c`.
+    #[inline]
+    pub(crate) fn row(&self, c: usize) -> Option<usize> {
+        self.row_of.get(c).copied().filter(|&r| r != u32::MAX).map(|r| r as usize)
+    }
+}
+
+fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
+    let non_empty = || vals.iter().filter(|v| !v.is_empty());
+    if non_empty().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+        return AttrValues::Numeric(vals.iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect());
+    }
+    if non_empty().all(|v| dates.parse_day(v).is_some()) {
+        return AttrValues::Date(vals.iter().map(|v| dates.parse_day(v)).collect());
+    }
+    let mut levels: Vec<String> = non_empty().cloned().collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let codes = vals
+        .iter()
+        .map(|v| if v.is_empty() { u32::MAX } else { levels.binary_search(v).map_or(u32::MAX, |i| i as u32) })
+        .collect();
+    AttrValues::Categorical { levels, codes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_and_missing_keys_are_counted() {
+        let data = "id,region\n1,North\n1,South\n,East\n2,\n";
+        let a = Attributes::read_csv_from(data.as_bytes(), "a.csv", "id", &CsvOptions::default()).unwrap();
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.report().duplicate_keys, 1);
+        assert_eq!(a.report().missing_key, 1);
+        match &a.column("region").unwrap().values {
+            AttrValues::Categorical { levels, codes } => {
+                assert_eq!(levels, &["North"]);
+                assert_eq!(codes, &[0, u32::MAX]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_key_column_is_an_error() {
+        let e = Attributes::read_csv_from("a,b\n1,2\n".as_bytes(), "a.csv", "id", &CsvOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "a.csv: column `id` not found (available: a, b)");
+    }
+}

@@ -1,0 +1,156 @@
+//! The one error type of `winback-core`.
+
+use std::path::PathBuf;
+
+use crate::report::SkipReason;
+
+/// Everything that can go wrong in `winback-core`.
+///
+/// Input errors name the file, the line (1-based, the header is line 1), the
+/// column and the offending value, so that a batch job's log says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The CSV parser failed (bad quoting, invalid UTF-8 in a used column...).
+    #[error("{file}, line {line}: malformed CSV: {message}")]
+    Csv {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// The parser's message.
+        message: String,
+    },
+    /// A mapped column is not in the file's header or schema.
+    #[error("{file}: column `{column}` not found (available: {available})")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The missing column.
+        column: String,
+        /// The columns that are there, comma separated.
+        available: String,
+    },
+    /// A value that strict mode refuses (or that can never be accepted).
+    #[error("{file}, line {line}, column `{column}`: {reason} (value {value:?})")]
+    BadValue {
+        /// The file.
+        file: String,
+        /// 1-based line number (for Arrow/Parquet: 1-based row number).
+        line: u64,
+        /// The column.
+        column: String,
+        /// The offending value as text.
+        value: String,
+        /// Why it was refused.
+        reason: SkipReason,
+    },
+    /// Strict mode refused an exact duplicate line.
+    #[error("{file}, line {line}: exact duplicate of line {first_line}")]
+    DuplicateLine {
+        /// The file.
+        file: String,
+        /// The duplicate's line.
+        line: u64,
+        /// The line it repeats.
+        first_line: u64,
+    },
+    /// No usable purchase at all.
+    #[error("{file}: no usable purchase rows ({rows_read} rows read)")]
+    EmptyInput {
+        /// The file (or `<values>` for Rust values).
+        file: String,
+        /// Rows read, all skipped or none at all.
+        rows_read: u64,
+    },
+    /// More distinct customers, orders or codes than the columnar storage holds.
+    #[error("too many distinct {what}: at most {max}")]
+    TooMany {
+        /// What overflowed.
+        what: &'static str,
+        /// The limit.
+        max: u64,
+    },
+    /// A date format given by the user was rejected.
+    #[error("invalid date format {format:?}: {message}")]
+    InvalidDateFormat {
+        /// The format.
+        format: String,
+        /// Why.
+        message: String,
+    },
+    /// A time zone name that is not in the time zone database.
+    #[error("unknown time zone {0:?}")]
+    UnknownTimeZone(String),
+    /// The lapse quantile must lie in (0, 1).
+    #[error("lapse quantile must be in (0, 1), got {0}")]
+    InvalidQuantile(f64),
+    /// A fixed lapse threshold must be at least one day.
+    #[error("lapse threshold must be at least 1 day, got {0}")]
+    InvalidLapseDays(i64),
+    /// The horizon must be at least one day.
+    #[error("horizon must be at least 1 day, got {0}")]
+    InvalidHorizon(i64),
+    /// A stacked training set needs at least one cutoff.
+    #[error("number of training cutoffs must be at least 1, got {0}")]
+    InvalidCutoffCount(usize),
+    /// A training cutoff whose label window `[T, T+H)` does not end before the date we stand at.
+    #[error("training cutoff {cutoff} with horizon {horizon} days ends after {at}: its labels are not known yet")]
+    CutoffTooLate {
+        /// The cutoff, as an ISO date.
+        cutoff: String,
+        /// The horizon in days.
+        horizon: i64,
+        /// The date we stand at, as an ISO date.
+        at: String,
+    },
+    /// No purchase before the cutoff: nothing to describe.
+    #[error("no purchase before the cutoff {0}")]
+    NoHistoryBefore(String),
+    /// Features were asked for a customer without any purchase before the cutoff.
+    #[error("customer {customer} has no purchase before {cutoff}")]
+    NoPurchaseBefore {
+        /// The customer id.
+        customer: String,
+        /// The cutoff, as an ISO date.
+        cutoff: String,
+    },
+    /// The lapse threshold could not be learned: fewer than two purchase days per customer everywhere.
+    #[error("cannot learn a lapse threshold before {0}: no customer has two purchase days")]
+    NoGaps(String),
+    /// The cap on one-hot levels must be at least 1.
+    #[error("maximum number of category levels must be at least 1, got {0}")]
+    InvalidMaxLevels(usize),
+    /// A schema refers to a feature the history cannot provide (e.g. channel shares without a channel column).
+    #[error("the feature schema needs `{0}`, which this history does not have")]
+    SchemaMismatch(String),
+    /// Parquet decoding failed.
+    #[cfg(feature = "parquet")]
+    #[error("{file}: parquet: {source}")]
+    Parquet {
+        /// The file.
+        file: String,
+        /// The parquet crate's error.
+        source: parquet::errors::ParquetError,
+    },
+    /// Arrow conversion failed.
+    #[cfg(feature = "arrow")]
+    #[error("{file}: arrow: {source}")]
+    Arrow {
+        /// The file or source name.
+        file: String,
+        /// The arrow crate's error.
+        source: arrow_schema::ArrowError,
+    },
+}
+
+/// `Result` with [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

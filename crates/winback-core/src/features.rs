@@ -1,0 +1,745 @@
+//! Features at a cutoff: what we know of each customer from purchases strictly
+//! before `T`.
+//!
+//! A [`FeatureSchema`] is learned once (which features exist, the vocabularies of
+//! categorical ones) from the history before a cutoff, then applied at any
+//! cutoff with [`build_features`], so that a model fitted on one period scores
+//! another with the same columns. Levels unseen when the schema was learned
+//! fall into the feature's `other` level.
+//!
+//! ## The features
+//!
+//! | name | kind | definition |
+//! | --- | --- | --- |
+//! | `recency_days` | days | `T` − last purchase day |
+//! | `purchases` | count | purchases (orders, or customer-days) |
+//! | `tenure_days` | days | `T` − first purchase day |
+//! | `spend_total` | money | purchased value − returned value |
+//! | `spend_mean` | money | `spend_total` ÷ `purchases` |
+//! | `gap_mean_days` | days | mean gap between consecutive distinct purchase days |
+//! | `gap_cv` | ratio | coefficient of variation (population sd ÷ mean) of those gaps |
+//! | `single_purchase_day` | indicator | 1 when the customer bought on one day only (no gap) |
+//! | `overdue_ratio` | ratio | `recency_days` ÷ `gap_mean_days` |
+//! | `purchases_{90,180,365}d`, `spend_{90,180,365}d` | count, money | in `[T − w, T)`; spend net of returns |
+//! | `spend_trend` | ratio | `(a − b) ÷ (a + b)`, `a` = purchased value in `[T−180, T)`, `b` in `[T−360, T−180)`; 0 when both are 0 |
+//! | `returned_share` | share | returned value ÷ purchased value (0 when nothing was purchased) |
+//! | `distinct_categories`, `top_category_share` | count, share | categories bought; the largest category's share of purchased value |
+//! | `main_category=L` | category level | category with most purchased value |
+//! | `channel_share=L` | share | share of purchases made in channel `L` |
+//! | `main_channel=L`, `first_channel=L` | category level | most used channel; channel of the first purchase |
+//! | `main_region=L` | category level | store/region with most purchases |
+//! | `rfm_r`, `rfm_f`, `rfm_m` | score | quintile scores 1–5 (5 = most recent / most frequent / highest spend) against all customers with a purchase before `T` |
+//! | `abc_class=A/B/C` | category level | Pareto class: A = the top customers making 80% of net spend, B the next 15%, C the rest |
+//! | attribute columns | number, days, category level | numeric as is; dates as days before `T`; categorical one-hot |
+//!
+//! **No gap, no NaN.** A customer who bought on a single day has no gap: they get
+//! `single_purchase_day = 1`, `gap_mean_days = tenure_days` (the gap is at least
+//! as long as what we have seen), `gap_cv = 0` and therefore
+//! `overdue_ratio = 1`. Missing numeric attributes are `0` with a
+//! `<name>_missing = 1` indicator; customers absent from the attribute table
+//! get `attributes_missing = 1`. No feature is ever NaN or infinite.
+//!
+//! Ties in "main" levels go to the level that sorts first. Categorical features
+//! keep the `max_levels` most frequent levels (before `T`) and put the rest in
+//! `other`.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::attributes::AttrValues;
+use crate::date::{format_day, Day};
+use crate::error::{Error, Result};
+use crate::history::{History, NONE_CODE};
+use crate::lapse::argmax;
+
+/// What a feature measures; drives how rules about it are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureKind {
+    /// A number of days.
+    Days,
+    /// A count (purchases, categories).
+    Count,
+    /// An amount of money.
+    Money,
+    /// A share in [0, 1].
+    Share,
+    /// A ratio (unbounded).
+    Ratio,
+    /// 0/1.
+    Indicator,
+    /// A score from 1 to 5.
+    Score,
+    /// A plain number (numeric attribute).
+    Number,
+    /// One level of a one-hot encoded categorical: 1 when `group` is `level`.
+    CategoryLevel {
+        /// The categorical feature (`main_channel`).
+        group: String,
+        /// The level (`online`, or `other`).
+        level: String,
+    },
+}
+
+/// Where a feature's value comes from (used to compute it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `recency_days`.
+    Recency,
+    /// `purchases`.
+    Purchases,
+    /// `tenure_days`.
+    Tenure,
+    /// `spend_total`.
+    SpendTotal,
+    /// `spend_mean`.
+    SpendMean,
+    /// `gap_mean_days`.
+    GapMean,
+    /// `gap_cv`.
+    GapCv,
+    /// `single_purchase_day`.
+    SinglePurchaseDay,
+    /// `overdue_ratio`.
+    Overdue,
+    /// `purchases_{w}d` (index into the windows).
+    PurchasesIn(usize),
+    /// `spend_{w}d`.
+    SpendIn(usize),
+    /// `spend_trend`.
+    SpendTrend,
+    /// `returned_share`.
+    ReturnedShare,
+    /// `distinct_categories`.
+    DistinctCategories,
+    /// `top_category_share`.
+    TopCategoryShare,
+    /// `main_category=L` (index into the category vocabulary; `None` = other).
+    MainCategory(Option<usize>),
+    /// `channel_share=L`.
+    ChannelShare(Option<usize>),
+    /// `main_channel=L`.
+    MainChannel(Option<usize>),
+    /// `first_channel=L`.
+    FirstChannel(Option<usize>),
+    /// `main_region=L`.
+    MainRegion(Option<usize>),
+    /// `rfm_r`.
+    RfmR,
+    /// `rfm_f`.
+    RfmF,
+    /// `rfm_m`.
+    RfmM,
+    /// `abc_class=A|B|C` (0, 1, 2).
+    Abc(u8),
+    /// A numeric attribute (column name).
+    AttrNumber(String),
+    /// A date attribute, as days before the cutoff.
+    AttrDays(String),
+    /// Missing indicator of an attribute.
+    AttrMissing(String),
+    /// A level of a categorical attribute (`None` = other).
+    AttrLevel(String, Option<usize>),
+    /// The customer has no row in the attribute table.
+    NoAttributes,
+}
+
+/// One column of the feature matrix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feature {
+    /// Column name (`recency_days`, `main_channel=online`).
+    pub name: String,
+    /// What it measures.
+    pub kind: FeatureKind,
+    /// Unit for display (`days`, `purchases`, `currency`, ...; empty when none).
+    pub unit: String,
+    /// How it is computed.
+    pub source: Source,
+}
+
+/// Options of the feature set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureOptions {
+    /// Recent windows in days (default 90, 180, 365).
+    pub windows: Vec<i64>,
+    /// Maximum one-hot levels per categorical before `other` (default 8).
+    pub max_levels: usize,
+    /// Include RFM scores and the ABC class (default true).
+    pub rfm: bool,
+    /// Include customer attributes when the history has them (default true).
+    pub attributes: bool,
+}
+
+impl Default for FeatureOptions {
+    fn default() -> Self {
+        FeatureOptions { windows: vec![90, 180, 365], max_levels: 8, rfm: true, attributes: true }
+    }
+}
+
+/// The columns of a feature matrix, with vocabularies; learned once, applied at any cutoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSchema {
+    /// The columns, in matrix order.
+    pub features: Vec<Feature>,
+    /// The options it was learned with.
+    pub options: FeatureOptions,
+    /// The cutoff whose history the vocabularies come from.
+    pub learned_at: Day,
+    /// Category vocabulary kept (others are `other`).
+    pub categories: Vec<String>,
+    /// Channel vocabulary kept.
+    pub channels: Vec<String>,
+    /// Region vocabulary kept.
+    pub regions: Vec<String>,
+    /// Kept levels of each categorical attribute.
+    pub attribute_levels: BTreeMap<String, Vec<String>>,
+}
+
+/// A feature matrix: one row per customer, one column per schema feature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureMatrix {
+    /// The cutoff.
+    pub cutoff: Day,
+    /// History indices of the rows' customers.
+    pub customers: Vec<usize>,
+    /// Values, `customers.len() × schema.features.len()`; never NaN.
+    pub x: Array2<f64>,
+    /// The schema.
+    pub schema: FeatureSchema,
+}
+
+impl FeatureMatrix {
+    /// The value of a named feature for row `row`.
+    pub fn value(&self, row: usize, name: &str) -> Option<f64> {
+        let j = self.schema.index(name)?;
+        self.x.get((row, j)).copied()
+    }
+}
+
+impl FeatureSchema {
+    /// Index of a feature by name.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.features.iter().position(|f| f.name == name)
+    }
+    /// Feature names in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.features.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    /// Learns the feature set and vocabularies from the history before `cutoff`.
+    pub fn learn(history: &History, cutoff: Day, options: &FeatureOptions) -> Result<FeatureSchema> {
+        if options.max_levels == 0 {
+            return Err(Error::InvalidMaxLevels(0));
+        }
+        if let Some(&w) = options.windows.iter().find(|&&w| w < 1) {
+            return Err(Error::InvalidHorizon(w));
+        }
+        let present = history.present();
+        // Frequencies before the cutoff, for the vocabularies.
+        let mut chan = vec![0f64; history.channels.len()];
+        let mut cat = vec![0f64; history.categories.len()];
+        let mut reg = vec![0f64; history.regions.len()];
+        let mut any = false;
+        for c in 0..history.num_customers() {
+            for e in history.range_before(c, cutoff) {
+                if !history.ev_is_purchase[e] {
+                    continue;
+                }
+                any = true;
+                if history.ev_channel[e] != NONE_CODE {
+                    chan[usize::from(history.ev_channel[e])] += 1.0;
+                }
+                if history.ev_region[e] != NONE_CODE {
+                    reg[usize::from(history.ev_region[e])] += 1.0;
+                }
+                for (k, v) in history.event_categories(e) {
+                    cat[usize::from(k)] += v;
+                }
+            }
+        }
+        if !any {
+            return Err(Error::NoHistoryBefore(format_day(cutoff)));
+        }
+        let seen = |freq: &[f64]| freq.iter().filter(|&&f| f > 0.0).count();
+        let top = |freq: &[f64], names: &[String]| -> Vec<String> {
+            let mut idx: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] > 0.0).collect();
+            idx.sort_by(|&a, &b| freq[b].total_cmp(&freq[a]).then(a.cmp(&b)));
+            idx.truncate(options.max_levels);
+            let mut v: Vec<String> = idx.into_iter().map(|i| names[i].clone()).collect();
+            v.sort();
+            v
+        };
+        let channels = if present.channel { top(&chan, &history.channels) } else { Vec::new() };
+        let categories = if present.category { top(&cat, &history.categories) } else { Vec::new() };
+        let regions = if present.region { top(&reg, &history.regions) } else { Vec::new() };
+
+        let mut f = Vec::new();
+        let mut add = |name: String, kind: FeatureKind, unit: &str, source: Source| {
+            f.push(Feature { name, kind, unit: unit.to_string(), source });
+        };
+        add("recency_days".into(), FeatureKind::Days, "days", Source::Recency);
+        add("purchases".into(), FeatureKind::Count, "purchases", Source::Purchases);
+        add("tenure_days".into(), FeatureKind::Days, "days", Source::Tenure);
+        add("spend_total".into(), FeatureKind::Money, "currency", Source::SpendTotal);
+        add("spend_mean".into(), FeatureKind::Money, "currency", Source::SpendMean);
+        add("gap_mean_days".into(), FeatureKind::Days, "days", Source::GapMean);
+        add("gap_cv".into(), FeatureKind::Ratio, "", Source::GapCv);
+        add("single_purchase_day".into(), FeatureKind::Indicator, "", Source::SinglePurchaseDay);
+        add("overdue_ratio".into(), FeatureKind::Ratio, "", Source::Overdue);
+        for (i, w) in options.windows.iter().enumerate() {
+            add(format!("purchases_{w}d"), FeatureKind::Count, "purchases", Source::PurchasesIn(i));
+            add(format!("spend_{w}d"), FeatureKind::Money, "currency", Source::SpendIn(i));
+        }
+        add("spend_trend".into(), FeatureKind::Ratio, "", Source::SpendTrend);
+        add("returned_share".into(), FeatureKind::Share, "share", Source::ReturnedShare);
+        let levels = |group: &str, vocab: &[String], full: usize, mk: &dyn Fn(Option<usize>) -> Source, add: &mut dyn FnMut(String, FeatureKind, &str, Source)| {
+            for (i, l) in vocab.iter().enumerate() {
+                add(format!("{group}={l}"), FeatureKind::CategoryLevel { group: group.into(), level: l.clone() }, "", mk(Some(i)));
+            }
+            if full > vocab.len() {
+                add(format!("{group}=other"), FeatureKind::CategoryLevel { group: group.into(), level: "other".into() }, "", mk(None));
+            }
+        };
+        if present.category && !categories.is_empty() {
+            add("distinct_categories".into(), FeatureKind::Count, "categories", Source::DistinctCategories);
+            add("top_category_share".into(), FeatureKind::Share, "share", Source::TopCategoryShare);
+            if seen(&cat) > 1 {
+                levels("main_category", &categories, seen(&cat), &Source::MainCategory, &mut add);
+            }
+        }
+        if present.channel && seen(&chan) > 1 {
+            for (i, l) in channels.iter().enumerate() {
+                add(format!("channel_share={l}"), FeatureKind::Share, "share", Source::ChannelShare(Some(i)));
+            }
+            if seen(&chan) > channels.len() {
+                add("channel_share=other".into(), FeatureKind::Share, "share", Source::ChannelShare(None));
+            }
+            levels("main_channel", &channels, seen(&chan), &Source::MainChannel, &mut add);
+            levels("first_channel", &channels, seen(&chan), &Source::FirstChannel, &mut add);
+        }
+        if present.region && seen(&reg) > 1 {
+            levels("main_region", &regions, seen(&reg), &Source::MainRegion, &mut add);
+        }
+        if options.rfm {
+            add("rfm_r".into(), FeatureKind::Score, "", Source::RfmR);
+            add("rfm_f".into(), FeatureKind::Score, "", Source::RfmF);
+            add("rfm_m".into(), FeatureKind::Score, "", Source::RfmM);
+            for (i, l) in ["A", "B", "C"].iter().enumerate() {
+                add(
+                    format!("abc_class={l}"),
+                    FeatureKind::CategoryLevel { group: "abc_class".into(), level: (*l).into() },
+                    "",
+                    Source::Abc(i as u8),
+                );
+            }
+        }
+        let mut attribute_levels = BTreeMap::new();
+        if let (true, Some(attrs)) = (options.attributes, history.attributes()) {
+            add("attributes_missing".into(), FeatureKind::Indicator, "", Source::NoAttributes);
+            for col in attrs.columns() {
+                let name = &col.name;
+                match &col.values {
+                    AttrValues::Numeric(v) => {
+                        add(name.clone(), FeatureKind::Number, "", Source::AttrNumber(name.clone()));
+                        if v.iter().any(|x| x.is_nan()) {
+                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+                        }
+                    }
+                    AttrValues::Date(v) => {
+                        add(format!("{name}_days"), FeatureKind::Days, "days", Source::AttrDays(name.clone()));
+                        if v.iter().any(Option::is_none) {
+                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+                        }
+                    }
+                    AttrValues::Categorical { levels: lv, codes } => {
+                        let mut freq = vec![0f64; lv.len()];
+                        for &k in codes {
+                            if k != u32::MAX {
+                                freq[k as usize] += 1.0;
+                            }
+                        }
+                        let kept = top(&freq, lv);
+                        for (i, l) in kept.iter().enumerate() {
+                            add(
+                                format!("{name}={l}"),
+                                FeatureKind::CategoryLevel { group: name.clone(), level: l.clone() },
+                                "",
+                                Source::AttrLevel(name.clone(), Some(i)),
+                            );
+                        }
+                        if seen(&freq) > kept.len() {
+                            add(
+                                format!("{name}=other"),
+                                FeatureKind::CategoryLevel { group: name.clone(), level: "other".into() },
+                                "",
+                                Source::AttrLevel(name.clone(), None),
+                            );
+                        }
+                        if codes.contains(&u32::MAX) {
+                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+                        }
+                        attribute_levels.insert(name.clone(), kept);
+                    }
+                }
+            }
+        }
+        Ok(FeatureSchema {
+            features: f,
+            options: options.clone(),
+            learned_at: cutoff,
+            categories,
+            channels,
+            regions,
+            attribute_levels,
+        })
+    }
+}
+
+/// Per-customer facts before the cutoff, from which every feature is computed.
+#[derive(Debug, Clone, Default)]
+struct Summary {
+    purchases: u32,
+    first: Day,
+    last: Day,
+    distinct_days: u32,
+    gap_sum: f64,
+    gap_sq: f64,
+    gross: f64,
+    returned: f64,
+    win_purchases: Vec<u32>,
+    win_spend: Vec<f64>,
+    trend_recent: f64,
+    trend_prev: f64,
+    categories: Vec<(u16, f64)>,
+    channels: Vec<(u16, u32)>,
+    first_channel: u16,
+    regions: Vec<(u16, u32)>,
+}
+
+fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
+    if k == NONE_CODE {
+        return;
+    }
+    match acc.iter_mut().find(|(x, _)| *x == k) {
+        Some((_, a)) => *a += v,
+        None => acc.push((k, v)),
+    }
+}
+
+fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
+    let r = h.range_before(c, t);
+    let mut s = Summary {
+        win_purchases: vec![0; windows.len()],
+        win_spend: vec![0.0; windows.len()],
+        first_channel: NONE_CODE,
+        ..Default::default()
+    };
+    let mut prev_day: Option<Day> = None;
+    for e in r {
+        let d = h.ev_day[e];
+        let (g, ret) = (h.ev_gross[e], h.ev_returned[e]);
+        s.gross += g;
+        s.returned += ret;
+        let age = i64::from(t) - i64::from(d);
+        for (i, &w) in windows.iter().enumerate() {
+            if age <= w {
+                s.win_spend[i] += g - ret;
+                if h.ev_is_purchase[e] {
+                    s.win_purchases[i] += 1;
+                }
+            }
+        }
+        if !h.ev_is_purchase[e] {
+            continue;
+        }
+        if age <= 180 {
+            s.trend_recent += g;
+        } else if age <= 360 {
+            s.trend_prev += g;
+        }
+        if s.purchases == 0 {
+            s.first = d;
+            s.first_channel = h.ev_channel[e];
+        }
+        s.purchases += 1;
+        s.last = d;
+        match prev_day {
+            Some(p) if p == d => {}
+            Some(p) => {
+                let gap = f64::from(d - p);
+                s.gap_sum += gap;
+                s.gap_sq += gap * gap;
+                s.distinct_days += 1;
+            }
+            None => s.distinct_days += 1,
+        }
+        prev_day = Some(d);
+        for (k, v) in h.event_categories(e) {
+            bump(&mut s.categories, k, v);
+        }
+        bump(&mut s.channels, h.ev_channel[e], 1);
+        bump(&mut s.regions, h.ev_region[e], 1);
+    }
+    (s.purchases > 0).then_some(s)
+}
+
+/// Population-level facts at the cutoff: RFM breakpoints and ABC classes.
+struct Population {
+    r_bp: [f64; 4],
+    f_bp: [f64; 4],
+    m_bp: [f64; 4],
+    /// ABC class per customer (0 = A, 1 = B, 2 = C), by history index.
+    abc: Vec<u8>,
+}
+
+fn breakpoints(mut v: Vec<f64>) -> [f64; 4] {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let h = (v.len() - 1) as f64 * p;
+        let lo = h.floor() as usize;
+        let hi = (lo + 1).min(v.len() - 1);
+        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
+    };
+    [q(0.2), q(0.4), q(0.6), q(0.8)]
+}
+
+fn population(h: &History, t: Day, sums: &[Option<Summary>]) -> Population {
+    let mut r = Vec::new();
+    let mut f = Vec::new();
+    let mut m = Vec::new();
+    let mut spend: Vec<(usize, f64)> = Vec::new();
+    for (c, s) in sums.iter().enumerate() {
+        if let Some(s) = s {
+            r.push(f64::from(t - s.last));
+            f.push(f64::from(s.purchases));
+            let net = s.gross - s.returned;
+            m.push(net);
+            spend.push((c, net));
+        }
+    }
+    spend.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let total: f64 = spend.iter().map(|(_, v)| v.max(0.0)).sum();
+    let mut abc = vec![2u8; h.num_customers()];
+    let mut cum = 0.0;
+    for (c, v) in spend {
+        if v <= 0.0 || total <= 0.0 {
+            break;
+        }
+        let share_before = cum / total;
+        abc[c] = if share_before < 0.8 {
+            0
+        } else if share_before < 0.95 {
+            1
+        } else {
+            2
+        };
+        cum += v;
+    }
+    Population { r_bp: breakpoints(r), f_bp: breakpoints(f), m_bp: breakpoints(m), abc }
+}
+
+fn score_high(v: f64, bp: &[f64; 4]) -> f64 {
+    1.0 + bp.iter().filter(|&&b| v > b).count() as f64
+}
+fn score_low(v: f64, bp: &[f64; 4]) -> f64 {
+    1.0 + bp.iter().filter(|&&b| v <= b).count() as f64
+}
+
+/// Maps a history code to the schema's vocabulary position (`None` = other / absent).
+fn vocab_map(history_names: &[String], schema_names: &[String]) -> Vec<Option<usize>> {
+    history_names.iter().map(|n| schema_names.iter().position(|s| s == n)).collect()
+}
+
+/// Builds the feature matrix of `customers` (history indices) at `cutoff`, using
+/// only events strictly before it.
+///
+/// Fails when a customer has no purchase before the cutoff, or when the schema
+/// needs a column the history lacks.
+pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize]) -> Result<FeatureMatrix> {
+    let p = history.present();
+    for f in &schema.features {
+        let need = match f.source {
+            Source::MainCategory(_) | Source::DistinctCategories | Source::TopCategoryShare => p.category.then_some(()).ok_or("category column"),
+            Source::ChannelShare(_) | Source::MainChannel(_) | Source::FirstChannel(_) => p.channel.then_some(()).ok_or("channel column"),
+            Source::MainRegion(_) => p.region.then_some(()).ok_or("region column"),
+            Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..) | Source::NoAttributes => {
+                history.attributes().map(|_| ()).ok_or("customer attributes")
+            }
+            _ => Ok(()),
+        };
+        if let Err(what) = need {
+            return Err(Error::SchemaMismatch(format!("{} ({what})", f.name)));
+        }
+    }
+    if let Some(&bad) = customers.iter().find(|&&c| c >= history.num_customers()) {
+        return Err(Error::SchemaMismatch(format!("customer index {bad} out of range")));
+    }
+    let windows = &schema.options.windows;
+    let need_population = schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
+    let all: Vec<Option<Summary>> = if need_population {
+        (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, windows)).collect()
+    } else {
+        Vec::new()
+    };
+    let pop = need_population.then(|| population(history, cutoff, &all));
+    let cat_map = vocab_map(&history.categories, &schema.categories);
+    let chan_map = vocab_map(&history.channels, &schema.channels);
+    let reg_map = vocab_map(&history.regions, &schema.regions);
+    let attrs = history.attributes();
+    // Per attribute column: position in the table, and level maps to the schema.
+    let attr_col = |name: &str| attrs.and_then(|a| a.columns().iter().position(|c| c.name == name));
+    let attr_level_maps: BTreeMap<String, Vec<Option<usize>>> = match attrs {
+        Some(a) => a
+            .columns()
+            .iter()
+            .filter_map(|c| match (&c.values, schema.attribute_levels.get(&c.name)) {
+                (AttrValues::Categorical { levels, .. }, Some(kept)) => Some((c.name.clone(), vocab_map(levels, kept))),
+                _ => None,
+            })
+            .collect(),
+        None => BTreeMap::new(),
+    };
+    let cols: Vec<Option<usize>> = schema
+        .features
+        .iter()
+        .map(|f| match &f.source {
+            Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => attr_col(n),
+            _ => None,
+        })
+        .collect();
+    for (f, col) in schema.features.iter().zip(&cols) {
+        if matches!(f.source, Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..)) && col.is_none() {
+            return Err(Error::SchemaMismatch(format!("{} (attribute column)", f.name)));
+        }
+    }
+
+    let k = schema.features.len();
+    let mut x = Array2::<f64>::zeros((customers.len(), k));
+    let results: Vec<Result<()>> = x
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(customers.par_iter())
+        .map(|(mut row, &c)| {
+            let owned;
+            let s = match all.get(c) {
+                Some(Some(s)) => s,
+                _ => {
+                    owned = summarize(history, c, cutoff, windows).ok_or_else(|| Error::NoPurchaseBefore {
+                        customer: history.customer_ids[c].clone(),
+                        cutoff: format_day(cutoff),
+                    })?;
+                    &owned
+                }
+            };
+            let recency = f64::from(cutoff - s.last);
+            let tenure = f64::from(cutoff - s.first);
+            let single = s.distinct_days < 2;
+            let gaps = f64::from(s.distinct_days.saturating_sub(1));
+            let gap_mean = if single { tenure } else { s.gap_sum / gaps };
+            let gap_cv = if single {
+                0.0
+            } else {
+                let var = (s.gap_sq / gaps - gap_mean * gap_mean).max(0.0);
+                var.sqrt() / gap_mean
+            };
+            let net = s.gross - s.returned;
+            let main_cat = argmax(&s.categories);
+            let cat_total: f64 = s.categories.iter().map(|(_, v)| v).sum();
+            let main_chan = argmax(&s.channels);
+            let main_reg = argmax(&s.regions);
+            let arow = attrs.and_then(|a| a.row(c));
+            let in_vocab = |code: u16, map: &[Option<usize>], want: Option<usize>| -> bool {
+                code != NONE_CODE && map[usize::from(code)] == want
+            };
+            for (j, f) in schema.features.iter().enumerate() {
+                let v = match &f.source {
+                    Source::Recency => recency,
+                    Source::Purchases => f64::from(s.purchases),
+                    Source::Tenure => tenure,
+                    Source::SpendTotal => net,
+                    Source::SpendMean => net / f64::from(s.purchases),
+                    Source::GapMean => gap_mean,
+                    Source::GapCv => gap_cv,
+                    Source::SinglePurchaseDay => f64::from(u8::from(single)),
+                    Source::Overdue => recency / gap_mean,
+                    Source::PurchasesIn(i) => f64::from(s.win_purchases[*i]),
+                    Source::SpendIn(i) => s.win_spend[*i],
+                    Source::SpendTrend => {
+                        let d = s.trend_recent + s.trend_prev;
+                        if d > 0.0 {
+                            (s.trend_recent - s.trend_prev) / d
+                        } else {
+                            0.0
+                        }
+                    }
+                    Source::ReturnedShare => {
+                        if s.gross > 0.0 {
+                            s.returned / s.gross
+                        } else {
+                            0.0
+                        }
+                    }
+                    Source::DistinctCategories => s.categories.len() as f64,
+                    Source::TopCategoryShare => {
+                        let top = s.categories.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+                        if cat_total > 0.0 {
+                            top / cat_total
+                        } else {
+                            0.0
+                        }
+                    }
+                    Source::MainCategory(want) => f64::from(u8::from(in_vocab(main_cat, &cat_map, *want))),
+                    Source::MainChannel(want) => f64::from(u8::from(in_vocab(main_chan, &chan_map, *want))),
+                    Source::FirstChannel(want) => f64::from(u8::from(in_vocab(s.first_channel, &chan_map, *want))),
+                    Source::MainRegion(want) => f64::from(u8::from(in_vocab(main_reg, &reg_map, *want))),
+                    Source::ChannelShare(want) => {
+                        let n: u32 = s.channels.iter().filter(|(k, _)| chan_map[usize::from(*k)] == *want).map(|(_, n)| n).sum();
+                        f64::from(n) / f64::from(s.purchases)
+                    }
+                    Source::RfmR => pop.as_ref().map_or(0.0, |p| score_low(recency, &p.r_bp)),
+                    Source::RfmF => pop.as_ref().map_or(0.0, |p| score_high(f64::from(s.purchases), &p.f_bp)),
+                    Source::RfmM => pop.as_ref().map_or(0.0, |p| score_high(net, &p.m_bp)),
+                    Source::Abc(class) => pop.as_ref().map_or(0.0, |p| f64::from(u8::from(p.abc[c] == *class))),
+                    Source::NoAttributes => f64::from(u8::from(arow.is_none())),
+                    Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..) => {
+                        match (arow, cols[j].and_then(|ci| attrs.map(|a| &a.columns()[ci]))) {
+                            (Some(r), Some(col)) => attr_value(&f.source, &col.values, r, cutoff, &attr_level_maps),
+                            _ => 0.0,
+                        }
+                    }
+                };
+                row[j] = if v.is_finite() { v } else { 0.0 };
+            }
+            Ok(())
+        })
+        .collect();
+    results.into_iter().collect::<Result<()>>()?;
+    Ok(FeatureMatrix { cutoff, customers: customers.to_vec(), x, schema: schema.clone() })
+}
+
+fn attr_value(source: &Source, values: &AttrValues, r: usize, cutoff: Day, maps: &BTreeMap<String, Vec<Option<usize>>>) -> f64 {
+    match (source, values) {
+        (Source::AttrNumber(_), AttrValues::Numeric(v)) => {
+            let x = v[r];
+            if x.is_nan() {
+                0.0
+            } else {
+                x
+            }
+        }
+        (Source::AttrDays(_), AttrValues::Date(v)) => v[r].map_or(0.0, |d| f64::from(cutoff - d)),
+        (Source::AttrMissing(_), AttrValues::Numeric(v)) => f64::from(u8::from(v[r].is_nan())),
+        (Source::AttrMissing(_), AttrValues::Date(v)) => f64::from(u8::from(v[r].is_none())),
+        (Source::AttrMissing(_), AttrValues::Categorical { codes, .. }) => f64::from(u8::from(codes[r] == u32::MAX)),
+        (Source::AttrLevel(name, want), AttrValues::Categorical { codes, .. }) => {
+            let code = codes[r];
+            let hit = code != u32::MAX && maps.get(name).is_some_and(|m| m[code as usize] == *want);
+            f64::from(u8::from(hit))
+        }
+        _ => 0.0,
+    }
+}

@@ -1,0 +1,174 @@
+//! Labels (did they buy again within the horizon?) and stacked training sets.
+//!
+//! For a cutoff `T` and horizon `H`, a customer's label is whether they made a
+//! purchase on a day in `[T, T+H)`, and their label spend is the value bought
+//! minus the value returned in that window.
+//!
+//! A model is fitted where labels are known. Standing at `at`, the training
+//! cutoffs are `at − H, at − 2H, …` ([`training_cutoffs`]): each one's label
+//! window ends on or before `at`. Stacking several cutoffs into one training set
+//! ([`TrainingSet::stacked`]) keeps a model from learning one period's base rate.
+//!
+//! ```
+//! use winback_core::{History, Line, LoadOptions};
+//! use winback_core::labels::{labels, training_cutoffs};
+//! let l = |c, day, amount| Line { customer: c, day, amount, ..Default::default() };
+//! let (h, _) = History::from_lines([l("a", 0, 5.0), l("a", 30, 7.0), l("b", 0, 3.0), l("b", 40, 9.0)], false, &LoadOptions::default())?;
+//! let y = labels(&h, 30, 10, &[0, 1])?;
+//! assert_eq!(y.repurchased, vec![true, false]); // a bought on day 30; b on day 40 = T+H, outside
+//! assert_eq!(y.spend, vec![7.0, 0.0]);
+//! assert_eq!(training_cutoffs(100, 30, 3)?, vec![70, 40, 10]);
+//! # Ok::<(), winback_core::Error>(())
+//! ```
+
+use ndarray::{concatenate, Array2, Axis};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::date::{format_day, Day};
+use crate::error::{Error, Result};
+use crate::features::{build_features, FeatureSchema};
+use crate::history::History;
+use crate::lapse::{Lapse, LapseRule};
+
+/// Outcomes of a set of customers in `[cutoff, cutoff + horizon)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Labels {
+    /// The cutoff `T`.
+    pub cutoff: Day,
+    /// The horizon `H` in days.
+    pub horizon: i64,
+    /// Whether each customer purchased in the window.
+    pub repurchased: Vec<bool>,
+    /// Each customer's net spend in the window.
+    pub spend: Vec<f64>,
+}
+
+/// Labels of `customers` (history indices) at `cutoff` over `horizon` days.
+pub fn labels(history: &History, cutoff: Day, horizon: i64, customers: &[usize]) -> Result<Labels> {
+    if horizon < 1 {
+        return Err(Error::InvalidHorizon(horizon));
+    }
+    let end = i64::from(cutoff) + horizon;
+    let (repurchased, spend): (Vec<bool>, Vec<f64>) = customers
+        .par_iter()
+        .map(|&c| {
+            let r = history.range(c);
+            let start = r.start + history.ev_day[r.clone()].partition_point(|&d| d < cutoff);
+            let mut bought = false;
+            let mut spend = 0.0;
+            for e in start..r.end {
+                if i64::from(history.ev_day[e]) >= end {
+                    break;
+                }
+                bought |= history.ev_is_purchase[e];
+                spend += history.ev_gross[e] - history.ev_returned[e];
+            }
+            (bought, spend)
+        })
+        .unzip();
+    Ok(Labels { cutoff, horizon, repurchased, spend })
+}
+
+/// The training cutoffs `at − H, at − 2H, …` (`count` of them), latest first.
+pub fn training_cutoffs(at: Day, horizon: i64, count: usize) -> Result<Vec<Day>> {
+    if horizon < 1 {
+        return Err(Error::InvalidHorizon(horizon));
+    }
+    if count == 0 {
+        return Err(Error::InvalidCutoffCount(0));
+    }
+    Ok((1..=count as i64).map(|k| (i64::from(at) - k * horizon) as Day).collect())
+}
+
+/// Features and labels of the lapsed customers at several cutoffs, stacked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSet {
+    /// Stacked feature rows.
+    pub x: Array2<f64>,
+    /// Stacked labels.
+    pub y: Vec<bool>,
+    /// Stacked label spend.
+    pub spend: Vec<f64>,
+    /// Customer (history index) of each row.
+    pub customers: Vec<usize>,
+    /// Cutoff of each row.
+    pub row_cutoff: Vec<Day>,
+    /// The lapse decision at each cutoff, in the order given.
+    pub lapses: Vec<Lapse>,
+    /// The schema of the columns.
+    pub schema: FeatureSchema,
+    /// The horizon.
+    pub horizon: i64,
+}
+
+impl TrainingSet {
+    /// Builds the training set standing at `at`: at each cutoff, the customers
+    /// lapsed under `rule` (resolved with history before that cutoff), their
+    /// features, and their labels over `horizon`.
+    ///
+    /// Every cutoff must satisfy `cutoff + horizon ≤ at` (its labels are known at
+    /// `at`); otherwise [`Error::CutoffTooLate`].
+    pub fn stacked(
+        history: &History,
+        schema: &FeatureSchema,
+        rule: &LapseRule,
+        at: Day,
+        horizon: i64,
+        cutoffs: &[Day],
+    ) -> Result<TrainingSet> {
+        if horizon < 1 {
+            return Err(Error::InvalidHorizon(horizon));
+        }
+        if cutoffs.is_empty() {
+            return Err(Error::InvalidCutoffCount(0));
+        }
+        for &t in cutoffs {
+            if i64::from(t) + horizon > i64::from(at) {
+                return Err(Error::CutoffTooLate { cutoff: format_day(t), horizon, at: format_day(at) });
+            }
+        }
+        let mut xs = Vec::new();
+        let mut set = TrainingSet {
+            x: Array2::zeros((0, schema.features.len())),
+            y: Vec::new(),
+            spend: Vec::new(),
+            customers: Vec::new(),
+            row_cutoff: Vec::new(),
+            lapses: Vec::new(),
+            schema: schema.clone(),
+            horizon,
+        };
+        for &t in cutoffs {
+            let lapse = rule.resolve(history, t)?;
+            let fm = build_features(history, schema, t, &lapse.lapsed)?;
+            let lb = labels(history, t, horizon, &lapse.lapsed)?;
+            set.y.extend(lb.repurchased);
+            set.spend.extend(lb.spend);
+            set.row_cutoff.extend(std::iter::repeat_n(t, lapse.lapsed.len()));
+            set.customers.extend_from_slice(&lapse.lapsed);
+            xs.push(fm.x);
+            set.lapses.push(lapse);
+        }
+        let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
+        set.x = concatenate(Axis(0), &views).map_err(|e| Error::SchemaMismatch(e.to_string()))?;
+        Ok(set)
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+    /// Share of rows that repurchased.
+    pub fn base_rate(&self) -> f64 {
+        if self.y.is_empty() {
+            0.0
+        } else {
+            self.y.iter().filter(|&&b| b).count() as f64 / self.y.len() as f64
+        }
+    }
+}

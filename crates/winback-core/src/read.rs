@@ -1,0 +1,306 @@
+//! Reading purchase histories from CSV files (plain or gzip).
+//!
+//! The user maps which columns hold what with a [`ColumnMap`]; every row is then
+//! either used, counted in the [`LoadReport`] with its reason, or — in strict
+//! mode — refused with an error naming file, line, column and value.
+//!
+//! ```
+//! use winback_core::read::{read_csv_from, ColumnMap, CsvOptions};
+//! use winback_core::{LoadOptions, SkipReason};
+//! let data = "cust;when;value\nA;2024-01-02;10.5\nB;2024-01-03;-2\n;2024-01-03;3\n";
+//! let map = ColumnMap::new("cust", "when", "value");
+//! let csv = CsvOptions { delimiter: b';', ..Default::default() };
+//! let (h, report) = read_csv_from(data.as_bytes(), "inline.csv", &map, &csv, &LoadOptions::default())?;
+//! assert_eq!(h.num_customers(), 2);
+//! assert_eq!(report.count(SkipReason::MissingId), 1);
+//! assert_eq!(report.returns, 1);
+//! # Ok::<(), winback_core::Error>(())
+//! ```
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::date::{DateFormat, DateParser, TimeSettings};
+use crate::error::{Error, Result};
+use crate::history::{ColumnNames, History, HistoryBuilder, LoadOptions, Present, RawRow};
+use crate::report::LoadReport;
+
+/// Which column holds what. Only `customer`, `date` and `amount` are required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnMap {
+    /// Customer id column.
+    pub customer: String,
+    /// Date or timestamp column.
+    pub date: String,
+    /// Line value column (negative = return).
+    pub amount: String,
+    /// Quantity column.
+    pub quantity: Option<String>,
+    /// Order (invoice, basket) id column: lines of one order make one purchase.
+    pub order: Option<String>,
+    /// Sales channel column.
+    pub channel: Option<String>,
+    /// Product / category / department column.
+    pub category: Option<String>,
+    /// Store / region / country column.
+    pub region: Option<String>,
+    /// Cancellation flag column (`true`/`1`/`yes`/`y`/`t`, any case, means cancelled).
+    pub cancelled: Option<String>,
+    /// How dates are written.
+    pub date_format: DateFormat,
+    /// Time zones for turning timestamps into days.
+    pub time: TimeSettings,
+}
+
+impl ColumnMap {
+    /// A map with the three required columns.
+    pub fn new(customer: impl Into<String>, date: impl Into<String>, amount: impl Into<String>) -> Self {
+        ColumnMap {
+            customer: customer.into(),
+            date: date.into(),
+            amount: amount.into(),
+            quantity: None,
+            order: None,
+            channel: None,
+            category: None,
+            region: None,
+            cancelled: None,
+            date_format: DateFormat::Auto,
+            time: TimeSettings::default(),
+        }
+    }
+    /// Maps the quantity column.
+    pub fn quantity(mut self, c: impl Into<String>) -> Self {
+        self.quantity = Some(c.into());
+        self
+    }
+    /// Maps the order id column.
+    pub fn order(mut self, c: impl Into<String>) -> Self {
+        self.order = Some(c.into());
+        self
+    }
+    /// Maps the channel column.
+    pub fn channel(mut self, c: impl Into<String>) -> Self {
+        self.channel = Some(c.into());
+        self
+    }
+    /// Maps the category column.
+    pub fn category(mut self, c: impl Into<String>) -> Self {
+        self.category = Some(c.into());
+        self
+    }
+    /// Maps the store / region column.
+    pub fn region(mut self, c: impl Into<String>) -> Self {
+        self.region = Some(c.into());
+        self
+    }
+    /// Maps the cancellation flag column.
+    pub fn cancelled(mut self, c: impl Into<String>) -> Self {
+        self.cancelled = Some(c.into());
+        self
+    }
+    /// Sets the date format.
+    pub fn date_format(mut self, f: DateFormat) -> Self {
+        self.date_format = f;
+        self
+    }
+    /// Sets the time zones.
+    pub fn time(mut self, t: TimeSettings) -> Self {
+        self.time = t;
+        self
+    }
+
+    pub(crate) fn present(&self) -> Present {
+        Present {
+            quantity: self.quantity.is_some(),
+            order: self.order.is_some(),
+            channel: self.channel.is_some(),
+            category: self.category.is_some(),
+            region: self.region.is_some(),
+        }
+    }
+
+    pub(crate) fn names(&self) -> ColumnNames {
+        ColumnNames {
+            customer: self.customer.clone(),
+            date: self.date.clone(),
+            amount: self.amount.clone(),
+            quantity: self.quantity.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// CSV dialect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CsvOptions {
+    /// Field delimiter (default `,`).
+    pub delimiter: u8,
+    /// Whether the first line is a header (default true). Without a header,
+    /// columns are named `1`, `2`, ... (1-based positions).
+    pub has_header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions { delimiter: b',', has_header: true }
+    }
+}
+
+/// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
+pub fn read_csv(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    let path = path.as_ref();
+    let reader = open(path)?;
+    read_csv_from(reader, &path.display().to_string(), map, csv, options)
+}
+
+/// Opens a file for reading, transparently decompressing `.gz`.
+pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let f = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let buf = BufReader::with_capacity(1 << 20, f);
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buf))))
+    } else {
+        Ok(Box::new(buf))
+    }
+}
+
+/// A CSV reader with the header resolved to column indices.
+pub(crate) struct CsvTable<R: Read> {
+    pub reader: csv::Reader<R>,
+    pub header: Vec<String>,
+    pub source: String,
+}
+
+impl<R: Read> CsvTable<R> {
+    /// Opens the table; without a header the first record is read to count the
+    /// columns and handed back to be processed as data.
+    pub(crate) fn new(reader: R, source: &str, csv: &CsvOptions) -> Result<(Self, Option<csv::ByteRecord>)> {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(csv.delimiter)
+            .has_headers(csv.has_header)
+            .flexible(false)
+            .buffer_capacity(1 << 20)
+            .from_reader(reader);
+        let mut first = None;
+        let header: Vec<String> = if csv.has_header {
+            reader
+                .byte_headers()
+                .map_err(|e| csv_error(source, &e))?
+                .iter()
+                .map(|h| String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_string())
+                .collect()
+        } else {
+            let mut rec = csv::ByteRecord::new();
+            if reader.read_byte_record(&mut rec).map_err(|e| csv_error(source, &e))? {
+                first = Some(rec);
+            }
+            (1..=first.as_ref().map_or(0, csv::ByteRecord::len)).map(|i| i.to_string()).collect()
+        };
+        Ok((CsvTable { reader, header, source: source.to_string() }, first))
+    }
+
+    pub(crate) fn column(&self, name: &str) -> Result<usize> {
+        self.header.iter().position(|h| h == name).ok_or_else(|| Error::MissingColumn {
+            file: self.source.clone(),
+            column: name.to_string(),
+            available: self.header.join(", "),
+        })
+    }
+
+    pub(crate) fn optional(&self, name: &Option<String>) -> Result<Option<usize>> {
+        name.as_deref().map(|n| self.column(n)).transpose()
+    }
+}
+
+pub(crate) fn csv_error(source: &str, e: &csv::Error) -> Error {
+    Error::Csv {
+        file: source.to_string(),
+        line: e.position().map_or(0, |p| p.line()),
+        message: match e.kind() {
+            csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+                format!("{len} fields where the header has {expected_len}")
+            }
+            csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
+            _ => e.to_string(),
+        },
+    }
+}
+
+/// Parses a cancellation flag.
+pub(crate) fn is_truthy(s: &str) -> bool {
+    matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "y" | "t")
+}
+
+/// Reads CSV from any reader (stdin, memory); `source` names it in messages.
+pub fn read_csv_from(
+    reader: impl Read,
+    source: &str,
+    map: &ColumnMap,
+    csv: &CsvOptions,
+    options: &LoadOptions,
+) -> Result<(History, LoadReport)> {
+    let (mut t, first) = CsvTable::new(reader, source, csv)?;
+    read_rows(&mut t, first, map, options)
+}
+
+fn read_rows<R: Read>(
+    t: &mut CsvTable<R>,
+    first: Option<csv::ByteRecord>,
+    map: &ColumnMap,
+    options: &LoadOptions,
+) -> Result<(History, LoadReport)> {
+    let c_id = t.column(&map.customer)?;
+    let c_date = t.column(&map.date)?;
+    let c_amount = t.column(&map.amount)?;
+    let c_qty = t.optional(&map.quantity)?;
+    let c_order = t.optional(&map.order)?;
+    let c_channel = t.optional(&map.channel)?;
+    let c_category = t.optional(&map.category)?;
+    let c_region = t.optional(&map.region)?;
+    let c_cancel = t.optional(&map.cancelled)?;
+    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    let mut b = HistoryBuilder::new(t.source.clone(), map.names(), map.present(), options.clone());
+    let source = t.source.clone();
+    let mut pending = first.is_some();
+    let mut rec = first.unwrap_or_default();
+    loop {
+        if !pending {
+            let more = t.reader.read_byte_record(&mut rec).map_err(|e| csv_error(&source, &e))?;
+            if !more {
+                break;
+            }
+        }
+        pending = false;
+        let line = rec.position().map_or(0, |p| p.line());
+        let text = |i: usize| -> Result<&str> {
+            let f = rec.get(i).unwrap_or_default();
+            std::str::from_utf8(f).map_err(|_| Error::Csv {
+                file: source.clone(),
+                line,
+                message: format!("invalid UTF-8 in column {}", t.header.get(i).map_or("?", String::as_str)),
+            })
+        };
+        let opt = |c: Option<usize>| -> Result<Option<&str>> { c.map(text).transpose() };
+        let date_raw = text(c_date)?;
+        let amount_raw = text(c_amount)?;
+        let row = RawRow {
+            customer: text(c_id)?,
+            day: parser.parse_day(date_raw).ok_or(date_raw),
+            amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
+            quantity: match opt(c_qty)? {
+                None => None,
+                Some(q) => Some(q.trim().parse::<f64>().map_err(|_| q)),
+            },
+            order: opt(c_order)?,
+            channel: opt(c_channel)?,
+            category: opt(c_category)?,
+            region: opt(c_region)?,
+            cancelled: opt(c_cancel)?.is_some_and(is_truthy),
+        };
+        b.push(line, row)?;
+    }
+    b.finish()
+}

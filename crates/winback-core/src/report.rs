@@ -1,0 +1,148 @@
+//! What happened to every input row: the load report.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a row was skipped (or, for [`SkipReason::Return`], flagged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The customer id is empty.
+    MissingId,
+    /// The date is empty or cannot be read in the configured format.
+    BadDate,
+    /// The amount is empty, not a number, infinite or NaN.
+    BadAmount,
+    /// The amount is exactly zero (free items, price corrections).
+    ZeroAmount,
+    /// A return: a negative amount or a set cancellation flag. Returns are **used**
+    /// (netted against spend); they are counted here, not dropped.
+    Return,
+    /// A line identical in every mapped field to an earlier line.
+    Duplicate,
+    /// The purchase day is after the data's stated end date.
+    AfterEnd,
+    /// A quantity that is present but not a number.
+    BadQuantity,
+}
+
+impl SkipReason {
+    /// All reasons, in report order.
+    pub const ALL: [SkipReason; 8] = [
+        SkipReason::MissingId,
+        SkipReason::BadDate,
+        SkipReason::BadAmount,
+        SkipReason::ZeroAmount,
+        SkipReason::Return,
+        SkipReason::Duplicate,
+        SkipReason::AfterEnd,
+        SkipReason::BadQuantity,
+    ];
+
+    /// Stable snake_case name (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::MissingId => "missing_id",
+            SkipReason::BadDate => "bad_date",
+            SkipReason::BadAmount => "bad_amount",
+            SkipReason::ZeroAmount => "zero_amount",
+            SkipReason::Return => "return",
+            SkipReason::Duplicate => "duplicate",
+            SkipReason::AfterEnd => "after_end",
+            SkipReason::BadQuantity => "bad_quantity",
+        }
+    }
+
+    /// Whether rows with this reason are dropped (all but returns).
+    pub fn drops_row(self) -> bool {
+        self != SkipReason::Return
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::MissingId => "missing customer id",
+            SkipReason::BadDate => "unparseable date",
+            SkipReason::BadAmount => "amount is not a finite number",
+            SkipReason::ZeroAmount => "amount is zero",
+            SkipReason::Return => "return (negative amount or cancellation)",
+            SkipReason::Duplicate => "exact duplicate line",
+            SkipReason::AfterEnd => "date after the data's end date",
+            SkipReason::BadQuantity => "quantity is not a number",
+        })
+    }
+}
+
+/// Counts of what a load did with every row: `rows_read = rows_used + skipped`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// The source (file name, or `<values>`).
+    pub source: String,
+    /// Data rows read (header excluded).
+    pub rows_read: u64,
+    /// Rows that entered the history (returns included).
+    pub rows_used: u64,
+    /// Rows dropped, by reason (only reasons that drop rows).
+    pub skipped: Vec<(SkipReason, u64)>,
+    /// Return rows: used, netted against spend.
+    pub returns: u64,
+    /// Distinct customers in the history.
+    pub customers: u64,
+    /// Purchases (orders, or customer-days when no order id is mapped).
+    pub purchases: u64,
+}
+
+impl LoadReport {
+    /// The number of rows skipped for `reason` (for [`SkipReason::Return`]: flagged).
+    pub fn count(&self, reason: SkipReason) -> u64 {
+        if reason == SkipReason::Return {
+            return self.returns;
+        }
+        self.skipped.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
+    }
+
+    /// All rows dropped, whatever the reason.
+    pub fn total_skipped(&self) -> u64 {
+        self.skipped.iter().map(|(_, n)| n).sum()
+    }
+
+    pub(crate) fn add(&mut self, reason: SkipReason, n: u64) {
+        if n == 0 {
+            return;
+        }
+        if reason == SkipReason::Return {
+            self.returns += n;
+            return;
+        }
+        match self.skipped.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, c)) => *c += n,
+            None => {
+                self.skipped.push((reason, n));
+                self.skipped.sort();
+            }
+        }
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} rows read, {} used ({} returns netted), {} skipped; {} customers, {} purchases",
+            self.source,
+            self.rows_read,
+            self.rows_used,
+            self.returns,
+            self.total_skipped(),
+            self.customers,
+            self.purchases
+        )?;
+        for (r, n) in &self.skipped {
+            writeln!(f, "  skipped {n:>10}  {r}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,340 @@
+//! Every feature of every customer of a small hand-made fixture, against numbers
+//! computed by hand (see the comments), and every bad-input reason.
+
+use std::path::PathBuf;
+
+use winback_core::attributes::Attributes;
+use winback_core::date::{day_from_ymd, parse_iso_date};
+use winback_core::features::{build_features, FeatureMatrix, FeatureOptions, FeatureSchema};
+use winback_core::labels::{labels, TrainingSet};
+use winback_core::lapse::LapseRule;
+use winback_core::read::{read_csv, ColumnMap, CsvOptions};
+use winback_core::{Error, History, LoadOptions, SkipReason};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn full_map() -> ColumnMap {
+    ColumnMap::new("customer_id", "date", "amount")
+        .quantity("quantity")
+        .order("order_id")
+        .channel("channel")
+        .category("category")
+        .region("region")
+        .cancelled("cancelled")
+}
+
+fn small() -> History {
+    let (h, report) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    // 12 lines: one exact duplicate (A's o2) is skipped, one cancellation is a return.
+    assert_eq!(report.rows_read, 12);
+    assert_eq!(report.rows_used, 11);
+    assert_eq!(report.count(SkipReason::Duplicate), 1);
+    assert_eq!(report.returns, 1);
+    assert_eq!(report.customers, 4);
+    // o1..o9 are purchases; r1 is a return-only event.
+    assert_eq!(report.purchases, 9);
+    let attrs = Attributes::read_csv(fixture("small_attributes.csv"), "customer_id", &CsvOptions::default()).unwrap();
+    h.with_attributes(attrs)
+}
+
+const T: (i32, u32, u32) = (2024, 7, 1);
+
+fn cutoff() -> i32 {
+    day_from_ymd(T.0, T.1, T.2)
+}
+
+fn matrix(h: &History) -> FeatureMatrix {
+    let schema = FeatureSchema::learn(h, cutoff(), &FeatureOptions::default()).unwrap();
+    let rows: Vec<usize> = ["A", "B", "C"].iter().map(|id| h.customer_index(id).unwrap()).collect();
+    build_features(h, &schema, cutoff(), &rows).unwrap()
+}
+
+fn check(m: &FeatureMatrix, row: usize, expected: &[(&str, f64)]) {
+    for (name, want) in expected {
+        let got = m.value(row, name).unwrap_or_else(|| panic!("no feature {name}; have {:?}", m.schema.names()));
+        assert!((got - want).abs() < 1e-9, "row {row} {name}: got {got}, want {want}");
+    }
+}
+
+#[test]
+fn schema_lists_every_feature_once() {
+    let m = matrix(&small());
+    let names = m.schema.names();
+    assert_eq!(
+        names,
+        [
+            "recency_days", "purchases", "tenure_days", "spend_total", "spend_mean", "gap_mean_days", "gap_cv",
+            "single_purchase_day", "overdue_ratio", "purchases_90d", "spend_90d", "purchases_180d", "spend_180d",
+            "purchases_365d", "spend_365d", "spend_trend", "returned_share", "distinct_categories", "top_category_share",
+            "main_category=grocery", "main_category=home", "main_category=sport",
+            "channel_share=app", "channel_share=online", "channel_share=store",
+            "main_channel=app", "main_channel=online", "main_channel=store",
+            "first_channel=app", "first_channel=online", "first_channel=store",
+            "main_region=North", "main_region=South",
+            "rfm_r", "rfm_f", "rfm_m", "abc_class=A", "abc_class=B", "abc_class=C",
+            "attributes_missing", "age_band=18-24", "age_band=25-34", "age_band=65+", "score", "score_missing",
+            "joined_days",
+        ][..]
+    );
+    // D's purchase (kids, East) is on the cutoff day: the vocabularies learned at T do not know it.
+    assert!(!m.schema.categories.contains(&"kids".to_string()));
+    assert!(!m.schema.regions.contains(&"East".to_string()));
+    assert!(m.x.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn customer_a_by_hand() {
+    // A: orders on day-of-year 0 (o1: 30 grocery + 20 home, online), 60 (o2: 40 grocery, store),
+    // 152 (o3: 10 grocery, online); a 5.00 return on 156; o4 on the cutoff (182) is ignored.
+    let m = matrix(&small());
+    check(
+        &m,
+        0,
+        &[
+            ("recency_days", 30.0),
+            ("purchases", 3.0),
+            ("tenure_days", 182.0),
+            ("spend_total", 95.0),
+            ("spend_mean", 95.0 / 3.0),
+            ("gap_mean_days", 76.0),           // gaps 60 and 92
+            ("gap_cv", 16.0 / 76.0),           // population sd 16
+            ("single_purchase_day", 0.0),
+            ("overdue_ratio", 30.0 / 76.0),
+            ("purchases_90d", 1.0),
+            ("spend_90d", 5.0),                // 10 bought - 5 returned
+            ("purchases_180d", 2.0),
+            ("spend_180d", 45.0),
+            ("purchases_365d", 3.0),
+            ("spend_365d", 95.0),
+            ("spend_trend", 0.0),              // 50 in the last 180 days, 50 in the 180 before
+            ("returned_share", 0.05),
+            ("distinct_categories", 2.0),
+            ("top_category_share", 0.8),       // grocery 80 of 100
+            ("main_category=grocery", 1.0),
+            ("main_category=home", 0.0),
+            ("channel_share=online", 2.0 / 3.0),
+            ("channel_share=store", 1.0 / 3.0),
+            ("channel_share=app", 0.0),
+            ("main_channel=online", 1.0),
+            ("first_channel=online", 1.0),
+            ("main_region=North", 1.0),
+            ("rfm_r", 5.0),
+            ("rfm_f", 3.0),
+            ("rfm_m", 5.0),
+            ("abc_class=A", 1.0),
+            ("attributes_missing", 0.0),
+            ("age_band=25-34", 1.0),
+            ("age_band=65+", 0.0),
+            ("score", 7.0),
+            ("score_missing", 0.0),
+            ("joined_days", 213.0),           // 2023-12-01 -> 2024-07-01
+        ],
+    );
+}
+
+#[test]
+fn customer_b_single_purchase_by_hand() {
+    // B: one purchase (25, home, store, South) on 2024-05-02 (written 20240502), 60 days before T.
+    let m = matrix(&small());
+    check(
+        &m,
+        1,
+        &[
+            ("recency_days", 60.0),
+            ("purchases", 1.0),
+            ("tenure_days", 60.0),
+            ("spend_total", 25.0),
+            ("spend_mean", 25.0),
+            ("gap_mean_days", 60.0), // stated fill: tenure
+            ("gap_cv", 0.0),
+            ("single_purchase_day", 1.0),
+            ("overdue_ratio", 1.0),
+            ("purchases_90d", 1.0),
+            ("spend_90d", 25.0),
+            ("spend_trend", 1.0),
+            ("returned_share", 0.0),
+            ("distinct_categories", 1.0),
+            ("top_category_share", 1.0),
+            ("main_category=home", 1.0),
+            ("channel_share=store", 1.0),
+            ("main_channel=store", 1.0),
+            ("first_channel=store", 1.0),
+            ("main_region=South", 1.0),
+            ("rfm_r", 3.0),
+            ("rfm_f", 1.0),
+            ("rfm_m", 1.0),
+            ("abc_class=B", 1.0),
+            ("attributes_missing", 0.0),
+            ("age_band=65+", 1.0),
+            ("score", 0.0),
+            ("score_missing", 1.0),
+            ("joined_days", 61.0),
+        ],
+    );
+}
+
+#[test]
+fn customer_c_same_day_orders_by_hand() {
+    // C: o6 (15 sport, store) on day 40; o7 (5 sport, app) and o8 (7 grocery, app) both on day 100.
+    let m = matrix(&small());
+    check(
+        &m,
+        2,
+        &[
+            ("recency_days", 82.0),
+            ("purchases", 3.0),
+            ("tenure_days", 142.0),
+            ("spend_total", 27.0),
+            ("spend_mean", 9.0),
+            ("gap_mean_days", 60.0), // one gap between the two distinct days
+            ("gap_cv", 0.0),
+            ("single_purchase_day", 0.0),
+            ("overdue_ratio", 82.0 / 60.0),
+            ("purchases_90d", 2.0),
+            ("spend_90d", 12.0),
+            ("purchases_180d", 3.0),
+            ("spend_180d", 27.0),
+            ("spend_trend", 1.0),
+            ("distinct_categories", 2.0),
+            ("top_category_share", 20.0 / 27.0),
+            ("main_category=sport", 1.0),
+            ("channel_share=app", 2.0 / 3.0),
+            ("channel_share=store", 1.0 / 3.0),
+            ("main_channel=app", 1.0),
+            ("first_channel=store", 1.0),
+            ("main_region=South", 1.0),
+            ("rfm_r", 1.0),
+            ("rfm_f", 3.0),
+            ("rfm_m", 3.0),
+            ("abc_class=A", 1.0),
+            ("attributes_missing", 1.0),
+            ("age_band=25-34", 0.0),
+            ("score", 0.0),
+            ("joined_days", 0.0),
+        ],
+    );
+}
+
+#[test]
+fn lapse_labels_and_no_history() {
+    let h = small();
+    let lapse = LapseRule::Fixed { days: 30 }.resolve(&h, cutoff()).unwrap();
+    // A (30 days), B (60), C (82) are lapsed; D has no purchase before T.
+    assert_eq!(lapse.lapsed, vec![0, 1, 2]);
+    assert_eq!(lapse.customers_with_history, 3);
+    let lapse = LapseRule::Fixed { days: 31 }.resolve(&h, cutoff()).unwrap();
+    assert_eq!(lapse.lapsed, vec![1, 2]);
+    // Learned: gaps 60, 92 (A) and 60 (C): the 0.5-quantile is 60.
+    let learned = LapseRule::FromHistory { quantile: 0.5 }.resolve(&h, cutoff()).unwrap();
+    assert_eq!(learned.threshold_days, 60);
+    assert_eq!(learned.lapsed, vec![1, 2]);
+    let y = labels(&h, cutoff(), 30, &[0, 1, 2, 3]).unwrap();
+    assert_eq!(y.repurchased, vec![true, false, false, true]);
+    assert_eq!(y.spend, vec![100.0, 0.0, 0.0, 12.0]);
+    let schema = FeatureSchema::learn(&h, cutoff(), &FeatureOptions::default()).unwrap();
+    let e = build_features(&h, &schema, cutoff(), &[3]).unwrap_err();
+    assert_eq!(e.to_string(), "customer D has no purchase before 2024-07-01");
+}
+
+#[test]
+fn stacked_training_set_refuses_unknown_labels() {
+    let h = small();
+    let at = cutoff();
+    let schema = FeatureSchema::learn(&h, at - 30, &FeatureOptions::default()).unwrap();
+    let rule = LapseRule::Fixed { days: 20 };
+    let set = TrainingSet::stacked(&h, &schema, &rule, at, 30, &[at - 30, at - 60]).unwrap();
+    assert_eq!(set.len(), set.customers.len());
+    assert_eq!(set.x.nrows(), set.len());
+    assert_eq!(set.row_cutoff.iter().filter(|&&t| t == at - 30).count(), set.lapses[0].lapsed.len());
+    let e = TrainingSet::stacked(&h, &schema, &rule, at, 30, &[at - 29]).unwrap_err();
+    assert!(matches!(e, Error::CutoffTooLate { .. }));
+    assert_eq!(e.to_string(), "training cutoff 2024-06-02 with horizon 30 days ends after 2024-07-01: its labels are not known yet");
+}
+
+fn bad_options() -> LoadOptions {
+    LoadOptions { end_day: parse_iso_date("2024-08-31"), ..Default::default() }
+}
+
+fn bad_map() -> ColumnMap {
+    ColumnMap::new("customer_id", "date", "amount").quantity("quantity")
+}
+
+#[test]
+fn every_bad_input_reason_is_counted() {
+    let (_, r) = read_csv(fixture("bad.csv"), &bad_map(), &CsvOptions::default(), &bad_options()).unwrap();
+    assert_eq!(r.rows_read, 11);
+    assert_eq!(r.rows_used, 3);
+    assert_eq!(r.count(SkipReason::MissingId), 1);
+    assert_eq!(r.count(SkipReason::BadDate), 1);
+    assert_eq!(r.count(SkipReason::BadAmount), 2);
+    assert_eq!(r.count(SkipReason::ZeroAmount), 1);
+    assert_eq!(r.count(SkipReason::Return), 1);
+    assert_eq!(r.count(SkipReason::Duplicate), 1);
+    assert_eq!(r.count(SkipReason::AfterEnd), 1);
+    assert_eq!(r.count(SkipReason::BadQuantity), 1);
+    assert_eq!(r.rows_used + r.total_skipped(), r.rows_read);
+}
+
+/// Strict mode: each reason is an error naming file, line, column and value.
+#[test]
+fn strict_mode_names_line_column_and_value() {
+    let file = fixture("bad.csv");
+    let strict = LoadOptions { strict: true, ..bad_options() };
+    let all = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let header = lines[0];
+    // Feed the good line 2 plus one bad line at a time, so each error is reached.
+    let cases: [(usize, &str); 8] = [
+        (3, "line 3, column `customer_id`: missing customer id (value \"\")"),
+        (4, "line 3, column `date`: unparseable date (value \"2024-13-01\")"),
+        (5, "line 3, column `amount`: amount is not a finite number (value \"abc\")"),
+        (6, "line 3, column `amount`: amount is not a finite number (value \"inf\")"),
+        (7, "line 3, column `amount`: amount is zero (value \"0\")"),
+        (10, "line 3: exact duplicate of line 2"),
+        (11, "line 3, column `date`: date after the data's end date (value \"2024-09-01\")"),
+        (12, "line 3, column `quantity`: quantity is not a number (value \"two\")"),
+    ];
+    for (bad_line, msg) in cases {
+        let mut text = format!("{header}\n{}\n{}\n", lines[1], lines[bad_line - 1]);
+        if bad_line == 10 {
+            text = format!("{header}\n{}\n{}\n", lines[8], lines[9]);
+        }
+        let e = winback_core::read::read_csv_from(text.as_bytes(), "bad.csv", &bad_map(), &CsvOptions::default(), &strict).unwrap_err();
+        assert_eq!(e.to_string(), format!("bad.csv, {msg}"));
+    }
+    // Returns are data, not errors, even in strict mode.
+    let text = format!("{header}\n{}\n", lines[7]);
+    let (_, r) = winback_core::read::read_csv_from(text.as_bytes(), "bad.csv", &bad_map(), &CsvOptions::default(), &strict).unwrap();
+    assert_eq!(r.returns, 1);
+}
+
+#[test]
+fn structural_errors() {
+    let opts = LoadOptions::default();
+    let csv = CsvOptions::default();
+    let e = read_csv(fixture("nope.csv"), &bad_map(), &csv, &opts).unwrap_err();
+    assert!(e.to_string().starts_with("cannot read ") && e.to_string().contains("nope.csv"), "{e}");
+    let e = winback_core::read::read_csv_from("customer_id,when,amount\n".as_bytes(), "x.csv", &bad_map(), &csv, &opts).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv: column `date` not found (available: customer_id, when, amount)");
+    let map = ColumnMap::new("customer_id", "date", "amount");
+    let e = winback_core::read::read_csv_from("customer_id,date,amount\n".as_bytes(), "x.csv", &map, &csv, &opts).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv: no usable purchase rows (0 rows read)");
+    let e = winback_core::read::read_csv_from("customer_id,date,amount\na,2024-01-01,1\nb,2024-01-02\n".as_bytes(), "x.csv", &map, &csv, &opts)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 3: malformed CSV: 2 fields where the header has 3");
+    let e = winback_core::read::read_csv_from(&b"customer_id,date,amount\na,2024-01-01,1\n\xff,2024-01-02,1\n"[..], "x.csv", &map, &csv, &opts)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 3: malformed CSV: invalid UTF-8 in column customer_id");
+}
+
+#[test]
+fn headerless_and_semicolons() {
+    let map = ColumnMap::new("1", "2", "3");
+    let csv = CsvOptions { delimiter: b';', has_header: false };
+    let (h, r) = winback_core::read::read_csv_from("a;2024-01-01;1,5\nb;2024-01-02;2\n".as_bytes(), "x", &map, &csv, &LoadOptions::default()).unwrap();
+    // "1,5" is not a number (decimal comma is not guessed): counted, not dropped silently.
+    assert_eq!(r.count(SkipReason::BadAmount), 1);
+    assert_eq!(h.customer_ids(), ["b"]);
+}
