@@ -294,7 +294,8 @@ impl HistoryBuilder {
         amount.to_bits().hash(&mut h);
         qty.to_bits().hash(&mut h);
         row.order.map(str::trim).hash(&mut h);
-        (ch, ca, re, row.cancelled).hash(&mut h);
+        // Content only (not codes, which depend on the order rows arrive in).
+        (row.channel.map(str::trim), row.category.map(str::trim), row.region.map(str::trim), row.cancelled).hash(&mut h);
         self.cust.push(c);
         self.day.push(day);
         self.key.push(key);

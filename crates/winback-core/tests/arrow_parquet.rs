@@ -1,0 +1,99 @@
+//! Arrow record batches and Parquet files give the same history as CSV.
+#![cfg(feature = "parquet")]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray};
+use winback_core::arrow::{read_parquet, read_record_batches};
+use winback_core::date::{day_from_ymd, Zone};
+use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
+use winback_core::read::{read_csv, ColumnMap, CsvOptions};
+use winback_core::{History, LoadOptions, SkipReason};
+
+fn small_csv() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small.csv")
+}
+
+fn map() -> ColumnMap {
+    ColumnMap::new("customer_id", "date", "amount")
+        .quantity("quantity")
+        .order("order_id")
+        .channel("channel")
+        .category("category")
+        .region("region")
+        .cancelled("cancelled")
+}
+
+/// The fixture as one record batch, with typed columns (ints, floats, bools, text dates).
+fn batch() -> RecordBatch {
+    let text = std::fs::read_to_string(small_csv()).unwrap();
+    let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let col = |i: usize| rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>();
+    RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from(col(0))) as _),
+        ("order_id", Arc::new(StringArray::from(col(1))) as _),
+        ("date", Arc::new(StringArray::from(col(2))) as _),
+        ("amount", Arc::new(Float64Array::from(col(3).iter().map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>())) as _),
+        ("quantity", Arc::new(Int64Array::from(col(4).iter().map(|v| v.parse::<i64>().unwrap()).collect::<Vec<_>>())) as _),
+        ("channel", Arc::new(StringArray::from(col(5))) as _),
+        ("category", Arc::new(StringArray::from(col(6))) as _),
+        ("region", Arc::new(StringArray::from(col(7))) as _),
+        ("cancelled", Arc::new(BooleanArray::from(col(8).iter().map(|v| v == "true").collect::<Vec<_>>())) as _),
+    ])
+    .unwrap()
+}
+
+fn features(h: &History) -> Vec<u64> {
+    let t = day_from_ymd(2024, 7, 1);
+    let schema = FeatureSchema::learn(h, t, &FeatureOptions::default()).unwrap();
+    let custs: Vec<usize> = (0..3).collect();
+    build_features(h, &schema, t, &custs).unwrap().x.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn batches_and_parquet_match_csv() {
+    let (from_csv, r_csv) = read_csv(small_csv(), &map(), &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    // Split into two batches to cross a batch boundary.
+    let b = batch();
+    let (b1, b2) = (b.slice(0, 5), b.slice(5, b.num_rows() - 5));
+    let (from_arrow, r_arrow) = read_record_batches([Ok(b1), Ok(b2)], "batches", &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(r_arrow.rows_used, r_csv.rows_used);
+    assert_eq!(r_arrow.count(SkipReason::Duplicate), 1);
+    assert_eq!(features(&from_arrow), features(&from_csv));
+
+    let dir = std::env::temp_dir().join(format!("winback-pq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("small.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), b.schema(), None).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let (from_pq, r_pq) = read_parquet(&path, &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(r_pq, winback_core::LoadReport { source: path.display().to_string(), ..r_arrow.clone() });
+    assert_eq!(features(&from_pq), features(&from_csv));
+    let e = read_parquet(&path, &ColumnMap::new("who", "date", "amount"), &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("column `who` not found"), "{e}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn timestamps_nulls_and_strict_rows() {
+    // 2024-03-01T23:30:00Z and a null customer / null amount.
+    let ts = 1_709_335_800i64;
+    let b = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec![Some("a"), None, Some("b")])) as _),
+        ("ts", Arc::new(TimestampSecondArray::from(vec![ts, ts, ts]).with_timezone("UTC")) as _),
+        ("v", Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None])) as _),
+    ])
+    .unwrap();
+    let m = ColumnMap::new("id", "ts", "v");
+    let (h, r) = read_record_batches([Ok(b.clone())], "b", &m, &LoadOptions::default()).unwrap();
+    assert_eq!((r.count(SkipReason::MissingId), r.count(SkipReason::BadAmount)), (1, 1));
+    assert_eq!(h.events(0).next().unwrap().day, day_from_ymd(2024, 3, 1));
+    // The same instant is March 2nd in Tokyo.
+    let tokyo = m.clone().time(winback_core::date::TimeSettings { day_zone: Zone::Named("Asia/Tokyo".into()), ..Default::default() });
+    let (h, _) = read_record_batches([Ok(b.clone())], "b", &tokyo, &LoadOptions::default()).unwrap();
+    assert_eq!(h.events(0).next().unwrap().day, day_from_ymd(2024, 3, 2));
+    let e = read_record_batches([Ok(b)], "b", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap_err();
+    assert_eq!(e.to_string(), "b, line 2, column `id`: missing customer id (value \"\")");
+}

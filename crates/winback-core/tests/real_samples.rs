@@ -1,0 +1,90 @@
+//! The two bundled real samples load, and their lapse thresholds and feature
+//! tables have the expected shape and plausible values.
+
+use std::path::PathBuf;
+
+use winback_core::attributes::Attributes;
+use winback_core::date::{day_from_ymd, format_day};
+use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
+use winback_core::lapse::LapseRule;
+use winback_core::read::{read_csv, ColumnMap, CsvOptions};
+use winback_core::{LoadOptions, SkipReason};
+
+fn dataset(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets").join(name)
+}
+
+#[test]
+fn complete_journey_sample() {
+    let map = ColumnMap::new("household_id", "date", "sales_value")
+        .quantity("quantity")
+        .order("basket_id")
+        .category("department")
+        .region("store_id");
+    let (h, r) = read_csv(dataset("completejourney_baskets.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    // Numbers from datasets/README.md: 255,248 rows, 3,895 of them 0.00, 1,200 households, 98,779 baskets.
+    assert_eq!(r.rows_read, 255_248);
+    assert_eq!(r.count(SkipReason::ZeroAmount), 3_895);
+    assert_eq!(r.rows_used, 255_248 - 3_895);
+    assert_eq!(r.customers, 1_200);
+    assert!(r.purchases <= 98_779 && r.purchases > 98_000, "{}", r.purchases);
+    assert_eq!(format_day(h.day_range().0), "2017-01-01");
+    assert_eq!(format_day(h.day_range().1), "2017-12-31");
+    let attrs = Attributes::read_csv(dataset("completejourney_demographics.csv"), "household_id", &CsvOptions::default()).unwrap();
+    assert_eq!(attrs.len(), 801);
+    let h = h.with_attributes(attrs);
+
+    let t = day_from_ymd(2017, 11, 1);
+    let lapse = LapseRule::FromHistory { quantile: 0.9 }.resolve(&h, t).unwrap();
+    // Grocery: frequent trips. The 0.9-quantile gap is a few weeks, not months.
+    assert!((10..=40).contains(&lapse.threshold_days), "threshold {}", lapse.threshold_days);
+    let q50 = lapse.gaps.as_ref().unwrap().quantiles[2].1;
+    assert!((2.0..=7.0).contains(&q50), "median gap {q50}");
+    assert!(lapse.lapsed.len() > 50 && lapse.lapsed.len() < 600, "{} lapsed", lapse.lapsed.len());
+
+    let schema = FeatureSchema::learn(&h, t, &FeatureOptions::default()).unwrap();
+    let m = build_features(&h, &schema, t, &lapse.lapsed).unwrap();
+    assert_eq!(m.x.nrows(), lapse.lapsed.len());
+    assert!(m.x.ncols() >= 40, "{} columns", m.x.ncols());
+    assert!(m.x.iter().all(|v| v.is_finite()));
+    let col = |name: &str| m.x.column(schema.index(name).unwrap()).to_vec();
+    assert!(col("recency_days").iter().all(|&r| r >= lapse.threshold_days as f64));
+    assert!(col("purchases").iter().all(|&p| p >= 1.0));
+    let mean_spend = col("spend_mean").iter().sum::<f64>() / m.x.nrows() as f64;
+    assert!((5.0..200.0).contains(&mean_spend), "mean basket {mean_spend}");
+    // Demographics cover 801 of 1,200 households: some lapsed customers have them, some not.
+    let missing = col("attributes_missing");
+    assert!(missing.contains(&0.0) && missing.contains(&1.0));
+    assert!(schema.index("age=65+").is_some(), "{:?}", schema.names());
+}
+
+#[test]
+fn online_retail_sample() {
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount")
+        .quantity("quantity")
+        .order("invoice_no")
+        .region("country")
+        .cancelled("is_cancellation");
+    let (h, r) = read_csv(dataset("online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    // datasets/README.md: 25,900 invoices, 3,710 without customer id, 2,102 at 0.00,
+    // 3,838 negative (3,836 cancellations + 2 bad-debt adjustments without customer).
+    assert_eq!(r.rows_read, 25_900);
+    assert_eq!(r.count(SkipReason::MissingId), 3_710);
+    assert_eq!(r.rows_used + r.total_skipped(), r.rows_read);
+    assert!(r.returns > 3_000 && r.returns <= 3_838, "{}", r.returns);
+    // 4,372 ids appear; one has only 0.00 invoices, so 4,371 customers have a usable row.
+    assert_eq!(r.customers, 4_371);
+
+    let t = day_from_ymd(2011, 9, 1);
+    let lapse = LapseRule::FromHistory { quantile: 0.9 }.resolve(&h, t).unwrap();
+    // Gift wholesale: repurchase gaps of weeks to months.
+    assert!((60..=200).contains(&lapse.threshold_days), "threshold {}", lapse.threshold_days);
+    assert!(lapse.lapsed.len() > 300, "{} lapsed", lapse.lapsed.len());
+    let schema = FeatureSchema::learn(&h, t, &FeatureOptions::default()).unwrap();
+    let m = build_features(&h, &schema, t, &lapse.lapsed).unwrap();
+    assert!(m.x.iter().all(|v| v.is_finite()));
+    assert!(schema.index("main_region=United Kingdom").is_some());
+    let share = m.x.column(schema.index("returned_share").unwrap()).to_vec();
+    assert!(share.iter().all(|&s| s >= 0.0));
+    assert!(share.iter().any(|&s| s > 0.0), "cancellations are netted");
+}
