@@ -1,0 +1,58 @@
+//! Loads a transaction file (CSV, CSV.gz or Parquet) in the generator's layout and
+//! builds the features of the lapsed customers at a cutoff; prints the timings.
+//! Used by `benches/compare_duckdb.py`.
+//!
+//! ```sh
+//! cargo run --release -p winback-core --example features -- synth.parquet 2023-07-01
+//! ```
+
+use std::time::Instant;
+
+use winback_core::date::parse_iso_date;
+use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
+use winback_core::lapse::LapseRule;
+use winback_core::read::{read_csv, ColumnMap, CsvOptions};
+use winback_core::LoadOptions;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [path, at] = &args[..] else { return Err("usage: features FILE YYYY-MM-DD".into()) };
+    let at = parse_iso_date(at).ok_or("bad date")?;
+    let map = ColumnMap::new("customer_id", "date", "amount")
+        .quantity("quantity")
+        .order("order_id")
+        .channel("channel")
+        .category("category")
+        .region("region");
+    let t0 = Instant::now();
+    let (h, report) = if path.ends_with(".parquet") {
+        #[cfg(feature = "parquet")]
+        {
+            winback_core::arrow::read_parquet(path, &map, &LoadOptions::default())?
+        }
+        #[cfg(not(feature = "parquet"))]
+        return Err("built without parquet".into());
+    } else {
+        read_csv(path, &map, &CsvOptions::default(), &LoadOptions::default())?
+    };
+    let load = t0.elapsed();
+    let t1 = Instant::now();
+    let lapse = LapseRule::FromHistory { quantile: 0.9 }.resolve(&h, at)?;
+    let schema = FeatureSchema::learn(&h, at, &FeatureOptions::default())?;
+    let all: Vec<usize> = (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect();
+    let x = build_features(&h, &schema, at, &all)?;
+    let feat = t1.elapsed();
+    println!(
+        "rows={} customers={} lapse_days={} lapsed={} features={}x{} load_s={:.3} features_s={:.3} total_s={:.3}",
+        report.rows_read,
+        report.customers,
+        lapse.threshold_days,
+        lapse.lapsed.len(),
+        x.x.nrows(),
+        x.x.ncols(),
+        load.as_secs_f64(),
+        feat.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
