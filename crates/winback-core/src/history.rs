@@ -194,6 +194,7 @@ impl HistoryBuilder {
         }
     }
 
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pub(crate) fn reserve(&mut self, n: usize) {
         self.cust.reserve(n);
         self.day.reserve(n);

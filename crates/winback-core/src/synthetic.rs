@@ -44,6 +44,7 @@ use crate::date::{day_from_ymd, format_day, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, Line, LoadOptions};
 use crate::report::LoadReport;
+use winback_stats::Rng;
 
 /// Parameters of the generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,79 +142,6 @@ pub struct SynthLine {
 pub struct Synthetic {
     config: SyntheticConfig,
     truth: Vec<CustomerTruth>,
-}
-
-/// xoshiro256++ seeded by SplitMix64: small, fast, reproducible everywhere.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng([u64; 4]);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        let mut z = seed;
-        let mut next = || {
-            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            x ^ (x >> 31)
-        };
-        Rng([next(), next(), next(), next()])
-    }
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let r = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        r
-    }
-    /// Uniform in [0, 1).
-    pub(crate) fn f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
-    }
-    fn normal(&mut self) -> f64 {
-        let u1 = self.f64().max(1e-300);
-        let u2 = self.f64();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-    /// Gamma(shape, scale) by Marsaglia & Tsang.
-    fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
-        if shape < 1.0 {
-            let u = self.f64().max(1e-300);
-            return self.gamma(shape + 1.0, scale) * u.powf(1.0 / shape);
-        }
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let x = self.normal();
-            let v = (1.0 + c * x).powi(3);
-            if v <= 0.0 {
-                continue;
-            }
-            let u = self.f64();
-            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-                return d * v * scale;
-            }
-        }
-    }
-    fn pick(&mut self, weights: &[f64]) -> usize {
-        let total: f64 = weights.iter().sum();
-        let mut u = self.f64() * total;
-        for (i, w) in weights.iter().enumerate() {
-            if u < *w {
-                return i;
-            }
-            u -= w;
-        }
-        weights.len() - 1
-    }
 }
 
 const AGE_WEIGHTS: [f64; 5] = [0.12, 0.24, 0.3, 0.22, 0.12];

@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""winback vs DuckDB vs polars: loading a purchase file and computing per-customer
+features at a cutoff, on the same synthetic data.
+
+What is measured, per file size (lines) and format (CSV, Parquet/Snappy):
+  * winback: `target/release/examples/features FILE 2023-07-01` (load, group lines
+    into purchases, lapse threshold, ~45 features per customer);
+  * DuckDB (threads = all cores) and polars (lazy, streaming engine) running the
+    equivalent aggregation: lines with date < cutoff -> purchases (one per
+    (customer_id, order_id): earliest date, sum of positive / of negative amounts)
+    -> per customer: purchases, first/last purchase, recency, tenure, total/mean
+    spend, returned value, purchases and net spend in the last 90/180/365 days,
+    mean and population sd of the gaps between consecutive distinct purchase days,
+    distinct categories, top category's share of value, purchases per channel,
+    main region; plus the 0.9 quantile of all gaps (the lapse threshold).
+    The result is materialised (a DuckDB table, a polars DataFrame).
+Each run is its own process, started by a fresh wrapper process that reports the
+wall time and its child's peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss). The
+table gives the best wall time of --repeat runs and the largest peak RSS; the
+1-minute load average before each run is recorded (the machine may be shared).
+As a fidelity check every engine reports customers with a purchase before the
+cutoff, the lapse threshold and the number of lapsed customers.
+
+Run (no cargo: the `generate` and `features` examples must already be built):
+    python3 benches/compare_duckdb.py --lines 1000000 10000000
+    python3 benches/compare_duckdb.py --lines 100000000 --repeat 1
+Data, venv and results go to bench-out/ (git-ignored); results of earlier
+invocations are kept in bench-out/results.json and the table in
+bench-out/compare.md covers all of them.
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench-out"
+VENV = OUT / "venv"
+VPY = VENV / "bin" / "python"
+EXAMPLES = ROOT / "target" / "release" / "examples"
+CUTOFF = "2023-07-01"
+WINDOWS = (90, 180, 365)
+CHANNELS = ("app", "online", "store")  # the generator's channels
+LINES_PER_CUSTOMER = 28
+ENGINES = ("winback", "duckdb", "polars")
+DUCKDB_COLUMNS = ("{'customer_id': 'VARCHAR', 'order_id': 'VARCHAR', 'date': 'DATE', 'amount': 'DOUBLE', "
+                  "'quantity': 'INTEGER', 'channel': 'VARCHAR', 'category': 'VARCHAR', 'region': 'VARCHAR'}")
+
+
+# --------------------------------------------------------------------------- DuckDB
+def duckdb_source(path):
+    if path.endswith(".parquet"):
+        return f"read_parquet('{path}')"
+    return f"read_csv('{path}', header = true, columns = {DUCKDB_COLUMNS})"
+
+
+def duckdb_sql(path, cutoff):
+    t = f"DATE '{cutoff}'"
+    windows = "".join(f"""
+        count(*) FILTER (WHERE gross > 0 AND day >= {t} - {w}) AS purchases_{w}d,
+        coalesce(sum(gross - returned) FILTER (WHERE day >= {t} - {w}), 0) AS spend_{w}d,""" for w in WINDOWS)
+    channels = "".join(f"""
+        count(*) FILTER (WHERE gross > 0 AND channel = '{c}') AS purchases_{c},""" for c in CHANNELS)
+    return f"""
+CREATE TABLE features AS
+WITH lines AS (
+    SELECT customer_id, order_id, date, amount, channel, category, region
+    FROM {duckdb_source(path)} WHERE date < {t}
+), purchases AS (  -- one event per (customer, order), dated by its earliest line
+    SELECT customer_id, order_id, min(date) AS day,
+        coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS gross,
+        coalesce(-sum(amount) FILTER (WHERE amount < 0), 0) AS returned,
+        any_value(channel) FILTER (WHERE amount > 0) AS channel,
+        any_value(region) FILTER (WHERE amount > 0) AS region
+    FROM lines GROUP BY customer_id, order_id
+), per_customer AS (  -- return-only events (gross = 0) count in spend, not as purchases
+    SELECT customer_id,
+        count(*) FILTER (WHERE gross > 0) AS purchases,
+        min(day) FILTER (WHERE gross > 0) AS first_day,
+        max(day) FILTER (WHERE gross > 0) AS last_day,
+        sum(gross - returned) AS spend_total,
+        sum(returned) AS returned,{windows}{channels}
+    FROM purchases GROUP BY customer_id HAVING count(*) FILTER (WHERE gross > 0) > 0
+), gaps AS (
+    SELECT customer_id, (day - lag(day) OVER (PARTITION BY customer_id ORDER BY day))::DOUBLE AS gap
+    FROM (SELECT DISTINCT customer_id, day FROM purchases WHERE gross > 0)
+), gap_stats AS (
+    SELECT customer_id, avg(gap) AS gap_mean, stddev_pop(gap) AS gap_sd FROM gaps GROUP BY customer_id
+), category_stats AS (
+    SELECT customer_id, count(*) AS distinct_categories, max(v) / sum(v) AS top_category_share
+    FROM (SELECT customer_id, category, sum(amount) AS v FROM lines WHERE amount > 0 GROUP BY ALL)
+    GROUP BY customer_id
+), main_region AS (  -- most purchases; ties to the name that sorts first
+    SELECT customer_id, first(region ORDER BY n DESC, region) AS main_region
+    FROM (SELECT customer_id, region, count(*) AS n FROM purchases WHERE gross > 0 GROUP BY ALL)
+    GROUP BY customer_id
+)
+SELECT c.*, {t} - last_day AS recency_days, {t} - first_day AS tenure_days,
+    spend_total / purchases AS spend_mean,
+    coalesce(gap_mean, {t} - first_day) AS gap_mean_days,  -- single purchase day: tenure
+    coalesce(gap_sd, 0) AS gap_sd_days,
+    distinct_categories, top_category_share, main_region,
+    (SELECT greatest(ceil(quantile_cont(gap, 0.9) - 1e-9), 1) FROM gaps) AS lapse_days
+FROM per_customer c
+LEFT JOIN gap_stats USING (customer_id)
+LEFT JOIN category_stats USING (customer_id)
+LEFT JOIN main_region USING (customer_id)
+"""
+
+
+def run_duckdb(path, cutoff):
+    import duckdb
+    con = duckdb.connect()
+    con.execute(f"SET threads = {os.cpu_count()}")
+    con.execute(f"SET temp_directory = '{OUT / 'duckdb_tmp'}'")
+    con.execute(duckdb_sql(path, cutoff))
+    return con.execute("SELECT count(*), max(lapse_days)::BIGINT, count(*) FILTER (WHERE recency_days >= lapse_days) "
+                       "FROM features").fetchone()
+
+
+# --------------------------------------------------------------------------- polars
+def run_polars(path, cutoff):
+    import polars as pl
+    t = dt.date.fromisoformat(cutoff)
+    if path.endswith(".parquet"):
+        src = pl.scan_parquet(path)
+    else:
+        src = pl.scan_csv(path, schema={"customer_id": pl.String, "order_id": pl.String, "date": pl.Date,
+                                        "amount": pl.Float64, "quantity": pl.Int32, "channel": pl.String,
+                                        "category": pl.String, "region": pl.String})
+    amount, day, buy = pl.col("amount"), pl.col("day"), pl.col("gross") > 0
+    net = pl.col("gross") - pl.col("returned")
+    lines = src.filter(pl.col("date") < t)
+    purchases = lines.group_by("customer_id", "order_id").agg(
+        day=pl.col("date").min(),
+        gross=amount.filter(amount > 0).sum(),
+        returned=(-amount).filter(amount < 0).sum(),
+        channel=pl.col("channel").filter(amount > 0).first(),
+        region=pl.col("region").filter(amount > 0).first(),
+    )
+    per_customer = purchases.group_by("customer_id").agg(
+        purchases=buy.sum(),
+        first_day=day.filter(buy).min(),
+        last_day=day.filter(buy).max(),
+        spend_total=net.sum(),
+        returned=pl.col("returned").sum(),
+        *[(buy & (day >= t - dt.timedelta(days=w))).sum().alias(f"purchases_{w}d") for w in WINDOWS],
+        *[net.filter(day >= t - dt.timedelta(days=w)).sum().alias(f"spend_{w}d") for w in WINDOWS],
+        *[(buy & (pl.col("channel") == c)).sum().alias(f"purchases_{c}") for c in CHANNELS],
+    ).filter(pl.col("purchases") > 0)
+    gap_lists = purchases.filter(buy).group_by("customer_id").agg(
+        gaps=day.unique().sort().diff().dt.total_days().drop_nulls().cast(pl.Float64))
+    gap_stats = gap_lists.select("customer_id", gap_mean=pl.col("gaps").list.mean(),
+                                 gap_sd=pl.col("gaps").list.std(ddof=0))
+    category_stats = (lines.filter(amount > 0).group_by("customer_id", "category").agg(v=amount.sum())
+                      .group_by("customer_id").agg(distinct_categories=pl.len(),
+                                                   top_category_share=pl.col("v").max() / pl.col("v").sum()))
+    main_region = (purchases.filter(buy).group_by("customer_id", "region").agg(n=pl.len())
+                   .group_by("customer_id").agg(
+                       main_region=pl.col("region").sort_by("n", "region", descending=[True, False]).first()))
+    tenure = (pl.lit(t) - pl.col("first_day")).dt.total_days()
+    features = (per_customer.join(gap_stats, on="customer_id", how="left")
+                .join(category_stats, on="customer_id", how="left")
+                .join(main_region, on="customer_id", how="left")
+                .with_columns(recency_days=(pl.lit(t) - pl.col("last_day")).dt.total_days(),
+                              tenure_days=tenure,
+                              spend_mean=pl.col("spend_total") / pl.col("purchases"),
+                              gap_mean_days=pl.coalesce(pl.col("gap_mean"), tenure),
+                              gap_sd_days=pl.col("gap_sd").fill_null(0.0)))
+    q90 = gap_lists.select(pl.col("gaps").explode().quantile(0.9, interpolation="linear"))
+    feats, q = pl.collect_all([features, q90], engine="streaming")
+    lapse_days = max(int(-(-(q.item() - 1e-9) // 1)), 1)
+    return feats.height, lapse_days, feats.filter(pl.col("recency_days") >= lapse_days).height
+
+
+# --------------------------------------------------------------------------- measuring
+WRAPPER = r"""
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+wall = time.perf_counter() - t
+rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"rc": p.returncode, "wall": wall, "rss_kb": rss_kb, "out": p.stdout, "err": p.stderr[-3000:]}))
+"""
+
+
+def measure(cmd):
+    """Runs cmd under a fresh wrapper process; returns (wall s, peak RSS MB, parsed key=value output)."""
+    w = json.loads(subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True,
+                                  check=True).stdout)
+    if w["rc"] != 0:
+        raise RuntimeError(f"{cmd} failed ({w['rc']}):\n{w['err']}")
+    kv = dict(tok.split("=", 1) for tok in w["out"].split() if "=" in tok)
+    return w["wall"], w["rss_kb"] / 1024, kv
+
+
+def engine_cmd(engine, path):
+    if engine == "winback":
+        return [str(EXAMPLES / "features"), str(path), CUTOFF]
+    return [sys.executable, __file__, "--engine", engine, str(path)]
+
+
+def normalise(engine, kv):
+    """customers with a purchase before the cutoff, lapse days, lapsed, in-process seconds."""
+    if engine == "winback":
+        return int(kv["features"].split("x")[0]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["total_s"])
+    return int(kv["customers"]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["inner_s"])
+
+
+def prepare(lines):
+    csv, parquet = OUT / f"synth_{lines}.csv", OUT / f"synth_{lines}.parquet"
+    if not csv.exists():
+        customers = max(1, round(lines / LINES_PER_CUSTOMER))
+        tmp = csv.with_suffix(".csv.tmp")
+        print(f"generating {csv.name} ({customers} customers)...", flush=True)
+        subprocess.run([str(EXAMPLES / "generate"), "--customers", str(customers), "--seed", "42",
+                        "--out", str(tmp)], check=True)
+        tmp.rename(csv)
+    if not parquet.exists():
+        import duckdb
+        print(f"converting to {parquet.name}...", flush=True)
+        tmp = parquet.with_suffix(".parquet.tmp")
+        duckdb.connect().execute(f"COPY (SELECT * FROM {duckdb_source(str(csv))}) TO '{tmp}' "
+                                 "(FORMAT PARQUET, COMPRESSION SNAPPY)")
+        tmp.rename(parquet)
+    return {"csv": csv, "parquet": parquet}
+
+
+def render(results):
+    head = ("| lines | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB | RSS ÷ DuckDB "
+            "| customers | lapse days | lapsed | runs | load avg 1m before each run |")
+    rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for r in sorted(results.values(), key=lambda r: (r["lines"], r["format"], ENGINES.index(r["engine"]))):
+        d = results.get(f"{r['lines']}/{r['format']}/duckdb")
+        ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
+        rows.append(f"| {r['file_lines']:,} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {r['inner']:.2f} "
+                    f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days']} "
+                    f"| {r['lapsed']:,} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
+    return "\n".join(rows) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"])
+    ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
+    ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.engine:
+        t0 = time.perf_counter()
+        customers, lapse_days, lapsed = (run_duckdb if args.engine == "duckdb" else run_polars)(args.path, CUTOFF)
+        print(f"customers={customers} lapse_days={lapse_days} lapsed={lapsed} inner_s={time.perf_counter() - t0:.3f}")
+        return
+    if Path(sys.prefix).resolve() != VENV.resolve():  # re-run inside the venv, creating it if needed
+        OUT.mkdir(exist_ok=True)
+        if not VPY.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        req = Path(__file__).with_name("requirements-bench.txt")
+        if subprocess.run([str(VPY), "-c", "import duckdb, polars, pyarrow"], capture_output=True).returncode:
+            subprocess.run([str(VPY), "-m", "pip", "install", "-q", "-r", str(req)], check=True)
+        os.execv(str(VPY), [str(VPY), __file__, *sys.argv[1:]])
+    for b in ("generate", "features"):
+        if not (EXAMPLES / b).exists():
+            sys.exit(f"missing {EXAMPLES / b}: build the examples first (cargo build --release --examples)")
+    store = OUT / "results.json"
+    results = json.loads(store.read_text()) if store.exists() else {}
+    log = open(OUT / "compare.log", "a")
+    for lines in args.lines:
+        files = prepare(lines)
+        file_lines = sum(1 for _ in open(files["csv"], "rb")) - 1
+        for fmt in args.formats:
+            runs = {e: [] for e in args.engines}
+            for rep in range(args.repeat):  # engines interleaved, so that load spikes hit all of them
+                for engine in args.engines:
+                    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+                    load1 = os.getloadavg()[0]
+                    wall, rss, kv = measure(engine_cmd(engine, files[fmt]))
+                    msg = f"{lines} {fmt} {engine} rep {rep + 1}: wall {wall:.2f}s rss {rss:.0f}MB {kv} | {uptime}"
+                    print(msg, flush=True)
+                    log.write(msg + "\n")
+                    runs[engine].append((wall, rss, load1, normalise(engine, kv)))
+            for engine, rs in runs.items():
+                best = min(rs, key=lambda r: r[0])
+                customers, lapse_days, lapsed, inner = best[3]
+                results[f"{lines}/{fmt}/{engine}"] = dict(
+                    lines=lines, file_lines=file_lines, format=fmt, engine=engine, wall=best[0], inner=inner,
+                    rss=max(r[1] for r in rs), customers=customers, lapse_days=lapse_days, lapsed=lapsed,
+                    runs=len(rs), loads=[r[2] for r in rs])
+            store.write_text(json.dumps(results, indent=1))
+    table = render(results)
+    (OUT / "compare.md").write_text(f"# winback vs DuckDB vs polars (cutoff {CUTOFF}, {os.cpu_count()} cores)\n\n"
+                                    + table)
+    print("\n" + table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+//! # winback-stats
+//!
+//! The few statistical tools that both `winback-tree` (honest group
+//! probabilities) and `winback-rank` (feedback after a contact wave) need, in
+//! one dependency-free leaf crate so that neither depends on the other:
+//! Beta posteriors with equal-tailed intervals, and a small seeded RNG with
+//! gamma and beta draws (Thompson sampling, synthetic data).
+//!
+//! ```
+//! use winback_stats::Beta;
+//! // A prior worth 20 customers at a 15% base rate, then 3 of 40 came back.
+//! let post = Beta::from_mean(0.15, 20.0).update(3, 40);
+//! assert!((post.mean() - (3.0 + 3.0) / (20.0 + 40.0)).abs() < 1e-12);
+//! let (lo, hi) = post.interval(0.90);
+//! assert!(lo < post.mean() && post.mean() < hi && lo > 0.0 && hi < 1.0);
+//! ```
+
+mod rng;
+
+pub use rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A Beta(α, β) distribution, the conjugate posterior of a rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Beta {
+    /// α > 0 (pseudo-successes).
+    pub alpha: f64,
+    /// β > 0 (pseudo-failures).
+    pub beta: f64,
+}
+
+impl Beta {
+    /// Beta(α, β); both must be positive and finite (else `None`).
+    pub fn new(alpha: f64, beta: f64) -> Option<Beta> {
+        (alpha > 0.0 && beta > 0.0 && alpha.is_finite() && beta.is_finite()).then_some(Beta { alpha, beta })
+    }
+
+    /// The Beta with mean `mean` worth `strength` observations (`α + β = strength`).
+    /// The mean is clamped into [1e-6, 1 − 1e-6] and the strength to at least 1e-6.
+    pub fn from_mean(mean: f64, strength: f64) -> Beta {
+        let m = mean.clamp(1e-6, 1.0 - 1e-6);
+        let s = strength.max(1e-6);
+        Beta { alpha: m * s, beta: (1.0 - m) * s }
+    }
+
+    /// The posterior after `successes` out of `trials` (successes ≤ trials).
+    pub fn update(self, successes: u64, trials: u64) -> Beta {
+        let k = successes.min(trials) as f64;
+        Beta { alpha: self.alpha + k, beta: self.beta + (trials as f64 - k) }
+    }
+
+    /// The mean α / (α + β).
+    pub fn mean(&self) -> f64 {
+        self.alpha / (self.alpha + self.beta)
+    }
+
+    /// The cumulative distribution at `x` (the regularized incomplete beta function).
+    pub fn cdf(&self, x: f64) -> f64 {
+        reg_inc_beta(self.alpha, self.beta, x)
+    }
+
+    /// The `p`-quantile (bisection on the cdf, accurate to 1e-12).
+    pub fn quantile(&self, p: f64) -> f64 {
+        let p = p.clamp(0.0, 1.0);
+        let (mut lo, mut hi) = (0.0f64, 1.0f64);
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if self.cdf(mid) < p {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+            if hi - lo < 1e-12 {
+                break;
+            }
+        }
+        0.5 * (lo + hi)
+    }
+
+    /// The equal-tailed interval holding `level` of the mass (0.90 → 5% and 95% quantiles).
+    pub fn interval(&self, level: f64) -> (f64, f64) {
+        let tail = (1.0 - level.clamp(0.0, 1.0)) / 2.0;
+        (self.quantile(tail), self.quantile(1.0 - tail))
+    }
+
+    /// A random draw.
+    pub fn sample(&self, rng: &mut Rng) -> f64 {
+        let x = rng.gamma(self.alpha, 1.0);
+        let y = rng.gamma(self.beta, 1.0);
+        if x + y > 0.0 {
+            x / (x + y)
+        } else {
+            self.mean()
+        }
+    }
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error below 1e-13).
+pub fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection.
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// The regularized incomplete beta function I_x(a, b).
+pub fn reg_inc_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        ln_front.exp() * beta_cf(a, b, x) / a
+    } else {
+        1.0 - ln_front.exp() * beta_cf(b, a, 1.0 - x) / b
+    }
+}
+
+/// Continued fraction for the incomplete beta (modified Lentz).
+fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 - qab * x / qap;
+    if d.abs() < TINY {
+        d = TINY;
+    }
+    d = 1.0 / d;
+    let mut h = d;
+    for m in 1..500 {
+        let m = f64::from(m);
+        let m2 = 2.0 * m;
+        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        h *= d * c;
+        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+        d = 1.0 + aa * d;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = 1.0 + aa / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let del = d * c;
+        h *= del;
+        if (del - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        // ln Γ(5) = ln 24; Γ(0.5) = √π.
+        assert!((ln_gamma(5.0) - 24f64.ln()).abs() < 1e-12);
+        assert!((ln_gamma(0.5) - std::f64::consts::PI.sqrt().ln()).abs() < 1e-12);
+        // Beta(1,1) is uniform; Beta(2,1) has cdf x².
+        assert!((Beta { alpha: 1.0, beta: 1.0 }.cdf(0.3) - 0.3).abs() < 1e-12);
+        assert!((Beta { alpha: 2.0, beta: 1.0 }.cdf(0.3) - 0.09).abs() < 1e-12);
+        assert!((Beta { alpha: 2.0, beta: 1.0 }.quantile(0.25) - 0.5).abs() < 1e-9);
+        // scipy.stats.beta(3, 17).ppf([0.05, 0.95]) = 0.04216..., 0.28262...
+        let (lo, hi) = Beta { alpha: 3.0, beta: 17.0 }.interval(0.9);
+        assert!((lo - 0.042_169).abs() < 1e-5, "{lo}");
+        assert!((hi - 0.282_619).abs() < 1e-5, "{hi}");
+    }
+
+    #[test]
+    fn tiny_groups_never_claim_certainty() {
+        let prior = Beta::from_mean(0.1, 20.0);
+        for (k, n) in [(0, 1), (0, 40), (40, 40), (1, 1)] {
+            let p = prior.update(k, n);
+            assert!(p.mean() > 0.0 && p.mean() < 1.0);
+            let (lo, hi) = p.interval(0.9);
+            assert!(lo > 0.0 && hi < 1.0, "{k}/{n}: {lo} {hi}");
+        }
+    }
+
+    #[test]
+    fn sampling_mean() {
+        let b = Beta { alpha: 2.0, beta: 8.0 };
+        let mut r = Rng::new(5);
+        let m: f64 = (0..50_000).map(|_| b.sample(&mut r)).sum::<f64>() / 50_000.0;
+        assert!((m - 0.2).abs() < 0.005, "{m}");
+    }
+}

@@ -1,0 +1,71 @@
+//! The one error type of `winback-tree`.
+
+/// Everything that can go wrong when segmenting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The number of groups must be at least 2.
+    #[error("number of groups must be at least 2, got {0}")]
+    InvalidGroups(usize),
+    /// A minimum group size of zero rows, or a share outside (0, 0.5].
+    #[error("minimum group size must be at least 1 row or a share in (0, 0.5], got {0}")]
+    InvalidMinGroupSize(String),
+    /// The maximum share of one group must lie in (0, 1].
+    #[error("maximum share of one group must be in (0, 1], got {0}")]
+    InvalidMaxGroupShare(f64),
+    /// The maximum depth must be at least 1.
+    #[error("maximum depth must be at least 1, got {0}")]
+    InvalidMaxDepth(usize),
+    /// The honest (held-out) fraction must lie in (0, 0.9].
+    #[error("honest fraction must be in (0, 0.9], got {0}")]
+    InvalidHonestFraction(f64),
+    /// The prior strength must be positive and finite.
+    #[error("prior strength must be positive, got {0}")]
+    InvalidPriorStrength(f64),
+    /// The interval level must lie in (0, 1).
+    #[error("interval level must be in (0, 1), got {0}")]
+    InvalidIntervalLevel(f64),
+    /// The per-node sample size must be at least 100 rows.
+    #[error("rows sampled per split must be at least 100, got {0}")]
+    InvalidSampleRows(usize),
+    /// Features and labels disagree on the number of rows.
+    #[error("{what} has {got} rows, the feature matrix {rows}")]
+    RowMismatch {
+        /// Which input.
+        what: &'static str,
+        /// Rows of the feature matrix.
+        rows: usize,
+        /// Rows of the other input.
+        got: usize,
+    },
+    /// The feature matrix does not have the schema's columns.
+    #[error("feature matrix has {got} columns, the schema {expected}")]
+    ColumnMismatch {
+        /// Columns in the schema.
+        expected: usize,
+        /// Columns given.
+        got: usize,
+    },
+    /// A NaN or infinite feature value.
+    #[error("feature `{column}` of row {row} is not finite ({value})")]
+    NonFinite {
+        /// 0-based row.
+        row: usize,
+        /// Feature name.
+        column: String,
+        /// The value.
+        value: f64,
+    },
+    /// Nothing to fit on.
+    #[error("no training rows")]
+    Empty,
+    /// The model file could not be parsed.
+    #[error("invalid segmentation JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// linfa-trees refused a fit.
+    #[error("linfa-trees: {0}")]
+    Linfa(String),
+}
+
+/// `Result` with [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,240 @@
+//! Segmenter parameters, in linfa's style: a builder that takes and returns
+//! `self`, checked into valid parameters by [`linfa::ParamGuard`].
+
+use linfa::ParamGuard;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The smallest group allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MinGroupSize {
+    /// At least this many training rows.
+    Rows(usize),
+    /// At least this share of the training rows.
+    Share(f64),
+}
+
+/// Impurity used to choose splits (evaluated with classes balanced inside the node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitCriterion {
+    /// Gini impurity.
+    Gini,
+    /// Entropy (information gain).
+    Entropy,
+}
+
+/// How classes are weighted when a split is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeighting {
+    /// Weights that balance the two classes inside the node being split (default).
+    /// On win-back data (5–20% come back) this keeps splits that separate rates.
+    BalancedPerNode,
+    /// Every row weighs 1 (splits may then fail to separate rare outcomes).
+    Unweighted,
+}
+
+/// Checked parameters of the segmenter (see [`Segmenter`] for their meaning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmenterValidParams {
+    pub(crate) groups: usize,
+    pub(crate) min_group_size: MinGroupSize,
+    pub(crate) max_group_share: f64,
+    pub(crate) max_depth: usize,
+    pub(crate) criterion: SplitCriterion,
+    pub(crate) class_weighting: ClassWeighting,
+    pub(crate) seed: u64,
+    pub(crate) honest_fraction: f64,
+    pub(crate) prior_strength: f64,
+    pub(crate) interval_level: f64,
+    pub(crate) sample_rows: usize,
+}
+
+impl SegmenterValidParams {
+    /// Target number of groups K.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+    /// Minimum group size.
+    pub fn min_group_size(&self) -> MinGroupSize {
+        self.min_group_size
+    }
+    /// Maximum share of the training rows in one group.
+    pub fn max_group_share(&self) -> f64 {
+        self.max_group_share
+    }
+    /// Maximum depth of a rule.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+    /// Split criterion.
+    pub fn criterion(&self) -> SplitCriterion {
+        self.criterion
+    }
+    /// Class weighting.
+    pub fn class_weighting(&self) -> ClassWeighting {
+        self.class_weighting
+    }
+    /// Seed (honest split, row sampling).
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+    /// Share of customers held out to estimate group probabilities.
+    pub fn honest_fraction(&self) -> f64 {
+        self.honest_fraction
+    }
+    /// Weight of the base-rate prior, in customers.
+    pub fn prior_strength(&self) -> f64 {
+        self.prior_strength
+    }
+    /// Level of the probability intervals.
+    pub fn interval_level(&self) -> f64 {
+        self.interval_level
+    }
+    /// Rows sampled to choose one split in a large node.
+    pub fn sample_rows(&self) -> usize {
+        self.sample_rows
+    }
+}
+
+/// Parameters of the segmenter, as a builder.
+///
+/// ```
+/// use linfa::ParamGuard;
+/// use winback_tree::{Segmenter, MinGroupSize};
+/// let p = Segmenter::params().groups(8).min_group_size(MinGroupSize::Share(0.02)).seed(7);
+/// let checked = p.check_ref()?;
+/// assert_eq!(checked.groups(), 8);
+/// assert!(Segmenter::params().groups(1).check_ref().is_err());
+/// assert!(Segmenter::params().max_group_share(1.5).check_ref().is_err());
+/// # Ok::<(), winback_tree::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segmenter(SegmenterValidParams);
+
+impl Default for Segmenter {
+    fn default() -> Self {
+        Segmenter(SegmenterValidParams {
+            groups: 10,
+            min_group_size: MinGroupSize::Share(0.02),
+            max_group_share: 0.25,
+            max_depth: 6,
+            criterion: SplitCriterion::Gini,
+            class_weighting: ClassWeighting::BalancedPerNode,
+            seed: 42,
+            honest_fraction: 0.3,
+            prior_strength: 20.0,
+            interval_level: 0.9,
+            sample_rows: 100_000,
+        })
+    }
+}
+
+impl Segmenter {
+    /// Default parameters: 10 groups, groups of at least 2% of rows and at most 25%,
+    /// depth 6, Gini with classes balanced per node, 30% of customers held out for
+    /// honest probabilities, a base-rate prior worth 20 customers, 90% intervals,
+    /// 100,000 rows sampled per split, seed 42.
+    pub fn params() -> Segmenter {
+        Segmenter::default()
+    }
+    /// Target number of groups K (the result has between K−2 and K when the data allow).
+    pub fn groups(mut self, k: usize) -> Self {
+        self.0.groups = k;
+        self
+    }
+    /// Minimum group size.
+    pub fn min_group_size(mut self, m: MinGroupSize) -> Self {
+        self.0.min_group_size = m;
+        self
+    }
+    /// Maximum share of the training rows in one group (default 0.25).
+    pub fn max_group_share(mut self, s: f64) -> Self {
+        self.0.max_group_share = s;
+        self
+    }
+    /// Maximum number of conditions on a path (default 6).
+    pub fn max_depth(mut self, d: usize) -> Self {
+        self.0.max_depth = d;
+        self
+    }
+    /// Split criterion (default Gini).
+    pub fn criterion(mut self, c: SplitCriterion) -> Self {
+        self.0.criterion = c;
+        self
+    }
+    /// Class weighting (default balanced per node).
+    pub fn class_weighting(mut self, w: ClassWeighting) -> Self {
+        self.0.class_weighting = w;
+        self
+    }
+    /// Seed.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.0.seed = s;
+        self
+    }
+    /// Share of customers held out for honest probabilities (default 0.3).
+    pub fn honest_fraction(mut self, f: f64) -> Self {
+        self.0.honest_fraction = f;
+        self
+    }
+    /// Prior strength in customers (default 20).
+    pub fn prior_strength(mut self, s: f64) -> Self {
+        self.0.prior_strength = s;
+        self
+    }
+    /// Interval level (default 0.9).
+    pub fn interval_level(mut self, l: f64) -> Self {
+        self.0.interval_level = l;
+        self
+    }
+    /// Rows sampled (seeded) to choose a split in nodes larger than this (default 100,000).
+    pub fn sample_rows(mut self, n: usize) -> Self {
+        self.0.sample_rows = n;
+        self
+    }
+}
+
+impl ParamGuard for Segmenter {
+    type Checked = SegmenterValidParams;
+    type Error = Error;
+
+    fn check_ref(&self) -> Result<&SegmenterValidParams> {
+        let p = &self.0;
+        if p.groups < 2 {
+            return Err(Error::InvalidGroups(p.groups));
+        }
+        match p.min_group_size {
+            MinGroupSize::Rows(0) => return Err(Error::InvalidMinGroupSize("0 rows".into())),
+            MinGroupSize::Share(s) if !(s > 0.0 && s <= 0.5) => return Err(Error::InvalidMinGroupSize(format!("share {s}"))),
+            _ => {}
+        }
+        if !(p.max_group_share > 0.0 && p.max_group_share <= 1.0) {
+            return Err(Error::InvalidMaxGroupShare(p.max_group_share));
+        }
+        if p.max_depth < 1 {
+            return Err(Error::InvalidMaxDepth(p.max_depth));
+        }
+        if !(p.honest_fraction > 0.0 && p.honest_fraction <= 0.9) {
+            return Err(Error::InvalidHonestFraction(p.honest_fraction));
+        }
+        if !(p.prior_strength > 0.0 && p.prior_strength.is_finite()) {
+            return Err(Error::InvalidPriorStrength(p.prior_strength));
+        }
+        if !(p.interval_level > 0.0 && p.interval_level < 1.0) {
+            return Err(Error::InvalidIntervalLevel(p.interval_level));
+        }
+        if p.sample_rows < 100 {
+            return Err(Error::InvalidSampleRows(p.sample_rows));
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<SegmenterValidParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}

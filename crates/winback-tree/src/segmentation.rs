@@ -1,0 +1,560 @@
+//! Growing the groups, estimating their probabilities honestly, and assigning customers.
+//!
+//! ## How the tree is grown
+//!
+//! linfa-trees 0.8.1 is the split engine, driven one split at a time:
+//!
+//! 1. The training rows are divided by customer (seeded hash): `1 − honest_fraction`
+//!    of the customers choose the splits, the rest only estimate probabilities.
+//! 2. Best-first growth: for each leaf, a depth-1 linfa tree is fitted on **that
+//!    leaf's rows only** (so every row is in the node — this sidesteps linfa's
+//!    tie-skipping bug in child nodes) with weights that balance the two classes
+//!    inside the node (so the stump never collapses on imbalanced data). Nodes
+//!    over `sample_rows` rows choose their split on a seeded sample, then the split
+//!    is applied to all their rows with linfa's own rule, `x < threshold` → left.
+//! 3. A leaf holding more than `max_group_share` of the rows is split first
+//!    (largest first); otherwise the leaf whose split has the largest
+//!    `rows × impurity decrease` (balanced criterion) is split, until K groups.
+//!    A split is only taken when both sides keep the minimum group size in real
+//!    rows and the depth limit holds.
+//! 4. Each group's probability is the posterior mean of
+//!    `Beta(m·p₀, m·(1−p₀))` updated with the **held-out** customers' outcomes in
+//!    that group (`p₀` the base rate, `m` the prior strength), with an
+//!    equal-tailed interval. A group of 40 held-out customers with no repurchase
+//!    therefore does not claim 0%.
+//!
+//! Groups are numbered 1..K by decreasing probability.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+use linfa::dataset::Dataset;
+use linfa::prelude::Fit;
+use linfa_trees::{DecisionTree, SplitQuality};
+use ndarray::{Array1, Array2, ArrayView2};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use winback_core::features::Feature;
+use winback_stats::Beta;
+
+use crate::error::{Error, Result};
+use crate::params::{ClassWeighting, MinGroupSize, SegmenterValidParams, SplitCriterion};
+use crate::rules::{sentence, Condition};
+
+/// Training input: features, outcomes, and optionally label spend and customer keys.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainingData<'a> {
+    /// Feature matrix (rows × schema features); must be finite.
+    pub x: ArrayView2<'a, f64>,
+    /// Whether each row bought again within the horizon.
+    pub y: &'a [bool],
+    /// Each row's spend within the horizon (for "mean spend of those who came back").
+    pub spend: Option<&'a [f64]>,
+    /// A customer key per row: rows of one customer (stacked cutoffs) stay on the
+    /// same side of the honest split. Without it, each row is its own customer.
+    pub customer: Option<&'a [usize]>,
+    /// The feature schema's columns (names and kinds, for rules).
+    pub features: &'a [Feature],
+}
+
+/// A node of the fitted tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// `(feature, threshold, left child, right child)`; `x < threshold` goes left.
+    pub split: Option<(usize, f64, usize, usize)>,
+    /// The group id of a leaf.
+    pub group: Option<usize>,
+    /// Rows (split part) in the node.
+    pub rows: usize,
+    /// Of which came back.
+    pub positives: usize,
+}
+
+/// One group: a leaf with its rule and honest probability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// 1 = highest probability.
+    pub id: usize,
+    /// The conditions that define it (one per feature, merged along the path).
+    pub rule: Vec<Condition>,
+    /// The rule as a sentence.
+    pub sentence: String,
+    /// Training rows in the group (split and held-out parts).
+    pub size: usize,
+    /// Share of all training rows.
+    pub share: f64,
+    /// Training rows that came back.
+    pub came_back: usize,
+    /// `came_back / size` (optimistic: the split part chose the rule).
+    pub observed_rate: f64,
+    /// Held-out rows in the group.
+    pub honest_size: usize,
+    /// Held-out rows that came back.
+    pub honest_came_back: usize,
+    /// Honest repurchase probability (posterior mean).
+    pub probability: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end of the interval.
+    pub high: f64,
+    /// Posterior α (for later updates).
+    pub alpha: f64,
+    /// Posterior β.
+    pub beta: f64,
+    /// Mean of `spend_total` (past spend) in the group, if the schema has it.
+    pub mean_past_spend: Option<f64>,
+    /// Mean horizon spend of those who came back, if spend was given.
+    pub mean_return_spend: Option<f64>,
+}
+
+/// A fitted segmentation: the tree, its groups, and why it has that many.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segmentation {
+    /// The parameters it was fitted with.
+    pub params: SegmenterValidParams,
+    /// The features (columns) it expects.
+    pub features: Vec<Feature>,
+    /// Tree nodes; node 0 is the root.
+    pub nodes: Vec<Node>,
+    /// Groups by id − 1.
+    pub groups: Vec<Group>,
+    /// Base rate of the training rows.
+    pub base_rate: f64,
+    /// Training rows.
+    pub rows: usize,
+    /// Why there are fewer than K − 2 groups, or a size limit could not be met.
+    pub note: Option<String>,
+}
+
+/// A candidate split of a leaf.
+#[derive(Debug, Clone)]
+struct Candidate {
+    feature: usize,
+    threshold: f64,
+    left: Vec<u32>,
+    right: Vec<u32>,
+    priority: f64,
+}
+
+/// Why a leaf cannot be split.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Blocked {
+    Depth,
+    Size,
+    Pure,
+}
+
+fn mix(seed: u64, v: u64) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (seed, v).hash(&mut h);
+    h.finish()
+}
+
+fn impurity(criterion: SplitCriterion, pos: f64, neg: f64) -> f64 {
+    let n = pos + neg;
+    if n <= 0.0 {
+        return 0.0;
+    }
+    let (p, q) = (pos / n, neg / n);
+    match criterion {
+        SplitCriterion::Gini => 1.0 - p * p - q * q,
+        SplitCriterion::Entropy => -[p, q].iter().filter(|&&v| v > 0.0).map(|v| v * v.log2()).sum::<f64>(),
+    }
+}
+
+/// The impurity decrease of a split under the node's class weights.
+pub(crate) fn weighted_gain(criterion: SplitCriterion, wp: f64, wn: f64, left: (f64, f64), right: (f64, f64)) -> f64 {
+    let (lp, ln) = (left.0 * wp, left.1 * wn);
+    let (rp, rn) = (right.0 * wp, right.1 * wn);
+    let total = lp + ln + rp + rn;
+    if total <= 0.0 {
+        return 0.0;
+    }
+    impurity(criterion, lp + rp, ln + rn) - ((lp + ln) / total) * impurity(criterion, lp, ln) - ((rp + rn) / total) * impurity(criterion, rp, rn)
+}
+
+/// Class weights of a node: balanced (each class weighs half) or 1.
+pub(crate) fn class_weights(w: ClassWeighting, pos: usize, neg: usize) -> (f64, f64) {
+    match w {
+        ClassWeighting::BalancedPerNode if pos > 0 && neg > 0 => {
+            let n = (pos + neg) as f64;
+            (n / (2.0 * pos as f64), n / (2.0 * neg as f64))
+        }
+        _ => (1.0, 1.0),
+    }
+}
+
+/// The split linfa-trees chooses for the rows `rows` (a depth-1 tree fitted on them
+/// alone, classes weighted per `params`), with at least `min_rows` rows per side.
+/// `None` when no split is possible. Deterministic.
+pub fn best_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize) -> Result<Option<(usize, f64)>> {
+    Ok(choose_split(x, y, rows, params, min_rows, 0)?.map(|c| (c.feature, c.threshold)))
+}
+
+fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize, node_id: u64) -> Result<Option<Candidate>> {
+    let pos = rows.iter().filter(|&&r| y[r as usize]).count();
+    let neg = rows.len() - pos;
+    if pos == 0 || neg == 0 || rows.len() < 2 * min_rows.max(1) {
+        return Ok(None);
+    }
+    // Seeded sample of large nodes: the rows with the smallest hashes.
+    let sample: Vec<u32> = if rows.len() > params.sample_rows {
+        let mut keyed: Vec<(u64, u32)> = rows.iter().map(|&r| (mix(params.seed ^ node_id, u64::from(r)), r)).collect();
+        keyed.select_nth_unstable(params.sample_rows - 1);
+        keyed.truncate(params.sample_rows);
+        let mut s: Vec<u32> = keyed.into_iter().map(|(_, r)| r).collect();
+        s.sort_unstable();
+        s
+    } else {
+        rows.to_vec()
+    };
+    let spos = sample.iter().filter(|&&r| y[r as usize]).count();
+    let sneg = sample.len() - spos;
+    if spos == 0 || sneg == 0 {
+        return Ok(None);
+    }
+    let (wp, wn) = class_weights(params.class_weighting, spos, sneg);
+    let p = x.ncols();
+    let mut records = Array2::<f64>::zeros((sample.len(), p));
+    for (i, &r) in sample.iter().enumerate() {
+        records.row_mut(i).assign(&x.row(r as usize));
+    }
+    let targets: Array1<bool> = sample.iter().map(|&r| y[r as usize]).collect();
+    let weights: Array1<f32> = sample.iter().map(|&r| if y[r as usize] { wp as f32 } else { wn as f32 }).collect();
+    let quality = match params.criterion {
+        SplitCriterion::Gini => SplitQuality::Gini,
+        SplitCriterion::Entropy => SplitQuality::Entropy,
+    };
+    // The minimum in the sample, scaled; the real-row minimum is re-checked below.
+    let scale = sample.len() as f64 / rows.len() as f64;
+    let min_sample_rows = (min_rows as f64 * scale).max(1.0);
+    let w_min = wp.min(wn);
+    let mut min_weight = ((min_sample_rows - 0.5) * w_min).max(0.5) as f32;
+    for _attempt in 0..12 {
+        let dataset = Dataset::new(records.clone(), targets.clone()).with_weights(weights.clone());
+        let tree = DecisionTree::params()
+            .split_quality(quality)
+            .max_depth(Some(1))
+            .min_weight_split(2.0)
+            .min_weight_leaf(min_weight)
+            .min_impurity_decrease(1e-12)
+            .fit(&dataset)
+            .map_err(|e| Error::Linfa(e.to_string()))?;
+        let root = tree.root_node();
+        if root.is_leaf() {
+            return Ok(None);
+        }
+        let (feature, threshold, _) = root.split();
+        let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| x[(r as usize, feature)] < threshold);
+        let too_small = |side: &[u32]| side.len() < min_rows;
+        if !too_small(&left) && !too_small(&right) {
+            let count = |side: &[u32]| {
+                let k = side.iter().filter(|&&r| y[r as usize]).count();
+                (k as f64, (side.len() - k) as f64)
+            };
+            let (wp_all, wn_all) = class_weights(params.class_weighting, pos, neg);
+            let gain = weighted_gain(params.criterion, wp_all, wn_all, count(&left), count(&right));
+            return Ok(Some(Candidate { feature, threshold, left, right, priority: gain * rows.len() as f64 }));
+        }
+        // Too small in real rows: demand more weight of each side and ask again.
+        let small = if left.len() < right.len() { &left } else { &right };
+        let small_weight: f64 = small.iter().filter(|r| sample.binary_search(r).is_ok()).map(|&r| if y[r as usize] { wp } else { wn }).sum();
+        let next = (small_weight * 1.05 + w_min) as f32;
+        if next <= min_weight {
+            min_weight *= 1.5;
+        } else {
+            min_weight = next;
+        }
+    }
+    Ok(None)
+}
+
+impl SegmenterValidParams {
+    /// Fits the groups (see the module docs for how).
+    pub fn fit(&self, data: &TrainingData<'_>) -> Result<Segmentation> {
+        let n = data.x.nrows();
+        let p = data.x.ncols();
+        if n == 0 {
+            return Err(Error::Empty);
+        }
+        if data.y.len() != n {
+            return Err(Error::RowMismatch { what: "labels", rows: n, got: data.y.len() });
+        }
+        if let Some(s) = data.spend {
+            if s.len() != n {
+                return Err(Error::RowMismatch { what: "spend", rows: n, got: s.len() });
+            }
+        }
+        if let Some(c) = data.customer {
+            if c.len() != n {
+                return Err(Error::RowMismatch { what: "customer keys", rows: n, got: c.len() });
+            }
+        }
+        if data.features.len() != p {
+            return Err(Error::ColumnMismatch { expected: data.features.len(), got: p });
+        }
+        check_finite(data.x, data.features)?;
+
+        // Honest split by customer.
+        let threshold = (self.honest_fraction * u64::MAX as f64) as u64;
+        let honest: Vec<bool> = (0..n)
+            .map(|r| mix(self.seed ^ 0x0bad_5eed, data.customer.map_or(r, |c| c[r]) as u64) < threshold)
+            .collect();
+        let split_rows: Vec<u32> = (0..n as u32).filter(|&r| !honest[r as usize]).collect();
+        if split_rows.is_empty() || split_rows.len() == n {
+            return Err(Error::Empty);
+        }
+        let total_min = match self.min_group_size {
+            MinGroupSize::Rows(m) => m,
+            MinGroupSize::Share(s) => (s * n as f64).ceil() as usize,
+        };
+        let min_rows = ((total_min as f64) * split_rows.len() as f64 / n as f64).ceil().max(1.0) as usize;
+        let max_rows = (self.max_group_share * split_rows.len() as f64).floor() as usize;
+
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut rows_of: Vec<Vec<u32>> = Vec::new();
+        let mut depth: Vec<usize> = Vec::new();
+        let mut cand: Vec<Option<std::result::Result<Candidate, Blocked>>> = Vec::new();
+        let count_pos = |rows: &[u32]| rows.iter().filter(|&&r| data.y[r as usize]).count();
+        nodes.push(Node { split: None, group: None, rows: split_rows.len(), positives: count_pos(&split_rows) });
+        rows_of.push(split_rows);
+        depth.push(0);
+        cand.push(None);
+        let mut leaves = vec![0usize];
+        let mut note = None;
+
+        while leaves.len() < self.groups {
+            // Candidate splits of new leaves, in parallel (each is independent and seeded).
+            let todo: Vec<usize> = leaves.iter().copied().filter(|&l| cand[l].is_none()).collect();
+            let found: Vec<(usize, Result<std::result::Result<Candidate, Blocked>>)> = todo
+                .par_iter()
+                .map(|&l| {
+                    if depth[l] >= self.max_depth {
+                        return (l, Ok(Err(Blocked::Depth)));
+                    }
+                    let pos = nodes[l].positives;
+                    if pos == 0 || pos == rows_of[l].len() {
+                        return (l, Ok(Err(Blocked::Pure)));
+                    }
+                    let c = choose_split(data.x, data.y, &rows_of[l], self, min_rows, l as u64).map(|c| c.ok_or(Blocked::Size));
+                    (l, c)
+                })
+                .collect();
+            for (l, c) in found {
+                cand[l] = Some(c?);
+            }
+            let splittable: Vec<usize> = leaves.iter().copied().filter(|&l| matches!(cand[l], Some(Ok(_)))).collect();
+            if splittable.is_empty() {
+                let why: Vec<Blocked> = leaves.iter().filter_map(|&l| cand[l].as_ref().and_then(|c| c.as_ref().err().copied())).collect();
+                note = Some(format!(
+                    "stopped at {} groups: no group can be split further ({} at the maximum depth {}, {} without a split that keeps {} rows on each side, {} with one outcome only)",
+                    leaves.len(),
+                    why.iter().filter(|&&b| b == Blocked::Depth).count(),
+                    self.max_depth,
+                    why.iter().filter(|&&b| b == Blocked::Size).count(),
+                    total_min,
+                    why.iter().filter(|&&b| b == Blocked::Pure).count(),
+                ));
+                break;
+            }
+            let oversized = splittable.iter().copied().filter(|&l| rows_of[l].len() > max_rows).max_by_key(|&l| (rows_of[l].len(), usize::MAX - l));
+            let pick = oversized.unwrap_or_else(|| {
+                splittable
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| {
+                        let pa = cand[a].as_ref().and_then(|c| c.as_ref().ok()).map_or(0.0, |c| c.priority);
+                        let pb = cand[b].as_ref().and_then(|c| c.as_ref().ok()).map_or(0.0, |c| c.priority);
+                        pa.total_cmp(&pb).then(b.cmp(&a))
+                    })
+                    .unwrap_or(splittable[0])
+            });
+            let Some(Ok(c)) = cand[pick].take() else { break };
+            let (li, ri) = (nodes.len(), nodes.len() + 1);
+            for side in [&c.left, &c.right] {
+                nodes.push(Node { split: None, group: None, rows: side.len(), positives: count_pos(side) });
+                depth.push(depth[pick] + 1);
+                cand.push(None);
+            }
+            rows_of.push(c.left);
+            rows_of.push(c.right);
+            rows_of[pick] = Vec::new();
+            nodes[pick].split = Some((c.feature, c.threshold, li, ri));
+            cand[pick] = None;
+            leaves.retain(|&l| l != pick);
+            leaves.push(li);
+            leaves.push(ri);
+        }
+        if note.is_none() {
+            let big: Vec<usize> = leaves.iter().copied().filter(|&l| rows_of[l].len() > max_rows).collect();
+            if !big.is_empty() {
+                note = Some(format!("{} group(s) hold more than {:.0}% of the rows and cannot be split further", big.len(), self.max_group_share * 100.0));
+            }
+        }
+
+        let mut seg = Segmentation {
+            params: self.clone(),
+            features: data.features.to_vec(),
+            nodes,
+            groups: Vec::new(),
+            base_rate: data.y.iter().filter(|&&b| b).count() as f64 / n as f64,
+            rows: n,
+            note,
+        };
+        seg.estimate(data, &honest, &leaves);
+        Ok(seg)
+    }
+}
+
+fn check_finite(x: ArrayView2<'_, f64>, features: &[Feature]) -> Result<()> {
+    for (r, row) in x.outer_iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite { row: r, column: features.get(j).map_or_else(|| j.to_string(), |f| f.name.clone()), value: v });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Segmentation {
+    /// Counts per leaf, honest posteriors, group ids by decreasing probability.
+    fn estimate(&mut self, data: &TrainingData<'_>, honest: &[bool], leaves: &[usize]) {
+        let n = data.x.nrows();
+        let leaf_of: Vec<usize> = (0..n).into_par_iter().map(|r| self.leaf(data.x.row(r))).collect();
+        #[derive(Default, Clone)]
+        struct Acc {
+            size: usize,
+            back: usize,
+            hsize: usize,
+            hback: usize,
+            past: f64,
+            ret_spend: f64,
+        }
+        let mut acc: BTreeMap<usize, Acc> = leaves.iter().map(|&l| (l, Acc::default())).collect();
+        let past_col = self.features.iter().position(|f| f.name == "spend_total");
+        for r in 0..n {
+            let a = acc.entry(leaf_of[r]).or_default();
+            a.size += 1;
+            if let Some(j) = past_col {
+                a.past += data.x[(r, j)];
+            }
+            if data.y[r] {
+                a.back += 1;
+                if let Some(s) = data.spend {
+                    a.ret_spend += s[r];
+                }
+            }
+            if honest[r] {
+                a.hsize += 1;
+                a.hback += usize::from(data.y[r]);
+            }
+        }
+        let prior = Beta::from_mean(self.base_rate, self.params.prior_strength);
+        let mut groups: Vec<(usize, Group)> = acc
+            .into_iter()
+            .map(|(leaf, a)| {
+                let post = prior.update(a.hback as u64, a.hsize as u64);
+                let (low, high) = post.interval(self.params.interval_level);
+                let rule = self.path_conditions(leaf);
+                let g = Group {
+                    id: 0,
+                    sentence: sentence(&rule, &self.features),
+                    rule,
+                    size: a.size,
+                    share: a.size as f64 / n as f64,
+                    came_back: a.back,
+                    observed_rate: if a.size > 0 { a.back as f64 / a.size as f64 } else { 0.0 },
+                    honest_size: a.hsize,
+                    honest_came_back: a.hback,
+                    probability: post.mean(),
+                    low,
+                    high,
+                    alpha: post.alpha,
+                    beta: post.beta,
+                    mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
+                    mean_return_spend: data.spend.map(|_| if a.back > 0 { a.ret_spend / a.back as f64 } else { 0.0 }),
+                };
+                (leaf, g)
+            })
+            .collect();
+        groups.sort_by(|a, b| b.1.probability.total_cmp(&a.1.probability).then(a.0.cmp(&b.0)));
+        for (i, (leaf, g)) in groups.iter_mut().enumerate() {
+            g.id = i + 1;
+            self.nodes[*leaf].group = Some(i + 1);
+        }
+        self.groups = groups.into_iter().map(|(_, g)| g).collect();
+    }
+
+    /// The leaf node a row lands in.
+    #[inline]
+    fn leaf(&self, row: ndarray::ArrayView1<'_, f64>) -> usize {
+        let mut i = 0;
+        while let Some((f, t, l, r)) = self.nodes[i].split {
+            i = if row[f] < t { l } else { r };
+        }
+        i
+    }
+
+    /// The merged conditions on the path to `leaf`.
+    fn path_conditions(&self, leaf: usize) -> Vec<Condition> {
+        let mut parent = vec![usize::MAX; self.nodes.len()];
+        for (i, nd) in self.nodes.iter().enumerate() {
+            if let Some((_, _, l, r)) = nd.split {
+                parent[l] = i;
+                parent[r] = i;
+            }
+        }
+        let mut conds: BTreeMap<usize, Condition> = BTreeMap::new();
+        let mut i = leaf;
+        while parent[i] != usize::MAX {
+            let p = parent[i];
+            if let Some((f, t, l, _)) = self.nodes[p].split {
+                let c = conds.entry(f).or_insert_with(|| Condition { feature: f, name: self.features[f].name.clone(), lower: None, upper: None });
+                if i == l {
+                    c.upper = Some(c.upper.map_or(t, |u| u.min(t)));
+                } else {
+                    c.lower = Some(c.lower.map_or(t, |lo| lo.max(t)));
+                }
+            }
+            i = p;
+        }
+        conds.into_values().collect()
+    }
+
+    /// Checks a matrix against the segmentation's features.
+    fn check(&self, x: ArrayView2<'_, f64>) -> Result<()> {
+        if x.ncols() != self.features.len() {
+            return Err(Error::ColumnMismatch { expected: self.features.len(), got: x.ncols() });
+        }
+        check_finite(x, &self.features)
+    }
+
+    /// The group id (1..=K) of each row.
+    ///
+    /// Rows are routed exactly as linfa-trees predicts (`x < threshold` → left).
+    pub fn assign(&self, x: ArrayView2<'_, f64>) -> Result<Vec<usize>> {
+        self.check(x)?;
+        Ok(self.assign_unchecked(x))
+    }
+
+    /// [`Segmentation::assign`] without the finiteness check (for benchmarks and trusted input).
+    pub fn assign_unchecked(&self, x: ArrayView2<'_, f64>) -> Vec<usize> {
+        let route = |row: ndarray::ArrayView1<'_, f64>| self.nodes[self.leaf(row)].group.unwrap_or(0);
+        if x.nrows() < 50_000 {
+            x.outer_iter().map(route).collect()
+        } else {
+            x.outer_iter().into_par_iter().map(route).collect()
+        }
+    }
+
+    /// The honest probability of each row's group.
+    pub fn predict_proba(&self, x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+        Ok(self.assign(x)?.into_iter().map(|g| self.groups[g - 1].probability).collect())
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: usize) -> Option<&Group> {
+        id.checked_sub(1).and_then(|i| self.groups.get(i))
+    }
+}

@@ -1,0 +1,113 @@
+//! On the synthetic generator with known truth: the groups respect the limits,
+//! their honest probabilities are calibrated on a later, held-out period, and
+//! groups ordered by probability have increasing true probability.
+
+use linfa::ParamGuard;
+use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
+use winback_core::labels::{labels, training_cutoffs, TrainingSet};
+use winback_core::lapse::LapseRule;
+use winback_core::synthetic::{Synthetic, SyntheticConfig};
+use winback_tree::metrics::{calibration_table, ece, evaluate};
+use winback_tree::{Segmentation, Segmenter, TrainingData};
+
+struct Fitted {
+    synth: Synthetic,
+    seg: Segmentation,
+    train: TrainingSet,
+}
+
+fn fit(customers: usize) -> Fitted {
+    let synth = Synthetic::new(SyntheticConfig { customers, seed: 11, ..Default::default() });
+    let (h, _) = synth.history().unwrap();
+    let at = synth.config().start + 600;
+    let horizon = 60;
+    let cutoffs = training_cutoffs(at, horizon, 3).unwrap();
+    let schema = FeatureSchema::learn(&h, cutoffs[0], &FeatureOptions::default()).unwrap();
+    let rule = LapseRule::Fixed { days: 45 };
+    let train = TrainingSet::stacked(&h, &schema, &rule, at, horizon, &cutoffs).unwrap();
+    let seg = Segmenter::params()
+        .check()
+        .unwrap()
+        .fit(&TrainingData {
+            x: train.x.view(),
+            y: &train.y,
+            spend: Some(&train.spend),
+            customer: Some(&train.customers),
+            features: &schema.features,
+        })
+        .unwrap();
+    Fitted { synth, seg, train }
+}
+
+#[test]
+fn groups_limits_counts_and_round_trip() {
+    let f = fit(20_000);
+    let seg = &f.seg;
+    let k = seg.groups.len();
+    assert!((8..=10).contains(&k), "{k} groups; note {:?}", seg.note);
+    let n = f.train.len();
+    for g in &seg.groups {
+        assert!(g.share <= 0.25 + 0.02, "group {} holds {:.3}", g.id, g.share);
+        assert!(g.size as f64 >= 0.02 * n as f64 * 0.8, "group {} has {} rows", g.id, g.size);
+        assert!(g.probability > 0.0 && g.probability < 1.0);
+        assert!(g.low <= g.probability && g.probability <= g.high);
+    }
+    // Sorted by probability, ids 1..K.
+    assert!(seg.groups.windows(2).all(|w| w[0].probability >= w[1].probability));
+    assert_eq!(seg.groups.iter().map(|g| g.id).collect::<Vec<_>>(), (1..=k).collect::<Vec<_>>());
+    // Customer-weighted mean of the honest probabilities is close to the base rate.
+    let mean: f64 = seg.groups.iter().map(|g| g.probability * g.size as f64).sum::<f64>() / n as f64;
+    assert!((mean - seg.base_rate).abs() < 0.01, "weighted mean {mean} vs base rate {}", seg.base_rate);
+    // Assigning the training rows reproduces the stored counts.
+    let a = seg.assign(f.train.x.view()).unwrap();
+    for g in &seg.groups {
+        let rows: Vec<usize> = (0..n).filter(|&r| a[r] == g.id).collect();
+        assert_eq!(rows.len(), g.size);
+        assert_eq!(rows.iter().filter(|&&r| f.train.y[r]).count(), g.came_back);
+        for &r in &rows {
+            assert!(g.rule.iter().all(|c| c.holds(f.train.x[(r, c.feature)])), "row {r} breaks the rule of group {}", g.id);
+        }
+    }
+    // Saved and reloaded: identical assignment and groups.
+    let back = Segmentation::from_json(&seg.to_json().unwrap()).unwrap();
+    assert_eq!(&back, seg);
+    assert_eq!(back.assign(f.train.x.view()).unwrap(), a);
+    // Exports mention every group.
+    assert_eq!(seg.groups_csv().lines().count(), k + 1);
+    assert_eq!(seg.to_dot().matches("group ").count(), k);
+}
+
+#[test]
+fn calibrated_on_a_later_period_and_ordered_by_truth() {
+    let f = fit(40_000);
+    let (h, _) = f.synth.history().unwrap();
+    // Apply at `at` (a period after every training label window) and compare with what happened.
+    let at = f.synth.config().start + 600;
+    let lapse = LapseRule::Fixed { days: 45 }.resolve(&h, at).unwrap();
+    let schema = &f.train.schema;
+    let x = build_features(&h, schema, at, &lapse.lapsed).unwrap();
+    let y = labels(&h, at, 60, &lapse.lapsed).unwrap().repurchased;
+    let groups = f.seg.assign(x.x.view()).unwrap();
+    let p: Vec<f64> = groups.iter().map(|&g| f.seg.group(g).unwrap().probability).collect();
+    let m = evaluate(&p, &y, &groups);
+    eprintln!("later period: n={} base={:.4} auc={:.3} ece={:.4} brier={:.4}", m.count, m.base_rate, m.auc, m.ece, m.brier);
+    eprint!("{}", f.seg.rules_text());
+    assert!(m.ece <= 0.02, "ECE {:.4} on the held-out period", m.ece);
+    // Truth: mean true probability per group, in order of predicted probability.
+    let truth_of = |c: usize| {
+        let id = &h.customer_ids()[c];
+        let i = f.synth.truth().iter().position(|t| &t.id == id).unwrap();
+        f.synth.true_probability(i, at, 60)
+    };
+    let t: Vec<f64> = lapse.lapsed.iter().map(|&c| truth_of(c)).collect();
+    let true_by_group = calibration_table(&t, &vec![false; t.len()], &groups);
+    let means: Vec<(usize, f64)> = true_by_group.iter().map(|r| (r.bin, r.predicted)).collect();
+    eprintln!("true probability by group: {means:?}");
+    // Group ids are in decreasing predicted probability: true means must decrease too
+    // (a group of under 1% of customers may swap with its neighbour within 0.01).
+    for w in means.windows(2) {
+        assert!(w[0].1 >= w[1].1 - 0.01, "group {} true {:.4} < group {} true {:.4}", w[0].0, w[0].1, w[1].0, w[1].1);
+    }
+    let ece_truth = ece(&calibration_table(&p, &y, &groups));
+    assert!((ece_truth - m.ece).abs() < 1e-12);
+}
