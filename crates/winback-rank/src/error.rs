@@ -1,0 +1,69 @@
+//! The one error type of `winback-rank`.
+
+/// Everything that can go wrong when planning.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No candidate groups.
+    #[error("no candidate groups to plan")]
+    NoCandidates,
+    /// Two candidates share a group id.
+    #[error("group {0} appears twice among the candidates")]
+    DuplicateGroup(usize),
+    /// A probability outside [0, 1] (or an interval that does not contain it).
+    #[error("group {group}: probability {probability} with interval [{low}, {high}] is not a probability")]
+    InvalidProbability {
+        /// Group id.
+        group: usize,
+        /// Probability.
+        probability: f64,
+        /// Interval low.
+        low: f64,
+        /// Interval high.
+        high: f64,
+    },
+    /// A negative or non-finite cost per contact.
+    #[error("cost per contact must be a finite number ≥ 0, got {0}")]
+    InvalidCost(f64),
+    /// A margin outside (0, 1].
+    #[error("margin must be in (0, 1], got {0}")]
+    InvalidMargin(f64),
+    /// A negative or non-finite value per win-back.
+    #[error("value per win-back must be a finite number ≥ 0, got {0}")]
+    InvalidValue(f64),
+    /// A negative or non-finite budget.
+    #[error("budget must be a finite number ≥ 0, got {0}")]
+    InvalidBudget(f64),
+    /// A target of win-backs that is not positive.
+    #[error("target win-backs must be positive, got {0}")]
+    InvalidTarget(f64),
+    /// A minimum probability outside [0, 1].
+    #[error("minimum probability must be in [0, 1], got {0}")]
+    InvalidMinProbability(f64),
+    /// Feedback about a group that is not a candidate.
+    #[error("feedback for unknown group {0}")]
+    UnknownGroup(usize),
+    /// Feedback with more comebacks than contacts, or more contacts than customers.
+    #[error("feedback for group {group}: {came_back} came back of {contacted} contacted (group size {size})")]
+    InvalidFeedback {
+        /// Group id.
+        group: usize,
+        /// Contacted.
+        contacted: u64,
+        /// Came back.
+        came_back: u64,
+        /// Customers left in the group.
+        size: usize,
+    },
+    /// A customer in the contact list whose group is not a candidate.
+    #[error("customer {customer} is in unknown group {group}")]
+    UnknownCustomerGroup {
+        /// Customer id.
+        customer: String,
+        /// Group id.
+        group: usize,
+    },
+}
+
+/// `Result` with [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

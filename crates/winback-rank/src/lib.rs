@@ -1,0 +1,577 @@
+//! # winback-rank
+//!
+//! From groups to a contact priority list that says where to stop.
+//!
+//! This crate knows groups, not trees or histories: [`Candidate`]s (a group id,
+//! its size, probability with interval, and the spend of returning customers)
+//! come in as plain data; a [`Plan`] comes out: the groups in objective order,
+//! cumulative contacts, expected win-backs, revenue, cost, profit and ROI, the
+//! stop point, and what the groups left out save.
+//!
+//! ```
+//! use winback_rank::{plan, Candidate, Objective, PlanParams};
+//! let c = |group, size, p| Candidate::new(group, size, p, p * 0.8, p * 1.2, 50.0);
+//! let groups = [c(1, 100, 0.40), c(2, 200, 0.25), c(3, 300, 0.10), c(4, 400, 0.02)];
+//! let params = PlanParams { objective: Objective::Probability, target_winbacks: Some(80.0), ..Default::default() };
+//! let p = plan(&groups, &params)?;
+//! // 40 from group 1, then 50 from group 2: the target of 80 is reached after two groups.
+//! assert_eq!(p.groups_contacted(), vec![1, 2]);
+//! assert_eq!(p.contacts, 300);
+//! assert!((p.expected_winbacks - 90.0).abs() < 1e-9);
+//! assert_eq!(p.groups_skipped(), vec![3, 4]);
+//! # Ok::<(), winback_rank::Error>(())
+//! ```
+
+mod error;
+
+use serde::{Deserialize, Serialize};
+use winback_stats::{Beta, Rng};
+
+pub use error::{Error, Result};
+
+/// A group to consider contacting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Group id.
+    pub group: usize,
+    /// Customers in the group.
+    pub size: usize,
+    /// Probability of a win-back per contacted customer.
+    pub probability: f64,
+    /// Interval low.
+    pub low: f64,
+    /// Interval high.
+    pub high: f64,
+    /// Mean spend of a returning customer (before margin).
+    pub return_spend: f64,
+    /// The probability's Beta posterior, if known (used as the prior for feedback).
+    pub posterior: Option<Beta>,
+    /// A readable description (the group's rule).
+    pub label: String,
+}
+
+impl Candidate {
+    /// A candidate without posterior or label.
+    pub fn new(group: usize, size: usize, probability: f64, low: f64, high: f64, return_spend: f64) -> Candidate {
+        Candidate { group, size, probability, low, high, return_spend, posterior: None, label: String::new() }
+    }
+
+    /// The Beta behind the probability: the stored posterior, or one with the same
+    /// mean whose 90% interval is about as wide as `[low, high]`.
+    pub fn beta(&self) -> Beta {
+        if let Some(b) = self.posterior {
+            return b;
+        }
+        let p = self.probability.clamp(1e-6, 1.0 - 1e-6);
+        let sd = ((self.high - self.low) / (2.0 * 1.645)).max(1e-6);
+        let strength = (p * (1.0 - p) / (sd * sd) - 1.0).clamp(1.0, 1e7);
+        Beta::from_mean(p, strength)
+    }
+}
+
+/// What the plan maximises, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    /// Probability of a win-back.
+    #[default]
+    Probability,
+    /// Expected profit per contact: p × value − cost.
+    Profit,
+    /// Return on the contact cost: (p × value − cost) / cost.
+    Roi,
+}
+
+/// Economics and stopping rules. Stopping rules combine: the first one met stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanParams {
+    /// Ordering.
+    pub objective: Objective,
+    /// Cost of one contact (default 0).
+    pub cost_per_contact: f64,
+    /// Margin applied to the return spend (default 1).
+    pub margin: f64,
+    /// Value of one win-back, overriding return spend × margin.
+    pub value_per_winback: Option<f64>,
+    /// Stop before the cumulative cost exceeds this (a group may be cut short).
+    pub budget: Option<f64>,
+    /// Stop at this many contacts (a group may be cut short).
+    pub max_contacts: Option<usize>,
+    /// Stop after the first group where cumulative expected win-backs reach this.
+    pub target_winbacks: Option<f64>,
+    /// Leave out groups below this probability.
+    pub min_probability: Option<f64>,
+    /// Leave out groups whose expected profit per contact is below this. When
+    /// unset and a cost is given, money-losing groups (profit < 0) are left out
+    /// unless `include_unprofitable`.
+    pub min_expected_profit: Option<f64>,
+    /// Keep money-losing groups in the plan.
+    pub include_unprofitable: bool,
+}
+
+impl Default for PlanParams {
+    fn default() -> Self {
+        PlanParams {
+            objective: Objective::Probability,
+            cost_per_contact: 0.0,
+            margin: 1.0,
+            value_per_winback: None,
+            budget: None,
+            max_contacts: None,
+            target_winbacks: None,
+            min_probability: None,
+            min_expected_profit: None,
+            include_unprofitable: false,
+        }
+    }
+}
+
+impl PlanParams {
+    fn validate(&self) -> Result<()> {
+        if !(self.cost_per_contact >= 0.0 && self.cost_per_contact.is_finite()) {
+            return Err(Error::InvalidCost(self.cost_per_contact));
+        }
+        if !(self.margin > 0.0 && self.margin <= 1.0) {
+            return Err(Error::InvalidMargin(self.margin));
+        }
+        if let Some(v) = self.value_per_winback {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(Error::InvalidValue(v));
+            }
+        }
+        if let Some(b) = self.budget {
+            if !(b >= 0.0 && b.is_finite()) {
+                return Err(Error::InvalidBudget(b));
+            }
+        }
+        if let Some(t) = self.target_winbacks {
+            if !(t > 0.0 && t.is_finite()) {
+                return Err(Error::InvalidTarget(t));
+            }
+        }
+        if let Some(m) = self.min_probability {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::InvalidMinProbability(m));
+            }
+        }
+        Ok(())
+    }
+
+    /// Value of one win-back in a group.
+    pub fn value(&self, c: &Candidate) -> f64 {
+        self.value_per_winback.unwrap_or(c.return_spend * self.margin)
+    }
+
+    /// Expected profit per contact in a group.
+    pub fn profit_per_contact(&self, c: &Candidate) -> f64 {
+        c.probability * self.value(c) - self.cost_per_contact
+    }
+
+    /// The objective's value for a group.
+    pub fn objective_value(&self, c: &Candidate) -> f64 {
+        match self.objective {
+            Objective::Probability => c.probability,
+            Objective::Profit => self.profit_per_contact(c),
+            Objective::Roi => {
+                if self.cost_per_contact > 0.0 {
+                    self.profit_per_contact(c) / self.cost_per_contact
+                } else {
+                    f64::INFINITY * c.probability.signum()
+                }
+            }
+        }
+    }
+}
+
+/// One contacted group in the plan, with cumulative figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Group id.
+    pub group: usize,
+    /// Group label.
+    pub label: String,
+    /// Customers in the group.
+    pub size: usize,
+    /// Contacted in this step (less than `size` when a budget or cap cut the group).
+    pub contacts: usize,
+    /// Probability.
+    pub probability: f64,
+    /// Objective value.
+    pub objective: f64,
+    /// Value of a win-back.
+    pub value_per_winback: f64,
+    /// Expected win-backs in this step.
+    pub expected_winbacks: f64,
+    /// Cumulative contacts.
+    pub cum_contacts: usize,
+    /// Cumulative expected win-backs.
+    pub cum_expected_winbacks: f64,
+    /// Cumulative low end (sum of the groups' interval lows × contacts; conservative).
+    pub cum_winbacks_low: f64,
+    /// Cumulative high end.
+    pub cum_winbacks_high: f64,
+    /// Cumulative expected revenue.
+    pub cum_revenue: f64,
+    /// Cumulative cost.
+    pub cum_cost: f64,
+    /// Cumulative expected profit.
+    pub cum_profit: f64,
+    /// Cumulative ROI (profit ÷ cost; `None` without cost).
+    pub cum_roi: Option<f64>,
+}
+
+/// Why a group is not (fully) contacted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The target of win-backs was reached before it.
+    TargetReached,
+    /// The budget was spent.
+    Budget,
+    /// The contact cap was reached.
+    MaxContacts,
+    /// Below the minimum probability.
+    MinProbability,
+    /// Expected profit per contact below the minimum (or negative).
+    Unprofitable,
+    /// Every group was contacted.
+    AllContacted,
+}
+
+/// A group left out (or the uncontacted rest of a group cut short).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Group id.
+    pub group: usize,
+    /// Customers not contacted.
+    pub customers: usize,
+    /// Why.
+    pub reason: StopReason,
+    /// Cost not spent on them.
+    pub cost_saved: f64,
+    /// Expected win-backs given up.
+    pub winbacks_forgone: f64,
+}
+
+/// The contact plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The parameters.
+    pub params: PlanParams,
+    /// Contacted groups in order.
+    pub steps: Vec<Step>,
+    /// Groups (or parts) not contacted.
+    pub skipped: Vec<Skipped>,
+    /// Why the plan stopped where it did.
+    pub stop: StopReason,
+    /// Total contacts.
+    pub contacts: usize,
+    /// Total expected win-backs.
+    pub expected_winbacks: f64,
+    /// Total expected revenue.
+    pub revenue: f64,
+    /// Total cost.
+    pub cost: f64,
+    /// Total expected profit.
+    pub profit: f64,
+    /// Cost of the customers not contacted.
+    pub cost_saved: f64,
+    /// Gains curve over every group in objective order (contacted or not).
+    pub gains: Vec<GainsRow>,
+}
+
+impl Plan {
+    /// Ids of the contacted groups, in order.
+    pub fn groups_contacted(&self) -> Vec<usize> {
+        self.steps.iter().map(|s| s.group).collect()
+    }
+    /// Ids of the groups with nobody contacted.
+    pub fn groups_skipped(&self) -> Vec<usize> {
+        self.skipped.iter().filter(|s| !self.steps.iter().any(|st| st.group == s.group)).map(|s| s.group).collect()
+    }
+}
+
+/// One point of the gains chart: after contacting the groups up to this one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GainsRow {
+    /// Group id.
+    pub group: usize,
+    /// Cumulative share of customers contacted.
+    pub contact_share: f64,
+    /// Cumulative share of expected win-backs.
+    pub winback_share: f64,
+}
+
+fn validate(candidates: &[Candidate]) -> Result<()> {
+    if candidates.is_empty() {
+        return Err(Error::NoCandidates);
+    }
+    let mut ids: Vec<usize> = candidates.iter().map(|c| c.group).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::DuplicateGroup(w[0]));
+    }
+    for c in candidates {
+        let ok = (0.0..=1.0).contains(&c.probability) && c.low <= c.probability + 1e-12 && c.probability <= c.high + 1e-12 && c.low >= 0.0 && c.high <= 1.0;
+        if !ok {
+            return Err(Error::InvalidProbability { group: c.group, probability: c.probability, low: c.low, high: c.high });
+        }
+        if !(c.return_spend.is_finite()) {
+            return Err(Error::InvalidValue(c.return_spend));
+        }
+    }
+    Ok(())
+}
+
+/// Candidates in objective order (ties: higher probability, then smaller id).
+pub fn order(candidates: &[Candidate], params: &PlanParams) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..candidates.len()).collect();
+    idx.sort_by(|&a, &b| {
+        let (ca, cb) = (&candidates[a], &candidates[b]);
+        params
+            .objective_value(cb)
+            .total_cmp(&params.objective_value(ca))
+            .then(cb.probability.total_cmp(&ca.probability))
+            .then(ca.group.cmp(&cb.group))
+    });
+    idx
+}
+
+/// Builds the plan (see [`PlanParams`] for the stopping rules).
+pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
+    validate(candidates)?;
+    params.validate()?;
+    let ord = order(candidates, params);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let mut stop = StopReason::AllContacted;
+    let (mut contacts, mut wb, mut lo, mut hi, mut rev, mut cost) = (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let min_profit = params.min_expected_profit.or((params.cost_per_contact > 0.0 && !params.include_unprofitable).then_some(0.0));
+    let mut halted: Option<StopReason> = None;
+    for &i in &ord {
+        let c = &candidates[i];
+        let value = params.value(c);
+        let skip = |customers: usize, reason: StopReason| Skipped {
+            group: c.group,
+            customers,
+            reason,
+            cost_saved: customers as f64 * params.cost_per_contact,
+            winbacks_forgone: customers as f64 * c.probability,
+        };
+        if let Some(r) = halted {
+            skipped.push(skip(c.size, r));
+            continue;
+        }
+        if params.min_probability.is_some_and(|m| c.probability < m) {
+            skipped.push(skip(c.size, StopReason::MinProbability));
+            continue;
+        }
+        if min_profit.is_some_and(|m| params.profit_per_contact(c) < m) {
+            skipped.push(skip(c.size, StopReason::Unprofitable));
+            continue;
+        }
+        let mut n = c.size;
+        let mut cut: Option<StopReason> = None;
+        if let Some(maxc) = params.max_contacts {
+            if contacts + n >= maxc {
+                if contacts + n > maxc {
+                    cut = Some(StopReason::MaxContacts);
+                }
+                n = maxc.saturating_sub(contacts);
+                halted = Some(StopReason::MaxContacts);
+            }
+        }
+        if let (Some(b), true) = (params.budget, params.cost_per_contact > 0.0) {
+            let affordable = ((b - cost) / params.cost_per_contact + 1e-9).floor().max(0.0) as usize;
+            if affordable <= n {
+                if affordable < n {
+                    cut = Some(StopReason::Budget);
+                }
+                n = affordable;
+                halted = Some(StopReason::Budget);
+            }
+        }
+        if n > 0 {
+            let e = n as f64 * c.probability;
+            contacts += n;
+            wb += e;
+            lo += n as f64 * c.low;
+            hi += n as f64 * c.high;
+            rev += e * value;
+            cost += n as f64 * params.cost_per_contact;
+            steps.push(Step {
+                group: c.group,
+                label: c.label.clone(),
+                size: c.size,
+                contacts: n,
+                probability: c.probability,
+                objective: params.objective_value(c),
+                value_per_winback: value,
+                expected_winbacks: e,
+                cum_contacts: contacts,
+                cum_expected_winbacks: wb,
+                cum_winbacks_low: lo,
+                cum_winbacks_high: hi,
+                cum_revenue: rev,
+                cum_cost: cost,
+                cum_profit: rev - cost,
+                cum_roi: (cost > 0.0).then(|| (rev - cost) / cost),
+            });
+        }
+        if n < c.size {
+            skipped.push(skip(c.size - n, cut.or(halted).unwrap_or(StopReason::Budget)));
+        }
+        if let Some(r) = halted {
+            stop = r;
+            continue;
+        }
+        if params.target_winbacks.is_some_and(|t| wb >= t - 1e-9) {
+            halted = Some(StopReason::TargetReached);
+            stop = StopReason::TargetReached;
+        }
+    }
+    if halted.is_none() && !skipped.is_empty() {
+        stop = skipped[0].reason;
+    }
+    // Gains over every group in objective order.
+    let total_n: usize = candidates.iter().map(|c| c.size).sum();
+    let total_wb: f64 = candidates.iter().map(|c| c.size as f64 * c.probability).sum();
+    let (mut cn, mut cw) = (0usize, 0.0);
+    let gains = ord
+        .iter()
+        .map(|&i| {
+            let c = &candidates[i];
+            cn += c.size;
+            cw += c.size as f64 * c.probability;
+            GainsRow {
+                group: c.group,
+                contact_share: if total_n > 0 { cn as f64 / total_n as f64 } else { 0.0 },
+                winback_share: if total_wb > 0.0 { cw / total_wb } else { 0.0 },
+            }
+        })
+        .collect();
+    let cost_saved = skipped.iter().map(|s| s.cost_saved).sum();
+    Ok(Plan { params: params.clone(), steps, skipped, stop, contacts, expected_winbacks: wb, revenue: rev, cost, profit: rev - cost, cost_saved, gains })
+}
+
+/// A scored customer, for the contact list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerScore {
+    /// Customer id.
+    pub customer: String,
+    /// Group id.
+    pub group: usize,
+    /// Individual priority inside the group (higher first; e.g. the overdue ratio).
+    pub score: f64,
+}
+
+/// One row of the contact list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRow {
+    /// 1-based rank.
+    pub rank: usize,
+    /// Customer id.
+    pub customer: String,
+    /// Group id.
+    pub group: usize,
+    /// Group probability.
+    pub probability: f64,
+    /// Expected value of contacting: p × value − cost.
+    pub expected_value: f64,
+    /// The group's rule.
+    pub rule: String,
+}
+
+/// The contact list of a plan: its contacted customers in priority order. Within
+/// a group customers go by decreasing score, ties by customer id; a group cut
+/// short keeps its best-scored customers.
+pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[CustomerScore]) -> Result<Vec<ContactRow>> {
+    let mut by_group: std::collections::BTreeMap<usize, Vec<&CustomerScore>> = std::collections::BTreeMap::new();
+    for c in customers {
+        if !candidates.iter().any(|k| k.group == c.group) {
+            return Err(Error::UnknownCustomerGroup { customer: c.customer.clone(), group: c.group });
+        }
+        by_group.entry(c.group).or_default().push(c);
+    }
+    let mut rows = Vec::new();
+    for step in &plan.steps {
+        let Some(cand) = candidates.iter().find(|k| k.group == step.group) else { continue };
+        let mut list = by_group.remove(&step.group).unwrap_or_default();
+        list.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.customer.cmp(&b.customer)));
+        let ev = plan.params.profit_per_contact(cand);
+        for c in list.into_iter().take(step.contacts) {
+            rows.push(ContactRow { rank: rows.len() + 1, customer: c.customer.clone(), group: c.group, probability: cand.probability, expected_value: ev, rule: cand.label.clone() });
+        }
+    }
+    Ok(rows)
+}
+
+/// What happened to a wave's contacts in one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Group id.
+    pub group: usize,
+    /// Customers contacted in the wave.
+    pub contacted: u64,
+    /// Of which came back within the horizon.
+    pub came_back: u64,
+}
+
+/// Records a wave's outcomes: each group's probability becomes the Beta-Binomial
+/// posterior (the candidate's estimate as the prior), its interval is recomputed
+/// at `level`, and its size drops by the customers contacted. Re-plan the result
+/// to re-rank what is left.
+pub fn record_outcomes(candidates: &[Candidate], outcomes: &[Outcome], level: f64) -> Result<Vec<Candidate>> {
+    let mut out = candidates.to_vec();
+    for o in outcomes {
+        let c = out.iter_mut().find(|c| c.group == o.group).ok_or(Error::UnknownGroup(o.group))?;
+        if o.came_back > o.contacted || o.contacted > c.size as u64 {
+            return Err(Error::InvalidFeedback { group: o.group, contacted: o.contacted, came_back: o.came_back, size: c.size });
+        }
+        let post = c.beta().update(o.came_back, o.contacted);
+        let (low, high) = post.interval(level);
+        c.probability = post.mean();
+        c.low = low;
+        c.high = high;
+        c.posterior = Some(post);
+        c.size -= o.contacted as usize;
+    }
+    Ok(out)
+}
+
+/// Thompson sampling for the next wave of `wave_size` contacts: each group gets
+/// a share equal to how often it has the highest sampled objective in `draws`
+/// draws from the groups' Beta posteriors — groups with wide intervals get
+/// explored. Returns `(group, contacts)` in candidate order; deterministic for a seed.
+pub fn thompson_allocation(candidates: &[Candidate], params: &PlanParams, wave_size: usize, draws: usize, seed: u64) -> Result<Vec<(usize, usize)>> {
+    validate(candidates)?;
+    params.validate()?;
+    let mut rng = Rng::new(seed);
+    let mut wins = vec![0usize; candidates.len()];
+    let betas: Vec<Beta> = candidates.iter().map(Candidate::beta).collect();
+    for _ in 0..draws.max(1) {
+        let mut best = (f64::NEG_INFINITY, usize::MAX);
+        for (i, c) in candidates.iter().enumerate() {
+            if c.size == 0 {
+                continue;
+            }
+            let p = betas[i].sample(&mut rng);
+            let v = match params.objective {
+                Objective::Probability => p,
+                _ => p * params.value(c) - params.cost_per_contact,
+            };
+            if v > best.0 {
+                best = (v, i);
+            }
+        }
+        if best.1 != usize::MAX {
+            wins[best.1] += 1;
+        }
+    }
+    let total: usize = wins.iter().sum();
+    Ok(candidates
+        .iter()
+        .zip(&wins)
+        .map(|(c, &w)| (c.group, ((w as f64 / total.max(1) as f64) * wave_size as f64).round().min(c.size as f64) as usize))
+        .collect())
+}
