@@ -14,6 +14,25 @@ pub enum MinGroupSize {
     Rows(usize),
     /// At least this share of the training rows.
     Share(f64),
+    /// At least `share` of the training rows and at least `rows` rows: groups
+    /// that stay usable on small data too (default: 2% and 50 rows).
+    ShareAtLeast {
+        /// Share of the training rows.
+        share: f64,
+        /// Floor in rows.
+        rows: usize,
+    },
+}
+
+impl MinGroupSize {
+    /// The minimum in rows for `n` training rows.
+    pub fn rows_for(&self, n: usize) -> usize {
+        match *self {
+            MinGroupSize::Rows(m) => m,
+            MinGroupSize::Share(s) => (s * n as f64).ceil() as usize,
+            MinGroupSize::ShareAtLeast { share, rows } => ((share * n as f64).ceil() as usize).max(rows),
+        }
+    }
 }
 
 /// Impurity used to choose splits (evaluated with classes balanced inside the node).
@@ -119,7 +138,7 @@ impl Default for Segmenter {
     fn default() -> Self {
         Segmenter(SegmenterValidParams {
             groups: 10,
-            min_group_size: MinGroupSize::Share(0.02),
+            min_group_size: MinGroupSize::ShareAtLeast { share: 0.02, rows: 50 },
             max_group_share: 0.25,
             max_depth: 6,
             criterion: SplitCriterion::Gini,
@@ -134,7 +153,7 @@ impl Default for Segmenter {
 }
 
 impl Segmenter {
-    /// Default parameters: 10 groups, groups of at least 2% of rows and at most 25%,
+    /// Default parameters: 10 groups, groups of at least 2% of rows (and 50 rows) and at most 25%,
     /// depth 6, Gini with classes balanced per node, 30% of customers held out for
     /// honest probabilities, a base-rate prior worth 20 customers, 90% intervals,
     /// 100,000 rows sampled per split, seed 42.
@@ -209,7 +228,9 @@ impl ParamGuard for Segmenter {
         }
         match p.min_group_size {
             MinGroupSize::Rows(0) => return Err(Error::InvalidMinGroupSize("0 rows".into())),
-            MinGroupSize::Share(s) if !(s > 0.0 && s <= 0.5) => return Err(Error::InvalidMinGroupSize(format!("share {s}"))),
+            MinGroupSize::Share(s) | MinGroupSize::ShareAtLeast { share: s, .. } if !(s > 0.0 && s <= 0.5) => {
+                return Err(Error::InvalidMinGroupSize(format!("share {s}")))
+            }
             _ => {}
         }
         if !(p.max_group_share > 0.0 && p.max_group_share <= 1.0) {

@@ -39,6 +39,8 @@ impl Condition {
 
 fn label(name: &str) -> String {
     match name {
+        "gap_mean_days" | "gap_mean" => "usual gap between purchases".into(),
+        "tenure" => "customer for".into(),
         "purchases" => "purchases".into(),
         "tenure_days" => "customer for".into(),
         "spend_total" => "total spend".into(),
@@ -74,7 +76,13 @@ fn int_range(lower: Option<f64>, upper: Option<f64>) -> (Option<i64>, Option<i64
 }
 
 fn int_phrase(lo: Option<i64>, hi: Option<i64>, unit: &str) -> String {
-    let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+    // "1 purchase", "at most 1 purchase", but "2 purchases".
+    let one = matches!((lo, hi), (Some(1), Some(1)) | (None, Some(1)));
+    let unit = match unit {
+        "" => String::new(),
+        u if one => format!(" {}", u.strip_suffix('s').unwrap_or(u)),
+        u => format!(" {u}"),
+    };
     match (lo, hi) {
         (Some(a), Some(b)) if a == b => format!("{a}{unit}"),
         (Some(a), Some(b)) => format!("{a}–{b}{unit}"),
@@ -106,6 +114,10 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
             }
         }
         FeatureKind::Indicator => {
+            if let Some(base) = f.name.strip_suffix("_missing") {
+                let g = label(base);
+                return if c.lower.is_some() { format!("{g} unknown") } else { format!("{g} known") };
+            }
             let g = label(&f.name);
             if c.lower.is_some() {
                 g
@@ -176,7 +188,8 @@ mod tests {
         let c = |feature: usize, lower, upper| Condition { feature, name: fs[feature].name.clone(), lower, upper };
         let s = sentence(&[c(2, Some(0.5), None), c(1, Some(2.5), None), c(0, Some(90.5), Some(180.5)), c(3, None, Some(0.5))], &fs);
         assert_eq!(s, "last purchase 91–180 days ago; 3 or more purchases; main channel online; main region not North");
-        assert_eq!(sentence(&[c(1, None, Some(1.5))], &fs), "at most 1 purchases");
+        assert_eq!(sentence(&[c(1, None, Some(1.5))], &fs), "at most 1 purchase");
+        assert_eq!(sentence(&[c(1, Some(1.5), Some(2.5))], &fs), "2 purchases");
         assert_eq!(sentence(&[c(4, Some(99.995), None)], &fs), "total spend at least 100.00");
         assert_eq!(sentence(&[c(5, Some(0.25), Some(0.75))], &fs), "share of purchases online 25%–75%");
         assert_eq!(sentence(&[], &fs), "all customers");

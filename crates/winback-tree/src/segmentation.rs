@@ -38,7 +38,7 @@ use winback_core::features::Feature;
 use winback_stats::Beta;
 
 use crate::error::{Error, Result};
-use crate::params::{ClassWeighting, MinGroupSize, SegmenterValidParams, SplitCriterion};
+use crate::params::{ClassWeighting, SegmenterValidParams, SplitCriterion};
 use crate::rules::{sentence, Condition};
 
 /// Training input: features, outcomes, and optionally label spend and customer keys.
@@ -304,10 +304,7 @@ impl SegmenterValidParams {
         if split_rows.is_empty() || split_rows.len() == n {
             return Err(Error::Empty);
         }
-        let total_min = match self.min_group_size {
-            MinGroupSize::Rows(m) => m,
-            MinGroupSize::Share(s) => (s * n as f64).ceil() as usize,
-        };
+        let total_min = self.min_group_size.rows_for(n);
         let min_rows = ((total_min as f64) * split_rows.len() as f64 / n as f64).ceil().max(1.0) as usize;
         let max_rows = (self.max_group_share * split_rows.len() as f64).floor() as usize;
 

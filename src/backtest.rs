@@ -1,0 +1,171 @@
+//! Rolling backtest: fit standing at each cutoff `T` (training windows end by
+//! `T`), score the lapsed customers at `T`, and compare with what they did in
+//! `[T, T+H)`. Two baselines go through the same code: a recency-only ranking
+//! and the RFM score (R + F + M quintiles), each calibrated on the same training
+//! rows (the training rate of its bin).
+
+use serde::{Deserialize, Serialize};
+use winback_core::date::{format_day, Day};
+use winback_core::labels::labels;
+use winback_core::History;
+use winback_tree::metrics::{auc, capture_at, evaluate, lift_top_decile, Metrics};
+
+use crate::error::{Error, Result};
+use crate::model::{Config, WinbackModel};
+
+/// Metrics of the grouped model and the two baselines at one cutoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestRow {
+    /// The cutoff.
+    pub cutoff: Day,
+    /// Groups of the model fitted at that cutoff.
+    pub groups: usize,
+    /// The grouped model.
+    pub model: Metrics,
+    /// Ranking by recency alone (10 equal-frequency bins for calibration).
+    pub recency: Metrics,
+    /// Ranking by the RFM score (one bin per score), when RFM features are on.
+    pub rfm: Option<Metrics>,
+}
+
+/// Mean and standard deviation of a metric across cutoffs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation (population).
+    pub sd: f64,
+}
+
+/// A rolling backtest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Backtest {
+    /// One row per cutoff, in the order given.
+    pub rows: Vec<BacktestRow>,
+}
+
+fn spread(v: &[f64]) -> Spread {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    Spread { mean, sd }
+}
+
+impl Backtest {
+    /// Spread of a metric across cutoffs for `which` = "model", "recency" or "rfm".
+    pub fn spread(&self, which: &str, metric: impl Fn(&Metrics) -> f64) -> Option<Spread> {
+        let v: Vec<f64> = self
+            .rows
+            .iter()
+            .filter_map(|r| match which {
+                "model" => Some(&r.model),
+                "recency" => Some(&r.recency),
+                "rfm" => r.rfm.as_ref(),
+                _ => None,
+            })
+            .map(metric)
+            .collect();
+        (!v.is_empty()).then(|| spread(&v))
+    }
+
+    /// A markdown table: AUC, Brier, ECE, capture@60, lift, groups-to-80 per cutoff and method.
+    pub fn table(&self) -> String {
+        let mut s = String::from("| cutoff | method | n | base rate | AUC | Brier | ECE | capture@60 | lift top 10% | groups to 80% |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        for r in &self.rows {
+            let mut line = |name: &str, m: &Metrics| {
+                s.push_str(&format!(
+                    "| {} | {name} | {} | {:.3} | {:.3} | {:.4} | {:.4} | {:.3} | {:.2} | {} |\n",
+                    format_day(r.cutoff),
+                    m.count,
+                    m.base_rate,
+                    m.auc,
+                    m.brier,
+                    m.ece,
+                    m.capture_at_60,
+                    m.lift_top_decile,
+                    m.groups_to_80.map_or("-".into(), |g| g.to_string())
+                ));
+            };
+            line(&format!("model ({} groups)", r.groups), &r.model);
+            line("recency only (10 bins)", &r.recency);
+            if let Some(m) = &r.rfm {
+                line("RFM score", m);
+            }
+        }
+        s
+    }
+}
+
+/// Bin of `v` given ascending cut points: the number of cut points ≤ `v`.
+fn bin_of(v: f64, cuts: &[f64]) -> usize {
+    cuts.partition_point(|&c| c <= v)
+}
+
+/// Equal-frequency cut points (deduplicated) of `v` into at most `k` bins.
+fn cuts(v: &[f64], k: usize) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let mut c: Vec<f64> = (1..k).map(|i| s[(i * s.len() / k).min(s.len() - 1)]).collect();
+    c.dedup();
+    c
+}
+
+/// Calibrates a one-number ranking on training rows: bin rates, then the metrics
+/// of the test rows (ranking metrics from the raw score, calibration from the bins).
+fn baseline(train_score: &[f64], train_y: &[bool], test_score: &[f64], test_y: &[bool], binning: impl Fn(f64) -> usize) -> Metrics {
+    let base = train_y.iter().filter(|&&b| b).count() as f64 / train_y.len().max(1) as f64;
+    let mut acc: std::collections::BTreeMap<usize, (f64, f64)> = std::collections::BTreeMap::new();
+    for (s, &y) in train_score.iter().zip(train_y) {
+        let a = acc.entry(binning(*s)).or_default();
+        a.0 += 1.0;
+        a.1 += f64::from(u8::from(y));
+    }
+    let rate = |b: usize| acc.get(&b).map_or(base, |(n, k)| k / n);
+    let bins: Vec<usize> = test_score.iter().map(|&s| binning(s)).collect();
+    let p: Vec<f64> = bins.iter().map(|&b| rate(b)).collect();
+    let mut m = evaluate(&p, test_y, &bins);
+    m.auc = auc(test_score, test_y);
+    m.capture_at_60 = capture_at(test_score, test_y, 0.6);
+    m.lift_top_decile = lift_top_decile(test_score, test_y);
+    m
+}
+
+/// Runs the backtest at each cutoff in `cutoffs` (each must satisfy `T + H ≤ at`).
+pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) -> Result<Backtest> {
+    let h = config.horizon_days;
+    let mut rows = Vec::new();
+    for &t in cutoffs {
+        if i64::from(t) + h > i64::from(at) {
+            return Err(Error::BacktestCutoffTooLate { cutoff: format_day(t), horizon: h, at: format_day(at) });
+        }
+        let fitted = WinbackModel::fit_full(history, t, config)?;
+        let model = &fitted.model;
+        let scores = model.score(history, t)?;
+        if scores.customers.is_empty() {
+            return Err(Error::NobodyLapsed(format_day(t)));
+        }
+        let y = labels(history, t, h, &scores.lapse.lapsed)?.repurchased;
+        let p: Vec<f64> = scores.customers.iter().map(|c| c.probability).collect();
+        let g: Vec<usize> = scores.customers.iter().map(|c| c.group).collect();
+        let m = evaluate(&p, &y, &g);
+
+        let col = |x: &ndarray::Array2<f64>, name: &str| model.schema.index(name).map(|j| x.column(j).to_vec());
+        let train_x = &fitted.train.x;
+        let test_x = &scores.features.x;
+        // Recency: more recent = higher score.
+        let neg = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<f64>>();
+        let (tr_r, te_r) = (neg(col(train_x, "recency_days").unwrap_or_default()), neg(col(test_x, "recency_days").unwrap_or_default()));
+        let rc = cuts(&tr_r, 10);
+        let recency = baseline(&tr_r, &fitted.train.y, &te_r, &y, |v| bin_of(v, &rc));
+        let rfm_score = |x: &ndarray::Array2<f64>| -> Option<Vec<f64>> {
+            let (r, f, mm) = (col(x, "rfm_r")?, col(x, "rfm_f")?, col(x, "rfm_m")?);
+            Some(r.iter().zip(&f).zip(&mm).map(|((a, b), c)| a + b + c).collect())
+        };
+        let rfm = match (rfm_score(train_x), rfm_score(test_x)) {
+            (Some(tr), Some(te)) => Some(baseline(&tr, &fitted.train.y, &te, &y, |v| v as usize)),
+            _ => None,
+        };
+        rows.push(BacktestRow { cutoff: t, groups: model.segmentation.groups.len(), model: m, recency, rfm });
+    }
+    Ok(Backtest { rows })
+}
