@@ -45,7 +45,6 @@ fn label(name: &str) -> String {
         "tenure_days" => "customer for".into(),
         "spend_total" => "total spend".into(),
         "spend_mean" => "spend per purchase".into(),
-        "gap_mean_days" => "usual gap between purchases".into(),
         "gap_cv" => "irregularity of gaps (cv)".into(),
         "overdue_ratio" => "overdue ratio (recency / usual gap)".into(),
         "spend_trend" => "spend trend".into(),

@@ -1,0 +1,164 @@
+//! The whole pipeline (fit → score → plan) on both real samples and on synthetic
+//! data, against golden group tables and plans; model files round-trip and are
+//! refused when they do not fit. `UPDATE_GOLDEN=1 cargo test --test end_to_end`
+//! rewrites the golden files (review the diff before committing).
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use winback::core::attributes::Attributes;
+use winback::core::date::parse_iso_date;
+use winback::core::lapse::LapseRule;
+use winback::core::read::{read_csv, ColumnMap, CsvOptions};
+use winback::core::synthetic::{Synthetic, SyntheticConfig};
+use winback::core::{History, LoadOptions};
+use winback::rank::{Objective, PlanParams, StopReason};
+use winback::{Config, Error, WinbackModel};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn complete_journey() -> History {
+    let csv = CsvOptions::default();
+    let map = ColumnMap::new("household_id", "date", "sales_value").quantity("quantity").order("basket_id").category("department").region("store_id");
+    let (h, _) = read_csv(root().join("datasets/completejourney_baskets.csv.gz"), &map, &csv, &LoadOptions::default()).unwrap();
+    h.with_attributes(Attributes::read_csv(root().join("datasets/completejourney_demographics.csv"), "household_id", &csv).unwrap())
+}
+
+fn online_retail() -> History {
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").order("invoice_no").region("country").cancelled("is_cancellation");
+    read_csv(root().join("datasets/online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap().0
+}
+
+fn synthetic() -> (History, i32) {
+    let s = Synthetic::new(SyntheticConfig { customers: 8_000, seed: 3, ..Default::default() });
+    (s.history().unwrap().0, s.config().start + 600)
+}
+
+/// The group table and the plan, rounded, as text.
+fn render(model: &WinbackModel, history: &History, at: i32, params: &PlanParams) -> String {
+    let mut s = String::new();
+    writeln!(s, "lapse_days {} | training cutoffs {} | rows {} | base rate {:.4}", model.lapse_days, model.training_cutoffs.len(), model.training_rows, model.segmentation.base_rate).unwrap();
+    if let Some(n) = &model.segmentation.note {
+        writeln!(s, "note: {n}").unwrap();
+    }
+    for g in &model.segmentation.groups {
+        writeln!(s, "group {:>2} | n {:>6} | back {:>5} | p {:.4} [{:.4}, {:.4}] | {}", g.id, g.size, g.came_back, g.probability, g.low, g.high, g.sentence).unwrap();
+    }
+    let scores = model.score(history, at).unwrap();
+    let (plan, contacts) = model.plan(&scores, params).unwrap();
+    writeln!(s, "scored {} lapsed customers", scores.customers.len()).unwrap();
+    for st in &plan.steps {
+        writeln!(s, "step group {:>2} | contacts {:>5} | cum {:>6} | winbacks {:>9.2} | cost {:>9.2} | profit {:>10.2}", st.group, st.contacts, st.cum_contacts, st.cum_expected_winbacks, st.cum_cost, st.cum_profit).unwrap();
+    }
+    writeln!(s, "stop {:?} | skipped {:?} | cost saved {:.2}", plan.stop, plan.groups_skipped(), plan.cost_saved).unwrap();
+    for c in contacts.iter().take(5) {
+        writeln!(s, "contact {:>3} | {} | group {} | ev {:.2}", c.rank, c.customer, c.group, c.expected_value).unwrap();
+    }
+    s
+}
+
+fn golden(name: &str, got: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(got, want, "{name} differs from the golden file (UPDATE_GOLDEN=1 to accept)");
+}
+
+fn profit_plan(target: f64) -> PlanParams {
+    PlanParams { objective: Objective::Profit, cost_per_contact: 1.0, margin: 0.3, target_winbacks: Some(target), ..Default::default() }
+}
+
+#[test]
+fn synthetic_pipeline_golden_and_round_trip() {
+    let (h, at) = synthetic();
+    let config = Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() };
+    let model = WinbackModel::fit(&h, at, &config).unwrap();
+    assert!((8..=10).contains(&model.segmentation.groups.len()));
+    golden("synthetic.txt", &render(&model, &h, at, &profit_plan(400.0)));
+    // Save → load → score gives identical output.
+    let dir = std::env::temp_dir().join(format!("winback-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.json");
+    model.save(&path).unwrap();
+    let back = WinbackModel::load(&path).unwrap();
+    assert_eq!(back, model);
+    assert_eq!(back.score(&h, at).unwrap(), model.score(&h, at).unwrap());
+    // Another format version is refused with a clear message.
+    let text = std::fs::read_to_string(&path).unwrap().replacen("\"format_version\": 1", "\"format_version\": 2", 1);
+    let e = WinbackModel::from_json(&text, "model.json").unwrap_err();
+    assert_eq!(e.to_string(), "model file format version 2 is not supported (this build reads version 1)");
+    let e = WinbackModel::from_json("{\"hello\": 1}", "x.json").unwrap_err();
+    assert_eq!(e.to_string(), "x.json: not a winback model file: no format_version");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn same_model_whatever_the_thread_count() {
+    let (h, at) = synthetic();
+    let config = Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() };
+    let fit = || WinbackModel::fit(&h, at, &config).unwrap().to_json().unwrap();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(fit);
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(fit);
+    assert_eq!(one, three);
+}
+
+#[test]
+fn complete_journey_golden() {
+    let h = complete_journey();
+    let at = parse_iso_date("2018-01-01").unwrap();
+    let model = WinbackModel::fit(&h, at, &Config { lapse: LapseRule::Fixed { days: 30 }, ..Default::default() }).unwrap();
+    golden("complete_journey.txt", &render(&model, &h, at, &profit_plan(40.0)));
+}
+
+#[test]
+fn online_retail_golden() {
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let model = WinbackModel::fit(&h, at, &Config::default()).unwrap();
+    assert_eq!(model.segmentation.groups.len(), 10);
+    golden("online_retail.txt", &render(&model, &h, at, &profit_plan(200.0)));
+    let scores = model.score(&h, at).unwrap();
+    let (plan, _) = model.plan(&scores, &profit_plan(200.0)).unwrap();
+    assert_eq!(plan.stop, StopReason::TargetReached);
+}
+
+#[test]
+fn scoring_data_without_a_model_column_is_refused() {
+    // A model fitted with a region column cannot score a history without one.
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let model = WinbackModel::fit(&h, at, &Config::default()).unwrap();
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount").order("invoice_no");
+    let (bare, _) = read_csv(root().join("datasets/online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    let e = model.score(&bare, at).unwrap_err();
+    assert!(matches!(e, Error::SchemaMismatch(_)), "{e}");
+    assert!(e.to_string().starts_with("the data does not match the model: main_region="), "{e}");
+}
+
+#[test]
+fn backtest_refuses_a_window_that_is_not_over() {
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let e = winback::backtest(&h, at, &[parse_iso_date("2011-11-01").unwrap()], &Config::default()).unwrap_err();
+    assert_eq!(e.to_string(), "backtest cutoff 2011-11-01: its 60-day window ends after 2011-12-10");
+}
+
+#[test]
+fn too_little_history_is_a_clear_error() {
+    let h = online_retail();
+    let e = WinbackModel::fit(&h, parse_iso_date("2011-02-01").unwrap(), &Config::default()).unwrap_err();
+    assert_eq!(e.to_string(), "no usable training cutoff before 2011-02-01: need lapsed customers at 60-day steps back from it");
+}
+
+#[test]
+fn model_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<WinbackModel>();
+    check::<History>();
+}
