@@ -21,11 +21,13 @@ What it measures, for each ``--rows`` size (30 columns by default):
 
 Before every timed run the script waits (polling ``pgrep -f`` every 10 s, at
 most ``--max-wait`` seconds) until no other benchmark process matching
-``compare_duckdb|duckdb|polars|examples/features|examples/generate`` is running,
-and records the load averages at that moment.
+``compare_duckdb|duckdb|polars|examples/features|examples/generate`` is running
+and other processes (e.g. a cargo build) use fewer than ``--idle-cores`` cores,
+and records the load averages at that moment; it also records the CPU seconds
+other processes burnt during each timed run, to flag disturbed runs.
 
 Output: a markdown table (rows, engine/setting, threads, best fit seconds, all
-runs, AUC, load averages) and the ratios winback / sklearn(default) and
+runs, AUC, load averages, other processes' CPU seconds) and the ratios winback / sklearn(default) and
 winback / sklearn(balanced), printed and written to
 ``bench-out/compare_sklearn.md``.
 
@@ -112,24 +114,57 @@ def busy_processes() -> list[str]:
     return out
 
 
-def wait_quiet(max_wait: float, log: list[str]) -> tuple[str, float]:
-    """Wait until no competing benchmark runs; return (load averages, seconds waited)."""
+def cpu_busy_s() -> float:
+    """Machine-wide non-idle CPU seconds so far (all cores, steal included)."""
+    f = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (f + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherCpu:
+    """CPU seconds burnt by *other* processes between start() and stop()."""
+
+    def start(self) -> None:
+        self.busy0, self.own0 = cpu_busy_s(), own_cpu_s()
+
+    def stop(self) -> float:
+        return max(0.0, (cpu_busy_s() - self.busy0) - (own_cpu_s() - self.own0))
+
+
+def busy_cores(window: float = 3.0) -> float:
+    """Average number of cores busy with other work over `window` seconds."""
+    m = OtherCpu()
+    m.start()
+    time.sleep(window)
+    return m.stop() / window
+
+
+def wait_quiet(max_wait: float, idle_cores: float, log: list[str]) -> tuple[str, float]:
+    """Wait (polling every 10 s, at most max_wait s) until no competing benchmark
+    runs and other processes use less than `idle_cores` cores; return
+    (load averages [+ flags], seconds waited)."""
     t0 = time.monotonic()
     announced = False
     while True:
         busy = busy_processes()
-        if not busy:
+        cores = busy_cores()
+        if not busy and cores < idle_cores:
             break
         waited = time.monotonic() - t0
+        why = busy[0] if busy else f"other processes busy on {cores:.2f} cores"
         if waited >= max_wait:
-            msg = f"WARNING: still busy after {waited:.0f} s, timing anyway: {busy[0]}"
+            msg = f"WARNING: still busy after {waited:.0f} s, timing anyway: {why}"
             print(msg, flush=True)
-            if busy[0] not in "".join(log):
-                log.append(msg)
+            log.append(msg)
             load = "/".join(f"{x:.2f}" for x in os.getloadavg())
             return load + " (BUSY)", waited
         if not announced:
-            print(f"waiting for other benchmark to finish: {busy[0]}", flush=True)
+            print(f"waiting for a quiet machine: {why}", flush=True)
             announced = True
         time.sleep(10)
     if announced:
@@ -179,6 +214,8 @@ def main() -> None:
     ap.add_argument("--cols", type=int, default=30)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--max-wait", type=float, default=1200.0, help="seconds to wait for a quiet machine")
+    ap.add_argument("--idle-cores", type=float, default=0.3,
+                    help="also wait until other processes use fewer cores than this (3 s sample)")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "compare_sklearn.md")
     args = ap.parse_args()
 
@@ -195,7 +232,8 @@ def main() -> None:
         sys.exit(f"{FIT_BENCH} missing: cargo build --release -p winback-tree --example fit_bench")
 
     notes: list[str] = []
-    table: list[tuple] = []  # rows, engine, threads, best, runs, auc, loads
+    table: list[tuple] = []  # rows, engine, threads, best, runs, auc, loads, other-CPU seconds
+    meter = OtherCpu()
     ratios: list[str] = []
 
     for rows in args.rows:
@@ -204,22 +242,27 @@ def main() -> None:
         print(f"== {rows} x {cols} ({path})", flush=True)
 
         # winback, default threads, best of N
-        wb_runs, wb_loads, wb = [], [], {}
+        wb_runs, wb_loads, wb_other, wb = [], [], [], {}
         for i in range(args.repeat):
-            load, waited = wait_quiet(args.max_wait, notes)
+            load, waited = wait_quiet(args.max_wait, args.idle_cores, notes)
+            meter.start()
             wb = run_winback(rows, cols, path, None)
+            wb_other.append(meter.stop())
             wb_runs.append(float(wb["fit_s"]))
             wb_loads.append(load)
-            print(f"winback run {i + 1}: fit_s={wb['fit_s']} threads={wb['threads']} load={load} waited={waited:.0f}s", flush=True)
+            print(f"winback run {i + 1}: fit_s={wb['fit_s']} threads={wb['threads']} load={load} "
+                  f"waited={waited:.0f}s other_cpu_s={wb_other[-1]:.2f}", flush=True)
         wb_best = min(wb_runs)
-        table.append((rows, "winback (rayon default)", wb["threads"], wb_best, wb_runs, float(wb["train_auc"]), wb_loads))
+        table.append((rows, "winback (rayon default)", wb["threads"], wb_best, wb_runs, float(wb["train_auc"]), wb_loads, wb_other))
 
         # winback, one thread, one run
-        load, waited = wait_quiet(args.max_wait, notes)
+        load, waited = wait_quiet(args.max_wait, args.idle_cores, notes)
+        meter.start()
         wb1 = run_winback(rows, cols, path, 1)
-        print(f"winback 1-thread: fit_s={wb1['fit_s']} threads={wb1['threads']} load={load}", flush=True)
+        other = meter.stop()
+        print(f"winback 1-thread: fit_s={wb1['fit_s']} threads={wb1['threads']} load={load} other_cpu_s={other:.2f}", flush=True)
         wb1_s = float(wb1["fit_s"])
-        table.append((rows, "winback (RAYON_NUM_THREADS=1, 1 run)", wb1["threads"], wb1_s, [wb1_s], float(wb1["train_auc"]), [load]))
+        table.append((rows, "winback (RAYON_NUM_THREADS=1, 1 run)", wb1["threads"], wb1_s, [wb1_s], float(wb1["train_auc"]), [load], [other]))
 
         # load matrix
         assert matrix_ok(path, rows, cols), f"{path} has unexpected size/header"
@@ -238,18 +281,21 @@ def main() -> None:
         ]
         sk_best = {}
         for name, extra in settings:
-            runs, loads, clf = [], [], None
+            runs, loads, others, clf = [], [], [], None
             for i in range(args.repeat):
-                load, waited = wait_quiet(args.max_wait, notes)
+                load, waited = wait_quiet(args.max_wait, args.idle_cores, notes)
                 clf = DecisionTreeClassifier(max_leaf_nodes=10, random_state=0, **extra)
+                meter.start()
                 t = time.perf_counter()
                 clf.fit(X, y)
                 runs.append(time.perf_counter() - t)
+                others.append(meter.stop())
                 loads.append(load)
-                print(f"{name} run {i + 1}: {runs[-1]:.3f}s load={load} waited={waited:.0f}s", flush=True)
+                print(f"{name} run {i + 1}: {runs[-1]:.3f}s load={load} waited={waited:.0f}s "
+                      f"other_cpu_s={others[-1]:.2f}", flush=True)
             auc = roc_auc_score(y, clf.predict_proba(X)[:, 1])
             sk_best[name] = min(runs)
-            table.append((rows, f"{name} (leaves={clf.get_n_leaves()})", "1", min(runs), runs, auc, loads))
+            table.append((rows, f"{name} (leaves={clf.get_n_leaves()})", "1", min(runs), runs, auc, loads, others))
 
         (d_name, d_s), (b_name, b_s) = list(sk_best.items())
         ratios.append(
@@ -264,13 +310,14 @@ def main() -> None:
     md = [
         f"# winback vs scikit-learn {sklearn.__version__} (numpy {np.__version__}), {os.cpu_count()} CPUs",
         "",
-        "| rows | engine / setting | threads | fit s (best of runs) | all runs (s) | train AUC | load avg 1/5/15 before each run |",
-        "| ---: | --- | ---: | ---: | --- | ---: | --- |",
+        "| rows | engine / setting | threads | fit s (best of runs) | all runs (s) | train AUC "
+        "| load avg 1/5/15 before each run | other processes' CPU-s during each run |",
+        "| ---: | --- | ---: | ---: | --- | ---: | --- | --- |",
     ]
-    for rows, eng, thr, best, runs, auc, loads in table:
+    for rows, eng, thr, best, runs, auc, loads, others in table:
         md.append(
             f"| {rows:,} | {eng} | {thr} | {best:.3f} | {', '.join(f'{r:.3f}' for r in runs)} "
-            f"| {auc:.4f} | {'; '.join(loads)} |"
+            f"| {auc:.4f} | {'; '.join(loads)} | {', '.join(f'{o:.2f}' for o in others)} |"
         )
     md += ["", "Ratios (fit seconds, best of runs; < 1 means winback is faster):", "", *ratios, ""]
     md += [
@@ -282,6 +329,10 @@ def main() -> None:
         "- `min_samples_leaf` is 2% of the 70% training share, as in winback; sklearn has no counterpart"
         " to winback's 25% max-leaf-share rule.",
         "- sklearn's `fit` is single-threaded and includes validating/copying X to float32.",
+        "- Before each run the script waited for no `" + BUSY + "` process and for other processes"
+        f" to use < {args.idle_cores} cores (3 s sample). 'Other CPU-s' is machine-wide busy CPU time"
+        " during the run minus this script's own (winback: the whole binary, incl. matrix generation);"
+        " runs with a large figure were disturbed.",
         *[f"- {n}" for n in notes],
         "",
         "Command: `python3 benches/compare_sklearn.py " + " ".join(sys.argv[1:]) + "`",

@@ -68,6 +68,16 @@ fn f(a: &ArrayRef, r: usize) -> Option<f64> {
     a.is_valid(r).then(|| a.value(r))
 }
 
+/// One value of any array as text ("" for null), for error messages.
+fn display(a: &ArrayRef, r: usize) -> String {
+    if a.is_null(r) {
+        return String::new();
+    }
+    arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &arrow_cast::display::FormatOptions::default())
+        .map(|fmt| fmt.value(r).to_string())
+        .unwrap_or_default()
+}
+
 fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<ArrayRef>> {
     idx.map(|i| cast(batch.column(i), &DataType::Utf8, source)).transpose()
 }
@@ -94,12 +104,24 @@ pub fn read_record_batches(
     map: &ColumnMap,
     options: &LoadOptions,
 ) -> Result<(History, LoadReport)> {
+    read_batches(batches, source, map, options, 0)
+}
+
+/// [`read_record_batches`] with the total row count known in advance (Parquet
+/// metadata), so the columns are allocated once at their final size.
+fn read_batches(
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    source: &str,
+    map: &ColumnMap,
+    options: &LoadOptions,
+    expected_rows: usize,
+) -> Result<(History, LoadReport)> {
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
+    b.reserve(expected_rows);
     let mut row_no = 0u64;
     for batch in batches {
         let batch = batch.map_err(arrow_err(source))?;
-        b.reserve(batch.num_rows());
         let schema = batch.schema();
         let find = |name: &str| -> Result<usize> {
             schema.index_of(name).map_err(|_| Error::MissingColumn {
@@ -113,7 +135,6 @@ pub fn read_record_batches(
         let date = dates(batch.column(find(&map.date)?), &parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
         let amount = cast(amount_raw, &DataType::Float64, source).ok();
-        let amount_text = cast(amount_raw, &DataType::Utf8, source)?;
         let qty = opt(&map.quantity)?.map(|i| cast(batch.column(i), &DataType::Float64, source)).transpose()?;
         let order = text_col(&batch, opt(&map.order)?, source)?;
         let channel = text_col(&batch, opt(&map.channel)?, source)?;
@@ -135,10 +156,14 @@ pub fn read_record_batches(
                     parser.parse_day(date_text).ok_or(date_text)
                 }
             };
-            let amount_str = s(&amount_text, r).unwrap_or("");
+            // The amount as text is only needed to report a bad value.
+            let amount_text;
             let amount = match amount.as_ref().and_then(|a| f(a, r)) {
                 Some(v) => Ok(v),
-                None => Err(amount_str),
+                None => {
+                    amount_text = display(amount_raw, r);
+                    Err(amount_text.as_str())
+                }
             };
             let cancelled = match (&cancel_bool, &cancel_text) {
                 (Some(bv), _) => bv.is_valid(r) && bv.value(r),
@@ -190,6 +215,7 @@ pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options:
         roots.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
     let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
-    read_record_batches(reader, &source, map, options)
+    read_batches(reader, &source, map, options, rows)
 }

@@ -160,12 +160,14 @@ pub(crate) struct HistoryBuilder {
     day: Vec<Day>,
     key: Vec<u64>,
     amount: Vec<f64>,
-    qty: Vec<f64>,
+    /// Quantities as f32 (NaN = unknown): 4 bytes a line is plenty for counts.
+    qty: Vec<f32>,
     channel: Vec<u16>,
     category: Vec<u16>,
     region: Vec<u16>,
     rowhash: Vec<u64>,
-    line: Vec<u64>,
+    /// Source line, saturating at u32::MAX (only used to name duplicates).
+    line: Vec<u32>,
 }
 
 impl HistoryBuilder {
@@ -301,12 +303,12 @@ impl HistoryBuilder {
         self.day.push(day);
         self.key.push(key);
         self.amount.push(amount);
-        self.qty.push(qty);
+        self.qty.push(qty as f32);
         self.channel.push(ch);
         self.category.push(ca);
         self.region.push(re);
         self.rowhash.push(h.finish());
-        self.line.push(line);
+        self.line.push(u32::try_from(line).unwrap_or(u32::MAX));
         Ok(())
     }
 
@@ -358,8 +360,8 @@ impl HistoryBuilder {
                     if self.options.strict {
                         return Err(Error::DuplicateLine {
                             file: self.source,
-                            line: self.line[i],
-                            first_line: self.line[p],
+                            line: u64::from(self.line[i]),
+                            first_line: u64::from(self.line[p]),
                         });
                     }
                     dups += 1;
@@ -372,13 +374,17 @@ impl HistoryBuilder {
             if !ev.open {
                 ev.start(self.cust[i], self.day[i]);
             }
-            ev.add_line(self.amount[i], self.qty[i], self.channel[i], self.category[i], self.region[i]);
+            ev.add_line(self.amount[i], f64::from(self.qty[i]), self.channel[i], self.category[i], self.region[i]);
             used += 1;
             prev = Some(i);
         }
         ev.close();
         self.report.add(SkipReason::Duplicate, dups);
         self.report.rows_used = used;
+        // The line columns are no longer needed: free them before the events are reordered.
+        drop(idx);
+        (self.cust, self.day, self.key, self.amount, self.qty, self.rowhash, self.line) = Default::default();
+        (self.channel, self.category, self.region) = Default::default();
 
         let mut history = ev.into_history(customer_ids, channels, categories, regions, self.present);
         self.report.customers = history.num_customers() as u64;
