@@ -14,6 +14,8 @@ use arrow_array::types::{Date32Type, Date64Type, Float64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
 
+use rayon::prelude::*;
+
 use crate::date::{DateParser, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
@@ -104,22 +106,22 @@ pub fn read_record_batches(
     map: &ColumnMap,
     options: &LoadOptions,
 ) -> Result<(History, LoadReport)> {
-    read_batches(batches, source, map, options, 0)
+    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
+    fill(&mut b, batches, source, map, &parser, 0)?;
+    b.finish()
 }
 
-/// [`read_record_batches`] with the total row count known in advance (Parquet
-/// metadata), so the columns are allocated once at their final size.
-fn read_batches(
+/// Pushes the rows of `batches` into a builder; rows are numbered from `first_row + 1`.
+fn fill(
+    b: &mut HistoryBuilder,
     batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
     source: &str,
     map: &ColumnMap,
-    options: &LoadOptions,
-    expected_rows: usize,
-) -> Result<(History, LoadReport)> {
-    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
-    let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
-    b.reserve(expected_rows);
-    let mut row_no = 0u64;
+    parser: &DateParser,
+    first_row: u64,
+) -> Result<()> {
+    let mut row_no = first_row;
     for batch in batches {
         let batch = batch.map_err(arrow_err(source))?;
         let schema = batch.schema();
@@ -132,7 +134,7 @@ fn read_batches(
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
         let id = cast(batch.column(find(&map.customer)?), &DataType::Utf8, source)?;
-        let date = dates(batch.column(find(&map.date)?), &parser, source)?;
+        let date = dates(batch.column(find(&map.date)?), parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
         let amount = cast(amount_raw, &DataType::Float64, source).ok();
         let qty = opt(&map.quantity)?.map(|i| cast(batch.column(i), &DataType::Float64, source)).transpose()?;
@@ -186,7 +188,7 @@ fn read_batches(
             )?;
         }
     }
-    b.finish()
+    Ok(())
 }
 
 /// Reads a Parquet file, only the mapped columns, batch by batch.
@@ -215,7 +217,43 @@ pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options:
         roots.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
-    let reader = builder.with_projection(mask).with_batch_size(64 * 1024).build().map_err(pq)?;
-    read_batches(reader, &source, map, options, rows)
+    let group_rows: Vec<u64> = builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+    drop(builder);
+    // Row groups are decoded in parallel, in contiguous runs, one per thread; the
+    // parts are merged in file order, so the result does not depend on the threads.
+    let threads = rayon::current_num_threads().min(group_rows.len()).max(1);
+    let per = group_rows.len().div_ceil(threads);
+    let runs: Vec<(Vec<usize>, u64, u64)> = (0..threads)
+        .map(|t| {
+            let groups: Vec<usize> = (t * per..((t + 1) * per).min(group_rows.len())).collect();
+            let first_row: u64 = group_rows[..(t * per).min(group_rows.len())].iter().sum();
+            let rows: u64 = groups.iter().map(|&g| group_rows[g]).sum();
+            (groups, first_row, rows)
+        })
+        .filter(|(g, _, _)| !g.is_empty())
+        .collect();
+    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    let parts: Vec<Result<HistoryBuilder>> = runs
+        .par_iter()
+        .map(|(groups, first_row, rows)| {
+            let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(pq)?
+                .with_projection(mask.clone())
+                .with_row_groups(groups.clone())
+                .with_batch_size(64 * 1024)
+                .build()
+                .map_err(pq)?;
+            let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
+            b.reserve(usize::try_from(*rows).unwrap_or(0));
+            fill(&mut b, reader, &source, map, &parser, *first_row)?;
+            Ok(b)
+        })
+        .collect();
+    let parts: Vec<HistoryBuilder> = parts.into_iter().collect::<Result<_>>()?;
+    if parts.is_empty() {
+        // No row group at all: an empty file.
+        return HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()).finish();
+    }
+    HistoryBuilder::merge(parts)?.finish()
 }

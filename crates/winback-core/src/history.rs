@@ -224,6 +224,58 @@ impl HistoryBuilder {
         Ok(())
     }
 
+    /// Joins builders of consecutive parts of one source (parallel chunks), in
+    /// order. Codes are remapped to the first part's vocabularies; columns are
+    /// moved one at a time, so memory grows by one column at most.
+    pub(crate) fn merge(parts: Vec<HistoryBuilder>) -> Result<HistoryBuilder> {
+        let mut parts = parts.into_iter();
+        let Some(mut out) = parts.next() else {
+            return Ok(HistoryBuilder::new("<empty>", ColumnNames::default(), Present::default(), LoadOptions::default()));
+        };
+        let mut rest: Vec<HistoryBuilder> = parts.collect();
+        let intern = |into: &mut Interner, from: &Interner, max: u64, what: &'static str| -> Result<Vec<u32>> {
+            from.names.iter().map(|n| into.get(n, max, what)).collect()
+        };
+        let small = u64::from(NONE_CODE);
+        let mut maps = Vec::with_capacity(rest.len());
+        for p in &rest {
+            maps.push((
+                intern(&mut out.customers, &p.customers, u64::from(u32::MAX), "customers")?,
+                intern(&mut out.channels, &p.channels, small, "channels")?,
+                intern(&mut out.categories, &p.categories, small, "categories")?,
+                intern(&mut out.regions, &p.regions, small, "regions")?,
+            ));
+            out.report.rows_read += p.report.rows_read;
+            out.report.returns += p.report.returns;
+            for &(r, n) in &p.report.skipped {
+                out.report.add(r, n);
+            }
+        }
+        let code16 = |m: &[u32], c: u16| if c == NONE_CODE { NONE_CODE } else { m[usize::from(c)] as u16 };
+        macro_rules! move_col {
+            ($col:ident, $f:expr) => {{
+                let total: usize = rest.iter().map(|p| p.$col.len()).sum();
+                out.$col.reserve_exact(total);
+                for (p, m) in rest.iter_mut().zip(&maps) {
+                    let v = std::mem::take(&mut p.$col);
+                    #[allow(clippy::redundant_closure_call)]
+                    out.$col.extend(v.into_iter().map(|x| ($f)(m, x)));
+                }
+            }};
+        }
+        move_col!(cust, |m: &(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>), x: u32| m.0[x as usize]);
+        move_col!(channel, |m: &(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>), x: u16| code16(&m.1, x));
+        move_col!(category, |m: &(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>), x: u16| code16(&m.2, x));
+        move_col!(region, |m: &(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>), x: u16| code16(&m.3, x));
+        move_col!(day, |_: &_, x| x);
+        move_col!(key, |_: &_, x| x);
+        move_col!(amount, |_: &_, x| x);
+        move_col!(qty, |_: &_, x| x);
+        move_col!(rowhash, |_: &_, x| x);
+        move_col!(line, |_: &_, x| x);
+        Ok(out)
+    }
+
     /// Validates one row and stores it, or counts (strict: refuses) it.
     pub(crate) fn push(&mut self, line: u64, row: RawRow<'_>) -> Result<()> {
         self.report.rows_read += 1;

@@ -152,6 +152,12 @@ impl Default for CsvOptions {
 /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
 pub fn read_csv(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions) -> Result<(History, LoadReport)> {
     let path = path.as_ref();
+    let plain = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if plain {
+        if let Some(done) = read_csv_parallel(path, map, csv, options)? {
+            return Ok(done);
+        }
+    }
     let reader = open(path)?;
     // A plain file's size lets the columns be allocated once, near their final size.
     let size = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) { None } else { std::fs::metadata(path).ok().map(|m| m.len()) };
@@ -249,6 +255,36 @@ pub fn read_csv_from(
     read_rows(&mut t, first, map, options, None)
 }
 
+/// The column positions of a mapped CSV table.
+#[derive(Clone, Copy)]
+struct Cols {
+    id: usize,
+    date: usize,
+    amount: usize,
+    qty: Option<usize>,
+    order: Option<usize>,
+    channel: Option<usize>,
+    category: Option<usize>,
+    region: Option<usize>,
+    cancel: Option<usize>,
+}
+
+impl Cols {
+    fn resolve<R: Read>(t: &CsvTable<R>, map: &ColumnMap) -> Result<Cols> {
+        Ok(Cols {
+            id: t.column(&map.customer)?,
+            date: t.column(&map.date)?,
+            amount: t.column(&map.amount)?,
+            qty: t.optional(&map.quantity)?,
+            order: t.optional(&map.order)?,
+            channel: t.optional(&map.channel)?,
+            category: t.optional(&map.category)?,
+            region: t.optional(&map.region)?,
+            cancel: t.optional(&map.cancelled)?,
+        })
+    }
+}
+
 fn read_rows<R: Read>(
     t: &mut CsvTable<R>,
     first: Option<csv::ByteRecord>,
@@ -256,32 +292,49 @@ fn read_rows<R: Read>(
     options: &LoadOptions,
     file_bytes: Option<u64>,
 ) -> Result<(History, LoadReport)> {
-    let c_id = t.column(&map.customer)?;
-    let c_date = t.column(&map.date)?;
-    let c_amount = t.column(&map.amount)?;
-    let c_qty = t.optional(&map.quantity)?;
-    let c_order = t.optional(&map.order)?;
-    let c_channel = t.optional(&map.channel)?;
-    let c_category = t.optional(&map.category)?;
-    let c_region = t.optional(&map.region)?;
-    let c_cancel = t.optional(&map.cancelled)?;
+    let cols = Cols::resolve(t, map)?;
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let mut b = HistoryBuilder::new(t.source.clone(), map.names(), map.present(), options.clone());
-    let source = t.source.clone();
+    parse_into(&mut b, &mut t.reader, first, &t.header, cols, &parser, &t.source, 0, file_bytes)?;
+    b.finish()
+}
+
+/// Parses records into a builder; `line_offset` is added to the reader's line
+/// numbers (chunks of a file start after line 1).
+#[allow(clippy::too_many_arguments)]
+fn parse_into<R: Read>(
+    b: &mut HistoryBuilder,
+    reader: &mut csv::Reader<R>,
+    first: Option<csv::ByteRecord>,
+    header: &[String],
+    c: Cols,
+    parser: &DateParser,
+    source: &str,
+    line_offset: u64,
+    file_bytes: Option<u64>,
+) -> Result<()> {
     let mut pending = first.is_some();
     let mut rec = first.unwrap_or_default();
+    let mut rows = 0u64;
     loop {
         if !pending {
-            let more = t.reader.read_byte_record(&mut rec).map_err(|e| csv_error(&source, &e))?;
+            let more = reader.read_byte_record(&mut rec).map_err(|e| {
+                let mut err = csv_error(source, &e);
+                if let Error::Csv { line, .. } = &mut err {
+                    *line += line_offset;
+                }
+                err
+            })?;
             if !more {
                 break;
             }
         }
         pending = false;
-        let line = rec.position().map_or(0, |p| p.line());
-        if line == 10_001 {
+        rows += 1;
+        let line = rec.position().map_or(0, |p| p.line()) + line_offset;
+        if rows == 10_000 {
             if let (Some(total), Some(pos)) = (file_bytes, rec.position()) {
-                // Rows in the whole file, from the bytes per row so far (+5%).
+                // Rows in the whole file (or chunk), from the bytes per row so far (+5%).
                 let per_row = pos.byte() as f64 / 10_000.0;
                 if per_row > 0.0 {
                     b.reserve((total as f64 / per_row * 1.05) as usize);
@@ -291,29 +344,130 @@ fn read_rows<R: Read>(
         let text = |i: usize| -> Result<&str> {
             let f = rec.get(i).unwrap_or_default();
             std::str::from_utf8(f).map_err(|_| Error::Csv {
-                file: source.clone(),
+                file: source.to_string(),
                 line,
-                message: format!("invalid UTF-8 in column {}", t.header.get(i).map_or("?", String::as_str)),
+                message: format!("invalid UTF-8 in column {}", header.get(i).map_or("?", String::as_str)),
             })
         };
         let opt = |c: Option<usize>| -> Result<Option<&str>> { c.map(text).transpose() };
-        let date_raw = text(c_date)?;
-        let amount_raw = text(c_amount)?;
+        let date_raw = text(c.date)?;
+        let amount_raw = text(c.amount)?;
         let row = RawRow {
-            customer: text(c_id)?,
+            customer: text(c.id)?,
             day: parser.parse_day(date_raw).ok_or(date_raw),
             amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
-            quantity: match opt(c_qty)? {
+            quantity: match opt(c.qty)? {
                 None => None,
                 Some(q) => Some(q.trim().parse::<f64>().map_err(|_| q)),
             },
-            order: opt(c_order)?,
-            channel: opt(c_channel)?,
-            category: opt(c_category)?,
-            region: opt(c_region)?,
-            cancelled: opt(c_cancel)?.is_some_and(is_truthy),
+            order: opt(c.order)?,
+            channel: opt(c.channel)?,
+            category: opt(c.category)?,
+            region: opt(c.region)?,
+            cancelled: opt(c.cancel)?.is_some_and(is_truthy),
         };
         b.push(line, row)?;
     }
-    b.finish()
+    Ok(())
+}
+
+/// Smallest plain file read in parallel chunks.
+const PARALLEL_MIN_BYTES: u64 = 16 << 20;
+
+/// Reads a plain (not compressed) CSV file in parallel chunks, one per rayon
+/// thread. Only for files without any `"` (a chunk boundary could otherwise fall
+/// inside a quoted field): `Ok(None)` means "read it sequentially".
+fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, options: &LoadOptions) -> Result<Option<(History, LoadReport)>> {
+    use std::io::{Seek, SeekFrom};
+    use rayon::prelude::*;
+    let threads = rayon::current_num_threads();
+    let source = path.display().to_string();
+    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if threads < 2 || size < PARALLEL_MIN_BYTES || !csv_opts.has_header {
+        return Ok(None);
+    }
+    // Header (line 1) and where the data starts.
+    let (t, _) = CsvTable::new(open(path)?, &source, csv_opts)?;
+    let cols = Cols::resolve(&t, map)?;
+    let header = t.header.clone();
+    let data_start = t.reader.position().byte();
+    drop(t);
+    // Chunk boundaries just after a newline; count newlines and quotes per chunk.
+    let n = threads * 2;
+    let mut bounds = vec![data_start];
+    for k in 1..n as u64 {
+        let target = data_start + (size - data_start) * k / n as u64;
+        let mut f = File::open(path).map_err(io)?;
+        f.seek(SeekFrom::Start(target)).map_err(io)?;
+        let mut buf = [0u8; 64 * 1024];
+        let mut pos = target;
+        let next = loop {
+            let got = f.read(&mut buf).map_err(io)?;
+            if got == 0 {
+                break size;
+            }
+            if let Some(i) = buf[..got].iter().position(|&c| c == b'\n') {
+                break pos + i as u64 + 1;
+            }
+            pos += got as u64;
+        };
+        if next > *bounds.last().unwrap_or(&0) && next < size {
+            bounds.push(next);
+        }
+    }
+    bounds.push(size);
+    let ranges: Vec<(u64, u64)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let counts: Vec<Result<(u64, bool)>> = ranges
+        .par_iter()
+        .map(|&(a, b)| {
+            let mut f = BufReader::with_capacity(1 << 20, File::open(path).map_err(io)?);
+            f.seek(SeekFrom::Start(a)).map_err(io)?;
+            let mut left = b - a;
+            let mut buf = vec![0u8; 1 << 20];
+            let (mut lines, mut quote) = (0u64, false);
+            while left > 0 {
+                let want = (buf.len() as u64).min(left) as usize;
+                let got = f.read(&mut buf[..want]).map_err(io)?;
+                if got == 0 {
+                    break;
+                }
+                lines += buf[..got].iter().filter(|&&c| c == b'\n').count() as u64;
+                quote |= buf[..got].contains(&b'"');
+                left -= got as u64;
+            }
+            Ok((lines, quote))
+        })
+        .collect();
+    let counts: Vec<(u64, bool)> = counts.into_iter().collect::<Result<_>>()?;
+    if counts.iter().any(|&(_, q)| q) {
+        return Ok(None);
+    }
+    // Line offset of each chunk: the header is line 1.
+    let mut offsets = Vec::with_capacity(ranges.len());
+    let mut acc = 1u64;
+    for &(lines, _) in &counts {
+        offsets.push(acc);
+        acc += lines;
+    }
+    let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    let parts: Vec<Result<HistoryBuilder>> = ranges
+        .par_iter()
+        .zip(offsets.par_iter())
+        .map(|(&(a, b), &offset)| {
+            let mut f = File::open(path).map_err(io)?;
+            f.seek(SeekFrom::Start(a)).map_err(io)?;
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(csv_opts.delimiter)
+                .has_headers(false)
+                .buffer_capacity(1 << 20)
+                .from_reader(BufReader::with_capacity(1 << 20, f.take(b - a)));
+            let mut part = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
+            parse_into(&mut part, &mut reader, None, &header, cols, &parser, &source, offset, Some(b - a))?;
+            Ok(part)
+        })
+        .collect();
+    // The first error in file order wins.
+    let parts: Vec<HistoryBuilder> = parts.into_iter().collect::<Result<_>>()?;
+    HistoryBuilder::merge(parts)?.finish().map(Some)
 }

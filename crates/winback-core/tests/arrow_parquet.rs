@@ -97,3 +97,56 @@ fn timestamps_nulls_and_strict_rows() {
     let e = read_record_batches([Ok(b)], "b", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap_err();
     assert_eq!(e.to_string(), "b, line 2, column `id`: missing customer id (value \"\")");
 }
+
+/// Row groups are decoded in parallel and merged in file order: the same history
+/// as one stream of batches, and strict errors count rows across row groups.
+#[test]
+fn parquet_row_groups_in_parallel() {
+    use parquet::file::properties::WriterProperties;
+    let b = batch();
+    // The fixture five times (other customer ids), in row groups of 7 rows.
+    let n = b.num_rows();
+    let ids: Vec<String> = (0..5).flat_map(|k| (0..n).map(move |r| (k, r))).map(|(k, r)| format!("{}{k}", b.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(r))).collect();
+    let big = arrow_select_concat(&b, 5, ids);
+    let dir = std::env::temp_dir().join(format!("winback-pqrg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("groups.parquet");
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(7)).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), big.schema(), Some(props)).unwrap();
+    w.write(&big).unwrap();
+    w.close().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let (par, rp) = pool.install(|| read_parquet(&path, &map(), &LoadOptions::default())).unwrap();
+    let (seq, rs) = read_record_batches([Ok(big.clone())], &path.display().to_string(), &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(rp, rs);
+    assert_eq!(par.customer_ids(), seq.customer_ids());
+    assert_eq!(features(&par), features(&seq));
+    // A missing id on row 50 (row group 8): strict mode names row 50.
+    let mut ids: Vec<Option<String>> = (0..big.num_rows()).map(|r| Some(big.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(r).to_string())).collect();
+    ids[49] = None;
+    let big_schema = big.schema();
+    let cols: Vec<(&str, arrow_array::ArrayRef)> = big_schema.fields().iter().enumerate().map(|(i, f)| {
+        let c: arrow_array::ArrayRef = if i == 0 { Arc::new(StringArray::from(ids.clone())) } else { big.column(i).clone() };
+        (f.name().as_str(), c)
+    }).collect();
+    let holed = RecordBatch::try_from_iter(cols).unwrap();
+    let path2 = dir.join("holed.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path2).unwrap(), holed.schema(), Some(WriterProperties::builder().set_max_row_group_row_count(Some(7)).build())).unwrap();
+    w.write(&holed).unwrap();
+    w.close().unwrap();
+    let e = pool.install(|| read_parquet(&path2, &map(), &LoadOptions { strict: true, keep_duplicates: true, ..Default::default() })).unwrap_err();
+    assert_eq!(e.to_string(), format!("{}, line 50, column `customer_id`: missing customer id (value \"\")", path2.display()));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `k` copies of a batch with the first column replaced by `ids`.
+fn arrow_select_concat(b: &RecordBatch, k: usize, ids: Vec<String>) -> RecordBatch {
+    let copies: Vec<RecordBatch> = (0..k).map(|_| b.clone()).collect();
+    let all = arrow_select::concat::concat_batches(&b.schema(), &copies).unwrap();
+    let schema = all.schema();
+    let cols: Vec<(&str, arrow_array::ArrayRef)> = schema.fields().iter().enumerate().map(|(i, f)| {
+        let c: arrow_array::ArrayRef = if i == 0 { Arc::new(StringArray::from(ids.clone())) } else { all.column(i).clone() };
+        (f.name().as_str(), c)
+    }).collect();
+    RecordBatch::try_from_iter(cols).unwrap()
+}
