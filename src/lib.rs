@@ -40,7 +40,25 @@ mod outcomes;
 pub use backtest::{backtest, Backtest, BacktestRow, Spread};
 pub use error::{Error, Result};
 pub use model::{Config, LapseSummary, ScoredCustomer, Scores, WinbackModel, FORMAT_VERSION};
-pub use outcomes::read_outcomes;
+pub use outcomes::{read_outcomes, read_outcomes_with};
 pub use winback_core as core;
 pub use winback_rank as rank;
 pub use winback_tree as tree;
+
+/// Reads a purchase history from a file, choosing the reader by extension:
+/// `.parquet` (with the `parquet` feature), else CSV (`.gz` decompressed).
+pub fn read_history(
+    path: &std::path::Path,
+    map: &core::read::ColumnMap,
+    csv: &core::read::CsvOptions,
+    options: &core::LoadOptions,
+) -> Result<(core::History, core::LoadReport)> {
+    let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+    if is_parquet {
+        #[cfg(feature = "parquet")]
+        return Ok(core::arrow::read_parquet(path, map, options)?);
+        #[cfg(not(feature = "parquet"))]
+        return Err(Error::SchemaMismatch(format!("{}: this build has no Parquet support (feature `parquet`)", path.display())));
+    }
+    Ok(core::read::read_csv(path, map, csv, options)?)
+}

@@ -295,3 +295,51 @@ impl WinbackModel {
         Self::from_json(&s, &path.display().to_string())
     }
 }
+
+impl WinbackModel {
+    /// Records a contact wave's outcomes into the model: each group's probability
+    /// becomes its Beta-Binomial posterior (the current estimate as prior), with a
+    /// new interval at the model's level. Returns the updated candidates for
+    /// `scores` with the contacted customers removed from the group sizes, ready to
+    /// re-plan.
+    pub fn record_outcomes(&mut self, scores: &Scores, outcomes: &[winback_rank::Outcome]) -> Result<Vec<Candidate>> {
+        let level = self.segmentation.params.interval_level();
+        let all: Vec<Candidate> = self
+            .segmentation
+            .groups
+            .iter()
+            .map(|g| Candidate {
+                group: g.id,
+                size: usize::MAX / 4,
+                probability: g.probability,
+                low: g.low,
+                high: g.high,
+                return_spend: g.mean_return_spend.unwrap_or(0.0),
+                posterior: winback_stats::Beta::new(g.alpha, g.beta),
+                label: g.sentence.clone(),
+            })
+            .collect();
+        let updated = winback_rank::record_outcomes(&all, outcomes, level)?;
+        for (g, c) in self.segmentation.groups.iter_mut().zip(&updated) {
+            g.probability = c.probability;
+            g.low = c.low;
+            g.high = c.high;
+            if let Some(b) = c.posterior {
+                g.alpha = b.alpha;
+                g.beta = b.beta;
+            }
+        }
+        let mut left = self.candidates(scores);
+        for c in &mut left {
+            let contacted: u64 = outcomes.iter().filter(|o| o.group == c.group).map(|o| o.contacted).sum();
+            c.size = c.size.saturating_sub(contacted as usize);
+            if let Some(g) = self.segmentation.group(c.group) {
+                c.probability = g.probability;
+                c.low = g.low;
+                c.high = g.high;
+                c.posterior = winback_stats::Beta::new(g.alpha, g.beta);
+            }
+        }
+        Ok(left)
+    }
+}

@@ -385,7 +385,17 @@ impl SegmenterValidParams {
         if note.is_none() {
             let big: Vec<usize> = leaves.iter().copied().filter(|&l| rows_of[l].len() > max_rows).collect();
             if !big.is_empty() {
-                note = Some(format!("{} group(s) hold more than {:.0}% of the rows and cannot be split further", big.len(), self.max_group_share * 100.0));
+                let splittable = big.iter().filter(|&&l| !matches!(cand[l], Some(Err(_)))).count();
+                note = Some(if splittable > 0 {
+                    format!(
+                        "{} group(s) hold more than {:.0}% of the rows: the {} groups were used up splitting larger groups first (allow more groups or a larger maximum share)",
+                        big.len(),
+                        self.max_group_share * 100.0,
+                        self.groups
+                    )
+                } else {
+                    format!("{} group(s) hold more than {:.0}% of the rows and cannot be split further (depth or minimum size)", big.len(), self.max_group_share * 100.0)
+                });
             }
         }
 

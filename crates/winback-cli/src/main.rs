@@ -1,0 +1,865 @@
+//! `winback`: the command-line program for batch scoring jobs.
+//!
+//! Each subcommand parses its arguments, calls the `winback` facade, and writes
+//! files or tables. No modelling happens here. Exit codes: 0 ok, 1 bad data (the
+//! message names file, line, column and value), 2 bad usage.
+
+mod output;
+mod report;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use winback::core::attributes::Attributes;
+use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
+use winback::core::features::{build_features, FeatureSchema};
+use winback::core::lapse::LapseRule;
+use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
+use winback::core::{History, LoadOptions, LoadReport};
+use winback::rank::{Objective, Plan, PlanParams};
+use winback::tree::Segmenter;
+use winback::{Config, WinbackModel};
+
+use crate::output::{Col, Table};
+
+/// Which lapsed customers to contact first to win them back, and where to stop.
+#[derive(Parser, Debug)]
+#[command(name = "winback", version, about, args_override_self = true)]
+struct Cli {
+    /// A TOML file whose keys are flags of the subcommand (`lapse-days = 90`); flags given on the command line win.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print a machine-readable JSON summary on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress display on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Recommend the lapse threshold: gap distribution and how many are lapsed under it.
+    Lapse(LapseCmd),
+    /// The feature table of the lapsed (or all) customers at a date.
+    Features(FeaturesCmd),
+    /// Train a model standing at a date and write the model file.
+    Fit(FitCmd),
+    /// Lapsed customers at a date → group and probability.
+    Score(ScoreCmd),
+    /// The contact plan and contact list under an objective and stopping rules.
+    Plan(PlanCmd),
+    /// Record a wave's outcomes into the model and print the re-ranked plan for what is left.
+    Feedback(FeedbackCmd),
+    /// Rolling backtest against recency-only and RFM rankings.
+    Backtest(BacktestCmd),
+    /// One self-contained HTML report: lapse, groups, gains, calibration, plan.
+    Report(ReportCmd),
+    /// The whole pipeline on the bundled data.
+    Demo(DemoCmd),
+}
+
+/// Where the purchase history comes from and which column holds what.
+#[derive(Args, Debug, Clone)]
+struct Input {
+    /// Transactions file: CSV (optionally .gz) or Parquet by extension; `-` reads CSV from stdin.
+    #[arg(long)]
+    transactions: PathBuf,
+    /// Customer id column.
+    #[arg(long, default_value = "customer_id")]
+    customer_col: String,
+    /// Date or timestamp column.
+    #[arg(long, default_value = "date")]
+    date_col: String,
+    /// Amount column (negative = return).
+    #[arg(long, default_value = "amount")]
+    amount_col: String,
+    /// Quantity column.
+    #[arg(long)]
+    quantity_col: Option<String>,
+    /// Order id column (lines of one order are one purchase).
+    #[arg(long)]
+    order_col: Option<String>,
+    /// Sales channel column.
+    #[arg(long)]
+    channel_col: Option<String>,
+    /// Category column.
+    #[arg(long)]
+    category_col: Option<String>,
+    /// Store or region column.
+    #[arg(long)]
+    region_col: Option<String>,
+    /// Cancellation flag column.
+    #[arg(long)]
+    cancel_col: Option<String>,
+    /// Customer attribute table (CSV), keyed by `--attributes-key`.
+    #[arg(long)]
+    attributes: Option<PathBuf>,
+    /// Key column of the attribute table.
+    #[arg(long, default_value = "customer_id")]
+    attributes_key: String,
+    /// A strftime date format (`%d/%m/%Y %H:%M`); default: ISO or YYYYMMDD.
+    #[arg(long)]
+    date_format: Option<String>,
+    /// Take purchase days in this IANA time zone (default: as written).
+    #[arg(long)]
+    time_zone: Option<String>,
+    /// CSV delimiter.
+    #[arg(long, default_value_t = ',')]
+    delimiter: char,
+    /// Refuse any bad row (error with file, line, column, value) instead of counting it.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Standing {
+    /// The date we stand at (YYYY-MM-DD): only history strictly before it is used.
+    #[arg(long)]
+    at: String,
+}
+
+#[derive(Args, Debug, Clone)]
+struct LapseOpts {
+    /// Fixed lapse threshold in days.
+    #[arg(long, conflicts_with = "lapse_quantile")]
+    lapse_days: Option<i64>,
+    /// Learn the threshold as this quantile of purchase gaps (default 0.9).
+    #[arg(long)]
+    lapse_quantile: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ModelOpts {
+    /// Days after the cutoff in which a purchase counts as a win-back.
+    #[arg(long, default_value_t = 60)]
+    horizon: i64,
+    /// Target number of groups.
+    #[arg(long, default_value_t = 10)]
+    groups: usize,
+    /// Number of stacked training cutoffs (at − H, at − 2H, …).
+    #[arg(long, default_value_t = 3)]
+    training_cutoffs: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ObjectiveArg {
+    Probability,
+    Profit,
+    Roi,
+}
+
+#[derive(Args, Debug, Clone)]
+struct PlanOpts {
+    /// Order groups by this.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Probability)]
+    objective: ObjectiveArg,
+    /// Cost of one contact.
+    #[arg(long, default_value_t = 0.0)]
+    cost_per_contact: f64,
+    /// Margin on the spend of a returning customer (0–1].
+    #[arg(long, default_value_t = 1.0)]
+    margin: f64,
+    /// Value of a win-back (instead of the group's return spend × margin).
+    #[arg(long)]
+    value_per_winback: Option<f64>,
+    /// Stop before the cost exceeds this.
+    #[arg(long)]
+    budget: Option<f64>,
+    /// Stop once expected win-backs reach this.
+    #[arg(long)]
+    target_winbacks: Option<f64>,
+    /// Stop at this many contacts.
+    #[arg(long)]
+    max_contacts: Option<usize>,
+    /// Leave out groups below this probability.
+    #[arg(long)]
+    min_probability: Option<f64>,
+    /// Keep money-losing groups.
+    #[arg(long)]
+    include_unprofitable: bool,
+}
+
+#[derive(Args, Debug)]
+struct LapseCmd {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    lapse: LapseOpts,
+}
+
+#[derive(Args, Debug)]
+struct FeaturesCmd {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    lapse: LapseOpts,
+    /// Every customer with a purchase before the date, not only the lapsed.
+    #[arg(long)]
+    all: bool,
+    /// Output file (CSV, or Parquet by extension); `-` for stdout.
+    #[arg(short, long, default_value = "-")]
+    output: String,
+}
+
+#[derive(Args, Debug)]
+struct FitCmd {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    lapse: LapseOpts,
+    #[command(flatten)]
+    model_opts: ModelOpts,
+    /// Model file to write (JSON).
+    #[arg(long)]
+    model: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct ScoreCmd {
+    /// Model file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    /// Output file (CSV, or Parquet by extension); `-` for stdout.
+    #[arg(short, long, default_value = "-")]
+    output: String,
+}
+
+#[derive(Args, Debug)]
+struct PlanCmd {
+    /// Model file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    plan: PlanOpts,
+    /// Contact list file (CSV, or Parquet by extension); `-` for stdout.
+    #[arg(short, long)]
+    output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct FeedbackCmd {
+    /// Model file (updated in place unless `--model-out`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Where to write the updated model.
+    #[arg(long)]
+    model_out: Option<PathBuf>,
+    /// Outcomes CSV: `group,contacted,came_back` or `customer_id,contacted,came_back`.
+    #[arg(long)]
+    outcomes: PathBuf,
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    plan: PlanOpts,
+    /// Contact list of what is left (CSV/Parquet); `-` for stdout.
+    #[arg(short, long)]
+    output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct BacktestCmd {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    lapse: LapseOpts,
+    #[command(flatten)]
+    model_opts: ModelOpts,
+    /// Backtest cutoffs (YYYY-MM-DD, comma separated); default: 3 cutoffs one horizon apart, ending a horizon before `--at`.
+    #[arg(long, value_delimiter = ',')]
+    cutoffs: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct ReportCmd {
+    /// Model file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    #[command(flatten)]
+    plan: PlanOpts,
+    /// Backtest cutoffs for the calibration chart (comma separated); default: 2 before `--at`.
+    #[arg(long, value_delimiter = ',')]
+    cutoffs: Vec<String>,
+    /// Report file.
+    #[arg(short, long, default_value = "winback-report.html")]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct DemoCmd {
+    /// The datasets folder (default: the repository's `datasets/`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+/// A failure with its exit code.
+enum Failure {
+    /// Bad data (exit 1).
+    Data(String),
+    /// Bad usage (exit 2).
+    Usage(String),
+}
+
+impl From<winback::Error> for Failure {
+    fn from(e: winback::Error) -> Self {
+        use winback::core::Error as C;
+        use winback::tree::Error as T;
+        let usage = match &e {
+            winback::Error::Core(
+                C::InvalidQuantile(_)
+                | C::InvalidLapseDays(_)
+                | C::InvalidHorizon(_)
+                | C::InvalidCutoffCount(_)
+                | C::InvalidMaxLevels(_)
+                | C::InvalidDateFormat { .. }
+                | C::UnknownTimeZone(_),
+            ) => true,
+            winback::Error::Tree(t) => !matches!(t, T::RowMismatch { .. } | T::ColumnMismatch { .. } | T::NonFinite { .. } | T::Empty | T::Json(_) | T::Linfa(_)),
+            winback::Error::Rank(r) => matches!(
+                r,
+                winback::rank::Error::InvalidCost(_)
+                    | winback::rank::Error::InvalidMargin(_)
+                    | winback::rank::Error::InvalidValue(_)
+                    | winback::rank::Error::InvalidBudget(_)
+                    | winback::rank::Error::InvalidTarget(_)
+                    | winback::rank::Error::InvalidMinProbability(_)
+            ),
+            winback::Error::BacktestCutoffTooLate { .. } => true,
+            _ => false,
+        };
+        if usage {
+            Failure::Usage(e.to_string())
+        } else {
+            Failure::Data(e.to_string())
+        }
+    }
+}
+
+impl From<winback::core::Error> for Failure {
+    fn from(e: winback::core::Error) -> Self {
+        winback::Error::from(e).into()
+    }
+}
+
+type Res<T> = std::result::Result<T, Failure>;
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+fn io_failure(path: &Path, e: std::io::Error) -> Failure {
+    Failure::Data(format!("cannot access {}: {e}", path.display()))
+}
+
+/// Runs `f` behind a spinner on stderr (hidden when stderr is not a terminal or with --quiet).
+fn step<T>(quiet: bool, msg: &str, f: impl FnOnce() -> T) -> T {
+    let pb = if quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.set_message(msg.to_string());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    };
+    let out = f();
+    pb.finish_and_clear();
+    out
+}
+
+fn day(s: &str, flag: &str) -> Res<Day> {
+    parse_iso_date(s).ok_or_else(|| usage(format!("{flag} {s:?} is not a date (YYYY-MM-DD)")))
+}
+
+impl Input {
+    fn map(&self) -> ColumnMap {
+        let mut m = ColumnMap::new(&self.customer_col, &self.date_col, &self.amount_col);
+        m.quantity = self.quantity_col.clone();
+        m.order = self.order_col.clone();
+        m.channel = self.channel_col.clone();
+        m.category = self.category_col.clone();
+        m.region = self.region_col.clone();
+        m.cancelled = self.cancel_col.clone();
+        if let Some(f) = &self.date_format {
+            m.date_format = DateFormat::Custom(f.clone());
+        }
+        if let Some(z) = &self.time_zone {
+            let zone = if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z.clone()) };
+            m.time = TimeSettings { day_zone: zone, naive_zone: Zone::Utc };
+        }
+        m
+    }
+
+    fn load(&self, quiet: bool) -> Res<(History, LoadReport)> {
+        if !self.delimiter.is_ascii() {
+            return Err(usage(format!("--delimiter {:?} must be one ASCII character", self.delimiter)));
+        }
+        let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
+        let opts = LoadOptions { strict: self.strict, ..Default::default() };
+        let map = self.map();
+        let (h, report) = step(quiet, "reading transactions", || {
+            if self.transactions.as_os_str() == "-" {
+                read_csv_from(std::io::stdin().lock(), "<stdin>", &map, &csv, &opts).map_err(winback::Error::from)
+            } else {
+                winback::read_history(&self.transactions, &map, &csv, &opts)
+            }
+        })?;
+        let h = match &self.attributes {
+            Some(p) => h.with_attributes(Attributes::read_csv(p, &self.attributes_key, &csv)?),
+            None => h,
+        };
+        if !quiet {
+            eprint!("{report}");
+        }
+        Ok((h, report))
+    }
+}
+
+impl LapseOpts {
+    fn rule(&self) -> LapseRule {
+        match (self.lapse_days, self.lapse_quantile) {
+            (Some(days), _) => LapseRule::Fixed { days },
+            (None, Some(quantile)) => LapseRule::FromHistory { quantile },
+            (None, None) => LapseRule::default(),
+        }
+    }
+}
+
+impl ModelOpts {
+    fn config(&self, lapse: &LapseOpts) -> Config {
+        Config {
+            lapse: lapse.rule(),
+            horizon_days: self.horizon,
+            segmenter: Segmenter::params().groups(self.groups).seed(self.seed),
+            training_cutoffs: self.training_cutoffs,
+            ..Default::default()
+        }
+    }
+}
+
+impl PlanOpts {
+    fn params(&self) -> PlanParams {
+        PlanParams {
+            objective: match self.objective {
+                ObjectiveArg::Probability => Objective::Probability,
+                ObjectiveArg::Profit => Objective::Profit,
+                ObjectiveArg::Roi => Objective::Roi,
+            },
+            cost_per_contact: self.cost_per_contact,
+            margin: self.margin,
+            value_per_winback: self.value_per_winback,
+            budget: self.budget,
+            max_contacts: self.max_contacts,
+            target_winbacks: self.target_winbacks,
+            min_probability: self.min_probability,
+            min_expected_profit: None,
+            include_unprofitable: self.include_unprofitable,
+        }
+    }
+}
+
+fn load_model(path: &Path) -> Res<WinbackModel> {
+    Ok(WinbackModel::load(path)?)
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let l = c.lapse.rule().resolve(&h, at)?;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "at": format_day(at),
+            "threshold_days": l.threshold_days,
+            "customers_with_history": l.customers_with_history,
+            "lapsed": l.lapsed.len(),
+            "gaps": l.gaps.as_ref().map(|g| serde_json::json!({"count": g.count, "mean": g.mean, "quantiles": g.quantiles})),
+        }));
+        return Ok(());
+    }
+    println!("standing at {}: lapse threshold {} days", format_day(at), l.threshold_days);
+    if let Some(g) = &l.gaps {
+        println!("gaps between purchase days: {} gaps, mean {:.1} days", g.count, g.mean);
+        for (q, v) in &g.quantiles {
+            println!("  q{q:<5} {v:>8.1} days");
+        }
+    }
+    println!("{} of {} customers with history are lapsed", l.lapsed.len(), l.customers_with_history);
+    Ok(())
+}
+
+fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let l = c.lapse.rule().resolve(&h, at)?;
+    let who: Vec<usize> = if c.all { (0..h.num_customers()).filter(|&i| h.last_purchase_before(i, at).is_some()).collect() } else { l.lapsed.clone() };
+    let schema = FeatureSchema::learn(&h, at, &Default::default())?;
+    let x = step(cli.quiet, "building features", || build_features(&h, &schema, at, &who))?;
+    let mut t = Table::default();
+    t.push("customer_id", Col::Str(who.iter().map(|&i| h.customer_ids()[i].clone()).collect()));
+    for (j, f) in schema.features.iter().enumerate() {
+        t.push(&f.name, Col::F64(x.x.column(j).to_vec()));
+    }
+    t.write(&c.output)?;
+    if cli.json && c.output != "-" {
+        print_json(&serde_json::json!({"rows": who.len(), "columns": schema.features.len() + 1, "output": c.output}));
+    }
+    Ok(())
+}
+
+fn group_table(m: &WinbackModel) -> String {
+    let mut s = format!("{:>5} {:>8} {:>6} {:>24}  rule\n", "group", "size", "share", "probability [90%]");
+    for g in &m.segmentation.groups {
+        s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}]  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
+    }
+    if let Some(n) = &m.segmentation.note {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s
+}
+
+fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let config = c.model_opts.config(&c.lapse);
+    let m = step(cli.quiet, "fitting", || WinbackModel::fit(&h, at, &config))?;
+    m.save(&c.model)?;
+    if cli.json {
+        print_json(&serde_json::json!({
+            "model": c.model, "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
+            "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "groups": m.segmentation.groups, "note": m.segmentation.note,
+        }));
+    } else {
+        println!("fitted standing at {}: lapse threshold {} days, {} training rows from {} cutoffs -> {}", format_day(at), m.lapse_days, m.training_rows, m.training_cutoffs.len(), c.model.display());
+        print!("{}", group_table(&m));
+    }
+    Ok(())
+}
+
+fn scores_table(m: &WinbackModel, s: &winback::Scores) -> Table {
+    let mut t = Table::default();
+    let rule = |g: usize| m.segmentation.group(g).map_or(String::new(), |g| g.sentence.clone());
+    t.push("customer_id", Col::Str(s.customers.iter().map(|c| c.customer_id.clone()).collect()));
+    t.push("group", Col::U64(s.customers.iter().map(|c| c.group as u64).collect()));
+    t.push("probability", Col::F64(s.customers.iter().map(|c| c.probability).collect()));
+    t.push("probability_low", Col::F64(s.customers.iter().map(|c| c.probability_low).collect()));
+    t.push("probability_high", Col::F64(s.customers.iter().map(|c| c.probability_high).collect()));
+    t.push("priority", Col::F64(s.customers.iter().map(|c| c.priority).collect()));
+    t.push("rule", Col::Str(s.customers.iter().map(|c| rule(c.group)).collect()));
+    t
+}
+
+fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
+    let m = load_model(&c.model)?;
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    scores_table(&m, &s).write(&c.output)?;
+    if cli.json && c.output != "-" {
+        print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}));
+    } else if !cli.quiet {
+        eprintln!("{} lapsed customers scored at {} (lapse threshold {} days)", s.customers.len(), format_day(at), m.lapse_days);
+    }
+    Ok(())
+}
+
+fn plan_json(p: &Plan) -> serde_json::Value {
+    serde_json::json!({
+        "groups_contacted": p.groups_contacted(),
+        "groups_skipped": p.groups_skipped(),
+        "contacts": p.contacts,
+        "expected_winbacks": p.expected_winbacks,
+        "revenue": p.revenue,
+        "cost": p.cost,
+        "profit": p.profit,
+        "cost_saved": p.cost_saved,
+        "stop": p.stop,
+        "steps": p.steps,
+        "skipped": p.skipped,
+        "gains": p.gains,
+    })
+}
+
+fn print_plan(p: &Plan) {
+    println!("{:>5} {:>8} {:>8} {:>10} {:>12} {:>10} {:>11}", "group", "p", "contacts", "cum.", "win-backs", "cost", "profit");
+    for s in &p.steps {
+        println!("{:>5} {:>8.3} {:>8} {:>10} {:>12.1} {:>10.2} {:>11.2}", s.group, s.probability, s.contacts, s.cum_contacts, s.cum_expected_winbacks, s.cum_cost, s.cum_profit);
+    }
+    println!(
+        "stop: {:?} after {} groups; not contacted: groups {:?} ({} customers), cost saved {:.2}",
+        p.stop,
+        p.steps.len(),
+        p.groups_skipped(),
+        p.skipped.iter().map(|s| s.customers).sum::<usize>(),
+        p.cost_saved
+    );
+}
+
+fn contacts_table(list: &[winback::rank::ContactRow]) -> Table {
+    let mut t = Table::default();
+    t.push("rank", Col::U64(list.iter().map(|r| r.rank as u64).collect()));
+    t.push("customer_id", Col::Str(list.iter().map(|r| r.customer.clone()).collect()));
+    t.push("group", Col::U64(list.iter().map(|r| r.group as u64).collect()));
+    t.push("probability", Col::F64(list.iter().map(|r| r.probability).collect()));
+    t.push("expected_value", Col::F64(list.iter().map(|r| r.expected_value).collect()));
+    t.push("rule", Col::Str(list.iter().map(|r| r.rule.clone()).collect()));
+    t
+}
+
+fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<String>, cli: &Cli) -> Res<()> {
+    if let Some(o) = output {
+        contacts_table(list).write(o)?;
+    }
+    let stdout_taken = output.as_deref() == Some("-");
+    if cli.json && !stdout_taken {
+        print_json(&plan_json(p));
+    } else if !stdout_taken {
+        print_plan(p);
+    }
+    Ok(())
+}
+
+fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
+    let m = load_model(&c.model)?;
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    let (p, list) = m.plan(&s, &c.plan.params())?;
+    finish_plan(&p, &list, &c.output, cli)
+}
+
+fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
+    let mut m = load_model(&c.model)?;
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
+    let outcomes = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
+    let left = m.record_outcomes(&s, &outcomes)?;
+    let out = c.model_out.clone().unwrap_or_else(|| c.model.clone());
+    m.save(&out)?;
+    let p = winback::rank::plan(&left, &c.plan.params()).map_err(winback::Error::from)?;
+    // Customers already contacted (per-customer outcome files) are not listed again.
+    let contacted = contacted_ids(&c.outcomes)?;
+    let customers: Vec<winback::rank::CustomerScore> = s
+        .customers
+        .iter()
+        .filter(|x| !contacted.contains(x.customer_id.as_str()))
+        .map(|x| winback::rank::CustomerScore { customer: x.customer_id.clone(), group: x.group, score: x.priority })
+        .collect();
+    let list = winback::rank::contact_list(&p, &left, &customers).map_err(winback::Error::from)?;
+    if !cli.quiet && !cli.json {
+        eprintln!("recorded {} group outcome(s) into {}", outcomes.len(), out.display());
+    }
+    finish_plan(&p, &list, &c.output, cli)
+}
+
+/// The ids with `contacted` = 1/true in a per-customer outcomes file (empty for per-group files).
+fn contacted_ids(path: &Path) -> Res<std::collections::HashSet<String>> {
+    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?;
+    let header = r.headers().map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?.clone();
+    let (Some(id), Some(c)) = (header.iter().position(|h| h == "customer_id"), header.iter().position(|h| h == "contacted")) else {
+        return Ok(Default::default());
+    };
+    let mut out = std::collections::HashSet::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?;
+        if matches!(rec.get(c).map(str::to_ascii_lowercase).as_deref(), Some("1" | "true" | "yes")) {
+            out.insert(rec.get(id).unwrap_or_default().to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn default_cutoffs(at: Day, horizon: i64, n: i64) -> Vec<Day> {
+    (1..=n).rev().map(|k| (i64::from(at) - k * horizon) as Day).collect()
+}
+
+fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let config = c.model_opts.config(&c.lapse);
+    let cutoffs = if c.cutoffs.is_empty() {
+        default_cutoffs(at, config.horizon_days, 3)
+    } else {
+        c.cutoffs.iter().map(|s| day(s, "--cutoffs")).collect::<Res<_>>()?
+    };
+    let b = step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &config))?;
+    if cli.json {
+        print_json(&serde_json::to_value(&b).unwrap_or_default());
+    } else {
+        print!("{}", b.table());
+    }
+    Ok(())
+}
+
+fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
+    let m = load_model(&c.model)?;
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    let (p, _) = m.plan(&s, &c.plan.params())?;
+    let cutoffs = if c.cutoffs.is_empty() {
+        default_cutoffs(at, m.config.horizon_days, 2).into_iter().filter(|&d| d - h.day_range().0 >= 180).collect()
+    } else {
+        c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?
+    };
+    let bt = if cutoffs.is_empty() { None } else { Some(step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &m.config))?) };
+    let html = report::render(&m, &s, &p, bt.as_ref());
+    std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
+    if cli.json {
+        print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}));
+    } else if !cli.quiet {
+        eprintln!("report written to {}", c.output.display());
+    }
+    Ok(())
+}
+
+fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
+    let dir = c.data_dir.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets"));
+    let input = Input {
+        transactions: dir.join("online_retail_invoices.csv.gz"),
+        customer_col: "customer_id".into(),
+        date_col: "invoice_date".into(),
+        amount_col: "amount".into(),
+        quantity_col: Some("quantity".into()),
+        order_col: Some("invoice_no".into()),
+        channel_col: None,
+        category_col: None,
+        region_col: Some("country".into()),
+        cancel_col: Some("is_cancellation".into()),
+        attributes: None,
+        attributes_key: "customer_id".into(),
+        date_format: None,
+        time_zone: None,
+        delimiter: ',',
+        strict: false,
+    };
+    let (h, _) = input.load(cli.quiet)?;
+    let at = day("2011-12-10", "--at")?;
+    let m = step(cli.quiet, "fitting", || WinbackModel::fit(&h, at, &Config::default()))?;
+    let s = m.score(&h, at)?;
+    let params = PlanParams { objective: Objective::Profit, cost_per_contact: 2.0, margin: 0.3, target_winbacks: Some(200.0), ..Default::default() };
+    let (p, _) = m.plan(&s, &params)?;
+    if cli.json {
+        print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": plan_json(&p)}));
+        return Ok(());
+    }
+    println!("UCI Online Retail sample, standing at {}: lapse threshold {} days, {} lapsed", format_day(at), m.lapse_days, s.customers.len());
+    print!("{}", group_table(&m));
+    println!("\nplan: profit order, 2.00 per contact, 30% margin, target 200 win-backs");
+    print_plan(&p);
+    Ok(())
+}
+
+/// Prepends the flags of a TOML config file to the subcommand's arguments.
+fn with_config(args: Vec<String>) -> Res<Vec<String>> {
+    let Some(i) = args.iter().position(|a| a == "--config") else { return Ok(args) };
+    let path = args.get(i + 1).ok_or_else(|| usage("--config needs a file"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read config {path}: {e}")))?;
+    let table: toml::Table = text.parse().map_err(|e| usage(format!("{path}: invalid TOML: {e}")))?;
+    let mut flags = Vec::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::Boolean(true) => flags.push(format!("--{k}")),
+            toml::Value::Boolean(false) => {}
+            toml::Value::String(s) => flags.extend([format!("--{k}"), s]),
+            toml::Value::Integer(n) => flags.extend([format!("--{k}"), n.to_string()]),
+            toml::Value::Float(x) => flags.extend([format!("--{k}"), x.to_string()]),
+            toml::Value::Array(a) => flags.extend([format!("--{k}"), a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(",")]),
+            other => return Err(usage(format!("{path}: unsupported value for {k}: {other}"))),
+        }
+    }
+    // Insert after the subcommand name (the first argument that is not an option), before the user's flags.
+    let mut out = Vec::with_capacity(args.len() + flags.len());
+    let mut skip = false;
+    let mut inserted = false;
+    for (j, a) in args.into_iter().enumerate() {
+        let is_sub = j > 0 && !skip && !a.starts_with('-') && !inserted;
+        skip = a == "--config";
+        out.push(a);
+        if is_sub {
+            out.append(&mut flags);
+            inserted = true;
+        }
+    }
+    Ok(out)
+}
+
+fn run(cli: &Cli) -> Res<()> {
+    match &cli.cmd {
+        Cmd::Lapse(c) => cmd_lapse(c, cli),
+        Cmd::Features(c) => cmd_features(c, cli),
+        Cmd::Fit(c) => cmd_fit(c, cli),
+        Cmd::Score(c) => cmd_score(c, cli),
+        Cmd::Plan(c) => cmd_plan(c, cli),
+        Cmd::Feedback(c) => cmd_feedback(c, cli),
+        Cmd::Backtest(c) => cmd_backtest(c, cli),
+        Cmd::Report(c) => cmd_report(c, cli),
+        Cmd::Demo(c) => cmd_demo(c, cli),
+    }
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("winback: internal error: {info}. Please report it.");
+    }));
+    let args = match with_config(std::env::args().collect()) {
+        Ok(a) => a,
+        Err(Failure::Usage(m) | Failure::Data(m)) => {
+            eprintln!("winback: {m}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            e.print().ok();
+            return ExitCode::from(code);
+        }
+    };
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Data(m)) => {
+            eprintln!("winback: {m}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(m)) => {
+            eprintln!("winback: {m}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no network, no
+//! external script or font). A few lines of inline script only record each
+//! chart's rendered size in `data-` attributes, so a headless browser test can
+//! check that the charts drew.
+
+use std::fmt::Write;
+
+use winback::core::date::format_day;
+use winback::rank::Plan;
+use winback::{Backtest, Scores, WinbackModel};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const W: f64 = 560.0;
+const H: f64 = 260.0;
+const PAD: f64 = 40.0;
+
+fn axes(s: &mut String, x_label: &str, y_label: &str) {
+    let _ = write!(
+        s,
+        r##"<line x1="{PAD}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#555"/><line x1="{PAD}" y1="{PAD_TOP}" x2="{PAD}" y2="{y0}" stroke="#555"/><text x="{xm}" y="{yl}" text-anchor="middle" font-size="12">{x_label}</text><text x="12" y="{ym}" font-size="12" transform="rotate(-90 12 {ym})" text-anchor="middle">{y_label}</text>"##,
+        y0 = H - PAD,
+        x1 = W - 10.0,
+        PAD_TOP = 10.0,
+        xm = (W + PAD) / 2.0,
+        yl = H - 8.0,
+        ym = H / 2.0
+    );
+}
+
+fn gap_histogram(m: &WinbackModel) -> String {
+    let Some(g) = &m.lapse.gaps else {
+        return "<p>Fixed lapse threshold: no gap distribution was learned.</p>".into();
+    };
+    let q99 = g.quantiles.last().map_or(g.histogram.len() as f64, |q| q.1);
+    let limit = ((q99.max(m.lapse_days as f64) * 1.2).ceil() as usize).clamp(10, g.histogram.len().max(10)).min(g.histogram.len());
+    let bins = &g.histogram[..limit];
+    let max = bins.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let bw = (W - PAD - 10.0) / bins.len().max(1) as f64;
+    let mut s = format!(r##"<svg class="chart" id="gaps" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="gap histogram">"##);
+    axes(&mut s, "days between purchases", "gaps");
+    for (i, &n) in bins.iter().enumerate() {
+        let h = (H - PAD - 10.0) * n as f64 / max;
+        let _ = write!(s, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#7aa6d6"/>"##, PAD + i as f64 * bw, H - PAD - h, (bw - 0.5).max(0.5), h);
+    }
+    let tx = PAD + m.lapse_days as f64 * bw;
+    let _ = write!(
+        s,
+        r##"<line x1="{tx:.1}" y1="10" x2="{tx:.1}" y2="{:.1}" stroke="#c0392b" stroke-width="2"/><text x="{:.1}" y="22" font-size="12" fill="#c0392b">lapse threshold {} days</text></svg>"##,
+        H - PAD,
+        tx + 4.0,
+        m.lapse_days
+    );
+    s
+}
+
+fn gains_chart(p: &Plan) -> String {
+    let mut s = format!(r##"<svg class="chart" id="gains" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="gains chart">"##);
+    axes(&mut s, "share of lapsed customers contacted", "share of expected win-backs");
+    let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
+    let _ = write!(s, r##"<line x1="{x0}" y1="{y0}" x2="{:.1}" y2="10" stroke="#bbb" stroke-dasharray="4 3"/>"##, x0 + w);
+    let mut pts = format!("{x0},{y0}");
+    for g in &p.gains {
+        let _ = write!(pts, " {:.1},{:.1}", x0 + g.contact_share * w, y0 - g.winback_share * h);
+    }
+    let _ = write!(s, r##"<polyline points="{pts}" fill="none" stroke="#2c7be5" stroke-width="2"/>"##);
+    let contacted = p.groups_contacted();
+    if let Some(last) = p.gains.iter().rev().find(|g| contacted.contains(&g.group)) {
+        let (cx, cy) = (x0 + last.contact_share * w, y0 - last.winback_share * h);
+        let _ = write!(s, r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="5" fill="#c0392b"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#c0392b">stop</text>"##, cx + 7.0, cy + 4.0);
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn calibration_chart(bt: Option<&Backtest>) -> String {
+    let Some(row) = bt.and_then(|b| b.rows.last()) else {
+        return "<p>No backtest: the data do not reach far enough back.</p>".into();
+    };
+    let cal = &row.model.calibration;
+    let top = (cal.iter().map(|r| r.predicted.max(r.observed)).fold(0.05, f64::max) * 1.15).min(1.0);
+    let mut s = format!(r##"<svg class="chart" id="calibration" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="calibration chart">"##);
+    axes(&mut s, "predicted probability (group)", "observed rate");
+    let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
+    let _ = write!(s, r##"<line x1="{x0}" y1="{y0}" x2="{:.1}" y2="10" stroke="#bbb" stroke-dasharray="4 3"/>"##, x0 + w);
+    for k in 0..=2 {
+        let v = top * f64::from(k) / 2.0;
+        let _ = write!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{v:.2}</text><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{v:.2}</text>"##,
+            x0 - 4.0,
+            y0 - v / top * h + 3.0,
+            x0 + v / top * w,
+            y0 + 12.0
+        );
+    }
+    let nmax = cal.iter().map(|r| r.count).max().unwrap_or(1).max(1) as f64;
+    for r in cal {
+        let (cx, cy) = (x0 + r.predicted / top * w, y0 - r.observed / top * h);
+        let rad = 3.0 + 9.0 * (r.count as f64 / nmax).sqrt();
+        let _ = write!(
+            s,
+            r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="{rad:.1}" fill="#2c7be5" fill-opacity="0.5"><title>group {}: predicted {:.3}, observed {:.3}, n={}</title></circle>"##,
+            r.bin, r.predicted, r.observed, r.count
+        );
+    }
+    let _ = write!(s, r##"<text x="{:.1}" y="24" font-size="12">backtest at {}: ECE {:.3}, AUC {:.3}</text></svg>"##, x0 + 10.0, format_day(row.cutoff), row.model.ece, row.model.auc);
+    s
+}
+
+/// The whole report.
+pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>) -> String {
+    let mut groups = String::new();
+    for g in &m.segmentation.groups {
+        let _ = write!(
+            groups,
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.3}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",
+            g.id,
+            g.size,
+            g.share * 100.0,
+            g.probability,
+            g.low,
+            g.high,
+            esc(&g.sentence)
+        );
+    }
+    let mut plan = String::new();
+    for st in &p.steps {
+        let _ = write!(
+            plan,
+            "<tr><td>{}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+            st.group, st.probability, st.contacts, st.cum_contacts, st.cum_expected_winbacks, st.cum_cost, st.cum_profit
+        );
+    }
+    let _ = write!(
+        plan,
+        r#"<tr class="stop"><td colspan="7">stop: {:?} — not contacted: groups {:?} ({} customers), cost saved {:.2}</td></tr>"#,
+        p.stop,
+        p.groups_skipped(),
+        p.skipped.iter().map(|x| x.customers).sum::<usize>(),
+        p.cost_saved
+    );
+    let bt_table = bt.map_or(String::new(), |b| {
+        let mut t = String::from("<table><tr><th>cutoff</th><th>method</th><th>AUC</th><th>Brier</th><th>ECE</th><th>capture@60</th></tr>");
+        for r in &b.rows {
+            for (name, mm) in [("model", Some(&r.model)), ("recency only", Some(&r.recency)), ("RFM", r.rfm.as_ref())] {
+                if let Some(mm) = mm {
+                    let _ = write!(t, "<tr><td>{}</td><td>{name}</td><td>{:.3}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3}</td></tr>", format_day(r.cutoff), mm.auc, mm.brier, mm.ece, mm.capture_at_60);
+                }
+            }
+        }
+        t.push_str("</table>");
+        t
+    });
+    format!(
+        r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>winback report {at}</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #222; max-width: 1100px; }}
+h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; }}
+table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; }}
+tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; flex-wrap: wrap; gap: 16px; }}
+.chart {{ background: #fafafa; border: 1px solid #eee; }}
+</style></head><body>
+<h1>Win-back report — standing at {at}</h1>
+<p>Lapse threshold <b>{lapse} days</b>; <b>{scored}</b> lapsed customers scored; model fitted at {fitted} on {rows} rows ({cutoffs} cutoffs), horizon {horizon} days, base rate {base:.3}.</p>
+<h2>Gaps between purchases</h2>
+<div class="charts">{gaps}</div>
+<h2>Groups</h2>
+<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th><th>rule</th></tr>{groups}</table>{note}
+<h2>Gains and calibration</h2>
+<div class="charts">{gains}{calib}</div>
+{bt_table}
+<h2>Contact plan</h2>
+<table><tr><th>group</th><th>p</th><th>contacts</th><th>cumulative</th><th>expected win-backs</th><th>cost</th><th>profit</th></tr>{plan}</table>
+<script>
+window.addEventListener("load", function () {{
+  var n = 0;
+  document.querySelectorAll("svg.chart").forEach(function (svg) {{
+    var r = svg.getBoundingClientRect();
+    svg.setAttribute("data-rendered-width", Math.round(r.width));
+    svg.setAttribute("data-rendered-height", Math.round(r.height));
+    svg.setAttribute("data-shapes", svg.querySelectorAll("rect,circle,polyline").length);
+    if (r.width > 0 && r.height > 0) n++;
+  }});
+  document.body.setAttribute("data-charts-rendered", n);
+}});
+</script>
+</body></html>
+"##,
+        at = format_day(s.at),
+        lapse = m.lapse_days,
+        scored = s.customers.len(),
+        fitted = format_day(m.fitted_at),
+        rows = m.training_rows,
+        cutoffs = m.training_cutoffs.len(),
+        horizon = m.config.horizon_days,
+        base = m.segmentation.base_rate,
+        gaps = gap_histogram(m),
+        note = m.segmentation.note.as_ref().map_or(String::new(), |n| format!("<p><i>Note: {}</i></p>", esc(n))),
+        gains = gains_chart(p),
+        calib = calibration_chart(bt),
+    )
+}

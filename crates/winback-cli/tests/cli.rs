@@ -1,0 +1,261 @@
+//! Every subcommand against fixture files, with each exit code and its message,
+//! and the HTML report opened in headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::Command as Cmd;
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("winback-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn retail() -> Vec<String> {
+    let f = root().join("datasets/online_retail_invoices.csv.gz");
+    [
+        "--transactions",
+        f.to_str().unwrap(),
+        "--date-col",
+        "invoice_date",
+        "--order-col",
+        "invoice_no",
+        "--region-col",
+        "country",
+        "--cancel-col",
+        "is_cancellation",
+        "--quantity-col",
+        "quantity",
+        "--at",
+        "2011-12-10",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn winback() -> Cmd {
+    Cmd::cargo_bin("winback").unwrap()
+}
+
+/// A model fitted once per test that needs one.
+fn model(name: &str) -> PathBuf {
+    let m = tmp(name);
+    winback().arg("fit").args(retail()).args(["--model", m.to_str().unwrap()]).assert().success();
+    m
+}
+
+#[test]
+fn lapse_prints_threshold_and_json() {
+    winback().arg("lapse").args(retail()).assert().success().stdout(predicate::str::contains("lapse threshold 110 days")).stdout(predicate::str::contains("1297 of 4338"));
+    let out = winback().arg("lapse").args(retail()).arg("--json").output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["threshold_days"], 110);
+    assert_eq!(v["lapsed"], 1297);
+}
+
+#[test]
+fn features_writes_csv_and_parquet() {
+    let out = winback().arg("features").args(retail()).args(["--lapse-days", "120", "-o", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("customer_id,recency_days,purchases,"), "{}", &text[..80]);
+    assert!(text.lines().count() > 1000);
+    let pq = tmp("features.parquet");
+    winback().arg("features").args(retail()).args(["-o", pq.to_str().unwrap()]).assert().success();
+    assert!(std::fs::read(&pq).unwrap().starts_with(b"PAR1"));
+}
+
+#[test]
+fn fit_score_plan_and_feedback() {
+    let m = model("m1.json");
+    // score: one row per lapsed customer with the documented columns.
+    let out = winback().arg("score").args(["--model", m.to_str().unwrap()]).args(retail()).args(["-o", "-"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("customer_id,group,probability,probability_low,probability_high,"));
+    assert_eq!(text.lines().count(), 1297 + 1);
+    // plan --json with the documented keys; contact list file.
+    let contacts = tmp("contacts.csv");
+    let out = winback()
+        .arg("plan")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .args(["--objective", "profit", "--cost-per-contact", "2", "--margin", "0.3", "--target-winbacks", "150", "--json", "-o", contacts.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["groups_contacted", "groups_skipped", "contacts", "expected_winbacks", "cost", "cost_saved", "steps"] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(v["stop"], "target_reached");
+    let list = std::fs::read_to_string(&contacts).unwrap();
+    assert!(list.starts_with("rank,customer_id,group,probability,expected_value,rule"));
+    assert_eq!(list.lines().count() as u64 - 1, v["contacts"].as_u64().unwrap());
+    // feedback: group 1 did badly; its probability drops in the saved model.
+    let outcomes = tmp("wave1.csv");
+    std::fs::write(&outcomes, "group,contacted,came_back\n1,40,1\n").unwrap();
+    let before: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let m2 = tmp("m1-after.json");
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--model-out", m2.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap()])
+        .args(retail())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stop:"));
+    let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m2).unwrap()).unwrap();
+    let p = |v: &serde_json::Value| v["segmentation"]["groups"][0]["probability"].as_f64().unwrap();
+    assert!(p(&after) < p(&before), "{} !< {}", p(&after), p(&before));
+    // Bad outcomes: exit 1 naming file, line, column and value.
+    std::fs::write(&outcomes, "group,contacted,came_back\n1,forty,1\n").unwrap();
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--model-out", m2.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap()])
+        .args(retail())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("wave1.csv, line 2, column `contacted`: not a whole number ≥ 0 (value \"forty\")"));
+}
+
+#[test]
+fn backtest_table_and_json() {
+    winback()
+        .arg("backtest")
+        .args(retail())
+        .args(["--cutoffs", "2011-09-01,2011-10-01"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| 2011-10-01 | recency only (10 bins) |"));
+    winback().arg("backtest").args(retail()).args(["--cutoffs", "2011-11-01"]).assert().code(2).stderr(predicate::str::contains("its 60-day window ends after 2011-12-10"));
+}
+
+#[test]
+fn demo_runs_on_the_bundled_data() {
+    winback().args(["demo", "--quiet"]).assert().success().stdout(predicate::str::contains("lapse threshold 110 days")).stdout(predicate::str::contains("stop:"));
+}
+
+#[test]
+fn config_file_supplies_flags_and_command_line_wins() {
+    let cfg = tmp("job.toml");
+    std::fs::write(&cfg, "lapse-days = 30\n").unwrap();
+    let run = |extra: &[&str]| {
+        let out = winback().args(["--config", cfg.to_str().unwrap(), "lapse"]).args(retail()).args(extra).arg("--json").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["threshold_days"].as_i64().unwrap()
+    };
+    assert_eq!(run(&[]), 30);
+    assert_eq!(run(&["--lapse-days", "45"]), 45);
+}
+
+#[test]
+fn exit_codes_and_messages() {
+    let fixture = root().join("crates/winback-core/tests/fixtures/bad.csv");
+    // 2: bad usage (missing flag, bad value, bad date).
+    winback().args(["lapse", "--transactions", "x.csv"]).assert().code(2).stderr(predicate::str::contains("--at <AT>"));
+    winback().arg("lapse").args(retail()).args(["--lapse-quantile", "1.5"]).assert().code(2).stderr(predicate::str::contains("lapse quantile must be in (0, 1), got 1.5"));
+    winback().arg("lapse").args(["--transactions", "x.csv", "--at", "2011-13-01"]).assert().code(2).stderr(predicate::str::contains("--at \"2011-13-01\" is not a date"));
+    // 1: bad data, naming file, line, column and value.
+    winback()
+        .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--quantity-col", "quantity", "--at", "2024-06-01", "--strict", "-q"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("bad.csv, line 3, column `customer_id`: missing customer id"));
+    winback().args(["lapse", "--transactions", "/nonexistent/t.csv", "--at", "2024-06-01", "-q"]).assert().code(1).stderr(predicate::str::contains("cannot read /nonexistent/t.csv"));
+    winback()
+        .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--date-col", "when", "--at", "2024-06-01", "-q"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("column `when` not found (available: customer_id, date, amount, quantity)"));
+    // A model file of another version: exit 1, clear message; never a panic.
+    let m = tmp("v2.json");
+    std::fs::write(&m, "{\"format_version\": 2}").unwrap();
+    winback()
+        .arg("score")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("model file format version 2 is not supported"))
+        .stderr(predicate::str::contains("panicked").not());
+    // Counted bad rows go to the load report on stderr.
+    winback()
+        .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--quantity-col", "quantity", "--at", "2024-06-01", "--lapse-days", "10"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("missing customer id"));
+}
+
+#[test]
+fn stdin_transactions() {
+    let csv = "customer_id,date,amount\na,2024-01-01,10\na,2024-02-01,10\nb,2024-03-01,5\n";
+    winback().args(["lapse", "--transactions", "-", "--at", "2024-06-01", "--lapse-days", "60", "-q"]).write_stdin(csv).assert().success().stdout(predicate::str::contains("2 of 2 customers with history are lapsed"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|b| {
+        let out = Command::new("which").arg(b).output().ok()?;
+        out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    })
+}
+
+fn browser(bin: &Path, args: &[&str]) -> std::process::Output {
+    let profile = tmp("chrome-profile");
+    Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The report is one self-contained file whose charts render in a real browser.
+/// `WINBACK_REQUIRE_BROWSER=1` (set by scripts/test.sh, which installs Chromium) makes a
+/// missing browser a failure instead of a skip.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let m = model("m-report.json");
+    let html = tmp("report.html");
+    winback()
+        .arg("report")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .args(["--objective", "profit", "--cost-per-contact", "2", "--margin", "0.3", "--target-winbacks", "150", "--cutoffs", "2011-10-01", "-o", html.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(!text.contains("http://") && !text.contains("https://"), "the report must not load anything");
+    assert!(!text.contains("<script src") && !text.contains("<link"), "no external scripts or styles");
+    assert_eq!(text.matches("<svg class=\"chart\"").count(), 3);
+    let Some(bin) = chromium() else {
+        assert!(std::env::var_os("WINBACK_REQUIRE_BROWSER").is_none(), "Chromium is required (scripts/test.sh installs it)");
+        eprintln!("skipping the browser part: no Chromium");
+        return;
+    };
+    let url = format!("file://{}", html.display());
+    let dom = browser(&bin, &["--virtual-time-budget=3000", "--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-charts-rendered=\"3\""), "charts did not render: {}", &dom[..dom.len().min(400)]);
+    for id in ["gaps", "gains", "calibration"] {
+        let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no chart {id}"));
+        let tag = &dom[dom[..at].rfind('<').unwrap_or(0)..at + dom[at..].find('>').unwrap_or(0)];
+        assert!(!tag.contains("data-rendered-width=\"0\"") && tag.contains("data-rendered-width"), "{id}: {tag}");
+        assert!(!tag.contains("data-shapes=\"0\""), "{id} has no shapes: {tag}");
+    }
+    // Keep a screenshot as a test artifact (target/test-artifacts/report.png).
+    let shots = root().join("target/test-artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("report.png");
+    let _ = std::fs::remove_file(&png);
+    browser(&bin, &["--window-size=1200,1800", &format!("--screenshot={}", png.display()), &url]);
+    let bytes = std::fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{} bytes", bytes.len());
+}
