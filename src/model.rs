@@ -77,6 +77,20 @@ pub struct WinbackModel {
     pub segmentation: Segmentation,
 }
 
+/// A group as a plan candidate of `size` customers.
+fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
+    Candidate {
+        group: g.id,
+        size,
+        probability: g.probability,
+        low: g.low,
+        high: g.high,
+        return_spend: g.mean_return_spend.unwrap_or(0.0),
+        posterior: winback_stats::Beta::new(g.alpha, g.beta),
+        label: g.sentence.clone(),
+    }
+}
+
 /// A lapse decision without its list of customers (what a model file keeps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LapseSummary {
@@ -240,16 +254,7 @@ impl WinbackModel {
             .groups
             .iter()
             .filter(|g| size[g.id] > 0)
-            .map(|g| Candidate {
-                group: g.id,
-                size: size[g.id],
-                probability: g.probability,
-                low: g.low,
-                high: g.high,
-                return_spend: g.mean_return_spend.unwrap_or(0.0),
-                posterior: winback_stats::Beta::new(g.alpha, g.beta),
-                label: g.sentence.clone(),
-            })
+            .map(|g| candidate(g, size[g.id]))
             .collect()
     }
 
@@ -308,16 +313,8 @@ impl WinbackModel {
             .segmentation
             .groups
             .iter()
-            .map(|g| Candidate {
-                group: g.id,
-                size: usize::MAX / 4,
-                probability: g.probability,
-                low: g.low,
-                high: g.high,
-                return_spend: g.mean_return_spend.unwrap_or(0.0),
-                posterior: winback_stats::Beta::new(g.alpha, g.beta),
-                label: g.sentence.clone(),
-            })
+            // Sizes do not matter for the update: outcomes are checked against them.
+            .map(|g| candidate(g, usize::MAX / 4))
             .collect();
         let updated = winback_rank::record_outcomes(&all, outcomes, level)?;
         for (g, c) in self.segmentation.groups.iter_mut().zip(&updated) {
@@ -334,10 +331,7 @@ impl WinbackModel {
             let contacted: u64 = outcomes.iter().filter(|o| o.group == c.group).map(|o| o.contacted).sum();
             c.size = c.size.saturating_sub(contacted as usize);
             if let Some(g) = self.segmentation.group(c.group) {
-                c.probability = g.probability;
-                c.low = g.low;
-                c.high = g.high;
-                c.posterior = winback_stats::Beta::new(g.alpha, g.beta);
+                *c = Candidate { size: c.size, ..candidate(g, 0) };
             }
         }
         Ok(left)
