@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up and runs every test of the project on a fresh machine.
+# Sets up and runs every test of the project on a fresh machine: Rust, then Python.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The report test opens the HTML report in headless Chromium (Debian's package).
+ROOT=$(pwd)
+# The CLI's report test opens the HTML report in headless Chromium (Debian's package).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing chromium (Debian package) for the report test..."
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -11,6 +12,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 export WINBACK_REQUIRE_BROWSER=1
+
 # Rust: unit, integration and doc tests of the workspace's default members
-# (the Python binding crate, when it exists, stays outside them).
+# (the Python binding crate stays outside them, so this needs no Python).
 cargo test --workspace --all-features --no-fail-fast
+
+# Python: a virtual environment of our own, the package built into it with maturin, pytest.
+python3 -m venv "$ROOT/.venv"
+"$ROOT/.venv/bin/pip" install -q --upgrade pip
+"$ROOT/.venv/bin/pip" install -q -r crates/winback-py/requirements-test.txt
+(cd crates/winback-py && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" CARGO_TARGET_DIR="$ROOT/target/py" maturin develop --release -q)
+(cd crates/winback-py/tests && "$ROOT/.venv/bin/python" -m pytest -q)

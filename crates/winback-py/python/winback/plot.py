@@ -1,0 +1,59 @@
+"""Plots for notebooks (matplotlib, the optional `plot` extra).
+
+>>> from winback import plot                                   # doctest: +SKIP
+>>> plot.gains(model.plan(tx, at="2011-12-10"))               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def _axes(ax: Optional[Any]) -> Any:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(6, 4))[1]
+
+
+def gains(plan: Any, ax: Optional[Any] = None) -> Any:
+    """Cumulative share of expected win-backs against the share of customers contacted, with the stop point."""
+    ax = _axes(ax)
+    xs = [0.0] + [g["contact_share"] for g in plan.gains]
+    ys = [0.0] + [g["winback_share"] for g in plan.gains]
+    ax.plot(xs, ys, marker="o", label="groups in plan order")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
+    contacted = set(plan["groups_contacted"])
+    stop = [g for g in plan.gains if g["group"] in contacted]
+    if stop:
+        ax.scatter([stop[-1]["contact_share"]], [stop[-1]["winback_share"]], color="red", zorder=3, label="stop")
+    ax.set_xlabel("share of lapsed customers contacted")
+    ax.set_ylabel("share of expected win-backs")
+    ax.legend()
+    return ax
+
+
+def calibration(backtest: dict, ax: Optional[Any] = None) -> Any:
+    """Predicted vs observed rate per group at the last backtest cutoff."""
+    ax = _axes(ax)
+    row = backtest["rows"][-1]["model"]["calibration"]
+    ax.scatter([r["predicted"] for r in row], [r["observed"] for r in row], s=[10 + r["count"] / 5 for r in row], alpha=0.6)
+    top = max([0.05] + [max(r["predicted"], r["observed"]) for r in row]) * 1.1
+    ax.plot([0, top], [0, top], linestyle="--", color="grey")
+    ax.set_xlabel("predicted probability (group)")
+    ax.set_ylabel("observed rate")
+    return ax
+
+
+def groups(model: Any, ax: Optional[Any] = None) -> Any:
+    """Group size against probability, with the 90% intervals."""
+    ax = _axes(ax)
+    g = list(model.groups_)
+    ax.errorbar([x["size"] for x in g], [x["probability"] for x in g],
+                yerr=[[x["probability"] - x["low"] for x in g], [x["high"] - x["probability"] for x in g]], fmt="o")
+    for x in g:
+        ax.annotate(str(x["id"]), (x["size"], x["probability"]), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("customers in the group (training)")
+    ax.set_ylabel("probability of a win-back")
+    return ax

@@ -1,0 +1,336 @@
+//! Python bindings of winback: conversion only. Tables arrive through the Arrow
+//! C stream interface (`__arrow_c_stream__`: pyarrow, polars, pandas ≥ 2.2,
+//! DuckDB), batch by batch; results leave as pyarrow record batches. Every step
+//! calls the `winback` facade; heavy calls release the interpreter lock.
+
+use std::sync::Arc;
+
+use arrow_array::ffi_stream::ArrowArrayStreamReader;
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_pyarrow::{FromPyArrow, ToPyArrow};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
+use winback::core::features::{build_features, FeatureSchema};
+use winback::core::lapse::LapseRule;
+use winback::core::read::ColumnMap;
+use winback::core::LoadOptions;
+use winback::rank::{Objective, PlanParams};
+use winback::tree::Segmenter;
+use winback::{Config, WinbackModel};
+
+create_exception!(_winback, WinbackError, PyException, "Base class of winback's errors.");
+create_exception!(_winback, WinbackDataError, PyValueError, "Bad input data: the message names file/source, row, column and value.");
+create_exception!(_winback, WinbackParamError, PyValueError, "An invalid parameter value.");
+
+fn is_param(e: &winback::Error) -> bool {
+    use winback::core::Error as C;
+    match e {
+        winback::Error::Core(
+            C::InvalidQuantile(_) | C::InvalidLapseDays(_) | C::InvalidHorizon(_) | C::InvalidCutoffCount(_) | C::InvalidMaxLevels(_) | C::InvalidDateFormat { .. } | C::UnknownTimeZone(_),
+        ) => true,
+        winback::Error::Tree(t) => !matches!(
+            t,
+            winback::tree::Error::RowMismatch { .. } | winback::tree::Error::ColumnMismatch { .. } | winback::tree::Error::NonFinite { .. } | winback::tree::Error::Empty | winback::tree::Error::Json(_) | winback::tree::Error::Linfa(_)
+        ),
+        winback::Error::Rank(r) => matches!(
+            r,
+            winback::rank::Error::InvalidCost(_)
+                | winback::rank::Error::InvalidMargin(_)
+                | winback::rank::Error::InvalidValue(_)
+                | winback::rank::Error::InvalidBudget(_)
+                | winback::rank::Error::InvalidTarget(_)
+                | winback::rank::Error::InvalidMinProbability(_)
+        ),
+        winback::Error::BacktestCutoffTooLate { .. } => true,
+        _ => false,
+    }
+}
+
+fn err(e: impl Into<winback::Error>) -> PyErr {
+    let e = e.into();
+    if is_param(&e) {
+        WinbackParamError::new_err(e.to_string())
+    } else {
+        WinbackDataError::new_err(e.to_string())
+    }
+}
+
+fn day(s: &str) -> PyResult<Day> {
+    parse_iso_date(s).ok_or_else(|| WinbackParamError::new_err(format!("date {s:?} is not YYYY-MM-DD")))
+}
+
+/// A purchase history read from a table.
+#[pyclass(frozen, module = "winback._winback")]
+struct History {
+    inner: Arc<winback::core::History>,
+    /// The load report as JSON.
+    #[pyo3(get)]
+    report_json: String,
+}
+
+/// Reads a purchase history from any object with `__arrow_c_stream__`.
+#[pyfunction]
+#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>"))]
+#[allow(clippy::too_many_arguments)]
+fn read_history(
+    py: Python<'_>,
+    data: &Bound<'_, PyAny>,
+    customer_id_col: &str,
+    datetime_col: &str,
+    monetary_value_col: &str,
+    quantity_col: Option<String>,
+    order_id_col: Option<String>,
+    channel_col: Option<String>,
+    category_col: Option<String>,
+    region_col: Option<String>,
+    cancelled_col: Option<String>,
+    date_format: Option<String>,
+    time_zone: Option<String>,
+    strict: bool,
+    source: &str,
+) -> PyResult<History> {
+    let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
+    let mut map = ColumnMap::new(customer_id_col, datetime_col, monetary_value_col);
+    map.quantity = quantity_col;
+    map.order = order_id_col;
+    map.channel = channel_col;
+    map.category = category_col;
+    map.region = region_col;
+    map.cancelled = cancelled_col;
+    if let Some(f) = date_format {
+        map.date_format = DateFormat::Custom(f);
+    }
+    if let Some(z) = time_zone {
+        map.time = TimeSettings { day_zone: if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z) }, naive_zone: Zone::Utc };
+    }
+    let opts = LoadOptions { strict, ..Default::default() };
+    let source = source.to_string();
+    let (h, report) = py.detach(move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts)).map_err(err)?;
+    Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default() })
+}
+
+#[pymethods]
+impl History {
+    /// Number of customers.
+    fn num_customers(&self) -> usize {
+        self.inner.num_customers()
+    }
+}
+
+fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
+    match (days, quantile) {
+        (Some(days), _) => LapseRule::Fixed { days },
+        (None, Some(quantile)) => LapseRule::FromHistory { quantile },
+        (None, None) => LapseRule::default(),
+    }
+}
+
+/// The lapse decision at `at` as JSON (threshold, gap distribution, counts).
+#[pyfunction]
+#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None))]
+fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>) -> PyResult<String> {
+    let at = day(at)?;
+    let h = Arc::clone(&history.inner);
+    let l = py.detach(move || rule_of(lapse_days, lapse_quantile).resolve(&h, at)).map_err(err)?;
+    let summary = winback::LapseSummary::from(&l);
+    Ok(serde_json::to_string(&summary).unwrap_or_default())
+}
+
+fn batch(cols: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
+    RecordBatch::try_from_iter(cols).map_err(|e| WinbackError::new_err(e.to_string()))
+}
+
+/// The feature table of the lapsed (or all) customers at `at`.
+#[pyfunction]
+#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None, all=false))]
+fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+    let at = day(at)?;
+    let h = Arc::clone(&history.inner);
+    let (ids, schema, x) = py
+        .detach(move || -> winback::Result<_> {
+            let l = rule_of(lapse_days, lapse_quantile).resolve(&h, at)?;
+            let who: Vec<usize> = if all { (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect() } else { l.lapsed };
+            let schema = FeatureSchema::learn(&h, at, &Default::default())?;
+            let x = build_features(&h, &schema, at, &who)?;
+            Ok((who.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>(), schema, x))
+        })
+        .map_err(err)?;
+    let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(StringArray::from(ids)))];
+    for (j, f) in schema.features.iter().enumerate() {
+        cols.push((f.name.as_str(), Arc::new(Float64Array::from(x.x.column(j).to_vec()))));
+    }
+    batch(cols)?.to_pyarrow(py)
+}
+
+/// A fitted model (see `winback.WinbackModel` for the Python estimator).
+#[pyclass(frozen, module = "winback._winback")]
+struct Model {
+    inner: WinbackModel,
+}
+
+fn objective(s: &str) -> PyResult<Objective> {
+    match s {
+        "probability" => Ok(Objective::Probability),
+        "profit" => Ok(Objective::Profit),
+        "roi" => Ok(Objective::Roi),
+        other => Err(WinbackParamError::new_err(format!("objective must be 'probability', 'profit' or 'roi', got {other:?}"))),
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Fits standing at `at`.
+    #[staticmethod]
+    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit(py: Python<'_>, history: &History, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64) -> PyResult<Model> {
+        let at = day(at)?;
+        let config = Config {
+            lapse: rule_of(lapse_days, lapse_quantile),
+            horizon_days,
+            segmenter: Segmenter::params().groups(groups).seed(seed),
+            training_cutoffs,
+            ..Default::default()
+        };
+        let h = Arc::clone(&history.inner);
+        let inner = py.detach(move || WinbackModel::fit(&h, at, &config)).map_err(err)?;
+        Ok(Model { inner })
+    }
+
+    /// The lapsed customers at `at`: customer_id, group, probability, interval, priority, rule.
+    fn score<'py>(&self, py: Python<'py>, history: &History, at: &str) -> PyResult<Bound<'py, PyAny>> {
+        let at = day(at)?;
+        let h = Arc::clone(&history.inner);
+        let s = py.detach(|| self.inner.score(&h, at)).map_err(err)?;
+        let rule = |g: usize| self.inner.segmentation.group(g).map_or(String::new(), |g| g.sentence.clone());
+        let c = &s.customers;
+        batch(vec![
+            ("customer_id", Arc::new(StringArray::from(c.iter().map(|x| x.customer_id.clone()).collect::<Vec<_>>()))),
+            ("group", Arc::new(UInt64Array::from(c.iter().map(|x| x.group as u64).collect::<Vec<_>>()))),
+            ("probability", Arc::new(Float64Array::from(c.iter().map(|x| x.probability).collect::<Vec<_>>()))),
+            ("probability_low", Arc::new(Float64Array::from(c.iter().map(|x| x.probability_low).collect::<Vec<_>>()))),
+            ("probability_high", Arc::new(Float64Array::from(c.iter().map(|x| x.probability_high).collect::<Vec<_>>()))),
+            ("priority", Arc::new(Float64Array::from(c.iter().map(|x| x.priority).collect::<Vec<_>>()))),
+            ("rule", Arc::new(StringArray::from(c.iter().map(|x| rule(x.group)).collect::<Vec<_>>()))),
+        ])?
+        .to_pyarrow(py)
+    }
+
+    /// The plan as JSON and the contact list as a record batch.
+    #[pyo3(signature = (history, at, objective="probability", cost_per_contact=0.0, margin=1.0, value_per_winback=None, budget=None, target_winbacks=None, max_contacts=None, min_probability=None, include_unprofitable=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn plan<'py>(
+        &self,
+        py: Python<'py>,
+        history: &History,
+        at: &str,
+        objective: &str,
+        cost_per_contact: f64,
+        margin: f64,
+        value_per_winback: Option<f64>,
+        budget: Option<f64>,
+        target_winbacks: Option<f64>,
+        max_contacts: Option<usize>,
+        min_probability: Option<f64>,
+        include_unprofitable: bool,
+    ) -> PyResult<(String, Bound<'py, PyAny>)> {
+        let at = day(at)?;
+        let params = PlanParams {
+            objective: self::objective(objective)?,
+            cost_per_contact,
+            margin,
+            value_per_winback,
+            budget,
+            max_contacts,
+            target_winbacks,
+            min_probability,
+            min_expected_profit: None,
+            include_unprofitable,
+        };
+        let h = Arc::clone(&history.inner);
+        let (p, list) = py
+            .detach(|| -> winback::Result<_> {
+                let s = self.inner.score(&h, at)?;
+                self.inner.plan(&s, &params)
+            })
+            .map_err(err)?;
+        let json = serde_json::json!({
+            "groups_contacted": p.groups_contacted(), "groups_skipped": p.groups_skipped(), "contacts": p.contacts,
+            "expected_winbacks": p.expected_winbacks, "revenue": p.revenue, "cost": p.cost, "profit": p.profit,
+            "cost_saved": p.cost_saved, "stop": p.stop, "steps": p.steps, "skipped": p.skipped, "gains": p.gains,
+        });
+        let contacts = batch(vec![
+            ("rank", Arc::new(UInt64Array::from(list.iter().map(|r| r.rank as u64).collect::<Vec<_>>()))),
+            ("customer_id", Arc::new(StringArray::from(list.iter().map(|r| r.customer.clone()).collect::<Vec<_>>()))),
+            ("group", Arc::new(UInt64Array::from(list.iter().map(|r| r.group as u64).collect::<Vec<_>>()))),
+            ("probability", Arc::new(Float64Array::from(list.iter().map(|r| r.probability).collect::<Vec<_>>()))),
+            ("expected_value", Arc::new(Float64Array::from(list.iter().map(|r| r.expected_value).collect::<Vec<_>>()))),
+            ("rule", Arc::new(StringArray::from(list.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()))),
+        ])?;
+        Ok((json.to_string(), contacts.to_pyarrow(py)?))
+    }
+
+    /// The groups as JSON.
+    fn groups_json(&self) -> String {
+        serde_json::to_string(&self.inner.segmentation.groups).unwrap_or_default()
+    }
+
+    /// Lapse threshold used when scoring.
+    #[getter]
+    fn lapse_days(&self) -> i64 {
+        self.inner.lapse_days
+    }
+
+    /// Feature names, in matrix order.
+    #[getter]
+    fn feature_names(&self) -> Vec<String> {
+        self.inner.schema.features.iter().map(|f| f.name.clone()).collect()
+    }
+
+    /// Training cutoffs (ISO dates).
+    #[getter]
+    fn training_cutoffs(&self) -> Vec<String> {
+        self.inner.training_cutoffs.iter().map(|d| format_day(*d)).collect()
+    }
+
+    /// The model file's JSON.
+    fn to_json(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(err)
+    }
+
+    /// A model from its JSON (another format version is refused).
+    #[staticmethod]
+    fn from_json(s: &str) -> PyResult<Model> {
+        Ok(Model { inner: WinbackModel::from_json(s, "<json>").map_err(err)? })
+    }
+}
+
+/// Rolling backtest as JSON.
+#[pyfunction]
+#[pyo3(signature = (history, at, cutoffs, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42))]
+#[allow(clippy::too_many_arguments)]
+fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Vec<String>, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64) -> PyResult<String> {
+    let at = day(at)?;
+    let cuts = cutoffs.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?;
+    let config = Config { lapse: rule_of(lapse_days, lapse_quantile), horizon_days, segmenter: Segmenter::params().groups(groups).seed(seed), training_cutoffs, ..Default::default() };
+    let h = Arc::clone(&history.inner);
+    let b = py.detach(move || winback::backtest(&h, at, &cuts, &config)).map_err(err)?;
+    Ok(serde_json::to_string(&b).unwrap_or_default())
+}
+
+/// The native module.
+#[pymodule]
+fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("WinbackError", m.py().get_type::<WinbackError>())?;
+    m.add("WinbackDataError", m.py().get_type::<WinbackDataError>())?;
+    m.add("WinbackParamError", m.py().get_type::<WinbackParamError>())?;
+    m.add_class::<History>()?;
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(read_history, m)?)?;
+    m.add_function(wrap_pyfunction!(lapse_threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(features, m)?)?;
+    m.add_function(wrap_pyfunction!(backtest, m)?)?;
+    Ok(())
+}

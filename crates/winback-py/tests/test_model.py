@@ -1,0 +1,108 @@
+"""The estimator: same numbers as Rust, scikit-learn conventions, pickling, errors."""
+import pickle
+import re
+
+import pytest
+
+import winback
+from conftest import AT, COLUMNS, ROOT
+
+
+def golden_groups():
+    """group id -> (size, came_back, probability, low, high, sentence) from the Rust end-to-end golden file."""
+    out = {}
+    for line in (ROOT / "tests" / "golden" / "online_retail.txt").read_text().splitlines():
+        m = re.match(r"group +(\d+) \| n +(\d+) \| back +(\d+) \| p ([\d.]+) \[([\d.]+), ([\d.]+)\] \| (.*)", line)
+        if m:
+            g = m.groups()
+            out[int(g[0])] = (int(g[1]), int(g[2]), float(g[3]), float(g[4]), float(g[5]), g[6])
+    return out
+
+
+def test_same_groups_as_rust_for_every_input_kind(retail):
+    model = winback.WinbackModel(**COLUMNS).fit(retail, at=AT)
+    assert model.lapse_days_ == 110
+    want = golden_groups()
+    assert len(model.groups_) == len(want) == 10
+    for g in model.groups_:
+        size, back, p, lo, hi, sentence = want[g["id"]]
+        assert (g["size"], g["came_back"], g["sentence"]) == (size, back, sentence)
+        assert round(g["probability"], 4) == p and round(g["low"], 4) == lo and round(g["high"], 4) == hi
+
+
+def test_score_plan_contact_list(retail_table):
+    model = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    scores = model.score(retail_table, at=AT)
+    assert list(scores.columns[:5]) == ["customer_id", "group", "probability", "probability_low", "probability_high"]
+    assert len(scores) == 1297
+    assert (model.predict_proba(retail_table, at=AT) == scores["probability"]).all()
+    plan = model.plan(retail_table, at=AT, objective="profit", cost_per_contact=2.0, margin=0.3, target_winbacks=200)
+    assert plan["stop"] == "target_reached"
+    assert plan["contacts"] == len(plan.contacts)
+    assert list(plan.contacts.columns) == ["rank", "customer_id", "group", "probability", "expected_value", "rule"]
+    assert "stop" in plan._repr_html_() and "<table>" in model._repr_html_()
+
+
+def test_outputs_polars_and_pyarrow(retail_table):
+    import polars as pl
+    import pyarrow as pa
+
+    m = winback.WinbackModel(output="polars", **COLUMNS).fit(retail_table, at=AT)
+    assert isinstance(m.score(retail_table, at=AT), pl.DataFrame)
+    m.set_params(output="pyarrow")
+    assert isinstance(m.score(retail_table, at=AT), pa.Table)
+
+
+def test_sklearn_conventions_clone_and_pickle(retail_table, tmp_path):
+    from sklearn.base import clone
+
+    m = winback.WinbackModel(groups=8, **COLUMNS)
+    assert not hasattr(m, "groups_")
+    with pytest.raises(winback.NotFittedError):
+        m.score(retail_table, at=AT)
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c is not m
+    m.fit(retail_table, at=AT)
+    back = pickle.loads(pickle.dumps(m))
+    assert back.get_params() == m.get_params()
+    assert back.score(retail_table, at=AT).equals(m.score(retail_table, at=AT))
+    path = tmp_path / "model.json"
+    m.save(str(path))
+    loaded = winback.WinbackModel.load(str(path), **COLUMNS)
+    assert list(loaded.groups_) == list(m.groups_)
+
+
+def test_error_classes_and_messages(retail_table):
+    with pytest.raises(winback.WinbackParamError, match=r"lapse quantile must be in \(0, 1\), got 1.5"):
+        winback.WinbackModel(lapse_quantile=1.5, **COLUMNS).fit(retail_table, at=AT)
+    with pytest.raises(winback.WinbackDataError, match=r"column `when` not found"):
+        winback.lapse_threshold(retail_table, at=AT, datetime_col="when")
+    with pytest.raises(winback.WinbackParamError, match="is not YYYY-MM-DD"):
+        winback.lapse_threshold(retail_table, at="10/12/2011", **COLUMNS)
+    with pytest.raises(winback.WinbackDataError, match=r"line 2, column `customer_id`: missing customer id"):
+        import pyarrow as pa
+
+        t = pa.table({"customer_id": ["a", None], "date": ["2024-01-01", "2024-01-02"], "amount": [1.0, 2.0]})
+        winback.read_history(t, strict=True)
+    with pytest.raises(TypeError, match="__arrow_c_stream__"):
+        winback.read_history([1, 2, 3])
+    assert issubclass(winback.WinbackDataError, ValueError) and issubclass(winback.WinbackParamError, ValueError)
+
+
+def test_backtest_and_plots(retail_table, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from winback import plot
+
+    m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    bt = m.backtest(retail_table, at=AT, cutoffs=["2011-10-01"])
+    assert bt["rows"][0]["model"]["count"] == 1351
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    plot.gains(m.plan(retail_table, at=AT), ax=axes[0])
+    plot.calibration(bt, ax=axes[1])
+    plot.groups(m, ax=axes[2])
+    out = tmp_path / "plots.png"
+    fig.savefig(out)
+    assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
