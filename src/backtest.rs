@@ -138,6 +138,10 @@ pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) ->
         if i64::from(t) + h > i64::from(at) {
             return Err(Error::BacktestCutoffTooLate { cutoff: format_day(t), horizon: h, at: format_day(at) });
         }
+        let data_end = history.day_range().1;
+        if i64::from(t) + h > i64::from(data_end) + 1 {
+            return Err(Error::WindowPastData { cutoff: format_day(t), horizon: h, data_end: format_day(data_end) });
+        }
         let fitted = WinbackModel::fit_full(history, t, config)?;
         let model = &fitted.model;
         let scores = model.score(history, t)?;

@@ -41,7 +41,7 @@ pub enum Error {
     #[error("the data does not match the model: {0}")]
     SchemaMismatch(String),
     /// No training cutoff has both history before it and known labels.
-    #[error("no usable training cutoff before {at}: need lapsed customers at {horizon}-day steps back from it")]
+    #[error("no usable training cutoff before {at}: need lapsed customers at {horizon}-day steps back from it, with 90 days of data before and the whole window before the end of the data")]
     NoTrainingCutoff {
         /// The date we stand at.
         at: String,
@@ -60,6 +60,17 @@ pub enum Error {
         horizon: i64,
         /// The date we stand at.
         at: String,
+    },
+    /// An outcome window that runs past the end of the data: its labels would be
+    /// partly unobserved and biased low.
+    #[error("cutoff {cutoff}: its {horizon}-day window runs past the end of the data ({data_end})")]
+    WindowPastData {
+        /// The cutoff.
+        cutoff: String,
+        /// The horizon.
+        horizon: i64,
+        /// The last day with data.
+        data_end: String,
     },
     /// A bad row in an outcomes (feedback) file.
     #[error("{file}, line {line}, column `{column}`: {message} (value {value:?})")]

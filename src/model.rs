@@ -77,6 +77,31 @@ pub struct WinbackModel {
     pub segmentation: Segmentation,
 }
 
+impl WinbackModel {
+    /// The scored customers not contacted yet, in each group's priority order:
+    /// those in `contacted` are left out; without ids (per-group outcomes), the
+    /// first `contacted` customers of each group in priority order are taken as
+    /// the ones the wave reached (the contact list's order).
+    pub fn remaining(scores: &Scores, outcomes: &[winback_rank::Outcome], contacted: &std::collections::HashSet<String>) -> Vec<CustomerScore> {
+        let mut by_group: std::collections::BTreeMap<usize, Vec<&ScoredCustomer>> = std::collections::BTreeMap::new();
+        for c in &scores.customers {
+            by_group.entry(c.group).or_default().push(c);
+        }
+        let mut out = Vec::new();
+        for (g, mut list) in by_group {
+            list.sort_by(|a, b| b.priority.total_cmp(&a.priority).then_with(|| a.customer_id.cmp(&b.customer_id)));
+            let skip = if contacted.is_empty() { outcomes.iter().filter(|o| o.group == g).map(|o| o.contacted as usize).sum() } else { 0 };
+            out.extend(
+                list.into_iter()
+                    .filter(|c| !contacted.contains(&c.customer_id))
+                    .skip(skip)
+                    .map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }),
+            );
+        }
+        out
+    }
+}
+
 /// A group as a plan candidate of `size` customers.
 fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
     Candidate {
@@ -172,10 +197,12 @@ impl WinbackModel {
         config.lapse.validate()?;
         let h = config.horizon_days;
         let all = training_cutoffs(at, h, config.training_cutoffs)?;
-        let first = i64::from(history.day_range().0);
+        let (first, last) = (i64::from(history.day_range().0), i64::from(history.day_range().1));
         let usable: Vec<Day> = all
             .into_iter()
             .filter(|&t| i64::from(t) - first >= config.min_history_days.max(1))
+            // Every label window must be observed in full.
+            .filter(|&t| i64::from(t) + h <= last + 1)
             .filter(|&t| config.lapse.resolve(history, t).is_ok_and(|l| !l.lapsed.is_empty()))
             .collect();
         let Some(&latest) = usable.first() else {
@@ -284,7 +311,13 @@ impl WinbackModel {
         if found != u64::from(FORMAT_VERSION) {
             return Err(Error::UnsupportedVersion { found: found as u32, supported: FORMAT_VERSION });
         }
-        serde_json::from_value(v).map_err(bad)
+        let m: WinbackModel = serde_json::from_value(v).map_err(bad)?;
+        // A model file is data: check it before it is used.
+        m.segmentation.validate().map_err(|e| Error::BadModelFile { path: source.to_string(), message: e.to_string() })?;
+        if m.segmentation.features != m.schema.features {
+            return Err(Error::BadModelFile { path: source.to_string(), message: "the segmentation's features differ from the schema's".into() });
+        }
+        Ok(m)
     }
 
     /// Writes the model file.
@@ -309,13 +342,12 @@ impl WinbackModel {
     /// re-plan.
     pub fn record_outcomes(&mut self, scores: &Scores, outcomes: &[winback_rank::Outcome]) -> Result<Vec<Candidate>> {
         let level = self.segmentation.params.interval_level();
-        let all: Vec<Candidate> = self
-            .segmentation
-            .groups
-            .iter()
-            // Sizes do not matter for the update: outcomes are checked against them.
-            .map(|g| candidate(g, usize::MAX / 4))
-            .collect();
+        // Group sizes of this wave's scores: outcomes beyond them are refused.
+        let mut size = vec![0usize; self.segmentation.groups.len() + 1];
+        for c in &scores.customers {
+            size[c.group] += 1;
+        }
+        let all: Vec<Candidate> = self.segmentation.groups.iter().map(|g| candidate(g, size[g.id])).collect();
         let updated = winback_rank::record_outcomes(&all, outcomes, level)?;
         for (g, c) in self.segmentation.groups.iter_mut().zip(&updated) {
             g.probability = c.probability;

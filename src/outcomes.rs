@@ -45,6 +45,7 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
         return Err(bad(1, "customer_id", "", "per-customer outcomes need the scores of the wave"));
     }
     let mut per_group: std::collections::BTreeMap<usize, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| bad(e.position().map_or(0, |p| p.line()), "", "", &e.to_string()))?;
@@ -60,6 +61,9 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
         if by_customer {
             let id = rec.get(g).unwrap_or_default();
             let group = *group_of.get(id).ok_or_else(|| bad(line, "customer_id", id, "customer not among the scored lapsed customers"))?;
+            if !seen.insert(id.to_string()) {
+                return Err(bad(line, "customer_id", id, "customer listed twice"));
+            }
             let (contacted, back) = (num(c, "contacted")?, num(k, "came_back")?);
             if contacted > 1 || back > contacted {
                 return Err(bad(line, "came_back", rec.get(k).unwrap_or_default(), "per-customer outcomes are 0/1 and came_back ≤ contacted"));

@@ -150,10 +150,31 @@ fn backtest_refuses_a_window_that_is_not_over() {
 }
 
 #[test]
+fn windows_past_the_end_of_the_data_are_refused() {
+    let h = online_retail();
+    // The data end on 2011-12-09: a backtest window of 60 days from 2011-11-01 is not over.
+    let e = winback::backtest(&h, parse_iso_date("2012-03-01").unwrap(), &[parse_iso_date("2011-11-01").unwrap()], &Config::default()).unwrap_err();
+    assert_eq!(e.to_string(), "cutoff 2011-11-01: its 60-day window runs past the end of the data (2011-12-09)");
+    // Fitting far past the end keeps only the training windows that are observed.
+    let m = WinbackModel::fit(&h, parse_iso_date("2012-02-01").unwrap(), &Config::default()).unwrap();
+    assert!(m.training_cutoffs.iter().all(|&t| t + 60 <= parse_iso_date("2011-12-10").unwrap()));
+}
+
+#[test]
+fn a_tampered_model_file_is_refused() {
+    let (h, at) = synthetic();
+    let model = WinbackModel::fit(&h, at, &Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() }).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json().unwrap()).unwrap();
+    v["segmentation"]["nodes"][0]["split"][2] = serde_json::json!(0);
+    let e = WinbackModel::from_json(&v.to_string(), "evil.json").unwrap_err();
+    assert!(e.to_string().starts_with("evil.json: not a winback model file: invalid segmentation"), "{e}");
+}
+
+#[test]
 fn too_little_history_is_a_clear_error() {
     let h = online_retail();
     let e = WinbackModel::fit(&h, parse_iso_date("2011-02-01").unwrap(), &Config::default()).unwrap_err();
-    assert_eq!(e.to_string(), "no usable training cutoff before 2011-02-01: need lapsed customers at 60-day steps back from it");
+    assert_eq!(e.to_string(), "no usable training cutoff before 2011-02-01: need lapsed customers at 60-day steps back from it, with 90 days of data before and the whole window before the end of the data");
 }
 
 #[test]

@@ -106,7 +106,7 @@ struct Input {
     /// A strftime date format (`%d/%m/%Y %H:%M`); default: ISO or YYYYMMDD.
     #[arg(long)]
     date_format: Option<String>,
-    /// Take purchase days in this IANA time zone (default: as written).
+    /// Take purchase days in this IANA time zone (default: as written); values without an offset are read as times of this zone.
     #[arg(long)]
     time_zone: Option<String>,
     /// CSV delimiter.
@@ -414,7 +414,8 @@ impl Input {
         }
         if let Some(z) = &self.time_zone {
             let zone = if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z.clone()) };
-            m.time = TimeSettings { day_zone: zone, naive_zone: Zone::Utc };
+            // Values without an offset are wall-clock times of that zone (the date module's default).
+            m.time = TimeSettings { day_zone: zone, naive_zone: Zone::AsWritten };
         }
         m
     }
@@ -434,7 +435,21 @@ impl Input {
             }
         })?;
         let h = match &self.attributes {
-            Some(p) => h.with_attributes(Attributes::read_csv(p, &self.attributes_key, &csv)?),
+            Some(p) => {
+                let a = Attributes::read_csv(p, &self.attributes_key, &csv)?;
+                let h = h.with_attributes(a);
+                if let (false, Some(r)) = (quiet, h.attributes().map(Attributes::report)) {
+                    eprintln!(
+                        "{}: {} attribute rows read, {} without key, {} duplicate keys (first kept), {} for customers without purchases",
+                        p.display(),
+                        r.rows_read,
+                        r.missing_key,
+                        r.duplicate_keys,
+                        r.unmatched
+                    );
+                }
+                h
+            }
             None => h,
         };
         if !quiet {
@@ -668,18 +683,13 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
     let outcomes = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
     let left = m.record_outcomes(&s, &outcomes)?;
+    // Plan (which checks the plan flags) before the model file is written: a bad
+    // flag must not leave the wave recorded, or a corrected re-run would count it twice.
+    let p = winback::rank::plan(&left, &c.plan.params()).map_err(winback::Error::from)?;
+    let customers = WinbackModel::remaining(&s, &outcomes, &contacted_ids(&c.outcomes)?);
+    let list = winback::rank::contact_list(&p, &left, &customers).map_err(winback::Error::from)?;
     let out = c.model_out.clone().unwrap_or_else(|| c.model.clone());
     m.save(&out)?;
-    let p = winback::rank::plan(&left, &c.plan.params()).map_err(winback::Error::from)?;
-    // Customers already contacted (per-customer outcome files) are not listed again.
-    let contacted = contacted_ids(&c.outcomes)?;
-    let customers: Vec<winback::rank::CustomerScore> = s
-        .customers
-        .iter()
-        .filter(|x| !contacted.contains(x.customer_id.as_str()))
-        .map(|x| winback::rank::CustomerScore { customer: x.customer_id.clone(), group: x.group, score: x.priority })
-        .collect();
-    let list = winback::rank::contact_list(&p, &left, &customers).map_err(winback::Error::from)?;
     if !cli.quiet && !cli.json {
         eprintln!("recorded {} group outcome(s) into {}", outcomes.len(), out.display());
     }
@@ -786,6 +796,12 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
 
 /// Prepends the flags of a TOML config file to the subcommand's arguments.
 fn with_config(args: Vec<String>) -> Res<Vec<String>> {
+    // `--config FILE` or `--config=FILE`.
+    let mut args = args;
+    if let Some(i) = args.iter().position(|a| a.starts_with("--config=")) {
+        let v = args[i]["--config=".len()..].to_string();
+        args.splice(i..=i, ["--config".to_string(), v]);
+    }
     let Some(i) = args.iter().position(|a| a == "--config") else { return Ok(args) };
     let path = args.get(i + 1).ok_or_else(|| usage("--config needs a file"))?;
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read config {path}: {e}")))?;

@@ -115,6 +115,26 @@ fn fit_score_plan_and_feedback() {
     let after: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m2).unwrap()).unwrap();
     let p = |v: &serde_json::Value| v["segmentation"]["groups"][0]["probability"].as_f64().unwrap();
     assert!(p(&after) < p(&before), "{} !< {}", p(&after), p(&before));
+    // A bad plan flag (exit 2) leaves the model file as it was: the wave is not recorded twice.
+    std::fs::write(&outcomes, "group,contacted,came_back\n1,40,1\n").unwrap();
+    let untouched = std::fs::read_to_string(&m).unwrap();
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap(), "--margin", "2"])
+        .args(retail())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("margin must be in (0, 1], got 2"));
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), untouched);
+    // More contacts than the group has customers: refused.
+    std::fs::write(&outcomes, "group,contacted,came_back\n9,100000,1\n").unwrap();
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--model-out", m2.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap()])
+        .args(retail())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("feedback for group 9: 1 came back of 100000 contacted"));
     // Bad outcomes: exit 1 naming file, line, column and value.
     std::fs::write(&outcomes, "group,contacted,came_back\n1,forty,1\n").unwrap();
     winback()
@@ -153,6 +173,8 @@ fn config_file_supplies_flags_and_command_line_wins() {
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["threshold_days"].as_i64().unwrap()
     };
     assert_eq!(run(&[]), 30);
+    let out = winback().arg(format!("--config={}", cfg.display())).arg("lapse").args(retail()).arg("--json").output().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["threshold_days"], 30);
     assert_eq!(run(&["--lapse-days", "45"]), 45);
 }
 

@@ -137,7 +137,8 @@ fn fill(
         let date = dates(batch.column(find(&map.date)?), parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
         let amount = cast(amount_raw, &DataType::Float64, source).ok();
-        let qty = opt(&map.quantity)?.map(|i| cast(batch.column(i), &DataType::Float64, source)).transpose()?;
+        let qty_raw = opt(&map.quantity)?.map(|i| batch.column(i));
+        let qty = qty_raw.map(|a| cast(a, &DataType::Float64, source)).transpose()?;
         let order = text_col(&batch, opt(&map.order)?, source)?;
         let channel = text_col(&batch, opt(&map.channel)?, source)?;
         let category = text_col(&batch, opt(&map.category)?, source)?;
@@ -157,6 +158,18 @@ fn fill(
                     date_text = s(t, r).unwrap_or("");
                     parser.parse_day(date_text).ok_or(date_text)
                 }
+            };
+            // A quantity present but not numeric is a bad quantity, not "unknown".
+            let qty_text;
+            let quantity = match (&qty, qty_raw) {
+                (Some(q), Some(raw)) => Some(match f(q, r) {
+                    Some(v) => Ok(v),
+                    None => {
+                        qty_text = display(raw, r);
+                        Err(qty_text.as_str())
+                    }
+                }),
+                _ => None,
             };
             // The amount as text is only needed to report a bad value.
             let amount_text;
@@ -178,7 +191,7 @@ fn fill(
                     customer: s(&id, r).unwrap_or(""),
                     day,
                     amount,
-                    quantity: qty.as_ref().map(|q| f(q, r).ok_or("")),
+                    quantity,
                     order: order.as_ref().and_then(|a| s(a, r)),
                     channel: channel.as_ref().and_then(|a| s(a, r)),
                     category: category.as_ref().and_then(|a| s(a, r)),

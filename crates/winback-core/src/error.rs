@@ -97,10 +97,10 @@ pub enum Error {
     #[error("lapse threshold must be at least 1 day, got {0}")]
     InvalidLapseDays(i64),
     /// The horizon must be at least one day.
-    #[error("horizon must be at least 1 day, got {0}")]
+    #[error("horizon must be between 1 and 36500 days, got {0}")]
     InvalidHorizon(i64),
     /// A stacked training set needs at least one cutoff.
-    #[error("number of training cutoffs must be at least 1, got {0}")]
+    #[error("number of training cutoffs must be between 1 and 1000, got {0}")]
     InvalidCutoffCount(usize),
     /// A training cutoff whose label window `[T, T+H)` does not end before the date we stand at.
     #[error("training cutoff {cutoff} with horizon {horizon} days ends after {at}: its labels are not known yet")]

@@ -36,7 +36,8 @@
 //! `single_purchase_day = 1`, `gap_mean_days = tenure_days` (the gap is at least
 //! as long as what we have seen), `gap_cv = 0` and therefore
 //! `overdue_ratio = 1`. Missing numeric attributes are `0` with a
-//! `<name>_missing = 1` indicator; customers absent from the attribute table
+//! `<name>_missing = 1` indicator (dates on or after the cutoff count as
+//! missing); customers absent from the attribute table
 //! get `attributes_missing = 1`. No feature is ever NaN or infinite.
 //!
 //! Ties in "main" levels go to the level that sorts first. Categorical features
@@ -349,11 +350,10 @@ impl FeatureSchema {
                             add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
                         }
                     }
-                    AttrValues::Date(v) => {
+                    AttrValues::Date(_) => {
                         add(format!("{name}_days"), FeatureKind::Days, "days", Source::AttrDays(name.clone()));
-                        if v.iter().any(Option::is_none) {
-                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
-                        }
+                        // Always present: a date on or after the cutoff counts as missing at that cutoff.
+                        add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
                     }
                     AttrValues::Categorical { levels: lv, codes } => {
                         let mut freq = vec![0f64; lv.len()];
@@ -497,6 +497,9 @@ struct Population {
 }
 
 fn breakpoints(mut v: Vec<f64>) -> [f64; 4] {
+    if v.is_empty() {
+        return [0.0; 4];
+    }
     v.sort_by(f64::total_cmp);
     let q = |p: f64| {
         let h = (v.len() - 1) as f64 * p;
@@ -731,9 +734,10 @@ fn attr_value(source: &Source, values: &AttrValues, r: usize, cutoff: Day, maps:
                 x
             }
         }
-        (Source::AttrDays(_), AttrValues::Date(v)) => v[r].map_or(0.0, |d| f64::from(cutoff - d)),
+        // A date on or after the cutoff is not known at the cutoff: treated as missing.
+        (Source::AttrDays(_), AttrValues::Date(v)) => v[r].filter(|&d| d < cutoff).map_or(0.0, |d| f64::from(cutoff - d)),
         (Source::AttrMissing(_), AttrValues::Numeric(v)) => f64::from(u8::from(v[r].is_nan())),
-        (Source::AttrMissing(_), AttrValues::Date(v)) => f64::from(u8::from(v[r].is_none())),
+        (Source::AttrMissing(_), AttrValues::Date(v)) => f64::from(u8::from(v[r].is_none_or(|d| d >= cutoff))),
         (Source::AttrMissing(_), AttrValues::Categorical { codes, .. }) => f64::from(u8::from(codes[r] == u32::MAX)),
         (Source::AttrLevel(name, want), AttrValues::Categorical { codes, .. }) => {
             let code = codes[r];

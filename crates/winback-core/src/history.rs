@@ -3,8 +3,10 @@
 //! A [`History`] holds, per customer, the customer's *events* sorted by day. An
 //! event is one purchase:
 //!
-//! * when an order id is mapped, all lines of one order (of one customer) make
-//!   one event, dated by the order's earliest line;
+//! * when an order id is mapped, the lines of one order (of one customer) on one
+//!   day make one event (a later line under the same order id — a return, say —
+//!   is an event of its own day, so nothing after a cutoff joins a purchase
+//!   before it; a blank order id counts as none);
 //! * otherwise all lines of one customer on one day make one event.
 //!
 //! Lines with a negative amount, or with the cancellation flag set, are
@@ -339,8 +341,12 @@ impl HistoryBuilder {
         let ch = code(&mut self.channels, row.channel, "channels")?;
         let ca = code(&mut self.categories, row.category, "categories")?;
         let re = code(&mut self.regions, row.region, "regions")?;
-        let key = match row.order {
-            Some(o) if self.present.order => hash_bytes(0x9e37_79b9, o.trim().as_bytes()),
+        // One purchase = the lines of one order on one day (a blank order id counts as
+        // no order id). Keying by day too means a line dated later under the same
+        // order id (a return, say) is its own event: nothing dated on or after a
+        // cutoff can join a purchase made before it.
+        let key = match row.order.map(str::trim) {
+            Some(o) if self.present.order && !o.is_empty() => hash_bytes(0x9e37_79b9 ^ u64::from(day as u32), o.as_bytes()),
             _ => day as u32 as u64,
         };
         let mut h = FxHasher::default();
@@ -409,6 +415,10 @@ impl HistoryBuilder {
                     && self.day[p] == self.day[i]
                     && self.rowhash[p] == self.rowhash[i];
                 if same_line && !self.options.keep_duplicates {
+                    if self.amount[i] < 0.0 {
+                        // Counted as a return when read; it is a duplicate instead.
+                        self.report.returns -= 1;
+                    }
                     if self.options.strict {
                         return Err(Error::DuplicateLine {
                             file: self.source,
@@ -804,13 +814,13 @@ mod tests {
     }
 
     #[test]
-    fn orders_dated_by_earliest_line() {
+    fn orders_group_by_day_and_blank_ids_by_customer_day() {
         let mk = |day, o| Line { customer: "a", day, amount: 1.0, order: Some(o), ..Default::default() };
-        let (h, r) = History::from_lines([mk(9, "x"), mk(7, "x"), mk(8, "y")], true, &LoadOptions::default()).unwrap();
+        let (h, r) = History::from_lines([mk(7, "x"), mk(7, "x2"), mk(9, "x"), mk(8, "y"), mk(3, ""), mk(5, " ")], true, &LoadOptions { keep_duplicates: true, ..Default::default() }).unwrap();
         let days: Vec<Day> = h.events(0).map(|e| e.day).collect();
-        assert_eq!(days, [7, 8]);
-        assert_eq!(r.purchases, 2);
-        assert_eq!(h.events(0).next().map(|e| e.gross), Some(2.0));
+        // Order x on day 9 is its own event; blank ids fall back to one event per day.
+        assert_eq!(days, [3, 5, 7, 7, 8, 9]);
+        assert_eq!(r.purchases, 6);
     }
 
     #[test]

@@ -44,9 +44,12 @@ pub struct Labels {
     pub spend: Vec<f64>,
 }
 
+/// The longest horizon accepted (100 years).
+pub const MAX_HORIZON: i64 = 36_500;
+
 /// Labels of `customers` (history indices) at `cutoff` over `horizon` days.
 pub fn labels(history: &History, cutoff: Day, horizon: i64, customers: &[usize]) -> Result<Labels> {
-    if horizon < 1 {
+    if !(1..=MAX_HORIZON).contains(&horizon) {
         return Err(Error::InvalidHorizon(horizon));
     }
     let end = i64::from(cutoff) + horizon;
@@ -72,11 +75,11 @@ pub fn labels(history: &History, cutoff: Day, horizon: i64, customers: &[usize])
 
 /// The training cutoffs `at − H, at − 2H, …` (`count` of them), latest first.
 pub fn training_cutoffs(at: Day, horizon: i64, count: usize) -> Result<Vec<Day>> {
-    if horizon < 1 {
+    if !(1..=MAX_HORIZON).contains(&horizon) {
         return Err(Error::InvalidHorizon(horizon));
     }
-    if count == 0 {
-        return Err(Error::InvalidCutoffCount(0));
+    if count == 0 || count > 1000 {
+        return Err(Error::InvalidCutoffCount(count));
     }
     Ok((1..=count as i64).map(|k| (i64::from(at) - k * horizon) as Day).collect())
 }
@@ -117,7 +120,7 @@ impl TrainingSet {
         horizon: i64,
         cutoffs: &[Day],
     ) -> Result<TrainingSet> {
-        if horizon < 1 {
+        if !(1..=MAX_HORIZON).contains(&horizon) {
             return Err(Error::InvalidHorizon(horizon));
         }
         if cutoffs.is_empty() {

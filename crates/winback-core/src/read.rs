@@ -190,7 +190,9 @@ impl<R: Read> CsvTable<R> {
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(csv.delimiter)
             .has_headers(csv.has_header)
-            .flexible(false)
+            // Field counts are checked against the header by the reader itself, so
+            // parallel chunks (which have no header) give the same errors.
+            .flexible(true)
             .buffer_capacity(1 << 20)
             .from_reader(reader);
         let mut first = None;
@@ -332,6 +334,9 @@ fn parse_into<R: Read>(
         pending = false;
         rows += 1;
         let line = rec.position().map_or(0, |p| p.line()) + line_offset;
+        if rec.len() != header.len() {
+            return Err(Error::Csv { file: source.to_string(), line, message: format!("{} fields where the header has {}", rec.len(), header.len()) });
+        }
         if rows == 10_000 {
             if let (Some(total), Some(pos)) = (file_bytes, rec.position()) {
                 // Rows in the whole file (or chunk), from the bytes per row so far (+5%).
@@ -460,6 +465,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
             let mut reader = csv::ReaderBuilder::new()
                 .delimiter(csv_opts.delimiter)
                 .has_headers(false)
+                .flexible(true)
                 .buffer_capacity(1 << 20)
                 .from_reader(BufReader::with_capacity(1 << 20, f.take(b - a)));
             let mut part = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());

@@ -75,7 +75,7 @@ fn schema_lists_every_feature_once() {
             "main_region=North", "main_region=South",
             "rfm_r", "rfm_f", "rfm_m", "abc_class=A", "abc_class=B", "abc_class=C",
             "attributes_missing", "age_band=18-24", "age_band=25-34", "age_band=65+", "score", "score_missing",
-            "joined_days",
+            "joined_days", "joined_missing",
         ][..]
     );
     // D's purchase (kids, East) is on the cutoff day: the vocabularies learned at T do not know it.
@@ -337,4 +337,28 @@ fn headerless_and_semicolons() {
     // "1,5" is not a number (decimal comma is not guessed): counted, not dropped silently.
     assert_eq!(r.count(SkipReason::BadAmount), 1);
     assert_eq!(h.customer_ids(), ["b"]);
+}
+
+#[test]
+fn review_fixes_attribute_dates_horizon_and_duplicate_returns() {
+    use winback_core::attributes::{AttrColumn, AttrValues};
+    use winback_core::Line;
+    // An attribute date on/after the cutoff is not known at the cutoff: missing, not negative.
+    let l = |c, day| Line { customer: c, day, amount: 5.0, ..Default::default() };
+    let (h, _) = History::from_lines([l("a", 10), l("b", 20)], false, &LoadOptions::default()).unwrap();
+    let attrs = Attributes::from_columns(vec!["a".into(), "b".into()], vec![AttrColumn { name: "joined".into(), values: AttrValues::Date(vec![Some(5), Some(40)]) }]).unwrap();
+    let h = h.with_attributes(attrs);
+    let t = 30;
+    let schema = FeatureSchema::learn(&h, t, &FeatureOptions::default()).unwrap();
+    let m = build_features(&h, &schema, t, &[0, 1]).unwrap();
+    assert_eq!(m.value(0, "joined_days"), Some(25.0));
+    assert_eq!(m.value(1, "joined_days"), Some(0.0));
+    assert_eq!(m.value(1, "joined_missing"), Some(1.0));
+    // Horizons are bounded (no overflow on absurd values).
+    assert!(matches!(labels(&h, t, 1_000_000, &[0]), Err(Error::InvalidHorizon(1_000_000))));
+    // A duplicated return line is a duplicate, not a second return.
+    let r = |day| Line { customer: "a", day, amount: -2.0, ..Default::default() };
+    let (_, rep) = History::from_lines([l("a", 1), r(2), r(2)], false, &LoadOptions::default()).unwrap();
+    assert_eq!((rep.returns, rep.count(SkipReason::Duplicate)), (1, 1));
+    assert_eq!(rep.rows_used + rep.total_skipped(), rep.rows_read);
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::ffi_stream::ArrowArrayStreamReader;
+use arrow_array::ffi_stream::RecordBatchStreamReader as ArrowArrayStreamReader;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use pyo3::create_exception;
@@ -103,7 +103,7 @@ fn read_history(
         map.date_format = DateFormat::Custom(f);
     }
     if let Some(z) = time_zone {
-        map.time = TimeSettings { day_zone: if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z) }, naive_zone: Zone::Utc };
+        map.time = TimeSettings { day_zone: if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z) }, naive_zone: Zone::AsWritten };
     }
     let opts = LoadOptions { strict, ..Default::default() };
     let source = source.to_string();

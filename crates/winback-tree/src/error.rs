@@ -62,6 +62,9 @@ pub enum Error {
     /// The model file could not be parsed.
     #[error("invalid segmentation JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A segmentation (read from a file) whose structure is not sound.
+    #[error("invalid segmentation: {0}")]
+    InvalidSegmentation(String),
     /// linfa-trees refused a fit.
     #[error("linfa-trees: {0}")]
     Linfa(String),

@@ -94,6 +94,8 @@ impl Segmentation {
 
     /// Reads a segmentation written by [`Segmentation::to_json`].
     pub fn from_json(s: &str) -> Result<Segmentation> {
-        Ok(serde_json::from_str(s)?)
+        let seg: Segmentation = serde_json::from_str(s)?;
+        seg.validate()?;
+        Ok(seg)
     }
 }

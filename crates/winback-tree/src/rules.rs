@@ -128,6 +128,8 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
             let (lo, hi) = int_range(c.lower, c.upper);
             format!("last purchase {} ago", int_phrase(lo, hi, "days"))
         }
+        // A mean gap is fractional: whole-day bounds would misstate who is in the group.
+        FeatureKind::Days if f.name == "gap_mean_days" => format!("{} {} days", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.1}"))),
         FeatureKind::Days => {
             let (lo, hi) = int_range(c.lower, c.upper);
             format!("{} {}", label(&f.name.replace("_days", "")), int_phrase(lo, hi, "days"))

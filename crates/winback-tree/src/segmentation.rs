@@ -458,6 +458,16 @@ impl Segmentation {
             }
         }
         let prior = Beta::from_mean(self.base_rate, self.params.prior_strength);
+        // A group where nobody came back in training is valued at the overall mean
+        // spend of those who came back, not at 0.
+        let overall_return_spend = data.spend.map(|s| {
+            let (sum, n) = (0..n).filter(|&r| data.y[r]).fold((0.0, 0usize), |(a, k), r| (a + s[r], k + 1));
+            if n > 0 {
+                sum / n as f64
+            } else {
+                0.0
+            }
+        });
         let mut groups: Vec<(usize, Group)> = acc
             .into_iter()
             .map(|(leaf, a)| {
@@ -480,7 +490,7 @@ impl Segmentation {
                     alpha: post.alpha,
                     beta: post.beta,
                     mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
-                    mean_return_spend: data.spend.map(|_| if a.back > 0 { a.ret_spend / a.back as f64 } else { 0.0 }),
+                    mean_return_spend: overall_return_spend.map(|all| if a.back > 0 { a.ret_spend / a.back as f64 } else { all }),
                 };
                 (leaf, g)
             })
@@ -527,6 +537,35 @@ impl Segmentation {
             i = p;
         }
         conds.into_values().collect()
+    }
+
+    /// Checks that the structure is sound (for segmentations read from files):
+    /// children after their parent and in range, split features in range, every
+    /// leaf in a group, groups numbered 1..=K. A tampered file is refused here
+    /// instead of looping or panicking when rows are assigned.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidSegmentation(m));
+        let k = self.groups.len();
+        if self.nodes.is_empty() || k == 0 {
+            return bad("no nodes or no groups".into());
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            if g.id != i + 1 {
+                return bad(format!("group {} at position {}", g.id, i + 1));
+            }
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            match (n.split, n.group) {
+                (Some((f, t, l, r)), _) => {
+                    if f >= self.features.len() || !t.is_finite() || l <= i || r <= i || l >= self.nodes.len() || r >= self.nodes.len() || l == r {
+                        return bad(format!("node {i} has an invalid split"));
+                    }
+                }
+                (None, Some(g)) if (1..=k).contains(&g) => {}
+                (None, _) => return bad(format!("leaf {i} has no valid group")),
+            }
+        }
+        Ok(())
     }
 
     /// Checks a matrix against the segmentation's features.

@@ -133,3 +133,20 @@ fn calibration_under_seasonality() {
     let e = later_period(0.3);
     assert!(e <= 0.04, "ECE {e:.4} on the held-out period with seasonality");
 }
+
+#[test]
+fn tampered_segmentation_is_refused() {
+    let f = fit(3_000, 0.0);
+    let mut bad = f.seg.clone();
+    // A node pointing back at the root would loop forever when assigning.
+    if let Some(n) = bad.nodes.iter_mut().find(|n| n.split.is_some()) {
+        if let Some((feat, t, _, r)) = n.split {
+            n.split = Some((feat, t, 0, r));
+        }
+    }
+    let e = Segmentation::from_json(&bad.to_json().unwrap()).unwrap_err();
+    assert!(e.to_string().starts_with("invalid segmentation: node 0 has an invalid split"), "{e}");
+    let mut bad = f.seg.clone();
+    bad.groups.pop();
+    assert!(Segmentation::from_json(&bad.to_json().unwrap()).is_err());
+}
