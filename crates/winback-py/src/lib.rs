@@ -3,6 +3,7 @@
 //! DuckDB), batch by batch; results leave as pyarrow record batches. Every step
 //! calls the `winback` facade; heavy calls release the interpreter lock.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::ffi_stream::RecordBatchStreamReader as ArrowArrayStreamReader;
@@ -57,6 +58,30 @@ fn err(e: impl Into<winback::Error>) -> PyErr {
     }
 }
 
+/// Set in a forked child (see `_after_fork`): rayon's global pool has no threads
+/// there, so work runs on a fresh pool instead of deadlocking.
+static FORKED: AtomicBool = AtomicBool::new(false);
+
+/// Marks this process as a forked child (registered with `os.register_at_fork`).
+#[pyfunction]
+fn _after_fork() {
+    FORKED.store(true, Ordering::SeqCst);
+}
+
+/// Runs `f` without the interpreter lock, on `threads` threads when given (or one
+/// in a forked child), else on rayon's global pool (`RAYON_NUM_THREADS`).
+fn run<T: Send>(py: Python<'_>, threads: Option<usize>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
+    let forked = FORKED.load(Ordering::SeqCst);
+    match (threads, forked) {
+        (None, false) => Ok(py.detach(f)),
+        (n, _) => {
+            let n = n.unwrap_or(1).max(1);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| WinbackError::new_err(e.to_string()))?;
+            Ok(py.detach(|| pool.install(f)))
+        }
+    }
+}
+
 fn day(s: &str) -> PyResult<Day> {
     parse_iso_date(s).ok_or_else(|| WinbackParamError::new_err(format!("date {s:?} is not YYYY-MM-DD")))
 }
@@ -72,7 +97,7 @@ struct History {
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`.
 #[pyfunction]
-#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>"))]
+#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", attributes=None, attributes_key="customer_id", threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn read_history(
     py: Python<'_>,
@@ -90,7 +115,11 @@ fn read_history(
     time_zone: Option<String>,
     strict: bool,
     source: &str,
+    attributes: Option<&Bound<'_, PyAny>>,
+    attributes_key: &str,
+    threads: Option<usize>,
 ) -> PyResult<History> {
+    let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
     let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
     let mut map = ColumnMap::new(customer_id_col, datetime_col, monetary_value_col);
     map.quantity = quantity_col;
@@ -107,8 +136,94 @@ fn read_history(
     }
     let opts = LoadOptions { strict, ..Default::default() };
     let source = source.to_string();
-    let (h, report) = py.detach(move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts)).map_err(err)?;
+    let (h, report) = run(py, threads, move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts))?.map_err(err)?;
+    let h = match attrs {
+        Some(a) => h.with_attributes(a),
+        None => h,
+    };
     Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default() })
+}
+
+/// A customer attribute table from any `__arrow_c_stream__` object: numeric
+/// columns stay numbers, date/timestamp columns become dates, the rest are
+/// categorical. Rows with an empty or repeated key are ignored (first kept).
+fn read_attributes(data: &Bound<'_, PyAny>, key: &str) -> PyResult<winback::core::attributes::Attributes> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    use arrow_schema::DataType;
+    use winback::core::attributes::{AttrColumn, AttrValues, Attributes};
+    let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| WinbackDataError::new_err(format!("attributes: {e}")))?;
+    let Some(first) = batches.first() else { return Err(WinbackDataError::new_err("attributes: empty table")) };
+    let schema = first.schema();
+    let k = schema.index_of(key).map_err(|_| WinbackDataError::new_err(format!("attributes: column `{key}` not found")))?;
+    let cast = |a: &ArrayRef, t: &DataType| arrow_cast::cast(a, t).map_err(|e| WinbackDataError::new_err(format!("attributes: {e}")));
+    let mut ids = Vec::new();
+    let mut cols: Vec<(String, DataType, Vec<ArrayRef>)> = schema.fields().iter().enumerate().filter(|(i, _)| *i != k).map(|(_, f)| (f.name().clone(), f.data_type().clone(), Vec::new())).collect();
+    for b in &batches {
+        let idc = cast(b.column(k), &DataType::Utf8)?;
+        let idc = idc.as_string::<i32>();
+        ids.extend((0..b.num_rows()).map(|r| if idc.is_valid(r) { idc.value(r).to_string() } else { String::new() }));
+        let mut j = 0;
+        for (i, _) in schema.fields().iter().enumerate() {
+            if i == k {
+                continue;
+            }
+            cols[j].2.push(b.column(i).clone());
+            j += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (name, dt, arrays) in cols {
+        let values = if dt.is_numeric() {
+            let mut v = Vec::new();
+            for a in &arrays {
+                let f = cast(a, &DataType::Float64)?;
+                let f = f.as_primitive::<arrow_array::types::Float64Type>();
+                v.extend((0..f.len()).map(|r| if f.is_valid(r) { f.value(r) } else { f64::NAN }));
+            }
+            AttrValues::Numeric(v)
+        } else if matches!(dt, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) {
+            let mut v = Vec::new();
+            for a in &arrays {
+                let d = cast(a, &DataType::Date32)?;
+                let d = d.as_primitive::<arrow_array::types::Date32Type>();
+                v.extend((0..d.len()).map(|r| d.is_valid(r).then(|| d.value(r))));
+            }
+            AttrValues::Date(v)
+        } else {
+            let mut raw: Vec<Option<String>> = Vec::new();
+            for a in &arrays {
+                let s = cast(a, &DataType::Utf8)?;
+                let s = s.as_string::<i32>();
+                raw.extend((0..s.len()).map(|r| (s.is_valid(r) && !s.value(r).is_empty()).then(|| s.value(r).to_string())));
+            }
+            let mut levels: Vec<String> = raw.iter().flatten().cloned().collect();
+            levels.sort_unstable();
+            levels.dedup();
+            let codes = raw.iter().map(|x| x.as_ref().and_then(|x| levels.binary_search(x).ok()).map_or(u32::MAX, |i| i as u32)).collect();
+            AttrValues::Categorical { levels, codes }
+        };
+        out.push(AttrColumn { name, values });
+    }
+    // Drop empty and repeated keys (first kept), keeping the columns aligned.
+    let mut seen = std::collections::HashSet::new();
+    let keep: Vec<bool> = ids.iter().map(|id| !id.is_empty() && seen.insert(id.clone())).collect();
+    if keep.iter().any(|k| !k) {
+        fn pick<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut it = keep.iter();
+            v.retain(|_| *it.next().unwrap_or(&false));
+        }
+        for c in &mut out {
+            match &mut c.values {
+                AttrValues::Numeric(v) => pick(v, &keep),
+                AttrValues::Date(v) => pick(v, &keep),
+                AttrValues::Categorical { codes, .. } => pick(codes, &keep),
+            }
+        }
+        pick(&mut ids, &keep);
+    }
+    Attributes::from_columns(ids, out).map_err(err)
 }
 
 #[pymethods]
@@ -133,7 +248,7 @@ fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
 fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>) -> PyResult<String> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let l = py.detach(move || rule_of(lapse_days, lapse_quantile).resolve(&h, at)).map_err(err)?;
+    let l = run(py, None, move || rule_of(lapse_days, lapse_quantile).resolve(&h, at))?.map_err(err)?;
     let summary = winback::LapseSummary::from(&l);
     Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
@@ -148,14 +263,13 @@ fn batch(cols: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
 fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let (ids, schema, x) = py
-        .detach(move || -> winback::Result<_> {
+    let (ids, schema, x) = run(py, None, move || -> winback::Result<_> {
             let l = rule_of(lapse_days, lapse_quantile).resolve(&h, at)?;
             let who: Vec<usize> = if all { (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect() } else { l.lapsed };
             let schema = FeatureSchema::learn(&h, at, &Default::default())?;
             let x = build_features(&h, &schema, at, &who)?;
             Ok((who.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>(), schema, x))
-        })
+        })?
         .map_err(err)?;
     let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(StringArray::from(ids)))];
     for (j, f) in schema.features.iter().enumerate() {
@@ -183,9 +297,9 @@ fn objective(s: &str) -> PyResult<Objective> {
 impl Model {
     /// Fits standing at `at`.
     #[staticmethod]
-    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42))]
+    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None))]
     #[allow(clippy::too_many_arguments)]
-    fn fit(py: Python<'_>, history: &History, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64) -> PyResult<Model> {
+    fn fit(py: Python<'_>, history: &History, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, threads: Option<usize>) -> PyResult<Model> {
         let at = day(at)?;
         let config = Config {
             lapse: rule_of(lapse_days, lapse_quantile),
@@ -195,7 +309,7 @@ impl Model {
             ..Default::default()
         };
         let h = Arc::clone(&history.inner);
-        let inner = py.detach(move || WinbackModel::fit(&h, at, &config)).map_err(err)?;
+        let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
     }
 
@@ -203,7 +317,7 @@ impl Model {
     fn score<'py>(&self, py: Python<'py>, history: &History, at: &str) -> PyResult<Bound<'py, PyAny>> {
         let at = day(at)?;
         let h = Arc::clone(&history.inner);
-        let s = py.detach(|| self.inner.score(&h, at)).map_err(err)?;
+        let s = run(py, None, || self.inner.score(&h, at))?.map_err(err)?;
         let rule = |g: usize| self.inner.segmentation.group(g).map_or(String::new(), |g| g.sentence.clone());
         let c = &s.customers;
         batch(vec![
@@ -250,12 +364,11 @@ impl Model {
             include_unprofitable,
         };
         let h = Arc::clone(&history.inner);
-        let (p, list) = py
-            .detach(|| -> winback::Result<_> {
-                let s = self.inner.score(&h, at)?;
-                self.inner.plan(&s, &params)
-            })
-            .map_err(err)?;
+        let (p, list) = run(py, None, || -> winback::Result<_> {
+            let s = self.inner.score(&h, at)?;
+            self.inner.plan(&s, &params)
+        })?
+        .map_err(err)?;
         let json = serde_json::json!({
             "groups_contacted": p.groups_contacted(), "groups_skipped": p.groups_skipped(), "contacts": p.contacts,
             "expected_winbacks": p.expected_winbacks, "revenue": p.revenue, "cost": p.cost, "profit": p.profit,
@@ -316,7 +429,7 @@ fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Vec<String>, h
     let cuts = cutoffs.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?;
     let config = Config { lapse: rule_of(lapse_days, lapse_quantile), horizon_days, segmenter: Segmenter::params().groups(groups).seed(seed), training_cutoffs, ..Default::default() };
     let h = Arc::clone(&history.inner);
-    let b = py.detach(move || winback::backtest(&h, at, &cuts, &config)).map_err(err)?;
+    let b = run(py, None, move || winback::backtest(&h, at, &cuts, &config))?.map_err(err)?;
     Ok(serde_json::to_string(&b).unwrap_or_default())
 }
 
@@ -332,5 +445,6 @@ fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(lapse_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;
     m.add_function(wrap_pyfunction!(backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     Ok(())
 }

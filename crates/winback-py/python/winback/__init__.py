@@ -15,12 +15,18 @@ this module converts tables and follows scikit-learn's estimator conventions.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any, Optional, Sequence
 
 import pyarrow as pa
 
 from . import _winback
 from ._winback import WinbackDataError, WinbackError, WinbackParamError
+
+# rayon's worker threads do not survive fork(): a forked child (multiprocessing)
+# switches to a fresh pool instead of deadlocking.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_winback._after_fork)
 
 __all__ = [
     "WinbackModel",
@@ -80,8 +86,16 @@ def read_history(
     date_format: Optional[str] = None,
     time_zone: Optional[str] = None,
     strict: bool = False,
+    attributes: Any = None,
+    attributes_key: str = "customer_id",
+    n_threads: Optional[int] = None,
 ):
-    """Reads a transactions table into a columnar history (streamed batch by batch)."""
+    """Reads a transactions table into a columnar history (streamed batch by batch).
+
+    `attributes` is an optional customer table keyed by `attributes_key` (numeric,
+    date and categorical columns: region, age band, join date, scores...).
+    `n_threads` caps the threads (default: all cores, or RAYON_NUM_THREADS).
+    """
     if isinstance(data, _winback.History):
         return data
     return _winback.read_history(
@@ -98,6 +112,9 @@ def read_history(
         date_format=date_format,
         time_zone=time_zone,
         strict=strict,
+        attributes=None if attributes is None else _as_stream(attributes),
+        attributes_key=attributes_key,
+        threads=n_threads,
     )
 
 
@@ -161,6 +178,8 @@ class WinbackModel:
         category_col: Optional[str] = None,
         region_col: Optional[str] = None,
         cancelled_col: Optional[str] = None,
+        attributes_key: str = "customer_id",
+        n_threads: Optional[int] = None,
         output: str = "pandas",
     ):
         self.horizon_days = horizon_days
@@ -178,6 +197,8 @@ class WinbackModel:
         self.category_col = category_col
         self.region_col = region_col
         self.cancelled_col = cancelled_col
+        self.attributes_key = attributes_key
+        self.n_threads = n_threads
         self.output = output
 
     # -- scikit-learn protocol -------------------------------------------------
@@ -189,6 +210,8 @@ class WinbackModel:
         "training_cutoffs",
         "seed",
         *_COLUMN_KEYS,
+        "attributes_key",
+        "n_threads",
         "output",
     )
 
@@ -207,12 +230,17 @@ class WinbackModel:
         return f"WinbackModel({args})"
 
     # -- fitting ---------------------------------------------------------------
-    def _history(self, data: Any):
-        return read_history(data, **{k: getattr(self, k) for k in _COLUMN_KEYS})
+    def _history(self, data: Any, attributes: Any = None):
+        return read_history(data, attributes=attributes, attributes_key=self.attributes_key,
+                            n_threads=self.n_threads, **{k: getattr(self, k) for k in _COLUMN_KEYS})
 
-    def fit(self, data: Any, at: str) -> "WinbackModel":
-        """Fits standing at `at` (training on `at − H`, `at − 2H`, ...). Returns self."""
-        h = self._history(data)
+    def fit(self, data: Any, at: str, attributes: Any = None) -> "WinbackModel":
+        """Fits standing at `at` (training on `at − H`, `at − 2H`, ...). Returns self.
+
+        `attributes`: an optional customer table keyed by `attributes_key`; pass the
+        same table to `score`/`plan` later.
+        """
+        h = self._history(data, attributes)
         self.model_ = _winback.Model.fit(
             h,
             at,
@@ -222,6 +250,7 @@ class WinbackModel:
             groups=self.groups,
             training_cutoffs=self.training_cutoffs,
             seed=self.seed,
+            threads=self.n_threads,
         )
         self.fitted_at_ = at
         self._learned()
@@ -239,10 +268,10 @@ class WinbackModel:
         return self.model_
 
     # -- using -----------------------------------------------------------------
-    def score(self, data: Any, at: str) -> Any:
+    def score(self, data: Any, at: str, attributes: Any = None) -> Any:
         """The lapsed customers at `at` with group, probability and its 90% interval."""
         m = self._check()
-        return _output(m.score(self._history(data), at), self.output)
+        return _output(m.score(self._history(data, attributes), at), self.output)
 
     def predict_proba(self, data: Any, at: str) -> Any:
         """Probability of a win-back within the horizon, per lapsed customer (a Series/column)."""
@@ -254,7 +283,7 @@ class WinbackModel:
         s = self.score(data, at)
         return s["group"]
 
-    def plan(self, data: Any, at: str, **params: Any) -> "Plan":
+    def plan(self, data: Any, at: str, attributes: Any = None, **params: Any) -> "Plan":
         """The contact plan: groups in objective order, cumulative figures, the stop point.
 
         Parameters: objective ('probability', 'profit', 'roi'), cost_per_contact,
@@ -262,7 +291,7 @@ class WinbackModel:
         min_probability, include_unprofitable.
         """
         m = self._check()
-        plan_json, contacts = m.plan(self._history(data), at, **params)
+        plan_json, contacts = m.plan(self._history(data, attributes), at, **params)
         return Plan(json.loads(plan_json), _output(contacts, self.output))
 
     def contact_list(self, data: Any, at: str, **params: Any) -> Any:
