@@ -3,8 +3,10 @@
 //! Columns are found by the names of a [`ColumnMap`]. Types are converted as
 //! follows: ids and labels from any type castable to text; amounts and
 //! quantities from any numeric (or numeric text) type; dates from `Date32`,
-//! `Date64`, `Timestamp` (with a time zone = an instant; without = a naive
-//! wall-clock time, see [`crate::date`]) or text. Row numbers in errors are
+//! `Date64`, `Timestamp` or text. A timestamp with a time zone (pandas'
+//! tz-aware datetimes) is read like a CSV value written with that zone's
+//! offset: by default its day is the local date in that zone; a timestamp
+//! without zone is a wall-clock time (see [`crate::date`]). Row numbers in errors are
 //! 1-based positions in the stream of batches.
 
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use arrow_schema::{ArrowError, DataType, TimeUnit};
 
 use rayon::prelude::*;
 
-use crate::date::{DateParser, Day};
+use crate::date::{ColumnZone, DateParser, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
 use crate::read::{is_truthy, ColumnMap};
@@ -51,10 +53,27 @@ fn dates(a: &ArrayRef, parser: &DateParser, source: &str) -> Result<Dates> {
                 TimeUnit::Microsecond => 1_000_000,
                 TimeUnit::Nanosecond => 1_000_000_000,
             };
-            let naive = tz.is_none();
             let ints = cast(a, &DataType::Int64, source)?;
             let ints = ints.as_primitive::<arrow_array::types::Int64Type>();
-            Dates::Days(ints.iter().map(|v| v.and_then(|t| per_day(t.div_euclid(per_sec), naive))).collect())
+            match tz {
+                // Naive: a wall-clock time, as written.
+                None => Dates::Days(ints.iter().map(|v| v.and_then(|t| per_day(t.div_euclid(per_sec), true))).collect()),
+                // An instant with its column's zone: its local wall clock in that zone
+                // plus the offset, exactly like a CSV value written with an offset.
+                Some(tz) => {
+                    let zone = ColumnZone::parse(tz)?;
+                    Dates::Days(
+                        ints.iter()
+                            .map(|v| {
+                                let utc = v?.div_euclid(per_sec);
+                                let off = zone.offset_at(utc)?;
+                                let local = utc + off;
+                                parser.day_of_parts(local.div_euclid(86_400) as Day, local.rem_euclid(86_400), Some(off))
+                            })
+                            .collect(),
+                    )
+                }
+            }
         }
         _ => Dates::Text(cast(a, &DataType::Utf8, source)?),
     })

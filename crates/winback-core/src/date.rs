@@ -254,6 +254,45 @@ impl DateParser {
     }
 }
 
+/// The time zone of an Arrow timestamp column (`UTC`, `+05:00`, `-0800`, or an
+/// IANA name), to recover each value's local wall clock.
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+pub(crate) enum ColumnZone {
+    Fixed(i64),
+    Named(jiff::tz::TimeZone),
+}
+
+#[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+impl ColumnZone {
+    pub(crate) fn parse(tz: &str) -> Result<ColumnZone> {
+        let t = tz.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" || t.eq_ignore_ascii_case("etc/utc") {
+            return Ok(ColumnZone::Fixed(0));
+        }
+        let b = t.as_bytes();
+        if let [sign @ (b'+' | b'-'), rest @ ..] = b {
+            let (h, m) = match rest {
+                [a, b] => (digits(&[*a, *b]), Some(0)),
+                [a, b, b':', c, d] | [a, b, c, d] => (digits(&[*a, *b]), digits(&[*c, *d])),
+                _ => (None, None),
+            };
+            if let (Some(h), Some(m)) = (h, m) {
+                let off = i64::from(h * 3600 + m * 60);
+                return Ok(ColumnZone::Fixed(if *sign == b'-' { -off } else { off }));
+            }
+        }
+        jiff::tz::TimeZone::get(t).map(ColumnZone::Named).map_err(|_| Error::UnknownTimeZone(tz.to_string()))
+    }
+
+    /// The zone's offset east of UTC, in seconds, at the instant `secs` (Unix seconds).
+    pub(crate) fn offset_at(&self, secs: i64) -> Option<i64> {
+        match self {
+            ColumnZone::Fixed(o) => Some(*o),
+            ColumnZone::Named(tz) => Some(i64::from(tz.to_offset(jiff::Timestamp::from_second(secs).ok()?).seconds())),
+        }
+    }
+}
+
 fn civil(day: Day) -> Option<jiff::civil::Date> {
     let (y, m, d) = ymd_from_day(day);
     jiff::civil::Date::new(i16::try_from(y).ok()?, m as i8, d as i8).ok()

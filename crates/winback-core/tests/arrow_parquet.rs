@@ -150,3 +150,32 @@ fn arrow_select_concat(b: &RecordBatch, k: usize, ids: Vec<String>) -> RecordBat
     }).collect();
     RecordBatch::try_from_iter(cols).unwrap()
 }
+
+/// A timestamp column with a zone (pandas' tz-aware datetimes) gives the same day
+/// as the CSV text of the same instant written with that zone's offset.
+#[test]
+fn zoned_timestamps_match_csv_with_offsets() {
+    // 2024-03-02T03:00:00Z is 2024-03-01T21:00:00-06:00 in Chicago.
+    let ts = 1_709_348_400i64;
+    let zoned = |tz: &str| {
+        RecordBatch::try_from_iter([
+            ("id", Arc::new(StringArray::from(vec!["a"])) as _),
+            ("ts", Arc::new(TimestampSecondArray::from(vec![ts]).with_timezone(tz)) as _),
+            ("v", Arc::new(Float64Array::from(vec![1.0])) as _),
+        ])
+        .unwrap()
+    };
+    let m = ColumnMap::new("id", "ts", "v");
+    let day_of = |b: RecordBatch, map: &ColumnMap| read_record_batches([Ok(b)], "b", map, &LoadOptions::default()).unwrap().0.events(0).next().unwrap().day;
+    let (csv, _) = winback_core::read::read_csv_from("id,ts,v\na,2024-03-01T21:00:00-06:00,1\n".as_bytes(), "c", &m, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    let csv_day = csv.events(0).next().unwrap().day;
+    assert_eq!(csv_day, day_from_ymd(2024, 3, 1));
+    assert_eq!(day_of(zoned("America/Chicago"), &m), csv_day);
+    assert_eq!(day_of(zoned("-06:00"), &m), csv_day);
+    assert_eq!(day_of(zoned("UTC"), &m), day_from_ymd(2024, 3, 2));
+    // Asking for UTC days converts the instant.
+    let utc = m.clone().time(winback_core::date::TimeSettings { day_zone: Zone::Utc, ..Default::default() });
+    assert_eq!(day_of(zoned("America/Chicago"), &utc), day_from_ymd(2024, 3, 2));
+    let e = read_record_batches([Ok(zoned("Mars/Olympus"))], "b", &m, &LoadOptions::default()).unwrap_err();
+    assert_eq!(e.to_string(), "unknown time zone \"Mars/Olympus\"");
+}
