@@ -88,5 +88,44 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether the error is an invalid parameter (a usage error: the caller passed a
+    /// bad value) rather than bad or insufficient data. The CLI maps it to exit
+    /// code 2 and the Python package to `WinbackParamError`.
+    pub fn is_parameter(&self) -> bool {
+        use winback_core::Error as C;
+        use winback_rank::Error as R;
+        use winback_tree::Error as T;
+        match self {
+            Error::Core(
+                C::InvalidQuantile(_)
+                | C::InvalidLapseDays(_)
+                | C::InvalidHorizon(_)
+                | C::InvalidCutoffCount(_)
+                | C::InvalidMaxLevels(_)
+                | C::InvalidDateFormat { .. }
+                | C::UnknownTimeZone(_),
+            ) => true,
+            Error::Tree(t) => matches!(
+                t,
+                T::InvalidGroups(_)
+                    | T::InvalidMinGroupSize(_)
+                    | T::InvalidMaxGroupShare(_)
+                    | T::InvalidMaxDepth(_)
+                    | T::InvalidHonestFraction(_)
+                    | T::InvalidPriorStrength(_)
+                    | T::InvalidIntervalLevel(_)
+                    | T::InvalidSampleRows(_)
+            ),
+            Error::Rank(r) => matches!(
+                r,
+                R::InvalidCost(_) | R::InvalidMargin(_) | R::InvalidValue(_) | R::InvalidBudget(_) | R::InvalidTarget(_) | R::InvalidMinProbability(_)
+            ),
+            Error::BacktestCutoffTooLate { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 /// `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

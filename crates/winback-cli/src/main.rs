@@ -332,32 +332,7 @@ enum Failure {
 
 impl From<winback::Error> for Failure {
     fn from(e: winback::Error) -> Self {
-        use winback::core::Error as C;
-        use winback::tree::Error as T;
-        let usage = match &e {
-            winback::Error::Core(
-                C::InvalidQuantile(_)
-                | C::InvalidLapseDays(_)
-                | C::InvalidHorizon(_)
-                | C::InvalidCutoffCount(_)
-                | C::InvalidMaxLevels(_)
-                | C::InvalidDateFormat { .. }
-                | C::UnknownTimeZone(_),
-            ) => true,
-            winback::Error::Tree(t) => !matches!(t, T::RowMismatch { .. } | T::ColumnMismatch { .. } | T::NonFinite { .. } | T::Empty | T::Json(_) | T::Linfa(_)),
-            winback::Error::Rank(r) => matches!(
-                r,
-                winback::rank::Error::InvalidCost(_)
-                    | winback::rank::Error::InvalidMargin(_)
-                    | winback::rank::Error::InvalidValue(_)
-                    | winback::rank::Error::InvalidBudget(_)
-                    | winback::rank::Error::InvalidTarget(_)
-                    | winback::rank::Error::InvalidMinProbability(_)
-            ),
-            winback::Error::BacktestCutoffTooLate { .. } => true,
-            _ => false,
-        };
-        if usage {
+        if e.is_parameter() {
             Failure::Usage(e.to_string())
         } else {
             Failure::Data(e.to_string())

@@ -25,33 +25,9 @@ create_exception!(_winback, WinbackError, PyException, "Base class of winback's 
 create_exception!(_winback, WinbackDataError, PyValueError, "Bad input data: the message names file/source, row, column and value.");
 create_exception!(_winback, WinbackParamError, PyValueError, "An invalid parameter value.");
 
-fn is_param(e: &winback::Error) -> bool {
-    use winback::core::Error as C;
-    match e {
-        winback::Error::Core(
-            C::InvalidQuantile(_) | C::InvalidLapseDays(_) | C::InvalidHorizon(_) | C::InvalidCutoffCount(_) | C::InvalidMaxLevels(_) | C::InvalidDateFormat { .. } | C::UnknownTimeZone(_),
-        ) => true,
-        winback::Error::Tree(t) => !matches!(
-            t,
-            winback::tree::Error::RowMismatch { .. } | winback::tree::Error::ColumnMismatch { .. } | winback::tree::Error::NonFinite { .. } | winback::tree::Error::Empty | winback::tree::Error::Json(_) | winback::tree::Error::Linfa(_)
-        ),
-        winback::Error::Rank(r) => matches!(
-            r,
-            winback::rank::Error::InvalidCost(_)
-                | winback::rank::Error::InvalidMargin(_)
-                | winback::rank::Error::InvalidValue(_)
-                | winback::rank::Error::InvalidBudget(_)
-                | winback::rank::Error::InvalidTarget(_)
-                | winback::rank::Error::InvalidMinProbability(_)
-        ),
-        winback::Error::BacktestCutoffTooLate { .. } => true,
-        _ => false,
-    }
-}
-
 fn err(e: impl Into<winback::Error>) -> PyErr {
     let e = e.into();
-    if is_param(&e) {
+    if e.is_parameter() {
         WinbackParamError::new_err(e.to_string())
     } else {
         WinbackDataError::new_err(e.to_string())
