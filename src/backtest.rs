@@ -130,6 +130,33 @@ fn baseline(train_score: &[f64], train_y: &[bool], test_score: &[f64], test_y: &
     m
 }
 
+/// The default backtest cutoffs standing at `at`: up to `n` cutoffs one horizon
+/// apart, the latest one horizon before `at`, oldest first, keeping those whose
+/// own fit has a training cutoff with the config's minimum history before it.
+///
+/// ```
+/// use winback::{default_cutoffs, Config};
+/// use winback::core::History;
+/// use winback::core::Line;
+/// let lines: Vec<Line> = (0..400).map(|d| Line { customer: "a", day: d, amount: 1.0, ..Default::default() }).collect();
+/// let (h, _) = History::from_lines(lines, false, &Default::default())?;
+/// // Horizon 60, minimum history 90: cutoffs 160, 220, 280 (fits at 100, 160, 220).
+/// assert_eq!(default_cutoffs(&h, 340, &Config::default(), 3), vec![160, 220, 280]);
+/// assert_eq!(default_cutoffs(&h, 250, &Config::default(), 3), vec![190]);
+/// assert_eq!(default_cutoffs(&h, 200, &Config::default(), 3), Vec::<i32>::new());
+/// # Ok::<(), winback::Error>(())
+/// ```
+pub fn default_cutoffs(history: &History, at: Day, config: &Config, n: usize) -> Vec<Day> {
+    let h = config.horizon_days;
+    let first = i64::from(history.day_range().0);
+    (1..=n as i64)
+        .rev()
+        .map(|k| i64::from(at) - k * h)
+        .filter(|&t| t - h - first >= config.min_history())
+        .map(|t| t as Day)
+        .collect()
+}
+
 /// Runs the backtest at each cutoff in `cutoffs` (each must satisfy `T + H ≤ at`).
 pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) -> Result<Backtest> {
     let h = config.horizon_days;

@@ -14,10 +14,10 @@ pub enum Error {
     #[error(transparent)]
     Rank(#[from] winback_rank::Error),
     /// A model file of another format version.
-    #[error("model file format version {found} is not supported (this build reads version {supported})")]
+    #[error("model file format version {found} is not supported (this build reads version {supported}; refit the model with this version)")]
     UnsupportedVersion {
         /// Version in the file.
-        found: u32,
+        found: u64,
         /// Version this build reads.
         supported: u32,
     },
@@ -28,6 +28,61 @@ pub enum Error {
         path: String,
         /// The parser's message.
         message: String,
+    },
+    /// A model file with a field that is missing, of the wrong type, out of range
+    /// or inconsistent with the rest of the model.
+    #[error("{path}: invalid model file: field `{field}`: {message}")]
+    InvalidModel {
+        /// The file.
+        path: String,
+        /// The field, as a path (`segmentation.groups[2].probability`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The minimum history before a training cutoff must be 1 to 36500 days.
+    #[error("minimum history before a training cutoff must be between 1 and 36500 days, got {0}")]
+    InvalidMinHistory(i64),
+    /// A feature window must be 1 to 36500 days.
+    #[error("feature windows must be between 1 and 36500 days, got {0}")]
+    InvalidWindow(i64),
+    /// The priority feature is not a feature of the schema.
+    #[error("priority feature {name:?} is not a feature (available: {available})")]
+    UnknownPriorityFeature {
+        /// The name given.
+        name: String,
+        /// The features there are, comma separated.
+        available: String,
+    },
+    /// The same outcomes were already recorded into the model.
+    #[error("{file}: these outcomes were already recorded into the model (wave {wave}); a wave is recorded once")]
+    WaveAlreadyRecorded {
+        /// The outcomes file.
+        file: String,
+        /// The wave that recorded them (1-based).
+        wave: usize,
+    },
+    /// A customer of the outcomes was contacted in an earlier recorded wave.
+    #[error("{file}: customer {customer:?} was already contacted in wave {wave}")]
+    AlreadyContacted {
+        /// The outcomes file.
+        file: String,
+        /// The customer id.
+        customer: String,
+        /// The earlier wave (1-based).
+        wave: usize,
+    },
+    /// More contacts in a group than are left of it after the recorded waves.
+    #[error("{file}: group {group}: {contacted} contacted, but only {left} of its customers are left after the recorded waves")]
+    ContactsExceedGroup {
+        /// The outcomes file.
+        file: String,
+        /// The group.
+        group: usize,
+        /// Contacts claimed.
+        contacted: u64,
+        /// Customers left.
+        left: usize,
     },
     /// A file could not be read or written.
     #[error("cannot access {path}: {source}")]
@@ -41,12 +96,16 @@ pub enum Error {
     #[error("the data does not match the model: {0}")]
     SchemaMismatch(String),
     /// No training cutoff has both history before it and known labels.
-    #[error("no usable training cutoff before {at}: need lapsed customers at {horizon}-day steps back from it, with 90 days of data before and the whole window before the end of the data")]
+    #[error("no usable training cutoff before {at}: need lapsed customers at {horizon}-day steps back from it, with {min_history} days of data before and the whole window before the end of the data ({why})")]
     NoTrainingCutoff {
         /// The date we stand at.
         at: String,
         /// The horizon.
         horizon: i64,
+        /// The minimum days of data before a cutoff.
+        min_history: i64,
+        /// Each cutoff tried and why it was left out.
+        why: String,
     },
     /// No lapsed customer at the date.
     #[error("no lapsed customer at {0}")]
@@ -119,9 +178,19 @@ impl Error {
             ),
             Error::Rank(r) => matches!(
                 r,
-                R::InvalidCost(_) | R::InvalidMargin(_) | R::InvalidValue(_) | R::InvalidBudget(_) | R::InvalidTarget(_) | R::InvalidMinProbability(_)
+                R::InvalidCost(_)
+                    | R::InvalidMargin(_)
+                    | R::InvalidValue(_)
+                    | R::InvalidBudget(_)
+                    | R::InvalidTarget(_)
+                    | R::InvalidMinProbability(_)
+                    | R::InvalidMinProfit(_)
+                    | R::RoiWithoutCost
             ),
-            Error::BacktestCutoffTooLate { .. } => true,
+            Error::BacktestCutoffTooLate { .. }
+            | Error::InvalidMinHistory(_)
+            | Error::InvalidWindow(_)
+            | Error::UnknownPriorityFeature { .. } => true,
             _ => false,
         }
     }

@@ -33,14 +33,20 @@
 //! ```
 
 mod backtest;
+mod describe;
 mod error;
+mod feedback;
 mod model;
+mod model_file;
 mod outcomes;
 
-pub use backtest::{backtest, Backtest, BacktestRow, Spread};
+pub use backtest::{backtest, default_cutoffs, Backtest, BacktestRow, Spread};
+pub use describe::{feature_table, lapse, Who};
 pub use error::{Error, Result};
-pub use model::{Config, LapseSummary, ScoredCustomer, Scores, WinbackModel, FORMAT_VERSION};
-pub use outcomes::{read_outcomes, read_outcomes_with};
+pub use feedback::{Feedback, Wave};
+pub use model::{Config, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, WinbackModel, FORMAT_VERSION};
+pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
+pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
 pub use winback_core as core;
 pub use winback_rank as rank;
 pub use winback_tree as tree;

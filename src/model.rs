@@ -16,7 +16,7 @@ use winback_tree::{Segmentation, Segmenter, TrainingData};
 use crate::error::{Error, Result};
 
 /// Version of the model file format written and read by this build.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How a model is fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,12 +30,15 @@ pub struct Config {
     /// Segmenter parameters.
     pub segmenter: Segmenter,
     /// Number of stacked training cutoffs `at − H, at − 2H, …` (default 3).
-    /// Cutoffs with less than `min_history_days` of data before them, or without
+    /// Cutoffs with less than the minimum history before them, or without
     /// lapsed customers, are dropped: in the first weeks of a data extract every
     /// customer looks new, which is not what the model will see when scoring.
     pub training_cutoffs: usize,
-    /// Minimum days of data before a training cutoff (default 90).
-    pub min_history_days: i64,
+    /// Minimum days of data before a training cutoff, 1 to 36500. `None` (the
+    /// default) derives it from the horizon: twice the horizon, at least 28 and
+    /// at most 90 days (90 for the default 60-day horizon; 56 for a 28-day
+    /// horizon, so a 4-month log still gives two training cutoffs).
+    pub min_history_days: Option<i64>,
     /// Feature that orders customers inside a group in the contact list (higher first).
     pub priority_feature: String,
 }
@@ -48,14 +51,54 @@ impl Default for Config {
             features: FeatureOptions::default(),
             segmenter: Segmenter::params(),
             training_cutoffs: 3,
-            min_history_days: 90,
+            min_history_days: None,
             priority_feature: "overdue_ratio".into(),
         }
     }
 }
 
+impl Config {
+    /// The minimum days of data before a training cutoff: the given value, or
+    /// twice the horizon within 28..=90 days.
+    pub fn min_history(&self) -> i64 {
+        self.min_history_days.unwrap_or_else(|| (2 * self.horizon_days).clamp(28, 90))
+    }
+
+    /// Checks every parameter (invalid values are errors, never clamped).
+    pub fn validate(&self) -> Result<()> {
+        use winback_core::Error as C;
+        self.lapse.validate()?;
+        if !(1..=winback_core::labels::MAX_HORIZON).contains(&self.horizon_days) {
+            return Err(C::InvalidHorizon(self.horizon_days).into());
+        }
+        if !(1..=1000).contains(&self.training_cutoffs) {
+            return Err(C::InvalidCutoffCount(self.training_cutoffs).into());
+        }
+        if let Some(d) = self.min_history_days {
+            if !(1..=36_500).contains(&d) {
+                return Err(Error::InvalidMinHistory(d));
+            }
+        }
+        if self.features.max_levels == 0 {
+            return Err(C::InvalidMaxLevels(0).into());
+        }
+        if let Some(&w) = self.features.windows.iter().find(|&&w| !(1..=36_500).contains(&w)) {
+            return Err(Error::InvalidWindow(w));
+        }
+        if self.priority_feature.trim().is_empty() {
+            return Err(Error::UnknownPriorityFeature { name: self.priority_feature.clone(), available: String::new() });
+        }
+        self.segmenter.check_ref()?;
+        Ok(())
+    }
+}
+
 /// A fitted win-back model. `Send + Sync`; saved and loaded as JSON (data only).
+///
+/// Its serialized form is a [`crate::ModelFile`], where each fact is stored once;
+/// deserializing validates the whole file (see [`WinbackModel::from_json`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "crate::model_file::ModelFile", into = "crate::model_file::ModelFile")]
 pub struct WinbackModel {
     /// Model file format version.
     pub format_version: u32,
@@ -71,39 +114,18 @@ pub struct WinbackModel {
     pub schema: FeatureSchema,
     /// The training cutoffs used.
     pub training_cutoffs: Vec<Day>,
+    /// The cutoffs `at − kH` that were not used, and why.
+    pub skipped_cutoffs: Vec<SkippedCutoff>,
     /// Training rows (lapsed customers × cutoffs).
     pub training_rows: usize,
     /// The groups.
     pub segmentation: Segmentation,
-}
-
-impl WinbackModel {
-    /// The scored customers not contacted yet, in each group's priority order:
-    /// those in `contacted` are left out; without ids (per-group outcomes), the
-    /// first `contacted` customers of each group in priority order are taken as
-    /// the ones the wave reached (the contact list's order).
-    pub fn remaining(scores: &Scores, outcomes: &[winback_rank::Outcome], contacted: &std::collections::HashSet<String>) -> Vec<CustomerScore> {
-        let mut by_group: std::collections::BTreeMap<usize, Vec<&ScoredCustomer>> = std::collections::BTreeMap::new();
-        for c in &scores.customers {
-            by_group.entry(c.group).or_default().push(c);
-        }
-        let mut out = Vec::new();
-        for (g, mut list) in by_group {
-            list.sort_by(|a, b| b.priority.total_cmp(&a.priority).then_with(|| a.customer_id.cmp(&b.customer_id)));
-            let skip = if contacted.is_empty() { outcomes.iter().filter(|o| o.group == g).map(|o| o.contacted as usize).sum() } else { 0 };
-            out.extend(
-                list.into_iter()
-                    .filter(|c| !contacted.contains(&c.customer_id))
-                    .skip(skip)
-                    .map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }),
-            );
-        }
-        out
-    }
+    /// The contact waves whose outcomes were recorded, oldest first.
+    pub waves: Vec<crate::feedback::Wave>,
 }
 
 /// A group as a plan candidate of `size` customers.
-fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
+pub(crate) fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
     Candidate {
         group: g.id,
         size,
@@ -114,6 +136,15 @@ fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
         posterior: winback_stats::Beta::new(g.alpha, g.beta),
         label: g.sentence.clone(),
     }
+}
+
+/// A training cutoff that `fit` left out, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedCutoff {
+    /// The cutoff.
+    pub cutoff: Day,
+    /// Why it was not used.
+    pub reason: String,
 }
 
 /// A lapse decision without its list of customers (what a model file keeps).
@@ -193,22 +224,42 @@ impl WinbackModel {
     }
 
     pub(crate) fn fit_full(history: &History, at: Day, config: &Config) -> Result<Fitted> {
+        config.validate()?;
         let params = config.segmenter.check_ref()?;
-        config.lapse.validate()?;
         let h = config.horizon_days;
+        let min_history = config.min_history();
         let all = training_cutoffs(at, h, config.training_cutoffs)?;
         let (first, last) = (i64::from(history.day_range().0), i64::from(history.day_range().1));
-        let usable: Vec<Day> = all
-            .into_iter()
-            .filter(|&t| i64::from(t) - first >= config.min_history_days.max(1))
-            // Every label window must be observed in full.
-            .filter(|&t| i64::from(t) + h <= last + 1)
-            .filter(|&t| config.lapse.resolve(history, t).is_ok_and(|l| !l.lapsed.is_empty()))
-            .collect();
+        let mut usable = Vec::new();
+        let mut skipped = Vec::new();
+        for t in all {
+            let reason = if i64::from(t) < first {
+                Some(format!("before the first day of data ({})", format_day(first as Day)))
+            } else if i64::from(t) - first < min_history {
+                Some(format!("{} days of data before it, fewer than the minimum {min_history}", i64::from(t) - first))
+            } else if i64::from(t) + h > last + 1 {
+                // Every label window must be observed in full.
+                Some(format!("its {h}-day window runs past the end of the data ({})", format_day(last as Day)))
+            } else {
+                match config.lapse.resolve(history, t) {
+                    Ok(l) if !l.lapsed.is_empty() => None,
+                    Ok(_) => Some("nobody lapsed".to_string()),
+                    Err(e) => Some(e.to_string()),
+                }
+            };
+            match reason {
+                None => usable.push(t),
+                Some(r) => skipped.push(SkippedCutoff { cutoff: t, reason: r }),
+            }
+        }
         let Some(&latest) = usable.first() else {
-            return Err(Error::NoTrainingCutoff { at: format_day(at), horizon: h });
+            let why = skipped.iter().map(|s| format!("{}: {}", format_day(s.cutoff), s.reason)).collect::<Vec<_>>().join("; ");
+            return Err(Error::NoTrainingCutoff { at: format_day(at), horizon: h, min_history, why });
         };
         let schema = FeatureSchema::learn(history, latest, &config.features)?;
+        if schema.index(&config.priority_feature).is_none() {
+            return Err(Error::UnknownPriorityFeature { name: config.priority_feature.clone(), available: schema.names().join(", ") });
+        }
         let train = TrainingSet::stacked(history, &schema, &config.lapse, at, h, &usable)?;
         let segmentation = params.fit(&TrainingData {
             x: train.x.view(),
@@ -226,8 +277,10 @@ impl WinbackModel {
             lapse: LapseSummary::from(&lapse),
             schema,
             training_cutoffs: usable,
+            skipped_cutoffs: skipped,
             training_rows: train.len(),
             segmentation,
+            waves: Vec::new(),
         };
         Ok(Fitted { model, train })
     }
@@ -300,24 +353,28 @@ impl WinbackModel {
         serde_json::to_string_pretty(self).map_err(|e| Error::BadModelFile { path: "<memory>".into(), message: e.to_string() })
     }
 
-    /// Reads a model from JSON, refusing another format version.
+    /// Reads a model from JSON and validates it whole: another format version,
+    /// a missing or unknown field, a value of the wrong type, and any value that
+    /// is out of range or inconsistent with the rest (a probability of 2, an
+    /// empty window list, a split on a feature that does not exist, ...) are
+    /// refused with an error naming the field. `source` names the file in messages.
     pub fn from_json(s: &str, source: &str) -> Result<WinbackModel> {
-        let bad = |e: serde_json::Error| Error::BadModelFile { path: source.to_string(), message: e.to_string() };
-        let v: serde_json::Value = serde_json::from_str(s).map_err(bad)?;
-        let found = v.get("format_version").and_then(serde_json::Value::as_u64).ok_or_else(|| Error::BadModelFile {
-            path: source.to_string(),
-            message: "no format_version".into(),
+        let path = source.to_string();
+        let v: serde_json::Value =
+            serde_json::from_str(s).map_err(|e| Error::BadModelFile { path: path.clone(), message: e.to_string() })?;
+        let found = v.get("format_version").and_then(serde_json::Value::as_u64).ok_or_else(|| Error::InvalidModel {
+            path: path.clone(),
+            field: "format_version".into(),
+            message: "missing, or not a whole number".into(),
         })?;
         if found != u64::from(FORMAT_VERSION) {
-            return Err(Error::UnsupportedVersion { found: found as u32, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION });
         }
-        let m: WinbackModel = serde_json::from_value(v).map_err(bad)?;
-        // A model file is data: check it before it is used.
-        m.segmentation.validate().map_err(|e| Error::BadModelFile { path: source.to_string(), message: e.to_string() })?;
-        if m.segmentation.features != m.schema.features {
-            return Err(Error::BadModelFile { path: source.to_string(), message: "the segmentation's features differ from the schema's".into() });
-        }
-        Ok(m)
+        let file: crate::ModelFile = serde_path_to_error::deserialize(v).map_err(|e| {
+            let field = e.path().to_string();
+            Error::InvalidModel { path: path.clone(), field, message: e.into_inner().to_string() }
+        })?;
+        WinbackModel::try_from(file).map_err(|e| Error::InvalidModel { path, field: e.field, message: e.message })
     }
 
     /// Writes the model file.
@@ -331,41 +388,5 @@ impl WinbackModel {
         let path = path.as_ref();
         let s = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         Self::from_json(&s, &path.display().to_string())
-    }
-}
-
-impl WinbackModel {
-    /// Records a contact wave's outcomes into the model: each group's probability
-    /// becomes its Beta-Binomial posterior (the current estimate as prior), with a
-    /// new interval at the model's level. Returns the updated candidates for
-    /// `scores` with the contacted customers removed from the group sizes, ready to
-    /// re-plan.
-    pub fn record_outcomes(&mut self, scores: &Scores, outcomes: &[winback_rank::Outcome]) -> Result<Vec<Candidate>> {
-        let level = self.segmentation.params.interval_level();
-        // Group sizes of this wave's scores: outcomes beyond them are refused.
-        let mut size = vec![0usize; self.segmentation.groups.len() + 1];
-        for c in &scores.customers {
-            size[c.group] += 1;
-        }
-        let all: Vec<Candidate> = self.segmentation.groups.iter().map(|g| candidate(g, size[g.id])).collect();
-        let updated = winback_rank::record_outcomes(&all, outcomes, level)?;
-        for (g, c) in self.segmentation.groups.iter_mut().zip(&updated) {
-            g.probability = c.probability;
-            g.low = c.low;
-            g.high = c.high;
-            if let Some(b) = c.posterior {
-                g.alpha = b.alpha;
-                g.beta = b.beta;
-            }
-        }
-        let mut left = self.candidates(scores);
-        for c in &mut left {
-            let contacted: u64 = outcomes.iter().filter(|o| o.group == c.group).map(|o| o.contacted).sum();
-            c.size = c.size.saturating_sub(contacted as usize);
-            if let Some(g) = self.segmentation.group(c.group) {
-                *c = Candidate { size: c.size, ..candidate(g, 0) };
-            }
-        }
-        Ok(left)
     }
 }

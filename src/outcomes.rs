@@ -1,5 +1,5 @@
 //! Wave outcomes as plain data, so a batch job can feed a wave's results back
-//! (see [`crate::WinbackModel::record_outcomes`]): a CSV with either
+//! (see [`crate::WinbackModel::feedback`]): a CSV with either
 //! `group,contacted,came_back` (one row per group, counts) or
 //! `customer_id,contacted,came_back` (one row per customer, 0/1 or true/false),
 //! the latter mapped to groups through the scores of the wave.
@@ -10,32 +10,64 @@ use winback_rank::Outcome;
 
 use crate::error::{Error, Result};
 
-/// Reads outcomes from CSV text with a header naming `group`, `contacted`, `came_back`.
+/// A contact wave's outcomes, read from a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaveOutcomes {
+    /// Where they came from (file name), for messages.
+    pub source: String,
+    /// Per-group counts, by group id.
+    pub outcomes: Vec<Outcome>,
+    /// Ids of the customers contacted (per-customer files; empty for per-group files), sorted.
+    pub contacted: Vec<String>,
+    /// A stable fingerprint of the content (hex), so the same outcomes are never
+    /// recorded twice whatever the file's name or row order.
+    pub fingerprint: String,
+}
+
+/// Reads per-group outcomes (`group,contacted,came_back`) from CSV text.
 ///
 /// ```
 /// let csv = "group,contacted,came_back\n1,100,12\n2,80,3\n";
-/// let o = winback::read_outcomes(csv.as_bytes(), "wave1.csv")?;
-/// assert_eq!((o[0].group, o[0].contacted, o[0].came_back), (1, 100, 12));
+/// let w = winback::read_outcomes(csv.as_bytes(), "wave1.csv")?;
+/// assert_eq!((w.outcomes[0].group, w.outcomes[0].contacted, w.outcomes[0].came_back), (1, 100, 12));
+/// // The same content in another order has the same fingerprint.
+/// let again = winback::read_outcomes("group,contacted,came_back\n2,80,3\n1,100,12\n".as_bytes(), "copy.csv")?;
+/// assert_eq!(w.fingerprint, again.fingerprint);
 /// assert!(winback::read_outcomes("group,contacted,came_back\n1,ten,2\n".as_bytes(), "w.csv").is_err());
 /// # Ok::<(), winback::Error>(())
 /// ```
-pub fn read_outcomes(reader: impl Read, source: &str) -> Result<Vec<Outcome>> {
+pub fn read_outcomes(reader: impl Read, source: &str) -> Result<WaveOutcomes> {
     read_outcomes_with(reader, source, None)
+}
+
+/// The words a 0/1 column may hold, besides the digits.
+fn flag(v: &str) -> Option<u64> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "y" | "t" => Some(1),
+        "0" | "false" | "no" | "n" | "f" => Some(0),
+        _ => None,
+    }
+}
+
+/// FNV-1a over bytes: a fingerprint that never changes with the toolchain.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Reads outcomes; rows keyed by `customer_id` are mapped to their group in `scores`
 /// (a customer not in the scores is an error naming the line).
-pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate::Scores>) -> Result<Vec<Outcome>> {
+pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate::Scores>) -> Result<WaveOutcomes> {
     let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
     let bad = |line: u64, column: &str, value: &str, message: &str| Error::BadOutcome {
         file: source.to_string(),
         line,
         column: column.to_string(),
-        value: value.to_string(),
+        value: value.chars().take(80).collect(),
         message: message.to_string(),
     };
     let header: Vec<String> = r.headers().map_err(|e| bad(1, "", "", &e.to_string()))?.iter().map(str::to_string).collect();
-    let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(1, name, &header.join(","), "missing column"));
+    let shown: String = header.join(",").chars().take(200).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(1, name, &shown, "missing column"));
     let by_customer = !header.iter().any(|h| h == "group") && header.iter().any(|h| h == "customer_id");
     let g = if by_customer { col("customer_id")? } else { col("group")? };
     let (c, k) = (col("contacted")?, col("came_back")?);
@@ -45,36 +77,55 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
         return Err(bad(1, "customer_id", "", "per-customer outcomes need the scores of the wave"));
     }
     let mut per_group: std::collections::BTreeMap<usize, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut rows: Vec<(String, u64, u64)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let mut contacted_ids = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| bad(e.position().map_or(0, |p| p.line()), "", "", &e.to_string()))?;
         let line = rec.position().map_or(0, |p| p.line());
         let num = |i: usize, name: &str| -> Result<u64> {
             let v = rec.get(i).unwrap_or_default();
-            match v.to_ascii_lowercase().as_str() {
-                "true" | "yes" if by_customer => Ok(1),
-                "false" | "no" if by_customer => Ok(0),
-                _ => v.parse::<u64>().map_err(|_| bad(line, name, v, "not a whole number ≥ 0")),
+            if by_customer {
+                return flag(v).ok_or_else(|| bad(line, name, v, "not 0/1, true/false or yes/no"));
             }
+            v.parse::<u64>().map_err(|_| bad(line, name, v, "not a whole number ≥ 0"))
         };
+        let (contacted, back) = (num(c, "contacted")?, num(k, "came_back")?);
+        if back > contacted {
+            return Err(bad(line, "came_back", rec.get(k).unwrap_or_default(), "more came back than were contacted"));
+        }
         if by_customer {
             let id = rec.get(g).unwrap_or_default();
             let group = *group_of.get(id).ok_or_else(|| bad(line, "customer_id", id, "customer not among the scored lapsed customers"))?;
             if !seen.insert(id.to_string()) {
                 return Err(bad(line, "customer_id", id, "customer listed twice"));
             }
-            let (contacted, back) = (num(c, "contacted")?, num(k, "came_back")?);
-            if contacted > 1 || back > contacted {
-                return Err(bad(line, "came_back", rec.get(k).unwrap_or_default(), "per-customer outcomes are 0/1 and came_back ≤ contacted"));
-            }
             let e = per_group.entry(group).or_default();
             e.0 += contacted;
             e.1 += back;
+            if contacted == 1 {
+                contacted_ids.push(id.to_string());
+            }
+            rows.push((id.to_string(), contacted, back));
         } else {
-            out.push(Outcome { group: num(g, "group")? as usize, contacted: num(c, "contacted")?, came_back: num(k, "came_back")? });
+            let group = num(g, "group")? as usize;
+            if group == 0 {
+                return Err(bad(line, "group", "0", "groups are numbered from 1"));
+            }
+            if per_group.contains_key(&group) {
+                return Err(bad(line, "group", rec.get(g).unwrap_or_default(), "group listed twice"));
+            }
+            per_group.insert(group, (contacted, back));
+            rows.push((group.to_string(), contacted, back));
         }
     }
-    out.extend(per_group.into_iter().map(|(group, (contacted, came_back))| Outcome { group, contacted, came_back }));
-    Ok(out)
+    rows.sort();
+    contacted_ids.sort();
+    let mut canon = Vec::new();
+    canon.extend_from_slice(if by_customer { b"customer\n" } else { b"group\n" });
+    for (key, n, b) in &rows {
+        canon.extend_from_slice(format!("{key}\u{1f}{n}\u{1f}{b}\n").as_bytes());
+    }
+    let outcomes = per_group.into_iter().map(|(group, (contacted, came_back))| Outcome { group, contacted, came_back }).collect();
+    Ok(WaveOutcomes { source: source.to_string(), outcomes, contacted: contacted_ids, fingerprint: format!("{:016x}", fnv(&canon)) })
 }

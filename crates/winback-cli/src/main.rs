@@ -15,7 +15,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use winback::core::attributes::Attributes;
 use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
-use winback::core::features::{build_features, FeatureSchema};
 use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
@@ -24,6 +23,22 @@ use winback::tree::Segmenter;
 use winback::{Config, WinbackModel};
 
 use crate::output::{Col, Table};
+
+/// Writes a line to stdout: a closed or full stdout is an error (exit 1), never a panic.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err(|e| Failure::Data(format!("cannot write to stdout: {e}")))?;
+    }};
+}
+
+/// Writes to stdout without a newline (see [`outln`]).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*).map_err(|e| Failure::Data(format!("cannot write to stdout: {e}")))?;
+    }};
+}
 
 /// Which lapsed customers to contact first to win them back, and where to stop.
 #[derive(Parser, Debug)]
@@ -127,26 +142,29 @@ struct Standing {
 #[derive(Args, Debug, Clone)]
 struct LapseOpts {
     /// Fixed lapse threshold in days.
-    #[arg(long, conflicts_with = "lapse_quantile")]
+    #[arg(long, allow_negative_numbers = true, conflicts_with = "lapse_quantile")]
     lapse_days: Option<i64>,
     /// Learn the threshold as this quantile of purchase gaps (default 0.9).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lapse_quantile: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
 struct ModelOpts {
     /// Days after the cutoff in which a purchase counts as a win-back.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 60)]
     horizon: i64,
     /// Target number of groups.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10)]
     groups: usize,
     /// Number of stacked training cutoffs (at − H, at − 2H, …).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 3)]
     training_cutoffs: usize,
+    /// Minimum days of data before a training cutoff (default: twice the horizon, within 28–90).
+    #[arg(long, allow_negative_numbers = true)]
+    min_history_days: Option<i64>,
     /// Seed.
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 42)]
     seed: u64,
 }
 
@@ -163,25 +181,25 @@ struct PlanOpts {
     #[arg(long, value_enum, default_value_t = ObjectiveArg::Probability)]
     objective: ObjectiveArg,
     /// Cost of one contact.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     cost_per_contact: f64,
     /// Margin on the spend of a returning customer (0–1].
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     margin: f64,
     /// Value of a win-back (instead of the group's return spend × margin).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     value_per_winback: Option<f64>,
     /// Stop before the cost exceeds this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     budget: Option<f64>,
     /// Stop once expected win-backs reach this.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     target_winbacks: Option<f64>,
     /// Stop at this many contacts.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     max_contacts: Option<usize>,
     /// Leave out groups below this probability.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     min_probability: Option<f64>,
     /// Keep money-losing groups.
     #[arg(long)]
@@ -451,6 +469,7 @@ impl ModelOpts {
             horizon_days: self.horizon,
             segmenter: Segmenter::params().groups(self.groups).seed(self.seed),
             training_cutoffs: self.training_cutoffs,
+            min_history_days: self.min_history_days,
             ..Default::default()
         }
     }
@@ -481,14 +500,15 @@ fn load_model(path: &Path) -> Res<WinbackModel> {
     Ok(WinbackModel::load(path)?)
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+fn print_json(v: &serde_json::Value) -> Res<()> {
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    Ok(())
 }
 
 fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
-    let l = c.lapse.rule().resolve(&h, at)?;
+    let l = winback::lapse(&h, at, &c.lapse.rule())?;
     if cli.json {
         print_json(&serde_json::json!({
             "at": format_day(at),
@@ -496,35 +516,33 @@ fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
             "customers_with_history": l.customers_with_history,
             "lapsed": l.lapsed.len(),
             "gaps": l.gaps.as_ref().map(|g| serde_json::json!({"count": g.count, "mean": g.mean, "quantiles": g.quantiles})),
-        }));
+        }))?;
         return Ok(());
     }
-    println!("standing at {}: lapse threshold {} days", format_day(at), l.threshold_days);
+    outln!("standing at {}: lapse threshold {} days", format_day(at), l.threshold_days);
     if let Some(g) = &l.gaps {
-        println!("gaps between purchase days: {} gaps, mean {:.1} days", g.count, g.mean);
+        outln!("gaps between purchase days: {} gaps, mean {:.1} days", g.count, g.mean);
         for (q, v) in &g.quantiles {
-            println!("  q{q:<5} {v:>8.1} days");
+            outln!("  q{q:<5} {v:>8.1} days");
         }
     }
-    println!("{} of {} customers with history are lapsed", l.lapsed.len(), l.customers_with_history);
+    outln!("{} of {} customers with history are lapsed", l.lapsed.len(), l.customers_with_history);
     Ok(())
 }
 
 fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
-    let l = c.lapse.rule().resolve(&h, at)?;
-    let who: Vec<usize> = if c.all { (0..h.num_customers()).filter(|&i| h.last_purchase_before(i, at).is_some()).collect() } else { l.lapsed.clone() };
-    let schema = FeatureSchema::learn(&h, at, &Default::default())?;
-    let x = step(cli.quiet, "building features", || build_features(&h, &schema, at, &who))?;
+    let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
+    let x = step(cli.quiet, "building features", || winback::feature_table(&h, at, &c.lapse.rule(), who, &Default::default()))?;
     let mut t = Table::default();
-    t.push("customer_id", Col::Str(who.iter().map(|&i| h.customer_ids()[i].clone()).collect()));
-    for (j, f) in schema.features.iter().enumerate() {
+    t.push("customer_id", Col::Str(x.customers.iter().map(|&i| h.customer_ids()[i].clone()).collect()));
+    for (j, f) in x.schema.features.iter().enumerate() {
         t.push(&f.name, Col::F64(x.x.column(j).to_vec()));
     }
     t.write(&c.output)?;
     if cli.json && c.output != "-" {
-        print_json(&serde_json::json!({"rows": who.len(), "columns": schema.features.len() + 1, "output": c.output}));
+        print_json(&serde_json::json!({"rows": x.customers.len(), "columns": x.schema.features.len() + 1, "output": c.output}))?;
     }
     Ok(())
 }
@@ -550,10 +568,10 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
         print_json(&serde_json::json!({
             "model": c.model, "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
             "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "groups": m.segmentation.groups, "note": m.segmentation.note,
-        }));
+        }))?;
     } else {
-        println!("fitted standing at {}: lapse threshold {} days, {} training rows from {} cutoffs -> {}", format_day(at), m.lapse_days, m.training_rows, m.training_cutoffs.len(), c.model.display());
-        print!("{}", group_table(&m));
+        outln!("fitted standing at {}: lapse threshold {} days, {} training rows from {} cutoffs -> {}", format_day(at), m.lapse_days, m.training_rows, m.training_cutoffs.len(), c.model.display());
+        out!("{}", group_table(&m));
     }
     Ok(())
 }
@@ -578,7 +596,7 @@ fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     scores_table(&m, &s).write(&c.output)?;
     if cli.json && c.output != "-" {
-        print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}));
+        print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}))?;
     } else if !cli.quiet {
         eprintln!("{} lapsed customers scored at {} (lapse threshold {} days)", s.customers.len(), format_day(at), m.lapse_days);
     }
@@ -602,12 +620,12 @@ fn plan_json(p: &Plan) -> serde_json::Value {
     })
 }
 
-fn print_plan(p: &Plan) {
-    println!("{:>5} {:>8} {:>8} {:>10} {:>12} {:>10} {:>11}", "group", "p", "contacts", "cum.", "win-backs", "cost", "profit");
+fn print_plan(p: &Plan) -> Res<()> {
+    outln!("{:>5} {:>8} {:>8} {:>10} {:>12} {:>10} {:>11}", "group", "p", "contacts", "cum.", "win-backs", "cost", "profit");
     for s in &p.steps {
-        println!("{:>5} {:>8.3} {:>8} {:>10} {:>12.1} {:>10.2} {:>11.2}", s.group, s.probability, s.contacts, s.cum_contacts, s.cum_expected_winbacks, s.cum_cost, s.cum_profit);
+        outln!("{:>5} {:>8.3} {:>8} {:>10} {:>12.1} {:>10.2} {:>11.2}", s.group, s.probability, s.contacts, s.cum_contacts, s.cum_expected_winbacks, s.cum_cost, s.cum_profit);
     }
-    println!(
+    outln!(
         "stop: {:?} after {} groups; not contacted: groups {:?} ({} customers), cost saved {:.2}",
         p.stop,
         p.steps.len(),
@@ -615,6 +633,7 @@ fn print_plan(p: &Plan) {
         p.skipped.iter().map(|s| s.customers).sum::<usize>(),
         p.cost_saved
     );
+    Ok(())
 }
 
 fn contacts_table(list: &[winback::rank::ContactRow]) -> Table {
@@ -634,9 +653,9 @@ fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<Str
     }
     let stdout_taken = output.as_deref() == Some("-");
     if cli.json && !stdout_taken {
-        print_json(&plan_json(p));
+        print_json(&plan_json(p))?;
     } else if !stdout_taken {
-        print_plan(p);
+        print_plan(p)?;
     }
     Ok(())
 }
@@ -656,40 +675,16 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
-    let outcomes = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
-    let left = m.record_outcomes(&s, &outcomes)?;
-    // Plan (which checks the plan flags) before the model file is written: a bad
-    // flag must not leave the wave recorded, or a corrected re-run would count it twice.
-    let p = winback::rank::plan(&left, &c.plan.params()).map_err(winback::Error::from)?;
-    let customers = WinbackModel::remaining(&s, &outcomes, &contacted_ids(&c.outcomes)?);
-    let list = winback::rank::contact_list(&p, &left, &customers).map_err(winback::Error::from)?;
+    let wave = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
+    // The model changes only when the wave is recorded and the plan made: a bad
+    // flag or file leaves it as it was, so a corrected re-run counts the wave once.
+    let fb = m.feedback(&s, &wave, &c.plan.params())?;
     let out = c.model_out.clone().unwrap_or_else(|| c.model.clone());
     m.save(&out)?;
     if !cli.quiet && !cli.json {
-        eprintln!("recorded {} group outcome(s) into {}", outcomes.len(), out.display());
+        eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
     }
-    finish_plan(&p, &list, &c.output, cli)
-}
-
-/// The ids with `contacted` = 1/true in a per-customer outcomes file (empty for per-group files).
-fn contacted_ids(path: &Path) -> Res<std::collections::HashSet<String>> {
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path).map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?;
-    let header = r.headers().map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?.clone();
-    let (Some(id), Some(c)) = (header.iter().position(|h| h == "customer_id"), header.iter().position(|h| h == "contacted")) else {
-        return Ok(Default::default());
-    };
-    let mut out = std::collections::HashSet::new();
-    for rec in r.records() {
-        let rec = rec.map_err(|e| Failure::Data(format!("{}: {e}", path.display())))?;
-        if matches!(rec.get(c).map(str::to_ascii_lowercase).as_deref(), Some("1" | "true" | "yes")) {
-            out.insert(rec.get(id).unwrap_or_default().to_string());
-        }
-    }
-    Ok(out)
-}
-
-fn default_cutoffs(at: Day, horizon: i64, n: i64) -> Vec<Day> {
-    (1..=n).rev().map(|k| (i64::from(at) - k * horizon) as Day).collect()
+    finish_plan(&fb.plan, &fb.contacts, &c.output, cli)
 }
 
 fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
@@ -697,15 +692,15 @@ fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
     let (h, _) = c.input.load(cli.quiet)?;
     let config = c.model_opts.config(&c.lapse);
     let cutoffs = if c.cutoffs.is_empty() {
-        default_cutoffs(at, config.horizon_days, 3)
+        winback::default_cutoffs(&h, at, &config, 3)
     } else {
         c.cutoffs.iter().map(|s| day(s, "--cutoffs")).collect::<Res<_>>()?
     };
     let b = step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &config))?;
     if cli.json {
-        print_json(&serde_json::to_value(&b).unwrap_or_default());
+        print_json(&serde_json::to_value(&b).unwrap_or_default())?;
     } else {
-        print!("{}", b.table());
+        out!("{}", b.table());
     }
     Ok(())
 }
@@ -717,7 +712,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     let (p, _) = m.plan(&s, &c.plan.params())?;
     let cutoffs = if c.cutoffs.is_empty() {
-        default_cutoffs(at, m.config.horizon_days, 2).into_iter().filter(|&d| d - h.day_range().0 >= 180).collect()
+        winback::default_cutoffs(&h, at, &m.config, 2)
     } else {
         c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?
     };
@@ -725,7 +720,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     let html = report::render(&m, &s, &p, bt.as_ref());
     std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
     if cli.json {
-        print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}));
+        print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;
     } else if !cli.quiet {
         eprintln!("report written to {}", c.output.display());
     }
@@ -759,13 +754,13 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
     let params = PlanParams { objective: Objective::Profit, cost_per_contact: 2.0, margin: 0.3, target_winbacks: Some(200.0), ..Default::default() };
     let (p, _) = m.plan(&s, &params)?;
     if cli.json {
-        print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": plan_json(&p)}));
+        print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": plan_json(&p)}))?;
         return Ok(());
     }
-    println!("UCI Online Retail sample, standing at {}: lapse threshold {} days, {} lapsed", format_day(at), m.lapse_days, s.customers.len());
-    print!("{}", group_table(&m));
-    println!("\nplan: profit order, 2.00 per contact, 30% margin, target 200 win-backs");
-    print_plan(&p);
+    outln!("UCI Online Retail sample, standing at {}: lapse threshold {} days, {} lapsed", format_day(at), m.lapse_days, s.customers.len());
+    out!("{}", group_table(&m));
+    outln!("\nplan: profit order, 2.00 per contact, 30% margin, target 200 win-backs");
+    print_plan(&p)?;
     Ok(())
 }
 

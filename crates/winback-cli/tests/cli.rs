@@ -134,7 +134,7 @@ fn fit_score_plan_and_feedback() {
         .args(retail())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("feedback for group 9: 1 came back of 100000 contacted"));
+        .stderr(predicate::str::contains("wave1.csv: group 9: 100000 contacted, but only 180 of its customers are left after the recorded waves"));
     // Bad outcomes: exit 1 naming file, line, column and value.
     std::fs::write(&outcomes, "group,contacted,came_back\n1,forty,1\n").unwrap();
     winback()
@@ -199,14 +199,14 @@ fn exit_codes_and_messages() {
         .stderr(predicate::str::contains("column `when` not found (available: customer_id, date, amount, quantity)"));
     // A model file of another version: exit 1, clear message; never a panic.
     let m = tmp("v2.json");
-    std::fs::write(&m, "{\"format_version\": 2}").unwrap();
+    std::fs::write(&m, "{\"format_version\": 1}").unwrap();
     winback()
         .arg("score")
         .args(["--model", m.to_str().unwrap()])
         .args(retail())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("model file format version 2 is not supported"))
+        .stderr(predicate::str::contains("model file format version 1 is not supported"))
         .stderr(predicate::str::contains("panicked").not());
     // Counted bad rows go to the load report on stderr.
     winback()

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::date::{ColumnZone, DateParser, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
-use crate::read::{is_truthy, ColumnMap};
+use crate::read::{parse_flag, ColumnMap};
 use crate::report::LoadReport;
 
 fn arrow_err(source: &str) -> impl Fn(ArrowError) -> Error + '_ {
@@ -200,9 +200,12 @@ fn fill(
                 }
             };
             let cancelled = match (&cancel_bool, &cancel_text) {
-                (Some(bv), _) => bv.is_valid(r) && bv.value(r),
-                (None, Some(t)) => s(t, r).is_some_and(is_truthy),
-                _ => false,
+                (Some(bv), _) => Ok(bv.is_valid(r) && bv.value(r)),
+                (None, Some(t)) => match s(t, r) {
+                    None => Ok(false),
+                    Some(v) => parse_flag(v).ok_or(v),
+                },
+                _ => Ok(false),
             };
             b.push(
                 row_no,

@@ -64,12 +64,14 @@ pub enum Error {
         first_line: u64,
     },
     /// No usable purchase at all.
-    #[error("{file}: no usable purchase rows ({rows_read} rows read)")]
+    #[error("{file}: no usable purchase rows ({rows_read} rows read{})", if skipped.is_empty() { String::new() } else { format!("; skipped: {skipped}") })]
     EmptyInput {
         /// The file (or `<values>` for Rust values).
         file: String,
         /// Rows read, all skipped or none at all.
         rows_read: u64,
+        /// The load report's reasons, `"3 bad_amount, 2 zero_amount"`.
+        skipped: String,
     },
     /// More distinct customers, orders or codes than the columnar storage holds.
     #[error("too many distinct {what}: at most {max}")]
@@ -94,7 +96,7 @@ pub enum Error {
     #[error("lapse quantile must be in (0, 1), got {0}")]
     InvalidQuantile(f64),
     /// A fixed lapse threshold must be at least one day.
-    #[error("lapse threshold must be at least 1 day, got {0}")]
+    #[error("lapse threshold must be between 1 and 36500 days, got {0}")]
     InvalidLapseDays(i64),
     /// The horizon must be at least one day.
     #[error("horizon must be between 1 and 36500 days, got {0}")]
@@ -132,6 +134,14 @@ pub enum Error {
     /// A schema refers to a feature the history cannot provide (e.g. channel shares without a channel column).
     #[error("the feature schema needs `{0}`, which this history does not have")]
     SchemaMismatch(String),
+    /// A feature schema (read from a model file) that is not sound.
+    #[error("schema.{field}: {message}")]
+    InvalidSchema {
+        /// The field, as a path inside the schema (`features[3].name`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Parquet decoding failed.
     #[cfg(feature = "parquet")]
     #[error("{file}: parquet: {source}")]

@@ -222,6 +222,93 @@ impl FeatureMatrix {
 }
 
 impl FeatureSchema {
+    /// Checks a schema that did not come from [`FeatureSchema::learn`] (read from
+    /// a model file, say): options in range, every feature's source inside the
+    /// windows and vocabularies, and every name the one its source gives, so that
+    /// features are computed exactly as when the schema was learned.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: String, message: String| Err(Error::InvalidSchema { field, message });
+        if self.options.max_levels == 0 {
+            return bad("options.max_levels".into(), "must be at least 1".into());
+        }
+        for (i, &w) in self.options.windows.iter().enumerate() {
+            if !(1..=36_500).contains(&w) {
+                return bad(format!("options.windows[{i}]"), format!("{w} is not a window of 1 to 36500 days"));
+            }
+        }
+        for (name, vocab) in [("categories", &self.categories), ("channels", &self.channels), ("regions", &self.regions)] {
+            if vocab.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(name.into(), "levels must be distinct and sorted".into());
+            }
+        }
+        for (attr, levels) in &self.attribute_levels {
+            if levels.windows(2).any(|w| w[0] >= w[1]) {
+                return bad(format!("attribute_levels.{attr}"), "levels must be distinct and sorted".into());
+            }
+        }
+        if self.features.is_empty() {
+            return bad("features".into(), "empty".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (j, f) in self.features.iter().enumerate() {
+            let Some(expected) = self.name_of(&f.source) else {
+                return bad(format!("features[{j}].source"), format!("{:?} points outside the schema's windows or vocabularies", f.source));
+            };
+            if f.name != expected {
+                return bad(format!("features[{j}].name"), format!("{:?} is not the name of its source ({expected:?})", f.name));
+            }
+            if !seen.insert(f.name.as_str()) {
+                return bad(format!("features[{j}].name"), format!("{:?} appears twice", f.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The column name a source has in this schema (`None` when it points
+    /// outside the windows or vocabularies).
+    fn name_of(&self, source: &Source) -> Option<String> {
+        let level = |group: &str, vocab: &[String], i: &Option<usize>| match i {
+            Some(i) => vocab.get(*i).map(|l| format!("{group}={l}")),
+            None => Some(format!("{group}=other")),
+        };
+        let attr_ok = |n: &str| !n.is_empty();
+        Some(match source {
+            Source::Recency => "recency_days".into(),
+            Source::Purchases => "purchases".into(),
+            Source::Tenure => "tenure_days".into(),
+            Source::SpendTotal => "spend_total".into(),
+            Source::SpendMean => "spend_mean".into(),
+            Source::GapMean => "gap_mean_days".into(),
+            Source::GapCv => "gap_cv".into(),
+            Source::SinglePurchaseDay => "single_purchase_day".into(),
+            Source::Overdue => "overdue_ratio".into(),
+            Source::PurchasesIn(i) => format!("purchases_{}d", self.options.windows.get(*i)?),
+            Source::SpendIn(i) => format!("spend_{}d", self.options.windows.get(*i)?),
+            Source::SpendTrend => "spend_trend".into(),
+            Source::ReturnedShare => "returned_share".into(),
+            Source::DistinctCategories => "distinct_categories".into(),
+            Source::TopCategoryShare => "top_category_share".into(),
+            Source::MainCategory(i) => level("main_category", &self.categories, i)?,
+            Source::ChannelShare(i) => level("channel_share", &self.channels, i)?,
+            Source::MainChannel(i) => level("main_channel", &self.channels, i)?,
+            Source::FirstChannel(i) => level("first_channel", &self.channels, i)?,
+            Source::MainRegion(i) => level("main_region", &self.regions, i)?,
+            Source::RfmR => "rfm_r".into(),
+            Source::RfmF => "rfm_f".into(),
+            Source::RfmM => "rfm_m".into(),
+            Source::Abc(i) => format!("abc_class={}", ["A", "B", "C"].get(usize::from(*i))?),
+            Source::AttrNumber(n) if attr_ok(n) => n.clone(),
+            Source::AttrDays(n) if attr_ok(n) => format!("{n}_days"),
+            Source::AttrMissing(n) if attr_ok(n) => format!("{n}_missing"),
+            Source::AttrLevel(n, i) if attr_ok(n) => match i {
+                Some(i) => format!("{n}={}", self.attribute_levels.get(n)?.get(*i)?),
+                None => format!("{n}=other"),
+            },
+            Source::NoAttributes => "attributes_missing".into(),
+            Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..) => return None,
+        })
+    }
+
     /// Index of a feature by name.
     pub fn index(&self, name: &str) -> Option<usize> {
         self.features.iter().position(|f| f.name == name)

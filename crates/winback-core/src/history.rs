@@ -95,7 +95,7 @@ pub(crate) struct RawRow<'a> {
     pub channel: Option<&'a str>,
     pub category: Option<&'a str>,
     pub region: Option<&'a str>,
-    pub cancelled: bool,
+    pub cancelled: Parsed<'a, bool>,
 }
 
 /// Column names used in error messages.
@@ -105,13 +105,17 @@ pub(crate) struct ColumnNames {
     pub date: String,
     pub amount: String,
     pub quantity: String,
+    pub cancelled: String,
 }
 
 impl Default for ColumnNames {
     fn default() -> Self {
-        ColumnNames { customer: "customer".into(), date: "day".into(), amount: "amount".into(), quantity: "quantity".into() }
+        ColumnNames { customer: "customer".into(), date: "day".into(), amount: "amount".into(), quantity: "quantity".into(), cancelled: "cancelled".into() }
     }
 }
+
+/// The largest amount a line may have: sums of billions of lines stay finite.
+pub const MAX_AMOUNT: f64 = 1e15;
 
 #[derive(Default)]
 struct Interner {
@@ -212,6 +216,12 @@ impl HistoryBuilder {
         self.line.reserve(n);
     }
 
+    /// Counts (strict: refuses) a row that could not even be read into a [`RawRow`].
+    pub(crate) fn reject(&mut self, line: u64, reason: SkipReason, column: &str, value: &str) -> Result<()> {
+        self.report.rows_read += 1;
+        self.skip(reason, line, column, value)
+    }
+
     fn skip(&mut self, reason: SkipReason, line: u64, column: &str, value: &str) -> Result<()> {
         if self.options.strict && reason.drops_row() {
             return Err(Error::BadValue {
@@ -294,10 +304,10 @@ impl HistoryBuilder {
             }
         };
         let mut amount = match row.amount {
-            Ok(a) if a.is_finite() => a,
+            Ok(a) if a.is_finite() && a.abs() <= MAX_AMOUNT => a,
             Ok(a) => {
                 let col = self.names.amount.clone();
-                return self.skip(SkipReason::BadAmount, line, &col, &a.to_string());
+                return self.skip(SkipReason::BadAmount, line, &col, &format!("{a:e}"));
             }
             Err(raw) => {
                 let col = self.names.amount.clone();
@@ -327,7 +337,14 @@ impl HistoryBuilder {
                 return self.skip(SkipReason::BadQuantity, line, &col, raw);
             }
         };
-        if row.cancelled || amount < 0.0 {
+        let cancelled = match row.cancelled {
+            Ok(c) => c,
+            Err(raw) => {
+                let col = self.names.cancelled.clone();
+                return self.skip(SkipReason::BadFlag, line, &col, raw);
+            }
+        };
+        if cancelled || amount < 0.0 {
             amount = -amount.abs();
             self.report.add(SkipReason::Return, 1);
         }
@@ -356,7 +373,7 @@ impl HistoryBuilder {
         qty.to_bits().hash(&mut h);
         row.order.map(str::trim).hash(&mut h);
         // Content only (not codes, which depend on the order rows arrive in).
-        (row.channel.map(str::trim), row.category.map(str::trim), row.region.map(str::trim), row.cancelled).hash(&mut h);
+        (row.channel.map(str::trim), row.category.map(str::trim), row.region.map(str::trim), cancelled).hash(&mut h);
         self.cust.push(c);
         self.day.push(day);
         self.key.push(key);
@@ -374,7 +391,8 @@ impl HistoryBuilder {
     pub(crate) fn finish(mut self) -> Result<(History, LoadReport)> {
         let n = self.cust.len();
         if n == 0 {
-            return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read });
+            let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
+            return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read, skipped: reasons });
         }
         // Sorted vocabularies: the history does not depend on row order.
         let (customer_ids, cmap) = std::mem::take(&mut self.customers).sorted();
@@ -686,7 +704,7 @@ impl History {
                     channel: l.channel,
                     category: l.category,
                     region: l.region,
-                    cancelled: l.cancelled,
+                    cancelled: Ok(l.cancelled),
                 },
             )?;
         }
@@ -828,6 +846,6 @@ mod tests {
         let e = History::from_lines([], false, &LoadOptions::default()).unwrap_err();
         assert!(matches!(e, Error::EmptyInput { rows_read: 0, .. }), "{e}");
         let e = History::from_lines([line("", 1, 1.0)], false, &LoadOptions::default()).unwrap_err();
-        assert_eq!(e.to_string(), "<values>: no usable purchase rows (1 rows read)");
+        assert_eq!(e.to_string(), "<values>: no usable purchase rows (1 rows read; skipped: 1 missing_id)");
     }
 }

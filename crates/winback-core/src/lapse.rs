@@ -122,7 +122,7 @@ impl LapseRule {
     /// Checks the rule's parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            LapseRule::Fixed { days } if days < 1 => Err(Error::InvalidLapseDays(days)),
+            LapseRule::Fixed { days } if !(1..=36_500).contains(&days) => Err(Error::InvalidLapseDays(days)),
             LapseRule::FromHistory { quantile } | LapseRule::FromHistoryBySegment { quantile, .. }
                 if !(quantile > 0.0 && quantile < 1.0) =>
             {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::date::{DateFormat, DateParser, TimeSettings};
 use crate::error::{Error, Result};
 use crate::history::{ColumnNames, History, HistoryBuilder, LoadOptions, Present, RawRow};
-use crate::report::LoadReport;
+use crate::report::{LoadReport, SkipReason};
 
 /// Which column holds what. Only `customer`, `date` and `amount` are required.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +47,8 @@ pub struct ColumnMap {
     pub category: Option<String>,
     /// Store / region / country column.
     pub region: Option<String>,
-    /// Cancellation flag column (`true`/`1`/`yes`/`y`/`t`, any case, means cancelled).
+    /// Cancellation flag column (`true`/`1`/`yes`/`y`/`t`, any case, means cancelled;
+    /// `false`/`0`/`no`/`n`/`f` or empty means not; another word is a bad flag).
     pub cancelled: Option<String>,
     /// How dates are written.
     pub date_format: DateFormat,
@@ -129,6 +130,7 @@ impl ColumnMap {
             date: self.date.clone(),
             amount: self.amount.clone(),
             quantity: self.quantity.clone().unwrap_or_default(),
+            cancelled: self.cancelled.clone().unwrap_or_default(),
         }
     }
 }
@@ -217,7 +219,7 @@ impl<R: Read> CsvTable<R> {
         self.header.iter().position(|h| h == name).ok_or_else(|| Error::MissingColumn {
             file: self.source.clone(),
             column: name.to_string(),
-            available: self.header.join(", "),
+            available: shorten(&self.header.join(", ")),
         })
     }
 
@@ -240,9 +242,24 @@ pub(crate) fn csv_error(source: &str, e: &csv::Error) -> Error {
     }
 }
 
-/// Parses a cancellation flag.
-pub(crate) fn is_truthy(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes" | "y" | "t")
+/// At most 200 characters of a value, for messages (a header can be megabytes).
+pub(crate) fn shorten(s: &str) -> String {
+    if s.chars().count() <= 200 {
+        return s.to_string();
+    }
+    let mut t: String = s.chars().take(200).collect();
+    t.push('…');
+    t
+}
+
+/// Parses a cancellation flag: `true`/`1`/`yes`/`y`/`t` is set, `false`/`0`/`no`/`n`/`f`
+/// or empty is not (any case); any other word is `None` (counted, or refused in strict mode).
+pub(crate) fn parse_flag(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "t" => Some(true),
+        "false" | "0" | "no" | "n" | "f" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// Reads CSV from any reader (stdin, memory); `source` names it in messages.
@@ -335,7 +352,16 @@ fn parse_into<R: Read>(
         rows += 1;
         let line = rec.position().map_or(0, |p| p.line()) + line_offset;
         if rec.len() != header.len() {
-            return Err(Error::Csv { file: source.to_string(), line, message: format!("{} fields where the header has {}", rec.len(), header.len()) });
+            // Counted like any bad row (strict mode refuses it, showing the line).
+            let shown = shorten(&rec.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(","));
+            b.reject(line, SkipReason::Malformed, &format!("{} fields where the header has {}", rec.len(), header.len()), &shown)?;
+            continue;
+        }
+        if let Some(i) = (0..rec.len()).find(|&i| std::str::from_utf8(rec.get(i).unwrap_or_default()).is_err()) {
+            let col = header.get(i).map_or("?", String::as_str);
+            let shown = shorten(&String::from_utf8_lossy(rec.get(i).unwrap_or_default()));
+            b.reject(line, SkipReason::Malformed, col, &shown)?;
+            continue;
         }
         if rows == 10_000 {
             if let (Some(total), Some(pos)) = (file_bytes, rec.position()) {
@@ -369,7 +395,10 @@ fn parse_into<R: Read>(
             channel: opt(c.channel)?,
             category: opt(c.category)?,
             region: opt(c.region)?,
-            cancelled: opt(c.cancel)?.is_some_and(is_truthy),
+            cancelled: match opt(c.cancel)? {
+                None => Ok(false),
+                Some(v) => parse_flag(v).ok_or(v),
+            },
         };
         b.push(line, row)?;
     }

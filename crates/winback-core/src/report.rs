@@ -13,7 +13,8 @@ pub enum SkipReason {
     MissingId,
     /// The date is empty or cannot be read in the configured format.
     BadDate,
-    /// The amount is empty, not a number, infinite or NaN.
+    /// The amount is empty, not a number, infinite or NaN, or larger than
+    /// [`crate::history::MAX_AMOUNT`] in size (sums could overflow).
     BadAmount,
     /// The amount is exactly zero (free items, price corrections).
     ZeroAmount,
@@ -26,11 +27,16 @@ pub enum SkipReason {
     AfterEnd,
     /// A quantity that is present but not a number.
     BadQuantity,
+    /// A cancellation flag that is neither a yes nor a no word (`maybe`, `cancelled`).
+    BadFlag,
+    /// A line the CSV parser cannot read: a wrong number of fields, or bytes
+    /// that are not UTF-8.
+    Malformed,
 }
 
 impl SkipReason {
     /// All reasons, in report order.
-    pub const ALL: [SkipReason; 8] = [
+    pub const ALL: [SkipReason; 10] = [
         SkipReason::MissingId,
         SkipReason::BadDate,
         SkipReason::BadAmount,
@@ -39,6 +45,8 @@ impl SkipReason {
         SkipReason::Duplicate,
         SkipReason::AfterEnd,
         SkipReason::BadQuantity,
+        SkipReason::BadFlag,
+        SkipReason::Malformed,
     ];
 
     /// Stable snake_case name (as in JSON).
@@ -52,6 +60,8 @@ impl SkipReason {
             SkipReason::Duplicate => "duplicate",
             SkipReason::AfterEnd => "after_end",
             SkipReason::BadQuantity => "bad_quantity",
+            SkipReason::BadFlag => "bad_flag",
+            SkipReason::Malformed => "malformed",
         }
     }
 
@@ -66,12 +76,14 @@ impl fmt::Display for SkipReason {
         f.write_str(match self {
             SkipReason::MissingId => "missing customer id",
             SkipReason::BadDate => "unparseable date",
-            SkipReason::BadAmount => "amount is not a finite number",
+            SkipReason::BadAmount => "amount is not a finite number (at most 1e15 in size)",
             SkipReason::ZeroAmount => "amount is zero",
             SkipReason::Return => "return (negative amount or cancellation)",
             SkipReason::Duplicate => "exact duplicate line",
             SkipReason::AfterEnd => "date after the data's end date",
             SkipReason::BadQuantity => "quantity is not a number",
+            SkipReason::BadFlag => "cancellation flag is neither yes nor no",
+            SkipReason::Malformed => "malformed line (field count or UTF-8)",
         })
     }
 }

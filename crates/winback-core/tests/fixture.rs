@@ -289,8 +289,8 @@ fn strict_mode_names_line_column_and_value() {
     let cases: [(usize, &str); 8] = [
         (3, "line 3, column `customer_id`: missing customer id (value \"\")"),
         (4, "line 3, column `date`: unparseable date (value \"2024-13-01\")"),
-        (5, "line 3, column `amount`: amount is not a finite number (value \"abc\")"),
-        (6, "line 3, column `amount`: amount is not a finite number (value \"inf\")"),
+        (5, "line 3, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"abc\")"),
+        (6, "line 3, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"inf\")"),
         (7, "line 3, column `amount`: amount is zero (value \"0\")"),
         (10, "line 3: exact duplicate of line 2"),
         (11, "line 3, column `date`: date after the data's end date (value \"2024-09-01\")"),
@@ -321,12 +321,26 @@ fn structural_errors() {
     let map = ColumnMap::new("customer_id", "date", "amount");
     let e = winback_core::read::read_csv_from("customer_id,date,amount\n".as_bytes(), "x.csv", &map, &csv, &opts).unwrap_err();
     assert_eq!(e.to_string(), "x.csv: no usable purchase rows (0 rows read)");
-    let e = winback_core::read::read_csv_from("customer_id,date,amount\na,2024-01-01,1\nb,2024-01-02\n".as_bytes(), "x.csv", &map, &csv, &opts)
-        .unwrap_err();
-    assert_eq!(e.to_string(), "x.csv, line 3: malformed CSV: 2 fields where the header has 3");
-    let e = winback_core::read::read_csv_from(&b"customer_id,date,amount\na,2024-01-01,1\n\xff,2024-01-02,1\n"[..], "x.csv", &map, &csv, &opts)
-        .unwrap_err();
-    assert_eq!(e.to_string(), "x.csv, line 3: malformed CSV: invalid UTF-8 in column customer_id");
+    // Issue 9, 2.11: a line with the wrong field count or invalid UTF-8 is counted like
+    // any bad row (the rest of the file is used); strict mode refuses it, showing it.
+    let strict = LoadOptions { strict: true, ..Default::default() };
+    let short = "customer_id,date,amount\na,2024-01-01,1\nb,2024-01-02\nc,2024-01-03,2\n";
+    let (h, r) = winback_core::read::read_csv_from(short.as_bytes(), "x.csv", &map, &csv, &opts).unwrap();
+    assert_eq!((h.num_customers(), r.rows_read, r.rows_used, r.count(SkipReason::Malformed)), (2, 3, 2, 1));
+    let e = winback_core::read::read_csv_from(short.as_bytes(), "x.csv", &map, &csv, &strict).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "x.csv, line 3, column `2 fields where the header has 3`: malformed line (field count or UTF-8) (value \"b,2024-01-02\")"
+    );
+    let bad_utf8 = &b"customer_id,date,amount\na,2024-01-01,1\n\xff,2024-01-02,1\n"[..];
+    let (_, r) = winback_core::read::read_csv_from(bad_utf8, "x.csv", &map, &csv, &opts).unwrap();
+    assert_eq!((r.rows_read, r.rows_used, r.count(SkipReason::Malformed)), (2, 1, 1));
+    let e = winback_core::read::read_csv_from(bad_utf8, "x.csv", &map, &csv, &strict).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 3, column `customer_id`: malformed line (field count or UTF-8) (value \"\u{fffd}\")");
+    // A whole header is never echoed: at most 200 characters of it.
+    let wide = format!("{}\n", (0..500).map(|i| format!("column_{i}")).collect::<Vec<_>>().join(","));
+    let e = winback_core::read::read_csv_from(wide.as_bytes(), "x.csv", &map, &csv, &opts).unwrap_err();
+    assert!(e.to_string().len() < 300 && e.to_string().ends_with("…)"), "{e}");
 }
 
 #[test]
@@ -361,4 +375,38 @@ fn review_fixes_attribute_dates_horizon_and_duplicate_returns() {
     let (_, rep) = History::from_lines([l("a", 1), r(2), r(2)], false, &LoadOptions::default()).unwrap();
     assert_eq!((rep.returns, rep.count(SkipReason::Duplicate)), (1, 1));
     assert_eq!(rep.rows_used + rep.total_skipped(), rep.rows_read);
+}
+
+/// Issue 9, 2.9 and 2.10: an unknown cancellation word is its own skip reason
+/// (refused in strict mode), and amounts too large to add up are bad amounts.
+#[test]
+fn unknown_flags_and_huge_amounts_are_counted_or_refused() {
+    let map = ColumnMap::new("customer_id", "date", "amount").cancelled("cancelled");
+    let csv = CsvOptions::default();
+    let text = "customer_id,date,amount,cancelled\n\
+                a,2024-01-01,10,no\n\
+                a,2024-01-02,5,YES\n\
+                b,2024-01-03,7,maybe\n\
+                c,2024-01-04,1e308,false\n\
+                d,2024-01-05,3,\n";
+    let (h, r) = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &csv, &LoadOptions::default()).unwrap();
+    assert_eq!((r.rows_read, r.rows_used, r.returns), (5, 3, 1));
+    assert_eq!(r.count(SkipReason::BadFlag), 1);
+    assert_eq!(r.count(SkipReason::BadAmount), 1);
+    assert_eq!(h.customer_ids(), &["a".to_string(), "d".to_string()]);
+    let strict = LoadOptions { strict: true, ..Default::default() };
+    let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &csv, &strict).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 4, column `cancelled`: cancellation flag is neither yes nor no (value \"maybe\")");
+    let no_flag = text.replace("maybe", "no");
+    let e = winback_core::read::read_csv_from(no_flag.as_bytes(), "x.csv", &map, &csv, &strict).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 5, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"1e308\")");
+}
+
+/// Issue 9, 2.12: when nothing is usable, the error says why.
+#[test]
+fn no_usable_rows_names_the_reasons() {
+    let map = ColumnMap::new("customer_id", "date", "amount");
+    let text = "customer_id,date,amount\na,2024-01-01,\"1,234.50\"\nb,2024-01-02,0\n";
+    let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &CsvOptions::default(), &LoadOptions::default()).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv: no usable purchase rows (2 rows read; skipped: 1 bad_amount, 1 zero_amount)");
 }

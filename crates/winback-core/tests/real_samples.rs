@@ -127,6 +127,6 @@ fn parallel_chunks_match_the_sequential_read() {
     // Strict mode: the bad amount is on the file's last line, whichever chunk holds it.
     let strict = LoadOptions { strict: true, keep_duplicates: true, ..Default::default() };
     let e = pool.install(|| read_csv(&path, &map, &CsvOptions::default(), &strict)).unwrap_err();
-    assert_eq!(e.to_string(), format!("{}, line {lines}, column `amount`: amount is not a finite number (value \"abc\")", path.display()));
+    assert_eq!(e.to_string(), format!("{}, line {lines}, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"abc\")", path.display()));
     std::fs::remove_dir_all(dir).ok();
 }

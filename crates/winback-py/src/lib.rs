@@ -13,7 +13,6 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
-use winback::core::features::{build_features, FeatureSchema};
 use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
@@ -224,7 +223,7 @@ fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
 fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>) -> PyResult<String> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let l = run(py, None, move || rule_of(lapse_days, lapse_quantile).resolve(&h, at))?.map_err(err)?;
+    let l = run(py, None, move || winback::lapse(&h, at, &rule_of(lapse_days, lapse_quantile)))?.map_err(err)?;
     let summary = winback::LapseSummary::from(&l);
     Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
@@ -239,16 +238,14 @@ fn batch(cols: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
 fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let (ids, schema, x) = run(py, None, move || -> winback::Result<_> {
-            let l = rule_of(lapse_days, lapse_quantile).resolve(&h, at)?;
-            let who: Vec<usize> = if all { (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect() } else { l.lapsed };
-            let schema = FeatureSchema::learn(&h, at, &Default::default())?;
-            let x = build_features(&h, &schema, at, &who)?;
-            Ok((who.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>(), schema, x))
-        })?
-        .map_err(err)?;
+    let who = if all { winback::Who::All } else { winback::Who::Lapsed };
+    let (ids, x) = run(py, None, move || -> winback::Result<_> {
+        let x = winback::feature_table(&h, at, &rule_of(lapse_days, lapse_quantile), who, &Default::default())?;
+        Ok((x.customers.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>(), x))
+    })?
+    .map_err(err)?;
     let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(StringArray::from(ids)))];
-    for (j, f) in schema.features.iter().enumerate() {
+    for (j, f) in x.schema.features.iter().enumerate() {
         cols.push((f.name.as_str(), Arc::new(Float64Array::from(x.x.column(j).to_vec()))));
     }
     batch(cols)?.to_pyarrow(py)

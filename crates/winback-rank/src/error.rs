@@ -40,6 +40,12 @@ pub enum Error {
     /// A minimum probability outside [0, 1].
     #[error("minimum probability must be in [0, 1], got {0}")]
     InvalidMinProbability(f64),
+    /// A minimum expected profit that is not a finite number.
+    #[error("minimum expected profit must be a finite number, got {0}")]
+    InvalidMinProfit(f64),
+    /// The ROI objective divides by the contact cost: it needs a cost above 0.
+    #[error("objective `roi` needs a cost per contact above 0 (ROI divides by it)")]
+    RoiWithoutCost,
     /// Feedback about a group that is not a candidate.
     #[error("feedback for unknown group {0}")]
     UnknownGroup(usize),

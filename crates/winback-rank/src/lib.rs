@@ -127,7 +127,8 @@ impl Default for PlanParams {
 }
 
 impl PlanParams {
-    fn validate(&self) -> Result<()> {
+    /// Checks the parameters: invalid values are errors, never clamped.
+    pub fn validate(&self) -> Result<()> {
         if !(self.cost_per_contact >= 0.0 && self.cost_per_contact.is_finite()) {
             return Err(Error::InvalidCost(self.cost_per_contact));
         }
@@ -153,6 +154,14 @@ impl PlanParams {
             if !(0.0..=1.0).contains(&m) {
                 return Err(Error::InvalidMinProbability(m));
             }
+        }
+        if let Some(m) = self.min_expected_profit {
+            if !m.is_finite() {
+                return Err(Error::InvalidMinProfit(m));
+            }
+        }
+        if self.objective == Objective::Roi && self.cost_per_contact <= 0.0 {
+            return Err(Error::RoiWithoutCost);
         }
         Ok(())
     }

@@ -151,6 +151,10 @@ proptest! {
     #[test]
     fn order_is_a_permutation_non_increasing_in_the_objective(cands in candidates(), obj in 0usize..3, cost in 0.0f64..5.0) {
         let params = PlanParams { objective: [Objective::Probability, Objective::Profit, Objective::Roi][obj], cost_per_contact: cost, include_unprofitable: true, ..Default::default() };
+        if params.objective == Objective::Roi && cost == 0.0 {
+            prop_assert!(matches!(plan(&cands, &params), Err(winback_rank::Error::RoiWithoutCost)));
+            return Ok(());
+        }
         let ord = order(&cands, &params);
         let mut sorted = ord.clone();
         sorted.sort_unstable();
@@ -174,4 +178,15 @@ proptest! {
             prop_assert!(budget - p.cost < cost + 1e-6);
         }
     }
+}
+
+#[test]
+fn roi_without_cost_and_non_finite_min_profit_are_refused() {
+    let c = [Candidate::new(1, 10, 0.2, 0.1, 0.3, 50.0)];
+    let roi = PlanParams { objective: Objective::Roi, ..Default::default() };
+    assert!(matches!(plan(&c, &roi), Err(winback_rank::Error::RoiWithoutCost)));
+    let nan = PlanParams { min_expected_profit: Some(f64::NAN), ..Default::default() };
+    assert!(matches!(plan(&c, &nan), Err(winback_rank::Error::InvalidMinProfit(_))));
+    let ok = PlanParams { objective: Objective::Roi, cost_per_contact: 1.0, ..Default::default() };
+    assert!(plan(&c, &ok).is_ok());
 }

@@ -23,7 +23,7 @@
 //! let seg = Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).check()?
 //!     .fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features })?;
 //! assert_eq!(seg.groups.len(), 2);
-//! assert_eq!(seg.groups[0].sentence, "last purchase at most 59 days ago");
+//! assert_eq!(seg.groups[0].sentence, "last purchase at most 58 days ago");
 //! assert!(seg.groups[0].probability > seg.groups[1].probability);
 //! assert_eq!(seg.assign(x.view())?[0], 1);
 //! # Ok::<(), winback_tree::Error>(())

@@ -73,6 +73,11 @@ pub struct SegmenterValidParams {
 }
 
 impl SegmenterValidParams {
+    /// Checks parameters that did not come through [`Segmenter`] (read from a
+    /// model file, say) exactly as [`ParamGuard::check_ref`] does.
+    pub fn validate(&self) -> Result<()> {
+        Segmenter(self.clone()).check_ref().map(|_| ())
+    }
     /// Target number of groups K.
     pub fn groups(&self) -> usize {
         self.groups

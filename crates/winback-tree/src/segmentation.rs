@@ -26,7 +26,6 @@
 //! Groups are numbered 1..K by decreasing probability.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 
 use linfa::dataset::Dataset;
 use linfa::prelude::Fit;
@@ -35,7 +34,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use winback_core::features::Feature;
-use winback_stats::Beta;
+use winback_stats::{mix, Beta};
 
 use crate::error::{Error, Result};
 use crate::params::{ClassWeighting, SegmenterValidParams, SplitCriterion};
@@ -144,11 +143,7 @@ enum Blocked {
     Pure,
 }
 
-fn mix(seed: u64, v: u64) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (seed, v).hash(&mut h);
-    h.finish()
-}
+
 
 fn impurity(criterion: SplitCriterion, pos: f64, neg: f64) -> f64 {
     let n = pos + neg;
@@ -545,24 +540,94 @@ impl Segmentation {
     /// instead of looping or panicking when rows are assigned.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidSegmentation(m));
+        self.params.validate().map_err(|e| Error::InvalidSegmentation(format!("params: {e}")))?;
         let k = self.groups.len();
-        if self.nodes.is_empty() || k == 0 {
-            return bad("no nodes or no groups".into());
+        if self.nodes.is_empty() {
+            return bad("nodes: empty".into());
         }
-        for (i, g) in self.groups.iter().enumerate() {
-            if g.id != i + 1 {
-                return bad(format!("group {} at position {}", g.id, i + 1));
-            }
+        if k == 0 {
+            return bad("groups: empty".into());
         }
+        if self.features.is_empty() {
+            return bad("features: empty".into());
+        }
+        let prob = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !prob(self.base_rate) {
+            return bad(format!("base_rate: {} is not a probability in [0, 1]", self.base_rate));
+        }
+        let mut leaves = vec![0usize; k + 1];
         for (i, n) in self.nodes.iter().enumerate() {
             match (n.split, n.group) {
-                (Some((f, t, l, r)), _) => {
+                (Some((f, t, l, r)), None) => {
+                    // Children after their parent: the tree has no cycle, and routing ends.
                     if f >= self.features.len() || !t.is_finite() || l <= i || r <= i || l >= self.nodes.len() || r >= self.nodes.len() || l == r {
-                        return bad(format!("node {i} has an invalid split"));
+                        return bad(format!("nodes[{i}].split: {:?} is not a split of this tree", n.split));
                     }
                 }
-                (None, Some(g)) if (1..=k).contains(&g) => {}
-                (None, _) => return bad(format!("leaf {i} has no valid group")),
+                (Some(_), Some(_)) => return bad(format!("nodes[{i}]: both a split and a group")),
+                (None, Some(g)) if (1..=k).contains(&g) => leaves[g] += 1,
+                (None, g) => return bad(format!("nodes[{i}].group: {g:?}, where a leaf needs a group in 1..={k}")),
+            }
+            if n.positives > n.rows {
+                return bad(format!("nodes[{i}].positives: {} is more than its {} rows", n.positives, n.rows));
+            }
+        }
+        // Every node but the root has exactly one parent.
+        let mut parents = vec![0usize; self.nodes.len()];
+        for n in &self.nodes {
+            if let Some((_, _, l, r)) = n.split {
+                parents[l] += 1;
+                parents[r] += 1;
+            }
+        }
+        if let Some(i) = (1..self.nodes.len()).find(|&i| parents[i] != 1) {
+            return bad(format!("nodes[{i}]: reached from {} parents (a tree node has one)", parents[i]));
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            let at = |field: &str| format!("groups[{i}].{field}");
+            if g.id != i + 1 {
+                return bad(format!("{}: {} where groups are numbered 1..={k} in order", at("id"), g.id));
+            }
+            if leaves[g.id] != 1 {
+                return bad(format!("{}: group {} is the group of {} leaves (one expected)", at("id"), g.id, leaves[g.id]));
+            }
+            for (name, v) in [("probability", g.probability), ("low", g.low), ("high", g.high), ("share", g.share), ("observed_rate", g.observed_rate)] {
+                if !prob(v) {
+                    return bad(format!("{}: {v} is not a probability in [0, 1]", at(name)));
+                }
+            }
+            if g.low > g.high {
+                return bad(format!("{}: {} is above high = {}", at("low"), g.low, g.high));
+            }
+            for (name, v) in [("alpha", g.alpha), ("beta", g.beta)] {
+                if !(v.is_finite() && v > 0.0) {
+                    return bad(format!("{}: {v} is not a positive finite Beta parameter", at(name)));
+                }
+            }
+            if g.came_back > g.size {
+                return bad(format!("{}: {} is more than the group's size {}", at("came_back"), g.came_back, g.size));
+            }
+            if g.honest_came_back > g.honest_size {
+                return bad(format!("{}: {} is more than honest_size {}", at("honest_came_back"), g.honest_came_back, g.honest_size));
+            }
+            for (name, v) in [("mean_past_spend", g.mean_past_spend), ("mean_return_spend", g.mean_return_spend)] {
+                if let Some(v) = v {
+                    if !v.is_finite() || v.abs() > 1e15 {
+                        return bad(format!("{}: {v} is not a representable amount", at(name)));
+                    }
+                }
+            }
+            if g.mean_return_spend.is_some_and(|v| v < 0.0) {
+                return bad(format!("{} is negative", at("mean_return_spend")));
+            }
+            for (j, c) in g.rule.iter().enumerate() {
+                let ok = c.feature < self.features.len()
+                    && c.name == self.features[c.feature].name
+                    && c.lower.is_none_or(f64::is_finite)
+                    && c.upper.is_none_or(f64::is_finite);
+                if !ok {
+                    return bad(format!("{}[{j}]: not a condition on a feature of this segmentation", at("rule")));
+                }
             }
         }
         Ok(())

@@ -145,7 +145,7 @@ fn tampered_segmentation_is_refused() {
         }
     }
     let e = Segmentation::from_json(&bad.to_json().unwrap()).unwrap_err();
-    assert!(e.to_string().starts_with("invalid segmentation: node 0 has an invalid split"), "{e}");
+    assert!(e.to_string().starts_with("invalid segmentation: nodes[0].split: "), "{e}");
     let mut bad = f.seg.clone();
     bad.groups.pop();
     assert!(Segmentation::from_json(&bad.to_json().unwrap()).is_err());

@@ -1,0 +1,54 @@
+//! The verbs that describe a history at a date without a model: who is lapsed
+//! (the lapse report) and the feature table.
+
+use winback_core::date::Day;
+use winback_core::features::{build_features, FeatureMatrix, FeatureOptions, FeatureSchema};
+use winback_core::lapse::{Lapse, LapseRule};
+use winback_core::History;
+
+use crate::error::Result;
+
+/// Who is lapsed at `at` under `rule`: the threshold, the gap distribution it
+/// was learned from, and the lapsed customers.
+pub fn lapse(history: &History, at: Day, rule: &LapseRule) -> Result<Lapse> {
+    Ok(rule.resolve(history, at)?)
+}
+
+/// Which customers a feature table describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Who {
+    /// The lapsed customers at the date (default).
+    #[default]
+    Lapsed,
+    /// Every customer with a purchase before the date.
+    All,
+}
+
+/// The feature table at `at`: one row per lapsed customer (or per customer with
+/// a purchase before `at`), with the schema learned from the history before `at`.
+///
+/// ```
+/// use winback::core::{History, Line};
+/// use winback::core::lapse::LapseRule;
+/// let lines = [
+///     Line { customer: "a", day: 0, amount: 10.0, ..Default::default() },
+///     Line { customer: "a", day: 30, amount: 5.0, ..Default::default() },
+///     Line { customer: "b", day: 95, amount: 7.0, ..Default::default() },
+/// ];
+/// let (h, _) = History::from_lines(lines, false, &Default::default())?;
+/// let rule = LapseRule::Fixed { days: 60 };
+/// let lapsed = winback::feature_table(&h, 100, &rule, winback::Who::Lapsed, &Default::default())?;
+/// assert_eq!(lapsed.customers, vec![0]); // only "a" (70 days since the last purchase)
+/// assert_eq!(lapsed.value(0, "recency_days"), Some(70.0));
+/// let all = winback::feature_table(&h, 100, &rule, winback::Who::All, &Default::default())?;
+/// assert_eq!(all.customers, vec![0, 1]);
+/// # Ok::<(), winback::Error>(())
+/// ```
+pub fn feature_table(history: &History, at: Day, rule: &LapseRule, who: Who, options: &FeatureOptions) -> Result<FeatureMatrix> {
+    let rows: Vec<usize> = match who {
+        Who::Lapsed => rule.resolve(history, at)?.lapsed,
+        Who::All => (0..history.num_customers()).filter(|&i| history.last_purchase_before(i, at).is_some()).collect(),
+    };
+    let schema = FeatureSchema::learn(history, at, options)?;
+    Ok(build_features(history, &schema, at, &rows)?)
+}

@@ -1,0 +1,323 @@
+//! The model file: the serialized form of a [`WinbackModel`], where each fact is
+//! stored once, and the validation that turns an untrusted file back into a
+//! model.
+//!
+//! A model file is data from outside: a hand-edited, truncated or hostile file
+//! must be refused with a message naming the field, never panic or score
+//! outside [0, 1]. [`ModelFile`] is what the JSON holds; `WinbackModel::try_from`
+//! checks it whole (parameters, dates, lapse decision, feature schema, tree,
+//! group statistics, waves) before anything uses it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use linfa::ParamGuard;
+use serde::{Deserialize, Serialize};
+use winback_core::date::{day_from_ymd, Day};
+use winback_core::features::{Feature, FeatureSchema};
+use winback_core::lapse::{GapDistribution, LapseRule, SegmentThreshold};
+use winback_tree::{Group, Node, Segmentation};
+
+use crate::error::Error;
+use crate::feedback::Wave;
+use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION};
+
+/// The lapse decision at the fitting date, as stored (the rule is in the config,
+/// the date is `fitted_at`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LapseFile {
+    /// The (global) threshold in days.
+    pub threshold_days: i64,
+    /// Per-segment thresholds.
+    pub segments: Vec<SegmentThreshold>,
+    /// The gap distribution.
+    pub gaps: Option<GapDistribution>,
+    /// Customers with a purchase before the date.
+    pub customers_with_history: usize,
+    /// Customers lapsed at the date.
+    pub lapsed: usize,
+}
+
+/// The feature schema, as stored (its options are the config's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaFile {
+    /// The columns, in matrix order.
+    pub features: Vec<Feature>,
+    /// The cutoff whose history the vocabularies come from.
+    pub learned_at: Day,
+    /// Category vocabulary.
+    pub categories: Vec<String>,
+    /// Channel vocabulary.
+    pub channels: Vec<String>,
+    /// Region vocabulary.
+    pub regions: Vec<String>,
+    /// Kept levels of each categorical attribute.
+    pub attribute_levels: BTreeMap<String, Vec<String>>,
+}
+
+/// The segmentation, as stored (its features are the schema's, its parameters
+/// the config's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentationFile {
+    /// Tree nodes; node 0 is the root.
+    pub nodes: Vec<Node>,
+    /// Groups by id − 1.
+    pub groups: Vec<Group>,
+    /// Base rate of the training rows.
+    pub base_rate: f64,
+    /// Training rows.
+    pub rows: usize,
+    /// Why there are fewer groups than asked, or a size limit could not be met.
+    pub note: Option<String>,
+}
+
+/// What a model file holds (format version 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// How the model was fitted (lapse rule, horizon, feature options, segmenter parameters).
+    pub config: Config,
+    /// The date it was fitted standing at.
+    pub fitted_at: Day,
+    /// The lapse decision at `fitted_at`.
+    pub lapse: LapseFile,
+    /// The feature schema.
+    pub schema: SchemaFile,
+    /// The training cutoffs used, latest first.
+    pub training_cutoffs: Vec<Day>,
+    /// Cutoffs left out, and why.
+    pub skipped_cutoffs: Vec<SkippedCutoff>,
+    /// Training rows.
+    pub training_rows: usize,
+    /// The tree and its groups.
+    pub segmentation: SegmentationFile,
+    /// Recorded contact waves.
+    pub waves: Vec<Wave>,
+}
+
+impl From<WinbackModel> for ModelFile {
+    fn from(m: WinbackModel) -> ModelFile {
+        ModelFile {
+            format_version: m.format_version,
+            config: m.config,
+            fitted_at: m.fitted_at,
+            lapse: LapseFile {
+                threshold_days: m.lapse.threshold_days,
+                segments: m.lapse.segments,
+                gaps: m.lapse.gaps,
+                customers_with_history: m.lapse.customers_with_history,
+                lapsed: m.lapse.lapsed,
+            },
+            schema: SchemaFile {
+                features: m.schema.features,
+                learned_at: m.schema.learned_at,
+                categories: m.schema.categories,
+                channels: m.schema.channels,
+                regions: m.schema.regions,
+                attribute_levels: m.schema.attribute_levels,
+            },
+            training_cutoffs: m.training_cutoffs,
+            skipped_cutoffs: m.skipped_cutoffs,
+            training_rows: m.training_rows,
+            segmentation: SegmentationFile {
+                nodes: m.segmentation.nodes,
+                groups: m.segmentation.groups,
+                base_rate: m.segmentation.base_rate,
+                rows: m.segmentation.rows,
+                note: m.segmentation.note,
+            },
+            waves: m.waves,
+        }
+    }
+}
+
+/// Why a model file was refused: the field (a path such as
+/// `segmentation.groups[2].probability`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFileError {
+    /// The field.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ModelFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+fn refuse<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, ModelFileError> {
+    Err(ModelFileError { field: field.into(), message: message.into() })
+}
+
+/// The dates a model may name: years 1 to 9999.
+fn check_day(field: &str, d: Day) -> Result<(), ModelFileError> {
+    if !(day_from_ymd(1, 1, 1)..=day_from_ymd(9999, 12, 31)).contains(&d) {
+        return refuse(field, format!("day {d} is not a date of years 1 to 9999"));
+    }
+    Ok(())
+}
+
+/// The config field an invalid parameter belongs to.
+fn config_field(e: &Error) -> &'static str {
+    use winback_core::Error as C;
+    match e {
+        Error::Core(C::InvalidHorizon(_)) => "config.horizon_days",
+        Error::Core(C::InvalidCutoffCount(_)) => "config.training_cutoffs",
+        Error::Core(C::InvalidLapseDays(_) | C::InvalidQuantile(_)) => "config.lapse",
+        Error::Core(C::InvalidMaxLevels(_)) => "config.features.max_levels",
+        Error::InvalidWindow(_) => "config.features.windows",
+        Error::InvalidMinHistory(_) => "config.min_history_days",
+        Error::UnknownPriorityFeature { .. } => "config.priority_feature",
+        Error::Tree(_) => "config.segmenter",
+        _ => "config",
+    }
+}
+
+impl TryFrom<ModelFile> for WinbackModel {
+    type Error = ModelFileError;
+
+    fn try_from(f: ModelFile) -> Result<WinbackModel, ModelFileError> {
+        if f.format_version != FORMAT_VERSION {
+            return refuse("format_version", format!("version {} (this build reads {FORMAT_VERSION})", f.format_version));
+        }
+        let c = &f.config;
+        if let Err(e) = c.validate() {
+            return refuse(config_field(&e), e.to_string());
+        }
+        check_day("fitted_at", f.fitted_at)?;
+
+        // The lapse decision.
+        let l = &f.lapse;
+        if !(1..=36_500).contains(&l.threshold_days) {
+            return refuse("lapse.threshold_days", format!("{} is not a threshold of 1 to 36500 days", l.threshold_days));
+        }
+        if let LapseRule::Fixed { days } = c.lapse {
+            if days != l.threshold_days {
+                return refuse("lapse.threshold_days", format!("{} differs from the fixed rule's {days} days (config.lapse)", l.threshold_days));
+            }
+        }
+        for (i, s) in l.segments.iter().enumerate() {
+            if !(1..=36_500).contains(&s.threshold_days) {
+                return refuse(format!("lapse.segments[{i}].threshold_days"), format!("{} is not a threshold of 1 to 36500 days", s.threshold_days));
+            }
+        }
+        if let Some(g) = &l.gaps {
+            let finite = g.mean.is_finite() && g.quantiles.iter().all(|(q, v)| q.is_finite() && v.is_finite());
+            if !finite {
+                return refuse("lapse.gaps", "mean and quantiles must be finite numbers");
+            }
+            if g.histogram.len() > 36_501 {
+                return refuse("lapse.gaps.histogram", format!("{} bins: gaps are at most 36500 days", g.histogram.len()));
+            }
+        }
+        if l.lapsed > l.customers_with_history {
+            return refuse("lapse.lapsed", format!("{} lapsed of {} customers with history", l.lapsed, l.customers_with_history));
+        }
+
+        // The schema.
+        let schema = FeatureSchema {
+            features: f.schema.features,
+            options: c.features.clone(),
+            learned_at: f.schema.learned_at,
+            categories: f.schema.categories,
+            channels: f.schema.channels,
+            regions: f.schema.regions,
+            attribute_levels: f.schema.attribute_levels,
+        };
+        check_day("schema.learned_at", schema.learned_at)?;
+        if schema.learned_at >= f.fitted_at {
+            return refuse("schema.learned_at", "must be before fitted_at (the schema is learned at a training cutoff)");
+        }
+        if let Err(e) = schema.validate() {
+            return match e {
+                winback_core::Error::InvalidSchema { field, message } => refuse(format!("schema.{field}"), message),
+                other => refuse("schema", other.to_string()),
+            };
+        }
+        if schema.index(&c.priority_feature).is_none() {
+            return refuse("config.priority_feature", format!("{:?} is not a feature of the schema", c.priority_feature));
+        }
+
+        // Training cutoffs: at least one, before the fitting date, latest first.
+        if f.training_cutoffs.is_empty() || f.training_cutoffs.len() > c.training_cutoffs {
+            return refuse("training_cutoffs", format!("{} cutoffs where 1 to {} (config.training_cutoffs) are possible", f.training_cutoffs.len(), c.training_cutoffs));
+        }
+        for (i, &t) in f.training_cutoffs.iter().enumerate() {
+            check_day(&format!("training_cutoffs[{i}]"), t)?;
+            if t >= f.fitted_at || (i > 0 && t >= f.training_cutoffs[i - 1]) {
+                return refuse(format!("training_cutoffs[{i}]"), "cutoffs are before fitted_at, latest first");
+            }
+        }
+        for (i, s) in f.skipped_cutoffs.iter().enumerate() {
+            check_day(&format!("skipped_cutoffs[{i}].cutoff"), s.cutoff)?;
+        }
+
+        // The tree and its groups.
+        let params = match c.segmenter.check_ref() {
+            Ok(p) => p.clone(),
+            Err(e) => return refuse("config.segmenter", e.to_string()),
+        };
+        let segmentation = Segmentation {
+            params,
+            features: schema.features.clone(),
+            nodes: f.segmentation.nodes,
+            groups: f.segmentation.groups,
+            base_rate: f.segmentation.base_rate,
+            rows: f.segmentation.rows,
+            note: f.segmentation.note,
+        };
+        if let Err(e) = segmentation.validate() {
+            return match e {
+                winback_tree::Error::InvalidSegmentation(m) => {
+                    let (field, message) = m.split_once(": ").unwrap_or(("", &m));
+                    refuse(format!("segmentation.{field}").trim_end_matches('.').to_string(), message)
+                }
+                other => refuse("segmentation", other.to_string()),
+            };
+        }
+
+        // Waves: each recorded once, about groups of this model.
+        let k = segmentation.groups.len();
+        let mut seen = HashSet::new();
+        for (i, w) in f.waves.iter().enumerate() {
+            if !seen.insert(w.fingerprint.as_str()) {
+                return refuse(format!("waves[{i}].fingerprint"), "the same outcomes recorded twice");
+            }
+            check_day(&format!("waves[{i}].at"), w.at)?;
+            for (j, o) in w.outcomes.iter().enumerate() {
+                if !(1..=k).contains(&o.group) || o.came_back > o.contacted {
+                    return refuse(format!("waves[{i}].outcomes[{j}]"), format!("group {} with {} of {} back is not an outcome of this model's {k} groups", o.group, o.came_back, o.contacted));
+                }
+            }
+        }
+
+        let lapse = LapseSummary {
+            rule: c.lapse,
+            cutoff: f.fitted_at,
+            threshold_days: f.lapse.threshold_days,
+            segments: f.lapse.segments,
+            gaps: f.lapse.gaps,
+            customers_with_history: f.lapse.customers_with_history,
+            lapsed: f.lapse.lapsed,
+        };
+        Ok(WinbackModel {
+            format_version: f.format_version,
+            config: f.config,
+            fitted_at: f.fitted_at,
+            lapse_days: lapse.threshold_days,
+            lapse,
+            schema,
+            training_cutoffs: f.training_cutoffs,
+            skipped_cutoffs: f.skipped_cutoffs,
+            training_rows: f.training_rows,
+            segmentation,
+            waves: f.waves,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! A model file is untrusted input: every field is validated on load, a refusal
+//! names the field, and whatever is accepted scores inside [0, 1] without a panic.
+
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use winback::core::lapse::LapseRule;
+use winback::core::synthetic::{Synthetic, SyntheticConfig};
+use winback::core::History;
+use winback::rank::PlanParams;
+use winback::{Config, Error, WinbackModel};
+
+struct Fixture {
+    history: History,
+    at: i32,
+    json: String,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let s = Synthetic::new(SyntheticConfig { customers: 3_000, seed: 5, ..Default::default() });
+        let history = s.history().unwrap().0;
+        let at = s.config().start + 600;
+        let model = WinbackModel::fit(&history, at, &Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() }).unwrap();
+        Fixture { history, at, json: model.to_json().unwrap() }
+    })
+}
+
+fn value() -> Value {
+    serde_json::from_str(&fixture().json).unwrap()
+}
+
+/// The message of loading `v`, which must be refused.
+fn refused(v: &Value) -> String {
+    match WinbackModel::from_json(&v.to_string(), "m.json") {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_valid_file_round_trips_and_stores_each_fact_once() {
+    let v = value();
+    let m = WinbackModel::from_json(&fixture().json, "m.json").unwrap();
+    assert_eq!(m.to_json().unwrap(), fixture().json);
+    // The threshold, the lapse rule and the features are stored once.
+    assert!(v.get("lapse_days").is_none());
+    assert!(v["lapse"].get("rule").is_none());
+    assert!(v["segmentation"].get("features").is_none());
+    assert!(v["schema"].get("options").is_none());
+    assert_eq!(m.lapse_days, 45);
+    assert_eq!(m.segmentation.features, m.schema.features);
+}
+
+#[test]
+fn empty_windows_are_refused_not_a_panic() {
+    // Issue 9, 2.1: `windows: []` made score/plan index out of bounds.
+    let mut v = value();
+    v["config"]["features"]["windows"] = json!([]);
+    let e = refused(&v);
+    assert!(e.starts_with("m.json: invalid model file: field `schema.features[9].source`"), "{e}");
+}
+
+#[test]
+fn probabilities_outside_0_1_are_refused() {
+    // Issue 9, 2.2: probability 2.0, -1 or 1e308 was scored as written.
+    for bad in [json!(2.0), json!(-1), json!(1e308)] {
+        let mut v = value();
+        v["segmentation"]["groups"][0]["probability"] = bad.clone();
+        let e = refused(&v);
+        assert!(e.contains("field `segmentation.groups[0].probability`") && e.contains("not a probability in [0, 1]"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn each_kind_of_bad_field_is_named() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+        ("horizon 0", Box::new(|v| v["config"]["horizon_days"] = json!(0)), "field `config.horizon_days`: horizon must be between 1 and 36500 days, got 0"),
+        ("horizon -60", Box::new(|v| v["config"]["horizon_days"] = json!(-60)), "field `config.horizon_days`"),
+        ("window -5", Box::new(|v| v["config"]["features"]["windows"][0] = json!(-5)), "field `config.features.windows`"),
+        ("huge window", Box::new(|v| v["config"]["features"]["windows"][0] = json!(1_000_000_000)), "field `config.features.windows`"),
+        ("negative alpha", Box::new(|v| v["segmentation"]["groups"][1]["alpha"] = json!(-3.0)), "field `segmentation.groups[1].alpha`"),
+        ("regions emptied", Box::new(|v| v["schema"]["regions"] = json!([])), "field `schema.features["),
+        ("threshold differs", Box::new(|v| v["lapse"]["threshold_days"] = json!(46)), "field `lapse.threshold_days`: 46 differs from the fixed rule's 45 days"),
+        ("lapse days 0", Box::new(|v| v["config"]["lapse"]["days"] = json!(0)), "field `config.lapse`"),
+        ("wrong type", Box::new(|v| v["segmentation"]["groups"][2]["size"] = json!("many")), "field `segmentation.groups[2].size`: invalid type: string"),
+        ("missing", Box::new(|v| { v["segmentation"]["groups"][2].as_object_mut().unwrap().remove("beta"); }), "missing field `beta`"),
+        ("unknown", Box::new(|v| v["surprise"] = json!(1)), "unknown field `surprise`"),
+        ("split to the root", Box::new(|v| v["segmentation"]["nodes"][0]["split"][2] = json!(0)), "field `segmentation.nodes[0].split`"),
+        ("priority feature", Box::new(|v| v["config"]["priority_feature"] = json!("shoe_size")), "field `config.priority_feature`"),
+        ("fitted in year 30000", Box::new(|v| v["fitted_at"] = json!(10_000_000)), "field `fitted_at`"),
+        ("no cutoffs", Box::new(|v| v["training_cutoffs"] = json!([])), "field `training_cutoffs`"),
+    ];
+    for (what, tamper, want) in cases {
+        let mut v = value();
+        tamper(&mut v);
+        let e = WinbackModel::from_json(&v.to_string(), "m.json").map(|_| ()).map_err(|e| e.to_string());
+        assert!(e.as_ref().is_err_and(|e| e.contains(want)), "{what}: {e:?}");
+    }
+}
+
+#[test]
+fn another_format_version_is_refused_with_a_clear_message() {
+    let mut v = value();
+    v["format_version"] = json!(1);
+    let e = refused(&v);
+    assert_eq!(e, "model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
+    let e = WinbackModel::from_json("{\"hello\": 1}", "x.json").unwrap_err();
+    assert_eq!(e.to_string(), "x.json: invalid model file: field `format_version`: missing, or not a whole number");
+    assert!(matches!(WinbackModel::from_json("not json", "x.json"), Err(Error::BadModelFile { .. })));
+}
+
+/// Every path to a value in a JSON tree, as keys and indices.
+fn paths(v: &Value, at: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                at.push(Step::Key(k.clone()));
+                paths(x, at, out);
+                at.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                at.push(Step::Index(i));
+                paths(x, at, out);
+                at.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn get_mut<'a>(v: &'a mut Value, path: &[Step]) -> &'a mut Value {
+    path.iter().fold(v, |v, s| match s {
+        Step::Key(k) => &mut v[k.as_str()],
+        Step::Index(i) => &mut v[*i],
+    })
+}
+
+fn replacement(k: usize) -> Option<Value> {
+    [
+        Some(json!(-1)),
+        Some(json!(0)),
+        Some(json!(2.0)),
+        Some(json!(1e308)),
+        Some(json!(-1e308)),
+        Some(json!(0.5)),
+        Some(json!(u64::MAX)),
+        Some(json!(3)),
+        Some(json!("")),
+        Some(json!("x")),
+        Some(json!(true)),
+        Some(Value::Null),
+        Some(json!([])),
+        Some(json!({})),
+        None, // remove the key, or empty the array
+    ][k]
+    .clone()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_tampered_field_is_refused_by_name_or_scores_in_0_1(pick in any::<prop::sample::Index>(), k in 0usize..15) {
+        let f = fixture();
+        let mut v = value();
+        let mut all = Vec::new();
+        paths(&v, &mut Vec::new(), &mut all);
+        let path = pick.get(&all[1..]).clone();
+        match replacement(k) {
+            Some(r) => *get_mut(&mut v, &path) = r,
+            None => {
+                let (last, parent) = path.split_last().unwrap();
+                match (get_mut(&mut v, parent), last) {
+                    (Value::Object(m), Step::Key(key)) => { m.remove(key); }
+                    (Value::Array(a), Step::Index(_)) => a.clear(),
+                    _ => unreachable!(),
+                }
+            }
+        }
+        let keys: Vec<&str> = path.iter().filter_map(|s| match s { Step::Key(k) => Some(k.as_str()), Step::Index(_) => None }).collect();
+        match WinbackModel::from_json(&v.to_string(), "m.json") {
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(keys.iter().any(|k| msg.contains(k)) || matches!(e, Error::UnsupportedVersion { .. }), "{path:?}: {msg}");
+            }
+            Ok(m) => {
+                if let Ok(s) = m.score(&f.history, f.at) {
+                    for c in &s.customers {
+                        prop_assert!((0.0..=1.0).contains(&c.probability) && c.probability_low <= c.probability_high, "{path:?}: {c:?}");
+                    }
+                    let _ = m.plan(&s, &PlanParams::default());
+                }
+            }
+        }
+    }
+}
