@@ -567,10 +567,15 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
     if cli.json {
         print_json(&serde_json::json!({
             "model": c.model, "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
+            "skipped_cutoffs": m.skipped_cutoffs.iter().map(|s| serde_json::json!({"cutoff": format_day(s.cutoff), "reason": s.reason})).collect::<Vec<_>>(),
             "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "groups": m.segmentation.groups, "note": m.segmentation.note,
         }))?;
     } else {
-        outln!("fitted standing at {}: lapse threshold {} days, {} training rows from {} cutoffs -> {}", format_day(at), m.lapse_days, m.training_rows, m.training_cutoffs.len(), c.model.display());
+        let cutoffs = m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>().join(", ");
+        outln!("fitted standing at {}: lapse threshold {} days, {} training rows from cutoffs {cutoffs} -> {}", format_day(at), m.lapse_days, m.training_rows, c.model.display());
+        for s in &m.skipped_cutoffs {
+            outln!("cutoff {} not used: {}", format_day(s.cutoff), s.reason);
+        }
         out!("{}", group_table(&m));
     }
     Ok(())

@@ -281,3 +281,68 @@ fn report_renders_in_headless_chromium() {
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{} bytes", bytes.len());
 }
+
+/// Issue 9, 2.3: a full or closed stdout is an error (exit 1), never a panic.
+#[test]
+fn a_full_stdout_is_an_error_not_a_panic() {
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    use assert_cmd::assert::OutputAssertExt;
+    Command::new(assert_cmd::cargo::cargo_bin("winback"))
+        .arg("lapse")
+        .args(retail())
+        .stdout(full)
+        .output()
+        .unwrap()
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot write to stdout"))
+        .stderr(predicate::str::contains("panicked").not())
+        .stderr(predicate::str::contains("internal error").not());
+}
+
+/// Issue 9, 2.13: negative numbers parse, then fail their range check with the flag's rule.
+#[test]
+fn negative_numbers_reach_the_range_checks() {
+    let m = model("neg.json");
+    winback()
+        .arg("plan")
+        .args(["--model", m.to_str().unwrap(), "--cost-per-contact", "1", "--budget", "-1"])
+        .args(retail())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("budget must be"));
+    winback().arg("fit").args(retail()).args(["--model", tmp("x.json").to_str().unwrap(), "--horizon", "-60"]).assert().code(2).stderr(predicate::str::contains("horizon must be between 1 and 36500 days, got -60"));
+    winback()
+        .arg("fit")
+        .args(retail())
+        .args(["--model", tmp("x.json").to_str().unwrap(), "--min-history-days", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("minimum history before a training cutoff must be between 1 and 36500 days, got 0"));
+    winback().arg("plan").args(["--model", m.to_str().unwrap(), "--objective", "roi"]).args(retail()).assert().code(2).stderr(predicate::str::contains("objective `roi` needs a cost per contact above 0"));
+}
+
+/// Issue 14, 3: the minimum history is a flag; fit says which cutoffs it used.
+#[test]
+fn min_history_days_is_a_flag() {
+    let m = tmp("short.json");
+    let out = winback().arg("fit").args(retail()).args(["--model", m.to_str().unwrap(), "--min-history-days", "30", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["training_cutoffs"], serde_json::json!(["2011-10-11", "2011-08-12", "2011-06-13"]));
+    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(model["config"]["min_history_days"], 30);
+}
+
+/// Issue 9, 2.4 through the CLI: the same outcomes file twice is refused and the model file is untouched.
+#[test]
+fn feedback_twice_is_refused() {
+    let m = model("twice.json");
+    let outcomes = tmp("twice.csv");
+    std::fs::write(&outcomes, "group,contacted,came_back\n1,20,5\n").unwrap();
+    let run = || winback().arg("feedback").args(["--model", m.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap()]).args(retail()).assert();
+    run().success();
+    let once = std::fs::read_to_string(&m).unwrap();
+    run().code(1).stderr(predicate::str::contains("twice.csv: these outcomes were already recorded into the model (wave 1)"));
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), once);
+}
