@@ -2,6 +2,7 @@
 //! 10-group segmentation on one thread (the goal is ≥ 10M customers/s per core).
 //!
 //! `cargo bench --bench assign`
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use linfa::ParamGuard;

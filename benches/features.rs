@@ -3,6 +3,7 @@
 //! features at a cutoff.
 //!
 //! `cargo bench --bench features` (seeded: the same data every run).
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use winback::core::features::{build_features, FeatureOptions, FeatureSchema};

@@ -4,6 +4,7 @@
 //! lapsed, fit the groups standing at the end of the data, score the lapsed
 //! customers, and plan the contacts with a target and a cost per contact, saying
 //! where to stop.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 

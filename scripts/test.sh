@@ -16,6 +16,8 @@ export WINBACK_REQUIRE_BROWSER=1
 # Rust: unit, integration and doc tests of the workspace's default members
 # (the Python binding crate stays outside them, so this needs no Python).
 cargo test --workspace --all-features --no-fail-fast
+# Lints: clippy's warnings and missing docs are errors.
+cargo clippy --workspace --all-targets --all-features -- -D warnings -D missing_docs
 
 # Python: a virtual environment of our own, the package built into it with maturin, pytest.
 python3 -m venv "$ROOT/.venv"

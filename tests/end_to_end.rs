@@ -2,6 +2,7 @@
 //! data, against golden group tables and plans; model files round-trip and are
 //! refused when they do not fit. `UPDATE_GOLDEN=1 cargo test --test end_to_end`
 //! rewrites the golden files (review the diff before committing).
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::fmt::Write;
 use std::path::PathBuf;

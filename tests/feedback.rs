@@ -1,5 +1,6 @@
 //! Feedback after a wave: outcomes are recorded once, contacts never exceed what
 //! is left of a group across waves, and a failed step leaves the model as it was.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use winback::core::lapse::LapseRule;
 use winback::core::synthetic::{Synthetic, SyntheticConfig};

@@ -1,5 +1,6 @@
 //! A model file is untrusted input: every field is validated on load, a refusal
 //! names the field, and whatever is accepted scores inside [0, 1] without a panic.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::sync::OnceLock;
 
@@ -76,7 +77,8 @@ fn probabilities_outside_0_1_are_refused() {
 
 #[test]
 fn each_kind_of_bad_field_is_named() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Tamper = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
         ("horizon 0", Box::new(|v| v["config"]["horizon_days"] = json!(0)), "field `config.horizon_days`: horizon must be between 1 and 36500 days, got 0"),
         ("horizon -60", Box::new(|v| v["config"]["horizon_days"] = json!(-60)), "field `config.horizon_days`"),
         ("window -5", Box::new(|v| v["config"]["features"]["windows"][0] = json!(-5)), "field `config.features.windows`"),

@@ -1,5 +1,6 @@
 //! Every subcommand against fixture files, with each exit code and its message,
 //! and the HTML report opened in headless Chromium.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release -p winback-core --example features -- synth.parquet 2023-07-01
 //! ```
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::time::Instant;
 

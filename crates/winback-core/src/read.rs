@@ -387,10 +387,7 @@ fn parse_into<R: Read>(
             customer: text(c.id)?,
             day: parser.parse_day(date_raw).ok_or(date_raw),
             amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
-            quantity: match opt(c.qty)? {
-                None => None,
-                Some(q) => Some(q.trim().parse::<f64>().map_err(|_| q)),
-            },
+            quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().map_err(|_| q)),
             order: opt(c.order)?,
             channel: opt(c.channel)?,
             category: opt(c.category)?,

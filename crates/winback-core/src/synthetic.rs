@@ -244,7 +244,7 @@ impl Synthetic {
         // Later purchases: candidate days at the maximal daily probability,
         // accepted with probability p(day) / p_max (thinning), skipping geometrically.
         let p_max = 1.0 - (-t.rate * (1.0 + cfg.seasonality)).exp();
-        while p_max > 0.0 {
+        while p_max > 0.0 && day < last {
             let u = rng.f64().max(1e-300);
             let skip = if p_max >= 1.0 { 1.0 } else { (u.ln() / (1.0 - p_max).ln()).floor() + 1.0 };
             if skip > f64::from(last - day) {

@@ -1,4 +1,5 @@
 //! Arrow record batches and Parquet files give the same history as CSV.
+#![allow(clippy::unwrap_used, clippy::panic)]
 #![cfg(feature = "parquet")]
 
 use std::path::PathBuf;

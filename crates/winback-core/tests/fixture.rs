@@ -1,5 +1,6 @@
 //! Every feature of every customer of a small hand-made fixture, against numbers
 //! computed by hand (see the comments), and every bad-input reason.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 

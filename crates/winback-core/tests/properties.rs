@@ -1,5 +1,6 @@
 //! Invariants: no leakage from on/after the cutoff, independence from row order,
 //! and the same result whatever the number of threads.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use proptest::prelude::*;
 use winback_core::features::{build_features, FeatureOptions, FeatureSchema};

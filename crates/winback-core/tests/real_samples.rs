@@ -1,5 +1,6 @@
 //! The two bundled real samples load, and their lapse thresholds and feature
 //! tables have the expected shape and plausible values.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
 

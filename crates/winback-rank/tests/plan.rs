@@ -1,5 +1,6 @@
 //! Hand-computed plans, stopping rules at their boundaries, ordering invariants,
 //! contact lists and feedback.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use proptest::prelude::*;
 use winback_rank::*;

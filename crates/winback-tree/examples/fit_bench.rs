@@ -7,6 +7,7 @@
 //! The matrix: `rows × cols` integer-valued and continuous features from a seeded
 //! generator, with a repurchase outcome (~15% positives) driven by a few of them.
 //! Binary layout: u64 rows, u64 cols, rows×cols f64 (row-major), rows u8 labels.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::Write;
 use std::time::Instant;

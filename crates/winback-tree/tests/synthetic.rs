@@ -1,6 +1,7 @@
 //! On the synthetic generator with known truth: the groups respect the limits,
 //! their honest probabilities are calibrated on a later, held-out period, and
 //! groups ordered by probability have increasing true probability.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use linfa::ParamGuard;
 use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
