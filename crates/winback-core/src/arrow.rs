@@ -99,6 +99,30 @@ fn display(a: &ArrayRef, r: usize) -> String {
         .unwrap_or_default()
 }
 
+/// Customer ids as text. Float ids (what pandas makes of an integer column with a
+/// missing value) are written as integers when they are whole (`12346.0` → `12346`,
+/// as the CSV reader and an int64 column give), and a NaN id is a missing id.
+fn id_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
+    if !matches!(a.data_type(), DataType::Float16 | DataType::Float32 | DataType::Float64) {
+        return cast(a, &DataType::Utf8, source);
+    }
+    let f = cast(a, &DataType::Float64, source)?;
+    let f = f.as_primitive::<arrow_array::types::Float64Type>();
+    let text: arrow_array::StringArray = (0..f.len())
+        .map(|r| {
+            let v = f.value(r);
+            if !f.is_valid(r) || !v.is_finite() {
+                None
+            } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                Some(format!("{}", v as i64))
+            } else {
+                Some(v.to_string())
+            }
+        })
+        .collect();
+    Ok(std::sync::Arc::new(text))
+}
+
 fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<ArrayRef>> {
     idx.map(|i| cast(batch.column(i), &DataType::Utf8, source)).transpose()
 }
@@ -152,7 +176,7 @@ fn fill(
             })
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
-        let id = cast(batch.column(find(&map.customer)?), &DataType::Utf8, source)?;
+        let id = id_col(batch.column(find(&map.customer)?), source)?;
         let date = dates(batch.column(find(&map.date)?), parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
         let amount = cast(amount_raw, &DataType::Float64, source).ok();

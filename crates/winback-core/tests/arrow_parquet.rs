@@ -180,3 +180,26 @@ fn zoned_timestamps_match_csv_with_offsets() {
     let e = read_record_batches([Ok(zoned("Mars/Olympus"))], "b", &m, &LoadOptions::default()).unwrap_err();
     assert_eq!(e.to_string(), "unknown time zone \"Mars/Olympus\"");
 }
+
+/// Issue 9, 2.6: float ids (pandas' int column with a missing value) read as the
+/// integers they are; a NaN or null id is a missing id, counted.
+#[test]
+fn float_ids_are_integers_and_nan_is_missing() {
+    let batch = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(Float64Array::from(vec![Some(12346.0), Some(f64::NAN), None, Some(7.5), Some(12346.0)])) as _),
+        ("date", Arc::new(StringArray::from(vec!["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-02-01"])) as _),
+        ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0])) as _),
+    ])
+    .unwrap();
+    let (h, r) = read_record_batches([Ok(batch)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
+    assert_eq!(h.customer_ids(), &["12346".to_string(), "7.5".to_string()]);
+    assert_eq!((r.rows_read, r.rows_used, r.count(SkipReason::MissingId)), (5, 3, 2));
+    let ints = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(Int64Array::from(vec![12346])) as _),
+        ("date", Arc::new(StringArray::from(vec!["2024-01-01"])) as _),
+        ("amount", Arc::new(Float64Array::from(vec![1.0])) as _),
+    ])
+    .unwrap();
+    let (h2, _) = read_record_batches([Ok(ints)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
+    assert_eq!(h2.customer_ids()[0], h.customer_ids()[0]);
+}

@@ -9,29 +9,53 @@ use std::sync::Arc;
 use arrow_array::ffi_stream::RecordBatchStreamReader as ArrowArrayStreamReader;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
-use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
 use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
-use winback::rank::{Objective, PlanParams};
+use winback::rank::PlanParams;
 use winback::tree::Segmenter;
 use winback::{Config, WinbackModel};
 
-create_exception!(_winback, WinbackError, PyException, "Base class of winback's errors.");
-create_exception!(_winback, WinbackDataError, PyValueError, "Bad input data: the message names file/source, row, column and value.");
-create_exception!(_winback, WinbackParamError, PyValueError, "An invalid parameter value.");
+/// An exception of the Python package's own classes (`winback._errors`: every one
+/// derives from `WinbackError`, data and parameter errors from `ValueError` too).
+fn py_error(class: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let cls = py.import("winback._errors").and_then(|m| m.getattr(class));
+        match cls.and_then(|c| c.call1((message.clone(),))) {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(e) => e,
+        }
+    })
+}
+
+#[allow(non_snake_case)]
+fn WinbackError(message: impl Into<String>) -> PyErr {
+    py_error("WinbackError", message.into())
+}
+
+#[allow(non_snake_case)]
+fn WinbackDataError(message: impl Into<String>) -> PyErr {
+    py_error("WinbackDataError", message.into())
+}
+
+#[allow(non_snake_case)]
+fn WinbackParamError(message: impl Into<String>) -> PyErr {
+    py_error("WinbackParamError", message.into())
+}
 
 fn err(e: impl Into<winback::Error>) -> PyErr {
     let e = e.into();
     if e.is_parameter() {
-        WinbackParamError::new_err(e.to_string())
+        WinbackParamError(e.to_string())
     } else {
-        WinbackDataError::new_err(e.to_string())
+        WinbackDataError(e.to_string())
     }
 }
+
+/// The most threads a call may ask for.
+const MAX_THREADS: usize = 1024;
 
 /// Set in a forked child (see `_after_fork`): rayon's global pool has no threads
 /// there, so work runs on a fresh pool instead of deadlocking.
@@ -45,20 +69,30 @@ fn _after_fork() {
 
 /// Runs `f` without the interpreter lock, on `threads` threads when given (or one
 /// in a forked child), else on rayon's global pool (`RAYON_NUM_THREADS`).
+/// A panic (a bug) becomes a `WinbackError`, never a `PanicException`.
 fn run<T: Send>(py: Python<'_>, threads: Option<usize>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    let forked = FORKED.load(Ordering::SeqCst);
-    match (threads, forked) {
-        (None, false) => Ok(py.detach(f)),
-        (n, _) => {
-            let n = n.unwrap_or(1).max(1);
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build().map_err(|e| WinbackError::new_err(e.to_string()))?;
-            Ok(py.detach(|| pool.install(f)))
+    if let Some(n) = threads {
+        if !(1..=MAX_THREADS).contains(&n) {
+            return Err(WinbackParamError(format!("n_threads must be between 1 and {MAX_THREADS}, got {n}")));
         }
     }
+    let guarded = move || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let forked = FORKED.load(Ordering::SeqCst);
+    let out = match (threads, forked) {
+        (None, false) => py.detach(guarded),
+        (n, _) => {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(n.unwrap_or(1)).build().map_err(|e| WinbackError(e.to_string()))?;
+            py.detach(|| pool.install(guarded))
+        }
+    };
+    out.map_err(|p| {
+        let what = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+        WinbackError(format!("internal error (please report it): {what}"))
+    })
 }
 
 fn day(s: &str) -> PyResult<Day> {
-    parse_iso_date(s).ok_or_else(|| WinbackParamError::new_err(format!("date {s:?} is not YYYY-MM-DD")))
+    parse_iso_date(s).ok_or_else(|| WinbackParamError(format!("date {s:?} is not YYYY-MM-DD")))
 }
 
 /// A purchase history read from a table.
@@ -68,6 +102,10 @@ struct History {
     /// The load report as JSON.
     #[pyo3(get)]
     report_json: String,
+    /// The Arrow type of the customer id column (`int64`, `double`, `string`...),
+    /// so ids can leave in the type they came in.
+    #[pyo3(get)]
+    id_type: String,
 }
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`.
@@ -96,6 +134,10 @@ fn read_history(
 ) -> PyResult<History> {
     let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
     let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
+    let id_type = {
+        use arrow_array::RecordBatchReader;
+        reader.schema().field_with_name(customer_id_col).map(|f| f.data_type().to_string().to_lowercase()).unwrap_or_default()
+    };
     let mut map = ColumnMap::new(customer_id_col, datetime_col, monetary_value_col);
     map.quantity = quantity_col;
     map.order = order_id_col;
@@ -116,7 +158,7 @@ fn read_history(
         Some(a) => h.with_attributes(a),
         None => h,
     };
-    Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default() })
+    Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default(), id_type })
 }
 
 /// A customer attribute table from any `__arrow_c_stream__` object: numeric
@@ -128,11 +170,11 @@ fn read_attributes(data: &Bound<'_, PyAny>, key: &str) -> PyResult<winback::core
     use arrow_schema::DataType;
     use winback::core::attributes::{AttrColumn, AttrValues, Attributes};
     let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| WinbackDataError::new_err(format!("attributes: {e}")))?;
-    let Some(first) = batches.first() else { return Err(WinbackDataError::new_err("attributes: empty table")) };
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| WinbackDataError(format!("attributes: {e}")))?;
+    let Some(first) = batches.first() else { return Err(WinbackDataError("attributes: empty table")) };
     let schema = first.schema();
-    let k = schema.index_of(key).map_err(|_| WinbackDataError::new_err(format!("attributes: column `{key}` not found")))?;
-    let cast = |a: &ArrayRef, t: &DataType| arrow_cast::cast(a, t).map_err(|e| WinbackDataError::new_err(format!("attributes: {e}")));
+    let k = schema.index_of(key).map_err(|_| WinbackDataError(format!("attributes: column `{key}` not found")))?;
+    let cast = |a: &ArrayRef, t: &DataType| arrow_cast::cast(a, t).map_err(|e| WinbackDataError(format!("attributes: {e}")));
     let mut ids = Vec::new();
     let mut cols: Vec<(String, DataType, Vec<ArrayRef>)> = schema.fields().iter().enumerate().filter(|(i, _)| *i != k).map(|(_, f)| (f.name().clone(), f.data_type().clone(), Vec::new())).collect();
     for b in &batches {
@@ -229,7 +271,7 @@ fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Opti
 }
 
 fn batch(cols: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
-    RecordBatch::try_from_iter(cols).map_err(|e| WinbackError::new_err(e.to_string()))
+    RecordBatch::try_from_iter(cols).map_err(|e| WinbackError(e.to_string()))
 }
 
 /// The feature table of the lapsed (or all) customers at `at`.
@@ -251,34 +293,64 @@ fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Optio
     batch(cols)?.to_pyarrow(py)
 }
 
+fn plan_params(json: &str) -> PyResult<PlanParams> {
+    let p: PlanParams = serde_json::from_str(json).map_err(|e| WinbackParamError(format!("plan parameters: {e}")))?;
+    p.validate().map_err(err)?;
+    Ok(p)
+}
+
+fn plan_json(p: &winback::rank::Plan) -> String {
+    serde_json::json!({
+        "groups_contacted": p.groups_contacted(), "groups_skipped": p.groups_skipped(), "contacts": p.contacts,
+        "expected_winbacks": p.expected_winbacks, "revenue": p.revenue, "cost": p.cost, "profit": p.profit,
+        "cost_saved": p.cost_saved, "stop": p.stop, "steps": p.steps, "skipped": p.skipped, "gains": p.gains,
+    })
+    .to_string()
+}
+
+fn contacts_batch(list: &[winback::rank::ContactRow]) -> PyResult<RecordBatch> {
+    batch(vec![
+        ("rank", Arc::new(UInt64Array::from(list.iter().map(|r| r.rank as u64).collect::<Vec<_>>()))),
+        ("customer_id", Arc::new(StringArray::from(list.iter().map(|r| r.customer.clone()).collect::<Vec<_>>()))),
+        ("group", Arc::new(UInt64Array::from(list.iter().map(|r| r.group as u64).collect::<Vec<_>>()))),
+        ("probability", Arc::new(Float64Array::from(list.iter().map(|r| r.probability).collect::<Vec<_>>()))),
+        ("expected_value", Arc::new(Float64Array::from(list.iter().map(|r| r.expected_value).collect::<Vec<_>>()))),
+        ("rule", Arc::new(StringArray::from(list.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()))),
+    ])
+}
+
 /// A fitted model (see `winback.WinbackModel` for the Python estimator).
 #[pyclass(frozen, module = "winback._winback")]
 struct Model {
     inner: WinbackModel,
 }
 
-fn objective(s: &str) -> PyResult<Objective> {
-    match s {
-        "probability" => Ok(Objective::Probability),
-        "profit" => Ok(Objective::Profit),
-        "roi" => Ok(Objective::Roi),
-        other => Err(WinbackParamError::new_err(format!("objective must be 'probability', 'profit' or 'roi', got {other:?}"))),
-    }
-}
-
 #[pymethods]
 impl Model {
     /// Fits standing at `at`.
     #[staticmethod]
-    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None))]
+    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None, min_history_days=None))]
     #[allow(clippy::too_many_arguments)]
-    fn fit(py: Python<'_>, history: &History, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, threads: Option<usize>) -> PyResult<Model> {
+    fn fit(
+        py: Python<'_>,
+        history: &History,
+        at: &str,
+        horizon_days: i64,
+        lapse_days: Option<i64>,
+        lapse_quantile: Option<f64>,
+        groups: usize,
+        training_cutoffs: usize,
+        seed: u64,
+        threads: Option<usize>,
+        min_history_days: Option<i64>,
+    ) -> PyResult<Model> {
         let at = day(at)?;
         let config = Config {
             lapse: rule_of(lapse_days, lapse_quantile),
             horizon_days,
             segmenter: Segmenter::params().groups(groups).seed(seed),
             training_cutoffs,
+            min_history_days,
             ..Default::default()
         };
         let h = Arc::clone(&history.inner);
@@ -305,57 +377,45 @@ impl Model {
         .to_pyarrow(py)
     }
 
-    /// The plan as JSON and the contact list as a record batch.
-    #[pyo3(signature = (history, at, objective="probability", cost_per_contact=0.0, margin=1.0, value_per_winback=None, budget=None, target_winbacks=None, max_contacts=None, min_probability=None, include_unprofitable=false))]
-    #[allow(clippy::too_many_arguments)]
-    fn plan<'py>(
-        &self,
-        py: Python<'py>,
-        history: &History,
-        at: &str,
-        objective: &str,
-        cost_per_contact: f64,
-        margin: f64,
-        value_per_winback: Option<f64>,
-        budget: Option<f64>,
-        target_winbacks: Option<f64>,
-        max_contacts: Option<usize>,
-        min_probability: Option<f64>,
-        include_unprofitable: bool,
-    ) -> PyResult<(String, Bound<'py, PyAny>)> {
+    /// The plan as JSON and the contact list as a record batch; `params` is the
+    /// plan parameters as JSON (the fields of `winback::rank::PlanParams`).
+    fn plan<'py>(&self, py: Python<'py>, history: &History, at: &str, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
         let at = day(at)?;
-        let params = PlanParams {
-            objective: self::objective(objective)?,
-            cost_per_contact,
-            margin,
-            value_per_winback,
-            budget,
-            max_contacts,
-            target_winbacks,
-            min_probability,
-            min_expected_profit: None,
-            include_unprofitable,
-        };
+        let params = plan_params(params)?;
         let h = Arc::clone(&history.inner);
         let (p, list) = run(py, None, || -> winback::Result<_> {
             let s = self.inner.score(&h, at)?;
             self.inner.plan(&s, &params)
         })?
         .map_err(err)?;
-        let json = serde_json::json!({
-            "groups_contacted": p.groups_contacted(), "groups_skipped": p.groups_skipped(), "contacts": p.contacts,
-            "expected_winbacks": p.expected_winbacks, "revenue": p.revenue, "cost": p.cost, "profit": p.profit,
-            "cost_saved": p.cost_saved, "stop": p.stop, "steps": p.steps, "skipped": p.skipped, "gains": p.gains,
-        });
-        let contacts = batch(vec![
-            ("rank", Arc::new(UInt64Array::from(list.iter().map(|r| r.rank as u64).collect::<Vec<_>>()))),
-            ("customer_id", Arc::new(StringArray::from(list.iter().map(|r| r.customer.clone()).collect::<Vec<_>>()))),
-            ("group", Arc::new(UInt64Array::from(list.iter().map(|r| r.group as u64).collect::<Vec<_>>()))),
-            ("probability", Arc::new(Float64Array::from(list.iter().map(|r| r.probability).collect::<Vec<_>>()))),
-            ("expected_value", Arc::new(Float64Array::from(list.iter().map(|r| r.expected_value).collect::<Vec<_>>()))),
-            ("rule", Arc::new(StringArray::from(list.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()))),
-        ])?;
-        Ok((json.to_string(), contacts.to_pyarrow(py)?))
+        Ok((plan_json(&p), contacts_batch(&list)?.to_pyarrow(py)?))
+    }
+
+    /// Records a wave's outcomes (CSV text: `group,contacted,came_back` or
+    /// `customer_id,contacted,came_back`) and plans what is left. Returns the
+    /// updated model (this one is unchanged), the plan as JSON and the contact list.
+    fn feedback<'py>(&self, py: Python<'py>, history: &History, at: &str, outcomes_csv: &str, source: &str, params: &str) -> PyResult<(Model, String, Bound<'py, PyAny>)> {
+        let at = day(at)?;
+        let params = plan_params(params)?;
+        let h = Arc::clone(&history.inner);
+        let mut next = self.inner.clone();
+        let fb = run(py, None, || -> winback::Result<_> {
+            let s = next.score(&h, at)?;
+            let wave = winback::read_outcomes_with(outcomes_csv.as_bytes(), source, Some(&s))?;
+            next.feedback(&s, &wave, &params)
+        })?
+        .map_err(err)?;
+        Ok((Model { inner: next }, plan_json(&fb.plan), contacts_batch(&fb.contacts)?.to_pyarrow(py)?))
+    }
+
+    /// How the model was fitted, as JSON (the model file's `config`).
+    fn config_json(&self) -> String {
+        serde_json::to_string(&self.inner.config).unwrap_or_default()
+    }
+
+    /// The recorded waves as JSON.
+    fn waves_json(&self) -> String {
+        serde_json::to_string(&self.inner.waves).unwrap_or_default()
     }
 
     /// The groups as JSON.
@@ -395,12 +455,34 @@ impl Model {
 
 /// Rolling backtest as JSON.
 #[pyfunction]
-#[pyo3(signature = (history, at, cutoffs, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42))]
+#[pyo3(signature = (history, at, cutoffs=None, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
 #[allow(clippy::too_many_arguments)]
-fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Vec<String>, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64) -> PyResult<String> {
+fn backtest(
+    py: Python<'_>,
+    history: &History,
+    at: &str,
+    cutoffs: Option<Vec<String>>,
+    horizon_days: i64,
+    lapse_days: Option<i64>,
+    lapse_quantile: Option<f64>,
+    groups: usize,
+    training_cutoffs: usize,
+    seed: u64,
+    min_history_days: Option<i64>,
+) -> PyResult<String> {
     let at = day(at)?;
-    let cuts = cutoffs.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?;
-    let config = Config { lapse: rule_of(lapse_days, lapse_quantile), horizon_days, segmenter: Segmenter::params().groups(groups).seed(seed), training_cutoffs, ..Default::default() };
+    let config = Config {
+        lapse: rule_of(lapse_days, lapse_quantile),
+        horizon_days,
+        segmenter: Segmenter::params().groups(groups).seed(seed),
+        training_cutoffs,
+        min_history_days,
+        ..Default::default()
+    };
+    let cuts = match cutoffs {
+        Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
+        None => winback::default_cutoffs(&history.inner, at, &config, 3),
+    };
     let h = Arc::clone(&history.inner);
     let b = run(py, None, move || winback::backtest(&h, at, &cuts, &config))?.map_err(err)?;
     Ok(serde_json::to_string(&b).unwrap_or_default())
@@ -409,9 +491,6 @@ fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Vec<String>, h
 /// The native module.
 #[pymodule]
 fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("WinbackError", m.py().get_type::<WinbackError>())?;
-    m.add("WinbackDataError", m.py().get_type::<WinbackDataError>())?;
-    m.add("WinbackParamError", m.py().get_type::<WinbackParamError>())?;
     m.add_class::<History>()?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(read_history, m)?)?;

@@ -24,9 +24,9 @@ def test_same_groups_as_rust_for_every_input_kind(retail):
     assert model.lapse_days_ == 110
     want = golden_groups()
     assert len(model.groups_) == len(want) == 10
-    for g in model.groups_:
+    for g in model.groups_.to_dict("records"):
         size, back, p, lo, hi, sentence = want[g["id"]]
-        assert (g["size"], g["came_back"], g["sentence"]) == (size, back, sentence)
+        assert (g["size"], g["came_back"], g["rule"]) == (size, back, sentence)
         assert round(g["probability"], 4) == p and round(g["low"], 4) == lo and round(g["high"], 4) == hi
 
 
@@ -35,7 +35,9 @@ def test_score_plan_contact_list(retail_table):
     scores = model.score(retail_table, at=AT)
     assert list(scores.columns[:5]) == ["customer_id", "group", "probability", "probability_low", "probability_high"]
     assert len(scores) == 1297
-    assert (model.predict_proba(retail_table, at=AT) == scores["probability"]).all()
+    proba = model.predict_proba(retail_table, at=AT)
+    assert proba.shape == (1297, 2) and (proba[:, 1] == scores["probability"].to_numpy()).all()
+    assert ((proba[:, 0] + proba[:, 1]) == 1.0).all()
     plan = model.plan(retail_table, at=AT, objective="profit", cost_per_contact=2.0, margin=0.3, target_winbacks=200)
     assert plan["stop"] == "target_reached"
     assert plan["contacts"] == len(plan.contacts)
@@ -69,7 +71,10 @@ def test_sklearn_conventions_clone_and_pickle(retail_table, tmp_path):
     path = tmp_path / "model.json"
     m.save(str(path))
     loaded = winback.WinbackModel.load(str(path), **COLUMNS)
-    assert list(loaded.groups_) == list(m.groups_)
+    assert loaded.groups_.equals(m.groups_)
+    # load() restores the fitting parameters: a clone of a loaded model trains the same model.
+    assert loaded.get_params() == m.get_params()
+    assert clone(loaded).fit(retail_table, at=AT).model_.to_json() == m.model_.to_json()
 
 
 def test_error_classes_and_messages(retail_table):
@@ -87,6 +92,8 @@ def test_error_classes_and_messages(retail_table):
     with pytest.raises(TypeError, match="__arrow_c_stream__"):
         winback.read_history([1, 2, 3])
     assert issubclass(winback.WinbackDataError, ValueError) and issubclass(winback.WinbackParamError, ValueError)
+    for cls in (winback.WinbackDataError, winback.WinbackParamError, winback.NotFittedError):
+        assert issubclass(cls, winback.WinbackError)
 
 
 def test_backtest_and_plots(retail_table, tmp_path):

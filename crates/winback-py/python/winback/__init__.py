@@ -14,14 +14,17 @@ this module converts tables and follows scikit-learn's estimator conventions.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import operator
 import os
-from typing import Any, Optional, Sequence
+import warnings
+from typing import Any, Optional, Sequence, Union
 
 import pyarrow as pa
 
 from . import _winback
-from ._winback import WinbackDataError, WinbackError, WinbackParamError
+from ._errors import NotFittedError, WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError
 
 # rayon's worker threads do not survive fork(): a forked child (multiprocessing)
 # switches to a fresh pool instead of deadlocking.
@@ -30,19 +33,16 @@ if hasattr(os, "register_at_fork"):
 
 __all__ = [
     "WinbackModel",
+    "Plan",
     "NotFittedError",
     "WinbackDataError",
+    "WinbackDataWarning",
     "WinbackParamError",
     "WinbackError",
     "lapse_threshold",
     "features",
     "read_history",
 ]
-
-
-class NotFittedError(ValueError, AttributeError):
-    """The model is used before `fit` (same bases as scikit-learn's)."""
-
 
 _COLUMN_KEYS = (
     "customer_id_col",
@@ -56,20 +56,75 @@ _COLUMN_KEYS = (
     "cancelled_col",
 )
 
+_MAX_THREADS = 1024
+
+Date = Union[str, _dt.date, Any]
+
+
+def _iso(at: Any, name: str = "at") -> str:
+    """A date as ``YYYY-MM-DD``: a string, ``datetime.date``/``datetime``,
+    ``pandas.Timestamp`` or ``numpy.datetime64``."""
+    if isinstance(at, str):
+        return at
+    if isinstance(at, _dt.datetime):
+        return at.date().isoformat()
+    if isinstance(at, _dt.date):
+        return at.isoformat()
+    if hasattr(at, "to_pydatetime"):  # pandas.Timestamp
+        return at.to_pydatetime().date().isoformat()
+    if type(at).__name__ == "datetime64":
+        return str(at.astype("datetime64[D]"))
+    raise WinbackParamError(f"{name} must be a date (YYYY-MM-DD text, datetime.date, pandas.Timestamp), got {type(at).__name__}")
+
+
+def _int(name: str, v: Any, low: int, high: Optional[int] = None, optional: bool = False) -> Optional[int]:
+    """An integer parameter in [low, high], or a WinbackParamError naming it."""
+    if v is None and optional:
+        return None
+    if isinstance(v, bool):
+        raise WinbackParamError(f"{name} must be a whole number, got {v!r}")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise WinbackParamError(f"{name} must be a whole number, got {v!r}") from None
+    if i < low or (high is not None and i > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise WinbackParamError(f"{name} must be {bound}, got {i}")
+    return i
+
 
 def _as_stream(data: Any) -> Any:
     """Anything with `__arrow_c_stream__` passes as is (pyarrow, polars, pandas >= 2.2, DuckDB);
-    a plain pandas DataFrame goes through pyarrow."""
-    if hasattr(data, "__arrow_c_stream__"):
-        return data
+    a plain pandas DataFrame goes through pyarrow. Object columns that pyarrow cannot
+    type (numbers mixed with text such as "1,234.50") are passed as text, so the loader
+    counts their bad values in the load report instead of failing."""
     try:
         import pandas as pd
-
-        if isinstance(data, pd.DataFrame):
-            return pa.Table.from_pandas(data, preserve_index=False)
     except ImportError:  # pragma: no cover
-        pass
+        pd = None
+    if pd is not None and isinstance(data, pd.DataFrame):
+        try:
+            return pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            fixed = data.copy()
+            for c in fixed.columns:
+                if fixed[c].dtype == object:
+                    fixed[c] = fixed[c].map(lambda x: None if x is None or (isinstance(x, float) and x != x) else str(x))
+            return pa.Table.from_pandas(fixed, preserve_index=False)
+    if hasattr(data, "__arrow_c_stream__"):
+        return data
     raise TypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas), got {type(data).__name__}")
+
+
+def _warn_report(report: dict) -> None:
+    skipped = report.get("skipped", [])
+    if skipped:
+        n = sum(c for _, c in skipped)
+        reasons = ", ".join(f"{c} {r}" for r, c in skipped)
+        warnings.warn(
+            WinbackDataWarning(f"{report['source']}: {n} of {report['rows_read']} rows skipped ({reasons}); see load_report_"),
+            stacklevel=3,
+        )
 
 
 def read_history(
@@ -92,13 +147,28 @@ def read_history(
 ):
     """Reads a transactions table into a columnar history (streamed batch by batch).
 
-    `attributes` is an optional customer table keyed by `attributes_key` (numeric,
-    date and categorical columns: region, age band, join date, scores...).
-    `n_threads` caps the threads (default: all cores, or RAYON_NUM_THREADS).
+    Parameters
+    ----------
+    data : table
+        pyarrow, polars, pandas, or anything with ``__arrow_c_stream__`` (DuckDB).
+    customer_id_col, datetime_col, monetary_value_col, ... : str
+        The columns (lifetimes-style names); the optional ones may be ``None``.
+    strict : bool
+        Refuse any bad row (error naming row, column and value) instead of counting it.
+    attributes : table, optional
+        A customer table keyed by ``attributes_key`` (numeric, date and categorical columns).
+    n_threads : int, optional
+        Threads to use, 1 to 1024 (default: all cores, or ``RAYON_NUM_THREADS``).
+
+    Returns
+    -------
+    History
+        The history; ``history.report_json`` is the load report. Skipped rows
+        raise a ``WinbackDataWarning`` with their counts by reason.
     """
     if isinstance(data, _winback.History):
         return data
-    return _winback.read_history(
+    h = _winback.read_history(
         _as_stream(data),
         customer_id_col,
         datetime_col,
@@ -114,12 +184,26 @@ def read_history(
         strict=strict,
         attributes=None if attributes is None else _as_stream(attributes),
         attributes_key=attributes_key,
-        threads=n_threads,
+        threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
     )
+    _warn_report(json.loads(h.report_json))
+    return h
 
 
-def _output(batch: pa.RecordBatch, output: str) -> Any:
-    table = pa.Table.from_batches([batch])
+def _ids_back(table: pa.Table, id_type: str) -> pa.Table:
+    """Customer ids leave in the type they came in: integer (and whole float) ids as int64."""
+    if "customer_id" not in table.column_names or not (id_type.startswith(("int", "uint")) or id_type in ("double", "float", "halffloat", "float64", "float32")):
+        return table
+    try:
+        ids = table["customer_id"].cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return table  # non-whole float ids stay text
+    return table.set_column(table.column_names.index("customer_id"), "customer_id", ids)
+
+
+def _output(data: Union[pa.RecordBatch, pa.Table], output: str, id_type: str = "") -> Any:
+    table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
+    table = _ids_back(table, id_type)
     if output == "pandas":
         return table.to_pandas()
     if output == "polars":
@@ -131,21 +215,92 @@ def _output(batch: pa.RecordBatch, output: str) -> Any:
     raise WinbackParamError(f"output must be 'pandas', 'polars' or 'pyarrow', got {output!r}")
 
 
-def lapse_threshold(data: Any, at: str, lapse_days: Optional[int] = None, quantile: float = 0.9, **columns: Any) -> dict:
+def _rows(rows: list, columns: Sequence[str], output: str) -> Any:
+    """A list of dicts as a table of the user's output type (empty lists keep their columns)."""
+    if rows:
+        table = pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in rows])
+    else:
+        table = pa.table({c: pa.array([], pa.null()) for c in columns})
+    return _output(table, output)
+
+
+def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: float = 0.9, **columns: Any) -> dict:
     """The lapse threshold at `at`: threshold, gap distribution, and how many are lapsed.
 
-    `lapse_days` fixes the threshold; otherwise it is the `quantile` of the gaps
-    between purchase days before `at`.
+    Parameters
+    ----------
+    data : table
+        Transactions (see ``read_history``); column keywords as there.
+    at : date
+        The date we stand at (text ``YYYY-MM-DD``, ``datetime.date``, ``pandas.Timestamp``).
+    lapse_days : int, optional
+        A fixed threshold; otherwise the `quantile` of the gaps between purchase days before `at`.
+
+    Returns
+    -------
+    dict
+        ``threshold_days``, ``gaps`` (count, mean, quantiles, histogram), ``customers_with_history``, ``lapsed``.
     """
     h = read_history(data, **columns)
-    out = json.loads(_winback.lapse_threshold(h, at, lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
-    return out
+    lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
+    return json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
 
 
-def features(data: Any, at: str, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False, output: str = "pandas", **columns: Any) -> Any:
-    """The feature table (one row per lapsed customer, or every customer with `all=True`)."""
+def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False, output: str = "pandas", **columns: Any) -> Any:
+    """The feature table at `at`.
+
+    Parameters
+    ----------
+    data : table
+        Transactions (see ``read_history``); column keywords as there.
+    at : date
+        The date we stand at.
+    all : bool
+        Every customer with a purchase before `at` instead of the lapsed only.
+    output : {'pandas', 'polars', 'pyarrow'}
+
+    Returns
+    -------
+    table
+        ``customer_id`` (in the type it came in) and one column per feature.
+    """
     h = read_history(data, **columns)
-    return _output(_winback.features(h, at, lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile, all=all), output)
+    lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
+    batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile, all=all)
+    return _output(batch, output, h.id_type)
+
+
+_PLAN_KEYS = (
+    "objective",
+    "cost_per_contact",
+    "margin",
+    "value_per_winback",
+    "budget",
+    "target_winbacks",
+    "max_contacts",
+    "min_probability",
+    "min_expected_profit",
+    "include_unprofitable",
+)
+
+
+def _plan_params(params: dict) -> str:
+    unknown = sorted(set(params) - set(_PLAN_KEYS))
+    if unknown:
+        raise WinbackParamError(f"unknown plan parameter(s) {unknown}; known: {list(_PLAN_KEYS)}")
+    p = {"objective": "probability", "cost_per_contact": 0.0, "margin": 1.0, "value_per_winback": None, "budget": None,
+         "max_contacts": None, "target_winbacks": None, "min_probability": None, "min_expected_profit": None,
+         "include_unprofitable": False}
+    p.update(params)
+    if p["objective"] not in ("probability", "profit", "roi"):
+        raise WinbackParamError(f"objective must be 'probability', 'profit' or 'roi', got {p['objective']!r}")
+    p["max_contacts"] = _int("max_contacts", p["max_contacts"], 0, optional=True)
+    for k in ("cost_per_contact", "margin", "value_per_winback", "budget", "target_winbacks", "min_probability", "min_expected_profit"):
+        if p[k] is not None:
+            if isinstance(p[k], bool) or not isinstance(p[k], (int, float)) and not hasattr(p[k], "__float__"):
+                raise WinbackParamError(f"{k} must be a number, got {p[k]!r}")
+            p[k] = float(p[k])
+    return json.dumps(p)
 
 
 class WinbackModel:
@@ -155,6 +310,27 @@ class WinbackModel:
     ``fit`` returns ``self``, learned state ends in ``_``, ``get_params`` /
     ``set_params`` make ``sklearn.base.clone`` work, and pickling goes through
     the same JSON model file as ``save``.
+
+    Parameters
+    ----------
+    horizon_days : int
+        Days after the date in which a purchase counts as a win-back (1 to 36500).
+    lapse_days : int, optional
+        A fixed lapse threshold; otherwise learned as the `lapse_quantile` of purchase gaps.
+    groups : int
+        Target number of groups (at least 2).
+    training_cutoffs : int
+        Stacked training cutoffs ``at − H, at − 2H, ...``.
+    min_history_days : int, optional
+        Days of data needed before a training cutoff (default: twice the horizon, within 28–90).
+    seed : int
+        Seed of the held-out split.
+    *_col : str
+        Column names (lifetimes-style).
+    n_threads : int, optional
+        Threads, 1 to 1024.
+    output : {'pandas', 'polars', 'pyarrow'}
+        Type of the tables returned.
 
     >>> model = WinbackModel(horizon_days=60, groups=10)          # doctest: +SKIP
     >>> model.fit(transactions, at="2011-12-10", order_id_col="invoice_no")  # doctest: +SKIP
@@ -168,6 +344,7 @@ class WinbackModel:
         lapse_quantile: float = 0.9,
         groups: int = 10,
         training_cutoffs: int = 3,
+        min_history_days: Optional[int] = None,
         seed: int = 42,
         customer_id_col: str = "customer_id",
         datetime_col: str = "date",
@@ -187,6 +364,7 @@ class WinbackModel:
         self.lapse_quantile = lapse_quantile
         self.groups = groups
         self.training_cutoffs = training_cutoffs
+        self.min_history_days = min_history_days
         self.seed = seed
         self.customer_id_col = customer_id_col
         self.datetime_col = datetime_col
@@ -208,6 +386,7 @@ class WinbackModel:
         "lapse_quantile",
         "groups",
         "training_cutoffs",
+        "min_history_days",
         "seed",
         *_COLUMN_KEYS,
         "attributes_key",
@@ -216,9 +395,11 @@ class WinbackModel:
     )
 
     def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters (scikit-learn protocol)."""
         return {k: getattr(self, k) for k in self._PARAMS}
 
     def set_params(self, **params: Any) -> "WinbackModel":
+        """Sets constructor parameters (scikit-learn protocol); returns self."""
         for k, v in params.items():
             if k not in self._PARAMS:
                 raise WinbackParamError(f"unknown parameter {k!r}")
@@ -231,28 +412,44 @@ class WinbackModel:
 
     # -- fitting ---------------------------------------------------------------
     def _history(self, data: Any, attributes: Any = None):
-        return read_history(data, attributes=attributes, attributes_key=self.attributes_key,
-                            n_threads=self.n_threads, **{k: getattr(self, k) for k in _COLUMN_KEYS})
+        h = read_history(data, attributes=attributes, attributes_key=self.attributes_key,
+                         n_threads=self.n_threads, **{k: getattr(self, k) for k in _COLUMN_KEYS})
+        self.load_report_ = json.loads(h.report_json)
+        self._id_type = h.id_type
+        return h
 
-    def fit(self, data: Any, at: str, attributes: Any = None) -> "WinbackModel":
-        """Fits standing at `at` (training on `at − H`, `at − 2H`, ...). Returns self.
+    def fit(self, data: Any, at: Date, attributes: Any = None) -> "WinbackModel":
+        """Fits standing at `at` (training on ``at − H``, ``at − 2H``, ...).
 
-        `attributes`: an optional customer table keyed by `attributes_key`; pass the
-        same table to `score`/`plan` later.
+        Parameters
+        ----------
+        data : table
+            Transactions (pyarrow, polars, pandas, or any ``__arrow_c_stream__``).
+        at : date
+            The date we stand at (text, ``datetime.date``, ``pandas.Timestamp``).
+        attributes : table, optional
+            A customer table keyed by ``attributes_key``; pass the same table to ``score``/``plan``.
+
+        Returns
+        -------
+        WinbackModel
+            self, with ``groups_``, ``lapse_days_``, ``training_cutoffs_``, ``load_report_``.
         """
         h = self._history(data, attributes)
+        lapse_days = _int("lapse_days", self.lapse_days, 1, 36500, optional=True)
         self.model_ = _winback.Model.fit(
             h,
-            at,
-            horizon_days=self.horizon_days,
-            lapse_days=self.lapse_days,
-            lapse_quantile=None if self.lapse_days else self.lapse_quantile,
-            groups=self.groups,
-            training_cutoffs=self.training_cutoffs,
-            seed=self.seed,
-            threads=self.n_threads,
+            _iso(at),
+            horizon_days=_int("horizon_days", self.horizon_days, 1, 36500),
+            lapse_days=lapse_days,
+            lapse_quantile=None if lapse_days else self.lapse_quantile,
+            groups=_int("groups", self.groups, 2, 10_000),
+            training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
+            seed=_int("seed", self.seed, 0, 2**64 - 1),
+            threads=_int("n_threads", self.n_threads, 1, _MAX_THREADS, optional=True),
+            min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
         )
-        self.fitted_at_ = at
+        self.fitted_at_ = _iso(at)
         self._learned()
         return self
 
@@ -260,7 +457,19 @@ class WinbackModel:
         self.lapse_days_ = self.model_.lapse_days
         self.feature_names_ = list(self.model_.feature_names)
         self.training_cutoffs_ = list(self.model_.training_cutoffs)
-        self.groups_ = _GroupTable(json.loads(self.model_.groups_json()), self.output)
+        self._groups = json.loads(self.model_.groups_json())
+
+    @property
+    def groups_(self) -> Any:
+        """The groups as a table (id, size, share, came_back, probability, low, high, rule)."""
+        self._check()
+        rows = [dict(g, rule=g["sentence"]) for g in self._groups]
+        return _rows(rows, ["id", "size", "share", "came_back", "probability", "low", "high", "rule"], self.output)
+
+    @property
+    def waves_(self) -> list:
+        """The recorded contact waves (fingerprint, date, per-group outcomes, contacted ids)."""
+        return json.loads(self._check().waves_json())
 
     def _check(self) -> Any:
         if not hasattr(self, "model_"):
@@ -268,50 +477,124 @@ class WinbackModel:
         return self.model_
 
     # -- using -----------------------------------------------------------------
-    def score(self, data: Any, at: str, attributes: Any = None) -> Any:
-        """The lapsed customers at `at` with group, probability and its 90% interval."""
-        m = self._check()
-        return _output(m.score(self._history(data, attributes), at), self.output)
+    def score(self, data: Any, at: Date, attributes: Any = None) -> Any:
+        """The lapsed customers at `at` with group, probability and its 90% interval.
 
-    def predict_proba(self, data: Any, at: str) -> Any:
-        """Probability of a win-back within the horizon, per lapsed customer (a Series/column)."""
-        s = self.score(data, at)
-        return s["probability"]
-
-    def assign(self, data: Any, at: str) -> Any:
-        """Group id per lapsed customer."""
-        s = self.score(data, at)
-        return s["group"]
-
-    def plan(self, data: Any, at: str, attributes: Any = None, **params: Any) -> "Plan":
-        """The contact plan: groups in objective order, cumulative figures, the stop point.
-
-        Parameters: objective ('probability', 'profit', 'roi'), cost_per_contact,
-        margin, value_per_winback, budget, target_winbacks, max_contacts,
-        min_probability, include_unprofitable.
+        Returns
+        -------
+        table
+            customer_id (in the type it came in), group, probability, probability_low,
+            probability_high, priority, rule — joinable back to the caller's table.
         """
         m = self._check()
-        plan_json, contacts = m.plan(self._history(data, attributes), at, **params)
-        return Plan(json.loads(plan_json), _output(contacts, self.output))
+        h = self._history(data, attributes)
+        return _output(m.score(h, _iso(at)), self.output, h.id_type)
 
-    def contact_list(self, data: Any, at: str, **params: Any) -> Any:
-        """The customers to contact, in priority order."""
-        return self.plan(data, at, **params).contacts
+    def predict_proba(self, data: Any, at: Date, attributes: Any = None) -> Any:
+        """Probabilities of (no win-back, win-back) per lapsed customer: an array of shape (n, 2),
+        rows in the order of ``score``."""
+        import numpy as np
 
-    def backtest(self, data: Any, at: str, cutoffs: Sequence[str]) -> dict:
-        """Rolling backtest against recency-only and RFM rankings (a dict per cutoff)."""
-        h = self._history(data)
+        p = np.asarray(self._scores_pa(data, at, attributes)["probability"].to_numpy(), dtype=float)
+        return np.column_stack([1.0 - p, p])
+
+    def _scores_pa(self, data: Any, at: Date, attributes: Any = None) -> pa.Table:
+        m = self._check()
+        return pa.Table.from_batches([m.score(self._history(data, attributes), _iso(at))])
+
+    def assign(self, data: Any, at: Date, attributes: Any = None) -> Any:
+        """Group id per lapsed customer (rows in the order of ``score``), as a numpy array."""
+        return self._scores_pa(data, at, attributes)["group"].to_numpy()
+
+    def plan(self, data: Any, at: Date, attributes: Any = None, **params: Any) -> "Plan":
+        """The contact plan: groups in objective order, cumulative figures, the stop point.
+
+        Parameters
+        ----------
+        objective : {'probability', 'profit', 'roi'}
+        cost_per_contact, margin, value_per_winback : float
+        budget, target_winbacks, min_probability, min_expected_profit : float, optional
+        max_contacts : int, optional
+        include_unprofitable : bool
+
+        Returns
+        -------
+        Plan
+        """
+        m = self._check()
+        h = self._history(data, attributes)
+        plan_json, contacts = m.plan(h, _iso(at), _plan_params(params))
+        return Plan(json.loads(plan_json), _output(contacts, self.output, h.id_type), self.output)
+
+    def contact_list(self, data: Any, at: Date, attributes: Any = None, **params: Any) -> Any:
+        """The customers to contact, in priority order (the plan's ``contacts``)."""
+        return self.plan(data, at, attributes=attributes, **params).contacts
+
+    def feedback(self, data: Any, at: Date, outcomes: Any, attributes: Any = None, source: str = "<outcomes>", **params: Any) -> "Plan":
+        """Records a contact wave's outcomes and plans what is left.
+
+        Parameters
+        ----------
+        outcomes : table
+            Per group (``group, contacted, came_back``: counts) or per customer
+            (``customer_id, contacted, came_back``: 0/1 or true/false).
+        source : str
+            A name for messages (the file the outcomes came from).
+        **params
+            Plan parameters, as for ``plan``.
+
+        Returns
+        -------
+        Plan
+            The plan for the customers not contacted yet. The model's probabilities
+            are updated and the wave is kept (``waves_``); the same outcomes are
+            refused a second time, and a group is never contacted beyond what is left of it.
+        """
+        m = self._check()
+        h = self._history(data, attributes)
+        import io
+
+        import pyarrow.csv as pacsv
+
+        table = _as_stream(outcomes)
+        table = table if isinstance(table, pa.Table) else pa.RecordBatchReader.from_stream(table).read_all()
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf)
+        text = buf.getvalue().decode("utf-8")
+        new, plan_json, contacts = m.feedback(h, _iso(at), text, source, _plan_params(params))
+        self.model_ = new
+        self._learned()
+        return Plan(json.loads(plan_json), _output(contacts, self.output, h.id_type), self.output)
+
+    def backtest(self, data: Any, at: Date, cutoffs: Union[None, Date, Sequence[Date]] = None, attributes: Any = None) -> dict:
+        """Rolling backtest against recency-only and RFM rankings.
+
+        Parameters
+        ----------
+        cutoffs : date or list of dates, optional
+            Default: three cutoffs one horizon apart, the latest one horizon before `at`.
+
+        Returns
+        -------
+        dict
+            ``rows``: one per cutoff with the model's, recency's and RFM's metrics.
+        """
+        h = self._history(data, attributes)
+        if cutoffs is not None:
+            cutoffs = [_iso(cutoffs, "cutoffs")] if isinstance(cutoffs, (str, _dt.date)) or hasattr(cutoffs, "to_pydatetime") else [_iso(c, "cutoffs") for c in cutoffs]
+        lapse_days = _int("lapse_days", self.lapse_days, 1, 36500, optional=True)
         return json.loads(
             _winback.backtest(
                 h,
-                at,
-                list(cutoffs),
-                horizon_days=self.horizon_days,
-                lapse_days=self.lapse_days,
-                lapse_quantile=None if self.lapse_days else self.lapse_quantile,
-                groups=self.groups,
-                training_cutoffs=self.training_cutoffs,
-                seed=self.seed,
+                _iso(at),
+                cutoffs,
+                horizon_days=_int("horizon_days", self.horizon_days, 1, 36500),
+                lapse_days=lapse_days,
+                lapse_quantile=None if lapse_days else self.lapse_quantile,
+                groups=_int("groups", self.groups, 2, 10_000),
+                training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
+                seed=_int("seed", self.seed, 0, 2**64 - 1),
+                min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
             )
         )
 
@@ -323,11 +606,27 @@ class WinbackModel:
 
     @classmethod
     def load(cls, path: str, **params: Any) -> "WinbackModel":
-        """Reads a JSON model file."""
+        """Reads a JSON model file (validated whole). The fitting parameters
+        (horizon, lapse rule, groups, cutoffs, seed) come from the file, so
+        ``sklearn.base.clone`` of a loaded model trains the same model; `params`
+        sets the others (column names, output type)."""
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        obj = cls(**params)
-        obj.model_ = _winback.Model.from_json(text)
+        model = _winback.Model.from_json(text)
+        cfg = json.loads(model.config_json())
+        seg = cfg["segmenter"]
+        lapse = cfg["lapse"]
+        fitted = dict(
+            horizon_days=cfg["horizon_days"],
+            lapse_days=lapse["days"] if lapse["kind"] == "fixed" else None,
+            lapse_quantile=lapse.get("quantile", 0.9),
+            groups=seg["groups"],
+            training_cutoffs=cfg["training_cutoffs"],
+            min_history_days=cfg["min_history_days"],
+            seed=seg["seed"],
+        )
+        obj = cls(**{**fitted, **params})
+        obj.model_ = model
         obj._learned()
         return obj
 
@@ -347,8 +646,14 @@ class WinbackModel:
 
     def _repr_html_(self) -> str:
         if not hasattr(self, "model_"):
-            return f"<pre>{self!r} (not fitted)</pre>"
-        return self.groups_._repr_html_()
+            return f"<pre>{_esc(repr(self))} (not fitted)</pre>"
+        rows = "".join(
+            f"<tr><td>{g['id']}</td><td>{g['size']}</td><td>{g['share']:.1%}</td><td>{g['probability']:.3f}</td>"
+            f"<td>[{g['low']:.3f}, {g['high']:.3f}]</td><td>{_esc(g['sentence'])}</td></tr>"
+            for g in self._groups
+        )
+        return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
+                f"<th>rule</th></tr>{rows}</table>")
 
 
 _DEFAULTS = WinbackModel().get_params()
@@ -358,58 +663,66 @@ def _esc(s: Any) -> str:
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class _GroupTable(list):
-    """The groups (a list of dicts) with a notebook display and a DataFrame view."""
-
-    def __init__(self, groups: list, output: str):
-        super().__init__(groups)
-        self._out = output
-
-    def to_frame(self) -> Any:
-        cols = ["id", "size", "share", "came_back", "probability", "low", "high", "sentence"]
-        table = pa.table({c: [g[c] for g in self] for c in cols})
-        return _output(table.to_batches()[0] if len(self) else pa.RecordBatch.from_pydict({c: [] for c in cols}), self._out)
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><td>{g['id']}</td><td>{g['size']}</td><td>{g['share']:.1%}</td><td>{g['probability']:.3f}</td>"
-            f"<td>[{g['low']:.3f}, {g['high']:.3f}]</td><td>{_esc(g['sentence'])}</td></tr>"
-            for g in self
-        )
-        return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
-                f"<th>rule</th></tr>{rows}</table>")
+_STEP_COLUMNS = ["group", "probability", "low", "high", "contacts", "cum_contacts", "expected_winbacks", "cum_expected_winbacks",
+                 "cost", "cum_cost", "profit", "cum_profit", "label"]
+_SUMMARY_KEYS = ["contacts", "expected_winbacks", "revenue", "cost", "profit", "cost_saved", "stop"]
 
 
 class Plan:
-    """A contact plan: `summary` (dict), `steps` (table), `contacts` (table), `gains`."""
+    """A contact plan.
 
-    def __init__(self, summary: dict, contacts: Any):
-        self.summary = summary
+    ``summary`` (one-row table: contacts, expected win-backs, revenue, cost, profit,
+    cost saved, stop), ``steps`` (table: one row per group contacted, in order),
+    ``skipped`` (table: groups left out and why), ``gains`` (table) and
+    ``contacts`` (table: the contact list). ``plan["stop"]`` reads one figure.
+    """
+
+    def __init__(self, data: dict, contacts: Any, output: str = "pandas"):
+        self._data = data
+        self._out = output
         self.contacts = contacts
 
     def __getitem__(self, key: str) -> Any:
-        return self.summary[key]
+        return self._data[key]
 
     @property
-    def steps(self) -> list:
-        return self.summary["steps"]
+    def summary(self) -> Any:
+        """The plan's totals as a one-row table."""
+        row = {k: self._data[k] for k in _SUMMARY_KEYS}
+        row["groups_contacted"] = len(self._data["groups_contacted"])
+        row["groups_skipped"] = len(self._data["groups_skipped"])
+        return _rows([row], list(row), self._out)
 
     @property
-    def gains(self) -> list:
-        return self.summary["gains"]
+    def steps(self) -> Any:
+        """One row per group contacted, in contact order, with cumulative figures."""
+        cols = list(self._data["steps"][0]) if self._data["steps"] else _STEP_COLUMNS
+        return _rows(self._data["steps"], cols, self._out)
+
+    @property
+    def skipped(self) -> Any:
+        """The groups left out, with the reason and the cost saved."""
+        cols = list(self._data["skipped"][0]) if self._data["skipped"] else ["group", "customers", "reason"]
+        return _rows(self._data["skipped"], cols, self._out)
+
+    @property
+    def gains(self) -> Any:
+        """Cumulative share of contacts and of expected win-backs, group by group."""
+        cols = list(self._data["gains"][0]) if self._data["gains"] else ["group", "contact_share", "winback_share"]
+        return _rows(self._data["gains"], cols, self._out)
 
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{s['group']}</td><td>{s['probability']:.3f}</td><td>{s['contacts']}</td><td>{s['cum_contacts']}</td>"
             f"<td>{s['cum_expected_winbacks']:.1f}</td><td>{s['cum_cost']:.2f}</td><td>{s['cum_profit']:.2f}</td></tr>"
-            for s in self.steps
+            for s in self._data["steps"]
         )
-        s = self.summary
+        s = self._data
         return ("<table><tr><th>group</th><th>p</th><th>contacts</th><th>cumulative</th><th>win-backs</th><th>cost</th>"
                 f"<th>profit</th></tr>{rows}</table><p>stop: {_esc(s['stop'])}; not contacted: groups "
                 f"{_esc(s['groups_skipped'])}, cost saved {s['cost_saved']:.2f}</p>")
 
     def __repr__(self) -> str:
-        s = self.summary
+        s = self._data
         return (f"Plan(contacts={s['contacts']}, expected_winbacks={s['expected_winbacks']:.1f}, "
                 f"stop={s['stop']!r}, groups_contacted={s['groups_contacted']}, groups_skipped={s['groups_skipped']})")

@@ -20,12 +20,13 @@ def _axes(ax: Optional[Any]) -> Any:
 def gains(plan: Any, ax: Optional[Any] = None) -> Any:
     """Cumulative share of expected win-backs against the share of customers contacted, with the stop point."""
     ax = _axes(ax)
-    xs = [0.0] + [g["contact_share"] for g in plan.gains]
-    ys = [0.0] + [g["winback_share"] for g in plan.gains]
+    gains = plan["gains"]
+    xs = [0.0] + [g["contact_share"] for g in gains]
+    ys = [0.0] + [g["winback_share"] for g in gains]
     ax.plot(xs, ys, marker="o", label="groups in plan order")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     contacted = set(plan["groups_contacted"])
-    stop = [g for g in plan.gains if g["group"] in contacted]
+    stop = [g for g in gains if g["group"] in contacted]
     if stop:
         ax.scatter([stop[-1]["contact_share"]], [stop[-1]["winback_share"]], color="red", zorder=3, label="stop")
     ax.set_xlabel("share of lapsed customers contacted")
@@ -49,7 +50,7 @@ def calibration(backtest: dict, ax: Optional[Any] = None) -> Any:
 def groups(model: Any, ax: Optional[Any] = None) -> Any:
     """Group size against probability, with the 90% intervals."""
     ax = _axes(ax)
-    g = list(model.groups_)
+    g = model._groups
     ax.errorbar([x["size"] for x in g], [x["probability"] for x in g],
                 yerr=[[x["probability"] - x["low"] for x in g], [x["high"] - x["probability"] for x in g]], fmt="o")
     for x in g:

@@ -1,0 +1,22 @@
+"""The exceptions of winback: every error a user can meet derives from
+`WinbackError`; data and parameter errors are also `ValueError`s."""
+
+
+class WinbackError(Exception):
+    """Base class of every winback error."""
+
+
+class WinbackDataError(WinbackError, ValueError):
+    """Bad input data: the message names the file or source, row, column and value."""
+
+
+class WinbackParamError(WinbackError, ValueError):
+    """An invalid parameter value (a usage error)."""
+
+
+class NotFittedError(WinbackError, ValueError, AttributeError):
+    """The model is used before `fit` (same bases as scikit-learn's, and `WinbackError`)."""
+
+
+class WinbackDataWarning(UserWarning):
+    """Rows were skipped while loading (the load report says how many and why)."""
