@@ -203,3 +203,20 @@ fn float_ids_are_integers_and_nan_is_missing() {
     let (h2, _) = read_record_batches([Ok(ints)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
     assert_eq!(h2.customer_ids()[0], h.customer_ids()[0]);
 }
+
+/// Issue 9, 2.5: text amounts that are not plain numbers ("1,234.50") are bad
+/// amounts, counted, whatever their length: never a partly parsed number.
+#[test]
+fn text_amounts_with_thousands_separators_are_bad_amounts() {
+    let amounts = vec!["3,193.92", "1,024.68", "12.5", "-1,192.20", "7", "10,661.69"];
+    let n = amounts.len();
+    let batch = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from((0..n).map(|i| format!("c{i}")).collect::<Vec<_>>())) as _),
+        ("date", Arc::new(StringArray::from(vec!["2024-01-01"; n])) as _),
+        ("amount", Arc::new(arrow_array::LargeStringArray::from(amounts)) as _),
+    ])
+    .unwrap();
+    let (h, r) = read_record_batches([Ok(batch)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
+    assert_eq!((r.rows_used, r.count(SkipReason::BadAmount)), (2, 4), "{r:?}");
+    assert_eq!(h.customer_ids(), &["c2".to_string(), "c4".to_string()]);
+}

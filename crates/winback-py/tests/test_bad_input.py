@@ -28,7 +28,7 @@ def test_load_report_is_shown(retail_table):
     bad = df.index[: len(df) // 20]
     df.loc[bad, "amount"] = df.loc[bad, "amount"].map(lambda v: f"{v:,.2f}" if abs(v) >= 1000 else v)
     # Rows without a customer id are counted as missing_id first.
-    n_bad = int((df.loc[bad, "amount"].map(lambda v: isinstance(v, str) and "," in v) & df.loc[bad, "customer_id"].notna()).sum())
+    n_bad = int((df.loc[bad, "amount"].map(lambda v: isinstance(v, str) and "," in v) & (df.loc[bad, "customer_id"].fillna("") != "")).sum())
     assert n_bad > 0
     m = winback.WinbackModel(**COLUMNS)
     with pytest.warns(winback.WinbackDataWarning, match=r"rows skipped \(.*\d+ bad_amount"):
