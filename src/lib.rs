@@ -39,6 +39,8 @@ mod feedback;
 mod model;
 mod model_file;
 mod outcomes;
+#[cfg(feature = "arrow")]
+mod tables;
 
 pub use backtest::{backtest, default_cutoffs, Backtest, BacktestRow, Spread};
 pub use describe::{feature_table, lapse, Who};
@@ -47,6 +49,8 @@ pub use feedback::{Feedback, Wave};
 pub use model::{Config, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, WinbackModel, FORMAT_VERSION};
 pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
 pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
+#[cfg(feature = "arrow")]
+pub use tables::{contacts_table, features_table, scores_table};
 pub use winback_core as core;
 pub use winback_rank as rank;
 pub use winback_tree as tree;

@@ -40,13 +40,12 @@ pub fn read_outcomes(reader: impl Read, source: &str) -> Result<WaveOutcomes> {
     read_outcomes_with(reader, source, None)
 }
 
-/// The words a 0/1 column may hold, besides the digits.
+/// A 0/1 column: the loader's yes/no words (an empty cell is not an outcome).
 fn flag(v: &str) -> Option<u64> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "y" | "t" => Some(1),
-        "0" | "false" | "no" | "n" | "f" => Some(0),
-        _ => None,
+    if v.trim().is_empty() {
+        return None;
     }
+    winback_core::read::parse_flag(v).map(u64::from)
 }
 
 /// FNV-1a over bytes: a fingerprint that never changes with the toolchain.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use winback::core::attributes::Attributes;
-use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
+use winback::core::date::{format_day, parse_iso_date, Day};
 use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
@@ -22,7 +22,6 @@ use winback::rank::{Objective, Plan, PlanParams};
 use winback::tree::Segmenter;
 use winback::{Config, WinbackModel};
 
-use crate::output::{Col, Table};
 
 /// Writes a line to stdout: a closed or full stdout is an error (exit 1), never a panic.
 macro_rules! outln {
@@ -403,12 +402,10 @@ impl Input {
         m.region = self.region_col.clone();
         m.cancelled = self.cancel_col.clone();
         if let Some(f) = &self.date_format {
-            m.date_format = DateFormat::Custom(f.clone());
+            m = m.date_format(winback::core::date::DateFormat::Custom(f.clone()));
         }
         if let Some(z) = &self.time_zone {
-            let zone = if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z.clone()) };
-            // Values without an offset are wall-clock times of that zone (the date module's default).
-            m.time = TimeSettings { day_zone: zone, naive_zone: Zone::AsWritten };
+            m = m.time_zone(z);
         }
         m
     }
@@ -454,12 +451,9 @@ impl Input {
 
 impl LapseOpts {
     fn rule(&self) -> LapseRule {
-        match (self.lapse_days, self.lapse_quantile) {
-            (Some(days), _) => LapseRule::Fixed { days },
-            (None, Some(quantile)) => LapseRule::FromHistory { quantile },
-            (None, None) => LapseRule::default(),
-        }
+        LapseRule::from_options(self.lapse_days, self.lapse_quantile)
     }
+
 }
 
 impl ModelOpts {
@@ -535,12 +529,7 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     let (h, _) = c.input.load(cli.quiet)?;
     let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
     let x = step(cli.quiet, "building features", || winback::feature_table(&h, at, &c.lapse.rule(), who, &Default::default()))?;
-    let mut t = Table::default();
-    t.push("customer_id", Col::Str(x.customers.iter().map(|&i| h.customer_ids()[i].clone()).collect()));
-    for (j, f) in x.schema.features.iter().enumerate() {
-        t.push(&f.name, Col::F64(x.x.column(j).to_vec()));
-    }
-    t.write(&c.output)?;
+    output::write(&winback::features_table(&h, &x)?, &c.output)?;
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"rows": x.customers.len(), "columns": x.schema.features.len() + 1, "output": c.output}))?;
     }
@@ -581,48 +570,18 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
     Ok(())
 }
 
-fn scores_table(m: &WinbackModel, s: &winback::Scores) -> Table {
-    let mut t = Table::default();
-    let rule = |g: usize| m.segmentation.group(g).map_or(String::new(), |g| g.sentence.clone());
-    t.push("customer_id", Col::Str(s.customers.iter().map(|c| c.customer_id.clone()).collect()));
-    t.push("group", Col::U64(s.customers.iter().map(|c| c.group as u64).collect()));
-    t.push("probability", Col::F64(s.customers.iter().map(|c| c.probability).collect()));
-    t.push("probability_low", Col::F64(s.customers.iter().map(|c| c.probability_low).collect()));
-    t.push("probability_high", Col::F64(s.customers.iter().map(|c| c.probability_high).collect()));
-    t.push("priority", Col::F64(s.customers.iter().map(|c| c.priority).collect()));
-    t.push("rule", Col::Str(s.customers.iter().map(|c| rule(c.group)).collect()));
-    t
-}
-
 fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     let m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    scores_table(&m, &s).write(&c.output)?;
+    output::write(&winback::scores_table(&m, &s)?, &c.output)?;
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}))?;
     } else if !cli.quiet {
         eprintln!("{} lapsed customers scored at {} (lapse threshold {} days)", s.customers.len(), format_day(at), m.lapse_days);
     }
     Ok(())
-}
-
-fn plan_json(p: &Plan) -> serde_json::Value {
-    serde_json::json!({
-        "groups_contacted": p.groups_contacted(),
-        "groups_skipped": p.groups_skipped(),
-        "contacts": p.contacts,
-        "expected_winbacks": p.expected_winbacks,
-        "revenue": p.revenue,
-        "cost": p.cost,
-        "profit": p.profit,
-        "cost_saved": p.cost_saved,
-        "stop": p.stop,
-        "steps": p.steps,
-        "skipped": p.skipped,
-        "gains": p.gains,
-    })
 }
 
 fn print_plan(p: &Plan) -> Res<()> {
@@ -641,24 +600,13 @@ fn print_plan(p: &Plan) -> Res<()> {
     Ok(())
 }
 
-fn contacts_table(list: &[winback::rank::ContactRow]) -> Table {
-    let mut t = Table::default();
-    t.push("rank", Col::U64(list.iter().map(|r| r.rank as u64).collect()));
-    t.push("customer_id", Col::Str(list.iter().map(|r| r.customer.clone()).collect()));
-    t.push("group", Col::U64(list.iter().map(|r| r.group as u64).collect()));
-    t.push("probability", Col::F64(list.iter().map(|r| r.probability).collect()));
-    t.push("expected_value", Col::F64(list.iter().map(|r| r.expected_value).collect()));
-    t.push("rule", Col::Str(list.iter().map(|r| r.rule.clone()).collect()));
-    t
-}
-
 fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<String>, cli: &Cli) -> Res<()> {
     if let Some(o) = output {
-        contacts_table(list).write(o)?;
+        output::write(&winback::contacts_table(list)?, o)?;
     }
     let stdout_taken = output.as_deref() == Some("-");
     if cli.json && !stdout_taken {
-        print_json(&plan_json(p))?;
+        print_json(&serde_json::to_value(p.summary()).unwrap_or_default())?;
     } else if !stdout_taken {
         print_plan(p)?;
     }
@@ -759,7 +707,7 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
     let params = PlanParams { objective: Objective::Profit, cost_per_contact: 2.0, margin: 0.3, target_winbacks: Some(200.0), ..Default::default() };
     let (p, _) = m.plan(&s, &params)?;
     if cli.json {
-        print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": plan_json(&p)}))?;
+        print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": p.summary()}))?;
         return Ok(());
     }
     outln!("UCI Online Retail sample, standing at {}: lapse threshold {} days, {} lapsed", format_day(at), m.lapse_days, s.customers.len());

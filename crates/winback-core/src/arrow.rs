@@ -316,3 +316,79 @@ pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options:
     }
     HistoryBuilder::merge(parts)?.finish()
 }
+
+/// Reads a customer attribute table from record batches (pyarrow, polars,
+/// DuckDB...): numeric columns stay numbers, date and timestamp columns become
+/// dates, every other column is categorical. Rows with an empty or repeated key
+/// are counted in the table's report and left out (the first row of a key is kept).
+///
+/// ```
+/// use std::sync::Arc;
+/// use arrow_array::{RecordBatch, StringArray, Int64Array};
+/// use winback_core::arrow::read_attribute_batches;
+/// let batch = RecordBatch::try_from_iter([
+///     ("id", Arc::new(StringArray::from(vec!["a", "b", "a", ""])) as _),
+///     ("age", Arc::new(Int64Array::from(vec![30, 41, 99, 50])) as _),
+///     ("region", Arc::new(StringArray::from(vec!["N", "S", "S", "N"])) as _),
+/// ]).unwrap();
+/// let a = read_attribute_batches([Ok(batch)], "attrs", "id")?;
+/// assert_eq!((a.len(), a.report().duplicate_keys, a.report().missing_key), (2, 1, 1));
+/// # Ok::<(), winback_core::Error>(())
+/// ```
+pub fn read_attribute_batches(
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    source: &str,
+    key: &str,
+) -> Result<crate::attributes::Attributes> {
+    use crate::attributes::{AttrColumn, AttrValues, Attributes};
+    let batches: Vec<RecordBatch> = batches.into_iter().collect::<std::result::Result<_, _>>().map_err(arrow_err(source))?;
+    let Some(first) = batches.first() else {
+        return Err(Error::EmptyInput { file: source.to_string(), rows_read: 0, skipped: String::new() });
+    };
+    let schema = first.schema();
+    let k = schema.index_of(key).map_err(|_| Error::MissingColumn {
+        file: source.to_string(),
+        column: key.to_string(),
+        available: crate::read::shorten(&schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")),
+    })?;
+    let mut ids = Vec::new();
+    for b in &batches {
+        let idc = id_col(b.column(k), source)?;
+        ids.extend((0..b.num_rows()).map(|r| s(&idc, r).unwrap_or("").to_string()));
+    }
+    let mut columns = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate().filter(|(i, _)| *i != k) {
+        let arrays: Vec<&ArrayRef> = batches.iter().map(|b| b.column(i)).collect();
+        let dt = field.data_type();
+        let values = if dt.is_numeric() {
+            let mut v = Vec::new();
+            for a in arrays {
+                let f = cast(a, &DataType::Float64, source)?;
+                let f = f.as_primitive::<Float64Type>();
+                v.extend((0..f.len()).map(|r| if f.is_valid(r) { f.value(r) } else { f64::NAN }));
+            }
+            AttrValues::Numeric(v)
+        } else if matches!(dt, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) {
+            let mut v = Vec::new();
+            for a in arrays {
+                let d = cast(a, &DataType::Date32, source)?;
+                let d = d.as_primitive::<Date32Type>();
+                v.extend((0..d.len()).map(|r| d.is_valid(r).then(|| d.value(r))));
+            }
+            AttrValues::Date(v)
+        } else {
+            let mut raw: Vec<Option<String>> = Vec::new();
+            for a in arrays {
+                let t = cast(a, &DataType::Utf8, source)?;
+                raw.extend((0..t.len()).map(|r| s(&t, r).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string)));
+            }
+            let mut levels: Vec<String> = raw.iter().flatten().cloned().collect();
+            levels.sort_unstable();
+            levels.dedup();
+            let codes = raw.iter().map(|x| x.as_ref().and_then(|x| levels.binary_search(x).ok()).map_or(u32::MAX, |i| i as u32)).collect();
+            AttrValues::Categorical { levels, codes }
+        };
+        columns.push(AttrColumn { name: field.name().clone(), values });
+    }
+    Attributes::from_columns(ids, columns)
+}

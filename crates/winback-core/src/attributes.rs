@@ -97,7 +97,39 @@ impl Attributes {
                 )));
             }
         }
-        let report = AttributesReport { rows_read: ids.len() as u64, ..Default::default() };
+        let mut report = AttributesReport { rows_read: ids.len() as u64, ..Default::default() };
+        // Empty and repeated keys are counted and their rows dropped (the first row of a key is kept).
+        let mut seen: FxHashMap<String, ()> = FxHashMap::default();
+        let keep: Vec<bool> = ids
+            .iter()
+            .map(|id| {
+                let id = id.trim();
+                if id.is_empty() {
+                    report.missing_key += 1;
+                    false
+                } else if seen.insert(id.to_string(), ()).is_some() {
+                    report.duplicate_keys += 1;
+                    false
+                } else {
+                    true
+                }
+            })
+            .collect();
+        fn pick<T: Clone>(v: Vec<T>, keep: &[bool]) -> Vec<T> {
+            v.into_iter().zip(keep).filter(|(_, &k)| k).map(|(x, _)| x).collect()
+        }
+        let ids = pick(ids, &keep).into_iter().map(|s| s.trim().to_string()).collect();
+        let columns = columns
+            .into_iter()
+            .map(|c| AttrColumn {
+                name: c.name,
+                values: match c.values {
+                    AttrValues::Numeric(v) => AttrValues::Numeric(pick(v, &keep)),
+                    AttrValues::Date(v) => AttrValues::Date(pick(v, &keep)),
+                    AttrValues::Categorical { levels, codes } => AttrValues::Categorical { levels, codes: pick(codes, &keep) },
+                },
+            })
+            .collect();
         Ok(Attributes { ids, columns, row_of: Vec::new(), report })
     }
 

@@ -119,6 +119,23 @@ pub struct Lapse {
 }
 
 impl LapseRule {
+    /// The rule of the usual options: a fixed number of days when given, else the
+    /// given quantile of purchase gaps, else the default (the 0.9-quantile).
+    ///
+    /// ```
+    /// use winback_core::lapse::LapseRule;
+    /// assert_eq!(LapseRule::from_options(Some(90), Some(0.8)), LapseRule::Fixed { days: 90 });
+    /// assert_eq!(LapseRule::from_options(None, Some(0.8)), LapseRule::FromHistory { quantile: 0.8 });
+    /// assert_eq!(LapseRule::from_options(None, None), LapseRule::FromHistory { quantile: 0.9 });
+    /// ```
+    pub fn from_options(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
+        match (days, quantile) {
+            (Some(days), _) => LapseRule::Fixed { days },
+            (None, Some(quantile)) => LapseRule::FromHistory { quantile },
+            (None, None) => LapseRule::default(),
+        }
+    }
+
     /// Checks the rule's parameters.
     pub fn validate(&self) -> Result<()> {
         match *self {

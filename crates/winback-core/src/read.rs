@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::date::{DateFormat, DateParser, TimeSettings};
+use crate::date::{DateFormat, DateParser, TimeSettings, Zone};
 use crate::error::{Error, Result};
 use crate::history::{ColumnNames, History, HistoryBuilder, LoadOptions, Present, RawRow};
 use crate::report::{LoadReport, SkipReason};
@@ -98,6 +98,15 @@ impl ColumnMap {
         self.region = Some(c.into());
         self
     }
+    /// Takes purchase days in this time zone (`UTC` or an IANA name); values
+    /// without an offset are read as wall-clock times of that zone. An unknown
+    /// name is refused when reading starts.
+    pub fn time_zone(mut self, zone: &str) -> Self {
+        let zone = if zone.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(zone.to_string()) };
+        self.time = TimeSettings { day_zone: zone, naive_zone: Zone::AsWritten };
+        self
+    }
+
     /// Maps the cancellation flag column.
     pub fn cancelled(mut self, c: impl Into<String>) -> Self {
         self.cancelled = Some(c.into());
@@ -254,7 +263,12 @@ pub(crate) fn shorten(s: &str) -> String {
 
 /// Parses a cancellation flag: `true`/`1`/`yes`/`y`/`t` is set, `false`/`0`/`no`/`n`/`f`
 /// or empty is not (any case); any other word is `None` (counted, or refused in strict mode).
-pub(crate) fn parse_flag(s: &str) -> Option<bool> {
+///
+/// ```
+/// use winback_core::read::parse_flag;
+/// assert_eq!((parse_flag("Yes"), parse_flag("0"), parse_flag(""), parse_flag("maybe")), (Some(true), Some(false), Some(false), None));
+/// ```
+pub fn parse_flag(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "y" | "t" => Some(true),
         "false" | "0" | "no" | "n" | "f" | "" => Some(false),

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow_array::ffi_stream::RecordBatchStreamReader as ArrowArrayStreamReader;
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_pyarrow::{FromPyArrow, ToPyArrow};
 use pyo3::prelude::*;
-use winback::core::date::{format_day, parse_iso_date, DateFormat, Day, TimeSettings, Zone};
+use winback::core::date::{format_day, parse_iso_date, Day};
 use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
@@ -106,6 +105,10 @@ struct History {
     /// so ids can leave in the type they came in.
     #[pyo3(get)]
     id_type: String,
+    /// The attribute table's report as JSON (rows read, missing and repeated keys,
+    /// rows for customers without purchases), or an empty string.
+    #[pyo3(get)]
+    attributes_report_json: String,
 }
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`.
@@ -146,10 +149,10 @@ fn read_history(
     map.region = region_col;
     map.cancelled = cancelled_col;
     if let Some(f) = date_format {
-        map.date_format = DateFormat::Custom(f);
+        map = map.date_format(winback::core::date::DateFormat::Custom(f));
     }
     if let Some(z) = time_zone {
-        map.time = TimeSettings { day_zone: if z.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(z) }, naive_zone: Zone::AsWritten };
+        map = map.time_zone(&z);
     }
     let opts = LoadOptions { strict, ..Default::default() };
     let source = source.to_string();
@@ -158,89 +161,15 @@ fn read_history(
         Some(a) => h.with_attributes(a),
         None => h,
     };
-    Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default(), id_type })
+    let attributes_report_json = h.attributes().map(|a| serde_json::to_string(a.report()).unwrap_or_default()).unwrap_or_default();
+    Ok(History { inner: Arc::new(h), report_json: serde_json::to_string(&report).unwrap_or_default(), id_type, attributes_report_json })
 }
 
-/// A customer attribute table from any `__arrow_c_stream__` object: numeric
-/// columns stay numbers, date/timestamp columns become dates, the rest are
-/// categorical. Rows with an empty or repeated key are ignored (first kept).
+/// A customer attribute table from any `__arrow_c_stream__` object (typed by the
+/// core reader: numeric, date or categorical; empty and repeated keys counted).
 fn read_attributes(data: &Bound<'_, PyAny>, key: &str) -> PyResult<winback::core::attributes::Attributes> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::Array;
-    use arrow_schema::DataType;
-    use winback::core::attributes::{AttrColumn, AttrValues, Attributes};
     let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| WinbackDataError(format!("attributes: {e}")))?;
-    let Some(first) = batches.first() else { return Err(WinbackDataError("attributes: empty table")) };
-    let schema = first.schema();
-    let k = schema.index_of(key).map_err(|_| WinbackDataError(format!("attributes: column `{key}` not found")))?;
-    let cast = |a: &ArrayRef, t: &DataType| arrow_cast::cast(a, t).map_err(|e| WinbackDataError(format!("attributes: {e}")));
-    let mut ids = Vec::new();
-    let mut cols: Vec<(String, DataType, Vec<ArrayRef>)> = schema.fields().iter().enumerate().filter(|(i, _)| *i != k).map(|(_, f)| (f.name().clone(), f.data_type().clone(), Vec::new())).collect();
-    for b in &batches {
-        let idc = cast(b.column(k), &DataType::Utf8)?;
-        let idc = idc.as_string::<i32>();
-        ids.extend((0..b.num_rows()).map(|r| if idc.is_valid(r) { idc.value(r).to_string() } else { String::new() }));
-        let mut j = 0;
-        for (i, _) in schema.fields().iter().enumerate() {
-            if i == k {
-                continue;
-            }
-            cols[j].2.push(b.column(i).clone());
-            j += 1;
-        }
-    }
-    let mut out = Vec::new();
-    for (name, dt, arrays) in cols {
-        let values = if dt.is_numeric() {
-            let mut v = Vec::new();
-            for a in &arrays {
-                let f = cast(a, &DataType::Float64)?;
-                let f = f.as_primitive::<arrow_array::types::Float64Type>();
-                v.extend((0..f.len()).map(|r| if f.is_valid(r) { f.value(r) } else { f64::NAN }));
-            }
-            AttrValues::Numeric(v)
-        } else if matches!(dt, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) {
-            let mut v = Vec::new();
-            for a in &arrays {
-                let d = cast(a, &DataType::Date32)?;
-                let d = d.as_primitive::<arrow_array::types::Date32Type>();
-                v.extend((0..d.len()).map(|r| d.is_valid(r).then(|| d.value(r))));
-            }
-            AttrValues::Date(v)
-        } else {
-            let mut raw: Vec<Option<String>> = Vec::new();
-            for a in &arrays {
-                let s = cast(a, &DataType::Utf8)?;
-                let s = s.as_string::<i32>();
-                raw.extend((0..s.len()).map(|r| (s.is_valid(r) && !s.value(r).is_empty()).then(|| s.value(r).to_string())));
-            }
-            let mut levels: Vec<String> = raw.iter().flatten().cloned().collect();
-            levels.sort_unstable();
-            levels.dedup();
-            let codes = raw.iter().map(|x| x.as_ref().and_then(|x| levels.binary_search(x).ok()).map_or(u32::MAX, |i| i as u32)).collect();
-            AttrValues::Categorical { levels, codes }
-        };
-        out.push(AttrColumn { name, values });
-    }
-    // Drop empty and repeated keys (first kept), keeping the columns aligned.
-    let mut seen = std::collections::HashSet::new();
-    let keep: Vec<bool> = ids.iter().map(|id| !id.is_empty() && seen.insert(id.clone())).collect();
-    if keep.iter().any(|k| !k) {
-        fn pick<T>(v: &mut Vec<T>, keep: &[bool]) {
-            let mut it = keep.iter();
-            v.retain(|_| *it.next().unwrap_or(&false));
-        }
-        for c in &mut out {
-            match &mut c.values {
-                AttrValues::Numeric(v) => pick(v, &keep),
-                AttrValues::Date(v) => pick(v, &keep),
-                AttrValues::Categorical { codes, .. } => pick(codes, &keep),
-            }
-        }
-        pick(&mut ids, &keep);
-    }
-    Attributes::from_columns(ids, out).map_err(err)
+    winback::core::arrow::read_attribute_batches(reader, "attributes", key).map_err(err)
 }
 
 #[pymethods]
@@ -252,11 +181,7 @@ impl History {
 }
 
 fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
-    match (days, quantile) {
-        (Some(days), _) => LapseRule::Fixed { days },
-        (None, Some(quantile)) => LapseRule::FromHistory { quantile },
-        (None, None) => LapseRule::default(),
-    }
+    LapseRule::from_options(days, quantile)
 }
 
 /// The lapse decision at `at` as JSON (threshold, gap distribution, counts).
@@ -270,9 +195,6 @@ fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Opti
     Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
 
-fn batch(cols: Vec<(&str, ArrayRef)>) -> PyResult<RecordBatch> {
-    RecordBatch::try_from_iter(cols).map_err(|e| WinbackError(e.to_string()))
-}
 
 /// The feature table of the lapsed (or all) customers at `at`.
 #[pyfunction]
@@ -281,16 +203,12 @@ fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Optio
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
-    let (ids, x) = run(py, None, move || -> winback::Result<_> {
+    let table = run(py, None, move || -> winback::Result<_> {
         let x = winback::feature_table(&h, at, &rule_of(lapse_days, lapse_quantile), who, &Default::default())?;
-        Ok((x.customers.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>(), x))
+        winback::features_table(&h, &x)
     })?
     .map_err(err)?;
-    let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(StringArray::from(ids)))];
-    for (j, f) in x.schema.features.iter().enumerate() {
-        cols.push((f.name.as_str(), Arc::new(Float64Array::from(x.x.column(j).to_vec()))));
-    }
-    batch(cols)?.to_pyarrow(py)
+    table.to_pyarrow(py)
 }
 
 fn plan_params(json: &str) -> PyResult<PlanParams> {
@@ -300,23 +218,7 @@ fn plan_params(json: &str) -> PyResult<PlanParams> {
 }
 
 fn plan_json(p: &winback::rank::Plan) -> String {
-    serde_json::json!({
-        "groups_contacted": p.groups_contacted(), "groups_skipped": p.groups_skipped(), "contacts": p.contacts,
-        "expected_winbacks": p.expected_winbacks, "revenue": p.revenue, "cost": p.cost, "profit": p.profit,
-        "cost_saved": p.cost_saved, "stop": p.stop, "steps": p.steps, "skipped": p.skipped, "gains": p.gains,
-    })
-    .to_string()
-}
-
-fn contacts_batch(list: &[winback::rank::ContactRow]) -> PyResult<RecordBatch> {
-    batch(vec![
-        ("rank", Arc::new(UInt64Array::from(list.iter().map(|r| r.rank as u64).collect::<Vec<_>>()))),
-        ("customer_id", Arc::new(StringArray::from(list.iter().map(|r| r.customer.clone()).collect::<Vec<_>>()))),
-        ("group", Arc::new(UInt64Array::from(list.iter().map(|r| r.group as u64).collect::<Vec<_>>()))),
-        ("probability", Arc::new(Float64Array::from(list.iter().map(|r| r.probability).collect::<Vec<_>>()))),
-        ("expected_value", Arc::new(Float64Array::from(list.iter().map(|r| r.expected_value).collect::<Vec<_>>()))),
-        ("rule", Arc::new(StringArray::from(list.iter().map(|r| r.rule.clone()).collect::<Vec<_>>()))),
-    ])
+    serde_json::to_string(&p.summary()).unwrap_or_default()
 }
 
 /// A fitted model (see `winback.WinbackModel` for the Python estimator).
@@ -363,18 +265,7 @@ impl Model {
         let at = day(at)?;
         let h = Arc::clone(&history.inner);
         let s = run(py, None, || self.inner.score(&h, at))?.map_err(err)?;
-        let rule = |g: usize| self.inner.segmentation.group(g).map_or(String::new(), |g| g.sentence.clone());
-        let c = &s.customers;
-        batch(vec![
-            ("customer_id", Arc::new(StringArray::from(c.iter().map(|x| x.customer_id.clone()).collect::<Vec<_>>()))),
-            ("group", Arc::new(UInt64Array::from(c.iter().map(|x| x.group as u64).collect::<Vec<_>>()))),
-            ("probability", Arc::new(Float64Array::from(c.iter().map(|x| x.probability).collect::<Vec<_>>()))),
-            ("probability_low", Arc::new(Float64Array::from(c.iter().map(|x| x.probability_low).collect::<Vec<_>>()))),
-            ("probability_high", Arc::new(Float64Array::from(c.iter().map(|x| x.probability_high).collect::<Vec<_>>()))),
-            ("priority", Arc::new(Float64Array::from(c.iter().map(|x| x.priority).collect::<Vec<_>>()))),
-            ("rule", Arc::new(StringArray::from(c.iter().map(|x| rule(x.group)).collect::<Vec<_>>()))),
-        ])?
-        .to_pyarrow(py)
+        winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
     /// The plan as JSON and the contact list as a record batch; `params` is the
@@ -388,7 +279,7 @@ impl Model {
             self.inner.plan(&s, &params)
         })?
         .map_err(err)?;
-        Ok((plan_json(&p), contacts_batch(&list)?.to_pyarrow(py)?))
+        Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
     }
 
     /// Records a wave's outcomes (CSV text: `group,contacted,came_back` or
@@ -405,7 +296,7 @@ impl Model {
             next.feedback(&s, &wave, &params)
         })?
         .map_err(err)?;
-        Ok((Model { inner: next }, plan_json(&fb.plan), contacts_batch(&fb.contacts)?.to_pyarrow(py)?))
+        Ok((Model { inner: next }, plan_json(&fb.plan), winback::contacts_table(&fb.contacts).map_err(err)?.to_pyarrow(py)?))
     }
 
     /// How the model was fitted, as JSON (the model file's `config`).

@@ -57,3 +57,11 @@ def test_no_deadlock_after_fork(retail_table):
     p.join(120)
     assert p.exitcode == 0, "child deadlocked or failed"
     assert q.get(timeout=5) == 110
+
+
+def test_attribute_keys_missing_or_repeated_are_counted(cj):
+    tx, demo = cj
+    dup = pa.concat_tables([demo, demo.slice(0, 3)])
+    with pytest.warns(winback.WinbackDataWarning, match="0 without key and 3 with a repeated key"):
+        h = winback.read_history(tx, attributes=dup, attributes_key="household_id", **CJ)
+    assert h.num_customers() == 1200

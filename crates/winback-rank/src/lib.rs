@@ -298,6 +298,54 @@ impl Plan {
     pub fn groups_skipped(&self) -> Vec<usize> {
         self.skipped.iter().filter(|s| !self.steps.iter().any(|st| st.group == s.group)).map(|s| s.group).collect()
     }
+
+    /// The plan as every interface shows it (CLI `--json`, Python `Plan`):
+    /// totals, contacted and skipped group ids, steps, skipped groups, gains.
+    pub fn summary(&self) -> PlanSummary<'_> {
+        PlanSummary {
+            groups_contacted: self.groups_contacted(),
+            groups_skipped: self.groups_skipped(),
+            contacts: self.contacts,
+            expected_winbacks: self.expected_winbacks,
+            revenue: self.revenue,
+            cost: self.cost,
+            profit: self.profit,
+            cost_saved: self.cost_saved,
+            stop: self.stop,
+            steps: &self.steps,
+            skipped: &self.skipped,
+            gains: &self.gains,
+        }
+    }
+}
+
+/// A plan's summary for display and JSON (see [`Plan::summary`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanSummary<'a> {
+    /// Contacted group ids, in order.
+    pub groups_contacted: Vec<usize>,
+    /// Group ids with nobody contacted.
+    pub groups_skipped: Vec<usize>,
+    /// Total contacts.
+    pub contacts: usize,
+    /// Total expected win-backs.
+    pub expected_winbacks: f64,
+    /// Total expected revenue.
+    pub revenue: f64,
+    /// Total cost.
+    pub cost: f64,
+    /// Total expected profit.
+    pub profit: f64,
+    /// Cost of the customers not contacted.
+    pub cost_saved: f64,
+    /// Why the plan stopped.
+    pub stop: StopReason,
+    /// The contacted groups.
+    pub steps: &'a [Step],
+    /// The groups (or parts) left out.
+    pub skipped: &'a [Skipped],
+    /// The gains curve.
+    pub gains: &'a [GainsRow],
 }
 
 /// One point of the gains chart: after contacting the groups up to this one.

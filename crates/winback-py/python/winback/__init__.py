@@ -187,6 +187,14 @@ def read_history(
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
     )
     _warn_report(json.loads(h.report_json))
+    if h.attributes_report_json:
+        a = json.loads(h.attributes_report_json)
+        if a["missing_key"] or a["duplicate_keys"]:
+            warnings.warn(
+                WinbackDataWarning(f"attributes: {a['rows_read']} rows read, {a['missing_key']} without key and "
+                                   f"{a['duplicate_keys']} with a repeated key left out (first kept)"),
+                stacklevel=2,
+            )
     return h
 
 

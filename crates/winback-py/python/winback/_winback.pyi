@@ -4,6 +4,7 @@ from typing import Any, Optional, Sequence, Tuple
 class History:
     report_json: str
     id_type: str
+    attributes_report_json: str
     def num_customers(self) -> int: ...
 
 def read_history(data: Any, customer_id_col: str, datetime_col: str, monetary_value_col: str, quantity_col: Optional[str] = ..., order_id_col: Optional[str] = ..., channel_col: Optional[str] = ..., category_col: Optional[str] = ..., region_col: Optional[str] = ..., cancelled_col: Optional[str] = ..., date_format: Optional[str] = ..., time_zone: Optional[str] = ..., strict: bool = ..., source: str = ..., attributes: Any = ..., attributes_key: str = ..., threads: Optional[int] = ...) -> History: ...
