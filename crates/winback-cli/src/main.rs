@@ -4,6 +4,7 @@
 //! files or tables. No modelling happens here. Exit codes: 0 ok, 1 bad data (the
 //! message names file, line, column and value), 2 bad usage.
 
+mod config;
 mod output;
 mod report;
 
@@ -719,42 +720,11 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
 
 /// Prepends the flags of a TOML config file to the subcommand's arguments.
 fn with_config(args: Vec<String>) -> Res<Vec<String>> {
-    // `--config FILE` or `--config=FILE`.
-    let mut args = args;
-    if let Some(i) = args.iter().position(|a| a.starts_with("--config=")) {
-        let v = args[i]["--config=".len()..].to_string();
-        args.splice(i..=i, ["--config".to_string(), v]);
-    }
+    let args = config::split_config_flag(args);
     let Some(i) = args.iter().position(|a| a == "--config") else { return Ok(args) };
     let path = args.get(i + 1).ok_or_else(|| usage("--config needs a file"))?;
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read config {path}: {e}")))?;
-    let table: toml::Table = text.parse().map_err(|e| usage(format!("{path}: invalid TOML: {e}")))?;
-    let mut flags = Vec::new();
-    for (k, v) in table {
-        match v {
-            toml::Value::Boolean(true) => flags.push(format!("--{k}")),
-            toml::Value::Boolean(false) => {}
-            toml::Value::String(s) => flags.extend([format!("--{k}"), s]),
-            toml::Value::Integer(n) => flags.extend([format!("--{k}"), n.to_string()]),
-            toml::Value::Float(x) => flags.extend([format!("--{k}"), x.to_string()]),
-            toml::Value::Array(a) => flags.extend([format!("--{k}"), a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(",")]),
-            other => return Err(usage(format!("{path}: unsupported value for {k}: {other}"))),
-        }
-    }
-    // Insert after the subcommand name (the first argument that is not an option), before the user's flags.
-    let mut out = Vec::with_capacity(args.len() + flags.len());
-    let mut skip = false;
-    let mut inserted = false;
-    for (j, a) in args.into_iter().enumerate() {
-        let is_sub = j > 0 && !skip && !a.starts_with('-') && !inserted;
-        skip = a == "--config";
-        out.push(a);
-        if is_sub {
-            out.append(&mut flags);
-            inserted = true;
-        }
-    }
-    Ok(out)
+    config::with_flags(args.clone(), &text, path).map_err(usage)
 }
 
 fn run(cli: &Cli) -> Res<()> {
