@@ -104,6 +104,6 @@ pub fn outcomes_reader(data: &[u8]) {
 /// The CLI's `--config` TOML file.
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let args = ["winback", "fit", "--config", "c.toml", "--at", "2024-01-01"].map(String::from).to_vec();
+    let args = cli_config::split_config_flag(["winback", "fit", "--config=c.toml", "--at", "2024-01-01"].map(String::from).to_vec());
     let _ = cli_config::with_flags(args, text, "c.toml");
 }

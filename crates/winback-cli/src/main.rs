@@ -130,6 +130,9 @@ struct Input {
     /// Refuse any bad row (error with file, line, column, value) instead of counting it.
     #[arg(long)]
     strict: bool,
+    /// Skip lines with amount 0 (default: they are purchases with no spend, a visit all the same).
+    #[arg(long)]
+    skip_zero_amounts: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -416,7 +419,7 @@ impl Input {
             return Err(usage(format!("--delimiter {:?} must be one ASCII character", self.delimiter)));
         }
         let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
-        let opts = LoadOptions { strict: self.strict, ..Default::default() };
+        let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, ..Default::default() };
         let map = self.map();
         let (h, report) = step(quiet, "reading transactions", || {
             if self.transactions.as_os_str() == "-" {
@@ -700,6 +703,7 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
         time_zone: None,
         delimiter: ',',
         strict: false,
+        skip_zero_amounts: false,
     };
     let (h, _) = input.load(cli.quiet)?;
     let at = day("2011-12-10", "--at")?;

@@ -42,6 +42,12 @@ pub struct LoadOptions {
     pub end_day: Option<Day>,
     /// Keep exact duplicate lines instead of skipping them.
     pub keep_duplicates: bool,
+    /// Skip lines whose amount is exactly zero ([`SkipReason::ZeroAmount`]).
+    /// By default (`false`) they are purchases with no spend: a free item, a
+    /// promotion or a fully discounted order is still a visit. When skipped,
+    /// customers left with no purchase at all are counted and named in the
+    /// load report ([`LoadReport::zero_amount_only`]), never silently missing.
+    pub skip_zero_amounts: bool,
 }
 
 /// One input line as Rust values (see [`History::from_lines`]).
@@ -174,6 +180,8 @@ pub(crate) struct HistoryBuilder {
     rowhash: Vec<u64>,
     /// Source line, saturating at u32::MAX (only used to name duplicates).
     line: Vec<u32>,
+    /// Ids seen on skipped zero-amount lines (only with `skip_zero_amounts`).
+    zero_only: std::collections::BTreeSet<String>,
 }
 
 impl HistoryBuilder {
@@ -199,6 +207,7 @@ impl HistoryBuilder {
             region: Vec::new(),
             rowhash: Vec::new(),
             line: Vec::new(),
+            zero_only: Default::default(),
         }
     }
 
@@ -250,7 +259,7 @@ impl HistoryBuilder {
         };
         let small = u64::from(NONE_CODE);
         let mut maps = Vec::with_capacity(rest.len());
-        for p in &rest {
+        for p in &mut rest {
             maps.push((
                 intern(&mut out.customers, &p.customers, u64::from(u32::MAX), "customers")?,
                 intern(&mut out.channels, &p.channels, small, "channels")?,
@@ -259,6 +268,8 @@ impl HistoryBuilder {
             ));
             out.report.rows_read += p.report.rows_read;
             out.report.returns += p.report.returns;
+            out.report.zero_amount_purchases += p.report.zero_amount_purchases;
+            out.zero_only.append(&mut std::mem::take(&mut p.zero_only));
             for &(r, n) in &p.report.skipped {
                 out.report.add(r, n);
             }
@@ -315,8 +326,16 @@ impl HistoryBuilder {
             }
         };
         if amount == 0.0 {
-            let col = self.names.amount.clone();
-            return self.skip(SkipReason::ZeroAmount, line, &col, "0");
+            if self.options.skip_zero_amounts {
+                let col = self.names.amount.clone();
+                if !self.options.strict {
+                    self.zero_only.insert(customer.to_string());
+                }
+                return self.skip(SkipReason::ZeroAmount, line, &col, "0");
+            }
+            // +0.0: a purchase line with no spend (a cancelled zero line becomes -0.0, a return).
+            amount = 0.0;
+            self.report.zero_amount_purchases += 1;
         }
         if let Some(end) = self.options.end_day {
             if day > end {
@@ -345,6 +364,9 @@ impl HistoryBuilder {
             }
         };
         if cancelled || amount < 0.0 {
+            if amount == 0.0 {
+                self.report.zero_amount_purchases -= 1;
+            }
             amount = -amount.abs();
             self.report.add(SkipReason::Return, 1);
         }
@@ -433,9 +455,11 @@ impl HistoryBuilder {
                     && self.day[p] == self.day[i]
                     && self.rowhash[p] == self.rowhash[i];
                 if same_line && !self.options.keep_duplicates {
-                    if self.amount[i] < 0.0 {
+                    if self.amount[i].is_sign_negative() {
                         // Counted as a return when read; it is a duplicate instead.
                         self.report.returns -= 1;
+                    } else if self.amount[i] == 0.0 {
+                        self.report.zero_amount_purchases -= 1;
                     }
                     if self.options.strict {
                         return Err(Error::DuplicateLine {
@@ -467,6 +491,10 @@ impl HistoryBuilder {
         (self.channel, self.category, self.region) = Default::default();
 
         let mut history = ev.into_history(customer_ids, channels, categories, regions, self.present);
+        // Customers whose only lines were skipped zero amounts: named, not silently missing.
+        let mut zero_only: Vec<String> = std::mem::take(&mut self.zero_only).into_iter().filter(|id| history.customer_index(id).is_none()).collect();
+        zero_only.sort_unstable();
+        self.report.zero_amount_only = zero_only;
         self.report.customers = history.num_customers() as u64;
         self.report.purchases = history.ev_is_purchase.iter().filter(|&&p| p).count() as u64;
         history.source = self.source;
@@ -488,6 +516,7 @@ struct EventsBuilder {
     cat_off: Vec<u32>,
     cat_code: Vec<u16>,
     cat_amount: Vec<f64>,
+    is_purchase: Vec<bool>,
     // the open event
     cur_cats: Vec<(u16, f64)>,
     cur_has_positive: bool,
@@ -503,14 +532,18 @@ impl EventsBuilder {
         self.qty.push(0.0);
         self.channel.push(NONE_CODE);
         self.region.push(NONE_CODE);
+        self.is_purchase.push(false);
         self.cur_cats.clear();
         self.cur_has_positive = false;
     }
 
     fn add_line(&mut self, amount: f64, qty: f64, channel: u16, category: u16, region: u16) {
         let e = self.cust.len() - 1;
-        if amount > 0.0 {
+        // Returns are stored negative (-0.0 for a cancelled zero line); +0.0 is a
+        // purchase line with no spend.
+        if amount.is_sign_positive() {
             self.gross[e] += amount;
+            self.is_purchase[e] = true;
             if !self.cur_has_positive {
                 // The event's channel and region are those of its first purchased line.
                 self.channel[e] = channel;
@@ -586,7 +619,7 @@ impl EventsBuilder {
             offsets[c + 1] += offsets[c];
         }
         let gross = pick(&self.gross);
-        let ev_is_purchase = gross.iter().map(|&g| g > 0.0).collect();
+        let ev_is_purchase = order.iter().map(|&e| self.is_purchase[e as usize]).collect();
         let ev_day: Vec<Day> = order.iter().map(|&e| self.day[e as usize]).collect();
         let first_day = ev_day.iter().copied().min().unwrap_or(0);
         let last_day = ev_day.iter().copied().max().unwrap_or(0);

@@ -16,7 +16,8 @@ pub enum SkipReason {
     /// The amount is empty, not a number, infinite or NaN, or larger than
     /// [`crate::history::MAX_AMOUNT`] in size (sums could overflow).
     BadAmount,
-    /// The amount is exactly zero (free items, price corrections).
+    /// The amount is exactly zero (free items, price corrections), with
+    /// `LoadOptions::skip_zero_amounts` on (by default they are purchases with no spend).
     ZeroAmount,
     /// A return: a negative amount or a set cancellation flag. Returns are **used**
     /// (netted against spend); they are counted here, not dropped.
@@ -105,6 +106,13 @@ pub struct LoadReport {
     pub customers: u64,
     /// Purchases (orders, or customer-days when no order id is mapped).
     pub purchases: u64,
+    /// Lines with amount zero kept as purchases with no spend (the default).
+    #[serde(default)]
+    pub zero_amount_purchases: u64,
+    /// With zero amounts skipped: the customers whose every line was a zero
+    /// amount, so they have no purchase (sorted ids).
+    #[serde(default)]
+    pub zero_amount_only: Vec<String>,
 }
 
 impl LoadReport {
@@ -154,6 +162,14 @@ impl fmt::Display for LoadReport {
         )?;
         for (r, n) in &self.skipped {
             writeln!(f, "  skipped {n:>10}  {r}")?;
+        }
+        if self.zero_amount_purchases > 0 {
+            writeln!(f, "  kept    {:>10}  zero-amount lines, as purchases with no spend", self.zero_amount_purchases)?;
+        }
+        if !self.zero_amount_only.is_empty() {
+            let shown = self.zero_amount_only.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+            let more = if self.zero_amount_only.len() > 10 { ", ..." } else { "" };
+            writeln!(f, "  {} customers have only zero-amount lines and no purchase: {shown}{more}", self.zero_amount_only.len())?;
         }
         Ok(())
     }

@@ -255,7 +255,7 @@ fn stacked_training_set_refuses_unknown_labels() {
 }
 
 fn bad_options() -> LoadOptions {
-    LoadOptions { end_day: parse_iso_date("2024-08-31"), ..Default::default() }
+    LoadOptions { end_day: parse_iso_date("2024-08-31"), skip_zero_amounts: true, ..Default::default() }
 }
 
 fn bad_map() -> ColumnMap {
@@ -408,6 +408,44 @@ fn unknown_flags_and_huge_amounts_are_counted_or_refused() {
 fn no_usable_rows_names_the_reasons() {
     let map = ColumnMap::new("customer_id", "date", "amount");
     let text = "customer_id,date,amount\na,2024-01-01,\"1,234.50\"\nb,2024-01-02,0\n";
-    let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &CsvOptions::default(), &LoadOptions::default()).unwrap_err();
+    let skip = LoadOptions { skip_zero_amounts: true, ..Default::default() };
+    let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &CsvOptions::default(), &skip).unwrap_err();
     assert_eq!(e.to_string(), "x.csv: no usable purchase rows (2 rows read; skipped: 1 bad_amount, 1 zero_amount)");
+}
+
+/// Issue 14, 5: a zero-amount purchase is a visit (by default), so a customer
+/// whose only purchases are free is lapsed and scored like any other; with
+/// zero amounts skipped, such customers are counted and named in the report.
+#[test]
+fn zero_amount_purchases_are_visits_by_default() {
+    let map = ColumnMap::new("customer_id", "date", "amount").cancelled("cancelled");
+    let text = "customer_id,date,amount,cancelled\n\
+                a,2024-01-01,10,no\n\
+                a,2024-02-01,0,no\n\
+                free,2024-01-10,0,no\n\
+                free,2024-01-20,0.00,no\n\
+                void,2024-01-15,0,yes\n\
+                b,2024-01-03,7,no\n";
+    let csv = CsvOptions::default();
+    let (h, r) = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &csv, &LoadOptions::default()).unwrap();
+    assert_eq!((r.rows_read, r.rows_used, r.zero_amount_purchases, r.returns, r.total_skipped()), (6, 6, 3, 1, 0));
+    assert_eq!(h.customer_ids(), &["a", "b", "free", "void"].map(String::from));
+    // "free" has two purchases with no spend; "void" only a cancelled line (no purchase).
+    let free = h.customer_index("free").unwrap();
+    assert_eq!(h.last_purchase_before(free, parse_iso_date("2024-06-01").unwrap()), parse_iso_date("2024-01-20"));
+    let at = parse_iso_date("2024-06-01").unwrap();
+    let lapse = LapseRule::Fixed { days: 30 }.resolve(&h, at).unwrap();
+    assert!(lapse.lapsed.contains(&free));
+    let schema = FeatureSchema::learn(&h, at, &FeatureOptions::default()).unwrap();
+    let x = build_features(&h, &schema, at, &lapse.lapsed).unwrap();
+    let row = lapse.lapsed.iter().position(|&c| c == free).unwrap();
+    assert_eq!((x.value(row, "purchases"), x.value(row, "spend_total"), x.value(row, "returned_share")), (Some(2.0), Some(0.0), Some(0.0)));
+    assert!(x.x.iter().all(|v| v.is_finite()));
+    // With zero amounts skipped, "free" has no purchase at all: counted and named.
+    let skip = LoadOptions { skip_zero_amounts: true, ..Default::default() };
+    let (h2, r2) = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &csv, &skip).unwrap();
+    assert_eq!(r2.count(SkipReason::ZeroAmount), 4);
+    assert_eq!(r2.zero_amount_only, vec!["free".to_string(), "void".to_string()]);
+    assert!(h2.customer_index("free").is_none());
+    assert!(r2.to_string().contains("2 customers have only zero-amount lines and no purchase: free, void"), "{r2}");
 }

@@ -113,7 +113,7 @@ struct History {
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`.
 #[pyfunction]
-#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", attributes=None, attributes_key="customer_id", threads=None))]
+#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, attributes=None, attributes_key="customer_id", threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn read_history(
     py: Python<'_>,
@@ -131,6 +131,7 @@ fn read_history(
     time_zone: Option<String>,
     strict: bool,
     source: &str,
+    skip_zero_amounts: bool,
     attributes: Option<&Bound<'_, PyAny>>,
     attributes_key: &str,
     threads: Option<usize>,
@@ -154,7 +155,7 @@ fn read_history(
     if let Some(z) = time_zone {
         map = map.time_zone(&z);
     }
-    let opts = LoadOptions { strict, ..Default::default() };
+    let opts = LoadOptions { strict, skip_zero_amounts, ..Default::default() };
     let source = source.to_string();
     let (h, report) = run(py, threads, move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts))?.map_err(err)?;
     let h = match attrs {

@@ -144,6 +144,7 @@ def read_history(
     attributes: Any = None,
     attributes_key: str = "customer_id",
     n_threads: Optional[int] = None,
+    skip_zero_amounts: bool = False,
 ):
     """Reads a transactions table into a columnar history (streamed batch by batch).
 
@@ -159,6 +160,9 @@ def read_history(
         A customer table keyed by ``attributes_key`` (numeric, date and categorical columns).
     n_threads : int, optional
         Threads to use, 1 to 1024 (default: all cores, or ``RAYON_NUM_THREADS``).
+    skip_zero_amounts : bool
+        Skip lines with amount 0 (default: they are purchases with no spend — a
+        free item or a fully discounted order is still a visit).
 
     Returns
     -------
@@ -182,6 +186,7 @@ def read_history(
         date_format=date_format,
         time_zone=time_zone,
         strict=strict,
+        skip_zero_amounts=bool(skip_zero_amounts),
         attributes=None if attributes is None else _as_stream(attributes),
         attributes_key=attributes_key,
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
@@ -366,6 +371,7 @@ class WinbackModel:
         attributes_key: str = "customer_id",
         n_threads: Optional[int] = None,
         output: str = "pandas",
+        skip_zero_amounts: bool = False,
     ):
         self.horizon_days = horizon_days
         self.lapse_days = lapse_days
@@ -386,6 +392,7 @@ class WinbackModel:
         self.attributes_key = attributes_key
         self.n_threads = n_threads
         self.output = output
+        self.skip_zero_amounts = skip_zero_amounts
 
     # -- scikit-learn protocol -------------------------------------------------
     _PARAMS = (
@@ -400,6 +407,7 @@ class WinbackModel:
         "attributes_key",
         "n_threads",
         "output",
+        "skip_zero_amounts",
     )
 
     def get_params(self, deep: bool = True) -> dict:
@@ -420,8 +428,8 @@ class WinbackModel:
 
     # -- fitting ---------------------------------------------------------------
     def _history(self, data: Any, attributes: Any = None):
-        h = read_history(data, attributes=attributes, attributes_key=self.attributes_key,
-                         n_threads=self.n_threads, **{k: getattr(self, k) for k in _COLUMN_KEYS})
+        h = read_history(data, attributes=attributes, attributes_key=self.attributes_key, n_threads=self.n_threads,
+                         skip_zero_amounts=self.skip_zero_amounts, **{k: getattr(self, k) for k in _COLUMN_KEYS})
         self.load_report_ = json.loads(h.report_json)
         self._id_type = h.id_type
         return h
