@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use winback_core::date::{format_day, Day};
 use winback_core::labels::labels;
 use winback_core::History;
-use winback_tree::metrics::{auc, capture_at, evaluate, lift_top_decile, Metrics};
+use winback_stats::metrics::{auc, capture_at, evaluate, lift_top_decile, Metrics};
 
 use crate::error::{Error, Result};
 use crate::model::{Config, WinbackModel};
@@ -101,14 +101,6 @@ fn bin_of(v: f64, cuts: &[f64]) -> usize {
     cuts.partition_point(|&c| c <= v)
 }
 
-/// Equal-frequency cut points (deduplicated) of `v` into at most `k` bins.
-fn cuts(v: &[f64], k: usize) -> Vec<f64> {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let mut c: Vec<f64> = (1..k).map(|i| s[(i * s.len() / k).min(s.len() - 1)]).collect();
-    c.dedup();
-    c
-}
 
 /// Calibrates a one-number ranking on training rows: bin rates, then the metrics
 /// of the test rows (ranking metrics from the raw score, calibration from the bins).
@@ -186,7 +178,7 @@ pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) ->
         // Recency: more recent = higher score.
         let neg = |v: Vec<f64>| v.into_iter().map(|x| -x).collect::<Vec<f64>>();
         let (tr_r, te_r) = (neg(col(train_x, "recency_days").unwrap_or_default()), neg(col(test_x, "recency_days").unwrap_or_default()));
-        let rc = cuts(&tr_r, 10);
+        let rc = winback_stats::equal_frequency_cuts(&tr_r, 10);
         let recency = baseline(&tr_r, &fitted.train.y, &te_r, &y, |v| bin_of(v, &rc));
         let rfm_score = |x: &ndarray::Array2<f64>| -> Option<Vec<f64>> {
             let (r, f, mm) = (col(x, "rfm_r")?, col(x, "rfm_f")?, col(x, "rfm_m")?);

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use crate::date::{ColumnZone, DateParser, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
-use crate::read::{parse_flag, ColumnMap};
+use crate::columns::{parse_flag, ColumnMap};
 use crate::report::LoadReport;
 
 fn arrow_err(source: &str) -> impl Fn(ArrowError) -> Error + '_ {
@@ -349,7 +349,7 @@ pub fn read_attribute_batches(
     let k = schema.index_of(key).map_err(|_| Error::MissingColumn {
         file: source.to_string(),
         column: key.to_string(),
-        available: crate::read::shorten(&schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")),
+        available: crate::columns::shorten(&schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")),
     })?;
     let mut ids = Vec::new();
     for b in &batches {

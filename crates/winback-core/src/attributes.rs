@@ -20,15 +20,11 @@
 //! # Ok::<(), winback_core::Error>(())
 //! ```
 
-use std::io::Read;
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
-use crate::date::{DateFormat, DateParser, Day, TimeSettings};
+use crate::date::{DateParser, Day};
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
-use crate::read::{csv_error, open, CsvOptions, CsvTable};
 
 /// The values of one attribute column, one per attribute row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,54 +129,9 @@ impl Attributes {
         Ok(Attributes { ids, columns, row_of: Vec::new(), report })
     }
 
-    /// Reads an attribute CSV file (gzip when the name ends in `.gz`); `key` is the customer id column.
-    pub fn read_csv(path: impl AsRef<Path>, key: &str, csv: &CsvOptions) -> Result<Self> {
-        let path = path.as_ref();
-        Self::read_csv_from(open(path)?, &path.display().to_string(), key, csv)
-    }
-
-    /// Reads attribute CSV from any reader.
-    pub fn read_csv_from(reader: impl Read, source: &str, key: &str, csv: &CsvOptions) -> Result<Self> {
-        let (mut t, first) = CsvTable::new(reader, source, csv)?;
-        let k = t.column(key)?;
-        let header = t.header.clone();
-        let mut raw: Vec<Vec<String>> = vec![Vec::new(); header.len()];
-        let mut ids = Vec::new();
-        let mut report = AttributesReport::default();
-        let mut seen: FxHashMap<String, ()> = FxHashMap::default();
-        let mut rec = first.unwrap_or_default();
-        let mut pending = !rec.is_empty();
-        loop {
-            if !pending && !t.reader.read_byte_record(&mut rec).map_err(|e| csv_error(source, &e))? {
-                break;
-            }
-            pending = false;
-            report.rows_read += 1;
-            let id = String::from_utf8_lossy(rec.get(k).unwrap_or_default()).trim().to_string();
-            if id.is_empty() {
-                report.missing_key += 1;
-                continue;
-            }
-            if seen.insert(id.clone(), ()).is_some() {
-                report.duplicate_keys += 1;
-                continue;
-            }
-            ids.push(id);
-            for (i, col) in raw.iter_mut().enumerate() {
-                if i != k {
-                    col.push(String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string());
-                }
-            }
-        }
-        let dates = DateParser::new(DateFormat::Auto, &TimeSettings::default())?;
-        let columns = header
-            .iter()
-            .zip(raw)
-            .enumerate()
-            .filter(|(i, _)| *i != k)
-            .map(|(_, (name, vals))| AttrColumn { name: name.clone(), values: type_column(&vals, &dates) })
-            .collect();
-        Ok(Attributes { ids, columns, row_of: Vec::new(), report })
+    /// A table from its parts (the readers' constructor).
+    pub(crate) fn from_parts(ids: Vec<String>, columns: Vec<AttrColumn>, report: AttributesReport) -> Self {
+        Attributes { ids, columns, row_of: Vec::new(), report }
     }
 
     /// Number of attribute rows kept.
@@ -224,7 +175,7 @@ impl Attributes {
     }
 }
 
-fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
+pub(crate) fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
     let non_empty = || vals.iter().filter(|v| !v.is_empty());
     if non_empty().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
         return AttrValues::Numeric(vals.iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect());
@@ -245,6 +196,7 @@ fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::CsvOptions;
 
     #[test]
     fn duplicate_and_missing_keys_are_counted() {

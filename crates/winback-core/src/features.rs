@@ -588,12 +588,7 @@ fn breakpoints(mut v: Vec<f64>) -> [f64; 4] {
         return [0.0; 4];
     }
     v.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let h = (v.len() - 1) as f64 * p;
-        let lo = h.floor() as usize;
-        let hi = (lo + 1).min(v.len() - 1);
-        v[lo] + (h - lo as f64) * (v[hi] - v[lo])
-    };
+    let q = |p: f64| winback_stats::quantile_sorted(&v, p);
     [q(0.2), q(0.4), q(0.6), q(0.8)]
 }
 

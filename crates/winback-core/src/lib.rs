@@ -36,6 +36,7 @@
 //! ```
 
 pub mod attributes;
+mod columns;
 pub mod date;
 mod error;
 pub mod features;

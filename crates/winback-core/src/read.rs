@@ -17,148 +17,20 @@
 //! # Ok::<(), winback_core::Error>(())
 //! ```
 
+pub use crate::columns::{parse_flag, ColumnMap, CsvOptions};
+
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 
-use crate::date::{DateFormat, DateParser, TimeSettings, Zone};
+use crate::date::{DateFormat, DateParser, TimeSettings};
+use crate::attributes::{type_column, AttrColumn, Attributes, AttributesReport};
+use crate::columns::shorten;
 use crate::error::{Error, Result};
-use crate::history::{ColumnNames, History, HistoryBuilder, LoadOptions, Present, RawRow};
+use crate::hash::FxHashMap;
+use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
 use crate::report::{LoadReport, SkipReason};
-
-/// Which column holds what. Only `customer`, `date` and `amount` are required.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ColumnMap {
-    /// Customer id column.
-    pub customer: String,
-    /// Date or timestamp column.
-    pub date: String,
-    /// Line value column (negative = return).
-    pub amount: String,
-    /// Quantity column.
-    pub quantity: Option<String>,
-    /// Order (invoice, basket) id column: lines of one order make one purchase.
-    pub order: Option<String>,
-    /// Sales channel column.
-    pub channel: Option<String>,
-    /// Product / category / department column.
-    pub category: Option<String>,
-    /// Store / region / country column.
-    pub region: Option<String>,
-    /// Cancellation flag column (`true`/`1`/`yes`/`y`/`t`, any case, means cancelled;
-    /// `false`/`0`/`no`/`n`/`f` or empty means not; another word is a bad flag).
-    pub cancelled: Option<String>,
-    /// How dates are written.
-    pub date_format: DateFormat,
-    /// Time zones for turning timestamps into days.
-    pub time: TimeSettings,
-}
-
-impl ColumnMap {
-    /// A map with the three required columns.
-    pub fn new(customer: impl Into<String>, date: impl Into<String>, amount: impl Into<String>) -> Self {
-        ColumnMap {
-            customer: customer.into(),
-            date: date.into(),
-            amount: amount.into(),
-            quantity: None,
-            order: None,
-            channel: None,
-            category: None,
-            region: None,
-            cancelled: None,
-            date_format: DateFormat::Auto,
-            time: TimeSettings::default(),
-        }
-    }
-    /// Maps the quantity column.
-    pub fn quantity(mut self, c: impl Into<String>) -> Self {
-        self.quantity = Some(c.into());
-        self
-    }
-    /// Maps the order id column.
-    pub fn order(mut self, c: impl Into<String>) -> Self {
-        self.order = Some(c.into());
-        self
-    }
-    /// Maps the channel column.
-    pub fn channel(mut self, c: impl Into<String>) -> Self {
-        self.channel = Some(c.into());
-        self
-    }
-    /// Maps the category column.
-    pub fn category(mut self, c: impl Into<String>) -> Self {
-        self.category = Some(c.into());
-        self
-    }
-    /// Maps the store / region column.
-    pub fn region(mut self, c: impl Into<String>) -> Self {
-        self.region = Some(c.into());
-        self
-    }
-    /// Takes purchase days in this time zone (`UTC` or an IANA name); values
-    /// without an offset are read as wall-clock times of that zone. An unknown
-    /// name is refused when reading starts.
-    pub fn time_zone(mut self, zone: &str) -> Self {
-        let zone = if zone.eq_ignore_ascii_case("utc") { Zone::Utc } else { Zone::Named(zone.to_string()) };
-        self.time = TimeSettings { day_zone: zone, naive_zone: Zone::AsWritten };
-        self
-    }
-
-    /// Maps the cancellation flag column.
-    pub fn cancelled(mut self, c: impl Into<String>) -> Self {
-        self.cancelled = Some(c.into());
-        self
-    }
-    /// Sets the date format.
-    pub fn date_format(mut self, f: DateFormat) -> Self {
-        self.date_format = f;
-        self
-    }
-    /// Sets the time zones.
-    pub fn time(mut self, t: TimeSettings) -> Self {
-        self.time = t;
-        self
-    }
-
-    pub(crate) fn present(&self) -> Present {
-        Present {
-            quantity: self.quantity.is_some(),
-            order: self.order.is_some(),
-            channel: self.channel.is_some(),
-            category: self.category.is_some(),
-            region: self.region.is_some(),
-        }
-    }
-
-    pub(crate) fn names(&self) -> ColumnNames {
-        ColumnNames {
-            customer: self.customer.clone(),
-            date: self.date.clone(),
-            amount: self.amount.clone(),
-            quantity: self.quantity.clone().unwrap_or_default(),
-            cancelled: self.cancelled.clone().unwrap_or_default(),
-        }
-    }
-}
-
-/// CSV dialect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CsvOptions {
-    /// Field delimiter (default `,`).
-    pub delimiter: u8,
-    /// Whether the first line is a header (default true). Without a header,
-    /// columns are named `1`, `2`, ... (1-based positions).
-    pub has_header: bool,
-}
-
-impl Default for CsvOptions {
-    fn default() -> Self {
-        CsvOptions { delimiter: b',', has_header: true }
-    }
-}
 
 /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
 pub fn read_csv(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions) -> Result<(History, LoadReport)> {
@@ -248,31 +120,6 @@ pub(crate) fn csv_error(source: &str, e: &csv::Error) -> Error {
             csv::ErrorKind::Utf8 { .. } => "invalid UTF-8".to_string(),
             _ => e.to_string(),
         },
-    }
-}
-
-/// At most 200 characters of a value, for messages (a header can be megabytes).
-pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() <= 200 {
-        return s.to_string();
-    }
-    let mut t: String = s.chars().take(200).collect();
-    t.push('…');
-    t
-}
-
-/// Parses a cancellation flag: `true`/`1`/`yes`/`y`/`t` is set, `false`/`0`/`no`/`n`/`f`
-/// or empty is not (any case); any other word is `None` (counted, or refused in strict mode).
-///
-/// ```
-/// use winback_core::read::parse_flag;
-/// assert_eq!((parse_flag("Yes"), parse_flag("0"), parse_flag(""), parse_flag("maybe")), (Some(true), Some(false), Some(false), None));
-/// ```
-pub fn parse_flag(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "y" | "t" => Some(true),
-        "false" | "0" | "no" | "n" | "f" | "" => Some(false),
-        _ => None,
     }
 }
 
@@ -516,4 +363,58 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
     // The first error in file order wins.
     let parts: Vec<HistoryBuilder> = parts.into_iter().collect::<Result<_>>()?;
     HistoryBuilder::merge(parts)?.finish().map(Some)
+}
+
+/// The attribute table's CSV readers live with the other readers (the table
+/// itself, in `attributes`, knows no file).
+impl Attributes {
+    /// Reads an attribute CSV file (gzip when the name ends in `.gz`); `key` is the customer id column.
+    pub fn read_csv(path: impl AsRef<Path>, key: &str, csv: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref();
+        Self::read_csv_from(open(path)?, &path.display().to_string(), key, csv)
+    }
+
+    /// Reads attribute CSV from any reader.
+    pub fn read_csv_from(reader: impl Read, source: &str, key: &str, csv: &CsvOptions) -> Result<Self> {
+        let (mut t, first) = CsvTable::new(reader, source, csv)?;
+        let k = t.column(key)?;
+        let header = t.header.clone();
+        let mut raw: Vec<Vec<String>> = vec![Vec::new(); header.len()];
+        let mut ids = Vec::new();
+        let mut report = AttributesReport::default();
+        let mut seen: FxHashMap<String, ()> = FxHashMap::default();
+        let mut rec = first.unwrap_or_default();
+        let mut pending = !rec.is_empty();
+        loop {
+            if !pending && !t.reader.read_byte_record(&mut rec).map_err(|e| csv_error(source, &e))? {
+                break;
+            }
+            pending = false;
+            report.rows_read += 1;
+            let id = String::from_utf8_lossy(rec.get(k).unwrap_or_default()).trim().to_string();
+            if id.is_empty() {
+                report.missing_key += 1;
+                continue;
+            }
+            if seen.insert(id.clone(), ()).is_some() {
+                report.duplicate_keys += 1;
+                continue;
+            }
+            ids.push(id);
+            for (i, col) in raw.iter_mut().enumerate() {
+                if i != k {
+                    col.push(String::from_utf8_lossy(rec.get(i).unwrap_or_default()).trim().to_string());
+                }
+            }
+        }
+        let dates = DateParser::new(DateFormat::Auto, &TimeSettings::default())?;
+        let columns = header
+            .iter()
+            .zip(raw)
+            .enumerate()
+            .filter(|(i, _)| *i != k)
+            .map(|(_, (name, vals))| AttrColumn { name: name.clone(), values: type_column(&vals, &dates) })
+            .collect();
+        Ok(Attributes::from_parts(ids, columns, report))
+    }
 }

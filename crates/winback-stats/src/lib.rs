@@ -15,9 +15,45 @@
 //! assert!(lo < post.mean() && post.mean() < hi && lo > 0.0 && hi < 1.0);
 //! ```
 
+pub mod metrics;
 mod rng;
 
 pub use rng::Rng;
+
+/// The `q`-quantile (0 ≤ q ≤ 1) of values sorted ascending, interpolated
+/// linearly between neighbours (numpy's default); 0 for no values. The one
+/// quantile of the project: RFM breakpoints, baseline bins.
+///
+/// ```
+/// use winback_stats::quantile_sorted;
+/// assert_eq!(quantile_sorted(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
+/// assert_eq!(quantile_sorted(&[1.0, 2.0, 3.0, 4.0], 0.0), 1.0);
+/// assert_eq!(quantile_sorted(&[], 0.3), 0.0);
+/// ```
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Equal-frequency cut points of `values` into at most `k` bins (the
+/// `i/k`-quantiles, duplicates removed); bin of `v` = number of cuts ≤ `v`.
+///
+/// ```
+/// let cuts = winback_stats::equal_frequency_cuts(&[5.0, 1.0, 3.0, 2.0, 4.0], 2);
+/// assert_eq!(cuts, vec![3.0]);
+/// ```
+pub fn equal_frequency_cuts(values: &[f64], k: usize) -> Vec<f64> {
+    let mut s = values.to_vec();
+    s.sort_by(f64::total_cmp);
+    let mut c: Vec<f64> = (1..k.max(1)).map(|i| quantile_sorted(&s, i as f64 / k as f64)).collect();
+    c.dedup();
+    c
+}
 
 /// Mixes a seed and a value into 64 well-spread bits (SplitMix64's finalizer on
 /// `seed ^ v·φ`). The project's one stable hash for seeded choices (held-out

@@ -31,7 +31,8 @@
 
 mod error;
 mod export;
-pub mod metrics;
+/// Ranking and calibration metrics (they know no trees: they live in `winback-stats`).
+pub use winback_stats::metrics;
 mod params;
 pub mod rules;
 pub mod segmentation;

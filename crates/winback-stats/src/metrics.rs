@@ -5,7 +5,7 @@
 //! splits a block of tied scores across the cut pro rata.
 //!
 //! ```
-//! use winback_tree::metrics::{auc, brier, capture_at};
+//! use winback_stats::metrics::{auc, brier, capture_at};
 //! let p = [0.9, 0.8, 0.3, 0.1];
 //! let y = [true, false, true, false];
 //! assert_eq!(auc(&p, &y), 0.75);
