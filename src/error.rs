@@ -92,9 +92,12 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
-    /// Data to score lacks what the model was fitted on.
-    #[error("the data does not match the model: {0}")]
-    SchemaMismatch(String),
+    /// A Parquet file given to a build without the `parquet` feature.
+    #[error("{path}: this build has no Parquet support (feature `parquet`)")]
+    NoParquetSupport {
+        /// The file.
+        path: String,
+    },
     /// No training cutoff has both history before it and known labels.
     #[error("no usable training cutoff before {at}: need lapsed customers at {horizon}-day steps back from it, with {min_history} days of data before and the whole window before the end of the data ({why})")]
     NoTrainingCutoff {
@@ -148,51 +151,28 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the error is an invalid parameter (a usage error: the caller passed a
-    /// bad value) rather than bad or insufficient data. The CLI maps it to exit
-    /// code 2 and the Python package to `WinbackParamError`.
-    pub fn is_parameter(&self) -> bool {
-        use winback_core::Error as C;
-        use winback_rank::Error as R;
-        use winback_tree::Error as T;
+    /// The kind of failure, from the crate the error came from: an invalid
+    /// parameter (CLI exit code 2, Python `WinbackParamError`), bad data, or a
+    /// file that could not be accessed.
+    pub fn kind(&self) -> winback_stats::ErrorKind {
+        use winback_stats::ErrorKind as K;
         match self {
-            Error::Core(
-                C::InvalidQuantile(_)
-                | C::InvalidLapseDays(_)
-                | C::InvalidHorizon(_)
-                | C::InvalidCutoffCount(_)
-                | C::InvalidMaxLevels(_)
-                | C::InvalidDateFormat { .. }
-                | C::UnknownTimeZone(_),
-            ) => true,
-            Error::Tree(t) => matches!(
-                t,
-                T::InvalidGroups(_)
-                    | T::InvalidMinGroupSize(_)
-                    | T::InvalidMaxGroupShare(_)
-                    | T::InvalidMaxDepth(_)
-                    | T::InvalidHonestFraction(_)
-                    | T::InvalidPriorStrength(_)
-                    | T::InvalidIntervalLevel(_)
-                    | T::InvalidSampleRows(_)
-            ),
-            Error::Rank(r) => matches!(
-                r,
-                R::InvalidCost(_)
-                    | R::InvalidMargin(_)
-                    | R::InvalidValue(_)
-                    | R::InvalidBudget(_)
-                    | R::InvalidTarget(_)
-                    | R::InvalidMinProbability(_)
-                    | R::InvalidMinProfit(_)
-                    | R::RoiWithoutCost
-            ),
+            Error::Core(e) => e.kind(),
+            Error::Tree(e) => e.kind(),
+            Error::Rank(e) => e.kind(),
+            Error::Io { .. } => K::Io,
             Error::BacktestCutoffTooLate { .. }
             | Error::InvalidMinHistory(_)
             | Error::InvalidWindow(_)
-            | Error::UnknownPriorityFeature { .. } => true,
-            _ => false,
+            | Error::UnknownPriorityFeature { .. }
+            | Error::NoParquetSupport { .. } => K::Parameter,
+            _ => K::Data,
         }
+    }
+
+    /// Whether the error is an invalid parameter (see [`Error::kind`]).
+    pub fn is_parameter(&self) -> bool {
+        self.kind() == winback_stats::ErrorKind::Parameter
     }
 }
 

@@ -68,7 +68,7 @@ pub fn read_history(
         #[cfg(feature = "parquet")]
         return Ok(core::arrow::read_parquet(path, map, options)?);
         #[cfg(not(feature = "parquet"))]
-        return Err(Error::SchemaMismatch(format!("{}: this build has no Parquet support (feature `parquet`)", path.display())));
+        return Err(Error::NoParquetSupport { path: path.display().to_string() });
     }
     Ok(core::read::read_csv(path, map, csv, options)?)
 }

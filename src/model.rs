@@ -299,10 +299,7 @@ impl WinbackModel {
     /// history without a column the model needs is refused.
     pub fn score(&self, history: &History, at: Day) -> Result<Scores> {
         let lapse = self.scoring_rule().resolve(history, at)?;
-        let features = build_features(history, &self.schema, at, &lapse.lapsed).map_err(|e| match e {
-            winback_core::Error::SchemaMismatch(m) => Error::SchemaMismatch(m),
-            other => Error::Core(other),
-        })?;
+        let features = build_features(history, &self.schema, at, &lapse.lapsed)?;
         let groups = self.segmentation.assign(features.x.view())?;
         let prio = self.schema.index(&self.config.priority_feature);
         let customers = lapse

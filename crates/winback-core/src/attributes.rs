@@ -86,11 +86,7 @@ impl Attributes {
                 AttrValues::Categorical { codes, .. } => codes.len(),
             };
             if n != ids.len() {
-                return Err(Error::SchemaMismatch(format!(
-                    "attribute column `{}` has {n} values for {} ids",
-                    c.name,
-                    ids.len()
-                )));
+                return Err(Error::AttributeLength { column: c.name.clone(), values: n, ids: ids.len() });
             }
         }
         let mut report = AttributesReport { rows_read: ids.len() as u64, ..Default::default() };

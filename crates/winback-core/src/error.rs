@@ -131,9 +131,41 @@ pub enum Error {
     /// The cap on one-hot levels must be at least 1.
     #[error("maximum number of category levels must be at least 1, got {0}")]
     InvalidMaxLevels(usize),
-    /// A schema refers to a feature the history cannot provide (e.g. channel shares without a channel column).
-    #[error("the feature schema needs `{0}`, which this history does not have")]
-    SchemaMismatch(String),
+    /// A feature of the schema needs a column this history was read without
+    /// (channel shares without a channel column, say).
+    #[error("the data does not match the model: feature `{feature}` needs a {needs}, which this history does not have")]
+    MissingSourceColumn {
+        /// The feature.
+        feature: String,
+        /// What it needs (`region column`, `customer attributes`).
+        needs: &'static str,
+    },
+    /// A feature of the schema needs an attribute column the attribute table lacks.
+    #[error("the data does not match the model: feature `{feature}` needs the attribute column `{column}`")]
+    MissingAttributeColumn {
+        /// The feature.
+        feature: String,
+        /// The attribute column.
+        column: String,
+    },
+    /// A customer index beyond the history's customers.
+    #[error("customer index {index} is out of range (the history has {customers} customers)")]
+    CustomerOutOfRange {
+        /// The index given.
+        index: usize,
+        /// Customers in the history.
+        customers: usize,
+    },
+    /// An attribute column whose length differs from the number of ids.
+    #[error("attribute column `{column}` has {values} values for {ids} ids")]
+    AttributeLength {
+        /// The column.
+        column: String,
+        /// Its values.
+        values: usize,
+        /// The ids.
+        ids: usize,
+    },
     /// A feature schema (read from a model file) that is not sound.
     #[error("schema.{field}: {message}")]
     InvalidSchema {
@@ -160,6 +192,26 @@ pub enum Error {
         /// The arrow crate's error.
         source: arrow_schema::ArrowError,
     },
+}
+
+impl Error {
+    /// The kind of failure: an invalid parameter, bad data, or a file that could not be accessed.
+    pub fn kind(&self) -> winback_stats::ErrorKind {
+        use winback_stats::ErrorKind as K;
+        match self {
+            Error::InvalidQuantile(_)
+            | Error::InvalidLapseDays(_)
+            | Error::InvalidHorizon(_)
+            | Error::InvalidCutoffCount(_)
+            | Error::InvalidMaxLevels(_)
+            | Error::InvalidDateFormat { .. }
+            | Error::UnknownTimeZone(_)
+            | Error::CutoffTooLate { .. }
+            | Error::CustomerOutOfRange { .. } => K::Parameter,
+            Error::Io { .. } => K::Io,
+            _ => K::Data,
+        }
+    }
 }
 
 /// `Result` with [`enum@Error`].

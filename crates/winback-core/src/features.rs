@@ -656,12 +656,12 @@ pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, cu
             }
             _ => Ok(()),
         };
-        if let Err(what) = need {
-            return Err(Error::SchemaMismatch(format!("{} ({what})", f.name)));
+        if let Err(needs) = need {
+            return Err(Error::MissingSourceColumn { feature: f.name.clone(), needs });
         }
     }
     if let Some(&bad) = customers.iter().find(|&&c| c >= history.num_customers()) {
-        return Err(Error::SchemaMismatch(format!("customer index {bad} out of range")));
+        return Err(Error::CustomerOutOfRange { index: bad, customers: history.num_customers() });
     }
     let windows = &schema.options.windows;
     let need_population = schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
@@ -698,7 +698,11 @@ pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, cu
         .collect();
     for (f, col) in schema.features.iter().zip(&cols) {
         if matches!(f.source, Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..)) && col.is_none() {
-            return Err(Error::SchemaMismatch(format!("{} (attribute column)", f.name)));
+            let column = match &f.source {
+                Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => n.clone(),
+                _ => String::new(),
+            };
+            return Err(Error::MissingAttributeColumn { feature: f.name.clone(), column });
         }
     }
 

@@ -71,5 +71,22 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The kind of failure: an invalid plan parameter, or candidates/outcomes that cannot be used.
+    pub fn kind(&self) -> winback_stats::ErrorKind {
+        match self {
+            Error::InvalidCost(_)
+            | Error::InvalidMargin(_)
+            | Error::InvalidValue(_)
+            | Error::InvalidBudget(_)
+            | Error::InvalidTarget(_)
+            | Error::InvalidMinProbability(_)
+            | Error::InvalidMinProfit(_)
+            | Error::RoiWithoutCost => winback_stats::ErrorKind::Parameter,
+            _ => winback_stats::ErrorKind::Data,
+        }
+    }
+}
+
 /// `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -20,6 +20,21 @@ mod rng;
 
 pub use rng::Rng;
 
+/// What kind of failure an error of any winback crate is (each crate's error
+/// has a `kind()`): the CLI maps `Parameter` to exit code 2 and the others to 1,
+/// the Python package maps `Parameter` to `WinbackParamError` and the others to
+/// `WinbackDataError`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// An invalid parameter: the caller passed a bad value (a usage error).
+    Parameter,
+    /// Bad or insufficient data (files, tables, model files, outcomes).
+    Data,
+    /// A file could not be read or written.
+    Io,
+}
+
 /// The `q`-quantile (0 ≤ q ≤ 1) of values sorted ascending, interpolated
 /// linearly between neighbours (numpy's default); 0 for no values. The one
 /// quantile of the project: RFM breakpoints, baseline bins.

@@ -70,5 +70,22 @@ pub enum Error {
     Linfa(String),
 }
 
+impl Error {
+    /// The kind of failure: an invalid parameter, or data (including a model file) that cannot be used.
+    pub fn kind(&self) -> winback_stats::ErrorKind {
+        match self {
+            Error::InvalidGroups(_)
+            | Error::InvalidMinGroupSize(_)
+            | Error::InvalidMaxGroupShare(_)
+            | Error::InvalidMaxDepth(_)
+            | Error::InvalidHonestFraction(_)
+            | Error::InvalidPriorStrength(_)
+            | Error::InvalidIntervalLevel(_)
+            | Error::InvalidSampleRows(_) => winback_stats::ErrorKind::Parameter,
+            _ => winback_stats::ErrorKind::Data,
+        }
+    }
+}
+
 /// `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
