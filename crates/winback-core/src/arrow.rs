@@ -252,10 +252,26 @@ fn fill(
 
 /// Reads a Parquet file, only the mapped columns, batch by batch.
 #[cfg(feature = "parquet")]
+///
+/// A corrupt file is an error, never a panic: the `parquet` crate's decoder can
+/// panic on some malformed pages (found by fuzzing), so decoding runs under
+/// `catch_unwind` and such a failure becomes [`Error::CorruptFile`].
 pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    let path = path.as_ref();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_parquet_unguarded(path, map, options))).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder failed".into());
+        Err(Error::CorruptFile { file: path.display().to_string(), message })
+    })
+}
+
+#[cfg(feature = "parquet")]
+fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
-    let path = path.as_ref();
     let source = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
     let pq = |e| Error::Parquet { file: source.clone(), source: e };

@@ -174,6 +174,14 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A file whose decoder failed outright (a corrupt Parquet page, say).
+    #[error("{file}: corrupt file: {message}")]
+    CorruptFile {
+        /// The file.
+        file: String,
+        /// What the decoder said.
+        message: String,
+    },
     /// Parquet decoding failed.
     #[cfg(feature = "parquet")]
     #[error("{file}: parquet: {source}")]

@@ -220,3 +220,13 @@ fn text_amounts_with_thousands_separators_are_bad_amounts() {
     assert_eq!((r.rows_used, r.count(SkipReason::BadAmount)), (2, 4), "{r:?}");
     assert_eq!(h.customer_ids(), &["c2".to_string(), "c4".to_string()]);
 }
+
+/// A Parquet file that makes the parquet crate's decoder panic (found by
+/// fuzzing) is an error naming the file, never a panic.
+#[test]
+fn a_corrupt_parquet_page_is_an_error() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corrupt_page.parquet");
+    let map = ColumnMap::new("customer_id", "date", "amount").quantity("quantity").order("order_id").channel("channel").category("category").region("region").cancelled("cancelled");
+    let e = read_parquet(&path, &map, &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("corrupt_page.parquet: corrupt file: "), "{e}");
+}
