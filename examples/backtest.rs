@@ -21,11 +21,13 @@ fn days(v: &[&str]) -> Vec<i32> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `--training-rows-only`: size the groups on the training rows alone (the old way), to compare.
+    let on_list = !std::env::args().any(|a| a == "--training-rows-only");
     let csv = CsvOptions::default();
     let map = ColumnMap::new("household_id", "date", "sales_value").quantity("quantity").order("basket_id").category("department").region("store_id");
     let (cj, _) = read_csv(data("completejourney_baskets.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let cj = cj.with_attributes(Attributes::read_csv(data("completejourney_demographics.csv"), "household_id", &csv)?);
-    let config = Config { lapse: LapseRule::Fixed { days: 30 }, ..Default::default() };
+    let config = Config { lapse: LapseRule::Fixed { days: 30 }, size_on_scoring_list: on_list, ..Default::default() };
     let at = parse_iso_date("2018-01-01").ok_or("date")?;
     let b = backtest(&cj, at, &days(&["2017-09-01", "2017-10-01", "2017-11-01"]), &config)?;
     println!("## Complete Journey sample (lapse: 30 days, horizon 60 days)\n\n{}", b.table());
@@ -34,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").order("invoice_no").region("country").cancelled("is_cancellation");
     let (or, _) = read_csv(data("online_retail_invoices.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let at = parse_iso_date("2011-12-10").ok_or("date")?;
-    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config::default())?;
+    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config { size_on_scoring_list: on_list, ..Default::default() })?;
     println!("\n## Online Retail sample (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());
     summary(&b);
     Ok(())
@@ -53,4 +55,7 @@ fn summary(b: &winback::Backtest) {
             auc.mean, auc.sd, brier.mean, brier.sd, ece.mean, ece.sd, cap.mean, cap.sd
         );
     }
+    let largest = b.rows.iter().map(|r| r.largest_share).fold(0.0, f64::max);
+    let fewest = b.rows.iter().map(|r| r.groups_present).min().unwrap_or(0);
+    println!("  model groups on the scored list: at least {fewest} present, largest share {:.1}%", largest * 100.0);
 }

@@ -20,6 +20,12 @@ pub struct BacktestRow {
     pub cutoff: Day,
     /// Groups of the model fitted at that cutoff.
     pub groups: usize,
+    /// Groups with at least one customer of the list scored at the cutoff.
+    #[serde(default)]
+    pub groups_present: usize,
+    /// The largest group's share of the list scored at the cutoff.
+    #[serde(default)]
+    pub largest_share: f64,
     /// The grouped model.
     pub model: Metrics,
     /// Ranking by recency alone (10 equal-frequency bins for calibration).
@@ -86,7 +92,7 @@ impl Backtest {
                     m.groups_to_80.map_or("-".into(), |g| g.to_string())
                 ));
             };
-            line(&format!("model ({} groups)", r.groups), &r.model);
+            line(&format!("model ({} groups, {} on the list, largest {:.0}%)", r.groups, r.groups_present, r.largest_share * 100.0), &r.model);
             line("recency only (10 bins)", &r.recency);
             if let Some(m) = &r.rfm {
                 line("RFM score", m);
@@ -188,7 +194,9 @@ pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) ->
             (Some(tr), Some(te)) => Some(baseline(&tr, &fitted.train.y, &te, &y, |v| v as usize)),
             _ => None,
         };
-        rows.push(BacktestRow { cutoff: t, groups: model.segmentation.groups.len(), model: m, recency, rfm });
+        let groups_present = scores.group_shares.iter().filter(|&&s| s > 0.0).count();
+        let largest_share = scores.group_shares.iter().copied().fold(0.0, f64::max);
+        rows.push(BacktestRow { cutoff: t, groups: model.segmentation.groups.len(), groups_present, largest_share, model: m, recency, rfm });
     }
     Ok(Backtest { rows })
 }

@@ -41,6 +41,16 @@ pub struct Config {
     pub min_history_days: Option<i64>,
     /// Feature that orders customers inside a group in the contact list (higher first).
     pub priority_feature: String,
+    /// Size the groups on the list that will be contacted too (default true): the
+    /// lapsed customers at the fitting date (their features, never their
+    /// outcomes). A group above the maximum share of that list is split first,
+    /// and no split leaves a group with less than the minimum share of it.
+    #[serde(default = "yes")]
+    pub size_on_scoring_list: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -53,6 +63,7 @@ impl Default for Config {
             training_cutoffs: 3,
             min_history_days: None,
             priority_feature: "overdue_ratio".into(),
+            size_on_scoring_list: true,
         }
     }
 }
@@ -208,6 +219,11 @@ pub struct Scores {
     pub customers: Vec<ScoredCustomer>,
     /// Their features.
     pub features: FeatureMatrix,
+    /// Each group's share of these customers, by group id − 1.
+    pub group_shares: Vec<f64>,
+    /// Groups above the model's maximum share of this list, in words ("refit
+    /// standing at this date"); empty when the groups hold.
+    pub warnings: Vec<String>,
 }
 
 pub(crate) struct Fitted {
@@ -261,14 +277,17 @@ impl WinbackModel {
             return Err(Error::UnknownPriorityFeature { name: config.priority_feature.clone(), available: schema.names().join(", ") });
         }
         let train = TrainingSet::stacked(history, &schema, &config.lapse, at, h, &usable)?;
-        let segmentation = params.fit(&TrainingData {
-            x: train.x.view(),
-            y: &train.y,
-            spend: Some(&train.spend),
-            customer: Some(&train.customers),
-            features: &schema.features,
-        })?;
         let lapse = config.lapse.resolve(history, at)?;
+        // The list that will be contacted: its features (never its outcomes) size the groups.
+        let scoring = if config.size_on_scoring_list && !lapse.lapsed.is_empty() {
+            Some(build_features(history, &schema, at, &lapse.lapsed)?)
+        } else {
+            None
+        };
+        let segmentation = params.fit_for(
+            &TrainingData { x: train.x.view(), y: &train.y, spend: Some(&train.spend), customer: Some(&train.customers), features: &schema.features },
+            scoring.as_ref().map(|m| m.x.view()),
+        )?;
         let model = WinbackModel {
             format_version: FORMAT_VERSION,
             config: config.clone(),
@@ -317,8 +336,29 @@ impl WinbackModel {
                     priority: prio.map_or(0.0, |j| features.x[(i, j)]),
                 }
             })
+            .collect::<Vec<_>>();
+        let k = self.segmentation.groups.len();
+        let mut count = vec![0usize; k];
+        for c in &customers {
+            count[c.group - 1] += 1;
+        }
+        let n = customers.len().max(1) as f64;
+        let group_shares: Vec<f64> = count.iter().map(|&c| c as f64 / n).collect();
+        let max = self.segmentation.params.max_group_share();
+        let warnings = group_shares
+            .iter()
+            .enumerate()
+            .filter(|(_, &s)| s > max && customers.len() >= 100)
+            .map(|(g, &s)| {
+                let head = format!("group {} holds {:.1}% of the {} lapsed customers at {}, above the maximum share of {:.0}%", g + 1, s * 100.0, customers.len(), format_day(at), max * 100.0);
+                match self.segmentation.groups[g].scoring_share {
+                    _ if at == self.fitted_at => format!("{head}: the training data could not support a finer split there (see the model's note)"),
+                    Some(f) => format!("{head} (it held {:.1}% at {}): refit standing at this date", f * 100.0, format_day(self.fitted_at)),
+                    None => format!("{head}: refit standing at this date"),
+                }
+            })
             .collect();
-        Ok(Scores { at, lapse, customers, features })
+        Ok(Scores { at, lapse, customers, features, group_shares, warnings })
     }
 
     /// The groups present in `scores` as plan candidates (size = customers scored).

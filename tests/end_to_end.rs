@@ -50,6 +50,11 @@ fn render(model: &WinbackModel, history: &History, at: i32, params: &PlanParams)
     let scores = model.score(history, at).unwrap();
     let (plan, contacts) = model.plan(&scores, params).unwrap();
     writeln!(s, "scored {} lapsed customers", scores.customers.len()).unwrap();
+    let shares: Vec<String> = scores.group_shares.iter().map(|x| format!("{:.1}%", x * 100.0)).collect();
+    writeln!(s, "group shares of the scored list: {}", shares.join(" ")).unwrap();
+    for w in &scores.warnings {
+        writeln!(s, "warning: {w}").unwrap();
+    }
     for st in &plan.steps {
         writeln!(s, "step group {:>2} | contacts {:>5} | cum {:>6} | winbacks {:>9.2} | cost {:>9.2} | profit {:>10.2}", st.group, st.contacts, st.cum_contacts, st.cum_expected_winbacks, st.cum_cost, st.cum_profit).unwrap();
     }

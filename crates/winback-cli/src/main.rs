@@ -494,6 +494,13 @@ impl PlanOpts {
     }
 }
 
+/// Groups above the maximum share of the list being scored: always said, on stderr.
+fn warn_shares(s: &winback::Scores) {
+    for w in &s.warnings {
+        eprintln!("winback: warning: {w}");
+    }
+}
+
 fn load_model(path: &Path) -> Res<WinbackModel> {
     Ok(WinbackModel::load(path)?)
 }
@@ -579,6 +586,7 @@ fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    warn_shares(&s);
     output::write(&winback::scores_table(&m, &s)?, &c.output)?;
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}))?;
@@ -622,6 +630,7 @@ fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    warn_shares(&s);
     let (p, list) = m.plan(&s, &c.plan.params())?;
     finish_plan(&p, &list, &c.output, cli)
 }
@@ -631,6 +640,7 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    warn_shares(&s);
     let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
     let wave = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
     // The model changes only when the wave is recorded and the plan made: a bad
@@ -667,6 +677,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    warn_shares(&s);
     let (p, _) = m.plan(&s, &c.plan.params())?;
     let cutoffs = if c.cutoffs.is_empty() {
         winback::default_cutoffs(&h, at, &m.config, 2)

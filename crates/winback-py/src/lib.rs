@@ -212,6 +212,18 @@ fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Optio
     table.to_pyarrow(py)
 }
 
+/// Groups above the maximum share of the scored list: a `WinbackDataWarning`.
+fn warn_shares(py: Python<'_>, s: &winback::Scores) -> PyResult<()> {
+    if s.warnings.is_empty() {
+        return Ok(());
+    }
+    let cls = py.import("winback._errors")?.getattr("WinbackDataWarning")?;
+    for w in &s.warnings {
+        PyErr::warn(py, &cls, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 1)?;
+    }
+    Ok(())
+}
+
 fn plan_params(json: &str) -> PyResult<PlanParams> {
     let p: PlanParams = serde_json::from_str(json).map_err(|e| WinbackParamError(format!("plan parameters: {e}")))?;
     p.validate().map_err(err)?;
@@ -266,6 +278,7 @@ impl Model {
         let at = day(at)?;
         let h = Arc::clone(&history.inner);
         let s = run(py, None, || self.inner.score(&h, at))?.map_err(err)?;
+        warn_shares(py, &s)?;
         winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
@@ -275,11 +288,13 @@ impl Model {
         let at = day(at)?;
         let params = plan_params(params)?;
         let h = Arc::clone(&history.inner);
-        let (p, list) = run(py, None, || -> winback::Result<_> {
+        let (s, p, list) = run(py, None, || -> winback::Result<_> {
             let s = self.inner.score(&h, at)?;
-            self.inner.plan(&s, &params)
+            let (p, list) = self.inner.plan(&s, &params)?;
+            Ok((s, p, list))
         })?
         .map_err(err)?;
+        warn_shares(py, &s)?;
         Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
     }
 

@@ -37,7 +37,7 @@ use winback_core::features::Feature;
 use winback_stats::{mix, Beta};
 
 use crate::error::{Error, Result};
-use crate::params::{ClassWeighting, SegmenterValidParams, SplitCriterion};
+use crate::params::{ClassWeighting, MinGroupSize, SegmenterValidParams, SplitCriterion};
 use crate::rules::{sentence, Condition};
 
 /// Training input: features, outcomes, and optionally label spend and customer keys.
@@ -104,6 +104,10 @@ pub struct Group {
     pub mean_past_spend: Option<f64>,
     /// Mean horizon spend of those who came back, if spend was given.
     pub mean_return_spend: Option<f64>,
+    /// Share of the scoring list (the lapsed customers at the fitting date) in the
+    /// group, when the segmentation was fitted for one ([`SegmenterValidParams::fit_for`]).
+    #[serde(default)]
+    pub scoring_share: Option<f64>,
 }
 
 /// A fitted segmentation: the tree, its groups, and why it has that many.
@@ -186,7 +190,31 @@ pub fn best_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &Seg
     Ok(choose_split(x, y, rows, params, min_rows, 0)?.map(|c| (c.feature, c.threshold)))
 }
 
+/// The scoring list's side of a node: its rows (of the scoring matrix) and the
+/// fewest a child may keep.
+#[derive(Clone, Copy)]
+struct ScoringSide<'x, 'r> {
+    x: ArrayView2<'x, f64>,
+    rows: &'r [u32],
+    min_rows: usize,
+}
+
 fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize, node_id: u64) -> Result<Option<Candidate>> {
+    choose_split_for(x, y, rows, params, min_rows, node_id, None)
+}
+
+/// [`choose_split`], also keeping at least `scoring.min_rows` rows of the
+/// scoring list on each side: a split that would leave a child (nearly) empty on
+/// the list being contacted is refused, and the next-best feature is tried.
+fn choose_split_for(
+    x: ArrayView2<'_, f64>,
+    y: &[bool],
+    rows: &[u32],
+    params: &SegmenterValidParams,
+    min_rows: usize,
+    node_id: u64,
+    scoring: Option<ScoringSide<'_, '_>>,
+) -> Result<Option<Candidate>> {
     let pos = rows.iter().filter(|&&r| y[r as usize]).count();
     let neg = rows.len() - pos;
     if pos == 0 || neg == 0 || rows.len() < 2 * min_rows.max(1) {
@@ -224,8 +252,10 @@ fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &Segme
     let scale = sample.len() as f64 / rows.len() as f64;
     let min_sample_rows = (min_rows as f64 * scale).max(1.0);
     let w_min = wp.min(wn);
-    let mut min_weight = ((min_sample_rows - 0.5) * w_min).max(0.5) as f32;
-    for _attempt in 0..12 {
+    let first_weight = ((min_sample_rows - 0.5) * w_min).max(0.5) as f32;
+    let mut min_weight = first_weight;
+    let mut excluded = 0usize;
+    for _attempt in 0..(12 + p) {
         let dataset = Dataset::new(records.clone(), targets.clone()).with_weights(weights.clone());
         let tree = DecisionTree::params()
             .split_quality(quality)
@@ -242,6 +272,20 @@ fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &Segme
         let (feature, threshold, _) = root.split();
         let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| x[(r as usize, feature)] < threshold);
         let too_small = |side: &[u32]| side.len() < min_rows;
+        if let (false, false, Some(s)) = (too_small(&left), too_small(&right), scoring) {
+            let sleft = s.rows.iter().filter(|&&r| s.x[(r as usize, feature)] < threshold).count();
+            if sleft < s.min_rows || s.rows.len() - sleft < s.min_rows {
+                // Fine on the training rows, (nearly) empty on the scoring list: this
+                // feature cannot split this node; make it constant and ask again.
+                records.column_mut(feature).fill(0.0);
+                excluded += 1;
+                if excluded >= p {
+                    return Ok(None);
+                }
+                min_weight = first_weight;
+                continue;
+            }
+        }
         if !too_small(&left) && !too_small(&right) {
             let count = |side: &[u32]| {
                 let k = side.iter().filter(|&&r| y[r as usize]).count();
@@ -267,6 +311,17 @@ fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &Segme
 impl SegmenterValidParams {
     /// Fits the groups (see the module docs for how).
     pub fn fit(&self, data: &TrainingData<'_>) -> Result<Segmentation> {
+        self.fit_for(data, None)
+    }
+
+    /// Fits the groups so that they also hold on `scoring`: the features of the
+    /// list that will be contacted (the lapsed customers at the date the model
+    /// stands at; their outcomes are not known and not used). A group above the
+    /// maximum share of that list is split first, like one above the maximum
+    /// share of the training rows, and no split may leave a child with less than
+    /// the minimum share of it. Each group records its share of the list
+    /// ([`Group::scoring_share`]).
+    pub fn fit_for(&self, data: &TrainingData<'_>, scoring: Option<ArrayView2<'_, f64>>) -> Result<Segmentation> {
         let n = data.x.nrows();
         let p = data.x.ncols();
         if n == 0 {
@@ -289,6 +344,19 @@ impl SegmenterValidParams {
             return Err(Error::ColumnMismatch { expected: data.features.len(), got: p });
         }
         check_finite(data.x, data.features)?;
+        if let Some(s) = scoring {
+            if s.ncols() != p {
+                return Err(Error::ColumnMismatch { expected: p, got: s.ncols() });
+            }
+            check_finite(s, data.features)?;
+        }
+        let scoring = scoring.filter(|s| s.nrows() > 0);
+        let n_scoring = scoring.map_or(0, |s| s.nrows());
+        let smax = (self.max_group_share * n_scoring as f64).floor() as usize;
+        let smin = match self.min_group_size {
+            MinGroupSize::Rows(_) => 1,
+            MinGroupSize::Share(s) | MinGroupSize::ShareAtLeast { share: s, .. } => ((s * n_scoring as f64).ceil() as usize).max(1),
+        };
 
         // Honest split by customer.
         let threshold = (self.honest_fraction * u64::MAX as f64) as u64;
@@ -305,6 +373,8 @@ impl SegmenterValidParams {
 
         let mut nodes: Vec<Node> = Vec::new();
         let mut rows_of: Vec<Vec<u32>> = Vec::new();
+        // Rows of the scoring list in each node.
+        let mut srows_of: Vec<Vec<u32>> = vec![(0..n_scoring as u32).collect()];
         let mut depth: Vec<usize> = Vec::new();
         let mut cand: Vec<Option<std::result::Result<Candidate, Blocked>>> = Vec::new();
         let count_pos = |rows: &[u32]| rows.iter().filter(|&&r| data.y[r as usize]).count();
@@ -328,7 +398,8 @@ impl SegmenterValidParams {
                     if pos == 0 || pos == rows_of[l].len() {
                         return (l, Ok(Err(Blocked::Pure)));
                     }
-                    let c = choose_split(data.x, data.y, &rows_of[l], self, min_rows, l as u64).map(|c| c.ok_or(Blocked::Size));
+                    let side = scoring.map(|x| ScoringSide { x, rows: &srows_of[l], min_rows: smin });
+                    let c = choose_split_for(data.x, data.y, &rows_of[l], self, min_rows, l as u64, side).map(|c| c.ok_or(Blocked::Size));
                     (l, c)
                 })
                 .collect();
@@ -349,7 +420,17 @@ impl SegmenterValidParams {
                 ));
                 break;
             }
-            let oversized = splittable.iter().copied().filter(|&l| rows_of[l].len() > max_rows).max_by_key(|&l| (rows_of[l].len(), usize::MAX - l));
+            // Oversized on the training rows or on the scoring list: the largest share first.
+            let share = |l: usize| {
+                let t = rows_of[l].len() as f64 / nodes[0].rows.max(1) as f64;
+                let s = if n_scoring > 0 { srows_of[l].len() as f64 / n_scoring as f64 } else { 0.0 };
+                t.max(s)
+            };
+            let oversized = splittable
+                .iter()
+                .copied()
+                .filter(|&l| rows_of[l].len() > max_rows || (n_scoring > 0 && srows_of[l].len() > smax))
+                .max_by(|&a, &b| share(a).total_cmp(&share(b)).then(b.cmp(&a)));
             let pick = oversized.unwrap_or_else(|| {
                 splittable
                     .iter()
@@ -368,6 +449,15 @@ impl SegmenterValidParams {
                 depth.push(depth[pick] + 1);
                 cand.push(None);
             }
+            if let Some(sx) = scoring {
+                let (sl, sr): (Vec<u32>, Vec<u32>) = srows_of[pick].iter().partition(|&&r| sx[(r as usize, c.feature)] < c.threshold);
+                srows_of.push(sl);
+                srows_of.push(sr);
+            } else {
+                srows_of.push(Vec::new());
+                srows_of.push(Vec::new());
+            }
+            srows_of[pick] = Vec::new();
             rows_of.push(c.left);
             rows_of.push(c.right);
             rows_of[pick] = Vec::new();
@@ -378,18 +468,18 @@ impl SegmenterValidParams {
             leaves.push(ri);
         }
         if note.is_none() {
-            let big: Vec<usize> = leaves.iter().copied().filter(|&l| rows_of[l].len() > max_rows).collect();
+            let big: Vec<usize> = leaves.iter().copied().filter(|&l| rows_of[l].len() > max_rows || (n_scoring > 0 && srows_of[l].len() > smax)).collect();
             if !big.is_empty() {
                 let splittable = big.iter().filter(|&&l| !matches!(cand[l], Some(Err(_)))).count();
                 note = Some(if splittable > 0 {
                     format!(
-                        "{} group(s) hold more than {:.0}% of the rows: the {} groups were used up splitting larger groups first (allow more groups or a larger maximum share)",
+                        "{} group(s) hold more than {:.0}% of the rows or of the scoring list: the {} groups were used up splitting larger groups first (allow more groups or a larger maximum share)",
                         big.len(),
                         self.max_group_share * 100.0,
                         self.groups
                     )
                 } else {
-                    format!("{} group(s) hold more than {:.0}% of the rows and cannot be split further (depth or minimum size)", big.len(), self.max_group_share * 100.0)
+                    format!("{} group(s) hold more than {:.0}% of the rows or of the scoring list and cannot be split further (depth or minimum size)", big.len(), self.max_group_share * 100.0)
                 });
             }
         }
@@ -404,6 +494,13 @@ impl SegmenterValidParams {
             note,
         };
         seg.estimate(data, &honest, &leaves);
+        if n_scoring > 0 {
+            for &l in &leaves {
+                if let Some(g) = seg.nodes[l].group {
+                    seg.groups[g - 1].scoring_share = Some(srows_of[l].len() as f64 / n_scoring as f64);
+                }
+            }
+        }
         Ok(seg)
     }
 }
@@ -486,6 +583,7 @@ impl Segmentation {
                     beta: post.beta,
                     mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
                     mean_return_spend: overall_return_spend.map(|all| if a.back > 0 { a.ret_spend / a.back as f64 } else { all }),
+                    scoring_share: None,
                 };
                 (leaf, g)
             })
@@ -615,6 +713,11 @@ impl Segmentation {
                     if !v.is_finite() || v.abs() > 1e15 {
                         return bad(format!("{}: {v} is not a representable amount", at(name)));
                     }
+                }
+            }
+            if let Some(v) = g.scoring_share {
+                if !prob(v) {
+                    return bad(format!("{}: {v} is not a share in [0, 1]", at("scoring_share")));
                 }
             }
             if g.mean_return_spend.is_some_and(|v| v < 0.0) {

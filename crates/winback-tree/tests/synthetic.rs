@@ -151,3 +151,52 @@ fn tampered_segmentation_is_refused() {
     bad.groups.pop();
     assert!(Segmentation::from_json(&bad.to_json().unwrap()).is_err());
 }
+
+/// Issue 14, 1: groups sized on the list that will be contacted. The scoring
+/// list is older than the training rows (as after a launch cohort ages): sized
+/// on the training rows alone, one group holds most of it; fitted for it, every
+/// group keeps between the minimum and the maximum share of it.
+#[test]
+fn groups_hold_on_the_scoring_list() {
+    use linfa::ParamGuard;
+    use ndarray::Array2;
+    use winback_core::features::{Feature, FeatureKind, Source};
+    use winback_tree::{Segmenter, TrainingData};
+    let n = 20_000;
+    let mut rng = winback_stats::Rng::new(7);
+    // Recency 0..1000 and purchases 1..20; coming back is likelier when recent and frequent.
+    let x = Array2::from_shape_fn((n, 2), |(_, j)| if j == 0 { rng.below(1000) as f64 } else { 1.0 + rng.below(20) as f64 });
+    let mut rng = winback_stats::Rng::new(8);
+    let y: Vec<bool> = (0..n).map(|i| rng.f64() < 0.05 + 0.3 * (1.0 - x[(i, 0)] / 1000.0) + 0.01 * x[(i, 1)]).collect();
+    // The scoring list: 5,000 customers, 90% of them with recency 950 or more.
+    let mut rng = winback_stats::Rng::new(9);
+    let s = Array2::from_shape_fn((5_000, 2), |(i, j)| match j {
+        0 if i % 10 != 0 => 950.0 + rng.below(50) as f64,
+        0 => rng.below(950) as f64,
+        _ => 1.0 + rng.below(20) as f64,
+    });
+    let features = vec![
+        Feature { name: "recency_days".into(), kind: FeatureKind::Days, unit: "days".into(), source: Source::Recency },
+        Feature { name: "purchases".into(), kind: FeatureKind::Count, unit: "purchases".into(), source: Source::Purchases },
+    ];
+    let params = Segmenter::params().groups(10).check().unwrap();
+    let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features };
+    let shares = |seg: &winback_tree::Segmentation| {
+        let g = seg.assign(s.view()).unwrap();
+        let mut c = vec![0usize; seg.groups.len()];
+        for k in g {
+            c[k - 1] += 1;
+        }
+        c.into_iter().map(|k| k as f64 / 5_000.0).collect::<Vec<_>>()
+    };
+    let plain = params.fit(&data).unwrap();
+    let before = shares(&plain).into_iter().fold(0.0, f64::max);
+    assert!(before > 0.4, "sized on training rows only, the largest group holds {before:.2} of the list");
+    let fitted = params.fit_for(&data, Some(s.view())).unwrap();
+    let after = shares(&fitted);
+    assert_eq!(fitted.groups.len(), 10);
+    for (g, sh) in fitted.groups.iter().zip(&after) {
+        assert!(*sh <= 0.25 + 1e-9 && *sh >= 0.02 - 1e-9, "group {} holds {sh:.3} of the list", g.id);
+        assert_eq!(g.scoring_share, Some(*sh), "recorded share = share by assignment");
+    }
+}
