@@ -294,6 +294,10 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let group_rows: Vec<u64> = builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
     drop(builder);
+    // The row counts in the metadata are untrusted: they size the columns only up
+    // to 4 rows per byte of file, beyond which the columns grow as rows arrive.
+    let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let reserve_cap = file_bytes.saturating_mul(4);
     // Row groups are decoded in parallel, in contiguous runs, one per thread; the
     // parts are merged in file order, so the result does not depend on the threads.
     let threads = rayon::current_num_threads().min(group_rows.len()).max(1);
@@ -320,7 +324,7 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
                 .build()
                 .map_err(pq)?;
             let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
-            b.reserve(usize::try_from(*rows).unwrap_or(0));
+            b.reserve(usize::try_from((*rows).min(reserve_cap)).unwrap_or(0));
             fill(&mut b, reader, &source, map, &parser, *first_row)?;
             Ok(b)
         })
