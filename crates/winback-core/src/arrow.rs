@@ -268,6 +268,34 @@ pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options:
     })
 }
 
+/// The schema to read with when the parquet crate dropped a timestamp column's
+/// time zone that the file's embedded Arrow schema (`ARROW:schema`, written by
+/// pyarrow and arrow-rs) states — pyarrow stores `timestamp('s', tz)` as
+/// milliseconds and the zone is then read back as UTC. `None`: nothing to fix.
+#[cfg(feature = "parquet")]
+fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<parquet::file::metadata::KeyValue>>) -> Option<arrow_schema::SchemaRef> {
+    use base64::Engine;
+    let text = kv?.iter().find(|k| k.key == "ARROW:schema")?.value.as_ref()?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    // An IPC message, with or without the 0xFFFFFFFF continuation marker, then its length.
+    let body = if bytes.get(..4) == Some(&[0xff; 4]) { bytes.get(8..)? } else { bytes.get(4..)? };
+    let message = arrow_ipc::root_as_message(body).ok()?;
+    let hint = arrow_ipc::convert::try_fb_to_schema(message.header_as_schema()?).ok()?;
+    let mut changed = false;
+    let fields: Vec<arrow_schema::FieldRef> = read
+        .fields()
+        .iter()
+        .map(|f| match (f.data_type(), hint.field_with_name(f.name()).map(|h| h.data_type())) {
+            (DataType::Timestamp(unit, got), Ok(DataType::Timestamp(_, Some(want)))) if got.as_deref() != Some(want.as_ref()) => {
+                changed = true;
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Timestamp(*unit, Some(Arc::clone(want)))))
+            }
+            _ => Arc::clone(f),
+        })
+        .collect();
+    changed.then(|| Arc::new(arrow_schema::Schema::new_with_metadata(fields, read.metadata().clone())))
+}
+
 #[cfg(feature = "parquet")]
 fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -292,6 +320,7 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
         roots.push(i);
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let supplied = zones_from_embedded_schema(&schema, builder.metadata().file_metadata().key_value_metadata());
     let group_rows: Vec<u64> = builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
     drop(builder);
     // The row counts in the metadata are untrusted: they size the columns only up
@@ -316,7 +345,11 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
         .par_iter()
         .map(|(groups, first_row, rows)| {
             let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            let reader_options = match &supplied {
+                Some(s) => parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(Arc::clone(s)),
+                None => parquet::arrow::arrow_reader::ArrowReaderOptions::new(),
+            };
+            let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, reader_options)
                 .map_err(pq)?
                 .with_projection(mask.clone())
                 .with_row_groups(groups.clone())

@@ -63,6 +63,12 @@ pub enum Error {
         /// The line it repeats.
         first_line: u64,
     },
+    /// An empty file: not even a header line.
+    #[error("{file}: the file is empty (no header line)")]
+    NoHeader {
+        /// The file.
+        file: String,
+    },
     /// No usable purchase at all.
     #[error("{file}: no usable purchase rows ({rows_read} rows read{})", if skipped.is_empty() { String::new() } else { format!("; skipped: {skipped}") })]
     EmptyInput {

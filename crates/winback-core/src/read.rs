@@ -93,6 +93,9 @@ impl<R: Read> CsvTable<R> {
             }
             (1..=first.as_ref().map_or(0, csv::ByteRecord::len)).map(|i| i.to_string()).collect()
         };
+        if header.is_empty() || (header.len() == 1 && header[0].is_empty() && first.is_none()) {
+            return Err(Error::NoHeader { file: source.to_string() });
+        }
         Ok((CsvTable { reader, header, source: source.to_string() }, first))
     }
 

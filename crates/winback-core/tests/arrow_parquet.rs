@@ -230,3 +230,14 @@ fn a_corrupt_parquet_page_is_an_error() {
     let e = read_parquet(&path, &map, &LoadOptions::default()).unwrap_err();
     assert!(e.to_string().contains("corrupt_page.parquet: corrupt file: "), "{e}");
 }
+
+/// Issue 9, 2.7: a Parquet `timestamp('s', tz='Asia/Tokyo')` column written by
+/// pyarrow (stored as milliseconds, with the zone in the Arrow schema) gives the
+/// local day in Tokyo, as the other units and the Arrow path do.
+#[test]
+fn parquet_seconds_with_a_zone_take_the_local_day() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokyo_seconds.parquet");
+    let (h, _) = read_parquet(&path, &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
+    // 2024-03-01 23:30 UTC is 2024-03-02 08:30 in Tokyo.
+    assert_eq!(h.day_range().1, day_from_ymd(2024, 3, 2));
+}

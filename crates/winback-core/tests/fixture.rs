@@ -449,3 +449,13 @@ fn zero_amount_purchases_are_visits_by_default() {
     assert!(h2.customer_index("free").is_none());
     assert!(r2.to_string().contains("2 customers have only zero-amount lines and no purchase: free, void"), "{r2}");
 }
+
+/// Issue 9, 2.13: an empty file says so (it used to say "column `customer_id` not found (available: )").
+#[test]
+fn an_empty_file_says_it_is_empty() {
+    let map = ColumnMap::new("customer_id", "date", "amount");
+    for text in ["", "\n"] {
+        let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &CsvOptions::default(), &LoadOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "x.csv: the file is empty (no header line)");
+    }
+}
