@@ -192,3 +192,22 @@ fn model_is_send_and_sync() {
     check::<WinbackModel>();
     check::<History>();
 }
+
+/// Issue 14, 3: a 4-month history with a 28-day horizon fits with the defaults
+/// (the minimum history follows the horizon) and uses at least two cutoffs.
+#[test]
+fn a_short_history_fits_with_the_defaults() {
+    let s = Synthetic::new(SyntheticConfig { customers: 4_000, days: 120, seed: 21, mean_rate: 0.05, ..Default::default() });
+    let (h, _) = s.history().unwrap();
+    let (first, last) = h.day_range();
+    assert!(last - first <= 120);
+    let at = last + 1;
+    let config = Config { horizon_days: 28, lapse: LapseRule::Fixed { days: 21 }, ..Default::default() };
+    assert_eq!(config.min_history(), 56);
+    let model = WinbackModel::fit(&h, at, &config).unwrap();
+    assert!(model.training_cutoffs.len() >= 2, "{:?} (skipped {:?})", model.training_cutoffs, model.skipped_cutoffs);
+    assert!(model.skipped_cutoffs.iter().all(|c| !c.reason.is_empty()));
+    // The old fixed 90 days refuses it, naming each cutoff and why.
+    let e = WinbackModel::fit(&h, at, &Config { min_history_days: Some(90), training_cutoffs: 3, ..config }).map(|m| m.training_cutoffs.len());
+    assert!(matches!(e, Ok(1) | Err(Error::NoTrainingCutoff { .. })), "{e:?}");
+}
