@@ -69,6 +69,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The config of the options every interface offers (CLI flags, Python
+    /// keywords); the rest keeps its defaults. Checked when fitting.
+    pub fn from_options(lapse: LapseRule, horizon_days: i64, groups: usize, seed: u64, training_cutoffs: usize, min_history_days: Option<i64>) -> Config {
+        Config { lapse, horizon_days, segmenter: Segmenter::params().groups(groups).seed(seed), training_cutoffs, min_history_days, ..Default::default() }
+    }
+
     /// The minimum days of data before a training cutoff: the given value, or
     /// twice the horizon within 28..=90 days.
     pub fn min_history(&self) -> i64 {

@@ -20,7 +20,6 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
 use winback::rank::{Objective, Plan, PlanParams};
-use winback::tree::Segmenter;
 use winback::{Config, WinbackModel};
 
 
@@ -462,15 +461,9 @@ impl LapseOpts {
 
 impl ModelOpts {
     fn config(&self, lapse: &LapseOpts) -> Config {
-        Config {
-            lapse: lapse.rule(),
-            horizon_days: self.horizon,
-            segmenter: Segmenter::params().groups(self.groups).seed(self.seed),
-            training_cutoffs: self.training_cutoffs,
-            min_history_days: self.min_history_days,
-            ..Default::default()
-        }
+        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days)
     }
+
 }
 
 impl PlanOpts {

@@ -14,7 +14,6 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
 use winback::rank::PlanParams;
-use winback::tree::Segmenter;
 use winback::{Config, WinbackModel};
 
 /// An exception of the Python package's own classes (`winback._errors`: every one
@@ -260,14 +259,7 @@ impl Model {
         min_history_days: Option<i64>,
     ) -> PyResult<Model> {
         let at = day(at)?;
-        let config = Config {
-            lapse: rule_of(lapse_days, lapse_quantile),
-            horizon_days,
-            segmenter: Segmenter::params().groups(groups).seed(seed),
-            training_cutoffs,
-            min_history_days,
-            ..Default::default()
-        };
+        let config = Config::from_options(rule_of(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
         let h = Arc::clone(&history.inner);
         let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
@@ -378,14 +370,7 @@ fn backtest(
     min_history_days: Option<i64>,
 ) -> PyResult<String> {
     let at = day(at)?;
-    let config = Config {
-        lapse: rule_of(lapse_days, lapse_quantile),
-        horizon_days,
-        segmenter: Segmenter::params().groups(groups).seed(seed),
-        training_cutoffs,
-        min_history_days,
-        ..Default::default()
-    };
+    let config = Config::from_options(rule_of(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
     let cuts = match cutoffs {
         Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
         None => winback::default_cutoffs(&history.inner, at, &config, 3),

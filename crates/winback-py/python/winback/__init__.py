@@ -452,22 +452,25 @@ class WinbackModel:
             self, with ``groups_``, ``lapse_days_``, ``training_cutoffs_``, ``load_report_``.
         """
         h = self._history(data, attributes)
-        lapse_days = _int("lapse_days", self.lapse_days, 1, 36500, optional=True)
         self.model_ = _winback.Model.fit(
-            h,
-            _iso(at),
+            h, _iso(at), threads=_int("n_threads", self.n_threads, 1, _MAX_THREADS, optional=True), **self._fit_options()
+        )
+        self.fitted_at_ = _iso(at)
+        self._learned()
+        return self
+
+    def _fit_options(self) -> dict:
+        """The fitting parameters, checked (a WinbackParamError names the one out of range)."""
+        lapse_days = _int("lapse_days", self.lapse_days, 1, 36500, optional=True)
+        return dict(
             horizon_days=_int("horizon_days", self.horizon_days, 1, 36500),
             lapse_days=lapse_days,
             lapse_quantile=None if lapse_days else self.lapse_quantile,
             groups=_int("groups", self.groups, 2, 10_000),
             training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
             seed=_int("seed", self.seed, 0, 2**64 - 1),
-            threads=_int("n_threads", self.n_threads, 1, _MAX_THREADS, optional=True),
             min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
         )
-        self.fitted_at_ = _iso(at)
-        self._learned()
-        return self
 
     def _learned(self) -> None:
         self.lapse_days_ = self.model_.lapse_days
@@ -598,21 +601,7 @@ class WinbackModel:
         h = self._history(data, attributes)
         if cutoffs is not None:
             cutoffs = [_iso(cutoffs, "cutoffs")] if isinstance(cutoffs, (str, _dt.date)) or hasattr(cutoffs, "to_pydatetime") else [_iso(c, "cutoffs") for c in cutoffs]
-        lapse_days = _int("lapse_days", self.lapse_days, 1, 36500, optional=True)
-        return json.loads(
-            _winback.backtest(
-                h,
-                _iso(at),
-                cutoffs,
-                horizon_days=_int("horizon_days", self.horizon_days, 1, 36500),
-                lapse_days=lapse_days,
-                lapse_quantile=None if lapse_days else self.lapse_quantile,
-                groups=_int("groups", self.groups, 2, 10_000),
-                training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
-                seed=_int("seed", self.seed, 0, 2**64 - 1),
-                min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
-            )
-        )
+        return json.loads(_winback.backtest(h, _iso(at), cutoffs, **self._fit_options()))
 
     # -- persistence -----------------------------------------------------------
     def save(self, path: str) -> None:
