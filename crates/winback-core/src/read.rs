@@ -221,12 +221,6 @@ fn parse_into<R: Read>(
             b.reject(line, SkipReason::Malformed, &format!("{} fields where the header has {}", rec.len(), header.len()), &shown)?;
             continue;
         }
-        if let Some(i) = (0..rec.len()).find(|&i| std::str::from_utf8(rec.get(i).unwrap_or_default()).is_err()) {
-            let col = header.get(i).map_or("?", String::as_str);
-            let shown = shorten(&String::from_utf8_lossy(rec.get(i).unwrap_or_default()));
-            b.reject(line, SkipReason::Malformed, col, &shown)?;
-            continue;
-        }
         if rows == 10_000 {
             if let (Some(total), Some(pos)) = (file_bytes, rec.position()) {
                 // Rows in the whole file (or chunk), from the bytes per row so far (+5%).
@@ -236,32 +230,36 @@ fn parse_into<R: Read>(
                 }
             }
         }
-        let text = |i: usize| -> Result<&str> {
-            let f = rec.get(i).unwrap_or_default();
-            std::str::from_utf8(f).map_err(|_| Error::Csv {
-                file: source.to_string(),
-                line,
-                message: format!("invalid UTF-8 in column {}", header.get(i).map_or("?", String::as_str)),
+        // Only the mapped columns are read (and must be UTF-8): a bad byte there
+        // makes the line malformed, counted with the column (strict: refused).
+        let text = |i: usize| -> std::result::Result<&str, usize> { std::str::from_utf8(rec.get(i).unwrap_or_default()).map_err(|_| i) };
+        let opt = |c: Option<usize>| c.map(text).transpose();
+        let row = (|| -> std::result::Result<RawRow<'_>, usize> {
+            let date_raw = text(c.date)?;
+            let amount_raw = text(c.amount)?;
+            Ok(RawRow {
+                customer: text(c.id)?,
+                day: parser.parse_day(date_raw).ok_or(date_raw),
+                amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
+                quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().map_err(|_| q)),
+                order: opt(c.order)?,
+                channel: opt(c.channel)?,
+                category: opt(c.category)?,
+                region: opt(c.region)?,
+                cancelled: match opt(c.cancel)? {
+                    None => Ok(false),
+                    Some(v) => parse_flag(v).ok_or(v),
+                },
             })
-        };
-        let opt = |c: Option<usize>| -> Result<Option<&str>> { c.map(text).transpose() };
-        let date_raw = text(c.date)?;
-        let amount_raw = text(c.amount)?;
-        let row = RawRow {
-            customer: text(c.id)?,
-            day: parser.parse_day(date_raw).ok_or(date_raw),
-            amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
-            quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().map_err(|_| q)),
-            order: opt(c.order)?,
-            channel: opt(c.channel)?,
-            category: opt(c.category)?,
-            region: opt(c.region)?,
-            cancelled: match opt(c.cancel)? {
-                None => Ok(false),
-                Some(v) => parse_flag(v).ok_or(v),
-            },
-        };
-        b.push(line, row)?;
+        })();
+        match row {
+            Ok(row) => b.push(line, row)?,
+            Err(i) => {
+                let col = header.get(i).map_or("?", String::as_str);
+                let shown = shorten(&String::from_utf8_lossy(rec.get(i).unwrap_or_default()));
+                b.reject(line, SkipReason::Malformed, col, &shown)?;
+            }
+        }
     }
     Ok(())
 }
