@@ -12,6 +12,13 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 export WINBACK_REQUIRE_BROWSER=1
+# The fuzz crate's libfuzzer-sys dependency compiles libFuzzer (C++) even for its stable smoke test.
+if ! command -v c++ >/dev/null 2>&1; then
+  echo "installing g++ (Debian package) for libfuzzer-sys..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++ >/dev/null
+fi
 
 # Rust: unit, integration and doc tests of the workspace's default members
 # (the Python binding crate stays outside them, so this needs no Python).
