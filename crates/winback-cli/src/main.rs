@@ -487,8 +487,21 @@ impl PlanOpts {
     }
 }
 
-/// Groups above the maximum share of the list being scored: always said, on stderr.
-fn warn_shares(s: &winback::Scores) {
+/// Each group's share of the list being scored (with its share at the fitting
+/// date) unless quiet; groups above the maximum share: always said, on stderr.
+fn warn_shares(m: &WinbackModel, s: &winback::Scores, quiet: bool) {
+    if !quiet {
+        let shares: Vec<String> = s
+            .group_shares
+            .iter()
+            .zip(&m.segmentation.groups)
+            .map(|(x, g)| match g.scoring_share {
+                Some(f) => format!("{}: {:.1}% ({:.1}%)", g.id, x * 100.0, f * 100.0),
+                None => format!("{}: {:.1}%", g.id, x * 100.0),
+            })
+            .collect();
+        eprintln!("group shares of the {} lapsed customers at {} (at the fitting date {}): {}", s.customers.len(), format_day(s.at), format_day(m.fitted_at), shares.join(", "));
+    }
     for w in &s.warnings {
         eprintln!("winback: warning: {w}");
     }
@@ -579,7 +592,7 @@ fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    warn_shares(&s);
+    warn_shares(&m, &s, cli.quiet);
     output::write(&winback::scores_table(&m, &s)?, &c.output)?;
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}))?;
@@ -623,7 +636,7 @@ fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    warn_shares(&s);
+    warn_shares(&m, &s, cli.quiet);
     let (p, list) = m.plan(&s, &c.plan.params())?;
     finish_plan(&p, &list, &c.output, cli)
 }
@@ -633,7 +646,7 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    warn_shares(&s);
+    warn_shares(&m, &s, cli.quiet);
     let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
     let wave = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
     // The model changes only when the wave is recorded and the plan made: a bad
@@ -670,7 +683,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    warn_shares(&s);
+    warn_shares(&m, &s, cli.quiet);
     let (p, _) = m.plan(&s, &c.plan.params())?;
     let cutoffs = if c.cutoffs.is_empty() {
         winback::default_cutoffs(&h, at, &m.config, 2)

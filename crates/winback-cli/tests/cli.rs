@@ -347,3 +347,17 @@ fn feedback_twice_is_refused() {
     run().code(1).stderr(predicate::str::contains("twice.csv: these outcomes were already recorded into the model (wave 1)"));
     assert_eq!(std::fs::read_to_string(&m).unwrap(), once);
 }
+
+/// Issue 14, 1: scoring says each group's share of the scored list next to its share at the fitting date.
+#[test]
+fn score_shows_group_shares() {
+    let m = model("shares.json");
+    let args: Vec<String> = retail().into_iter().filter(|a| a != "--quiet").collect();
+    winback()
+        .arg("score")
+        .args(["--model", m.to_str().unwrap(), "-o", tmp("shares.csv").to_str().unwrap()])
+        .args(args)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("group shares of the 1297 lapsed customers at 2011-12-10 (at the fitting date 2011-12-10): 1: "));
+}
