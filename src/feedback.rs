@@ -116,7 +116,8 @@ impl WinbackModel {
             }
         }
         self.waves.push(Wave { fingerprint: wave.fingerprint.clone(), at: scores.at, outcomes: wave.outcomes.clone(), contacted: wave.contacted.clone() });
-        Ok(self.left_candidates(scores).into_iter().filter(|c| c.size > 0).collect())
+        // rank's update already took the wave's contacts out of the sizes: no second pass over the customers.
+        Ok(updated.into_iter().filter(|c| c.size > 0).collect())
     }
 
     /// Records a wave and plans what is left: the whole feedback step. The model

@@ -180,9 +180,6 @@ impl History {
     }
 }
 
-fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
-    LapseRule::from_options(days, quantile)
-}
 
 /// The lapse decision at `at` as JSON (threshold, gap distribution, counts).
 #[pyfunction]
@@ -190,7 +187,7 @@ fn rule_of(days: Option<i64>, quantile: Option<f64>) -> LapseRule {
 fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>) -> PyResult<String> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let l = run(py, None, move || winback::lapse(&h, at, &rule_of(lapse_days, lapse_quantile)))?.map_err(err)?;
+    let l = run(py, None, move || winback::lapse(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile)))?.map_err(err)?;
     let summary = winback::LapseSummary::from(&l);
     Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
@@ -204,7 +201,7 @@ fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Optio
     let h = Arc::clone(&history.inner);
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
     let table = run(py, None, move || -> winback::Result<_> {
-        let x = winback::feature_table(&h, at, &rule_of(lapse_days, lapse_quantile), who, &Default::default())?;
+        let x = winback::feature_table(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default())?;
         winback::features_table(&h, &x)
     })?
     .map_err(err)?;
@@ -259,7 +256,7 @@ impl Model {
         min_history_days: Option<i64>,
     ) -> PyResult<Model> {
         let at = day(at)?;
-        let config = Config::from_options(rule_of(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+        let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
         let h = Arc::clone(&history.inner);
         let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
@@ -370,7 +367,7 @@ fn backtest(
     min_history_days: Option<i64>,
 ) -> PyResult<String> {
     let at = day(at)?;
-    let config = Config::from_options(rule_of(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
     let cuts = match cutoffs {
         Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
         None => winback::default_cutoffs(&history.inner, at, &config, 3),
