@@ -26,12 +26,21 @@ pub struct BacktestRow {
     /// The largest group's share of the list scored at the cutoff.
     #[serde(default)]
     pub largest_share: f64,
-    /// The grouped model.
+    /// The grouped model (ranking and calibration by group probability: customers
+    /// of one group tie).
     pub model: Metrics,
+    /// AUC of the model's contact order: by group, then by the priority feature
+    /// inside the group (what a full contact list does).
+    #[serde(default)]
+    pub contact_order_auc: f64,
     /// Ranking by recency alone (10 equal-frequency bins for calibration).
     pub recency: Metrics,
     /// Ranking by the RFM score (one bin per score), when RFM features are on.
     pub rfm: Option<Metrics>,
+    /// Ranking by the BG/NBD chance of buying within the horizon (10 equal-frequency
+    /// bins for calibration), when the BG/NBD features are on.
+    #[serde(default)]
+    pub btyd: Option<Metrics>,
 }
 
 /// Mean and standard deviation of a metric across cutoffs.
@@ -58,7 +67,7 @@ fn spread(v: &[f64]) -> Spread {
 }
 
 impl Backtest {
-    /// Spread of a metric across cutoffs for `which` = "model", "recency" or "rfm".
+    /// Spread of a metric across cutoffs for `which` = "model", "recency", "rfm" or "btyd".
     pub fn spread(&self, which: &str, metric: impl Fn(&Metrics) -> f64) -> Option<Spread> {
         let v: Vec<f64> = self
             .rows
@@ -67,6 +76,7 @@ impl Backtest {
                 "model" => Some(&r.model),
                 "recency" => Some(&r.recency),
                 "rfm" => r.rfm.as_ref(),
+                "btyd" => r.btyd.as_ref(),
                 _ => None,
             })
             .map(metric)
@@ -92,10 +102,13 @@ impl Backtest {
                     m.groups_to_80.map_or("-".into(), |g| g.to_string())
                 ));
             };
-            line(&format!("model ({} groups, {} on the list, largest {:.0}%)", r.groups, r.groups_present, r.largest_share * 100.0), &r.model);
+            line(&format!("model ({} groups, {} on the list, largest {:.0}%; contact order AUC {:.3})", r.groups, r.groups_present, r.largest_share * 100.0, r.contact_order_auc), &r.model);
             line("recency only (10 bins)", &r.recency);
             if let Some(m) = &r.rfm {
                 line("RFM score", m);
+            }
+            if let Some(m) = &r.btyd {
+                line("BG/NBD P(buy within H)", m);
             }
         }
         s
@@ -177,6 +190,17 @@ pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) ->
         let p: Vec<f64> = scores.customers.iter().map(|c| c.probability).collect();
         let g: Vec<usize> = scores.customers.iter().map(|c| c.group).collect();
         let m = evaluate(&p, &y, &g);
+        // The contact order: group probability, then priority, then customer id.
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ca, cb) = (&scores.customers[a], &scores.customers[b]);
+            cb.probability.total_cmp(&ca.probability).then(ca.group.cmp(&cb.group)).then(cb.priority.total_cmp(&ca.priority)).then(ca.customer_id.cmp(&cb.customer_id))
+        });
+        let mut position = vec![0.0; p.len()];
+        for (k, &i) in order.iter().enumerate() {
+            position[i] = -(k as f64);
+        }
+        let contact_order_auc = auc(&position, &y);
 
         let col = |x: &ndarray::Array2<f64>, name: &str| model.schema.index(name).map(|j| x.column(j).to_vec());
         let train_x = &fitted.train.x;
@@ -194,9 +218,17 @@ pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) ->
             (Some(tr), Some(te)) => Some(baseline(&tr, &fitted.train.y, &te, &y, |v| v as usize)),
             _ => None,
         };
+        let btyd_name = format!("btyd_p_buy_{h}d");
+        let btyd = match (col(train_x, &btyd_name), col(test_x, &btyd_name)) {
+            (Some(tr), Some(te)) => {
+                let cuts = winback_stats::equal_frequency_cuts(&tr, 10);
+                Some(baseline(&tr, &fitted.train.y, &te, &y, |v| bin_of(v, &cuts)))
+            }
+            _ => None,
+        };
         let groups_present = scores.group_shares.iter().filter(|&&s| s > 0.0).count();
         let largest_share = scores.group_shares.iter().copied().fold(0.0, f64::max);
-        rows.push(BacktestRow { cutoff: t, groups: model.segmentation.groups.len(), groups_present, largest_share, model: m, recency, rfm });
+        rows.push(BacktestRow { cutoff: t, groups: model.segmentation.groups.len(), groups_present, largest_share, model: m, contact_order_auc, recency, rfm, btyd });
     }
     Ok(Backtest { rows })
 }

@@ -52,3 +52,26 @@ pub fn feature_table(history: &History, at: Day, rule: &LapseRule, who: Who, opt
     let schema = FeatureSchema::learn(history, at, options)?;
     Ok(build_features(history, &schema, at, &rows)?)
 }
+
+/// The BG/NBD buy-till-you-die model fitted by maximum likelihood on every
+/// customer's purchase days strictly before `at` (the population the BG/NBD
+/// features use; see [`winback_core::features`]): time in days, `x` = purchase
+/// days after the first, `t_x` = days from the first to the last, age = days from
+/// the first purchase day to `at`. `None` when the fit does not converge.
+///
+/// ```
+/// use winback::core::{History, Line};
+/// let lines: Vec<Line> = (0..60u32)
+///     .flat_map(|c| (0..(c % 5 + 1)).map(move |k| (c, k)))
+///     .map(|(c, k)| Line { customer: Box::leak(format!("c{c}").into_boxed_str()), day: (c % 30 + 17 * k) as i32, amount: 5.0, ..Default::default() })
+///     .collect();
+/// let (h, _) = History::from_lines(lines, false, &Default::default())?;
+/// let m = winback::btyd(&h, 120).expect("fits");
+/// assert!(m.r > 0.0 && m.alpha > 0.0 && m.a > 0.0 && m.b > 0.0);
+/// # Ok::<(), winback::Error>(())
+/// ```
+pub fn btyd(history: &History, at: Day) -> Option<winback_stats::btyd::BgNbd> {
+    let options = FeatureOptions { btyd_horizon_days: Some(1), rfm: false, attributes: false, windows: Vec::new(), ..Default::default() };
+    let schema = FeatureSchema::learn(history, at, &options).ok()?;
+    build_features(history, &schema, at, &[]).ok()?.btyd
+}

@@ -43,6 +43,9 @@ pub enum Error {
     /// The minimum history before a training cutoff must be 1 to 36500 days.
     #[error("minimum history before a training cutoff must be between 1 and 36500 days, got {0}")]
     InvalidMinHistory(i64),
+    /// The weight of older training cutoffs must lie in [0, 1].
+    #[error("recent_weight (the weight of each older training cutoff) must be between 0 and 1, got {0}")]
+    InvalidRecentWeight(f64),
     /// A feature window must be 1 to 36500 days.
     #[error("feature windows must be between 1 and 36500 days, got {0}")]
     InvalidWindow(i64),
@@ -163,6 +166,7 @@ impl Error {
             Error::Io { .. } => K::Io,
             Error::BacktestCutoffTooLate { .. }
             | Error::InvalidMinHistory(_)
+            | Error::InvalidRecentWeight(_)
             | Error::InvalidWindow(_)
             | Error::UnknownPriorityFeature { .. }
             | Error::NoParquetSupport { .. } => K::Parameter,

@@ -43,10 +43,10 @@ mod outcomes;
 mod tables;
 
 pub use backtest::{backtest, default_cutoffs, Backtest, BacktestRow, Spread};
-pub use describe::{feature_table, lapse, Who};
+pub use describe::{btyd, feature_table, lapse, Who};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, Wave};
-pub use model::{Config, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, WinbackModel, FORMAT_VERSION};
+pub use model::{Config, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, WinbackModel, AUTO_PRIORITY, FORMAT_VERSION};
 pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
 pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
 #[cfg(feature = "arrow")]

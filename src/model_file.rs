@@ -173,6 +173,7 @@ fn config_field(e: &Error) -> &'static str {
         Error::Core(C::InvalidMaxLevels(_)) => "config.features.max_levels",
         Error::InvalidWindow(_) => "config.features.windows",
         Error::InvalidMinHistory(_) => "config.min_history_days",
+        Error::InvalidRecentWeight(_) => "config.recent_weight",
         Error::UnknownPriorityFeature { .. } => "config.priority_feature",
         Error::Tree(_) => "config.segmenter",
         _ => "config",

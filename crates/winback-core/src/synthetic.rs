@@ -5,7 +5,8 @@
 //! to depend on observable attributes (age band, region, preferred channel):
 //!
 //! * the customer joins with a first purchase on a uniform day in the first 70%
-//!   of the period;
+//!   of the period (or, in the single-cohort mode
+//!   [`SyntheticConfig::join_within_days`], in its first days, as after a launch);
 //! * on every later day while alive, they buy with probability
 //!   `1 − exp(−rate × season(day))`, where `season` is a yearly sine (±30%,
 //!   peak in December);
@@ -69,6 +70,11 @@ pub struct SyntheticConfig {
     pub return_prob: f64,
     /// Amplitude of the yearly seasonality (default 0.3).
     pub seasonality: f64,
+    /// Single-cohort mode: everyone joins within the first this many days (e.g.
+    /// 90: acquired in the first quarter, as after a launch). `None` (default):
+    /// joins spread over the first 70% of the period.
+    #[serde(default)]
+    pub join_within_days: Option<i64>,
 }
 
 impl Default for SyntheticConfig {
@@ -84,6 +90,7 @@ impl Default for SyntheticConfig {
             dropout_shape: 1.5,
             return_prob: 0.05,
             seasonality: 0.3,
+            join_within_days: None,
         }
     }
 }
@@ -359,7 +366,11 @@ fn draw_customer(cfg: &SyntheticConfig, i: usize) -> CustomerTruth {
     let rate = (rng.gamma(cfg.rate_shape, cfg.mean_rate / cfg.rate_shape) * AGE_RATE[age_band] * CHANNEL_RATE[channel] * REGION_RATE[region])
         .min(0.9);
     let dropout = (rng.gamma(cfg.dropout_shape, cfg.mean_dropout / cfg.dropout_shape) * AGE_DROPOUT[age_band]).min(0.5);
-    let join = cfg.start + (rng.f64() * cfg.days as f64 * 0.7) as Day;
+    let span = match cfg.join_within_days {
+        Some(d) => d.clamp(1, cfg.days.max(1)) as f64,
+        None => cfg.days as f64 * 0.7,
+    };
+    let join = cfg.start + (rng.f64() * span) as Day;
     // Days survived after the join day: geometric with success probability `dropout`.
     let u = rng.f64().max(1e-300);
     let survived = if dropout > 0.0 { (u.ln() / (1.0 - dropout).ln()).floor() } else { f64::from(i32::MAX / 4) };

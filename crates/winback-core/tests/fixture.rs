@@ -75,6 +75,7 @@ fn schema_lists_every_feature_once() {
             "first_channel=app", "first_channel=online", "first_channel=store",
             "main_region=North", "main_region=South",
             "rfm_r", "rfm_f", "rfm_m", "abc_class=A", "abc_class=B", "abc_class=C",
+            "btyd_p_alive", "btyd_p_buy_60d", "btyd_purchases_60d",
             "attributes_missing", "age_band=18-24", "age_band=25-34", "age_band=65+", "score", "score_missing",
             "joined_days", "joined_missing",
         ][..]
@@ -133,6 +134,25 @@ fn customer_a_by_hand() {
             ("joined_days", 213.0),           // 2023-12-01 -> 2024-07-01
         ],
     );
+}
+
+#[test]
+fn btyd_features_use_the_pattern_before_the_cutoff() {
+    // A bought on days 0, 60 and 152 after the first purchase; the cutoff is day 182:
+    // x = 2 repeat purchase days, t_x = 152, age 182 (o4 on the cutoff is not seen).
+    let m = matrix(&small());
+    let b = m.btyd.expect("the BG/NBD model is fitted at the cutoff");
+    let (x, t_x, t, h) = (2.0f64, 152.0f64, 182.0f64, 60.0f64);
+    let alive = 1.0 / (1.0 + b.a / (b.b + x - 1.0) * ((b.alpha + t) / (b.alpha + t_x)).powf(b.r + x));
+    let buy = alive * (1.0 - ((b.alpha + t) / (b.alpha + t + h)).powf(b.r + x));
+    check(&m, 0, &[("btyd_p_alive", alive), ("btyd_p_buy_60d", buy)]);
+    let e = m.value(0, "btyd_purchases_60d").unwrap();
+    assert!(e >= buy && e.is_finite(), "expected purchases {e} below P(buy) {buy}");
+    // Without the option there are no BG/NBD columns and no fit.
+    let h = small();
+    let schema = FeatureSchema::learn(&h, cutoff(), &FeatureOptions { btyd_horizon_days: None, ..Default::default() }).unwrap();
+    assert!(schema.names().iter().all(|n| !n.starts_with("btyd_")));
+    assert!(build_features(&h, &schema, cutoff(), &[0]).unwrap().btyd.is_none());
 }
 
 #[test]

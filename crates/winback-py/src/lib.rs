@@ -195,6 +195,13 @@ fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Opti
 
 /// The feature table of the lapsed (or all) customers at `at`.
 #[pyfunction]
+fn bgnbd(py: Python<'_>, history: &History, at: &str) -> PyResult<Option<(f64, f64, f64, f64)>> {
+    let at = day(at)?;
+    let h = Arc::clone(&history.inner);
+    Ok(run(py, None, move || winback::btyd(&h, at))?.map(|m| (m.r, m.alpha, m.a, m.b)))
+}
+
+#[pyfunction]
 #[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None, all=false))]
 fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
     let at = day(at)?;
@@ -385,6 +392,7 @@ fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_history, m)?)?;
     m.add_function(wrap_pyfunction!(lapse_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd, m)?)?;
     m.add_function(wrap_pyfunction!(backtest, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     Ok(())

@@ -15,6 +15,7 @@
 //! assert!(lo < post.mean() && post.mean() < hi && lo > 0.0 && hi < 1.0);
 //! ```
 
+pub mod btyd;
 pub mod metrics;
 mod rng;
 
@@ -117,6 +118,14 @@ impl Beta {
     pub fn update(self, successes: u64, trials: u64) -> Beta {
         let k = successes.min(trials) as f64;
         Beta { alpha: self.alpha + k, beta: self.beta + (trials as f64 - k) }
+    }
+
+    /// The posterior after weighted observations: `successes` (weighted) out of
+    /// `trials` (weighted); negative or non-finite amounts count as 0.
+    pub fn update_weighted(self, successes: f64, trials: f64) -> Beta {
+        let n = if trials.is_finite() { trials.max(0.0) } else { 0.0 };
+        let k = if successes.is_finite() { successes.clamp(0.0, n) } else { 0.0 };
+        Beta { alpha: self.alpha + k, beta: self.beta + (n - k) }
     }
 
     /// The mean α / (α + β).

@@ -38,6 +38,14 @@ pub enum Error {
         /// Rows of the other input.
         got: usize,
     },
+    /// A row weight that is negative or not finite, or weights that sum to 0.
+    #[error("row weights must be finite, at least 0 and not all 0 (row {row}: {value})")]
+    BadWeight {
+        /// 0-based row.
+        row: usize,
+        /// The weight.
+        value: f64,
+    },
     /// The feature matrix does not have the schema's columns.
     #[error("feature matrix has {got} columns, the schema {expected}")]
     ColumnMismatch {

@@ -54,7 +54,16 @@ fn label(name: &str) -> String {
         "rfm_r" => "RFM recency score".into(),
         "rfm_f" => "RFM frequency score".into(),
         "rfm_m" => "RFM monetary score".into(),
+        "btyd_p_alive" => "chance still a customer from the purchase pattern".into(),
+        "recency_pct" => "rank by time since the last purchase in the list (0% = most recent)".into(),
+        "btyd_p_buy_pct" => "rank by chance of buying in the list (0% = least likely)".into(),
         other => {
+            if let Some(h) = other.strip_prefix("btyd_p_buy_").and_then(|s| s.strip_suffix('d')) {
+                return format!("chance of buying within {h} days from the purchase pattern");
+            }
+            if let Some(h) = other.strip_prefix("btyd_purchases_").and_then(|s| s.strip_suffix('d')) {
+                return format!("expected purchases within {h} days from the purchase pattern");
+            }
             if let Some(w) = other.strip_prefix("purchases_").and_then(|s| s.strip_suffix('d')) {
                 return format!("purchases in the last {w} days");
             }
@@ -144,6 +153,7 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
         }
         FeatureKind::Money => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.2}"))),
         FeatureKind::Share => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{:.0}%", v * 100.0))),
+        FeatureKind::Probability => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{:.1}%", v * 100.0))),
         FeatureKind::Ratio | FeatureKind::Number => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.2}"))),
     }
 }

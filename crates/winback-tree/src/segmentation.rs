@@ -54,6 +54,10 @@ pub struct TrainingData<'a> {
     pub customer: Option<&'a [usize]>,
     /// The feature schema's columns (names and kinds, for rules).
     pub features: &'a [Feature],
+    /// Weight of each row in the groups' probabilities and the base rate (splits
+    /// ignore it): the facade gives the most recent training cutoff more weight, so
+    /// that probabilities follow the latest base rate. `None` = every row weighs 1.
+    pub weight: Option<&'a [f64]>,
 }
 
 /// A node of the fitted tree.
@@ -340,6 +344,17 @@ impl SegmenterValidParams {
                 return Err(Error::RowMismatch { what: "customer keys", rows: n, got: c.len() });
             }
         }
+        if let Some(w) = data.weight {
+            if w.len() != n {
+                return Err(Error::RowMismatch { what: "weights", rows: n, got: w.len() });
+            }
+            if let Some(r) = w.iter().position(|v| !v.is_finite() || *v < 0.0) {
+                return Err(Error::BadWeight { row: r, value: w[r] });
+            }
+            if w.iter().sum::<f64>() <= 0.0 {
+                return Err(Error::BadWeight { row: 0, value: 0.0 });
+            }
+        }
         if data.features.len() != p {
             return Err(Error::ColumnMismatch { expected: data.features.len(), got: p });
         }
@@ -489,7 +504,11 @@ impl SegmenterValidParams {
             features: data.features.to_vec(),
             nodes,
             groups: Vec::new(),
-            base_rate: data.y.iter().filter(|&&b| b).count() as f64 / n as f64,
+            base_rate: {
+                let w = |r: usize| data.weight.map_or(1.0, |w| w[r]);
+                let (pos, all) = (0..n).fold((0.0, 0.0), |(p, a), r| (p + if data.y[r] { w(r) } else { 0.0 }, a + w(r)));
+                pos / all
+            },
             rows: n,
             note,
         };
@@ -527,6 +546,8 @@ impl Segmentation {
             back: usize,
             hsize: usize,
             hback: usize,
+            hw: f64,
+            hbw: f64,
             past: f64,
             ret_spend: f64,
         }
@@ -545,8 +566,13 @@ impl Segmentation {
                 }
             }
             if honest[r] {
+                let w = data.weight.map_or(1.0, |w| w[r]);
                 a.hsize += 1;
                 a.hback += usize::from(data.y[r]);
+                a.hw += w;
+                if data.y[r] {
+                    a.hbw += w;
+                }
             }
         }
         let prior = Beta::from_mean(self.base_rate, self.params.prior_strength);
@@ -563,7 +589,7 @@ impl Segmentation {
         let mut groups: Vec<(usize, Group)> = acc
             .into_iter()
             .map(|(leaf, a)| {
-                let post = prior.update(a.hback as u64, a.hsize as u64);
+                let post = prior.update_weighted(a.hbw, a.hw);
                 let (low, high) = post.interval(self.params.interval_level);
                 let rule = self.path_conditions(leaf);
                 let g = Group {

@@ -37,6 +37,7 @@ fn fit(customers: usize, seasonality: f64) -> Fitted {
             spend: Some(&train.spend),
             customer: Some(&train.customers),
             features: &schema.features,
+            weight: None,
         })
         .unwrap();
     Fitted { synth, seg, train }
@@ -180,7 +181,7 @@ fn groups_hold_on_the_scoring_list() {
         Feature { name: "purchases".into(), kind: FeatureKind::Count, unit: "purchases".into(), source: Source::Purchases },
     ];
     let params = Segmenter::params().groups(10).check().unwrap();
-    let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features };
+    let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
     let shares = |seg: &winback_tree::Segmentation| {
         let g = seg.assign(s.view()).unwrap();
         let mut c = vec![0usize; seg.groups.len()];

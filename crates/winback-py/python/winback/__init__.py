@@ -259,6 +259,24 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
     return json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
 
 
+def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
+    """The BG/NBD model behind the ``btyd_*`` features, fitted at `at`.
+
+    Maximum likelihood on every customer's purchase days strictly before `at`
+    (time in days; frequency = purchase days after the first, recency = days from
+    the first to the last, T = days from the first purchase day to `at`), as
+    ``lifetimes.BetaGeoFitter`` with ``penalizer_coef=0``.
+
+    Returns
+    -------
+    dict or None
+        ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
+    """
+    h = read_history(data, **columns)
+    p = _winback.bgnbd(h, _iso(at))
+    return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
+
+
 def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False, output: str = "pandas", **columns: Any) -> Any:
     """The feature table at `at`.
 

@@ -1,0 +1,393 @@
+//! A buy-till-you-die model: BG/NBD (Fader, Hardie & Lee 2005), fitted by
+//! maximum likelihood on every customer's purchase pattern, with no labels.
+//!
+//! A customer buys at a Poisson rate `λ ~ Gamma(r, α)` while alive and, after
+//! each purchase, drops out with probability `p ~ Beta(a, b)`. A customer's
+//! pattern is `(x, t_x, T)`: repeat purchases `x` (purchase days after the
+//! first), the time of the last one `t_x` and the age `T`, both measured from
+//! the first purchase (in days here). From the fitted population the model
+//! gives, per customer, the chance of still being alive, the expected purchases
+//! in the next `t` days and the chance of at least one purchase in them.
+//!
+//! ```
+//! use winback_stats::btyd::{BgNbd, Pattern};
+//! let data: Vec<Pattern> = (0..200)
+//!     .map(|i| {
+//!         let x = f64::from(i % 7);
+//!         Pattern { x, t_x: if x > 0.0 { 10.0 * x + f64::from(i % 13) } else { 0.0 }, t: 120.0, weight: 1.0 }
+//!     })
+//!     .collect();
+//! let m = BgNbd::fit(&data).expect("fits");
+//! // The fit is a maximum: any nearby parameter gives a lower likelihood.
+//! let ll = m.log_likelihood(&data);
+//! assert!(ll > BgNbd { r: m.r * 1.05, ..m }.log_likelihood(&data));
+//! assert!(ll > BgNbd { b: m.b * 0.95, ..m }.log_likelihood(&data));
+//! // A frequent buyer seen recently is more likely alive than one long silent.
+//! let recent = Pattern { x: 5.0, t_x: 115.0, t: 120.0, weight: 1.0 };
+//! let silent = Pattern { x: 5.0, t_x: 40.0, t: 120.0, weight: 1.0 };
+//! assert!(m.p_alive(&recent) > m.p_alive(&silent));
+//! assert!(m.p_buy(&recent, 60.0) > m.p_buy(&silent, 60.0));
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::ln_gamma;
+
+/// One customer's purchase pattern (or `weight` identical customers).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pattern {
+    /// Repeat purchases: purchase days after the first one.
+    pub x: f64,
+    /// Time from the first purchase to the last one (0 when `x` = 0).
+    pub t_x: f64,
+    /// Time from the first purchase to the end of observation (≥ `t_x`).
+    pub t: f64,
+    /// How many customers share this pattern (1 for one customer).
+    pub weight: f64,
+}
+
+/// BG/NBD parameters: purchase rate `Gamma(r, α)` (α in the time unit of the
+/// patterns), dropout probability `Beta(a, b)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BgNbd {
+    /// Shape of the purchase-rate gamma.
+    pub r: f64,
+    /// Scale of the purchase-rate gamma (time units).
+    pub alpha: f64,
+    /// Dropout beta's first shape.
+    pub a: f64,
+    /// Dropout beta's second shape.
+    pub b: f64,
+}
+
+/// `ln(e^u + e^v)` without overflow.
+fn log_add(u: f64, v: f64) -> f64 {
+    let m = u.max(v);
+    if m == f64::NEG_INFINITY {
+        return m;
+    }
+    m + ((u - m).exp() + (v - m).exp()).ln()
+}
+
+impl BgNbd {
+    /// Whether every parameter is finite and positive.
+    pub fn is_valid(&self) -> bool {
+        [self.r, self.alpha, self.a, self.b].iter().all(|v| v.is_finite() && *v > 0.0)
+    }
+
+    /// The log-likelihood of one pattern (not weighted), eq. 6 of Fader, Hardie & Lee (2005):
+    /// `L = B(a, b+x)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+T)^(r+x))
+    ///    + [x > 0] B(a+1, b+x−1)/B(a, b) · Γ(r+x) α^r / (Γ(r) (α+t_x)^(r+x))`.
+    pub fn log_likelihood_one(&self, p: &Pattern) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let x = p.x;
+        // B(a, b+x)/B(a, b) = Γ(b+x)Γ(a+b)/(Γ(b)Γ(a+b+x)).
+        let common = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b) - ln_gamma(a + b + x) + ln_gamma(b + x);
+        let repeat = if x > 0.0 { a.ln() - (b + x - 1.0).ln() } else { 0.0 };
+        self.log_likelihood_rest(p, common, repeat)
+    }
+
+    /// The part of the log-likelihood that depends on `t_x` and `T`, given the parts that
+    /// depend on `x` only: `common` and `repeat` = ln(a/(b+x−1)) (B(a+1, b+x−1)/B(a, b+x)).
+    #[inline]
+    fn log_likelihood_rest(&self, p: &Pattern, common: f64, repeat: f64) -> f64 {
+        let rx = self.r + p.x;
+        let t1 = -rx * (self.alpha + p.t).ln();
+        if p.x > 0.0 {
+            let t2 = repeat - rx * (self.alpha + p.t_x).ln();
+            common + log_add(t1, t2)
+        } else {
+            common + t1
+        }
+    }
+
+    /// The weighted log-likelihood of a data set.
+    pub fn log_likelihood(&self, data: &[Pattern]) -> f64 {
+        data.iter().map(|p| p.weight * self.log_likelihood_one(p)).sum()
+    }
+
+    /// The chance that a customer with this pattern is still alive at the end of observation.
+    pub fn p_alive(&self, p: &Pattern) -> f64 {
+        if p.x <= 0.0 {
+            return 1.0;
+        }
+        let BgNbd { r, alpha, a, b } = *self;
+        let odds = (a / (b + p.x - 1.0)).ln() + (r + p.x) * ((alpha + p.t) / (alpha + p.t_x)).ln();
+        1.0 / (1.0 + odds.exp())
+    }
+
+    /// The chance of at least one purchase in the next `t` time units:
+    /// `P(alive) · (1 − ((α+T)/(α+T+t))^(r+x))` (while alive and not buying, a
+    /// BG/NBD customer cannot drop out; the rate's posterior is `Gamma(r+x, α+T)`).
+    pub fn p_buy(&self, p: &Pattern, t: f64) -> f64 {
+        let none_if_alive = (self.r + p.x) * ((self.alpha + p.t) / (self.alpha + p.t + t)).ln();
+        self.p_alive(p) * (-none_if_alive.exp_m1())
+    }
+
+    /// Expected purchases in the next `t` time units (eq. 10 of the paper), with the
+    /// hypergeometric function after Euler's transformation so that its parameters do
+    /// not grow with `x`:
+    /// `E = (a+b+x−1)/(a−1) · (1 − (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z)) / (1 + [x>0] a/(b+x−1) ((α+T)/(α+t_x))^(r+x))`,
+    /// `z = t/(α+T+t)`. At `a` = 1 the limit is taken numerically.
+    pub fn expected_purchases(&self, p: &Pattern, t: f64) -> f64 {
+        let BgNbd { r, alpha, a, b } = *self;
+        let a = if (a - 1.0).abs() < 1e-6 { 1.0 + 1e-6 } else { a };
+        let x = p.x;
+        let z = t / (alpha + p.t + t);
+        let f = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
+        let num = (a + b + x - 1.0) / (a - 1.0) * (1.0 - (1.0 - z).powf(a - 1.0) * f);
+        let den = if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((alpha + p.t) / (alpha + p.t_x)).powf(r + x) } else { 1.0 };
+        let e = num / den;
+        if e.is_finite() {
+            e.max(0.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// Maximum-likelihood fit (Nelder–Mead on the logarithms of the parameters,
+    /// restarted from its own optimum until it stops improving). Time is rescaled
+    /// internally so that the mean age is 1; `alpha` is returned in the patterns'
+    /// unit. Deterministic: the same patterns in any order give the same fit.
+    /// `None` when no pattern has positive weight and age, or the fit does not converge
+    /// to finite parameters.
+    pub fn fit(data: &[Pattern]) -> Option<BgNbd> {
+        let mut pts: Vec<Pattern> = data.iter().copied().filter(|p| p.weight > 0.0 && p.t > 0.0 && p.x >= 0.0 && p.t_x >= 0.0 && p.t_x <= p.t).collect();
+        if pts.is_empty() {
+            return None;
+        }
+        // Order-independent: sort, then merge identical patterns.
+        pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
+        let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
+        for p in pts {
+            match merged.last_mut() {
+                Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
+                _ => merged.push(p),
+            }
+        }
+        let total: f64 = merged.iter().map(|p| p.weight).sum();
+        let scale = merged.iter().map(|p| p.weight * p.t).sum::<f64>() / total;
+        for p in &mut merged {
+            p.t /= scale;
+            p.t_x /= scale;
+        }
+        // Patterns grouped by x: the x-only part is computed once per distinct x.
+        let mut by_x: Vec<(f64, std::ops::Range<usize>)> = Vec::new();
+        let mut start = 0;
+        for i in 1..=merged.len() {
+            if i == merged.len() || merged[i].x != merged[start].x {
+                by_x.push((merged[start].x, start..i));
+                start = i;
+            }
+        }
+        let objective = |v: &[f64; 4]| -> f64 {
+            let m = BgNbd { r: v[0].exp(), alpha: v[1].exp(), a: v[2].exp(), b: v[3].exp() };
+            if !m.is_valid() {
+                return f64::INFINITY;
+            }
+            let base = ln_gamma(m.a + m.b) - ln_gamma(m.b) - ln_gamma(m.r) + m.r * m.alpha.ln();
+            let mut ll = 0.0;
+            for (x, range) in &by_x {
+                let common = base + ln_gamma(m.r + x) - ln_gamma(m.a + m.b + x) + ln_gamma(m.b + x);
+                let repeat = if *x > 0.0 { m.a.ln() - (m.b + x - 1.0).ln() } else { 0.0 };
+                for p in &merged[range.clone()] {
+                    ll += p.weight * m.log_likelihood_rest(p, common, repeat);
+                }
+            }
+            let nll = -ll / total;
+            if nll.is_finite() {
+                nll
+            } else {
+                f64::INFINITY
+            }
+        };
+        let mut best = [0.0f64; 4];
+        let mut best_val = objective(&best);
+        for _ in 0..4 {
+            let (v, val) = nelder_mead(&objective, best, 0.5, 3000, 1e-10);
+            let improved = best_val - val;
+            if val < best_val {
+                best = v;
+                best_val = val;
+            }
+            if !(improved > 1e-9) {
+                break;
+            }
+        }
+        let m = BgNbd { r: best[0].exp(), alpha: best[1].exp() * scale, a: best[2].exp(), b: best[3].exp() };
+        (m.is_valid() && best_val.is_finite()).then_some(m)
+    }
+}
+
+/// Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1`.
+fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    let mut term = 1.0;
+    let mut sum = 1.0;
+    for k in 0..100_000 {
+        let k = f64::from(k);
+        term *= (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z;
+        sum += term;
+        if term.abs() <= 1e-15 * sum.abs() {
+            break;
+        }
+    }
+    sum
+}
+
+/// Nelder–Mead minimisation from `start` with initial steps `step`; returns the best
+/// point and value after `max_iter` iterations or when the simplex's values agree
+/// within `tol`.
+fn nelder_mead<F: Fn(&[f64; 4]) -> f64>(f: &F, start: [f64; 4], step: f64, max_iter: usize, tol: f64) -> ([f64; 4], f64) {
+    const N: usize = 4;
+    let mut simplex: Vec<([f64; N], f64)> = Vec::with_capacity(N + 1);
+    simplex.push((start, f(&start)));
+    for i in 0..N {
+        let mut p = start;
+        p[i] += step;
+        simplex.push((p, f(&p)));
+    }
+    let lerp = |from: &[f64; N], to: &[f64; N], t: f64| -> [f64; N] {
+        let mut out = [0.0; N];
+        for i in 0..N {
+            out[i] = from[i] + t * (to[i] - from[i]);
+        }
+        out
+    };
+    for _ in 0..max_iter {
+        simplex.sort_by(|u, v| u.1.total_cmp(&v.1));
+        if (simplex[N].1 - simplex[0].1).abs() <= tol * (1.0 + simplex[0].1.abs()) {
+            break;
+        }
+        let mut centroid = [0.0; N];
+        for (p, _) in &simplex[..N] {
+            for i in 0..N {
+                centroid[i] += p[i] / N as f64;
+            }
+        }
+        let worst = simplex[N].0;
+        let reflected = lerp(&centroid, &worst, -1.0);
+        let fr = f(&reflected);
+        if fr < simplex[0].1 {
+            let expanded = lerp(&centroid, &worst, -2.0);
+            let fe = f(&expanded);
+            simplex[N] = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+        } else if fr < simplex[N - 1].1 {
+            simplex[N] = (reflected, fr);
+        } else {
+            let (contracted, fc) = if fr < simplex[N].1 {
+                let c = lerp(&centroid, &reflected, 0.5);
+                (c, f(&c))
+            } else {
+                let c = lerp(&centroid, &worst, 0.5);
+                (c, f(&c))
+            };
+            if fc < simplex[N].1.min(fr) {
+                simplex[N] = (contracted, fc);
+            } else {
+                let best = simplex[0].0;
+                for s in simplex.iter_mut().skip(1) {
+                    let p = lerp(&best, &s.0, 0.5);
+                    *s = (p, f(&p));
+                }
+            }
+        }
+    }
+    simplex.sort_by(|u, v| u.1.total_cmp(&v.1));
+    simplex[0]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pat(x: f64, t_x: f64, t: f64) -> Pattern {
+        Pattern { x, t_x, t, weight: 1.0 }
+    }
+
+    /// The log-likelihood of a 3-customer history at r=α=a=b=1, computed by hand:
+    /// with these parameters B(1, 1+x)/B(1, 1) = 1/(1+x), Γ(1+x)/Γ(1) = x!,
+    /// B(2, x)/B(1, 1) = 1/(x(x+1)).
+    #[test]
+    fn log_likelihood_by_hand() {
+        let m = BgNbd { r: 1.0, alpha: 1.0, a: 1.0, b: 1.0 };
+        // x = 0, T = 3: L = 1 · 1 · 1/(1+3) = 1/4.
+        let l0 = 0.25f64;
+        // x = 1, t_x = 1, T = 3: L = 1/2 · 1/4² + 1/2 · 1/2² = 1/32 + 1/8 = 5/32.
+        let l1 = 5.0f64 / 32.0;
+        // x = 2, t_x = 2, T = 4: L = 1/3 · 2/5³ + 1/6 · 2/3³ = 2/375 + 1/81.
+        let l2 = 2.0f64 / 375.0 + 1.0 / 81.0;
+        let data = [pat(0.0, 0.0, 3.0), pat(1.0, 1.0, 3.0), pat(2.0, 2.0, 4.0)];
+        let want = l0.ln() + l1.ln() + l2.ln();
+        assert!((m.log_likelihood(&data) - want).abs() < 1e-12, "{} vs {want}", m.log_likelihood(&data));
+        // Weights multiply.
+        let w = [Pattern { weight: 3.0, ..data[1] }];
+        assert!((m.log_likelihood(&w) - 3.0 * l1.ln()).abs() < 1e-12);
+        // P(alive) of the second: 1 / (1 + 1/(1+1−1) · (2/2)^... ) = 1/(1 + 1·(4/2)²) = 1/5.
+        assert!((m.p_alive(&data[1]) - 0.2).abs() < 1e-12);
+        assert_eq!(m.p_alive(&data[0]), 1.0);
+        // P(buy in 1) of the first: 1 − (4/5)^1 = 0.2.
+        assert!((m.p_buy(&data[0], 1.0) - 0.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fit_recovers_simulated_parameters() {
+        // Simulate BG/NBD customers with known parameters, fit, compare.
+        let truth = BgNbd { r: 0.8, alpha: 20.0, a: 0.7, b: 3.0 };
+        let mut rng = crate::Rng::new(7);
+        let mut data = Vec::new();
+        for _ in 0..6000 {
+            let lambda = rng.gamma(truth.r, 1.0) / truth.alpha;
+            let p = {
+                let u = rng.gamma(truth.a, 1.0);
+                u / (u + rng.gamma(truth.b, 1.0))
+            };
+            let t_end = 365.0;
+            let (mut t, mut x, mut last) = (0.0f64, 0.0f64, 0.0f64);
+            loop {
+                t += -rng.f64().max(1e-300).ln() / lambda;
+                if t >= t_end {
+                    break;
+                }
+                x += 1.0;
+                last = t;
+                if rng.f64() < p {
+                    break;
+                }
+            }
+            data.push(pat(x, last, t_end));
+        }
+        let m = BgNbd::fit(&data).unwrap();
+        assert!((m.r / truth.r - 1.0).abs() < 0.2, "{m:?}");
+        assert!((m.alpha / truth.alpha - 1.0).abs() < 0.25, "{m:?}");
+        assert!((m.a / truth.a - 1.0).abs() < 0.3, "{m:?}");
+        assert!((m.b / truth.b - 1.0).abs() < 0.4, "{m:?}");
+        // Same data in another order: the same fit, bit for bit.
+        let mut rev = data.clone();
+        rev.reverse();
+        assert_eq!(BgNbd::fit(&rev).unwrap(), m);
+        // Expected purchases: positive, growing with t, and consistent with P(buy) (E ≥ P).
+        let p = pat(3.0, 200.0, 365.0);
+        let (e30, e60) = (m.expected_purchases(&p, 30.0), m.expected_purchases(&p, 60.0));
+        assert!(e30 > 0.0 && e60 > e30 && e60 >= m.p_buy(&p, 60.0), "{e30} {e60}");
+    }
+
+    #[test]
+    fn expected_purchases_matches_the_untransformed_formula() {
+        // At x = 0 and T = 0 eq. 10 is the paper's eq. 9 with the hypergeometric function
+        // before Euler's transformation: (a+b−1)/(a−1) · (1 − (α/(α+t))^r ₂F₁(r, b; a+b−1; t/(α+t))).
+        let m = BgNbd { r: 1.5, alpha: 10.0, a: 2.0, b: 5.0 };
+        let p = pat(0.0, 0.0, 30.0);
+        let e = m.expected_purchases(&pat(0.0, 0.0, 0.0), 20.0);
+        let z: f64 = 20.0 / 30.0;
+        let direct = (2.0 + 5.0 - 1.0) / (2.0 - 1.0) * (1.0 - (10.0f64 / 30.0).powf(1.5) * hyp2f1(1.5, 5.0, 6.0, z));
+        assert!((e - direct).abs() < 1e-9, "{e} vs {direct}");
+        assert!(m.expected_purchases(&p, 20.0) > 0.0);
+    }
+
+    #[test]
+    fn fit_refuses_empty_data() {
+        assert!(BgNbd::fit(&[]).is_none());
+        assert!(BgNbd::fit(&[Pattern { weight: 0.0, ..pat(1.0, 1.0, 2.0) }]).is_none());
+    }
+}
