@@ -445,6 +445,14 @@ def run_date(name: str, hist, cols: dict, days, T: str, H: int, lapse: int | Non
              lapse_days=int(model.lapse_days_), min_history_days=min(90, max(28, 2 * H)), score_warnings=score_warnings)
     assert int(model.lapse_days_) == int(lapse_T), "the model's lapse threshold differs from features'"
     rows["winback"] = m
+    # The contact order: group probability, then the priority inside the group (the
+    # BG/NBD chance of buying by default), as the contact list orders customers.
+    prio = sc["priority"].to_numpy(dtype=float)
+    span = max(float(np.nanmax(prio) - np.nanmin(prio)), 1e-12)
+    order_score = p + 1e-6 * (prio - np.nanmin(prio)) / span
+    m2 = metrics(order_score, p, y, ids, sc["group"].to_numpy())
+    m2.update(fit_s=fit_s)
+    rows["winback, contact order"] = m2
     log(f"    winback: {len(model.groups_)} groups, cutoffs {m['training_cutoffs']}, fit {fit_s:.2f} s, AUC {m['auc']:.3f}")
 
     # cross-check with winback's own backtest (same list, labels, model)
@@ -538,7 +546,7 @@ def run_date(name: str, hist, cols: dict, days, T: str, H: int, lapse: int | Non
 # report
 # --------------------------------------------------------------------------
 
-METHOD_ORDER = ["winback", "recency deciles", "RFM quintile sum", "BG/NBD raw", "BG/NBD calibrated",
+METHOD_ORDER = ["winback", "winback, contact order", "recency deciles", "RFM quintile sum", "BG/NBD raw", "BG/NBD calibrated",
                 "sklearn tree (10 leaves)", "sklearn HGB"]
 
 

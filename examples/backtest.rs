@@ -2,7 +2,7 @@
 //! both bundled real samples (the README's table):
 //! `cargo run --release --example backtest`; `-- --shared` runs it on the full
 //! data in `../shared/data` (Complete Journey at 2017-07-01, 09-01, 11-01; Online
-//! Retail at 2011-06-01, 08-01, 10-10); `--no-btyd`, `--no-percentiles`, `--recent-weight W` and
+//! Retail at 2011-06-01, 08-01, 10-10); `--no-btyd`, `--percentiles`, `--recent-weight W` and
 //! `--training-rows-only` change the config to measure what each part adds.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -29,11 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `--no-btyd`: leave the BG/NBD features out (to measure what they add).
     // `--recent-weight W`: weight of each older training cutoff in the probabilities.
     let args: Vec<String> = std::env::args().collect();
-    let recent_weight = args.iter().position(|a| a == "--recent-weight").and_then(|i| args.get(i + 1)).map_or(Ok(0.5), |v| v.parse::<f64>())?;
+    let recent_weight = args.iter().position(|a| a == "--recent-weight").and_then(|i| args.get(i + 1)).map_or(Ok(Config::default().recent_weight), |v| v.parse::<f64>())?;
     let features = winback::core::features::FeatureOptions {
         btyd_horizon_days: (!std::env::args().any(|a| a == "--no-btyd")).then_some(60),
-        // `--no-percentiles`: leave the percentile features out.
-        percentiles: !std::env::args().any(|a| a == "--no-percentiles"),
+        // `--percentiles`: add the percentile features (off by default).
+        percentiles: std::env::args().any(|a| a == "--percentiles"),
         ..Default::default()
     };
     let csv = CsvOptions::default();

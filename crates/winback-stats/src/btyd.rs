@@ -210,7 +210,7 @@ impl BgNbd {
                 best = v;
                 best_val = val;
             }
-            if !(improved > 1e-9) {
+            if improved.is_nan() || improved <= 1e-9 {
                 break;
             }
         }
