@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use winback_core::date::{format_day, Day};
 use winback_core::features::{build_features, FeatureMatrix, FeatureOptions, FeatureSchema};
 use winback_core::labels::{training_cutoffs, TrainingSet};
+use winback_core::profile::{profiles, Profiles};
 use winback_core::lapse::{Lapse, LapseRule};
 use winback_core::History;
 use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Plan, PlanParams};
@@ -359,6 +360,19 @@ impl WinbackModel {
             waves: Vec::new(),
         };
         Ok(Fitted { model, train })
+    }
+
+    /// What each group's customers are like at `at` (from purchases before `at`,
+    /// never outcomes): see [`winback_core::profile`].
+    pub fn profile(&self, history: &History, at: Day) -> Result<Profiles> {
+        let scores = self.score(history, at)?;
+        Ok(self.profile_scores(history, &scores))
+    }
+
+    /// The profiles of already computed scores (same history).
+    pub fn profile_scores(&self, history: &History, scores: &Scores) -> Profiles {
+        let group_of: Vec<usize> = scores.customers.iter().map(|c| c.group).collect();
+        profiles(history, scores.at, &scores.lapse.lapsed, &group_of, self.segmentation.groups.len())
     }
 
     /// The lapse rule used when scoring: the learned threshold, fixed; per-segment

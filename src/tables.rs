@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
 use winback_core::features::FeatureMatrix;
+use winback_core::profile::{Profile, Profiles};
 use winback_core::History;
 use winback_rank::ContactRow;
 
@@ -62,5 +63,48 @@ pub fn features_table(history: &History, x: &FeatureMatrix) -> Result<RecordBatc
     for (j, f) in x.schema.features.iter().enumerate() {
         cols.push((f.name.as_str(), number(x.x.column(j).iter().copied())));
     }
+    batch(cols)
+}
+
+/// The profiles as one flat table, one row per group and a last row `all`:
+/// `group, size, share, recency_days_q25/median/q75, purchases_…, tenure_days_…,
+/// spend_total_…, spend_per_purchase_…, one_time_share, suggested_channel,
+/// suggested_channel_share, top_categories, main_regions, description` (the
+/// lists as `name share (lift ×L, n customers)` joined by `; `).
+pub fn profiles_table(p: &Profiles) -> Result<RecordBatch> {
+    let rows: Vec<(String, &Profile)> = p.groups.iter().map(|g| (g.group.to_string(), &g.profile)).chain(std::iter::once(("all".to_string(), &p.all))).collect();
+    let mut cols: Vec<(&str, ArrayRef)> = vec![
+        ("group", text(rows.iter().map(|r| r.0.clone()))),
+        ("size", count(rows.iter().map(|r| r.1.size))),
+        ("share", number(rows.iter().map(|r| r.1.share))),
+    ];
+    type Pick = fn(&Profile) -> winback_core::profile::Quartiles;
+    let measures: [(&str, &str, &str, Pick); 5] = [
+        ("recency_days_q25", "recency_days_median", "recency_days_q75", |p| p.recency_days),
+        ("purchases_q25", "purchases_median", "purchases_q75", |p| p.purchases),
+        ("tenure_days_q25", "tenure_days_median", "tenure_days_q75", |p| p.tenure_days),
+        ("spend_total_q25", "spend_total_median", "spend_total_q75", |p| p.spend_total),
+        ("spend_per_purchase_q25", "spend_per_purchase_median", "spend_per_purchase_q75", |p| p.spend_per_purchase),
+    ];
+    for (a, b, c, f) in measures {
+        cols.push((a, number(rows.iter().map(|r| f(r.1).q25))));
+        cols.push((b, number(rows.iter().map(|r| f(r.1).median))));
+        cols.push((c, number(rows.iter().map(|r| f(r.1).q75))));
+    }
+    cols.push(("one_time_share", number(rows.iter().map(|r| r.1.one_time_share))));
+    cols.push(("suggested_channel", text(rows.iter().map(|r| r.1.suggested_channel.as_ref().map_or(String::new(), |c| c.channel.clone())))));
+    let channel_share: Vec<Option<f64>> = rows.iter().map(|r| r.1.suggested_channel.as_ref().map(|c| c.share)).collect();
+    cols.push(("suggested_channel_share", Arc::new(Float64Array::from(channel_share))));
+    cols.push((
+        "top_categories",
+        text(rows.iter().map(|r| {
+            r.1.top_categories.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customers)", c.category, c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join("; ")
+        })),
+    ));
+    cols.push((
+        "main_regions",
+        text(rows.iter().map(|r| r.1.main_regions.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customers)", c.level, c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join("; "))),
+    ));
+    cols.push(("description", text(rows.iter().map(|r| r.1.description.clone()))));
     batch(cols)
 }

@@ -65,6 +65,43 @@ fn render(model: &WinbackModel, history: &History, at: i32, params: &PlanParams)
     s
 }
 
+/// The group profiles at `at` as a table (issue 13's golden files).
+fn render_profiles(model: &WinbackModel, history: &History, at: i32) -> String {
+    let p = model.profile(history, at).unwrap();
+    let mut s = String::new();
+    let rows = p.groups.iter().map(|g| (g.group.to_string(), &g.profile)).chain(std::iter::once(("all".to_string(), &p.all)));
+    for (g, pr) in rows {
+        let q = |x: winback::core::profile::Quartiles| format!("{:.1}/{:.1}/{:.1}", x.q25, x.median, x.q75);
+        writeln!(
+            s,
+            "profile {g:>3} | n {:>5} ({:.1}%) | recency {} | purchases {} | spend {} | per purchase {} | one-time {:.1}% | channel {} | abc {}",
+            pr.size,
+            pr.share * 100.0,
+            q(pr.recency_days),
+            q(pr.purchases),
+            q(pr.spend_total),
+            q(pr.spend_per_purchase),
+            pr.one_time_share * 100.0,
+            pr.suggested_channel.as_ref().map_or("-".into(), |c| format!("{} {:.1}%", c.channel, c.share * 100.0)),
+            pr.abc_class.iter().map(|l| format!("{} {:.1}% x{:.2}", l.level, l.share * 100.0, l.lift)).collect::<Vec<_>>().join(", ")
+        )
+        .unwrap();
+        for c in pr.top_categories.iter().take(3) {
+            writeln!(s, "    category {} {:.1}% x{:.2} ({} customers)", c.category, c.share * 100.0, c.lift, c.customers).unwrap();
+        }
+        for r in pr.main_regions.iter().take(2) {
+            writeln!(s, "    region {} {:.1}% x{:.2} ({} customers)", r.level, r.share * 100.0, r.lift, r.customers).unwrap();
+        }
+        for (name, levels) in &pr.attributes {
+            if let Some(l) = levels.first() {
+                writeln!(s, "    {name} {} {:.1}% x{:.2} ({} customers)", l.level, l.share * 100.0, l.lift, l.customers).unwrap();
+            }
+        }
+        writeln!(s, "    \"{}\"", pr.description).unwrap();
+    }
+    s
+}
+
 fn golden(name: &str, got: &str) {
     let path = root().join("tests/golden").join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -87,6 +124,7 @@ fn synthetic_pipeline_golden_and_round_trip() {
     let model = WinbackModel::fit(&h, at, &config).unwrap();
     assert!((8..=10).contains(&model.segmentation.groups.len()));
     golden("synthetic.txt", &render(&model, &h, at, &profit_plan(400.0)));
+    golden("profiles_synthetic.txt", &render_profiles(&model, &h, at));
     // Save → load → score gives identical output.
     let dir = std::env::temp_dir().join(format!("winback-e2e-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -118,6 +156,7 @@ fn complete_journey_golden() {
     let at = parse_iso_date("2018-01-01").unwrap();
     let model = WinbackModel::fit(&h, at, &Config { lapse: LapseRule::Fixed { days: 30 }, ..Default::default() }).unwrap();
     golden("complete_journey.txt", &render(&model, &h, at, &profit_plan(40.0)));
+    golden("profiles_complete_journey.txt", &render_profiles(&model, &h, at));
 }
 
 #[test]
@@ -127,6 +166,7 @@ fn online_retail_golden() {
     let model = WinbackModel::fit(&h, at, &Config::default()).unwrap();
     assert_eq!(model.segmentation.groups.len(), 10);
     golden("online_retail.txt", &render(&model, &h, at, &profit_plan(200.0)));
+    golden("profiles_online_retail.txt", &render_profiles(&model, &h, at));
     let scores = model.score(&h, at).unwrap();
     let (plan, _) = model.plan(&scores, &profit_plan(200.0)).unwrap();
     assert_eq!(plan.stop, StopReason::TargetReached);

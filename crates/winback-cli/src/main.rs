@@ -70,6 +70,8 @@ enum Cmd {
     Plan(PlanCmd),
     /// Record a wave's outcomes into the model and print the re-ranked plan for what is left.
     Feedback(FeedbackCmd),
+    /// What each group is like at a date: spend, channels, categories, regions, attributes, suggested channel.
+    Profile(ProfileCmd),
     /// Rolling backtest against recency-only and RFM rankings.
     Backtest(BacktestCmd),
     /// One self-contained HTML report: lapse, groups, gains, calibration, plan.
@@ -259,6 +261,20 @@ struct ScoreCmd {
     #[command(flatten)]
     at: Standing,
     /// Output file (CSV, or Parquet by extension); `-` for stdout.
+    #[arg(short, long, default_value = "-")]
+    output: String,
+}
+
+#[derive(Args, Debug)]
+struct ProfileCmd {
+    /// Model file.
+    #[arg(long)]
+    model: PathBuf,
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    at: Standing,
+    /// Output: `-` prints a summary per group; `*.json` the full profiles; CSV or Parquet one row per group.
     #[arg(short, long, default_value = "-")]
     output: String,
 }
@@ -602,6 +618,47 @@ fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     Ok(())
 }
 
+fn cmd_profile(c: &ProfileCmd, cli: &Cli) -> Res<()> {
+    let m = load_model(&c.model)?;
+    let at = day(&c.at.at, "--at")?;
+    let (h, _) = c.input.load(cli.quiet)?;
+    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
+    warn_shares(&m, &s, cli.quiet);
+    let p = step(cli.quiet, "profiling", || m.profile_scores(&h, &s));
+    let json = || serde_json::to_string_pretty(&p).map_err(|e| Failure::Data(e.to_string()));
+    if c.output.ends_with(".json") {
+        let path = PathBuf::from(&c.output);
+        std::fs::write(&path, json()?).map_err(|e| io_failure(&path, e))?;
+    } else if c.output != "-" {
+        output::write(&winback::profiles_table(&p)?, &c.output)?;
+    } else if cli.json {
+        outln!("{}", json()?);
+        return Ok(());
+    } else {
+        for g in &p.groups {
+            let rule = m.segmentation.group(g.group).map_or("", |x| x.sentence.as_str());
+            outln!("group {} — {} customers ({:.1}%): {}", g.group, g.profile.size, g.profile.share * 100.0, g.profile.description);
+            outln!("  rule: {rule}");
+            if let Some(ch) = &g.profile.suggested_channel {
+                outln!("  suggested channel: {} ({:.0}% use it most)", ch.channel, ch.share * 100.0);
+            }
+            let q = g.profile.recency_days;
+            outln!("  last purchase {:.0} days ago (median; quartiles {:.0}–{:.0}); median spend {:.2}", q.median, q.q25, q.q75, g.profile.spend_total.median);
+            for cat in &g.profile.top_categories {
+                outln!("  {} {:.1}% of value (lift {:.2}, {} customers)", cat.category, cat.share * 100.0, cat.lift, cat.customers);
+            }
+        }
+        outln!("all — {} lapsed customers: {}", p.all.size, p.all.description);
+        return Ok(());
+    }
+    if cli.json {
+        print_json(&serde_json::json!({"at": format_day(at), "groups": p.groups.len(), "scored": p.all.size, "output": c.output}))?;
+    } else if !cli.quiet {
+        eprintln!("profiles of {} groups ({} lapsed customers at {}) written to {}", p.groups.len(), p.all.size, format_day(at), c.output);
+    }
+    Ok(())
+}
+
 fn print_plan(p: &Plan) -> Res<()> {
     outln!("{:>5} {:>8} {:>8} {:>10} {:>12} {:>10} {:>11}", "group", "p", "contacts", "cum.", "win-backs", "cost", "profit");
     for s in &p.steps {
@@ -691,7 +748,8 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
         c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?
     };
     let bt = if cutoffs.is_empty() { None } else { Some(step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &m.config))?) };
-    let html = report::render(&m, &s, &p, bt.as_ref());
+    let profiles = step(cli.quiet, "profiling", || m.profile_scores(&h, &s));
+    let html = report::render(&m, &s, &p, bt.as_ref(), &profiles);
     std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
     if cli.json {
         print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;
@@ -756,6 +814,7 @@ fn run(cli: &Cli) -> Res<()> {
         Cmd::Score(c) => cmd_score(c, cli),
         Cmd::Plan(c) => cmd_plan(c, cli),
         Cmd::Feedback(c) => cmd_feedback(c, cli),
+        Cmd::Profile(c) => cmd_profile(c, cli),
         Cmd::Backtest(c) => cmd_backtest(c, cli),
         Cmd::Report(c) => cmd_report(c, cli),
         Cmd::Demo(c) => cmd_demo(c, cli),

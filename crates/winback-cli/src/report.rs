@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use winback::core::date::format_day;
+use winback::core::profile::{Profile, Profiles};
 use winback::rank::Plan;
 use winback::{Backtest, Scores, WinbackModel};
 
@@ -45,7 +46,19 @@ fn gap_histogram(m: &WinbackModel) -> String {
         let h = (H - PAD - 10.0) * n as f64 / max;
         let _ = write!(s, r##"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#7aa6d6"/>"##, PAD + i as f64 * bw, H - PAD - h, (bw - 0.5).max(0.5), h);
     }
-    let tx = PAD + m.lapse_days as f64 * bw;
+    for k in 0..=4 {
+        let d = (bins.len() as f64 * f64::from(k) / 4.0).round();
+        let x = PAD + d * bw;
+        let _ = write!(
+            s,
+            r##"<line class="tick" x1="{x:.1}" y1="{y0}" x2="{x:.1}" y2="{:.1}" stroke="#555"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle">{d}</text>"##,
+            H - PAD + 4.0,
+            H - PAD + 14.0,
+            y0 = H - PAD
+        );
+    }
+    let _ = write!(s, r##"<text x="{:.1}" y="18" font-size="10" text-anchor="end">{}</text>"##, PAD - 4.0, max as u64);
+        let tx = PAD + m.lapse_days as f64 * bw;
     let _ = write!(
         s,
         r##"<line x1="{tx:.1}" y1="10" x2="{tx:.1}" y2="{:.1}" stroke="#c0392b" stroke-width="2"/><text x="{:.1}" y="22" font-size="12" fill="#c0392b">lapse threshold {} days</text></svg>"##,
@@ -60,6 +73,24 @@ fn gains_chart(p: &Plan) -> String {
     let mut s = format!(r##"<svg class="chart" id="gains" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="gains chart">"##);
     axes(&mut s, "share of lapsed customers contacted", "share of expected win-backs");
     let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
+    for k in 0..=4 {
+        let v = f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            r##"<line class="tick" x1="{:.1}" y1="{y0}" x2="{:.1}" y2="{:.1}" stroke="#555"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{pc}%</text><line class="tick" x1="{:.1}" y1="{:.1}" x2="{x0}" y2="{:.1}" stroke="#555"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{pc}%</text>"##,
+            x0 + v * w,
+            x0 + v * w,
+            y0 + 4.0,
+            x0 + v * w,
+            y0 + 14.0,
+            x0 - 4.0,
+            y0 - v * h,
+            y0 - v * h,
+            x0 - 6.0,
+            y0 - v * h + 3.0,
+            pc = k * 25
+        );
+    }
     let _ = write!(s, r##"<line x1="{x0}" y1="{y0}" x2="{:.1}" y2="10" stroke="#bbb" stroke-dasharray="4 3"/>"##, x0 + w);
     let mut pts = format!("{x0},{y0}");
     for g in &p.gains {
@@ -110,8 +141,67 @@ fn calibration_chart(bt: Option<&Backtest>) -> String {
     s
 }
 
+fn mix(v: &[winback::core::profile::LevelShare]) -> String {
+    v.iter().take(4).map(|l| format!("{} {:.0}% (×{:.2}, {})", esc(&l.level), l.share * 100.0, l.lift, l.customers)).collect::<Vec<_>>().join(", ")
+}
+
+/// One group's briefing: rule, probability, profile highlights, suggested channel.
+fn briefing(m: &WinbackModel, group: usize, pr: &Profile, s: &Scores) -> String {
+    let Some(g) = m.segmentation.group(group) else { return String::new() };
+    let share = s.group_shares.get(group - 1).copied().unwrap_or(0.0);
+    let mut b = format!(
+        r#"<div class="profile" id="profile-{id}"><h3>Group {id} — {p:.1}% chance of a win-back (90% interval {lo:.1}–{hi:.1}%)</h3><p class="desc">{desc}</p><p><b>Rule:</b> {rule}</p><p><b>On the list:</b> {n} customers ({sh:.1}% of the lapsed list)."#,
+        id = g.id,
+        p = g.probability * 100.0,
+        lo = g.low * 100.0,
+        hi = g.high * 100.0,
+        desc = esc(&pr.description),
+        rule = esc(&g.sentence),
+        n = pr.size,
+        sh = share * 100.0
+    );
+    match &pr.suggested_channel {
+        Some(c) => {
+            let _ = write!(b, r#" <span class="channel"><b>Suggested channel:</b> {} ({:.0}% buy there most)</span>"#, esc(&c.channel), c.share * 100.0);
+        }
+        None => b.push_str(r#" <span class="channel"><b>Suggested channel:</b> no channel column in the data</span>"#),
+    }
+    b.push_str("</p><ul>");
+    let _ = write!(
+        b,
+        "<li>last purchase {:.0} days ago (median; middle half {:.0}–{:.0}); {:.0} purchases; customer for {:.0} days; spend {:.2} in all, {:.2} per purchase (medians); {:.0}% bought on one day only</li>",
+        pr.recency_days.median,
+        pr.recency_days.q25,
+        pr.recency_days.q75,
+        pr.purchases.median,
+        pr.tenure_days.median,
+        pr.spend_total.median,
+        pr.spend_per_purchase.median,
+        pr.one_time_share * 100.0
+    );
+    if !pr.top_categories.is_empty() {
+        let cats = pr.top_categories.iter().map(|c| format!("{} {:.0}% of value (×{:.2}, {} customers)", esc(&c.category), c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join(", ");
+        let _ = write!(b, "<li>categories: {cats}</li>");
+    }
+    if !pr.main_regions.is_empty() {
+        let _ = write!(b, "<li>main regions: {}</li>", mix(&pr.main_regions));
+    }
+    if !pr.first_channel.is_empty() {
+        let _ = write!(b, "<li>first purchase channel: {}</li>", mix(&pr.first_channel));
+    }
+    let _ = write!(b, "<li>ABC class: {}</li>", mix(&pr.abc_class));
+    for (name, levels) in &pr.attributes {
+        if !levels.is_empty() {
+            let _ = write!(b, "<li>{}: {}</li>", esc(&name.replace('_', " ")), mix(levels));
+        }
+    }
+    b.push_str("</ul><p class=\"note\">×: lift against the whole lapsed list; the count is the customers behind it.</p></div>");
+    b
+}
+
 /// The whole report.
-pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>) -> String {
+pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, profiles: &Profiles) -> String {
+    let briefings: String = profiles.groups.iter().map(|g| briefing(m, g.group, &g.profile, s)).collect();
     let mut groups = String::new();
     for g in &m.segmentation.groups {
         let _ = write!(
@@ -145,7 +235,7 @@ pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>) -> 
     let bt_table = bt.map_or(String::new(), |b| {
         let mut t = String::from("<table><tr><th>cutoff</th><th>method</th><th>AUC</th><th>Brier</th><th>ECE</th><th>capture@60</th></tr>");
         for r in &b.rows {
-            for (name, mm) in [("model", Some(&r.model)), ("recency only", Some(&r.recency)), ("RFM", r.rfm.as_ref())] {
+            for (name, mm) in [("model", Some(&r.model)), ("recency only", Some(&r.recency)), ("RFM", r.rfm.as_ref()), ("BG/NBD", r.btyd.as_ref())] {
                 if let Some(mm) = mm {
                     let _ = write!(t, "<tr><td>{}</td><td>{name}</td><td>{:.3}</td><td>{:.4}</td><td>{:.4}</td><td>{:.3}</td></tr>", format_day(r.cutoff), mm.auc, mm.brier, mm.ece, mm.capture_at_60);
                 }
@@ -163,6 +253,8 @@ h1 {{ font-size: 22px; }} h2 {{ font-size: 17px; margin-top: 28px; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; }}
 tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; flex-wrap: wrap; gap: 16px; }}
 .chart {{ background: #fafafa; border: 1px solid #eee; }}
+.profile {{ border-left: 4px solid #2c7be5; padding: 2px 12px; margin: 12px 0; }} .profile h3 {{ font-size: 15px; margin: 6px 0; }}
+.desc {{ font-size: 15px; font-style: italic; }} .note {{ color: #777; font-size: 11px; }} ul {{ font-size: 13px; }}
 </style></head><body>
 <h1>Win-back report — standing at {at}</h1>
 <p>Lapse threshold <b>{lapse} days</b>; <b>{scored}</b> lapsed customers scored; model fitted at {fitted} on {rows} rows ({cutoffs} cutoffs), horizon {horizon} days, base rate {base:.3}.</p>
@@ -170,11 +262,15 @@ tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; fle
 <div class="charts">{gaps}</div>
 <h2>Groups</h2>
 <table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th><th>rule</th></tr>{groups}</table>{note}
+<h2>Group briefings</h2>
+<p>Everyone lapsed at {at}: {all_desc}.</p>
+{briefings}
 <h2>Gains and calibration</h2>
 <div class="charts">{gains}{calib}</div>
 {bt_table}
 <h2>Contact plan</h2>
 <table><tr><th>group</th><th>p</th><th>contacts</th><th>cumulative</th><th>expected win-backs</th><th>cost</th><th>profit</th></tr>{plan}</table>
+<p id="stop"><b>Where to stop:</b> after group {stop_after} ({stop:?}). Left out: {left_out}; {left_n} customers not contacted, <b>{saved:.2} saved</b>.</p>
 <script>
 window.addEventListener("load", function () {{
   var n = 0;
@@ -202,5 +298,15 @@ window.addEventListener("load", function () {{
         note = m.segmentation.note.as_ref().map_or(String::new(), |n| format!("<p><i>Note: {}</i></p>", esc(n))),
         gains = gains_chart(p),
         calib = calibration_chart(bt),
+        all_desc = esc(&profiles.all.description),
+        stop_after = p.steps.last().map_or("none".to_string(), |st| st.group.to_string()),
+        stop = p.stop,
+        left_out = if p.skipped.is_empty() {
+            "no group".to_string()
+        } else {
+            p.skipped.iter().map(|x| format!("group {} ({} customers, {:.2} saved, {:?})", x.group, x.customers, x.cost_saved, x.reason)).collect::<Vec<_>>().join(", ")
+        },
+        left_n = p.skipped.iter().map(|x| x.customers).sum::<usize>(),
+        saved = p.cost_saved,
     )
 }

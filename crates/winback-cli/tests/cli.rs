@@ -258,6 +258,19 @@ fn report_renders_in_headless_chromium() {
     assert!(!text.contains("http://") && !text.contains("https://"), "the report must not load anything");
     assert!(!text.contains("<script src") && !text.contains("<link"), "no external scripts or styles");
     assert_eq!(text.matches("<svg class=\"chart\"").count(), 3);
+    // A briefing per group: its profile section, with the suggested channel line
+    // (this data has no channel column, and the report says so), and the stop point.
+    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let groups = model["segmentation"]["groups"].as_array().map_or(0, |g| g.len());
+    assert!(groups >= 8, "{groups} groups");
+    for g in 1..=groups {
+        let at = text.find(&format!("id=\"profile-{g}\"")).unwrap_or_else(|| panic!("no profile section for group {g}"));
+        let section = &text[at..at + text[at..].find("</div>").unwrap()];
+        assert!(section.contains("Suggested channel:") && section.contains("Rule:") && section.contains("bought on one day only"), "{section}");
+    }
+    assert!(text.contains("no channel column in the data"));
+    assert!(text.contains("id=\"stop\"") && text.contains("saved"));
+    assert!(text.matches("class=\"tick\"").count() >= 10, "the gains chart has ticks on both axes");
     let Some(bin) = chromium() else {
         assert!(std::env::var_os("WINBACK_REQUIRE_BROWSER").is_none(), "Chromium is required (scripts/test.sh installs it)");
         eprintln!("skipping the browser part: no Chromium");
@@ -360,4 +373,32 @@ fn score_shows_group_shares() {
         .assert()
         .success()
         .stderr(predicate::str::contains("group shares of the 1297 lapsed customers at 2011-12-10 (at the fitting date 2011-12-10): 1: "));
+}
+
+/// Issue 13: `winback profile` prints a summary per group, writes the JSON form
+/// with the issue's names, and a CSV with one row per group and one for everyone.
+#[test]
+fn profile_prints_writes_json_and_csv() {
+    let m = model("m-profile.json");
+    let out = winback().arg("profile").args(["--model", m.to_str().unwrap()]).args(retail()).assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(text.contains("group 1 — ") && text.contains("rule: ") && text.contains("one-time buyers") && text.contains("all — "), "{text}");
+    let json = tmp("profiles.json");
+    winback().arg("profile").args(["--model", m.to_str().unwrap()]).args(retail()).args(["-o", json.to_str().unwrap()]).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let g = &v["groups"][0];
+    for key in ["group", "size", "share", "recency_days", "purchases", "tenure_days", "spend_total", "one_time_share", "suggested_channel", "top_categories", "main_regions", "description"] {
+        assert!(g.get(key).is_some(), "no {key} in {g}");
+    }
+    assert!(g["suggested_channel"].is_null(), "no channel column: null");
+    assert!(g["recency_days"]["median"].is_number() && g["recency_days"]["q25"].is_number());
+    let sizes: u64 = v["groups"].as_array().unwrap().iter().map(|g| g["size"].as_u64().unwrap()).sum();
+    assert_eq!(sizes, v["all"]["size"].as_u64().unwrap());
+    let csv = tmp("profiles.csv");
+    winback().arg("profile").args(["--model", m.to_str().unwrap()]).args(retail()).args(["-o", csv.to_str().unwrap()]).assert().success();
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    let n = v["groups"].as_array().unwrap().len();
+    assert_eq!(rows.lines().count(), n + 2, "header, one row per group, one for all");
+    assert!(rows.lines().next().unwrap().starts_with("group,size,share,recency_days_q25,recency_days_median"));
+    assert!(rows.lines().last().unwrap().starts_with("all,"));
 }

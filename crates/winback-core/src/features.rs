@@ -565,23 +565,23 @@ impl FeatureSchema {
 
 /// Per-customer facts before the cutoff, from which every feature is computed.
 #[derive(Debug, Clone, Default)]
-struct Summary {
-    purchases: u32,
-    first: Day,
-    last: Day,
-    distinct_days: u32,
-    gap_sum: f64,
-    gap_sq: f64,
-    gross: f64,
-    returned: f64,
-    win_purchases: Vec<u32>,
-    win_spend: Vec<f64>,
-    trend_recent: f64,
-    trend_prev: f64,
-    categories: Vec<(u16, f64)>,
-    channels: Vec<(u16, u32)>,
-    first_channel: u16,
-    regions: Vec<(u16, u32)>,
+pub(crate) struct Summary {
+    pub(crate) purchases: u32,
+    pub(crate) first: Day,
+    pub(crate) last: Day,
+    pub(crate) distinct_days: u32,
+    pub(crate) gap_sum: f64,
+    pub(crate) gap_sq: f64,
+    pub(crate) gross: f64,
+    pub(crate) returned: f64,
+    pub(crate) win_purchases: Vec<u32>,
+    pub(crate) win_spend: Vec<f64>,
+    pub(crate) trend_recent: f64,
+    pub(crate) trend_prev: f64,
+    pub(crate) categories: Vec<(u16, f64)>,
+    pub(crate) channels: Vec<(u16, u32)>,
+    pub(crate) first_channel: u16,
+    pub(crate) regions: Vec<(u16, u32)>,
 }
 
 fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
@@ -594,7 +594,7 @@ fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
     }
 }
 
-fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
+pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
     let r = h.range_before(c, t);
     let mut s = Summary {
         win_purchases: vec![0; windows.len()],
@@ -652,13 +652,13 @@ fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> 
 }
 
 /// Population-level facts at the cutoff: RFM breakpoints, ABC classes, the BG/NBD fit.
-struct Population {
-    r_bp: [f64; 4],
-    f_bp: [f64; 4],
-    m_bp: [f64; 4],
+pub(crate) struct Population {
+    pub(crate) r_bp: [f64; 4],
+    pub(crate) f_bp: [f64; 4],
+    pub(crate) m_bp: [f64; 4],
     /// ABC class per customer (0 = A, 1 = B, 2 = C), by history index.
-    abc: Vec<u8>,
-    btyd: Option<BgNbd>,
+    pub(crate) abc: Vec<u8>,
+    pub(crate) btyd: Option<BgNbd>,
 }
 
 /// A customer's BG/NBD pattern at cutoff `t`, in days.
@@ -680,7 +680,7 @@ fn breakpoints(mut v: Vec<f64>) -> [f64; 4] {
     [q(0.2), q(0.4), q(0.6), q(0.8)]
 }
 
-fn population(h: &History, t: Day, sums: &[Option<Summary>], btyd: bool) -> Population {
+pub(crate) fn population(h: &History, t: Day, sums: &[Option<Summary>], btyd: bool) -> Population {
     let mut r = Vec::new();
     let mut f = Vec::new();
     let mut m = Vec::new();
@@ -721,10 +721,10 @@ fn population(h: &History, t: Day, sums: &[Option<Summary>], btyd: bool) -> Popu
     Population { r_bp: breakpoints(r), f_bp: breakpoints(f), m_bp: breakpoints(m), abc, btyd }
 }
 
-fn score_high(v: f64, bp: &[f64; 4]) -> f64 {
+pub(crate) fn score_high(v: f64, bp: &[f64; 4]) -> f64 {
     1.0 + bp.iter().filter(|&&b| v > b).count() as f64
 }
-fn score_low(v: f64, bp: &[f64; 4]) -> f64 {
+pub(crate) fn score_low(v: f64, bp: &[f64; 4]) -> f64 {
     1.0 + bp.iter().filter(|&&b| v <= b).count() as f64
 }
 

@@ -44,6 +44,7 @@ mod hash;
 pub mod history;
 pub mod labels;
 pub mod lapse;
+pub mod profile;
 pub mod read;
 pub mod report;
 pub mod synthetic;

@@ -278,6 +278,21 @@ impl Model {
         winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
+    /// The group profiles at `at`: the flat table and the full profiles as JSON.
+    fn profile<'py>(&self, py: Python<'py>, history: &History, at: &str) -> PyResult<(Bound<'py, PyAny>, String)> {
+        let at = day(at)?;
+        let h = Arc::clone(&history.inner);
+        let (s, p) = run(py, None, || -> winback::Result<_> {
+            let s = self.inner.score(&h, at)?;
+            let p = self.inner.profile_scores(&h, &s);
+            Ok((s, p))
+        })?
+        .map_err(err)?;
+        warn_shares(py, &s)?;
+        let json = serde_json::to_string(&p).map_err(|e| WinbackError(e.to_string()))?;
+        Ok((winback::profiles_table(&p).map_err(err)?.to_pyarrow(py)?, json))
+    }
+
     /// The plan as JSON and the contact list as a record batch; `params` is the
     /// plan parameters as JSON (the fields of `winback::rank::PlanParams`).
     fn plan<'py>(&self, py: Python<'py>, history: &History, at: &str, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {

@@ -113,3 +113,23 @@ def test_backtest_and_plots(retail_table, tmp_path):
     out = tmp_path / "plots.png"
     fig.savefig(out)
     assert out.read_bytes()[:4] == b"\x89PNG" and out.stat().st_size > 10_000
+
+
+def test_profile_table_and_dict(retail_table):
+    """Issue 13: model.profile gives one row per group plus `all`, in the output type, and the full dict."""
+    from conftest import AT, COLUMNS
+    import polars as pl
+
+    m = winback.WinbackModel(groups=10, **COLUMNS).fit(retail_table, at=AT)
+    t = m.profile(retail_table, at=AT)
+    assert list(t["group"]) == [str(g) for g in range(1, len(m.groups_) + 1)] + ["all"]
+    assert t["size"].iloc[-1] == t["size"].iloc[:-1].sum()
+    assert {"recency_days_median", "one_time_share", "suggested_channel", "top_categories", "description"} <= set(t.columns)
+    assert t["suggested_channel_share"].isna().all()  # no channel column in this data
+    assert t["description"].str.contains("one-time buyers").all()
+    d = m.profile(retail_table, at=AT, as_dict=True)
+    assert d["groups"][0]["group"] == 1 and d["groups"][0]["suggested_channel"] is None
+    assert set(d["groups"][0]["recency_days"]) == {"q25", "median", "q75"}
+    assert d["all"]["size"] == len(m.score(retail_table, at=AT))
+    m.set_params(output="polars")
+    assert isinstance(m.profile(retail_table, at=AT), pl.DataFrame)

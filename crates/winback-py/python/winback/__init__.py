@@ -527,6 +527,26 @@ class WinbackModel:
         h = self._history(data, attributes)
         return _output(m.score(h, _iso(at)), self.output, h.id_type)
 
+    def profile(self, data: Any, at: Date, attributes: Any = None, as_dict: bool = False) -> Any:
+        """What each group's customers are like at `at` (purchases before `at`, never outcomes).
+
+        Returns
+        -------
+        table or dict
+            One row per group and a last row ``all``: size, share, quartiles of recency,
+            purchases, tenure, spend and spend per purchase, one-time share, suggested
+            channel and its share, top categories and main regions (with lift and customer
+            counts), and a one-line description — in the model's ``output`` type. With
+            ``as_dict=True`` the full profiles (``{"groups": [...], "all": {...}}``, with the
+            ABC/RFM/channel/attribute mixes) as a dict.
+        """
+        m = self._check()
+        h = self._history(data, attributes)
+        table, js = m.profile(h, _iso(at))
+        if as_dict:
+            return json.loads(js)
+        return _output(table, self.output)
+
     def predict_proba(self, data: Any, at: Date, attributes: Any = None) -> Any:
         """Probabilities of (no win-back, win-back) per lapsed customer: an array of shape (n, 2),
         rows in the order of ``score``."""
