@@ -1,4 +1,4 @@
-//! Invariants: no leakage from on/after the cutoff, independence from row order,
+//! Invariants: no leakage from on/after the cutoff (features, lapse, group profiles), independence from row order,
 //! and the same result whatever the number of threads.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -95,6 +95,13 @@ proptest! {
         let rule = LapseRule::Fixed { days: 10 };
         let ids = |h: &History| rule.resolve(h, t).unwrap().lapsed.iter().map(|&c| h.customer_ids()[c].clone()).collect::<Vec<_>>();
         prop_assert_eq!(ids(&h1), ids(&h2));
+        // Group profiles of the lapsed list (groups by customer id) see nothing on or after T either.
+        let prof = |h: &History| {
+            let lapsed = rule.resolve(h, t).unwrap().lapsed;
+            let groups: Vec<usize> = lapsed.iter().map(|&c| 1 + usize::from(h.customer_ids()[c].as_str() > "c")).collect();
+            winback_core::profile::profiles(h, t, &lapsed, &groups, 2)
+        };
+        prop_assert_eq!(prof(&h1), prof(&h2));
         if let (Ok(l1), Ok(l2)) = (LapseRule::FromHistory { quantile: 0.8 }.resolve(&h1, t), LapseRule::FromHistory { quantile: 0.8 }.resolve(&h2, t)) {
             prop_assert_eq!(l1.threshold_days, l2.threshold_days);
         }
