@@ -433,15 +433,43 @@ impl HistoryBuilder {
         recode(&mut self.category, &camap);
         recode(&mut self.region, &remap);
 
-        // One sort of line indices by (customer, order key, day, content, line).
-        let mut idx: Vec<u32> = (0..n as u32).collect();
-        {
-            let (cust, key, day, rh, line) = (&self.cust, &self.key, &self.day, &self.rowhash, &self.line);
-            idx.par_sort_unstable_by_key(|&i| {
-                let i = i as usize;
-                (cust[i], key[i], day[i], rh[i], line[i])
+        // Line indices by (customer, order key, day, content, line): a counting sort by
+        // customer (two sequential passes, whatever the row order: logs in time order
+        // scatter a customer's lines over the whole file), then a small sort inside each
+        // customer, in parallel. No global comparison sort over all lines.
+        let idx = {
+            let nc = customer_ids.len();
+            let mut start = vec![0usize; nc + 1];
+            for &c in &self.cust {
+                start[c as usize + 1] += 1;
+            }
+            for c in 0..nc {
+                start[c + 1] += start[c];
+            }
+            let mut idx = vec![0u32; n];
+            let mut pos = start.clone();
+            for (i, &c) in self.cust.iter().enumerate() {
+                idx[pos[c as usize]] = i as u32;
+                pos[c as usize] += 1;
+            }
+            let mut slices: Vec<&mut [u32]> = Vec::with_capacity(nc);
+            let mut rest: &mut [u32] = &mut idx;
+            for c in 0..nc {
+                let (head, tail) = rest.split_at_mut(start[c + 1] - start[c]);
+                slices.push(head);
+                rest = tail;
+            }
+            let (key, day, rh, line) = (&self.key, &self.day, &self.rowhash, &self.line);
+            slices.into_par_iter().with_min_len(256).for_each(|s| {
+                if s.len() > 1 {
+                    s.sort_unstable_by_key(|&i| {
+                        let i = i as usize;
+                        (key[i], day[i], rh[i], line[i])
+                    });
+                }
             });
-        }
+            idx
+        };
 
         let mut ev = EventsBuilder::default();
         let mut prev: Option<usize> = None;
@@ -592,12 +620,31 @@ impl EventsBuilder {
         let m = self.cust.len();
         let mut cat_off = self.cat_off;
         cat_off.push(self.cat_code.len() as u32);
-        // Events came grouped by (customer, order); order them by (customer, day).
+        // Events came grouped by customer (ascending), then by order key; order each
+        // customer's events by day, in parallel (no global sort).
+        debug_assert!(self.cust.windows(2).all(|w| w[0] <= w[1]));
         let mut order: Vec<u32> = (0..m as u32).collect();
-        order.par_sort_unstable_by_key(|&e| {
-            let e = e as usize;
-            (self.cust[e], self.day[e], e)
-        });
+        {
+            let mut slices: Vec<&mut [u32]> = Vec::new();
+            let mut rest: &mut [u32] = &mut order;
+            let mut i = 0;
+            while i < m {
+                let mut j = i + 1;
+                while j < m && self.cust[j] == self.cust[i] {
+                    j += 1;
+                }
+                let (head, tail) = rest.split_at_mut(j - i);
+                slices.push(head);
+                rest = tail;
+                i = j;
+            }
+            let day = &self.day;
+            slices.into_par_iter().with_min_len(256).for_each(|s| {
+                if s.len() > 1 {
+                    s.sort_unstable_by_key(|&e| (day[e as usize], e));
+                }
+            });
+        }
         let pick = |v: &Vec<f64>| order.iter().map(|&e| v[e as usize]).collect::<Vec<_>>();
         let pick16 = |v: &Vec<u16>| order.iter().map(|&e| v[e as usize]).collect::<Vec<_>>();
         let mut new_off = Vec::with_capacity(m + 1);

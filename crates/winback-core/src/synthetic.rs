@@ -47,6 +47,17 @@ use crate::history::{History, Line, LoadOptions};
 use crate::report::LoadReport;
 use winback_stats::Rng;
 
+/// Row order of a written history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Customer by customer, each in day order (the generator's natural order).
+    Customer,
+    /// By day, as warehouses, point-of-sale systems and `COPY ... TO` exports write logs.
+    Time,
+    /// Shuffled (seeded).
+    Random,
+}
+
 /// Parameters of the generator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticConfig {
@@ -315,14 +326,35 @@ impl Synthetic {
     /// `customer_id,order_id,date,amount,quantity,channel,category,region`,
     /// streaming customer by customer. Returns the number of lines written.
     pub fn write_csv(&self, path: &Path) -> Result<u64> {
+        self.write_csv_in(path, Layout::Customer)
+    }
+
+    /// Writes the lines as CSV in the given row order (see [`Layout`]); same columns as
+    /// [`Synthetic::write_csv`]. The time and random layouts hold every line in memory.
+    pub fn write_csv_in(&self, path: &Path, layout: Layout) -> Result<u64> {
         let io = |source| Error::Io { path: path.to_path_buf(), source };
         let f = std::fs::File::create(path).map_err(io)?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
         writeln!(w, "customer_id,order_id,date,amount,quantity,channel,category,region").map_err(io)?;
         let mut n = 0;
-        for c in 0..self.truth.len() {
-            let t = &self.truth[c];
-            for l in self.lines_of(c) {
+        let all: Box<dyn Iterator<Item = (usize, SynthLine)>> = match layout {
+            Layout::Customer => Box::new((0..self.truth.len()).flat_map(|c| self.lines_of(c).into_iter().map(move |l| (c, l)))),
+            Layout::Time | Layout::Random => {
+                let mut v: Vec<(usize, SynthLine)> = (0..self.truth.len()).flat_map(|c| self.lines_of(c).into_iter().map(move |l| (c, l))).collect();
+                if layout == Layout::Time {
+                    v.sort_by_key(|(c, l)| (l.day, *c, l.order));
+                } else {
+                    let mut rng = Rng::new(self.config.seed ^ 0x5eed_0f_5ca1e);
+                    for i in (1..v.len()).rev() {
+                        v.swap(i, rng.below(i + 1));
+                    }
+                }
+                Box::new(v.into_iter())
+            }
+        };
+        {
+            for (c, l) in all {
+                let t = &self.truth[c];
                 writeln!(
                     w,
                     "{},{}-{},{},{:.2},{},{},{},{}",

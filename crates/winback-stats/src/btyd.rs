@@ -33,6 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ln_gamma;
 
+/// Distinct patterns above which [`BgNbd::fit`] rounds times to a coarser grid.
+pub const MAX_PATTERNS: usize = 20_000;
+
 /// One customer's purchase pattern (or `weight` identical customers).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pattern {
@@ -146,7 +149,9 @@ impl BgNbd {
     }
 
     /// Maximum-likelihood fit (Nelder–Mead on the logarithms of the parameters,
-    /// restarted from its own optimum until it stops improving). Time is rescaled
+    /// restarted from its own optimum until it stops improving). With more than
+    /// [`MAX_PATTERNS`] distinct patterns, `t` and `t_x` are rounded to multiples of
+    /// 2, 4, … 64 time units (the smallest that leaves at most that many) before fitting. Time is rescaled
     /// internally so that the mean age is 1; `alpha` is returned in the patterns'
     /// unit. Deterministic: the same patterns in any order give the same fit.
     /// `None` when no pattern has positive weight and age, or the fit does not converge
@@ -156,14 +161,32 @@ impl BgNbd {
         if pts.is_empty() {
             return None;
         }
-        // Order-independent: sort, then merge identical patterns.
-        pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
-        let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
-        for p in pts {
-            match merged.last_mut() {
-                Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
-                _ => merged.push(p),
+        // Order-independent: sort, then merge identical patterns. Past MAX_PATTERNS
+        // distinct patterns, times are rounded to a coarser grid (2, 4, … 64 units)
+        // until few enough remain: the fit's cost follows distinct patterns, not customers.
+        let merge = |pts: &mut Vec<Pattern>| {
+            pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
+            let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
+            for p in pts.iter() {
+                match merged.last_mut() {
+                    Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
+                    _ => merged.push(*p),
+                }
             }
+            merged
+        };
+        let mut merged = merge(&mut pts);
+        let mut step = 1.0f64;
+        while merged.len() > MAX_PATTERNS && step < 64.0 {
+            step *= 2.0;
+            let mut coarse: Vec<Pattern> = pts
+                .iter()
+                .map(|p| {
+                    let t = (p.t / step).round().max(1.0) * step;
+                    Pattern { t, t_x: ((p.t_x / step).round() * step).min(t), ..*p }
+                })
+                .collect();
+            merged = merge(&mut coarse);
         }
         let total: f64 = merged.iter().map(|p| p.weight).sum();
         let scale = merged.iter().map(|p| p.weight * p.t).sum::<f64>() / total;
@@ -383,6 +406,39 @@ mod tests {
         let direct = (2.0 + 5.0 - 1.0) / (2.0 - 1.0) * (1.0 - (10.0f64 / 30.0).powf(1.5) * hyp2f1(1.5, 5.0, 6.0, z));
         assert!((e - direct).abs() < 1e-9, "{e} vs {direct}");
         assert!(m.expected_purchases(&p, 20.0) > 0.0);
+    }
+
+    #[test]
+    fn many_patterns_fit_on_a_coarser_grid_close_to_the_exact_fit() {
+        // 30,000 customers with distinct (t_x, T) in days: above MAX_PATTERNS.
+        let truth = BgNbd { r: 0.8, alpha: 20.0, a: 0.7, b: 3.0 };
+        let mut rng = crate::Rng::new(11);
+        let mut data = Vec::new();
+        for i in 0..30_000 {
+            let t_end = 200.0 + f64::from(i % 500);
+            let lambda = rng.gamma(truth.r, 1.0) / truth.alpha;
+            let p = {
+                let u = rng.gamma(truth.a, 1.0);
+                u / (u + rng.gamma(truth.b, 1.0))
+            };
+            let (mut t, mut x, mut last) = (0.0f64, 0.0f64, 0.0f64);
+            loop {
+                t += -rng.f64().max(1e-300).ln() / lambda;
+                if t >= t_end {
+                    break;
+                }
+                x += 1.0;
+                last = t.floor();
+                if rng.f64() < p {
+                    break;
+                }
+            }
+            data.push(pat(x, last, t_end));
+        }
+        let m = BgNbd::fit(&data).unwrap();
+        assert!((m.r / truth.r - 1.0).abs() < 0.15 && (m.alpha / truth.alpha - 1.0).abs() < 0.2, "{m:?}");
+        let drop = |b: &BgNbd| b.a / (b.a + b.b);
+        assert!((drop(&m) / drop(&truth) - 1.0).abs() < 0.25, "{m:?}");
     }
 
     #[test]
