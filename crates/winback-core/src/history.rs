@@ -123,16 +123,38 @@ impl Default for ColumnNames {
 /// The largest amount a line may have: sums of billions of lines stay finite.
 pub const MAX_AMOUNT: f64 = 1e15;
 
+/// Interns names (ids, channels, ...) to dense codes. Names of up to 15 bytes
+/// (integer ids, most text ids) are keyed inline as a `u128` (bytes plus length),
+/// so a lookup touches the hash table only, not a heap string: logs in time order
+/// look up a different customer on every line.
 #[derive(Default)]
 struct Interner {
-    map: FxHashMap<Box<str>, u32>,
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+}
+
+#[inline]
+fn inline_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut k = [0u8; 16];
+    k[..b.len()].copy_from_slice(b);
+    k[15] = b.len() as u8;
+    Some(u128::from_le_bytes(k))
 }
 
 impl Interner {
     #[inline]
     fn get(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
-        if let Some(&i) = self.map.get(s) {
+        let key = inline_key(s);
+        let found = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(s),
+        };
+        if let Some(&i) = found {
             return Ok(i);
         }
         let i = self.names.len() as u64;
@@ -140,7 +162,10 @@ impl Interner {
             return Err(Error::TooMany { what, max });
         }
         self.names.push(s.into());
-        self.map.insert(s.into(), i as u32);
+        match key {
+            Some(k) => self.short.insert(k, i as u32),
+            None => self.long.insert(s.into(), i as u32),
+        };
         Ok(i as u32)
     }
 
@@ -452,20 +477,39 @@ impl HistoryBuilder {
                 idx[pos[c as usize]] = i as u32;
                 pos[c as usize] += 1;
             }
-            let mut slices: Vec<&mut [u32]> = Vec::with_capacity(nc);
+            // Blocks of whole customers (~16k lines each), sorted in parallel: each block
+            // gathers its lines' sort keys once into a small contiguous buffer, so the
+            // comparisons never chase scattered memory.
+            let mut blocks: Vec<(&mut [u32], Vec<usize>)> = Vec::new();
             let mut rest: &mut [u32] = &mut idx;
-            for c in 0..nc {
-                let (head, tail) = rest.split_at_mut(start[c + 1] - start[c]);
-                slices.push(head);
+            let mut c = 0;
+            while c < nc {
+                let first = start[c];
+                let mut bounds = Vec::new();
+                while c < nc && (start[c] - first < 16_384 || bounds.is_empty()) {
+                    bounds.push(start[c + 1] - first);
+                    c += 1;
+                }
+                let len = start[c] - first;
+                let (head, tail) = rest.split_at_mut(len);
+                blocks.push((head, bounds));
                 rest = tail;
             }
             let (key, day, rh, line) = (&self.key, &self.day, &self.rowhash, &self.line);
-            slices.into_par_iter().with_min_len(256).for_each(|s| {
-                if s.len() > 1 {
-                    s.sort_unstable_by_key(|&i| {
-                        let i = i as usize;
-                        (key[i], day[i], rh[i], line[i])
-                    });
+            blocks.into_par_iter().for_each(|(block, bounds)| {
+                let mut keys: Vec<(u64, Day, u64, u32, u32)> = block.iter().map(|&i| {
+                    let j = i as usize;
+                    (key[j], day[j], rh[j], line[j], i)
+                }).collect();
+                let mut from = 0;
+                for &to in &bounds {
+                    if to - from > 1 {
+                        keys[from..to].sort_unstable();
+                    }
+                    from = to;
+                }
+                for (slot, k) in block.iter_mut().zip(&keys) {
+                    *slot = k.4;
                 }
             });
             idx
