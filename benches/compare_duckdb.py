@@ -21,7 +21,13 @@ table gives the best wall time of --repeat runs and the largest peak RSS; the
 As a fidelity check every engine reports customers with a purchase before the
 cutoff, the lapse threshold and the number of lapsed customers.
 
-Run (no cargo: the `generate` and `features` examples must already be built):
+Row order: `--layouts time customer random` (default all three): the generator
+writes each layout (time order = sorted by date, as warehouses and point-of-sale
+exports write logs; customer order; seeded shuffle), and the Parquet copy keeps
+the row order.
+
+Run (no cargo: the `generate` and `features` examples must already be built,
+`cargo build --release -p winback-core --examples --features parquet`):
     python3 benches/compare_duckdb.py --lines 1000000 10000000
     python3 benches/compare_duckdb.py --lines 100000000 --repeat 1
 Data, venv and results go to bench-out/ (git-ignored); results of earlier
@@ -47,6 +53,7 @@ WINDOWS = (90, 180, 365)
 CHANNELS = ("app", "online", "store")  # the generator's channels
 LINES_PER_CUSTOMER = 28
 ENGINES = ("winback", "duckdb", "polars")
+LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
 DUCKDB_COLUMNS = ("{'customer_id': 'VARCHAR', 'order_id': 'VARCHAR', 'date': 'DATE', 'amount': 'DOUBLE', "
                   "'quantity': 'INTEGER', 'channel': 'VARCHAR', 'category': 'VARCHAR', 'region': 'VARCHAR'}")
 
@@ -211,33 +218,37 @@ def normalise(engine, kv):
     return int(kv["customers"]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["inner_s"])
 
 
-def prepare(lines):
-    csv, parquet = OUT / f"synth_{lines}.csv", OUT / f"synth_{lines}.parquet"
+def prepare(lines, layout):
+    tag = "" if layout == "customer" else f"_{layout}"
+    csv, parquet = OUT / f"synth_{lines}{tag}.csv", OUT / f"synth_{lines}{tag}.parquet"
     if not csv.exists():
         customers = max(1, round(lines / LINES_PER_CUSTOMER))
         tmp = csv.with_suffix(".csv.tmp")
         print(f"generating {csv.name} ({customers} customers)...", flush=True)
         subprocess.run([str(EXAMPLES / "generate"), "--customers", str(customers), "--seed", "42",
-                        "--out", str(tmp)], check=True)
+                        "--layout", layout, "--out", str(tmp)], check=True)
         tmp.rename(csv)
     if not parquet.exists():
         import duckdb
         print(f"converting to {parquet.name}...", flush=True)
         tmp = parquet.with_suffix(".parquet.tmp")
-        duckdb.connect().execute(f"COPY (SELECT * FROM {duckdb_source(str(csv))}) TO '{tmp}' "
-                                 "(FORMAT PARQUET, COMPRESSION SNAPPY)")
+        # PRESERVE_INSERTION_ORDER keeps the file's row order (time order stays time order).
+        con = duckdb.connect()
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"COPY (SELECT * FROM {duckdb_source(str(csv))}) TO '{tmp}' (FORMAT PARQUET, COMPRESSION SNAPPY)")
         tmp.rename(parquet)
     return {"csv": csv, "parquet": parquet}
 
 
 def render(results):
-    head = ("| lines | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB | RSS ÷ DuckDB "
+    head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB | RSS ÷ DuckDB "
             "| customers | lapse days | lapsed | runs | load avg 1m before each run |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
-    for r in sorted(results.values(), key=lambda r: (r["lines"], r["format"], ENGINES.index(r["engine"]))):
-        d = results.get(f"{r['lines']}/{r['format']}/duckdb")
+    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer")), r["format"], ENGINES.index(r["engine"]))):
+        lay = r.get("layout", "customer")
+        d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
-        rows.append(f"| {r['file_lines']:,} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {r['inner']:.2f} "
+        rows.append(f"| {r['file_lines']:,} | {lay} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {r['inner']:.2f} "
                     f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days']} "
                     f"| {r['lapsed']:,} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
     return "\n".join(rows) + "\n"
@@ -249,6 +260,8 @@ def main():
     ap.add_argument("--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"])
     ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
+                    help="row order of the generated logs: time (like real exports), customer, random")
     ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
     ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -271,8 +284,8 @@ def main():
     store = OUT / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     log = open(OUT / "compare.log", "a")
-    for lines in args.lines:
-        files = prepare(lines)
+    for lines, layout in [(n, lay) for n in args.lines for lay in args.layouts]:
+        files = prepare(lines, layout)
         file_lines = sum(1 for _ in open(files["csv"], "rb")) - 1
         for fmt in args.formats:
             runs = {e: [] for e in args.engines}
@@ -281,15 +294,15 @@ def main():
                     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
                     load1 = os.getloadavg()[0]
                     wall, rss, kv = measure(engine_cmd(engine, files[fmt]))
-                    msg = f"{lines} {fmt} {engine} rep {rep + 1}: wall {wall:.2f}s rss {rss:.0f}MB {kv} | {uptime}"
+                    msg = f"{lines} {layout} {fmt} {engine} rep {rep + 1}: wall {wall:.2f}s rss {rss:.0f}MB {kv} | {uptime}"
                     print(msg, flush=True)
                     log.write(msg + "\n")
                     runs[engine].append((wall, rss, load1, normalise(engine, kv)))
             for engine, rs in runs.items():
                 best = min(rs, key=lambda r: r[0])
                 customers, lapse_days, lapsed, inner = best[3]
-                results[f"{lines}/{fmt}/{engine}"] = dict(
-                    lines=lines, file_lines=file_lines, format=fmt, engine=engine, wall=best[0], inner=inner,
+                results[f"{lines}/{layout}/{fmt}/{engine}"] = dict(
+                    lines=lines, layout=layout, file_lines=file_lines, format=fmt, engine=engine, wall=best[0], inner=inner,
                     rss=max(r[1] for r in rs), customers=customers, lapse_days=lapse_days, lapsed=lapsed,
                     runs=len(rs), loads=[r[2] for r in rs])
             store.write_text(json.dumps(results, indent=1))
