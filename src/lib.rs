@@ -56,7 +56,10 @@ pub use winback_rank as rank;
 pub use winback_tree as tree;
 
 /// Reads a purchase history from a file, choosing the reader by extension:
-/// `.parquet` (with the `parquet` feature), else CSV (`.gz` decompressed).
+/// `.parquet` (with the `parquet` feature), else CSV (`.gz` decompressed). A
+/// directory of Parquet files (Spark's `part-*.parquet`, hive-style `date=…/`
+/// folders) or a file pattern (`exports/part-*.parquet`) is read as one dataset
+/// ([`core::arrow::read_parquet_dataset`]).
 pub fn read_history(
     path: &std::path::Path,
     map: &core::read::ColumnMap,
@@ -64,9 +67,11 @@ pub fn read_history(
     options: &core::LoadOptions,
 ) -> Result<(core::History, core::LoadReport)> {
     let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
-    if is_parquet {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let dataset = path.is_dir() || name.contains('*') || name.contains('?');
+    if is_parquet || dataset {
         #[cfg(feature = "parquet")]
-        return Ok(core::arrow::read_parquet(path, map, options)?);
+        return Ok(if dataset { core::arrow::read_parquet_dataset(path, map, options)? } else { core::arrow::read_parquet(path, map, options)? });
         #[cfg(not(feature = "parquet"))]
         return Err(Error::NoParquetSupport { path: path.display().to_string() });
     }

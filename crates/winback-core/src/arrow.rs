@@ -298,6 +298,36 @@ fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<pa
 
 #[cfg(feature = "parquet")]
 fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    let parts = parquet_parts(path, map, options, &[])?;
+    if parts.is_empty() {
+        // No row group at all: an empty file.
+        return HistoryBuilder::new(path.display().to_string(), map.names(), map.present(), options.clone()).finish();
+    }
+    HistoryBuilder::merge(parts)?.finish()
+}
+
+/// Adds a constant text column for each `(name, value)` the batch lacks (hive partition values).
+#[cfg(feature = "parquet")]
+fn with_constants(batch: RecordBatch, constants: &[(String, String)]) -> std::result::Result<RecordBatch, ArrowError> {
+    let missing: Vec<&(String, String)> = constants.iter().filter(|(n, _)| batch.schema().index_of(n).is_err()).collect();
+    if missing.is_empty() {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for (name, value) in missing {
+        fields.push(Arc::new(arrow_schema::Field::new(name, DataType::Utf8, false)));
+        columns.push(Arc::new(arrow_array::StringArray::from(vec![value.as_str(); batch.num_rows()])));
+    }
+    RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)
+}
+
+/// Decodes one Parquet file into builder parts (row groups in parallel runs, in file
+/// order). Mapped columns the file lacks are taken from `constants` (hive
+/// partition values of its directories) when given there.
+#[cfg(feature = "parquet")]
+fn parquet_parts(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, constants: &[(String, String)]) -> Result<Vec<HistoryBuilder>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
     let source = path.display().to_string();
@@ -312,6 +342,9 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
         .collect();
     let mut roots = Vec::new();
     for name in wanted {
+        if schema.index_of(name).is_err() && constants.iter().any(|(n, _)| n == name) {
+            continue;
+        }
         let i = schema.index_of(name).map_err(|_| Error::MissingColumn {
             file: source.clone(),
             column: name.clone(),
@@ -358,16 +391,127 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
                 .map_err(pq)?;
             let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
             b.reserve(usize::try_from((*rows).min(reserve_cap)).unwrap_or(0));
-            fill(&mut b, reader, &source, map, &parser, *first_row)?;
+            fill(&mut b, reader.map(|r| r.and_then(|batch| with_constants(batch, constants))), &source, map, &parser, *first_row)?;
             Ok(b)
         })
         .collect();
-    let parts: Vec<HistoryBuilder> = parts.into_iter().collect::<Result<_>>()?;
-    if parts.is_empty() {
-        // No row group at all: an empty file.
-        return HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()).finish();
+    parts.into_iter().collect::<Result<_>>()
+}
+
+/// The Parquet files of a dataset, sorted by path: `path` itself when it is a file;
+/// every `*.parquet` (or `.pq`) file under a directory, recursively, skipping names
+/// that start with `_` or `.` (Spark's `_SUCCESS`, checksum files); or, when the
+/// last component holds `*` or `?`, the files of its directory whose names match
+/// (`exports/part-*.parquet`).
+pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let io = |p: &std::path::Path| {
+        let p = p.to_path_buf();
+        move |e| Error::Io { path: p, source: e }
+    };
+    let is_parquet = |p: &std::path::Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+    let hidden = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_') || n.starts_with('.'));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.contains('*') || name.contains('?') {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(io(dir))? {
+            let p = e.map_err(io(dir))?.path();
+            if p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
+                out.push(p);
+            }
+        }
+        out.sort();
+        return Ok(out);
     }
-    HistoryBuilder::merge(parts)?.finish()
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
+            let p = e.map_err(io(&dir))?.path();
+            if hidden(&p) {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_parquet(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `*` (any run of characters) and `?` (one character) matching of a file name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+/// The `key=value` directory names between `root` and `file` (hive partitioning).
+fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, String)> {
+    let rel = file.strip_prefix(root).unwrap_or(file);
+    rel.parent()
+        .map(|d| {
+            d.components()
+                .filter_map(|c| c.as_os_str().to_str())
+                .filter_map(|c| c.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads a Parquet dataset — one file, a directory of files as Spark, DuckDB and
+/// warehouses write them (`part-*.parquet`, hive-style `date=2023-01-01/` folders)
+/// or a pattern (see [`dataset_files`]) — into one history. A mapped column that a
+/// file lacks is read from its `column=value` folder names. The load report counts
+/// the rows read per file ([`LoadReport::files`]); errors name the file.
+#[cfg(feature = "parquet")]
+pub fn read_parquet_dataset(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    let path = path.as_ref();
+    let files = dataset_files(path)?;
+    if files.is_empty() {
+        return Err(Error::NoDatasetFiles { path: path.display().to_string() });
+    }
+    let root = if path.is_dir() { path.to_path_buf() } else { path.parent().map(std::path::Path::to_path_buf).unwrap_or_default() };
+    let mut parts = Vec::new();
+    let mut per_file = Vec::new();
+    for f in &files {
+        let constants = hive_values(&root, f);
+        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants))).unwrap_or_else(|panic| {
+            let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "the decoder failed".into());
+            Err(Error::CorruptFile { file: f.display().to_string(), message })
+        })?;
+        per_file.push(crate::report::FileRows { file: f.display().to_string(), rows_read: p.iter().map(|b| b.rows_read()).sum() });
+        parts.extend(p);
+    }
+    let source = path.display().to_string();
+    let mut b = if parts.is_empty() { HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()) } else { HistoryBuilder::merge(parts)? };
+    b.set_source(&source);
+    let (h, mut report) = b.finish()?;
+    report.files = per_file;
+    Ok((h, report))
 }
 
 /// Reads a customer attribute table from record batches (pyarrow, polars,

@@ -63,6 +63,12 @@ pub enum Error {
         /// The line it repeats.
         first_line: u64,
     },
+    /// A dataset path (directory or pattern) without any Parquet file.
+    #[error("{path}: no Parquet file found (a directory is searched for *.parquet files; a pattern matches file names in its directory)")]
+    NoDatasetFiles {
+        /// The path given.
+        path: String,
+    },
     /// An empty file: not even a header line.
     #[error("{file}: the file is empty (no header line)")]
     NoHeader {

@@ -250,6 +250,19 @@ impl HistoryBuilder {
         self.line.reserve(n);
     }
 
+    /// Rows read so far.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn rows_read(&self) -> u64 {
+        self.report.rows_read
+    }
+
+    /// Renames the source (a dataset read file by file is reported as one).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn set_source(&mut self, source: &str) {
+        self.source = source.to_string();
+        self.report.source = source.to_string();
+    }
+
     /// Counts (strict: refuses) a row that could not even be read into a [`RawRow`].
     pub(crate) fn reject(&mut self, line: u64, reason: SkipReason, column: &str, value: &str) -> Result<()> {
         self.report.rows_read += 1;

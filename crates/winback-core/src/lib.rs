@@ -53,4 +53,4 @@ pub mod arrow;
 
 pub use error::{Error, Result};
 pub use history::{Event, History, Line, LoadOptions, Present};
-pub use report::{LoadReport, SkipReason};
+pub use report::{FileRows, LoadReport, SkipReason};

@@ -89,6 +89,15 @@ impl fmt::Display for SkipReason {
     }
 }
 
+/// Rows read from one file of a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRows {
+    /// The file.
+    pub file: String,
+    /// Rows read from it.
+    pub rows_read: u64,
+}
+
 /// Counts of what a load did with every row: `rows_read = rows_used + skipped`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -113,6 +122,9 @@ pub struct LoadReport {
     /// amount, so they have no purchase (sorted ids).
     #[serde(default)]
     pub zero_amount_only: Vec<String>,
+    /// Rows read per file, when a dataset of several files was read (in read order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRows>,
 }
 
 impl LoadReport {
@@ -170,6 +182,12 @@ impl fmt::Display for LoadReport {
             let shown = self.zero_amount_only.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
             let more = if self.zero_amount_only.len() > 10 { ", ..." } else { "" };
             writeln!(f, "  {} customers have only zero-amount lines and no purchase: {shown}{more}", self.zero_amount_only.len())?;
+        }
+        if self.files.len() > 1 {
+            writeln!(f, "  {} files:", self.files.len())?;
+            for r in &self.files {
+                writeln!(f, "    {:>12} rows  {}", r.rows_read, r.file)?;
+            }
         }
         Ok(())
     }

@@ -344,7 +344,7 @@ impl Synthetic {
                 if layout == Layout::Time {
                     v.sort_by_key(|(c, l)| (l.day, *c, l.order));
                 } else {
-                    let mut rng = Rng::new(self.config.seed ^ 0x5eed_0f_5ca1e);
+                    let mut rng = Rng::new(self.config.seed ^ 0x05ee_d0f5_ca1e);
                     for i in (1..v.len()).rev() {
                         v.swap(i, rng.below(i + 1));
                     }

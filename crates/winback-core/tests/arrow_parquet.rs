@@ -241,3 +241,60 @@ fn parquet_seconds_with_a_zone_take_the_local_day() {
     // 2024-03-01 23:30 UTC is 2024-03-02 08:30 in Tokyo.
     assert_eq!(h.day_range().1, day_from_ymd(2024, 3, 2));
 }
+
+fn write_pq(path: &std::path::Path, b: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path).unwrap(), b.schema(), None).unwrap();
+    w.write(b).unwrap();
+    w.close().unwrap();
+}
+
+/// Issue 10: a directory of Parquet files as Spark writes it — hive-style
+/// `date=…/part-0.parquet` folders whose files lack the date column, plus a
+/// `_SUCCESS` marker — and a file pattern read as one dataset, with the rows per
+/// file in the load report, give the same history as the CSV.
+#[test]
+fn partitioned_datasets_match_csv() {
+    use winback_core::arrow::{dataset_files, read_parquet_dataset};
+    let (from_csv, r_csv) = read_csv(small_csv(), &map(), &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    let b = batch();
+    let root = std::env::temp_dir().join(format!("winback-ds-{}", std::process::id()));
+    let hive = root.join("hive");
+    let dates = b.column(2).as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let mut distinct: Vec<String> = dates.iter().map(|d| d.unwrap().to_string()).collect();
+    distinct.sort();
+    distinct.dedup();
+    let keep: Vec<usize> = (0..b.num_columns()).filter(|&i| i != 2).collect();
+    for d in &distinct {
+        let mask = BooleanArray::from(dates.iter().map(|x| x == Some(d.as_str())).collect::<Vec<_>>());
+        let part = arrow_select::filter::filter_record_batch(&b, &mask).unwrap().project(&keep).unwrap();
+        write_pq(&hive.join(format!("date={d}")).join("part-0.parquet"), &part);
+    }
+    std::fs::write(hive.join("_SUCCESS"), "").unwrap();
+    let (from_hive, r_hive) = read_parquet_dataset(&hive, &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(features(&from_hive), features(&from_csv));
+    assert_eq!((r_hive.rows_read, r_hive.rows_used), (r_csv.rows_read, r_csv.rows_used));
+    assert_eq!(r_hive.files.len(), distinct.len());
+    assert_eq!(r_hive.files.iter().map(|f| f.rows_read).sum::<u64>(), r_hive.rows_read);
+    assert!(r_hive.files.iter().all(|f| f.file.ends_with("part-0.parquet") && f.file.contains("date=")));
+    assert!(r_hive.to_string().contains(&format!("{} files:", distinct.len())));
+
+    // A pattern over flat part files (two halves), and a directory without Parquet files.
+    let flat = root.join("flat");
+    write_pq(&flat.join("part-00000.parquet"), &b.slice(0, 6));
+    write_pq(&flat.join("part-00001.parquet"), &b.slice(6, b.num_rows() - 6));
+    std::fs::write(flat.join("notes.txt"), "not data").unwrap();
+    let files = dataset_files(&flat.join("part-*.parquet")).unwrap();
+    assert_eq!(files.len(), 2);
+    let (from_glob, r_glob) = read_parquet_dataset(flat.join("part-*.parquet"), &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(features(&from_glob), features(&from_csv));
+    assert_eq!(r_glob.files.iter().map(|f| f.rows_read).collect::<Vec<_>>(), vec![6, b.num_rows() as u64 - 6]);
+    let empty = root.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = read_parquet_dataset(&empty, &map(), &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no Parquet file found"), "{e}");
+    // A file missing a mapped column that no folder supplies: named.
+    let e = read_parquet_dataset(&flat, &ColumnMap::new("customer_id", "when", "amount"), &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("part-00000.parquet") && e.to_string().contains("`when`"), "{e}");
+    std::fs::remove_dir_all(root).ok();
+}

@@ -136,10 +136,19 @@ fn read_history(
     threads: Option<usize>,
 ) -> PyResult<History> {
     let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
-    let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
-    let id_type = {
-        use arrow_array::RecordBatchReader;
-        reader.schema().field_with_name(customer_id_col).map(|f| f.data_type().to_string().to_lowercase()).unwrap_or_default()
+    // A path (file, directory of Parquet files, or pattern) is read by the facade;
+    // anything else is an Arrow stream.
+    let path: Option<String> = data.extract::<String>().ok();
+    let reader = match &path {
+        Some(_) => None,
+        None => Some(ArrowArrayStreamReader::from_pyarrow_bound(data)?),
+    };
+    let id_type = match &reader {
+        Some(r) => {
+            use arrow_array::RecordBatchReader;
+            r.schema().field_with_name(customer_id_col).map(|f| f.data_type().to_string().to_lowercase()).unwrap_or_default()
+        }
+        None => String::new(),
     };
     let mut map = ColumnMap::new(customer_id_col, datetime_col, monetary_value_col);
     map.quantity = quantity_col;
@@ -156,7 +165,11 @@ fn read_history(
     }
     let opts = LoadOptions { strict, skip_zero_amounts, ..Default::default() };
     let source = source.to_string();
-    let (h, report) = run(py, threads, move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts))?.map_err(err)?;
+    let (h, report) = match (reader, path) {
+        (Some(reader), _) => run(py, threads, move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts))?.map_err(err)?,
+        (None, Some(path)) => run(py, threads, move || winback::read_history(std::path::Path::new(&path), &map, &Default::default(), &opts))?.map_err(err)?,
+        (None, None) => return Err(WinbackError("no data")),
+    };
     let h = match attrs {
         Some(a) => h.with_attributes(a),
         None => h,

@@ -1,4 +1,6 @@
 """Lapse threshold and features (winback-core through the binding)."""
+import json
+
 import pandas as pd
 
 import winback
@@ -24,3 +26,28 @@ def test_features_table(retail_table):
 def test_docstring_example():
     tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "date": ["2024-01-05", "2024-02-04", "2024-05-20"], "amount": [20.0, 30.0, 15.0]})
     assert winback.lapse_threshold(tx, at="2024-06-01", lapse_days=60)["lapsed"] == 1
+
+
+def test_a_partitioned_parquet_directory_reads_like_the_table(tmp_path, retail_table):
+    """Issue 10: a hive-partitioned directory (as Spark or pyarrow write it) and a pattern are one dataset."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+    from conftest import AT, COLUMNS
+
+    t = retail_table.append_column("country_part", pc.utf8_slice_codeunits(retail_table["country"], 0, 1))
+    ds.write_dataset(t, tmp_path / "hive", format="parquet", partitioning=["country_part"], partitioning_flavor="hive")
+    (tmp_path / "hive" / "_SUCCESS").write_text("")
+    want = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT).score(retail_table, at=AT)
+    got = winback.WinbackModel(**COLUMNS).fit(str(tmp_path / "hive"), at=AT).score(tmp_path / "hive", at=AT)
+    assert sorted(map(str, want["customer_id"])) == sorted(map(str, got["customer_id"]))
+    assert sorted(want["probability"]) == sorted(got["probability"])
+    h = winback.read_history(tmp_path / "hive", customer_id_col="customer_id", **{k: v for k, v in COLUMNS.items()})
+    files = json.loads(h.report_json)["files"]
+    assert len(files) > 1 and sum(f["rows_read"] for f in files) == retail_table.num_rows
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    pq.write_table(retail_table.slice(0, 10000), flat / "part-0.parquet")
+    pq.write_table(retail_table.slice(10000), flat / "part-1.parquet")
+    g = winback.read_history(str(flat / "part-*.parquet"), **COLUMNS)
+    assert json.loads(g.report_json)["rows_read"] == retail_table.num_rows

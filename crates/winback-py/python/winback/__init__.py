@@ -98,6 +98,10 @@ def _as_stream(data: Any) -> Any:
     a plain pandas DataFrame goes through pyarrow. Object columns that pyarrow cannot
     type (numbers mixed with text such as "1,234.50") are passed as text, so the loader
     counts their bad values in the load report instead of failing."""
+    if isinstance(data, (str, os.PathLike)):
+        # A path: a CSV or Parquet file, a directory of Parquet files (part-*.parquet,
+        # hive-style date=.../ folders) or a pattern such as "exports/part-*.parquet".
+        return os.fspath(data)
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover
@@ -150,8 +154,12 @@ def read_history(
 
     Parameters
     ----------
-    data : table
-        pyarrow, polars, pandas, or anything with ``__arrow_c_stream__`` (DuckDB).
+    data : table or path
+        pyarrow, polars, pandas, or anything with ``__arrow_c_stream__`` (DuckDB); or a
+        path: a CSV or Parquet file, a directory of Parquet files as Spark, DuckDB and
+        warehouses write them (``part-*.parquet``, hive-style ``date=2023-01-01/``
+        folders) or a pattern (``"exports/part-*.parquet"``); the load report then
+        counts the rows per file (``files``).
     customer_id_col, datetime_col, monetary_value_col, ... : str
         The columns (lifetimes-style names); the optional ones may be ``None``.
     strict : bool
