@@ -448,7 +448,21 @@ impl WinbackModel {
 
     /// The contact plan and contact list for `scores`.
     pub fn plan(&self, scores: &Scores, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
-        let candidates = self.candidates(scores);
+        params.validate()?;
+        let mut candidates = self.candidates(scores);
+        if params.control_share > 0.0 {
+            // Only contactable customers count; a group held out whole leaves the plan.
+            let mut control = vec![0usize; self.segmentation.groups.len() + 1];
+            for c in &scores.customers {
+                if winback_rank::in_control(&c.customer_id, params) {
+                    control[c.group] += 1;
+                }
+            }
+            for k in &mut candidates {
+                k.size -= control[k.group];
+            }
+            candidates.retain(|k| k.size > 0);
+        }
         let p = plan(&candidates, params)?;
         let customers: Vec<CustomerScore> =
             scores.customers.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect();

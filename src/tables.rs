@@ -45,10 +45,13 @@ pub fn scores_table(model: &WinbackModel, scores: &Scores) -> Result<RecordBatch
     ])
 }
 
-/// The contact list: `rank, customer_id, group, probability, expected_value, rule`.
+/// The contact list: `rank, arm, customer_id, group, probability, expected_value,
+/// rule` (`rank` 1..n on contacted rows, empty on control rows).
 pub fn contacts_table(list: &[ContactRow]) -> Result<RecordBatch> {
+    let rank: Vec<Option<u64>> = list.iter().map(|r| (r.rank > 0).then_some(r.rank as u64)).collect();
     batch(vec![
-        ("rank", count(list.iter().map(|r| r.rank))),
+        ("rank", Arc::new(UInt64Array::from(rank)) as ArrayRef),
+        ("arm", text(list.iter().map(|r| r.arm.name().to_string()))),
         ("customer_id", text(list.iter().map(|r| r.customer.clone()))),
         ("group", count(list.iter().map(|r| r.group))),
         ("probability", number(list.iter().map(|r| r.probability))),

@@ -208,6 +208,10 @@ struct PlanOpts {
     /// Keep money-losing groups.
     #[arg(long)]
     include_unprofitable: bool,
+    /// Share of every contacted group held out as an uncontacted control (0–0.9),
+    /// drawn from a seeded hash of the customer id: listed with arm `control`.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    control_share: f64,
 }
 
 #[derive(Args, Debug)]
@@ -499,6 +503,8 @@ impl PlanOpts {
             min_probability: self.min_probability,
             min_expected_profit: None,
             include_unprofitable: self.include_unprofitable,
+            control_share: self.control_share,
+            control_seed: 0,
         }
     }
 }

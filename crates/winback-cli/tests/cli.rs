@@ -99,7 +99,7 @@ fn fit_score_plan_and_feedback() {
     }
     assert_eq!(v["stop"], "target_reached");
     let list = std::fs::read_to_string(&contacts).unwrap();
-    assert!(list.starts_with("rank,customer_id,group,probability,expected_value,rule"));
+    assert!(list.starts_with("rank,arm,customer_id,group,probability,expected_value,rule"));
     assert_eq!(list.lines().count() as u64 - 1, v["contacts"].as_u64().unwrap());
     // feedback: group 1 did badly; its probability drops in the saved model.
     let outcomes = tmp("wave1.csv");
@@ -401,4 +401,34 @@ fn profile_prints_writes_json_and_csv() {
     assert_eq!(rows.lines().count(), n + 2, "header, one row per group, one for all");
     assert!(rows.lines().next().unwrap().starts_with("group,size,share,recency_days_q25,recency_days_median"));
     assert!(rows.lines().last().unwrap().starts_with("all,"));
+}
+
+/// Issue 12, 1: `--control-share` lists a held-out control arm that costs nothing.
+#[test]
+fn plan_with_a_control_group() {
+    let m = model("m-control.json");
+    let out = tmp("contacts-control.csv");
+    let run = || {
+        winback()
+            .arg("plan")
+            .args(["--model", m.to_str().unwrap()])
+            .args(retail())
+            .args(["--objective", "profit", "--cost-per-contact", "2", "--margin", "0.3", "--control-share", "0.2", "--json", "-o", out.to_str().unwrap()])
+            .assert()
+            .success()
+    };
+    let summary: serde_json::Value = serde_json::from_slice(&run().get_output().stdout).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.splitn(3, ',').collect()).collect();
+    let contact = rows.iter().filter(|r| r[1] == "contact").count();
+    let control = rows.iter().filter(|r| r[1] == "control").count();
+    assert_eq!(summary["contacts"].as_u64().unwrap() as usize, contact);
+    assert!(control > 0 && (control as f64 / (contact + control) as f64 - 0.2).abs() < 0.05, "{control} of {}", contact + control);
+    assert!(rows.iter().filter(|r| r[1] == "control").all(|r| r[0].is_empty()));
+    let ranks: Vec<usize> = rows.iter().filter(|r| r[1] == "contact").map(|r| r[0].parse().unwrap()).collect();
+    assert_eq!(ranks, (1..=contact).collect::<Vec<_>>());
+    // The same split on a re-run.
+    run();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    winback().arg("plan").args(["--model", m.to_str().unwrap()]).args(retail()).args(["--control-share", "0.95"]).assert().code(2);
 }

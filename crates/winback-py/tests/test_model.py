@@ -41,7 +41,7 @@ def test_score_plan_contact_list(retail_table):
     plan = model.plan(retail_table, at=AT, objective="profit", cost_per_contact=2.0, margin=0.3, target_winbacks=200)
     assert plan["stop"] == "target_reached"
     assert plan["contacts"] == len(plan.contacts)
-    assert list(plan.contacts.columns) == ["rank", "customer_id", "group", "probability", "expected_value", "rule"]
+    assert list(plan.contacts.columns) == ["rank", "arm", "customer_id", "group", "probability", "expected_value", "rule"]
     assert "stop" in plan._repr_html_() and "<table>" in model._repr_html_()
 
 
@@ -133,3 +133,19 @@ def test_profile_table_and_dict(retail_table):
     assert d["all"]["size"] == len(m.score(retail_table, at=AT))
     m.set_params(output="polars")
     assert isinstance(m.profile(retail_table, at=AT), pl.DataFrame)
+
+
+def test_plan_with_a_control_group(retail_table):
+    """Issue 12, 1: control_share holds out a reproducible control arm that costs nothing."""
+    from conftest import AT, COLUMNS
+
+    m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    plan = m.plan(retail_table, at=AT, objective="profit", cost_per_contact=2.0, margin=0.3, control_share=0.1)
+    c = plan.contacts
+    contact, control = c[c["arm"] == "contact"], c[c["arm"] == "control"]
+    assert len(contact) == plan["contacts"] and len(control) > 0
+    assert list(contact["rank"]) == list(range(1, len(contact) + 1)) and control["rank"].isna().all()
+    again = m.plan(retail_table, at=AT, objective="profit", cost_per_contact=2.0, margin=0.3, control_share=0.1).contacts
+    assert list(again["customer_id"]) == list(c["customer_id"])
+    with pytest.raises(winback.WinbackParamError):
+        m.plan(retail_table, at=AT, control_share=0.95)

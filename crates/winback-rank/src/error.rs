@@ -40,6 +40,9 @@ pub enum Error {
     /// A minimum probability outside [0, 1].
     #[error("minimum probability must be in [0, 1], got {0}")]
     InvalidMinProbability(f64),
+    /// A control share outside [0, 0.9].
+    #[error("control share must be between 0 and 0.9, got {0}")]
+    InvalidControlShare(f64),
     /// A minimum expected profit that is not a finite number.
     #[error("minimum expected profit must be a finite number, got {0}")]
     InvalidMinProfit(f64),
@@ -82,6 +85,7 @@ impl Error {
             | Error::InvalidTarget(_)
             | Error::InvalidMinProbability(_)
             | Error::InvalidMinProfit(_)
+            | Error::InvalidControlShare(_)
             | Error::RoiWithoutCost => winback_stats::ErrorKind::Parameter,
             _ => winback_stats::ErrorKind::Data,
         }

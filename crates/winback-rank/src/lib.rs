@@ -107,6 +107,42 @@ pub struct PlanParams {
     pub min_expected_profit: Option<f64>,
     /// Keep money-losing groups in the plan.
     pub include_unprofitable: bool,
+    /// Share of every group held out as an uncontacted control (0 = none, at most
+    /// 0.9): drawn from a seeded hash of the customer id ([`in_control`]), so the
+    /// same customers are held out on every run and every machine. Control
+    /// customers are listed (arm `control`) but never count in contacts, cost or
+    /// expected win-backs.
+    #[serde(default)]
+    pub control_share: f64,
+    /// Seed of the holdout's hash (default 0).
+    #[serde(default)]
+    pub control_seed: u64,
+}
+
+/// Whether a customer is in the randomised control arm of a plan with these parameters.
+pub fn in_control(customer: &str, params: &PlanParams) -> bool {
+    params.control_share > 0.0 && (winback_stats::hash_str(params.control_seed, customer) >> 11) as f64 / (1u64 << 53) as f64 <= params.control_share
+}
+
+/// Contacted or held out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Arm {
+    /// Contacted.
+    #[default]
+    Contact,
+    /// Held out (not contacted) to measure what contacting changes.
+    Control,
+}
+
+impl Arm {
+    /// `contact` or `control`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Contact => "contact",
+            Arm::Control => "control",
+        }
+    }
 }
 
 impl Default for PlanParams {
@@ -122,6 +158,8 @@ impl Default for PlanParams {
             min_probability: None,
             min_expected_profit: None,
             include_unprofitable: false,
+            control_share: 0.0,
+            control_seed: 0,
         }
     }
 }
@@ -159,6 +197,9 @@ impl PlanParams {
             if !m.is_finite() {
                 return Err(Error::InvalidMinProfit(m));
             }
+        }
+        if !(0.0..=0.9).contains(&self.control_share) {
+            return Err(Error::InvalidControlShare(self.control_share));
         }
         if self.objective == Objective::Roi && self.cost_per_contact <= 0.0 {
             return Err(Error::RoiWithoutCost);
@@ -525,8 +566,11 @@ pub struct CustomerScore {
 /// One row of the contact list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactRow {
-    /// 1-based rank.
+    /// 1-based rank among the contacted rows; 0 for control rows.
     pub rank: usize,
+    /// Contacted, or held out as control.
+    #[serde(default)]
+    pub arm: Arm,
     /// Customer id.
     pub customer: String,
     /// Group id.
@@ -541,7 +585,11 @@ pub struct ContactRow {
 
 /// The contact list of a plan: its contacted customers in priority order. Within
 /// a group customers go by decreasing score, ties by customer id; a group cut
-/// short keeps its best-scored customers.
+/// short keeps its best-scored customers. With a control share, the candidates'
+/// sizes must count contactable customers only (see [`in_control`]); the control
+/// customers met while walking a contacted group's list are listed after each of
+/// them, with arm `control` and rank 0, so that both arms come from the same part
+/// of the group.
 pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[CustomerScore]) -> Result<Vec<ContactRow>> {
     let mut by_group: std::collections::BTreeMap<usize, Vec<&CustomerScore>> = std::collections::BTreeMap::new();
     for c in customers {
@@ -551,13 +599,32 @@ pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[Customer
         by_group.entry(c.group).or_default().push(c);
     }
     let mut rows = Vec::new();
+    let mut contacted = 0usize;
     for step in &plan.steps {
         let Some(cand) = candidates.iter().find(|k| k.group == step.group) else { continue };
         let mut list = by_group.remove(&step.group).unwrap_or_default();
         list.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.customer.cmp(&b.customer)));
         let ev = plan.params.profit_per_contact(cand);
-        for c in list.into_iter().take(step.contacts) {
-            rows.push(ContactRow { rank: rows.len() + 1, customer: c.customer.clone(), group: c.group, probability: cand.probability, expected_value: ev, rule: cand.label.clone() });
+        let mut taken = 0;
+        // A group contacted in full lists all its control customers; one cut short,
+        // those met before its last contact.
+        let full = step.contacts >= cand.size;
+        for c in list {
+            let control = in_control(&c.customer, &plan.params);
+            if taken == step.contacts && (!full || !control) {
+                if full {
+                    continue;
+                }
+                break;
+            }
+            let (rank, arm, value) = if control {
+                (0, Arm::Control, 0.0)
+            } else {
+                contacted += 1;
+                taken += 1;
+                (contacted, Arm::Contact, ev)
+            };
+            rows.push(ContactRow { rank, arm, customer: c.customer.clone(), group: c.group, probability: cand.probability, expected_value: value, rule: cand.label.clone() });
         }
     }
     Ok(rows)

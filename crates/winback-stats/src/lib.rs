@@ -21,6 +21,23 @@ mod rng;
 
 pub use rng::Rng;
 
+/// A seeded 64-bit hash of a text (FNV-1a, then [`mix`]): the same on every machine
+/// and every run (randomised holdouts, per-customer splits).
+///
+/// ```
+/// use winback_stats::hash_str;
+/// assert_eq!(hash_str(7, "c001"), hash_str(7, "c001"));
+/// assert_ne!(hash_str(7, "c001"), hash_str(8, "c001"));
+/// ```
+pub fn hash_str(seed: u64, s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(seed, h)
+}
+
 /// What kind of failure an error of any winback crate is (each crate's error
 /// has a `kind()`): the CLI maps `Parameter` to exit code 2 and the others to 1,
 /// the Python package maps `Parameter` to `WinbackParamError` and the others to

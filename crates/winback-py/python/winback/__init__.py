@@ -320,6 +320,8 @@ _PLAN_KEYS = (
     "min_probability",
     "min_expected_profit",
     "include_unprofitable",
+    "control_share",
+    "control_seed",
 )
 
 
@@ -329,12 +331,13 @@ def _plan_params(params: dict) -> str:
         raise WinbackParamError(f"unknown plan parameter(s) {unknown}; known: {list(_PLAN_KEYS)}")
     p = {"objective": "probability", "cost_per_contact": 0.0, "margin": 1.0, "value_per_winback": None, "budget": None,
          "max_contacts": None, "target_winbacks": None, "min_probability": None, "min_expected_profit": None,
-         "include_unprofitable": False}
+         "include_unprofitable": False, "control_share": 0.0, "control_seed": 0}
     p.update(params)
     if p["objective"] not in ("probability", "profit", "roi"):
         raise WinbackParamError(f"objective must be 'probability', 'profit' or 'roi', got {p['objective']!r}")
     p["max_contacts"] = _int("max_contacts", p["max_contacts"], 0, optional=True)
-    for k in ("cost_per_contact", "margin", "value_per_winback", "budget", "target_winbacks", "min_probability", "min_expected_profit"):
+    p["control_seed"] = _int("control_seed", p["control_seed"], 0, 2**64 - 1)
+    for k in ("cost_per_contact", "margin", "value_per_winback", "budget", "target_winbacks", "min_probability", "min_expected_profit", "control_share"):
         if p[k] is not None:
             if isinstance(p[k], bool) or not isinstance(p[k], (int, float)) and not hasattr(p[k], "__float__"):
                 raise WinbackParamError(f"{k} must be a number, got {p[k]!r}")
