@@ -9,7 +9,7 @@ from scipy.special import gammaln
 import winback
 from conftest import ROOT
 
-lifetimes = pytest.importorskip("lifetimes")  # installed by scripts/test.sh (requirements-test.txt)
+import lifetimes  # installed by scripts/test.sh (requirements-test.txt): a missing package fails, never skips
 
 # On this sample the likelihood's maximum lies on a ridge (a, b → ∞ with a/(a+b), the
 # dropout probability per purchase, fixed near 3e-4): lifetimes' BFGS reports

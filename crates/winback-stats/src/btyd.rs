@@ -328,6 +328,29 @@ mod tests {
         Pattern { x, t_x, t, weight: 1.0 }
     }
 
+    /// One simulated BG/NBD customer observed over `[0, t_end)`: repeat purchases and
+    /// the time of the last one.
+    fn simulate(rng: &mut crate::Rng, truth: &BgNbd, t_end: f64) -> (f64, f64) {
+        let lambda = rng.gamma(truth.r, 1.0) / truth.alpha;
+        let p = {
+            let u = rng.gamma(truth.a, 1.0);
+            u / (u + rng.gamma(truth.b, 1.0))
+        };
+        let (mut t, mut x, mut last) = (0.0f64, 0.0f64, 0.0f64);
+        loop {
+            t += -rng.f64().max(1e-300).ln() / lambda;
+            if t >= t_end {
+                break;
+            }
+            x += 1.0;
+            last = t;
+            if rng.f64() < p {
+                break;
+            }
+        }
+        (x, last)
+    }
+
     /// The log-likelihood of a 3-customer history at r=α=a=b=1, computed by hand:
     /// with these parameters B(1, 1+x)/B(1, 1) = 1/(1+x), Γ(1+x)/Γ(1) = x!,
     /// B(2, x)/B(1, 1) = 1/(x(x+1)).
@@ -360,25 +383,8 @@ mod tests {
         let mut rng = crate::Rng::new(7);
         let mut data = Vec::new();
         for _ in 0..6000 {
-            let lambda = rng.gamma(truth.r, 1.0) / truth.alpha;
-            let p = {
-                let u = rng.gamma(truth.a, 1.0);
-                u / (u + rng.gamma(truth.b, 1.0))
-            };
-            let t_end = 365.0;
-            let (mut t, mut x, mut last) = (0.0f64, 0.0f64, 0.0f64);
-            loop {
-                t += -rng.f64().max(1e-300).ln() / lambda;
-                if t >= t_end {
-                    break;
-                }
-                x += 1.0;
-                last = t;
-                if rng.f64() < p {
-                    break;
-                }
-            }
-            data.push(pat(x, last, t_end));
+            let (x, last) = simulate(&mut rng, &truth, 365.0);
+            data.push(pat(x, last, 365.0));
         }
         let m = BgNbd::fit(&data).unwrap();
         assert!((m.r / truth.r - 1.0).abs() < 0.2, "{m:?}");
@@ -416,24 +422,8 @@ mod tests {
         let mut data = Vec::new();
         for i in 0..30_000 {
             let t_end = 200.0 + f64::from(i % 500);
-            let lambda = rng.gamma(truth.r, 1.0) / truth.alpha;
-            let p = {
-                let u = rng.gamma(truth.a, 1.0);
-                u / (u + rng.gamma(truth.b, 1.0))
-            };
-            let (mut t, mut x, mut last) = (0.0f64, 0.0f64, 0.0f64);
-            loop {
-                t += -rng.f64().max(1e-300).ln() / lambda;
-                if t >= t_end {
-                    break;
-                }
-                x += 1.0;
-                last = t.floor();
-                if rng.f64() < p {
-                    break;
-                }
-            }
-            data.push(pat(x, last, t_end));
+            let (x, last) = simulate(&mut rng, &truth, t_end);
+            data.push(pat(x, last.floor(), t_end));
         }
         let m = BgNbd::fit(&data).unwrap();
         assert!((m.r / truth.r - 1.0).abs() < 0.15 && (m.alpha / truth.alpha - 1.0).abs() < 0.2, "{m:?}");
