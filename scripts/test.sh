@@ -20,6 +20,9 @@ if ! command -v c++ >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++ >/dev/null
 fi
 
+# A one-off build gains nothing from incremental caches, which cost disk (CI has little).
+export CARGO_INCREMENTAL=0
+
 # Rust: unit, integration and doc tests of the workspace's default members
 # (the Python binding crate stays outside them, so this needs no Python).
 cargo test --workspace --all-features --no-fail-fast
