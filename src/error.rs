@@ -151,6 +151,22 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A scored customer in a group the model does not have.
+    #[error("customer {customer:?} is in group {group}, the model has groups 1 to {groups}")]
+    UnknownGroup {
+        /// The customer id.
+        customer: String,
+        /// The group given.
+        group: usize,
+        /// The model's number of groups.
+        groups: usize,
+    },
+    /// Shards that do not fit together (different cutoffs, a customer in two shards).
+    #[error("shards do not fit together: {message}")]
+    ShardMismatch {
+        /// What differs.
+        message: String,
+    },
 }
 
 impl Error {

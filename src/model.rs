@@ -270,55 +270,11 @@ impl WinbackModel {
     }
 
     pub(crate) fn fit_full(history: &History, at: Day, config: &Config) -> Result<Fitted> {
-        config.validate()?;
-        // The BG/NBD features look one horizon ahead: the model's own.
-        let mut config = config.clone();
-        if config.features.btyd_horizon_days.is_some() {
-            config.features.btyd_horizon_days = Some(config.horizon_days);
-        }
-        if config.priority_feature == AUTO_PRIORITY {
-            config.priority_feature = match config.features.btyd_horizon_days {
-                Some(h) => format!("btyd_p_buy_{h}d"),
-                None => "overdue_ratio".into(),
-            };
-        }
-        let config = &config;
-        let params = config.segmenter.check_ref()?;
-        let h = config.horizon_days;
-        let min_history = config.min_history();
-        let all = training_cutoffs(at, h, config.training_cutoffs)?;
-        let (first, last) = (i64::from(history.day_range().0), i64::from(history.day_range().1));
-        let mut usable = Vec::new();
-        let mut skipped = Vec::new();
-        for t in all {
-            let reason = if i64::from(t) < first {
-                Some(format!("before the first day of data ({})", format_day(first as Day)))
-            } else if i64::from(t) - first < min_history {
-                Some(format!("{} days of data before it, fewer than the minimum {min_history}", i64::from(t) - first))
-            } else if i64::from(t) + h > last + 1 {
-                // Every label window must be observed in full.
-                Some(format!("its {h}-day window runs past the end of the data ({})", format_day(last as Day)))
-            } else {
-                match config.lapse.resolve(history, t) {
-                    Ok(l) if !l.lapsed.is_empty() => None,
-                    Ok(_) => Some("nobody lapsed".to_string()),
-                    Err(e) => Some(e.to_string()),
-                }
-            };
-            match reason {
-                None => usable.push(t),
-                Some(r) => skipped.push(SkippedCutoff { cutoff: t, reason: r }),
-            }
-        }
-        let Some(&latest) = usable.first() else {
-            let why = skipped.iter().map(|s| format!("{}: {}", format_day(s.cutoff), s.reason)).collect::<Vec<_>>().join("; ");
-            return Err(Error::NoTrainingCutoff { at: format_day(at), horizon: h, min_history, why });
-        };
-        let schema = FeatureSchema::learn(history, latest, &config.features)?;
-        if schema.index(&config.priority_feature).is_none() {
-            return Err(Error::UnknownPriorityFeature { name: config.priority_feature.clone(), available: schema.names().join(", ") });
-        }
-        let train = TrainingSet::stacked(history, &schema, &config.lapse, at, h, &usable)?;
+        let config = &config.resolved()?;
+        let (first, last) = history.day_range();
+        let (usable, skipped) = choose_cutoffs(config, at, first, last, |t| Ok(config.lapse.resolve(history, t)?.lapsed.len() as u64))?;
+        let schema = FeatureSchema::learn(history, usable[0], &config.features)?;
+        let train = TrainingSet::stacked(history, &schema, &config.lapse, at, config.horizon_days, &usable)?;
         let lapse = config.lapse.resolve(history, at)?;
         // The list that will be contacted: its features (never its outcomes) size the groups.
         let scoring = if config.size_on_scoring_list && !lapse.lapsed.is_empty() {
@@ -326,39 +282,9 @@ impl WinbackModel {
         } else {
             None
         };
-        // Cutoff k (0 = the latest) weighs recent_weight^k in the probabilities.
-        let weight: Vec<f64> = train
-            .row_cutoff
-            .iter()
-            .map(|t| {
-                let k = usable.iter().position(|u| u == t).unwrap_or(0);
-                config.recent_weight.powi(i32::try_from(k).unwrap_or(i32::MAX))
-            })
-            .collect();
-        let segmentation = params.fit_for(
-            &TrainingData {
-                x: train.x.view(),
-                y: &train.y,
-                spend: Some(&train.spend),
-                customer: Some(&train.customers),
-                features: &schema.features,
-                weight: Some(&weight),
-            },
-            scoring.as_ref().map(|m| m.x.view()),
-        )?;
-        let model = WinbackModel {
-            format_version: FORMAT_VERSION,
-            config: config.clone(),
-            fitted_at: at,
-            lapse_days: lapse.threshold_days,
-            lapse: LapseSummary::from(&lapse),
-            schema,
-            training_cutoffs: usable,
-            skipped_cutoffs: skipped,
-            training_rows: train.len(),
-            segmentation,
-            waves: Vec::new(),
-        };
+        let keys: Vec<usize> = train.customers.iter().map(|&c| customer_key(&history.customer_ids()[c])).collect();
+        let rows = Rows { x: train.x.view(), y: &train.y, spend: &train.spend, keys: &keys, cutoff: &train.row_cutoff };
+        let model = grow(config, at, usable, skipped, schema, LapseSummary::from(&lapse), &rows, scoring.as_ref().map(|m| m.x.view()))?;
         Ok(Fitted { model, train })
     }
 
@@ -390,6 +316,20 @@ impl WinbackModel {
     pub fn score(&self, history: &History, at: Day) -> Result<Scores> {
         let lapse = self.scoring_rule().resolve(history, at)?;
         let features = build_features(history, &self.schema, at, &lapse.lapsed)?;
+        self.scores_of(history, at, lapse, features)
+    }
+
+    /// [`WinbackModel::score`] for one shard of the customers (see
+    /// [`crate::sharded`]): the facts that need every customer come from `census`,
+    /// the merged census of all shards at `at`. Each customer's row equals the
+    /// single-machine one; `group_shares` and `warnings` are this shard's.
+    pub fn score_with(&self, history: &History, at: Day, census: &winback_core::census::Census) -> Result<Scores> {
+        let lapse = self.scoring_rule().resolve_with(history, at, census)?;
+        let features = winback_core::features::build_features_with(history, &self.schema, at, &lapse.lapsed, census)?;
+        self.scores_of(history, at, lapse, features)
+    }
+
+    fn scores_of(&self, history: &History, at: Day, lapse: Lapse, features: FeatureMatrix) -> Result<Scores> {
         let groups = self.segmentation.assign(features.x.view())?;
         let prio = self.schema.index(&self.config.priority_feature);
         let customers = lapse
@@ -448,12 +388,26 @@ impl WinbackModel {
 
     /// The contact plan and contact list for `scores`.
     pub fn plan(&self, scores: &Scores, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
+        self.plan_customers(&scores.customers, params)
+    }
+
+    /// The contact plan and contact list for scored customers given as rows (the
+    /// union of every shard's scores on a cluster, in any order).
+    pub fn plan_customers(&self, scored: &[ScoredCustomer], params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
         params.validate()?;
-        let mut candidates = self.candidates(scores);
+        let mut size = vec![0usize; self.segmentation.groups.len() + 1];
+        for c in scored {
+            match size.get_mut(c.group) {
+                Some(n) if c.group > 0 => *n += 1,
+                _ => return Err(Error::UnknownGroup { customer: c.customer_id.clone(), group: c.group, groups: self.segmentation.groups.len() }),
+            }
+        }
+        let mut candidates: Vec<Candidate> =
+            self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| candidate(g, size[g.id])).collect();
         if params.control_share > 0.0 {
             // Only contactable customers count; a group held out whole leaves the plan.
             let mut control = vec![0usize; self.segmentation.groups.len() + 1];
-            for c in &scores.customers {
+            for c in scored {
                 if winback_rank::in_control(&c.customer_id, params) {
                     control[c.group] += 1;
                 }
@@ -465,7 +419,7 @@ impl WinbackModel {
         }
         let p = plan(&candidates, params)?;
         let customers: Vec<CustomerScore> =
-            scores.customers.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect();
+            scored.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect();
         let list = contact_list(&p, &candidates, &customers)?;
         Ok((p, list))
     }
@@ -511,4 +465,127 @@ impl WinbackModel {
         let s = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         Self::from_json(&s, &path.display().to_string())
     }
+}
+
+impl Config {
+    /// The configuration a fit uses: validated, the BG/NBD horizon set to the
+    /// model's own, and [`AUTO_PRIORITY`] resolved to a feature name.
+    pub(crate) fn resolved(&self) -> Result<Config> {
+        self.validate()?;
+        let mut config = self.clone();
+        if config.features.btyd_horizon_days.is_some() {
+            config.features.btyd_horizon_days = Some(config.horizon_days);
+        }
+        if config.priority_feature == AUTO_PRIORITY {
+            config.priority_feature = match config.features.btyd_horizon_days {
+                Some(h) => format!("btyd_p_buy_{h}d"),
+                None => "overdue_ratio".into(),
+            };
+        }
+        config.segmenter.check_ref()?;
+        Ok(config)
+    }
+}
+
+/// The key that keeps a customer's stacked rows on one side of the honest split:
+/// a hash of the id, so the split depends on the customer alone (not on who else
+/// is in the data, nor on which machine holds the row).
+pub(crate) fn customer_key(id: &str) -> usize {
+    winback_stats::hash_str(0x5eed_c057, id) as usize
+}
+
+/// The training cutoffs `at − H, at − 2H, …` a fit can use, and the others with
+/// the reason; `lapsed(t)` counts the customers lapsed at `t` (or fails).
+pub(crate) fn choose_cutoffs(
+    config: &Config,
+    at: Day,
+    first: Day,
+    last: Day,
+    lapsed: impl Fn(Day) -> std::result::Result<u64, Error>,
+) -> Result<(Vec<Day>, Vec<SkippedCutoff>)> {
+    let h = config.horizon_days;
+    let min_history = config.min_history();
+    let (first, last) = (i64::from(first), i64::from(last));
+    let mut usable = Vec::new();
+    let mut skipped = Vec::new();
+    for t in training_cutoffs(at, h, config.training_cutoffs)? {
+        let reason = if i64::from(t) < first {
+            Some(format!("before the first day of data ({})", format_day(first as Day)))
+        } else if i64::from(t) - first < min_history {
+            Some(format!("{} days of data before it, fewer than the minimum {min_history}", i64::from(t) - first))
+        } else if i64::from(t) + h > last + 1 {
+            // Every label window must be observed in full.
+            Some(format!("its {h}-day window runs past the end of the data ({})", format_day(last as Day)))
+        } else {
+            match lapsed(t) {
+                Ok(n) if n > 0 => None,
+                Ok(_) => Some("nobody lapsed".to_string()),
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        match reason {
+            None => usable.push(t),
+            Some(r) => skipped.push(SkippedCutoff { cutoff: t, reason: r }),
+        }
+    }
+    if usable.is_empty() {
+        let why = skipped.iter().map(|s| format!("{}: {}", format_day(s.cutoff), s.reason)).collect::<Vec<_>>().join("; ");
+        return Err(Error::NoTrainingCutoff { at: format_day(at), horizon: h, min_history, why });
+    }
+    Ok((usable, skipped))
+}
+
+/// Stacked training rows, in cutoff order (latest first), then customer id order.
+pub(crate) struct Rows<'a> {
+    pub x: ndarray::ArrayView2<'a, f64>,
+    pub y: &'a [bool],
+    pub spend: &'a [f64],
+    pub keys: &'a [usize],
+    pub cutoff: &'a [Day],
+}
+
+/// Grows the groups on the training rows (sized on the scoring list's features
+/// too, when given) and assembles the model: the one step the single-machine
+/// and the sharded fits share after their rows are built.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn grow(
+    config: &Config,
+    at: Day,
+    usable: Vec<Day>,
+    skipped: Vec<SkippedCutoff>,
+    schema: FeatureSchema,
+    lapse: LapseSummary,
+    rows: &Rows<'_>,
+    scoring: Option<ndarray::ArrayView2<'_, f64>>,
+) -> Result<WinbackModel> {
+    if schema.index(&config.priority_feature).is_none() {
+        return Err(Error::UnknownPriorityFeature { name: config.priority_feature.clone(), available: schema.names().join(", ") });
+    }
+    let params = config.segmenter.check_ref()?;
+    // Cutoff k (0 = the latest) weighs recent_weight^k in the probabilities.
+    let weight: Vec<f64> = rows
+        .cutoff
+        .iter()
+        .map(|t| {
+            let k = usable.iter().position(|u| u == t).unwrap_or(0);
+            config.recent_weight.powi(i32::try_from(k).unwrap_or(i32::MAX))
+        })
+        .collect();
+    let segmentation = params.fit_for(
+        &TrainingData { x: rows.x.view(), y: rows.y, spend: Some(rows.spend), customer: Some(rows.keys), features: &schema.features, weight: Some(&weight) },
+        scoring,
+    )?;
+    Ok(WinbackModel {
+        format_version: FORMAT_VERSION,
+        config: config.clone(),
+        fitted_at: at,
+        lapse_days: lapse.threshold_days,
+        lapse,
+        schema,
+        training_cutoffs: usable,
+        skipped_cutoffs: skipped,
+        training_rows: rows.y.len(),
+        segmentation,
+        waves: Vec::new(),
+    })
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray, UInt64Array};
 use winback_core::features::FeatureMatrix;
 use winback_core::profile::{Profile, Profiles};
 use winback_core::History;
@@ -110,4 +110,62 @@ pub fn profiles_table(p: &Profiles) -> Result<RecordBatch> {
     ));
     cols.push(("description", text(rows.iter().map(|r| r.1.description.clone()))));
     batch(cols)
+}
+
+/// A shard's rows for a sharded fit ([`crate::sharded::shard_rows`]):
+/// `cutoff_day` (days since 1970-01-01), `customer_id`, `came_back`, `spend`, then
+/// one column per feature of the plan's schema. Values pass through Arrow
+/// unchanged, so the driver fits on the very numbers the shards computed.
+pub fn shard_rows_table(rows: &crate::sharded::ShardRows, schema: &winback_core::features::FeatureSchema) -> Result<RecordBatch> {
+    let mut cols: Vec<(&str, ArrayRef)> = vec![
+        ("cutoff_day", Arc::new(Int32Array::from(rows.cutoff.clone())) as ArrayRef),
+        ("customer_id", text(rows.customer_id.iter().cloned())),
+        ("came_back", Arc::new(BooleanArray::from(rows.came_back.clone())) as ArrayRef),
+        ("spend", number(rows.spend.iter().copied())),
+    ];
+    for (j, f) in schema.features.iter().enumerate() {
+        cols.push((f.name.as_str(), number(rows.x.column(j).iter().copied())));
+    }
+    batch(cols)
+}
+
+/// Rows read back from batches of [`shard_rows_table`] (any number, any order).
+pub fn shard_rows_from(batches: &[RecordBatch], schema: &winback_core::features::FeatureSchema) -> Result<crate::sharded::ShardRows> {
+    use crate::error::Error;
+    let bad = |message: String| Error::ShardMismatch { message };
+    let k = schema.features.len();
+    let mut rows = crate::sharded::ShardRows { x: ndarray::Array2::zeros((0, k)), ..Default::default() };
+    for b in batches {
+        let col = |name: &str| b.column_by_name(name).ok_or_else(|| bad(format!("the rows have no column `{name}`")));
+        let typed = |name: &str, want: &str| bad(format!("column `{name}` is not {want}"));
+        let cutoff = col("cutoff_day")?.as_any().downcast_ref::<Int32Array>().ok_or_else(|| typed("cutoff_day", "int32"))?;
+        let ids = col("customer_id")?.as_any().downcast_ref::<StringArray>().ok_or_else(|| typed("customer_id", "utf8"))?;
+        let came = col("came_back")?.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| typed("came_back", "boolean"))?;
+        let spend = col("spend")?.as_any().downcast_ref::<Float64Array>().ok_or_else(|| typed("spend", "float64"))?;
+        let feats: Vec<&Float64Array> = schema
+            .features
+            .iter()
+            .map(|f| col(&f.name)?.as_any().downcast_ref::<Float64Array>().ok_or_else(|| typed(&f.name, "float64")))
+            .collect::<Result<_>>()?;
+        let nulls = [cutoff.null_count(), ids.null_count(), came.null_count(), spend.null_count()].iter().sum::<usize>()
+            + feats.iter().map(|a| a.null_count()).sum::<usize>();
+        if nulls > 0 {
+            return Err(bad(format!("{nulls} empty values in the rows")));
+        }
+        let n = b.num_rows();
+        let mut x = ndarray::Array2::zeros((n, k));
+        for (j, a) in feats.iter().enumerate() {
+            for (i, v) in a.values().iter().enumerate() {
+                x[(i, j)] = *v;
+            }
+        }
+        rows.append(crate::sharded::ShardRows {
+            cutoff: cutoff.values().to_vec(),
+            customer_id: (0..n).map(|i| ids.value(i).to_string()).collect(),
+            came_back: (0..n).map(|i| came.value(i)).collect(),
+            spend: spend.values().to_vec(),
+            x,
+        })?;
+    }
+    Ok(rows)
 }

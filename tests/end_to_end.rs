@@ -257,9 +257,10 @@ fn a_short_history_fits_with_the_defaults() {
 /// mostly one-time buyers; fitted standing there, every group keeps its share of
 /// that list within the limits and at least 8 of the 10 groups are on it —
 /// with the percentile features, which place each customer within their own
-/// cutoff's list. (With the defaults the largest group holds 32%: a split on
-/// absolute recency learned on the training lists leaves 447 training rows
-/// there, too few for two groups of the minimum size, and the model warns.)
+/// cutoff's list. With the defaults, the groups hold or the model warns: a split
+/// on absolute recency learned on the training lists can leave too few training
+/// rows for two groups of the minimum size (the largest group held 32% with the
+/// honest split by customer index, 25.0% with the split by id hash).
 #[test]
 fn a_single_cohort_keeps_groups_within_the_limits() {
     let s = Synthetic::new(SyntheticConfig { customers: 8_000, days: 540, seed: 5, join_within_days: Some(90), ..Default::default() });
@@ -275,8 +276,9 @@ fn a_single_cohort_keeps_groups_within_the_limits() {
         assert!(share <= 0.25 + 1e-9, "group {} holds {share:.3} of the lapsed list; note {:?}", g + 1, model.segmentation.note);
     }
     assert!(scores.warnings.is_empty(), "{:?}", scores.warnings);
-    // The defaults: the model says so.
+    // The defaults: within the limits, or the model says so.
     let plain = WinbackModel::fit(&h, at, &Config::default()).unwrap();
     let s2 = plain.score(&h, at).unwrap();
-    assert!(s2.group_shares.iter().any(|&s| s > 0.25) && !s2.warnings.is_empty(), "{:?}", s2.group_shares);
+    let over = s2.group_shares.iter().filter(|&&s| s > 0.25 + 1e-9).count();
+    assert_eq!(over, s2.warnings.len(), "{:?} {:?}", s2.group_shares, s2.warnings);
 }

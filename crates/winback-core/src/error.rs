@@ -168,6 +168,20 @@ pub enum Error {
         /// Customers in the history.
         customers: usize,
     },
+    /// A census given for another cutoff than the one asked.
+    #[error("the census is for {census}, the features were asked at {cutoff}")]
+    CensusCutoff {
+        /// The census's cutoff, as an ISO date.
+        census: String,
+        /// The cutoff asked, as an ISO date.
+        cutoff: String,
+    },
+    /// Something that needs every customer at once, asked of one shard.
+    #[error("{what} cannot be computed shard by shard (on a cluster); use the single-machine path")]
+    NotShardable {
+        /// What was asked.
+        what: String,
+    },
     /// An attribute column whose length differs from the number of ids.
     #[error("attribute column `{column}` has {values} values for {ids} ids")]
     AttributeLength {
@@ -227,7 +241,9 @@ impl Error {
             | Error::InvalidDateFormat { .. }
             | Error::UnknownTimeZone(_)
             | Error::CutoffTooLate { .. }
-            | Error::CustomerOutOfRange { .. } => K::Parameter,
+            | Error::CustomerOutOfRange { .. }
+            | Error::CensusCutoff { .. }
+            | Error::NotShardable { .. } => K::Parameter,
             Error::Io { .. } => K::Io,
             _ => K::Data,
         }

@@ -76,6 +76,8 @@ use crate::history::{History, NONE_CODE};
 use crate::lapse::argmax;
 use winback_stats::btyd::{BgNbd, Pattern};
 
+use crate::census::{pattern_key, Census, Population};
+
 /// What a feature measures; drives how rules about it are written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -383,6 +385,13 @@ impl FeatureSchema {
 
     /// Learns the feature set and vocabularies from the history before `cutoff`.
     pub fn learn(history: &History, cutoff: Day, options: &FeatureOptions) -> Result<FeatureSchema> {
+        FeatureSchema::learn_with(&Census::of(history, cutoff), history.attributes(), options)
+    }
+
+    /// Learns the feature set from a [`Census`] (the counts of every customer at its
+    /// cutoff, merged from shards on a cluster) and the customer attributes, if any.
+    /// [`FeatureSchema::learn`] is this with the census of the whole history.
+    pub fn learn_with(census: &Census, attributes: Option<&crate::attributes::Attributes>, options: &FeatureOptions) -> Result<FeatureSchema> {
         if options.max_levels == 0 {
             return Err(Error::InvalidMaxLevels(0));
         }
@@ -392,32 +401,17 @@ impl FeatureSchema {
         if let Some(h) = options.btyd_horizon_days.filter(|h| !(1..=36_500).contains(h)) {
             return Err(Error::InvalidHorizon(h));
         }
-        let present = history.present();
-        // Frequencies before the cutoff, for the vocabularies.
-        let mut chan = vec![0f64; history.channels.len()];
-        let mut cat = vec![0f64; history.categories.len()];
-        let mut reg = vec![0f64; history.regions.len()];
-        let mut any = false;
-        for c in 0..history.num_customers() {
-            for e in history.range_before(c, cutoff) {
-                if !history.ev_is_purchase[e] {
-                    continue;
-                }
-                any = true;
-                if history.ev_channel[e] != NONE_CODE {
-                    chan[usize::from(history.ev_channel[e])] += 1.0;
-                }
-                if history.ev_region[e] != NONE_CODE {
-                    reg[usize::from(history.ev_region[e])] += 1.0;
-                }
-                for (k, v) in history.event_categories(e) {
-                    cat[usize::from(k)] += v;
-                }
-            }
-        }
-        if !any {
+        let cutoff = census.cutoff;
+        let present = census.present;
+        if census.customers == 0 {
             return Err(Error::NoHistoryBefore(format_day(cutoff)));
         }
+        // Purchase frequencies before the cutoff (category value for categories), by
+        // level name in sorted order, for the vocabularies.
+        let split = |m: Vec<(String, f64)>| -> (Vec<String>, Vec<f64>) { m.into_iter().unzip() };
+        let (chan_names, chan) = split(census.channels.iter().map(|(k, &n)| (k.clone(), n as f64)).collect());
+        let (reg_names, reg) = split(census.regions.iter().map(|(k, &n)| (k.clone(), n as f64)).collect());
+        let (cat_names, cat) = split(census.categories.iter().map(|(k, &n)| (k.clone(), n as f64)).collect());
         let seen = |freq: &[f64]| freq.iter().filter(|&&f| f > 0.0).count();
         let top = |freq: &[f64], names: &[String]| -> Vec<String> {
             let mut idx: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] > 0.0).collect();
@@ -427,9 +421,9 @@ impl FeatureSchema {
             v.sort();
             v
         };
-        let channels = if present.channel { top(&chan, &history.channels) } else { Vec::new() };
-        let categories = if present.category { top(&cat, &history.categories) } else { Vec::new() };
-        let regions = if present.region { top(&reg, &history.regions) } else { Vec::new() };
+        let channels = if present.channel { top(&chan, &chan_names) } else { Vec::new() };
+        let categories = if present.category { top(&cat, &cat_names) } else { Vec::new() };
+        let regions = if present.region { top(&reg, &reg_names) } else { Vec::new() };
 
         let mut f = Vec::new();
         let mut add = |name: String, kind: FeatureKind, unit: &str, source: Source| {
@@ -503,7 +497,7 @@ impl FeatureSchema {
             }
         }
         let mut attribute_levels = BTreeMap::new();
-        if let (true, Some(attrs)) = (options.attributes, history.attributes()) {
+        if let (true, Some(attrs)) = (options.attributes, attributes) {
             add("attributes_missing".into(), FeatureKind::Indicator, "", Source::NoAttributes);
             for col in attrs.columns() {
                 let name = &col.name;
@@ -651,74 +645,16 @@ pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Optio
     (s.purchases > 0).then_some(s)
 }
 
-/// Population-level facts at the cutoff: RFM breakpoints, ABC classes, the BG/NBD fit.
-pub(crate) struct Population {
-    pub(crate) r_bp: [f64; 4],
-    pub(crate) f_bp: [f64; 4],
-    pub(crate) m_bp: [f64; 4],
-    /// ABC class per customer (0 = A, 1 = B, 2 = C), by history index.
-    pub(crate) abc: Vec<u8>,
-    pub(crate) btyd: Option<BgNbd>,
-}
-
 /// A customer's BG/NBD pattern at cutoff `t`, in days.
 fn pattern(s: &Summary, t: Day) -> Pattern {
-    Pattern {
-        x: f64::from(s.distinct_days.saturating_sub(1)),
-        t_x: f64::from(s.last - s.first),
-        t: f64::from(t - s.first),
-        weight: 1.0,
-    }
+    let (x, t_x, t) = pattern_key(s, t);
+    Pattern { x: f64::from(x), t_x: f64::from(t_x), t: f64::from(t), weight: 1.0 }
 }
 
-fn breakpoints(mut v: Vec<f64>) -> [f64; 4] {
-    if v.is_empty() {
-        return [0.0; 4];
-    }
-    v.sort_by(f64::total_cmp);
-    let q = |p: f64| winback_stats::quantile_sorted(&v, p);
-    [q(0.2), q(0.4), q(0.6), q(0.8)]
-}
-
-pub(crate) fn population(h: &History, t: Day, sums: &[Option<Summary>], btyd: bool) -> Population {
-    let mut r = Vec::new();
-    let mut f = Vec::new();
-    let mut m = Vec::new();
-    let mut spend: Vec<(usize, f64)> = Vec::new();
-    for (c, s) in sums.iter().enumerate() {
-        if let Some(s) = s {
-            r.push(f64::from(t - s.last));
-            f.push(f64::from(s.purchases));
-            let net = s.gross - s.returned;
-            m.push(net);
-            spend.push((c, net));
-        }
-    }
-    spend.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let total: f64 = spend.iter().map(|(_, v)| v.max(0.0)).sum();
-    let mut abc = vec![2u8; h.num_customers()];
-    let mut cum = 0.0;
-    for (c, v) in spend {
-        if v <= 0.0 || total <= 0.0 {
-            break;
-        }
-        let share_before = cum / total;
-        abc[c] = if share_before < 0.8 {
-            0
-        } else if share_before < 0.95 {
-            1
-        } else {
-            2
-        };
-        cum += v;
-    }
-    let btyd = if btyd {
-        let patterns: Vec<Pattern> = sums.iter().flatten().map(|s| pattern(s, t)).collect();
-        BgNbd::fit(&patterns)
-    } else {
-        None
-    };
-    Population { r_bp: breakpoints(r), f_bp: breakpoints(f), m_bp: breakpoints(m), abc, btyd }
+/// Population facts at `t` from every customer's summary (through a [`Census`],
+/// as a cluster computes them).
+pub(crate) fn population(t: Day, sums: &[Option<Summary>], btyd: bool) -> Population {
+    Census::from_summaries(t, sums).population(btyd)
 }
 
 pub(crate) fn score_high(v: f64, bp: &[f64; 4]) -> f64 {
@@ -739,6 +675,25 @@ fn vocab_map(history_names: &[String], schema_names: &[String]) -> Vec<Option<us
 /// Fails when a customer has no purchase before the cutoff, or when the schema
 /// needs a column the history lacks.
 pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize]) -> Result<FeatureMatrix> {
+    build(history, schema, cutoff, customers, None)
+}
+
+/// [`build_features`] for a shard of the customers: the facts that need every
+/// customer (RFM edges, ABC classes, the BG/NBD fit) come from `census`, the
+/// merged census of all shards at `cutoff`, instead of from `history`. With the
+/// census of the whole history, the result equals [`build_features`] to the bit.
+/// Percentile features need every customer's value and are refused.
+pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: &Census) -> Result<FeatureMatrix> {
+    if census.cutoff != cutoff {
+        return Err(Error::CensusCutoff { census: format_day(census.cutoff), cutoff: format_day(cutoff) });
+    }
+    if let Some(f) = schema.features.iter().find(|f| matches!(f.source, Source::RecencyPct | Source::BtydBuyPct)) {
+        return Err(Error::NotShardable { what: format!("the percentile feature {}", f.name) });
+    }
+    build(history, schema, cutoff, customers, Some(census))
+}
+
+fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
     let p = history.present();
     for f in &schema.features {
         let need = match f.source {
@@ -761,12 +716,15 @@ pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, cu
     let need_btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
     let need_population = need_btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
     let horizon = schema.options.btyd_horizon_days.unwrap_or(0) as f64;
-    let all: Vec<Option<Summary>> = if need_population {
+    let all: Vec<Option<Summary>> = if need_population && census.is_none() {
         (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, windows)).collect()
     } else {
         Vec::new()
     };
-    let pop = need_population.then(|| population(history, cutoff, &all, need_btyd));
+    let pop = need_population.then(|| match census {
+        Some(census) => census.population(need_btyd),
+        None => population(cutoff, &all, need_btyd),
+    });
     let btyd = pop.as_ref().and_then(|p| p.btyd);
     let cat_map = vocab_map(&history.categories, &schema.categories);
     let chan_map = vocab_map(&history.channels, &schema.channels);
@@ -890,7 +848,7 @@ pub fn build_features(history: &History, schema: &FeatureSchema, cutoff: Day, cu
                     Source::RfmR => pop.as_ref().map_or(0.0, |p| score_low(recency, &p.r_bp)),
                     Source::RfmF => pop.as_ref().map_or(0.0, |p| score_high(f64::from(s.purchases), &p.f_bp)),
                     Source::RfmM => pop.as_ref().map_or(0.0, |p| score_high(net, &p.m_bp)),
-                    Source::Abc(class) => pop.as_ref().map_or(0.0, |p| f64::from(u8::from(p.abc[c] == *class))),
+                    Source::Abc(class) => pop.as_ref().map_or(0.0, |p| f64::from(u8::from(p.abc(net) == *class))),
                     Source::NoAttributes => f64::from(u8::from(arow.is_none())),
                     Source::BtydAlive => btyd.map_or(0.0, |m| m.p_alive(&pat)),
                     Source::BtydBuy => btyd.map_or(0.0, |m| m.p_buy(&pat, horizon)),

@@ -216,6 +216,80 @@ impl LapseRule {
     }
 }
 
+impl LapseRule {
+    /// [`LapseRule::resolve`] for a shard of the customers: the threshold is learned
+    /// from `census` (the merged census of all shards at `cutoff`), the lapsed list
+    /// holds this history's customers. With the census of the whole history, the
+    /// result equals [`LapseRule::resolve`]. Per-segment rules are refused.
+    pub fn resolve_with(&self, history: &History, cutoff: Day, census: &crate::census::Census) -> Result<Lapse> {
+        self.validate()?;
+        if census.cutoff != cutoff {
+            return Err(Error::CensusCutoff { census: format_day(census.cutoff), cutoff: format_day(cutoff) });
+        }
+        if census.customers == 0 {
+            return Err(Error::NoHistoryBefore(format_day(cutoff)));
+        }
+        let (threshold, gaps) = match *self {
+            LapseRule::Fixed { days } => (days, None),
+            LapseRule::FromHistory { quantile } => {
+                let dist = distribution(&census.gaps).ok_or_else(|| Error::NoGaps(format_day(cutoff)))?;
+                (threshold_of(&census.gaps, quantile), Some(dist))
+            }
+            LapseRule::FromHistoryBySegment { .. } => return Err(Error::NotShardable { what: "a lapse rule by segment".into() }),
+        };
+        let lapsed = (0..history.num_customers())
+            .into_par_iter()
+            .filter(|&c| history.last_purchase_before(c, cutoff).is_some_and(|d| i64::from(cutoff) - i64::from(d) >= threshold))
+            .collect();
+        Ok(Lapse {
+            rule: *self,
+            cutoff,
+            threshold_days: threshold,
+            segments: Vec::new(),
+            gaps,
+            customers_with_history: usize::try_from(census.customers).unwrap_or(usize::MAX),
+            lapsed,
+        })
+    }
+
+    /// The lapse decision at the census's cutoff without a history: the threshold,
+    /// the gap distribution and how many customers of the census it lapses.
+    pub fn count_in(&self, census: &crate::census::Census) -> Result<LapseCount> {
+        self.validate()?;
+        let cutoff = census.cutoff;
+        if census.customers == 0 {
+            return Err(Error::NoHistoryBefore(format_day(cutoff)));
+        }
+        let (threshold, gaps) = match *self {
+            LapseRule::Fixed { days } => (days, None),
+            LapseRule::FromHistory { quantile } => {
+                let dist = distribution(&census.gaps).ok_or_else(|| Error::NoGaps(format_day(cutoff)))?;
+                (threshold_of(&census.gaps, quantile), Some(dist))
+            }
+            LapseRule::FromHistoryBySegment { .. } => return Err(Error::NotShardable { what: "a lapse rule by segment".into() }),
+        };
+        Ok(LapseCount {
+            threshold_days: threshold,
+            gaps,
+            customers_with_history: census.customers,
+            lapsed: census.lapsed_at_least(threshold),
+        })
+    }
+}
+
+/// A lapse decision counted from a census (see [`LapseRule::count_in`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LapseCount {
+    /// The threshold in days.
+    pub threshold_days: i64,
+    /// The gap distribution (learned rules only).
+    pub gaps: Option<GapDistribution>,
+    /// Customers with a purchase before the cutoff.
+    pub customers_with_history: u64,
+    /// Customers lapsed at the cutoff.
+    pub lapsed: u64,
+}
+
 impl Lapse {
     /// The threshold that applies to a segment level (its own, or the global one).
     pub fn threshold_for(&self, segment: &str) -> i64 {
@@ -264,7 +338,7 @@ pub(crate) fn argmax<T: PartialOrd + Copy>(acc: &[(u16, T)]) -> u16 {
 
 /// Counts of gaps (in days) between consecutive distinct purchase days before `cutoff`,
 /// over the customers `keep` selects.
-fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
+pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
     let span = (history.last_day - history.first_day).max(0) as usize + 1;
     (0..history.num_customers())
         .into_par_iter()

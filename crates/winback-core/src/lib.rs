@@ -36,6 +36,7 @@
 //! ```
 
 pub mod attributes;
+pub mod census;
 mod columns;
 pub mod date;
 mod error;

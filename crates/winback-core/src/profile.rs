@@ -196,7 +196,7 @@ fn pct(x: f64) -> String {
 /// `customers` without a purchase before `at` are left out of every profile.
 pub fn profiles(history: &History, at: Day, customers: &[usize], group_of: &[usize], groups: usize) -> Profiles {
     let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, at, &[])).collect();
-    let pop = population(history, at, &sums, false);
+    let pop = population(at, &sums, false);
     let attrs = history.attributes();
     let cat_cols: Vec<(&str, &[String], &[u32])> = attrs
         .map(|a| {
@@ -223,7 +223,7 @@ pub fn profiles(history: &History, at: Day, customers: &[usize], group_of: &[usi
                 tenure: f64::from(at - s.first),
                 spend: net,
                 one_time: s.distinct_days < 2,
-                abc: pop.abc[c],
+                abc: pop.abc(net),
                 rfm: [
                     score_low(recency, &pop.r_bp) as u8,
                     score_high(f64::from(s.purchases), &pop.f_bp) as u8,

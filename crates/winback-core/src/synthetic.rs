@@ -279,10 +279,18 @@ impl Synthetic {
 
     /// Builds the history of all customers, with attributes attached.
     pub fn history(&self) -> Result<(History, LoadReport)> {
+        let (h, r) = self.history_of(|_| true)?;
+        Ok((h.with_attributes(self.attributes()?), r))
+    }
+
+    /// The purchase history of the customers `keep` selects (by generation index),
+    /// without the attribute table: one shard of the data, as a cluster partition
+    /// holds it.
+    pub fn history_of(&self, keep: impl Fn(usize) -> bool) -> Result<(History, LoadReport)> {
         let ids: Vec<&str> = self.truth.iter().map(|t| t.id.as_str()).collect();
         let mut order_ids: Vec<String> = Vec::new();
         let mut lines = Vec::new();
-        for c in 0..self.truth.len() {
+        for c in (0..self.truth.len()).filter(|&c| keep(c)) {
             lines.extend(self.lines_of(c));
         }
         order_ids.extend(lines.iter().map(|l| format!("{}-{}", l.customer, l.order)));
@@ -297,8 +305,7 @@ impl Synthetic {
             region: Some(REGIONS[self.truth[l.customer as usize].region]),
             cancelled: false,
         });
-        let (h, r) = History::from_lines(it, true, &LoadOptions { keep_duplicates: true, ..Default::default() })?;
-        Ok((h.with_attributes(self.attributes()?), r))
+        History::from_lines(it, true, &LoadOptions { keep_duplicates: true, ..Default::default() })
     }
 
     /// The customer attribute table: `age_band`, `join_channel`, `region`.

@@ -339,6 +339,67 @@ impl Model {
         Ok((Model { inner: next }, plan_json(&fb.plan), winback::contacts_table(&fb.contacts).map_err(err)?.to_pyarrow(py)?))
     }
 
+    /// Fits from every shard's rows (an Arrow stream of `shard_rows` batches) and
+    /// the plan (JSON) they were built with.
+    #[staticmethod]
+    fn fit_rows(py: Python<'_>, plan: &str, rows: &Bound<'_, PyAny>) -> PyResult<Model> {
+        let plan: winback::sharded::FitPlan = serde_json::from_str(plan).map_err(json_err)?;
+        let reader = ArrowArrayStreamReader::from_pyarrow_bound(rows)?;
+        let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| WinbackDataError(e.to_string()))?;
+        let inner = run(py, None, move || -> winback::Result<_> {
+            let rows = winback::shard_rows_from(&batches, &plan.schema)?;
+            winback::sharded::fit_rows(&plan, rows)
+        })?
+        .map_err(err)?;
+        Ok(Model { inner })
+    }
+
+    /// A shard's scores at `at`, with the merged census (JSON) at `at`.
+    fn score_with<'py>(&self, py: Python<'py>, history: &History, at: &str, census: &str) -> PyResult<Bound<'py, PyAny>> {
+        let at = day(at)?;
+        let census = census_at(census, at)?;
+        let h = Arc::clone(&history.inner);
+        let s = run(py, None, || self.inner.score_with(&h, at, &census))?.map_err(err)?;
+        winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
+    }
+
+    /// The plan (JSON) and contact list of scored customers given as an Arrow
+    /// stream (`customer_id, group, probability, probability_low, probability_high,
+    /// priority`), as gathered from every shard.
+    fn plan_scores<'py>(&self, py: Python<'py>, scores: &Bound<'_, PyAny>, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int64Type};
+        let params = plan_params(params)?;
+        let reader = ArrowArrayStreamReader::from_pyarrow_bound(scores)?;
+        let mut scored = Vec::new();
+        for b in reader {
+            let b = b.map_err(|e| WinbackDataError(e.to_string()))?;
+            let col = |n: &str| b.column_by_name(n).cloned().ok_or_else(|| WinbackDataError(format!("scores have no column `{n}`")));
+            let ids = arrow_cast::cast(&col("customer_id")?, &arrow_schema::DataType::Utf8).map_err(|e| WinbackDataError(e.to_string()))?;
+            let group = arrow_cast::cast(&col("group")?, &arrow_schema::DataType::Int64).map_err(|e| WinbackDataError(e.to_string()))?;
+            let f = |n: &str| -> PyResult<arrow_array::ArrayRef> {
+                arrow_cast::cast(&col(n)?, &arrow_schema::DataType::Float64).map_err(|e| WinbackDataError(e.to_string()))
+            };
+            let (p, lo, hi, prio) = (f("probability")?, f("probability_low")?, f("probability_high")?, f("priority")?);
+            let (ids, group) = (ids.as_string::<i32>(), group.as_primitive::<Int64Type>());
+            let (p, lo, hi, prio) = (p.as_primitive::<Float64Type>(), lo.as_primitive::<Float64Type>(), hi.as_primitive::<Float64Type>(), prio.as_primitive::<Float64Type>());
+            for i in 0..b.num_rows() {
+                scored.push(winback::ScoredCustomer {
+                    customer_id: ids.value(i).to_string(),
+                    group: usize::try_from(group.value(i)).unwrap_or(0),
+                    probability: p.value(i),
+                    probability_low: lo.value(i),
+                    probability_high: hi.value(i),
+                    priority: prio.value(i),
+                });
+            }
+        }
+        // Shards arrive in any order: the single-machine list is in customer-id order.
+        scored.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        let (p, list) = run(py, None, || self.inner.plan_customers(&scored, &params))?.map_err(err)?;
+        Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
+    }
+
     /// How the model was fitted, as JSON (the model file's `config`).
     fn config_json(&self) -> String {
         serde_json::to_string(&self.inner.config).unwrap_or_default()
@@ -412,6 +473,99 @@ fn backtest(
     Ok(serde_json::to_string(&b).unwrap_or_default())
 }
 
+// -- shards (the Spark layer): census, plan, rows, fit, score ------------------
+
+fn json_err(e: serde_json::Error) -> PyErr {
+    WinbackDataError(format!("invalid shard message: {e}"))
+}
+
+fn days_of(v: &[String]) -> PyResult<Vec<Day>> {
+    v.iter().map(|d| day(d)).collect()
+}
+
+/// The cutoffs (ISO dates) whose censuses a fit standing at `at` needs.
+#[pyfunction]
+#[pyo3(signature = (at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit_cutoffs(at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, min_history_days: Option<i64>) -> PyResult<Vec<String>> {
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+    Ok(winback::sharded::fit_cutoffs(day(at)?, &config).map_err(err)?.into_iter().map(format_day).collect())
+}
+
+/// A shard's censuses at `cutoffs` (ISO dates), as JSON.
+#[pyfunction]
+fn shard_census(py: Python<'_>, history: &History, cutoffs: Vec<String>) -> PyResult<String> {
+    let cutoffs = days_of(&cutoffs)?;
+    let h = Arc::clone(&history.inner);
+    let c = run(py, None, move || winback::sharded::ShardCensus::of(&h, &cutoffs))?;
+    serde_json::to_string(&c).map_err(json_err)
+}
+
+/// Merges shard censuses (JSON each) into one (JSON).
+#[pyfunction]
+fn merge_censuses(parts: Vec<String>) -> PyResult<String> {
+    let mut all = winback::sharded::ShardCensus::default();
+    for p in &parts {
+        let c: winback::sharded::ShardCensus = serde_json::from_str(p).map_err(json_err)?;
+        all.merge(&c).map_err(err)?;
+    }
+    serde_json::to_string(&all).map_err(json_err)
+}
+
+/// The fit plan (JSON) from the merged census.
+#[pyfunction]
+#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit_plan(py: Python<'_>, census: &str, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, min_history_days: Option<i64>) -> PyResult<String> {
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+    let census: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
+    let at = day(at)?;
+    let plan = run(py, None, move || winback::sharded::FitPlan::new(&config, at, &census))?.map_err(err)?;
+    serde_json::to_string(&plan).map_err(json_err)
+}
+
+/// A shard's training (and scoring-list) rows for the plan, as a record batch.
+#[pyfunction]
+fn shard_rows<'py>(py: Python<'py>, history: &History, plan: &str) -> PyResult<Bound<'py, PyAny>> {
+    let plan: winback::sharded::FitPlan = serde_json::from_str(plan).map_err(json_err)?;
+    let h = Arc::clone(&history.inner);
+    let batch = run(py, None, move || -> winback::Result<_> {
+        let rows = winback::sharded::shard_rows(&h, &plan)?;
+        winback::shard_rows_table(&rows, &plan.schema)
+    })?
+    .map_err(err)?;
+    batch.to_pyarrow(py)
+}
+
+fn census_at(census: &str, at: Day) -> PyResult<winback::core::census::Census> {
+    let c: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
+    Ok(c.at(at).map_err(err)?.clone())
+}
+
+/// A shard's feature table at `at`, with the schema learned from the merged census.
+#[pyfunction]
+#[pyo3(signature = (history, at, census, lapse_days=None, lapse_quantile=None, all=false))]
+fn features_with<'py>(py: Python<'py>, history: &History, at: &str, census: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+    let at = day(at)?;
+    let census = census_at(census, at)?;
+    let h = Arc::clone(&history.inner);
+    let who = if all { winback::Who::All } else { winback::Who::Lapsed };
+    let table = run(py, None, move || -> winback::Result<_> {
+        let x = winback::sharded::feature_table_with(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default(), &census)?;
+        winback::features_table(&h, &x)
+    })?
+    .map_err(err)?;
+    table.to_pyarrow(py)
+}
+
+/// The feature names a feature table at the merged census's date has.
+#[pyfunction]
+fn census_feature_names(census: &str, at: &str) -> PyResult<Vec<String>> {
+    let census = census_at(census, day(at)?)?;
+    let schema = winback::core::features::FeatureSchema::learn_with(&census, None, &Default::default()).map_err(err)?;
+    Ok(schema.features.iter().map(|f| f.name.clone()).collect())
+}
+
 /// The native module.
 #[pymodule]
 fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -423,5 +577,16 @@ fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bgnbd, m)?)?;
     m.add_function(wrap_pyfunction!(backtest, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
+    for f in [
+        wrap_pyfunction!(fit_cutoffs, m)?,
+        wrap_pyfunction!(shard_census, m)?,
+        wrap_pyfunction!(merge_censuses, m)?,
+        wrap_pyfunction!(fit_plan, m)?,
+        wrap_pyfunction!(shard_rows, m)?,
+        wrap_pyfunction!(features_with, m)?,
+        wrap_pyfunction!(census_feature_names, m)?,
+    ] {
+        m.add_function(f)?;
+    }
     Ok(())
 }

@@ -1,0 +1,285 @@
+//! What a cutoff needs from *every* customer, as counts that merge exactly.
+//!
+//! Most features are one customer's own business, but a few are not: the learned
+//! lapse threshold (a quantile of all purchase gaps), the RFM quintile edges, the
+//! ABC (Pareto) classes, the BG/NBD parameters, and the category, channel and region
+//! vocabularies. A [`Census`] holds the counts these are computed from: customers
+//! per recency, per purchase count, per net spend and per BG/NBD pattern, the gap
+//! histogram, and purchase counts per level. Counts add up exactly, so the census
+//! of a history split by customer into shards, merged in any order, equals the
+//! census of the whole history, and everything computed from it is the same to the
+//! bit. The single-machine path computes its population facts through this very
+//! type; a cluster (Spark) computes one census per partition and merges them.
+//!
+//! ```
+//! use winback_core::census::Census;
+//! use winback_core::{History, Line, LoadOptions, date::day_from_ymd};
+//! let d = |m, dd| day_from_ymd(2024, m, dd);
+//! let line = |customer, day, amount| Line { customer, day, amount, ..Default::default() };
+//! let lines = [line("a", d(1, 1), 10.0), line("a", d(1, 11), 5.0), line("b", d(1, 5), 7.0)];
+//! let load = |l: &[Line<'static>]| History::from_lines(l.to_vec(), false, &LoadOptions::default()).map(|r| r.0);
+//! let cutoff = d(2, 1);
+//! // Two shards, one customer each, merged: the same census as the whole history.
+//! let mut merged = Census::default();
+//! for shard in [&lines[..2], &lines[2..]] {
+//!     merged.merge(&Census::of(&load(shard)?, cutoff));
+//! }
+//! assert_eq!(merged, Census::of(&load(&lines)?, cutoff));
+//! assert_eq!(merged.customers, 2);
+//! assert_eq!(merged.gaps, vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]); // a's one gap of 10 days
+//! assert_eq!(merged.lapsed_at_least(22), 1); // b: 27 days since Jan 5th (a: 21)
+//! # Ok::<(), winback_core::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use winback_stats::btyd::{BgNbd, Pattern};
+
+use crate::date::Day;
+use crate::features::{summarize, Summary};
+use crate::{History, Present};
+
+/// Category spend is counted in units of 1/10,000 (fixed point), so that sums are
+/// exact and do not depend on the order in which shards are added.
+pub const CATEGORY_UNITS: f64 = 10_000.0;
+
+/// Counts of every customer with a purchase before one cutoff (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Census {
+    /// The cutoff `T` (days; purchases strictly before it count).
+    pub cutoff: Day,
+    /// Optional columns of the source.
+    pub present: Present,
+    /// Customers with at least one purchase before `T`.
+    pub customers: u64,
+    /// Days since the last purchase → customers.
+    pub recency: BTreeMap<i64, u64>,
+    /// Purchases (distinct purchase events) → customers.
+    pub purchases: BTreeMap<u32, u64>,
+    /// Net spend → customers, as `(f64::to_bits, count)` sorted by value
+    /// (`f64::total_cmp`): bits keep the value exact in any text format.
+    pub spend: Vec<(u64, u64)>,
+    /// BG/NBD pattern `(x, t_x, T)` in days → customers.
+    pub patterns: BTreeMap<(u32, u32, u32), u64>,
+    /// Gap between consecutive purchase days (index = days) → gaps.
+    pub gaps: Vec<u64>,
+    /// Purchases per channel name.
+    pub channels: BTreeMap<String, u64>,
+    /// Purchases per region name.
+    pub regions: BTreeMap<String, u64>,
+    /// Category value per category name, in units of 1/[`CATEGORY_UNITS`].
+    pub categories: BTreeMap<String, i64>,
+}
+
+impl Census {
+    /// The census of every customer of `history` at `cutoff`.
+    pub fn of(history: &History, cutoff: Day) -> Census {
+        let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &[])).collect();
+        let mut census = Census::from_summaries(cutoff, &sums);
+        census.present = history.present();
+        census.gaps = gap_counts(history, cutoff);
+        let name = |names: &[String], code: u16| names.get(usize::from(code)).cloned();
+        for s in sums.iter().flatten() {
+            for &(k, n) in &s.channels {
+                if let Some(l) = name(history.channels(), k) {
+                    *census.channels.entry(l).or_default() += u64::from(n);
+                }
+            }
+            for &(k, n) in &s.regions {
+                if let Some(l) = name(history.regions(), k) {
+                    *census.regions.entry(l).or_default() += u64::from(n);
+                }
+            }
+            for &(k, v) in &s.categories {
+                if let Some(l) = name(history.categories(), k) {
+                    *census.categories.entry(l).or_default() += category_units(v);
+                }
+            }
+        }
+        census
+    }
+
+    /// The customer counts (recency, purchases, spend, patterns) of per-customer
+    /// summaries; no gaps, vocabularies or column flags.
+    pub(crate) fn from_summaries(cutoff: Day, sums: &[Option<Summary>]) -> Census {
+        let mut c = Census { cutoff, ..Default::default() };
+        let mut spend: Vec<f64> = Vec::new();
+        for s in sums.iter().flatten() {
+            c.customers += 1;
+            *c.recency.entry(i64::from(cutoff) - i64::from(s.last)).or_default() += 1;
+            *c.purchases.entry(s.purchases).or_default() += 1;
+            spend.push(s.gross - s.returned);
+            *c.patterns.entry(pattern_key(s, cutoff)).or_default() += 1;
+        }
+        spend.sort_by(f64::total_cmp);
+        c.spend = run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1)));
+        c
+    }
+
+    /// Adds another shard's census (same cutoff; the shards hold different customers).
+    pub fn merge(&mut self, other: &Census) {
+        self.cutoff = other.cutoff;
+        self.present = Present {
+            quantity: self.present.quantity || other.present.quantity,
+            order: self.present.order || other.present.order,
+            channel: self.present.channel || other.present.channel,
+            category: self.present.category || other.present.category,
+            region: self.present.region || other.present.region,
+        };
+        self.customers += other.customers;
+        add_all(&mut self.recency, &other.recency);
+        add_all(&mut self.purchases, &other.purchases);
+        add_all(&mut self.patterns, &other.patterns);
+        add_all(&mut self.channels, &other.channels);
+        add_all(&mut self.regions, &other.regions);
+        add_all(&mut self.categories, &other.categories);
+        if self.gaps.len() < other.gaps.len() {
+            self.gaps.resize(other.gaps.len(), 0);
+        }
+        for (a, b) in self.gaps.iter_mut().zip(&other.gaps) {
+            *a += b;
+        }
+        let mut spend = std::mem::take(&mut self.spend);
+        spend.extend_from_slice(&other.spend);
+        spend.sort_by(|a, b| f64::from_bits(a.0).total_cmp(&f64::from_bits(b.0)));
+        self.spend = run_lengths(spend.into_iter());
+    }
+
+    /// Customers whose last purchase is at least `days` before the cutoff.
+    pub fn lapsed_at_least(&self, days: i64) -> u64 {
+        self.recency.range(days..).map(|(_, n)| n).sum()
+    }
+
+    /// The population facts at the cutoff (RFM edges, ABC cuts, and the BG/NBD fit
+    /// when `btyd`).
+    pub(crate) fn population(&self, btyd: bool) -> Population {
+        let r: Vec<(f64, u64)> = self.recency.iter().map(|(&d, &n)| (d as f64, n)).collect();
+        let f: Vec<(f64, u64)> = self.purchases.iter().map(|(&p, &n)| (f64::from(p), n)).collect();
+        let m: Vec<(f64, u64)> = self.spend.iter().map(|&(b, n)| (f64::from_bits(b), n)).collect();
+        // ABC: customers by net spend, highest first; a value's class follows the share
+        // of spend above it, so equal spend means the same class.
+        let total: f64 = m.iter().rev().map(|&(v, n)| v.max(0.0) * n as f64).sum();
+        let (mut a_min, mut b_min) = (None, None);
+        let mut cum = 0.0;
+        for &(v, n) in m.iter().rev() {
+            if v <= 0.0 || total <= 0.0 {
+                break;
+            }
+            let share_before = cum / total;
+            if share_before < 0.8 {
+                a_min = Some(v);
+            } else if share_before < 0.95 {
+                b_min = Some(v);
+            }
+            cum += v * n as f64;
+        }
+        let btyd = if btyd {
+            let patterns: Vec<Pattern> = self
+                .patterns
+                .iter()
+                .map(|(&(x, t_x, t), &n)| Pattern { x: f64::from(x), t_x: f64::from(t_x), t: f64::from(t), weight: n as f64 })
+                .collect();
+            BgNbd::fit(&patterns)
+        } else {
+            None
+        };
+        Population { r_bp: breakpoints(&r), f_bp: breakpoints(&f), m_bp: breakpoints(&m), abc_a_min: a_min, abc_b_min: b_min, btyd }
+    }
+}
+
+/// Population-level facts at the cutoff: RFM breakpoints, ABC cuts, the BG/NBD fit.
+#[derive(Debug, Clone)]
+pub(crate) struct Population {
+    pub(crate) r_bp: [f64; 4],
+    pub(crate) f_bp: [f64; 4],
+    pub(crate) m_bp: [f64; 4],
+    /// Lowest net spend in class A (`None`: nobody).
+    pub(crate) abc_a_min: Option<f64>,
+    /// Lowest net spend in class B.
+    pub(crate) abc_b_min: Option<f64>,
+    pub(crate) btyd: Option<BgNbd>,
+}
+
+impl Population {
+    /// ABC class of a net spend: 0 = A (the customers making the top 80% of net
+    /// spend), 1 = B (the next 15%), 2 = C (the rest, and all spend ≤ 0).
+    pub(crate) fn abc(&self, net: f64) -> u8 {
+        if net <= 0.0 {
+            2
+        } else if self.abc_a_min.is_some_and(|a| net >= a) {
+            0
+        } else if self.abc_b_min.is_some_and(|b| net >= b) {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+/// A customer's BG/NBD pattern at cutoff `t`, in days.
+pub(crate) fn pattern_key(s: &Summary, t: Day) -> (u32, u32, u32) {
+    let days = |d: i64| u32::try_from(d.max(0)).unwrap_or(u32::MAX);
+    (s.distinct_days.saturating_sub(1), days(i64::from(s.last) - i64::from(s.first)), days(i64::from(t) - i64::from(s.first)))
+}
+
+/// The value at 0-based position `k` of the sorted multiset `(value, count)`.
+fn nth(v: &[(f64, u64)], k: u64) -> f64 {
+    let mut seen = 0;
+    for &(x, n) in v {
+        seen += n;
+        if k < seen {
+            return x;
+        }
+    }
+    v.last().map_or(0.0, |l| l.0)
+}
+
+/// Quintile edges (0.2, 0.4, 0.6, 0.8-quantiles, linear interpolation as numpy's
+/// default) of a sorted multiset.
+fn breakpoints(v: &[(f64, u64)]) -> [f64; 4] {
+    let n: u64 = v.iter().map(|p| p.1).sum();
+    if n == 0 {
+        return [0.0; 4];
+    }
+    let q = |p: f64| {
+        let h = (n - 1) as f64 * p;
+        let lo = h.floor() as u64;
+        let hi = (lo + 1).min(n - 1);
+        let (a, b) = (nth(v, lo), nth(v, hi));
+        a + (h - lo as f64) * (b - a)
+    };
+    [q(0.2), q(0.4), q(0.6), q(0.8)]
+}
+
+fn category_units(v: f64) -> i64 {
+    // Saturating float-to-int conversion; NaN counts 0.
+    (v * CATEGORY_UNITS).round() as i64
+}
+
+fn add_all<K: Ord + Clone, V: std::ops::AddAssign + Copy + Default>(into: &mut BTreeMap<K, V>, from: &BTreeMap<K, V>) {
+    for (k, &v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// Merges adjacent equal values (already sorted) by adding their counts.
+fn run_lengths(sorted: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (b, n) in sorted {
+        match out.last_mut() {
+            Some(last) if last.0 == b => last.1 += n,
+            _ => out.push((b, n)),
+        }
+    }
+    out
+}
+
+/// Gaps between consecutive purchase days before `cutoff`, over every customer.
+fn gap_counts(history: &History, cutoff: Day) -> Vec<u64> {
+    let mut h = crate::lapse::gap_histogram(history, cutoff, |_| true);
+    let last = h.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
+    h.truncate(last);
+    h
+}

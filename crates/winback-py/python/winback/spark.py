@@ -1,0 +1,284 @@
+"""winback on Apache Spark: the same numbers as on one machine, past one machine.
+
+The per-customer work runs on the executors, in Rust, on Arrow batches (no pandas
+on the way); what needs every customer at once is computed exactly from counts.
+Every call makes these passes over the data:
+
+1. **Census** — the rows are hash-partitioned by customer (``repartition(n,
+   customer)``: all of a customer's rows land in one partition) and each partition,
+   read into a Rust history through ``mapInArrow``, returns its *census* at the
+   dates needed: customers per recency, purchase count, net spend and BG/NBD
+   pattern, the purchase-gap histogram and purchases per channel, region and
+   category. Censuses are counts, so the driver merges them exactly: the learned
+   lapse threshold, the RFM quintile edges, the ABC classes, the BG/NBD fit and the
+   vocabularies are the ones the whole history gives.
+2. **Rows** — each partition builds its customers' features (and, to fit, their
+   training rows with labels) with those global facts.
+3. **Driver** — ``fit`` collects the stacked training rows (one row per lapsed
+   customer per training cutoff, plus the features of the list being scored,
+   which size the groups) and fits the same ``WinbackModel``; ``plan`` collects
+   the scores (customer, group, priority) and plans as on one machine.
+
+Because counts merge exactly and rows are put in customer-id order before
+fitting, features, model file and scores equal the single-machine package's to
+the bit, whatever the partitioning and row order. Customer attributes, lapse
+rules by segment and percentile features need every customer at once and are
+not offered here.
+
+>>> from winback import spark as wbs                                  # doctest: +SKIP
+>>> model = wbs.fit(winback.WinbackModel(horizon_days=60), sdf, at="2011-12-10")  # doctest: +SKIP
+>>> scores = wbs.score(model, sdf, at="2011-12-10")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Iterator, Optional, Tuple
+
+import pyarrow as pa
+
+from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _plan_params, _winback
+from ._errors import WinbackDataWarning, WinbackParamError
+
+__all__ = ["features", "fit", "score", "plan"]
+
+#: Above this many training rows, ``fit`` refuses to collect them to the driver
+#: (about 1.5 GB with 40 features); pass ``max_training_rows`` to change it.
+MAX_TRAINING_ROWS = 5_000_000
+
+
+def _columns(model: Optional[WinbackModel] = None, **columns: Any) -> dict:
+    cols = {k: getattr(model, k) for k in _COLUMN_KEYS} if model is not None else {}
+    cols.setdefault("customer_id_col", "customer_id")
+    cols.setdefault("datetime_col", "date")
+    cols.setdefault("monetary_value_col", "amount")
+    unknown = sorted(set(columns) - set(_COLUMN_KEYS))
+    if unknown:
+        raise WinbackParamError(f"unknown column keyword(s) {unknown}; expected some of {list(_COLUMN_KEYS)}")
+    cols.update(columns)
+    return cols
+
+
+def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
+    """The mapped columns only, hash-partitioned by customer."""
+    names = [v for v in cols.values() if v]
+    missing = [c for c in names if c not in sdf.columns]
+    if missing:
+        raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
+    n = partitions or max(sdf.rdd.getNumPartitions(), 1)
+    return sdf.select(*names).repartition(n, cols["customer_id_col"])
+
+
+def _history(batches: list, cols: dict, skip_zero_amounts: bool = False):
+    """The partition's rows as a Rust history (None for an empty partition)."""
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return None
+    table = pa.Table.from_batches(batches)
+    return _winback.read_history(table, source="<spark partition>", skip_zero_amounts=skip_zero_amounts, threads=1, **cols)
+
+
+def _census(part, cols: dict, cutoffs: list, skip_zero_amounts: bool) -> Tuple[str, dict]:
+    """Pass 1: every partition's census at `cutoffs`, merged on the driver; and the
+    load reports, added up."""
+    def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        h = _history(list(it), cols, skip_zero_amounts)
+        if h is None:
+            return
+        yield pa.RecordBatch.from_pydict({"census": [_winback.shard_census(h, cutoffs)], "report": [h.report_json]})
+
+    rows = part.mapInArrow(run, "census string, report string").collect()
+    merged = _winback.merge_censuses([r["census"] for r in rows])
+    report = {"source": "<spark>", "rows_read": 0, "skipped": {}}
+    for r in rows:
+        rep = json.loads(r["report"])
+        report["rows_read"] += rep.get("rows_read", 0)
+        for reason, n in rep.get("skipped", []):
+            report["skipped"][reason] = report["skipped"].get(reason, 0) + n
+    report["skipped"] = sorted(report["skipped"].items())
+    if report["skipped"]:
+        n = sum(c for _, c in report["skipped"])
+        reasons = ", ".join(f"{c} {r}" for r, c in report["skipped"])
+        warnings.warn(WinbackDataWarning(f"spark: {n} of {report['rows_read']} rows skipped ({reasons})"), stacklevel=3)
+    return merged, report
+
+
+def _id_type(sdf: Any, col: str) -> str:
+    t = sdf.schema[col].dataType.simpleString()
+    return {"bigint": "int64", "int": "int32", "smallint": "int16", "tinyint": "int8"}.get(t, t)
+
+
+def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
+    """Customer ids leave in the type they came in; unsigned counts become int64 (Spark has no unsigned types)."""
+    cols, names = [], []
+    for name, col in zip(batch.schema.names, batch.columns):
+        if name == "customer_id" and id_type.startswith("int"):
+            col = col.cast(pa.int64())
+        elif pa.types.is_unsigned_integer(col.type):
+            col = col.cast(pa.int64())
+        cols.append(col)
+        names.append(name)
+    return pa.RecordBatch.from_arrays(cols, names=names)
+
+
+def _id_ddl(id_type: str) -> str:
+    return "bigint" if id_type.startswith("int") else "string"
+
+
+def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False,
+             partitions: Optional[int] = None, skip_zero_amounts: bool = False, **columns: Any):
+    """The feature table at `at` as a Spark DataFrame (``winback.features`` on a cluster).
+
+    Parameters
+    ----------
+    sdf : pyspark.sql.DataFrame
+        Transactions; column keywords as in ``winback.read_history``.
+    at : date
+    all : bool
+        Every customer with a purchase before `at` instead of the lapsed only.
+    partitions : int, optional
+        Partitions to hash the customers into (default: the DataFrame's).
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        ``customer_id`` (bigint when the ids came as integers, else string) and one
+        double column per feature.
+    """
+    cols = _columns(**columns)
+    at = _iso(at)
+    lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
+    lapse_quantile = None if lapse_days else quantile
+    part = _by_customer(sdf, cols, partitions)
+    merged, _ = _census(part, cols, [at], skip_zero_amounts)
+    names = _winback.census_feature_names(merged, at)
+    id_type = _id_type(sdf, cols["customer_id_col"])
+    schema = ", ".join([f"customer_id {_id_ddl(id_type)}"] + [f"`{n}` double" for n in names])
+
+    def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        h = _history(list(it), cols, skip_zero_amounts)
+        if h is None:
+            return
+        b = _winback.features_with(h, at, merged, lapse_days=lapse_days, lapse_quantile=lapse_quantile, all=all)
+        yield _ids_back(b, id_type)
+
+    return part.mapInArrow(run, schema)
+
+
+def _options(model: WinbackModel) -> dict:
+    return model._fit_options()
+
+
+def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None,
+        max_training_rows: int = MAX_TRAINING_ROWS) -> WinbackModel:
+    """Fits `model` standing at `at` on a Spark DataFrame; returns the fitted model.
+
+    The model's column names and options apply as in ``WinbackModel.fit``. The
+    stacked training table is built on the executors and collected to the driver;
+    above ``max_training_rows`` rows it is refused with the count (sample customers
+    with ``sdf.where(...)`` on a hash of the id, or raise the limit).
+    """
+    opts = _options(model)
+    cols = _columns(model)
+    at = _iso(at)
+    skip_zero = bool(model.skip_zero_amounts)
+    part = _by_customer(sdf, cols, partitions)
+    cutoffs = _winback.fit_cutoffs(at, **opts)
+    merged, report = _census(part, cols, cutoffs, skip_zero)
+    plan = _winback.fit_plan(merged, at, **opts)
+    expected = json.loads(plan)
+
+    def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        h = _history(list(it), cols, skip_zero)
+        if h is None:
+            return
+        yield _winback.shard_rows(h, plan)
+
+    rows = part.mapInArrow(run, _rows_schema(expected))
+    n = rows.count()
+    if n > max_training_rows:
+        raise WinbackParamError(f"{n} training rows exceed max_training_rows={max_training_rows}: raise it, or fit on a sample of customers")
+    table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
+    table = table.cast(_rows_arrow_schema(expected))
+    model.model_ = _winback.Model.fit_rows(plan, table)
+    model.fitted_at_ = at
+    model.load_report_ = report
+    model._id_type = _id_type(sdf, cols["customer_id_col"])
+    model._learned()
+    return model
+
+
+def _rows_arrow_schema(plan: dict) -> pa.Schema:
+    fields = [pa.field("cutoff_day", pa.int32()), pa.field("customer_id", pa.string()), pa.field("came_back", pa.bool_()),
+              pa.field("spend", pa.float64())]
+    fields += [pa.field(f["name"], pa.float64()) for f in plan["schema"]["features"]]
+    return pa.schema(fields)
+
+
+def _rows_schema(plan: dict) -> str:
+    parts = ["cutoff_day int", "customer_id string", "came_back boolean", "spend double"]
+    parts += [f"`{f['name']}` double" for f in plan["schema"]["features"]]
+    return ", ".join(parts)
+
+
+def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int]):
+    m = model._check()
+    cols = _columns(model)
+    skip_zero = bool(model.skip_zero_amounts)
+    part = _by_customer(sdf, cols, partitions)
+    merged, _ = _census(part, cols, [at], skip_zero)
+    id_type = _id_type(sdf, cols["customer_id_col"])
+    schema = (f"customer_id {_id_ddl(id_type)}, group bigint, probability double, probability_low double, "
+              "probability_high double, priority double, rule string")
+    model_json = m.to_json()
+
+    def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        h = _history(list(it), cols, skip_zero)
+        if h is None:
+            return
+        mm = _winback.Model.from_json(model_json)
+        yield _ids_back(mm.score_with(h, at, merged), id_type)
+
+    return part.mapInArrow(run, schema)
+
+
+def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None):
+    """The lapsed customers at `at` with group and probability, as a Spark DataFrame
+    (the columns of ``WinbackModel.score``). Group shares above the model's maximum
+    warn (``WinbackDataWarning``), counted with a Spark aggregation."""
+    at = _iso(at)
+    df = _score_df(model, sdf, at, partitions)
+    counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
+    total = sum(counts.values())
+    if total >= 100:
+        max_share = json.loads(model._check().to_json())["segmentation"]["params"].get("max_group_share")
+        if max_share:
+            for g, c in sorted(counts.items()):
+                if c / total > max_share:
+                    warnings.warn(WinbackDataWarning(
+                        f"group {g} holds {100 * c / total:.1f}% of the {total} lapsed customers at {at}, above the "
+                        f"maximum share of {100 * max_share:.0f}%: refit standing at this date"), stacklevel=2)
+    return df
+
+
+def plan(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None, **params: Any):
+    """The contact plan and the contact list (a Spark DataFrame), as ``WinbackModel.plan``.
+
+    The scores are computed on the executors; the customer, group and priority of
+    each lapsed customer are collected to the driver, which plans as on one
+    machine (the contact list is at most the lapsed list)."""
+    at = _iso(at)
+    m = model._check()
+    df = _score_df(model, sdf, at, partitions)
+    spark = df.sparkSession
+    scores = df.select("customer_id", "group", "probability", "probability_low", "probability_high", "priority")
+    table = scores.toArrow() if hasattr(scores, "toArrow") else pa.Table.from_pandas(scores.toPandas(), preserve_index=False)
+    plan_json, contacts = m.plan_scores(table, _plan_params(params))
+    id_type = _id_type(sdf, _columns(model)["customer_id_col"])
+    contacts = pa.Table.from_batches([_ids_back(contacts, id_type)])
+    try:
+        contacts_df = spark.createDataFrame(contacts)  # Spark 4 takes Arrow tables
+    except TypeError:  # pragma: no cover - Spark 3
+        contacts_df = spark.createDataFrame(contacts.to_pandas())
+    return Plan(json.loads(plan_json), contacts.to_pandas(), "pandas"), contacts_df
