@@ -20,6 +20,14 @@ if ! command -v c++ >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq g++ >/dev/null
 fi
 
+# The Spark tests (winback.spark, pyspark from requirements-test.txt) need a Java 17+ runtime.
+if ! command -v java >/dev/null 2>&1; then
+  echo "installing a Java runtime (Debian package) for the Spark tests..."
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
 # A one-off build gains nothing from incremental caches, which cost disk (CI has little).
 export CARGO_INCREMENTAL=0
 
@@ -34,4 +42,6 @@ python3 -m venv "$ROOT/.venv"
 "$ROOT/.venv/bin/pip" install -q --upgrade pip
 "$ROOT/.venv/bin/pip" install -q -r crates/winback-py/requirements-test.txt
 (cd crates/winback-py && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" CARGO_TARGET_DIR="$ROOT/target/py" maturin develop --release -q)
+# Spark runs its Python workers with this interpreter (the one with winback and pyarrow).
+export PYSPARK_PYTHON="$ROOT/.venv/bin/python"
 (cd crates/winback-py/tests && "$ROOT/.venv/bin/python" -m pytest -q)

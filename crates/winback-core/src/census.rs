@@ -61,7 +61,8 @@ pub struct Census {
     /// Net spend → customers, as `(f64::to_bits, count)` sorted by value
     /// (`f64::total_cmp`): bits keep the value exact in any text format.
     pub spend: Vec<(u64, u64)>,
-    /// BG/NBD pattern `(x, t_x, T)` in days → customers.
+    /// BG/NBD pattern `(x, t_x, T)` in days → customers (a list of pairs in text).
+    #[serde(with = "pairs")]
     pub patterns: BTreeMap<(u32, u32, u32), u64>,
     /// Gap between consecutive purchase days (index = days) → gaps.
     pub gaps: Vec<u64>,
@@ -282,4 +283,45 @@ fn gap_counts(history: &History, cutoff: Day) -> Vec<u64> {
     let last = h.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
     h.truncate(last);
     h
+}
+
+/// A map with composite keys as a list of `[key, value]` pairs (JSON object keys
+/// must be strings).
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(m: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, K: Deserialize<'de> + Ord, V: Deserialize<'de> + std::ops::AddAssign + Default>(
+        d: D,
+    ) -> Result<BTreeMap<K, V>, D::Error> {
+        let v: Vec<(K, V)> = Vec::deserialize(d)?;
+        let mut m = BTreeMap::new();
+        for (k, n) in v {
+            *m.entry(k).or_default() += n;
+        }
+        Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_census_round_trips_through_json_exactly() {
+        let mut c = Census { cutoff: 19_000, customers: 3, ..Default::default() };
+        c.patterns.insert((1, 20, 30), 2);
+        c.patterns.insert((0, 0, 5), 1);
+        c.recency.insert(12, 3);
+        c.spend = vec![(0.1f64.to_bits(), 1), ((1.0f64 / 3.0).to_bits(), 2)];
+        c.categories.insert("bakery".into(), 12_345);
+        let text = serde_json::to_string(&c).unwrap_or_default();
+        let back: Census = serde_json::from_str(&text).unwrap_or_default();
+        assert_eq!(back, c);
+    }
 }

@@ -105,15 +105,17 @@ def _census(part, cols: dict, cutoffs: list, skip_zero_amounts: bool) -> Tuple[s
 
 
 def _id_type(sdf: Any, col: str) -> str:
+    """`int64` for integer (and floating) id columns, which leave as bigint; else `string`."""
     t = sdf.schema[col].dataType.simpleString()
-    return {"bigint": "int64", "int": "int32", "smallint": "int16", "tinyint": "int8"}.get(t, t)
+    return "int64" if t in ("bigint", "int", "smallint", "tinyint", "double", "float") or t.startswith("decimal") else "string"
 
 
 def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
-    """Customer ids leave in the type they came in; unsigned counts become int64 (Spark has no unsigned types)."""
+    """Customer ids leave in the type they came in (integer ids as int64, as ``winback.features``
+    gives them); unsigned counts become int64 (Spark has no unsigned types)."""
     cols, names = [], []
     for name, col in zip(batch.schema.names, batch.columns):
-        if name == "customer_id" and id_type.startswith("int"):
+        if name == "customer_id" and id_type == "int64":
             col = col.cast(pa.int64())
         elif pa.types.is_unsigned_integer(col.type):
             col = col.cast(pa.int64())
@@ -123,7 +125,7 @@ def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
 
 
 def _id_ddl(id_type: str) -> str:
-    return "bigint" if id_type.startswith("int") else "string"
+    return "bigint" if id_type == "int64" else "string"
 
 
 def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False,
@@ -252,7 +254,7 @@ def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = No
     counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
     total = sum(counts.values())
     if total >= 100:
-        max_share = json.loads(model._check().to_json())["segmentation"]["params"].get("max_group_share")
+        max_share = json.loads(model._check().config_json())["segmenter"].get("max_group_share")
         if max_share:
             for g, c in sorted(counts.items()):
                 if c / total > max_share:

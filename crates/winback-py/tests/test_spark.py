@@ -1,0 +1,100 @@
+"""winback.spark gives the single-machine numbers to the bit: features, model file,
+scores and plan, on the bundled samples, in Spark local[2] with the rows shuffled
+over several partitions. Spark must start: these tests fail (never skip) unless
+WINBACK_SKIP_SPARK=1 is set (README, "On a Spark cluster")."""
+import os
+import sys
+import warnings
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import winback
+from winback import spark as wbs
+from conftest import AT, ROOT
+
+if os.environ.get("WINBACK_SKIP_SPARK") == "1":
+    pytest.skip("WINBACK_SKIP_SPARK=1: Spark tests turned off", allow_module_level=True)
+
+RETAIL_COLS = dict(customer_id_col="customer_id", datetime_col="invoice_date", monetary_value_col="amount",
+                   quantity_col="quantity", order_id_col="invoice_no", region_col="country", cancelled_col="is_cancellation")
+CJ_COLS = dict(customer_id_col="household_id", datetime_col="date", monetary_value_col="sales_value", quantity_col="quantity",
+               order_id_col="basket_id", category_col="department", region_col="store_id")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    s = (SparkSession.builder.master("local[2]").appName("winback-tests")
+         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+         .config("spark.pyspark.python", sys.executable).getOrCreate())
+    yield s
+    s.stop()
+
+
+def shuffled(spark, table: pa.Table, seed: int = 7):
+    from pyspark.sql.functions import rand
+
+    return spark.createDataFrame(table).orderBy(rand(seed)).repartition(5)
+
+
+@pytest.fixture(scope="module")
+def retail():
+    return pacsv.read_csv(ROOT / "datasets" / "online_retail_invoices.csv.gz")
+
+
+def by_id(df):
+    return df.sort_values("customer_id").reset_index(drop=True)
+
+
+def test_features_model_scores_and_plan_are_the_single_machine_ones(spark, retail):
+    warnings.simplefilter("ignore", winback.WinbackDataWarning)
+    sdf = shuffled(spark, retail)
+    assert sdf.rdd.getNumPartitions() >= 4
+
+    f_spark = by_id(wbs.features(sdf, AT, partitions=4, **RETAIL_COLS).toPandas())
+    f_one = by_id(winback.features(retail, AT, **RETAIL_COLS))
+    assert len(f_one) > 1000
+    assert list(f_spark.columns) == list(f_one.columns)
+    assert f_spark["customer_id"].dtype == f_one["customer_id"].dtype == "int64"
+    assert f_spark.equals(f_one)
+
+    one = winback.WinbackModel(**RETAIL_COLS).fit(retail, AT)
+    sharded = wbs.fit(winback.WinbackModel(**RETAIL_COLS), sdf, AT, partitions=4)
+    assert sharded.model_.to_json() == one.model_.to_json()
+    assert sharded.load_report_["rows_read"] == one.load_report_["rows_read"]
+
+    s_spark = by_id(wbs.score(sharded, sdf, AT, partitions=4).toPandas())
+    s_one = by_id(one.score(retail, AT))
+    s_one["group"] = s_one["group"].astype("int64")
+    assert s_spark.equals(s_one)
+
+    params = dict(objective="profit", cost_per_contact=1.0, margin=0.3, target_winbacks=150, control_share=0.1)
+    plan, contacts = wbs.plan(sharded, sdf, AT, partitions=4, **params)
+    plan_one = one.plan(retail, AT, **params)
+    assert plan._data == plan_one._data
+    c_spark = contacts.toPandas()
+    c_one = plan_one.contacts
+    assert len(c_spark) == len(c_one) > 0
+    assert c_spark["customer_id"].tolist() == c_one["customer_id"].tolist()
+    assert c_spark["arm"].tolist() == c_one["arm"].tolist()
+
+
+def test_complete_journey_model_is_the_single_machine_one(spark):
+    warnings.simplefilter("ignore", winback.WinbackDataWarning)
+    table = pacsv.read_csv(ROOT / "datasets" / "completejourney_baskets.csv.gz")
+    sdf = shuffled(spark, table, seed=3)
+    kw = dict(horizon_days=28, **CJ_COLS)
+    one = winback.WinbackModel(**kw).fit(table, "2018-01-01")
+    sharded = wbs.fit(winback.WinbackModel(**kw), sdf, "2018-01-01", partitions=6)
+    assert sharded.model_.to_json() == one.model_.to_json()
+    assert len(sharded.groups_) >= 5
+
+
+def test_a_missing_column_is_named(spark, retail):
+    sdf = shuffled(spark, retail)
+    with pytest.raises(winback.WinbackParamError, match="no column"):
+        wbs.features(sdf, AT, **dict(RETAIL_COLS, region_col="region"))
