@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use winback_core::date::Day;
-use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams};
+use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Effect, Outcome, Plan, PlanParams};
 
 use crate::error::{Error, Result};
 use crate::model::{candidate, ScoredCustomer, Scores, WinbackModel};
@@ -26,6 +26,40 @@ pub struct Wave {
     pub outcomes: Vec<Outcome>,
     /// Ids of the customers contacted (per-customer outcomes), sorted.
     pub contacted: Vec<String>,
+    /// Per-group counts of the control arm (`contacted` = customers held out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub control: Vec<Outcome>,
+}
+
+/// One recorded wave as `winback campaign` prints it: both arms pooled over the
+/// wave's groups, and the win-backs the contact caused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaveSummary {
+    /// Wave number (1 = first recorded).
+    pub wave: usize,
+    /// Its scoring date.
+    pub at: Day,
+    /// Customers contacted.
+    pub contacted: u64,
+    /// Of which came back.
+    pub contacted_came_back: u64,
+    /// Customers held out (0 without a control arm).
+    pub control: u64,
+    /// Of which came back anyway.
+    pub control_came_back: u64,
+    /// Effect per contact (pooled contact rate − control rate) with its interval;
+    /// `None` without a control arm.
+    pub effect: Option<(f64, f64, f64)>,
+    /// Win-backs caused: contacts × effect, with the interval's ends.
+    pub incremental_winbacks: Option<(f64, f64, f64)>,
+}
+
+impl WaveSummary {
+    /// Cost per win-back caused, for a cost per contact (`None` without a control
+    /// arm or when the contact caused none).
+    pub fn cost_per_incremental(&self, cost_per_contact: f64) -> Option<f64> {
+        self.incremental_winbacks.filter(|w| w.0 > 0.0).map(|w| cost_per_contact * self.contacted as f64 / w.0)
+    }
 }
 
 /// What [`WinbackModel::feedback`] returns: the wave recorded and the plan for what is left.
@@ -39,6 +73,9 @@ pub struct Feedback {
     pub plan: Plan,
     /// The contact list for what is left.
     pub contacts: Vec<ContactRow>,
+    /// The effect of contact per group over every recorded wave with a control
+    /// arm (empty when no wave had one).
+    pub effects: Vec<Effect>,
 }
 
 impl WinbackModel {
@@ -78,7 +115,27 @@ impl WinbackModel {
         for c in self.remaining(scores) {
             size[c.group] += 1;
         }
-        self.segmentation.groups.iter().map(|g| candidate(g, size[g.id])).collect()
+        let effects = self.effects().unwrap_or_default();
+        self.segmentation.groups.iter().map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect()
+    }
+
+    /// The effect of contact per group, over every recorded wave with a control
+    /// arm: [`winback_rank::effects`] of the waves' summed counts, at the model's
+    /// interval level. Empty when no wave had a control arm.
+    pub fn effects(&self) -> Result<Vec<Effect>> {
+        if self.waves.iter().all(|w| w.control.is_empty()) {
+            return Ok(Vec::new());
+        }
+        let contact: Vec<Outcome> = self.waves.iter().flat_map(|w| w.outcomes.iter().copied()).collect();
+        let control: Vec<Outcome> = self.waves.iter().flat_map(|w| w.control.iter().copied()).collect();
+        Ok(winback_rank::effects(&contact, &control, self.segmentation.params.interval_level())?)
+    }
+
+    /// The candidate with its group's measured effect, when there is one (a group
+    /// never held out has no effect to plan on).
+    pub(crate) fn with_effect(&self, mut c: Candidate, effects: &[Effect]) -> Candidate {
+        c.effect = effects.iter().find(|e| e.group == c.group && e.control > 0).cloned();
+        c
     }
 
     /// Records a wave's outcomes: each group's probability becomes its
@@ -99,10 +156,12 @@ impl WinbackModel {
         let level = self.segmentation.params.interval_level();
         // For a per-customer wave, its own customers are still "left" until recorded.
         let all = self.left_candidates(scores);
-        for o in &wave.outcomes {
+        for o in wave.outcomes.iter().chain(&wave.control) {
             let c = all.iter().find(|c| c.group == o.group).ok_or(winback_rank::Error::UnknownGroup(o.group))?;
-            if o.contacted > c.size as u64 {
-                return Err(Error::ContactsExceedGroup { file: wave.source.clone(), group: o.group, contacted: o.contacted, left: c.size });
+            let held = wave.control.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
+            let contacted = wave.outcomes.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
+            if contacted + held > c.size as u64 {
+                return Err(Error::ContactsExceedGroup { file: wave.source.clone(), group: o.group, contacted: contacted + held, left: c.size });
             }
         }
         let updated = winback_rank::record_outcomes(&all, &wave.outcomes, level)?;
@@ -115,9 +174,47 @@ impl WinbackModel {
                 g.beta = b.beta;
             }
         }
-        self.waves.push(Wave { fingerprint: wave.fingerprint.clone(), at: scores.at, outcomes: wave.outcomes.clone(), contacted: wave.contacted.clone() });
+        self.waves.push(Wave {
+            fingerprint: wave.fingerprint.clone(),
+            at: scores.at,
+            outcomes: wave.outcomes.clone(),
+            contacted: wave.contacted.clone(),
+            control: wave.control.clone(),
+        });
         // rank's update already took the wave's contacts out of the sizes: no second pass over the customers.
-        Ok(updated.into_iter().filter(|c| c.size > 0).collect())
+        let effects = self.effects()?;
+        Ok(updated.into_iter().filter(|c| c.size > 0).map(|c| self.with_effect(c, &effects)).collect())
+    }
+
+    /// The recorded waves, each with both arms pooled over its groups and the
+    /// win-backs the contact caused (see [`WaveSummary`]).
+    pub fn campaign(&self) -> Result<Vec<WaveSummary>> {
+        let level = self.segmentation.params.interval_level();
+        self.waves
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let sum = |l: &[Outcome]| l.iter().fold((0u64, 0u64), |a, o| (a.0 + o.contacted, a.1 + o.came_back));
+                let ((n1, k1), (n0, k0)) = (sum(&w.outcomes), sum(&w.control));
+                let effect = if n0 > 0 {
+                    let e = winback_rank::effects(&[Outcome { group: 1, contacted: n1, came_back: k1 }], &[Outcome { group: 1, contacted: n0, came_back: k0 }], level)?;
+                    e.first().map(|e| (e.effect, e.effect_low, e.effect_high))
+                } else {
+                    None
+                };
+                let n = n1 as f64;
+                Ok(WaveSummary {
+                    wave: i + 1,
+                    at: w.at,
+                    contacted: n1,
+                    contacted_came_back: k1,
+                    control: n0,
+                    control_came_back: k0,
+                    effect,
+                    incremental_winbacks: effect.map(|(m, lo, hi)| (n * m, n * lo, n * hi)),
+                })
+            })
+            .collect()
     }
 
     /// Records a wave and plans what is left: the whole feedback step. The model
@@ -129,7 +226,8 @@ impl WinbackModel {
         let left = next.record_outcomes(scores, wave)?;
         let p = plan(&left, params)?;
         let contacts = contact_list(&p, &left, &next.remaining(scores))?;
+        let effects = next.effects()?;
         *self = next;
-        Ok(Feedback { wave: self.waves.len(), left, plan: p, contacts })
+        Ok(Feedback { wave: self.waves.len(), left, plan: p, contacts, effects })
     }
 }

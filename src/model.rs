@@ -176,6 +176,7 @@ pub(crate) fn candidate(g: &winback_tree::Group, size: usize) -> Candidate {
         return_spend: g.mean_return_spend.unwrap_or(0.0),
         posterior: winback_stats::Beta::new(g.alpha, g.beta),
         label: g.sentence.clone(),
+        effect: None,
     }
 }
 
@@ -402,8 +403,9 @@ impl WinbackModel {
                 _ => return Err(Error::UnknownGroup { customer: c.customer_id.clone(), group: c.group, groups: self.segmentation.groups.len() }),
             }
         }
+        let effects = self.effects()?;
         let mut candidates: Vec<Candidate> =
-            self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| candidate(g, size[g.id])).collect();
+            self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
         if params.control_share > 0.0 {
             // Only contactable customers count; a group held out whole leaves the plan.
             let mut control = vec![0usize; self.segmentation.groups.len() + 1];

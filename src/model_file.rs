@@ -291,9 +291,11 @@ impl TryFrom<ModelFile> for WinbackModel {
                 return refuse(format!("waves[{i}].fingerprint"), "the same outcomes recorded twice");
             }
             check_day(&format!("waves[{i}].at"), w.at)?;
-            for (j, o) in w.outcomes.iter().enumerate() {
-                if !(1..=k).contains(&o.group) || o.came_back > o.contacted {
-                    return refuse(format!("waves[{i}].outcomes[{j}]"), format!("group {} with {} of {} back is not an outcome of this model's {k} groups", o.group, o.came_back, o.contacted));
+            for (field, list) in [("outcomes", &w.outcomes), ("control", &w.control)] {
+                for (j, o) in list.iter().enumerate() {
+                    if !(1..=k).contains(&o.group) || o.came_back > o.contacted {
+                        return refuse(format!("waves[{i}].{field}[{j}]"), format!("group {} with {} of {} back is not an outcome of this model's {k} groups", o.group, o.came_back, o.contacted));
+                    }
                 }
             }
         }

@@ -19,6 +19,9 @@ pub struct WaveOutcomes {
     pub outcomes: Vec<Outcome>,
     /// Ids of the customers contacted (per-customer files; empty for per-group files), sorted.
     pub contacted: Vec<String>,
+    /// Per-group counts of the control arm (files with an `arm` column):
+    /// `contacted` = customers held out, `came_back` = of which came back anyway.
+    pub control: Vec<Outcome>,
     /// A stable fingerprint of the content (hex), so the same outcomes are never
     /// recorded twice whatever the file's name or row order.
     pub fingerprint: String,
@@ -69,13 +72,17 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
     let col = |name: &str| header.iter().position(|h| h == name).ok_or_else(|| bad(1, name, &shown, "missing column"));
     let by_customer = !header.iter().any(|h| h == "group") && header.iter().any(|h| h == "customer_id");
     let g = if by_customer { col("customer_id")? } else { col("group")? };
-    let (c, k) = (col("contacted")?, col("came_back")?);
+    let arm_col = header.iter().position(|h| h == "arm");
+    // Per customer with arms, the arm says who was contacted.
+    let c = if by_customer && arm_col.is_some() { None } else { Some(col("contacted")?) };
+    let k = col("came_back")?;
     let group_of: std::collections::HashMap<&str, usize> =
         scores.map(|s| s.customers.iter().map(|c| (c.customer_id.as_str(), c.group)).collect()).unwrap_or_default();
     if by_customer && scores.is_none() {
         return Err(bad(1, "customer_id", "", "per-customer outcomes need the scores of the wave"));
     }
     let mut per_group: std::collections::BTreeMap<usize, (u64, u64)> = std::collections::BTreeMap::new();
+    let mut per_group_control: std::collections::BTreeMap<usize, (u64, u64)> = std::collections::BTreeMap::new();
     let mut rows: Vec<(String, u64, u64)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut contacted_ids = Vec::new();
@@ -89,33 +96,48 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
             }
             v.parse::<u64>().map_err(|_| bad(line, name, v, "not a whole number ≥ 0"))
         };
-        let (contacted, back) = (num(c, "contacted")?, num(k, "came_back")?);
+        let control = match arm_col {
+            None => false,
+            Some(a) => match rec.get(a).unwrap_or_default().to_ascii_lowercase().as_str() {
+                "contact" => false,
+                "control" => true,
+                v => return Err(bad(line, "arm", v, "not `contact` or `control`")),
+            },
+        };
+        let back = num(k, "came_back")?;
+        let contacted = match c {
+            Some(c) => num(c, "contacted")?,
+            None => 1,
+        };
         if back > contacted {
             return Err(bad(line, "came_back", rec.get(k).unwrap_or_default(), "more came back than were contacted"));
         }
+        // Files without arms keep their old fingerprints (waves recorded before arms existed).
+        let keyed = |key: String| if arm_col.is_some() { format!("{key}\u{1f}{}", if control { "control" } else { "contact" }) } else { key };
+        let target = if control { &mut per_group_control } else { &mut per_group };
         if by_customer {
             let id = rec.get(g).unwrap_or_default();
             let group = *group_of.get(id).ok_or_else(|| bad(line, "customer_id", id, "customer not among the scored lapsed customers"))?;
             if !seen.insert(id.to_string()) {
                 return Err(bad(line, "customer_id", id, "customer listed twice"));
             }
-            let e = per_group.entry(group).or_default();
+            let e = target.entry(group).or_default();
             e.0 += contacted;
             e.1 += back;
-            if contacted == 1 {
+            if contacted == 1 && !control {
                 contacted_ids.push(id.to_string());
             }
-            rows.push((id.to_string(), contacted, back));
+            rows.push((keyed(id.to_string()), contacted, back));
         } else {
             let group = num(g, "group")? as usize;
             if group == 0 {
                 return Err(bad(line, "group", "0", "groups are numbered from 1"));
             }
-            if per_group.contains_key(&group) {
+            if target.contains_key(&group) {
                 return Err(bad(line, "group", rec.get(g).unwrap_or_default(), "group listed twice"));
             }
-            per_group.insert(group, (contacted, back));
-            rows.push((group.to_string(), contacted, back));
+            target.insert(group, (contacted, back));
+            rows.push((keyed(group.to_string()), contacted, back));
         }
     }
     rows.sort();
@@ -125,6 +147,12 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
     for (key, n, b) in &rows {
         canon.extend_from_slice(format!("{key}\u{1f}{n}\u{1f}{b}\n").as_bytes());
     }
-    let outcomes = per_group.into_iter().map(|(group, (contacted, came_back))| Outcome { group, contacted, came_back }).collect();
-    Ok(WaveOutcomes { source: source.to_string(), outcomes, contacted: contacted_ids, fingerprint: format!("{:016x}", fnv(&canon)) })
+    let list = |m: std::collections::BTreeMap<usize, (u64, u64)>| m.into_iter().map(|(group, (contacted, came_back))| Outcome { group, contacted, came_back }).collect();
+    Ok(WaveOutcomes {
+        source: source.to_string(),
+        outcomes: list(per_group),
+        contacted: contacted_ids,
+        control: list(per_group_control),
+        fingerprint: format!("{:016x}", fnv(&canon)),
+    })
 }

@@ -103,3 +103,79 @@ fn outcome_files_name_file_line_column_and_value() {
     let e = read_outcomes("grp,contacted,came_back\n".as_bytes(), "w.csv").unwrap_err();
     assert_eq!(e.to_string(), "w.csv, line 1, column `group`: missing column (value \"grp,contacted,came_back\")");
 }
+
+/// Issue 12, items 2–3: a wave with a control group. The contact list of a plan
+/// with a holdout becomes the outcome file (`customer_id,arm,came_back`); the
+/// effect per group counts both arms; the incremental objective plans on it; the
+/// campaign summary adds each wave up; the same outcomes are refused twice.
+#[test]
+fn a_wave_with_a_control_group_measures_the_effect_of_contact() {
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let params = PlanParams { control_share: 0.3, ..Default::default() };
+    let (_, list) = m.plan(&s, &params).unwrap();
+    let controls = list.iter().filter(|r| r.arm == winback::rank::Arm::Control).count();
+    assert!(controls > 100, "{controls} control customers");
+    // Outcomes: contacted customers come back one in three (by position), control one in six.
+    let mut csv = String::from("customer_id,arm,came_back\n");
+    let mut want: std::collections::BTreeMap<usize, [u64; 4]> = std::collections::BTreeMap::new();
+    for (i, r) in list.iter().enumerate() {
+        let control = r.arm == winback::rank::Arm::Control;
+        let back = if control { i % 6 == 0 } else { i % 3 == 0 };
+        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(back)));
+        let w = want.entry(r.group).or_default();
+        let k = if control { 2 } else { 0 };
+        w[k] += 1;
+        w[k + 1] += u64::from(back);
+    }
+    let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
+    assert_eq!(wave.contacted.len(), list.len() - controls);
+    let fb = m.feedback(&s, &wave, &PlanParams { objective: Objective::Incremental, ..Default::default() }).unwrap();
+    assert_eq!(fb.effects.len(), want.len());
+    for e in &fb.effects {
+        assert_eq!([e.contacted, e.contacted_came_back, e.control, e.control_came_back], want[&e.group], "group {}", e.group);
+        let (a, b) = ((e.contacted_came_back + 1) as f64 / (e.contacted + 2) as f64, (e.control_came_back + 1) as f64 / (e.control + 2) as f64);
+        assert!((e.effect - (a - b)).abs() < 1e-12 && e.effect_low < e.effect && e.effect < e.effect_high);
+    }
+    // The incremental plan leaves out the groups never held out and those whose effect lies below 0.
+    for k in &fb.plan.skipped {
+        if k.reason == winback::rank::StopReason::NoMeasurableEffect {
+            assert!(fb.effects.iter().find(|e| e.group == k.group).is_none_or(|e| e.effect_high < 0.0), "{k:?}");
+        }
+    }
+    for step in &fb.plan.steps {
+        assert!(fb.effects.iter().any(|e| e.group == step.group && e.effect_high >= 0.0));
+    }
+    // The campaign: one wave, both arms added up, win-backs caused = contacts × effect.
+    let waves = m.campaign().unwrap();
+    assert_eq!(waves.len(), 1);
+    let w = &waves[0];
+    let total = |k: usize| want.values().map(|v| v[k]).sum::<u64>();
+    assert_eq!([w.contacted, w.contacted_came_back, w.control, w.control_came_back], [total(0), total(1), total(2), total(3)]);
+    let (e, lo, hi) = w.effect.unwrap();
+    let (n, nlo, nhi) = w.incremental_winbacks.unwrap();
+    assert!((n - e * w.contacted as f64).abs() < 1e-9 && nlo < n && n < nhi && lo < e && e < hi);
+    assert!((w.cost_per_incremental(2.0).unwrap() - 2.0 * w.contacted as f64 / n).abs() < 1e-9);
+    // Recorded once; the control arm survives a save and load.
+    let again = read_outcomes_with(csv.as_bytes(), "again.csv", Some(&s)).unwrap();
+    assert!(matches!(m.clone().feedback(&s, &again, &PlanParams::default()), Err(Error::WaveAlreadyRecorded { .. })));
+    let back = WinbackModel::from_json(&m.to_json().unwrap(), "m.json").unwrap();
+    assert_eq!(back.effects().unwrap(), m.effects().unwrap());
+}
+
+#[test]
+fn per_group_outcomes_with_arms_and_old_files_keep_their_fingerprint() {
+    let csv = "group,arm,contacted,came_back\n1,contact,100,30\n1,control,50,10\n2,contact,200,20\n";
+    let w = read_outcomes(csv.as_bytes(), "w.csv").unwrap();
+    assert_eq!(w.outcomes.iter().map(|o| (o.group, o.contacted, o.came_back)).collect::<Vec<_>>(), vec![(1, 100, 30), (2, 200, 20)]);
+    assert_eq!(w.control.iter().map(|o| (o.group, o.contacted, o.came_back)).collect::<Vec<_>>(), vec![(1, 50, 10)]);
+    let e = read_outcomes("group,arm,contacted,came_back\n1,test,1,0\n".as_bytes(), "w.csv").unwrap_err();
+    assert_eq!(e.to_string(), "w.csv, line 2, column `arm`: not `contact` or `control` (value \"test\")");
+    // A file without arms has the fingerprint it had before arms existed: FNV-1a of
+    // "group\n" + "key␟contacted␟came_back\n" per row, rows sorted.
+    let old = read_outcomes("group,contacted,came_back\n2,80,3\n1,100,12\n".as_bytes(), "old.csv").unwrap();
+    let canon = "group\n1\u{1f}100\u{1f}12\n2\u{1f}80\u{1f}3\n";
+    let fnv = canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    assert_eq!(old.fingerprint, format!("{fnv:016x}"));
+    assert!(old.control.is_empty());
+}

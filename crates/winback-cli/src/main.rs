@@ -70,6 +70,8 @@ enum Cmd {
     Plan(PlanCmd),
     /// Record a wave's outcomes into the model and print the re-ranked plan for what is left.
     Feedback(FeedbackCmd),
+    /// The recorded waves: contacts, controls, win-backs, and the win-backs the contact caused with intervals.
+    Campaign(CampaignCmd),
     /// What each group is like at a date: spend, channels, categories, regions, attributes, suggested channel.
     Profile(ProfileCmd),
     /// Rolling backtest against recency-only and RFM rankings.
@@ -177,6 +179,8 @@ enum ObjectiveArg {
     Probability,
     Profit,
     Roi,
+    /// Win-backs caused (contact rate − control rate), measured on recorded waves with a control group.
+    Incremental,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -212,6 +216,9 @@ struct PlanOpts {
     /// drawn from a seeded hash of the customer id: listed with arm `control`.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     control_share: f64,
+    /// With `--objective incremental`: leave out groups whose effect interval lies wholly below this (default 0).
+    #[arg(long, allow_negative_numbers = true)]
+    min_effect: Option<f64>,
 }
 
 #[derive(Args, Debug)]
@@ -307,7 +314,8 @@ struct FeedbackCmd {
     /// Where to write the updated model.
     #[arg(long)]
     model_out: Option<PathBuf>,
-    /// Outcomes CSV: `group,contacted,came_back` or `customer_id,contacted,came_back`.
+    /// Outcomes CSV: `group,contacted,came_back` or `customer_id,contacted,came_back`; with a
+    /// control group, `customer_id,arm,came_back` or `group,arm,contacted,came_back` (arm = contact|control).
     #[arg(long)]
     outcomes: PathBuf,
     #[command(flatten)]
@@ -319,6 +327,16 @@ struct FeedbackCmd {
     /// Contact list of what is left (CSV/Parquet); `-` for stdout.
     #[arg(short, long)]
     output: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct CampaignCmd {
+    /// Model file with recorded waves.
+    #[arg(long)]
+    model: PathBuf,
+    /// Cost of one contact, for the cost per win-back caused.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    cost_per_contact: f64,
 }
 
 #[derive(Args, Debug)]
@@ -493,6 +511,7 @@ impl PlanOpts {
                 ObjectiveArg::Probability => Objective::Probability,
                 ObjectiveArg::Profit => Objective::Profit,
                 ObjectiveArg::Roi => Objective::Roi,
+                ObjectiveArg::Incremental => Objective::Incremental,
             },
             cost_per_contact: self.cost_per_contact,
             margin: self.margin,
@@ -505,6 +524,7 @@ impl PlanOpts {
             include_unprofitable: self.include_unprofitable,
             control_share: self.control_share,
             control_seed: 0,
+            min_effect: self.min_effect,
         }
     }
 }
@@ -720,7 +740,65 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     if !cli.quiet && !cli.json {
         eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
     }
-    finish_plan(&fb.plan, &fb.contacts, &c.output, cli)
+    if let Some(o) = &c.output {
+        output::write(&winback::contacts_table(&fb.contacts)?, o)?;
+    }
+    if c.output.as_deref() == Some("-") {
+        return Ok(());
+    }
+    if cli.json {
+        let mut v = serde_json::to_value(fb.plan.summary()).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("wave".into(), fb.wave.into());
+            obj.insert("groups".into(), serde_json::to_value(&fb.effects).unwrap_or_default());
+        }
+        return print_json(&v);
+    }
+    if !fb.effects.is_empty() {
+        out!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
+        out!("group | contacted | came back | control | came back | effect [interval]");
+        for e in &fb.effects {
+            out!(
+                "{:>5} | {:>9} | {:>9} | {:>7} | {:>9} | {:+.3} [{:+.3}, {:+.3}]",
+                e.group, e.contacted, e.contacted_came_back, e.control, e.control_came_back, e.effect, e.effect_low, e.effect_high
+            );
+        }
+    }
+    print_plan(&fb.plan)
+}
+
+fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
+    let m = load_model(&c.model)?;
+    let waves = m.campaign()?;
+    if cli.json {
+        let rows: Vec<serde_json::Value> = waves
+            .iter()
+            .map(|w| {
+                let mut v = serde_json::to_value(w).unwrap_or_default();
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("at".into(), format_day(w.at).into());
+                    o.insert("cost_per_incremental_winback".into(), serde_json::to_value(w.cost_per_incremental(c.cost_per_contact)).unwrap_or_default());
+                }
+                v
+            })
+            .collect();
+        return print_json(&serde_json::json!({ "waves": rows, "effects": m.effects()? }));
+    }
+    if waves.is_empty() {
+        out!("no wave recorded yet (winback feedback records one)");
+        return Ok(());
+    }
+    out!("wave | date       | contacted | came back | control | came back | effect per contact     | win-backs caused          | cost per caused");
+    for w in &waves {
+        let eff = w.effect.map_or("-".to_string(), |(e, lo, hi)| format!("{e:+.3} [{lo:+.3}, {hi:+.3}]"));
+        let inc = w.incremental_winbacks.map_or("-".to_string(), |(e, lo, hi)| format!("{e:.1} [{lo:.1}, {hi:.1}]"));
+        let cpi = w.cost_per_incremental(c.cost_per_contact).filter(|_| c.cost_per_contact > 0.0).map_or("-".to_string(), |v| format!("{v:.2}"));
+        out!(
+            "{:>4} | {} | {:>9} | {:>9} | {:>7} | {:>9} | {:<22} | {:<25} | {}",
+            w.wave, format_day(w.at), w.contacted, w.contacted_came_back, w.control, w.control_came_back, eff, inc, cpi
+        );
+    }
+    Ok(())
 }
 
 fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
@@ -820,6 +898,7 @@ fn run(cli: &Cli) -> Res<()> {
         Cmd::Score(c) => cmd_score(c, cli),
         Cmd::Plan(c) => cmd_plan(c, cli),
         Cmd::Feedback(c) => cmd_feedback(c, cli),
+        Cmd::Campaign(c) => cmd_campaign(c, cli),
         Cmd::Profile(c) => cmd_profile(c, cli),
         Cmd::Backtest(c) => cmd_backtest(c, cli),
         Cmd::Report(c) => cmd_report(c, cli),

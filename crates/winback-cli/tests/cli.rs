@@ -432,3 +432,63 @@ fn plan_with_a_control_group() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
     winback().arg("plan").args(["--model", m.to_str().unwrap()]).args(retail()).args(["--control-share", "0.95"]).assert().code(2);
 }
+
+#[test]
+fn feedback_with_a_control_group_and_the_campaign() {
+    let m = model("m-arms.json");
+    let contacts = tmp("contacts-arms.csv");
+    winback()
+        .arg("plan")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .args(["--control-share", "0.3", "-o", contacts.to_str().unwrap()])
+        .assert()
+        .success();
+    // The contact list becomes the outcome file: every fourth contacted customer came back, every eighth control.
+    let text = std::fs::read_to_string(&contacts).unwrap();
+    let mut outcomes = String::from("customer_id,arm,came_back\n");
+    for (i, line) in text.lines().skip(1).enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let back = if f[1] == "control" { i % 8 == 0 } else { i % 4 == 0 };
+        outcomes.push_str(&format!("{},{},{}\n", f[2], f[1], u8::from(back)));
+    }
+    let file = tmp("outcomes-arms.csv");
+    std::fs::write(&file, &outcomes).unwrap();
+    let out = winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--outcomes", file.to_str().unwrap(), "--objective", "incremental", "--json"])
+        .args(retail())
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["wave"], 1);
+    let groups = v["groups"].as_array().unwrap();
+    assert!(!groups.is_empty());
+    for g in groups {
+        for k in ["group", "contacted", "contacted_came_back", "control", "control_came_back", "effect", "effect_low", "effect_high"] {
+            assert!(!g[k].is_null(), "{k} missing in {g}");
+        }
+        assert!(g["effect_low"].as_f64().unwrap() <= g["effect_high"].as_f64().unwrap());
+    }
+    let control: u64 = groups.iter().map(|g| g["control"].as_u64().unwrap()).sum();
+    assert_eq!(control as usize, text.lines().filter(|l| l.contains(",control,")).count());
+    // The campaign prints the wave, and as JSON its figures.
+    winback()
+        .arg("campaign")
+        .args(["--model", m.to_str().unwrap(), "--cost-per-contact", "2"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("win-backs caused"))
+        .stdout(predicates::str::contains("   1 | "));
+    let out = winback().arg("campaign").args(["--model", m.to_str().unwrap(), "--json"]).assert().success();
+    let c: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(c["waves"][0]["control"].as_u64().unwrap(), control);
+    // The same outcomes again are refused.
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--outcomes", file.to_str().unwrap()])
+        .args(retail())
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("already recorded"));
+}

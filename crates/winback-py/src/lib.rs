@@ -410,6 +410,12 @@ impl Model {
         serde_json::to_string(&self.inner.waves).unwrap_or_default()
     }
 
+    /// The effect of contact per group (recorded waves with a control arm) as JSON.
+    fn effects_json(&self) -> PyResult<String> {
+        let e = self.inner.effects().map_err(err)?;
+        serde_json::to_string(&e).map_err(json_err)
+    }
+
     /// The groups as JSON.
     fn groups_json(&self) -> String {
         serde_json::to_string(&self.inner.segmentation.groups).unwrap_or_default()

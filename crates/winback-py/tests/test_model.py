@@ -149,3 +149,24 @@ def test_plan_with_a_control_group(retail_table):
     assert list(again["customer_id"]) == list(c["customer_id"])
     with pytest.raises(winback.WinbackParamError):
         m.plan(retail_table, at=AT, control_share=0.95)
+
+
+def test_outcomes_with_arms_give_effects_and_an_incremental_plan(retail_table):
+    """Issue 12, 2: the contact list of a plan with a holdout, with outcomes, measures the effect of contact."""
+    import pandas as pd
+
+    m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    c = m.plan(retail_table, at=AT, control_share=0.3).contacts
+    came_back = [int(i % (8 if arm == "control" else 4) == 0) for i, arm in enumerate(c["arm"])]
+    outcomes = pd.DataFrame({"customer_id": c["customer_id"].astype(str), "arm": c["arm"], "came_back": came_back})
+    plan = m.feedback(retail_table, at=AT, outcomes=outcomes, objective="incremental")
+    e = m.effects_
+    assert list(e.columns) == ["group", "contacted", "contacted_came_back", "control", "control_came_back", "contact_rate",
+                               "control_rate", "effect", "effect_low", "effect_high"]
+    assert e["control"].sum() == (c["arm"] == "control").sum()
+    assert e["contacted"].sum() == (c["arm"] == "contact").sum()
+    assert (e["effect_low"] <= e["effect"]).all() and (e["effect"] <= e["effect_high"]).all()
+    assert ((e["contact_rate"] - e["control_rate"] - e["effect"]).abs() < 1e-12).all()
+    measured = set(e.loc[e["effect_high"] >= 0, "group"])
+    assert set(plan["groups_contacted"]) <= measured
+    assert all(s["reason"] == "no_measurable_effect" for s in plan["skipped"] if s["group"] not in measured)

@@ -43,6 +43,9 @@ pub enum Error {
     /// A control share outside [0, 0.9].
     #[error("control share must be between 0 and 0.9, got {0}")]
     InvalidControlShare(f64),
+    /// A minimum effect outside [-1, 1].
+    #[error("minimum effect must be between -1 and 1, got {0}")]
+    InvalidMinEffect(f64),
     /// A minimum expected profit that is not a finite number.
     #[error("minimum expected profit must be a finite number, got {0}")]
     InvalidMinProfit(f64),
@@ -86,6 +89,7 @@ impl Error {
             | Error::InvalidMinProbability(_)
             | Error::InvalidMinProfit(_)
             | Error::InvalidControlShare(_)
+            | Error::InvalidMinEffect(_)
             | Error::RoiWithoutCost => winback_stats::ErrorKind::Parameter,
             _ => winback_stats::ErrorKind::Data,
         }

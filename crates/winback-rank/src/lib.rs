@@ -48,12 +48,16 @@ pub struct Candidate {
     pub posterior: Option<Beta>,
     /// A readable description (the group's rule).
     pub label: String,
+    /// The measured effect of contacting the group (contact rate − control rate),
+    /// when a wave with a control group was recorded ([`effects`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
 }
 
 impl Candidate {
     /// A candidate without posterior or label.
     pub fn new(group: usize, size: usize, probability: f64, low: f64, high: f64, return_spend: f64) -> Candidate {
-        Candidate { group, size, probability, low, high, return_spend, posterior: None, label: String::new() }
+        Candidate { group, size, probability, low, high, return_spend, posterior: None, label: String::new(), effect: None }
     }
 
     /// The Beta behind the probability: the stored posterior, or one with the same
@@ -80,6 +84,12 @@ pub enum Objective {
     Profit,
     /// Return on the contact cost: (p × value − cost) / cost.
     Roi,
+    /// Win-backs caused by the contact: the measured effect (contact rate −
+    /// control rate) per contact, or the incremental profit per contact
+    /// (effect × value − cost) when a cost is given. Groups without a measured
+    /// effect, or whose effect interval lies wholly below `min_effect`, are left
+    /// out ("no measurable effect").
+    Incremental,
 }
 
 /// Economics and stopping rules. Stopping rules combine: the first one met stops.
@@ -117,6 +127,10 @@ pub struct PlanParams {
     /// Seed of the holdout's hash (default 0).
     #[serde(default)]
     pub control_seed: u64,
+    /// With the incremental objective: leave out groups whose effect interval lies
+    /// wholly below this (default 0: contact that measurably does not help).
+    #[serde(default)]
+    pub min_effect: Option<f64>,
 }
 
 /// Whether a customer is in the randomised control arm of a plan with these parameters.
@@ -160,6 +174,7 @@ impl Default for PlanParams {
             include_unprofitable: false,
             control_share: 0.0,
             control_seed: 0,
+            min_effect: None,
         }
     }
 }
@@ -201,6 +216,11 @@ impl PlanParams {
         if !(0.0..=0.9).contains(&self.control_share) {
             return Err(Error::InvalidControlShare(self.control_share));
         }
+        if let Some(m) = self.min_effect {
+            if !(-1.0..=1.0).contains(&m) {
+                return Err(Error::InvalidMinEffect(m));
+            }
+        }
         if self.objective == Objective::Roi && self.cost_per_contact <= 0.0 {
             return Err(Error::RoiWithoutCost);
         }
@@ -229,7 +249,18 @@ impl PlanParams {
                     f64::INFINITY * c.probability.signum()
                 }
             }
+            Objective::Incremental => match &c.effect {
+                Some(e) if self.cost_per_contact > 0.0 => e.effect * self.value(c) - self.cost_per_contact,
+                Some(e) => e.effect,
+                None => f64::NEG_INFINITY,
+            },
         }
+    }
+
+    /// Whether the incremental objective leaves the group out: no measured
+    /// effect, or an effect interval wholly below `min_effect` (default 0).
+    pub fn no_measurable_effect(&self, c: &Candidate) -> bool {
+        self.objective == Objective::Incremental && c.effect.as_ref().is_none_or(|e| e.effect_high < self.min_effect.unwrap_or(0.0))
     }
 }
 
@@ -286,6 +317,9 @@ pub enum StopReason {
     Unprofitable,
     /// Every group was contacted.
     AllContacted,
+    /// Incremental objective: no measured effect, or an effect interval wholly
+    /// below the minimum effect.
+    NoMeasurableEffect,
 }
 
 /// A group left out (or the uncontacted rest of a group cut short).
@@ -460,11 +494,16 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             skipped.push(skip(c.size, r));
             continue;
         }
+        if params.no_measurable_effect(c) {
+            skipped.push(skip(c.size, StopReason::NoMeasurableEffect));
+            continue;
+        }
         if params.min_probability.is_some_and(|m| c.probability < m) {
             skipped.push(skip(c.size, StopReason::MinProbability));
             continue;
         }
-        if min_profit.is_some_and(|m| params.profit_per_contact(c) < m) {
+        let profit = if params.objective == Objective::Incremental { params.objective_value(c) } else { params.profit_per_contact(c) };
+        if min_profit.is_some_and(|m| profit < m) {
             skipped.push(skip(c.size, StopReason::Unprofitable));
             continue;
         }
@@ -639,6 +678,82 @@ pub struct Outcome {
     pub contacted: u64,
     /// Of which came back within the horizon.
     pub came_back: u64,
+}
+
+/// A group's outcomes in both arms of recorded waves and the incremental effect
+/// of contacting it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    /// Group id.
+    pub group: usize,
+    /// Customers contacted.
+    pub contacted: u64,
+    /// Of which came back.
+    pub contacted_came_back: u64,
+    /// Customers held out (control arm).
+    pub control: u64,
+    /// Of which came back anyway.
+    pub control_came_back: u64,
+    /// Posterior mean return rate of the contacted (uniform Beta(1, 1) prior).
+    pub contact_rate: f64,
+    /// Posterior mean return rate of the control arm (same prior).
+    pub control_rate: f64,
+    /// `contact_rate − control_rate`: win-backs caused per contact.
+    pub effect: f64,
+    /// Low end of the effect's equal-tailed interval.
+    pub effect_low: f64,
+    /// High end.
+    pub effect_high: f64,
+}
+
+/// The effect of contact per group from the outcomes of both arms (counts added
+/// over waves; `contacted` of a control outcome = customers held out): each
+/// arm's rate has a Beta(1, 1) prior and a Beta posterior; the effect is the
+/// difference of the posterior rates with its equal-tailed interval at `level`
+/// ([`Beta::difference_interval`]: exact quadrature, no sampling). Groups appear
+/// in id order; a group with no control customers gets the prior's wide interval.
+///
+/// ```
+/// use winback_rank::{effects, Outcome};
+/// let contact = [Outcome { group: 1, contacted: 100, came_back: 30 }];
+/// let control = [Outcome { group: 1, contacted: 50, came_back: 10 }];
+/// let e = &effects(&contact, &control, 0.9)?[0];
+/// assert!((e.effect - (31.0 / 102.0 - 11.0 / 52.0)).abs() < 1e-12);
+/// assert!(e.effect_low < 0.0 && e.effect_high > e.effect);
+/// # Ok::<(), winback_rank::Error>(())
+/// ```
+pub fn effects(contact: &[Outcome], control: &[Outcome], level: f64) -> Result<Vec<Effect>> {
+    let mut by: std::collections::BTreeMap<usize, [u64; 4]> = std::collections::BTreeMap::new();
+    for (arm, list) in [(0usize, contact), (2, control)] {
+        for o in list {
+            if o.came_back > o.contacted {
+                return Err(Error::InvalidFeedback { group: o.group, contacted: o.contacted, came_back: o.came_back, size: o.contacted as usize });
+            }
+            let e = by.entry(o.group).or_default();
+            e[arm] += o.contacted;
+            e[arm + 1] += o.came_back;
+        }
+    }
+    let prior = Beta { alpha: 1.0, beta: 1.0 };
+    Ok(by
+        .into_iter()
+        .map(|(group, [n1, k1, n0, k0])| {
+            let (a, b) = (prior.update(k1, n1), prior.update(k0, n0));
+            let (effect, effect_low, effect_high) = a.difference_interval(&b, level);
+            Effect {
+                group,
+                contacted: n1,
+                contacted_came_back: k1,
+                control: n0,
+                control_came_back: k0,
+                contact_rate: a.mean(),
+                control_rate: b.mean(),
+                effect,
+                effect_low,
+                effect_high,
+            }
+        })
+        .collect())
 }
 
 /// Records a wave's outcomes: each group's probability becomes the Beta-Binomial

@@ -108,6 +108,9 @@ pub fn mix(seed: u64, v: u64) -> u64 {
 }
 use serde::{Deserialize, Serialize};
 
+/// Quadrature nodes of [`Beta::difference_cdf`].
+pub const DIFFERENCE_NODES: usize = 256;
+
 /// A Beta(α, β) distribution, the conjugate posterior of a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Beta {
@@ -177,6 +180,66 @@ impl Beta {
     pub fn interval(&self, level: f64) -> (f64, f64) {
         let tail = (1.0 - level.clamp(0.0, 1.0)) / 2.0;
         (self.quantile(tail), self.quantile(1.0 - tail))
+    }
+
+    /// `P(X − Y ≤ d)` for independent `X ~ self` and `Y ~ other`: the mean of
+    /// `F_X(Y + d)` over [`DIFFERENCE_NODES`] midpoints of `Y`'s quantiles
+    /// (deterministic quadrature, no sampling).
+    pub fn difference_cdf(&self, other: &Beta, d: f64) -> f64 {
+        self.difference_cdf_at(&other.nodes(), d)
+    }
+
+    fn nodes(&self) -> Vec<f64> {
+        let n = DIFFERENCE_NODES as f64;
+        (0..DIFFERENCE_NODES).map(|i| self.quantile((i as f64 + 0.5) / n)).collect()
+    }
+
+    fn difference_cdf_at(&self, ys: &[f64], d: f64) -> f64 {
+        let sum: f64 = ys
+            .iter()
+            .map(|&y| {
+                let x = y + d;
+                if x <= 0.0 {
+                    0.0
+                } else if x >= 1.0 {
+                    1.0
+                } else {
+                    self.cdf(x)
+                }
+            })
+            .sum();
+        sum / ys.len().max(1) as f64
+    }
+
+    /// The difference `X − Y` of independent rates `X ~ self` (say, of contacted
+    /// customers) and `Y ~ other` (of the control group): its mean and its
+    /// equal-tailed interval at `level`, from [`Beta::difference_cdf`] (ends
+    /// accurate to about 0.001).
+    ///
+    /// ```
+    /// use winback_stats::Beta;
+    /// let contact = Beta::new(1.0, 1.0).unwrap().update(30, 100);
+    /// let control = Beta::new(1.0, 1.0).unwrap().update(10, 50);
+    /// let (mean, low, high) = contact.difference_interval(&control, 0.9);
+    /// assert!((mean - (31.0 / 102.0 - 11.0 / 52.0)).abs() < 1e-12);
+    /// assert!(low < 0.0 && high > 0.2); // 100 vs 50 customers: too few to be sure
+    /// ```
+    pub fn difference_interval(&self, other: &Beta, level: f64) -> (f64, f64, f64) {
+        let ys = other.nodes();
+        let tail = (1.0 - level.clamp(0.0, 1.0)) / 2.0;
+        let solve = |p: f64| {
+            let (mut lo, mut hi) = (-1.0f64, 1.0f64);
+            for _ in 0..40 {
+                let mid = 0.5 * (lo + hi);
+                if self.difference_cdf_at(&ys, mid) < p {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        (self.mean() - other.mean(), solve(tail), solve(1.0 - tail))
     }
 
     /// A random draw.

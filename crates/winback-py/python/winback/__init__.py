@@ -322,6 +322,7 @@ _PLAN_KEYS = (
     "include_unprofitable",
     "control_share",
     "control_seed",
+    "min_effect",
 )
 
 
@@ -331,10 +332,10 @@ def _plan_params(params: dict) -> str:
         raise WinbackParamError(f"unknown plan parameter(s) {unknown}; known: {list(_PLAN_KEYS)}")
     p = {"objective": "probability", "cost_per_contact": 0.0, "margin": 1.0, "value_per_winback": None, "budget": None,
          "max_contacts": None, "target_winbacks": None, "min_probability": None, "min_expected_profit": None,
-         "include_unprofitable": False, "control_share": 0.0, "control_seed": 0}
+         "include_unprofitable": False, "control_share": 0.0, "control_seed": 0, "min_effect": None}
     p.update(params)
-    if p["objective"] not in ("probability", "profit", "roi"):
-        raise WinbackParamError(f"objective must be 'probability', 'profit' or 'roi', got {p['objective']!r}")
+    if p["objective"] not in ("probability", "profit", "roi", "incremental"):
+        raise WinbackParamError(f"objective must be 'probability', 'profit', 'roi' or 'incremental', got {p['objective']!r}")
     p["max_contacts"] = _int("max_contacts", p["max_contacts"], 0, optional=True)
     p["control_seed"] = _int("control_seed", p["control_seed"], 0, 2**64 - 1)
     for k in ("cost_per_contact", "margin", "value_per_winback", "budget", "target_winbacks", "min_probability", "min_expected_profit", "control_share"):
@@ -515,6 +516,15 @@ class WinbackModel:
         return _rows(rows, ["id", "size", "share", "came_back", "probability", "low", "high", "rule"], self.output)
 
     @property
+    def effects_(self) -> Any:
+        """The effect of contact per group over the recorded waves with a control group:
+        group, contacted, contacted_came_back, control, control_came_back, contact_rate,
+        control_rate, effect, effect_low, effect_high (empty without such a wave)."""
+        rows = json.loads(self._check().effects_json())
+        return _rows(rows, ["group", "contacted", "contacted_came_back", "control", "control_came_back", "contact_rate",
+                            "control_rate", "effect", "effect_low", "effect_high"], self.output)
+
+    @property
     def waves_(self) -> list:
         """The recorded contact waves (fingerprint, date, per-group outcomes, contacted ids)."""
         return json.loads(self._check().waves_json())
@@ -579,7 +589,7 @@ class WinbackModel:
 
         Parameters
         ----------
-        objective : {'probability', 'profit', 'roi'}
+        objective : {'probability', 'profit', 'roi', 'incremental'}
         cost_per_contact, margin, value_per_winback : float
         budget, target_winbacks, min_probability, min_expected_profit : float, optional
         max_contacts : int, optional
@@ -605,7 +615,11 @@ class WinbackModel:
         ----------
         outcomes : table
             Per group (``group, contacted, came_back``: counts) or per customer
-            (``customer_id, contacted, came_back``: 0/1 or true/false).
+            (``customer_id, contacted, came_back``: 0/1 or true/false). With a control
+            group (a plan with ``control_share``), an ``arm`` column (``contact`` or
+            ``control``): ``customer_id, arm, came_back`` or ``group, arm, contacted,
+            came_back``; the effect of contact per group is then ``effects_``, and
+            ``objective="incremental"`` plans on it.
         source : str
             A name for messages (the file the outcomes came from).
         **params

@@ -185,23 +185,31 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     cols = _columns(model)
     at = _iso(at)
     skip_zero = bool(model.skip_zero_amounts)
-    part = _by_customer(sdf, cols, partitions)
-    cutoffs = _winback.fit_cutoffs(at, **opts)
-    merged, report = _census(part, cols, cutoffs, skip_zero)
-    plan = _winback.fit_plan(merged, at, **opts)
-    expected = json.loads(plan)
+    # Two passes read the partitioned rows: shuffle them once.
+    part = _by_customer(sdf, cols, partitions).persist()
+    try:
+        cutoffs = _winback.fit_cutoffs(at, **opts)
+        merged, report = _census(part, cols, cutoffs, skip_zero)
+        plan = _winback.fit_plan(merged, at, **opts)
+        expected = json.loads(plan)
 
-    def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        h = _history(list(it), cols, skip_zero)
-        if h is None:
-            return
-        yield _winback.shard_rows(h, plan)
+        def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            h = _history(list(it), cols, skip_zero)
+            if h is None:
+                return
+            yield _winback.shard_rows(h, plan)
 
-    rows = part.mapInArrow(run, _rows_schema(expected))
-    n = rows.count()
-    if n > max_training_rows:
-        raise WinbackParamError(f"{n} training rows exceed max_training_rows={max_training_rows}: raise it, or fit on a sample of customers")
-    table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
+        rows = part.mapInArrow(run, _rows_schema(expected)).persist()
+        try:
+            n = rows.count()
+            if n > max_training_rows:
+                raise WinbackParamError(f"{n} training rows exceed max_training_rows={max_training_rows}: raise it, "
+                                        "or fit on a sample of customers")
+            table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
+        finally:
+            rows.unpersist()
+    finally:
+        part.unpersist()
     table = table.cast(_rows_arrow_schema(expected))
     model.model_ = _winback.Model.fit_rows(plan, table)
     model.fitted_at_ = at
