@@ -696,7 +696,7 @@ fn print_plan(p: &Plan) -> Res<()> {
         p.steps.len(),
         p.groups_skipped(),
         p.skipped.iter().map(|s| s.customers).sum::<usize>(),
-        p.cost_saved
+        p.cost_saved + 0.0
     );
     Ok(())
 }
@@ -755,10 +755,10 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
         return print_json(&v);
     }
     if !fb.effects.is_empty() {
-        out!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
-        out!("group | contacted | came back | control | came back | effect [interval]");
+        outln!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
+        outln!("group | contacted | came back | control | came back | effect [interval]");
         for e in &fb.effects {
-            out!(
+            outln!(
                 "{:>5} | {:>9} | {:>9} | {:>7} | {:>9} | {:+.3} [{:+.3}, {:+.3}]",
                 e.group, e.contacted, e.contacted_came_back, e.control, e.control_came_back, e.effect, e.effect_low, e.effect_high
             );
@@ -785,15 +785,15 @@ fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
         return print_json(&serde_json::json!({ "waves": rows, "effects": m.effects()? }));
     }
     if waves.is_empty() {
-        out!("no wave recorded yet (winback feedback records one)");
+        outln!("no wave recorded yet (winback feedback records one)");
         return Ok(());
     }
-    out!("wave | date       | contacted | came back | control | came back | effect per contact     | win-backs caused          | cost per caused");
+    outln!("wave | date       | contacted | came back | control | came back | effect per contact     | win-backs caused          | cost per caused");
     for w in &waves {
         let eff = w.effect.map_or("-".to_string(), |(e, lo, hi)| format!("{e:+.3} [{lo:+.3}, {hi:+.3}]"));
         let inc = w.incremental_winbacks.map_or("-".to_string(), |(e, lo, hi)| format!("{e:.1} [{lo:.1}, {hi:.1}]"));
         let cpi = w.cost_per_incremental(c.cost_per_contact).filter(|_| c.cost_per_contact > 0.0).map_or("-".to_string(), |v| format!("{v:.2}"));
-        out!(
+        outln!(
             "{:>4} | {} | {:>9} | {:>9} | {:>7} | {:>9} | {:<22} | {:<25} | {}",
             w.wave, format_day(w.at), w.contacted, w.contacted_came_back, w.control, w.control_came_back, eff, inc, cpi
         );
