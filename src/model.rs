@@ -163,6 +163,9 @@ pub struct WinbackModel {
     pub segmentation: Segmentation,
     /// The contact waves whose outcomes were recorded, oldest first.
     pub waves: Vec<crate::feedback::Wave>,
+    /// The share of customers whose rows trained the model, when a cluster fit
+    /// sampled them (`None`: every customer; see [`crate::sharded::FitPlan::limit_rows`]).
+    pub training_sample: Option<f64>,
 }
 
 /// A group as a plan candidate of `size` customers.
@@ -589,5 +592,6 @@ pub(crate) fn grow(
         training_rows: rows.y.len(),
         segmentation,
         waves: Vec::new(),
+        training_sample: None,
     })
 }

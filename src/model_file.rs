@@ -97,6 +97,9 @@ pub struct ModelFile {
     pub segmentation: SegmentationFile,
     /// Recorded contact waves.
     pub waves: Vec<Wave>,
+    /// Share of customers sampled for training (a cluster fit above its row limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_sample: Option<f64>,
 }
 
 impl From<WinbackModel> for ModelFile {
@@ -131,6 +134,7 @@ impl From<WinbackModel> for ModelFile {
                 note: m.segmentation.note,
             },
             waves: m.waves,
+            training_sample: m.training_sample,
         }
     }
 }
@@ -283,6 +287,10 @@ impl TryFrom<ModelFile> for WinbackModel {
             };
         }
 
+        if let Some(f) = f.training_sample.filter(|f| !(*f > 0.0 && *f < 1.0)) {
+            return refuse("training_sample", format!("{f} is not a share in (0, 1)"));
+        }
+
         // Waves: each recorded once, about groups of this model.
         let k = segmentation.groups.len();
         let mut seen = HashSet::new();
@@ -321,6 +329,7 @@ impl TryFrom<ModelFile> for WinbackModel {
             training_rows: f.training_rows,
             segmentation,
             waves: f.waves,
+            training_sample: f.training_sample,
         })
     }
 }

@@ -45,6 +45,7 @@
 
 use ndarray::{concatenate, Array2, Axis};
 use serde::{Deserialize, Serialize};
+use linfa::ParamGuard;
 use winback_core::census::Census;
 use winback_core::date::{format_day, Day};
 use winback_core::features::{build_features_with, FeatureMatrix, FeatureOptions, FeatureSchema};
@@ -146,6 +147,9 @@ pub struct FitPlan {
     pub scoring: bool,
     /// The merged censuses at the usable cutoffs and at `at`.
     pub census: ShardCensus,
+    /// Share of customers whose rows are built ([`FitPlan::limit_rows`]); `None`: all.
+    #[serde(default)]
+    pub sample: Option<f64>,
 }
 
 impl FitPlan {
@@ -184,7 +188,38 @@ impl FitPlan {
             last_day: census.last_day,
             censuses: census.censuses.iter().filter(|c| keep.contains(&c.cutoff)).cloned().collect(),
         };
-        Ok(FitPlan { config, at, usable, skipped, schema, lapse, scoring, census: kept })
+        Ok(FitPlan { config, at, usable, skipped, schema, lapse, scoring, census: kept, sample: None })
+    }
+}
+
+impl FitPlan {
+    /// Rows the shards will build: the lapsed customers at every usable cutoff,
+    /// and at `at` when the scoring list sizes the groups (counted from the census).
+    pub fn expected_rows(&self) -> Result<u64> {
+        let mut n = 0;
+        for &t in &self.usable {
+            n += self.config.lapse.count_in(self.census.at(t)?)?.lapsed;
+        }
+        if self.scoring {
+            n += self.lapse.lapsed as u64;
+        }
+        Ok(n)
+    }
+
+    /// Caps the rows gathered on the driver: above `max_rows`, a seeded sample of
+    /// customers (a hash of the id and the model's seed, so the same customers
+    /// on every run, whole customers with all their cutoffs) builds rows, with the
+    /// share `max_rows ÷ expected rows`; the fitted model records the share
+    /// (`WinbackModel::training_sample`). Returns the share (1 = no sampling).
+    pub fn limit_rows(&mut self, max_rows: u64) -> Result<f64> {
+        let expected = self.expected_rows()?;
+        self.sample = (max_rows > 0 && expected > max_rows).then(|| max_rows as f64 / expected as f64);
+        Ok(self.sample.unwrap_or(1.0))
+    }
+
+    /// Whether a customer's rows are built under the plan's sample.
+    pub fn in_sample(&self, customer: &str) -> bool {
+        self.sample.is_none_or(|f| (winback_stats::hash_str(self.config.segmenter.check_ref().map_or(0, |p| p.seed()) ^ 0x5a3c_1e5d, customer) >> 11) as f64 / (1u64 << 53) as f64 <= f)
     }
 }
 
@@ -245,7 +280,10 @@ pub fn shard_rows(history: &History, plan: &FitPlan) -> Result<ShardRows> {
     }
     for (t, labelled) in cutoffs {
         let census = plan.census.at(t)?;
-        let lapse = plan.config.lapse.resolve_with(history, t, census)?;
+        let mut lapse = plan.config.lapse.resolve_with(history, t, census)?;
+        if plan.sample.is_some() {
+            lapse.lapsed.retain(|&c| plan.in_sample(&history.customer_ids()[c]));
+        }
         let fm = build_features_with(history, &plan.schema, t, &lapse.lapsed, census)?;
         let n = lapse.lapsed.len();
         if labelled {
@@ -299,7 +337,10 @@ pub fn fit_rows(plan: &FitPlan, rows: ShardRows) -> Result<WinbackModel> {
     let cutoff: Vec<Day> = train.iter().map(|&i| rows.cutoff[i]).collect();
     let scoring = (!score.is_empty()).then(|| rows.x.select(Axis(0), score));
     let r = Rows { x: x.view(), y: &y, spend: &spend, keys: &keys, cutoff: &cutoff };
-    grow(&plan.config, plan.at, plan.usable.clone(), plan.skipped.clone(), plan.schema.clone(), plan.lapse.clone(), &r, scoring.as_ref().map(|m| m.view()))
+    let mut model =
+        grow(&plan.config, plan.at, plan.usable.clone(), plan.skipped.clone(), plan.schema.clone(), plan.lapse.clone(), &r, scoring.as_ref().map(|m| m.view()))?;
+    model.training_sample = plan.sample;
+    Ok(model)
 }
 
 /// [`crate::feature_table`] for a shard: the schema is learned from `census` (the

@@ -187,3 +187,47 @@ proptest! {
         }
     }
 }
+
+/// Above a row limit, a seeded sample of whole customers builds the rows and the
+/// model records the share.
+#[test]
+fn a_row_limit_samples_whole_customers_and_the_model_says_so() {
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").order("invoice_no").region("country").cancelled("is_cancellation");
+    let (text, shards) = split("online_retail_invoices.csv.gz", "customer_id", 4);
+    let shards: Vec<History> = shards.iter().map(|t| load(t, &map)).collect();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let config = Config::default();
+    let cutoffs = fit_cutoffs(at, &config).unwrap();
+    let mut census = ShardCensus::default();
+    for h in &shards {
+        census.merge(&ShardCensus::of(h, &cutoffs)).unwrap();
+    }
+    let mut plan = FitPlan::new(&config, at, &census).unwrap();
+    let single = WinbackModel::fit(&load(&text, &map), at, &config).unwrap();
+    // Expected rows: the training rows and the scoring list, from the census alone.
+    assert_eq!(plan.expected_rows().unwrap(), (single.training_rows + single.lapse.lapsed) as u64);
+    assert_eq!(plan.clone().limit_rows(100_000).unwrap(), 1.0);
+    let share = plan.limit_rows(1_500).unwrap();
+    assert!((share - 1_500.0 / plan.expected_rows().unwrap() as f64).abs() < 1e-12);
+    let build = || {
+        let mut rows = ShardRows::default();
+        for h in &shards {
+            rows.append(shard_rows(h, &plan).unwrap()).unwrap();
+        }
+        rows
+    };
+    let rows = build();
+    // Whole customers: every row's customer is in the sample, and a sampled customer keeps all its cutoffs.
+    assert!(rows.customer_id.iter().all(|c| plan.in_sample(c)));
+    assert!((rows.len() as f64 - 1_500.0).abs() < 300.0, "{} rows", rows.len());
+    let model = fit_rows(&plan, rows).unwrap();
+    assert_eq!(model.training_sample, Some(share));
+    assert_eq!(fit_rows(&plan, build()).unwrap(), model);
+    let back = WinbackModel::from_json(&model.to_json().unwrap(), "m.json").unwrap();
+    assert_eq!(back.training_sample, Some(share));
+    // The share is checked on load.
+    let mut v: serde_json::Value = serde_json::from_str(&model.to_json().unwrap()).unwrap();
+    v["training_sample"] = serde_json::json!(1.5);
+    let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err();
+    assert!(e.to_string().contains("training_sample"), "{e}");
+}

@@ -421,6 +421,12 @@ impl Model {
         serde_json::to_string(&self.inner.segmentation.groups).unwrap_or_default()
     }
 
+    /// Share of customers sampled for training (`None`: all).
+    #[getter]
+    fn training_sample(&self) -> Option<f64> {
+        self.inner.training_sample
+    }
+
     /// Lapse threshold used when scoring.
     #[getter]
     fn lapse_days(&self) -> i64 {
@@ -518,15 +524,35 @@ fn merge_censuses(parts: Vec<String>) -> PyResult<String> {
     serde_json::to_string(&all).map_err(json_err)
 }
 
-/// The fit plan (JSON) from the merged census.
+/// The fit plan (JSON) from the merged census; above `max_rows` expected rows, a
+/// seeded sample of customers builds them.
 #[pyfunction]
-#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
+#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, max_rows=None))]
 #[allow(clippy::too_many_arguments)]
-fn fit_plan(py: Python<'_>, census: &str, at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, min_history_days: Option<i64>) -> PyResult<String> {
+fn fit_plan(
+    py: Python<'_>,
+    census: &str,
+    at: &str,
+    horizon_days: i64,
+    lapse_days: Option<i64>,
+    lapse_quantile: Option<f64>,
+    groups: usize,
+    training_cutoffs: usize,
+    seed: u64,
+    min_history_days: Option<i64>,
+    max_rows: Option<u64>,
+) -> PyResult<String> {
     let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
     let census: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
     let at = day(at)?;
-    let plan = run(py, None, move || winback::sharded::FitPlan::new(&config, at, &census))?.map_err(err)?;
+    let plan = run(py, None, move || -> winback::Result<_> {
+        let mut plan = winback::sharded::FitPlan::new(&config, at, &census)?;
+        if let Some(m) = max_rows {
+            plan.limit_rows(m)?;
+        }
+        Ok(plan)
+    })?
+    .map_err(err)?;
     serde_json::to_string(&plan).map_err(json_err)
 }
 

@@ -2,6 +2,7 @@
 scores and plan, on the bundled samples, in Spark local[2] with the rows shuffled
 over several partitions. Spark must start: these tests fail (never skip) unless
 WINBACK_SKIP_SPARK=1 is set (README, "On a Spark cluster")."""
+import json
 import os
 import sys
 import warnings
@@ -98,3 +99,16 @@ def test_a_missing_column_is_named(spark, retail):
     sdf = shuffled(spark, retail)
     with pytest.raises(winback.WinbackParamError, match="no column"):
         wbs.features(sdf, AT, **dict(RETAIL_COLS, region_col="region"))
+
+
+def test_a_row_limit_fits_on_a_seeded_sample_of_customers(spark, retail):
+    warnings.simplefilter("ignore", winback.WinbackDataWarning)
+    sdf = shuffled(spark, retail)
+    full = wbs.fit(winback.WinbackModel(**RETAIL_COLS), sdf, AT, partitions=4)
+    assert full.training_sample_ is None
+    expected = full.model_.to_json()
+    sampled = wbs.fit(winback.WinbackModel(**RETAIL_COLS), sdf, AT, partitions=4, max_training_rows=1500)
+    rows = json.loads(expected)["training_rows"] + json.loads(expected)["lapse"]["lapsed"]
+    assert sampled.training_sample_ == pytest.approx(1500 / rows, rel=1e-12)
+    assert 0.2 * rows < json.loads(sampled.model_.to_json())["training_rows"] < 0.4 * rows
+    assert sampled.model_.to_json() != expected

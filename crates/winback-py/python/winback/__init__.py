@@ -504,6 +504,7 @@ class WinbackModel:
 
     def _learned(self) -> None:
         self.lapse_days_ = self.model_.lapse_days
+        self.training_sample_ = self.model_.training_sample
         self.feature_names_ = list(self.model_.feature_names)
         self.training_cutoffs_ = list(self.model_.training_cutoffs)
         self._groups = json.loads(self.model_.groups_json())

@@ -43,8 +43,10 @@ from ._errors import WinbackDataWarning, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
 
-#: Above this many training rows, ``fit`` refuses to collect them to the driver
-#: (about 1.5 GB with 40 features); pass ``max_training_rows`` to change it.
+#: Above this many training rows (about 1.6 GB on the driver with 40 features),
+#: ``fit`` builds them for a seeded sample of customers (the same customers on every
+#: run) and the model records the share (``model.training_sample_``); pass
+#: ``max_training_rows`` to change it.
 MAX_TRAINING_ROWS = 5_000_000
 
 
@@ -177,9 +179,11 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     """Fits `model` standing at `at` on a Spark DataFrame; returns the fitted model.
 
     The model's column names and options apply as in ``WinbackModel.fit``. The
-    stacked training table is built on the executors and collected to the driver;
-    above ``max_training_rows`` rows it is refused with the count (sample customers
-    with ``sdf.where(...)`` on a hash of the id, or raise the limit).
+    stacked training table is built on the executors and collected to the driver.
+    When the census says it would exceed ``max_training_rows`` rows, a seeded sample
+    of whole customers (a hash of the id and the model's seed) builds the rows,
+    with the share ``max_training_rows / expected rows``; the model records it
+    (``training_sample_``; ``None`` when every customer was used).
     """
     opts = _options(model)
     cols = _columns(model)
@@ -190,7 +194,7 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     try:
         cutoffs = _winback.fit_cutoffs(at, **opts)
         merged, report = _census(part, cols, cutoffs, skip_zero)
-        plan = _winback.fit_plan(merged, at, **opts)
+        plan = _winback.fit_plan(merged, at, max_rows=_int("max_training_rows", max_training_rows, 1), **opts)
         expected = json.loads(plan)
 
         def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -199,15 +203,8 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
                 return
             yield _winback.shard_rows(h, plan)
 
-        rows = part.mapInArrow(run, _rows_schema(expected)).persist()
-        try:
-            n = rows.count()
-            if n > max_training_rows:
-                raise WinbackParamError(f"{n} training rows exceed max_training_rows={max_training_rows}: raise it, "
-                                        "or fit on a sample of customers")
-            table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
-        finally:
-            rows.unpersist()
+        rows = part.mapInArrow(run, _rows_schema(expected))
+        table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
     finally:
         part.unpersist()
     table = table.cast(_rows_arrow_schema(expected))
