@@ -67,14 +67,30 @@ pub fn read_history(
     csv: &core::read::CsvOptions,
     options: &core::LoadOptions,
 ) -> Result<(core::History, core::LoadReport)> {
+    read_history_with(path, map, csv, options, &core::progress::Silent)
+}
+
+/// [`read_history`], reporting how far the read is to `progress` (bytes of a CSV
+/// file, rows of Parquet files; see [`core::progress`]).
+pub fn read_history_with(
+    path: &std::path::Path,
+    map: &core::read::ColumnMap,
+    csv: &core::read::CsvOptions,
+    options: &core::LoadOptions,
+    progress: &dyn core::progress::Progress,
+) -> Result<(core::History, core::LoadReport)> {
     let is_parquet = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let dataset = path.is_dir() || name.contains('*') || name.contains('?');
     if is_parquet || dataset {
         #[cfg(feature = "parquet")]
-        return Ok(if dataset { core::arrow::read_parquet_dataset(path, map, options)? } else { core::arrow::read_parquet(path, map, options)? });
+        return Ok(if dataset {
+            core::arrow::read_parquet_dataset_with(path, map, options, progress)?
+        } else {
+            core::arrow::read_parquet_with(path, map, options, progress)?
+        });
         #[cfg(not(feature = "parquet"))]
         return Err(Error::NoParquetSupport { path: path.display().to_string() });
     }
-    Ok(core::read::read_csv(path, map, csv, options)?)
+    Ok(core::read::read_csv_with(path, map, csv, options, progress)?)
 }

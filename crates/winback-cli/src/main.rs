@@ -429,6 +429,43 @@ fn step<T>(quiet: bool, msg: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A progress bar on stderr for a read: percentage, rate and time left (hidden
+/// when stderr is not a terminal or with --quiet).
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        Bar(if quiet || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) })
+    }
+}
+
+impl winback::core::progress::Progress for Bar {
+    fn begin(&self, step: &str, total: Option<u64>, unit: winback::core::progress::Unit) {
+        use winback::core::progress::Unit;
+        let template = match (total, unit) {
+            (Some(_), Unit::Bytes) => "{msg} [{bar:30}] {percent}% {binary_bytes_per_sec} ETA {eta}",
+            (Some(_), Unit::Rows) => "{msg} [{bar:30}] {percent}% {human_pos}/{human_len} rows {rows_per_sec} rows/s ETA {eta}",
+            (None, _) => "{spinner} {msg} {human_pos} {rows_per_sec}/s",
+        };
+        if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+            let style = style.with_key("rows_per_sec", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}", indicatif::HumanCount(s.per_sec() as u64));
+            });
+            self.0.set_style(style.progress_chars("=> "));
+        }
+        self.0.set_length(total.unwrap_or(0));
+        self.0.set_position(0);
+        self.0.set_message(step.to_string());
+        self.0.enable_steady_tick(Duration::from_millis(200));
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 fn day(s: &str, flag: &str) -> Res<Day> {
     parse_iso_date(s).ok_or_else(|| usage(format!("{flag} {s:?} is not a date (YYYY-MM-DD)")))
 }
@@ -458,13 +495,12 @@ impl Input {
         let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
         let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, ..Default::default() };
         let map = self.map();
-        let (h, report) = step(quiet, "reading transactions", || {
-            if self.transactions.as_os_str() == "-" {
-                read_csv_from(std::io::stdin().lock(), "<stdin>", &map, &csv, &opts).map_err(winback::Error::from)
-            } else {
-                winback::read_history(&self.transactions, &map, &csv, &opts)
-            }
-        })?;
+        let (h, report) = if self.transactions.as_os_str() == "-" {
+            step(quiet, "reading transactions", || read_csv_from(std::io::stdin().lock(), "<stdin>", &map, &csv, &opts).map_err(winback::Error::from))?
+        } else {
+            let bar = Bar::new(quiet);
+            winback::read_history_with(&self.transactions, &map, &csv, &opts, &bar)?
+        };
         let h = match &self.attributes {
             Some(p) => {
                 let a = Attributes::read_csv(p, &self.attributes_key, &csv)?;

@@ -257,8 +257,34 @@ fn fill(
 /// panic on some malformed pages (found by fuzzing), so decoding runs under
 /// `catch_unwind` and such a failure becomes [`Error::CorruptFile`].
 pub fn read_parquet(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    read_parquet_with(path, map, options, &crate::progress::Silent)
+}
+
+/// Rows in a Parquet file by its footer (`None` when the footer cannot be read:
+/// the read itself then says why).
+#[cfg(feature = "parquet")]
+fn footer_rows(path: &std::path::Path) -> Option<u64> {
+    std::panic::catch_unwind(|| {
+        let file = std::fs::File::open(path).ok()?;
+        let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).ok()?;
+        u64::try_from(b.metadata().file_metadata().num_rows()).ok()
+    })
+    .ok()
+    .flatten()
+}
+
+/// [`read_parquet`], reporting the rows decoded to `progress` (the footer's row
+/// count is the total).
+#[cfg(feature = "parquet")]
+pub fn read_parquet_with(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
     let path = path.as_ref();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_parquet_unguarded(path, map, options))).unwrap_or_else(|panic| {
+    let what = format!("reading {}", path.display());
+    crate::progress::step(progress, &what, footer_rows(path), crate::progress::Unit::Rows, || read_parquet_guarded(path, map, options, progress))
+}
+
+#[cfg(feature = "parquet")]
+fn read_parquet_guarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_parquet_unguarded(path, map, options, progress))).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -297,8 +323,8 @@ fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<pa
 }
 
 #[cfg(feature = "parquet")]
-fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
-    let parts = parquet_parts(path, map, options, &[])?;
+fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
+    let parts = parquet_parts(path, map, options, &[], progress)?;
     if parts.is_empty() {
         // No row group at all: an empty file.
         return HistoryBuilder::new(path.display().to_string(), map.names(), map.present(), options.clone()).finish();
@@ -327,7 +353,13 @@ fn with_constants(batch: RecordBatch, constants: &[(String, String)]) -> std::re
 /// order). Mapped columns the file lacks are taken from `constants` (hive
 /// partition values of its directories) when given there.
 #[cfg(feature = "parquet")]
-fn parquet_parts(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, constants: &[(String, String)]) -> Result<Vec<HistoryBuilder>> {
+fn parquet_parts(
+    path: &std::path::Path,
+    map: &ColumnMap,
+    options: &LoadOptions,
+    constants: &[(String, String)],
+    progress: &dyn crate::progress::Progress,
+) -> Result<Vec<HistoryBuilder>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ProjectionMask;
     let source = path.display().to_string();
@@ -391,7 +423,13 @@ fn parquet_parts(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions,
                 .map_err(pq)?;
             let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
             b.reserve(usize::try_from((*rows).min(reserve_cap)).unwrap_or(0));
-            fill(&mut b, reader.map(|r| r.and_then(|batch| with_constants(batch, constants))), &source, map, &parser, *first_row)?;
+            let batches = reader.map(|r| {
+                r.and_then(|batch| {
+                    progress.advance(batch.num_rows() as u64);
+                    with_constants(batch, constants)
+                })
+            });
+            fill(&mut b, batches, &source, map, &parser, *first_row)?;
             Ok(b)
         })
         .collect();
@@ -489,17 +527,42 @@ fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, S
 /// the rows read per file ([`LoadReport::files`]); errors name the file.
 #[cfg(feature = "parquet")]
 pub fn read_parquet_dataset(path: impl AsRef<std::path::Path>, map: &ColumnMap, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    read_parquet_dataset_with(path, map, options, &crate::progress::Silent)
+}
+
+/// [`read_parquet_dataset`], reporting the rows decoded to `progress` (the files'
+/// footers give the total).
+#[cfg(feature = "parquet")]
+pub fn read_parquet_dataset_with(
+    path: impl AsRef<std::path::Path>,
+    map: &ColumnMap,
+    options: &LoadOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<(History, LoadReport)> {
     let path = path.as_ref();
     let files = dataset_files(path)?;
     if files.is_empty() {
         return Err(Error::NoDatasetFiles { path: path.display().to_string() });
     }
+    let total = files.iter().map(|f| footer_rows(f)).sum::<Option<u64>>();
+    let what = format!("reading {} ({} files)", path.display(), files.len());
+    crate::progress::step(progress, &what, total, crate::progress::Unit::Rows, || dataset_parts(path, &files, map, options, progress))
+}
+
+#[cfg(feature = "parquet")]
+fn dataset_parts(
+    path: &std::path::Path,
+    files: &[std::path::PathBuf],
+    map: &ColumnMap,
+    options: &LoadOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<(History, LoadReport)> {
     let root = if path.is_dir() { path.to_path_buf() } else { path.parent().map(std::path::Path::to_path_buf).unwrap_or_default() };
     let mut parts = Vec::new();
     let mut per_file = Vec::new();
-    for f in &files {
+    for f in files {
         let constants = hive_values(&root, f);
-        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants))).unwrap_or_else(|panic| {
+        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants, progress))).unwrap_or_else(|panic| {
             let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "the decoder failed".into());
             Err(Error::CorruptFile { file: f.display().to_string(), message })
         })?;

@@ -46,6 +46,7 @@ pub mod history;
 pub mod labels;
 pub mod lapse;
 pub mod profile;
+pub mod progress;
 pub mod read;
 pub mod report;
 pub mod synthetic;

@@ -30,22 +30,45 @@ use crate::columns::shorten;
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
 use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
+use crate::progress::{step, Counted, Progress, Silent, Unit};
 use crate::report::{LoadReport, SkipReason};
 
 /// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
 pub fn read_csv(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions) -> Result<(History, LoadReport)> {
+    read_csv_with(path, map, csv, options, &Silent)
+}
+
+/// [`read_csv`], reporting the bytes read to `progress` (the file's size is the
+/// total; for a `.gz` file, compressed bytes).
+pub fn read_csv_with(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions, progress: &dyn Progress) -> Result<(History, LoadReport)> {
     let path = path.as_ref();
+    let total = std::fs::metadata(path).ok().map(|m| m.len());
+    step(progress, &format!("reading {}", path.display()), total, Unit::Bytes, || read_csv_counted(path, map, csv, options, progress))
+}
+
+fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions, progress: &dyn Progress) -> Result<(History, LoadReport)> {
     let plain = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if plain {
-        if let Some(done) = read_csv_parallel(path, map, csv, options)? {
+        if let Some(done) = read_csv_parallel(path, map, csv, options, progress)? {
             return Ok(done);
         }
     }
-    let reader = open(path)?;
+    let reader = open_counted(path, progress)?;
     // A plain file's size lets the columns be allocated once, near their final size.
     let size = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) { None } else { std::fs::metadata(path).ok().map(|m| m.len()) };
     let (mut t, first) = CsvTable::new(reader, &path.display().to_string(), csv)?;
     read_rows(&mut t, first, map, options, size)
+}
+
+/// [`open`], reporting the file's bytes (compressed bytes for `.gz`) as they are read.
+fn open_counted<'p>(path: &Path, progress: &'p dyn Progress) -> Result<Box<dyn Read + Send + 'p>> {
+    let f = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let buf = BufReader::with_capacity(1 << 20, Counted { inner: f, progress });
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buf))))
+    } else {
+        Ok(Box::new(buf))
+    }
 }
 
 /// Opens a file for reading, transparently decompressing `.gz`.
@@ -270,7 +293,7 @@ const PARALLEL_MIN_BYTES: u64 = 16 << 20;
 /// Reads a plain (not compressed) CSV file in parallel chunks, one per rayon
 /// thread. Only for files without any `"` (a chunk boundary could otherwise fall
 /// inside a quoted field): `Ok(None)` means "read it sequentially".
-fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, options: &LoadOptions) -> Result<Option<(History, LoadReport)>> {
+fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, options: &LoadOptions, progress: &dyn Progress) -> Result<Option<(History, LoadReport)>> {
     use std::io::{Seek, SeekFrom};
     use rayon::prelude::*;
     let threads = rayon::current_num_threads();
@@ -344,6 +367,8 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
         acc += lines;
     }
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
+    // Progress counts the parse pass (the header first; the newline count above is a fast pre-pass).
+    progress.advance(data_start);
     let parts: Vec<Result<HistoryBuilder>> = ranges
         .par_iter()
         .zip(offsets.par_iter())
@@ -355,7 +380,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
                 .has_headers(false)
                 .flexible(true)
                 .buffer_capacity(1 << 20)
-                .from_reader(BufReader::with_capacity(1 << 20, f.take(b - a)));
+                .from_reader(BufReader::with_capacity(1 << 20, Counted { inner: f.take(b - a), progress }));
             let mut part = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
             parse_into(&mut part, &mut reader, None, &header, cols, &parser, &source, offset, Some(b - a))?;
             Ok(part)

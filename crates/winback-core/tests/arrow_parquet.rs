@@ -298,3 +298,74 @@ fn partitioned_datasets_match_csv() {
     assert!(e.to_string().contains("part-00000.parquet") && e.to_string().contains("`when`"), "{e}");
     std::fs::remove_dir_all(root).ok();
 }
+
+/// What a read reports: one step, its total, and increments that add up to it.
+#[derive(Default)]
+struct Recorder {
+    steps: std::sync::Mutex<Vec<(String, Option<u64>, winback_core::progress::Unit)>>,
+    done: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
+}
+
+impl winback_core::progress::Progress for Recorder {
+    fn begin(&self, step: &str, total: Option<u64>, unit: winback_core::progress::Unit) {
+        self.steps.lock().unwrap().push((step.to_string(), total, unit));
+    }
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn finish(&self) {
+        self.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Progress adds up to the total: rows of a Parquet file decoded in parallel row
+/// groups, rows of a partitioned dataset, and bytes of a CSV file large enough for
+/// the parallel reader; the result is the same as without progress.
+#[test]
+fn progress_adds_up_to_the_total() {
+    use std::sync::atomic::Ordering::Relaxed;
+    use winback_core::progress::Unit;
+    let b = batch();
+    let n = b.num_rows();
+    let ids: Vec<String> = (0..5).flat_map(|k| (0..n).map(move |r| (k, r))).map(|(k, r)| format!("{}{k}", b.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(r))).collect();
+    let big = arrow_select_concat(&b, 5, ids);
+    let dir = std::env::temp_dir().join(format!("winback-progress-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("part=1")).unwrap();
+    let path = dir.join("part=1").join("groups.parquet");
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(7)).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), big.schema(), Some(props)).unwrap();
+    w.write(&big).unwrap();
+    w.close().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let rec = Recorder::default();
+    let (h, _) = pool.install(|| winback_core::arrow::read_parquet_with(&path, &map(), &LoadOptions::default(), &rec)).unwrap();
+    assert_eq!(h.customer_ids(), read_parquet(&path, &map(), &LoadOptions::default()).unwrap().0.customer_ids());
+    assert_eq!(rec.steps.lock().unwrap().clone(), vec![(format!("reading {}", path.display()), Some(big.num_rows() as u64), Unit::Rows)]);
+    assert_eq!((rec.done.load(Relaxed), rec.finished.load(Relaxed)), (big.num_rows() as u64, 1));
+    // The dataset (its directory): the footers' rows as the total.
+    let rec = Recorder::default();
+    winback_core::arrow::read_parquet_dataset_with(&dir, &map(), &LoadOptions::default(), &rec).unwrap();
+    assert_eq!(rec.steps.lock().unwrap()[0].1, Some(big.num_rows() as u64));
+    assert_eq!(rec.done.load(Relaxed), big.num_rows() as u64);
+    // A CSV file above the parallel reader's 16 MB: every byte counted once.
+    let csv_path = dir.join("big.csv");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&csv_path).unwrap());
+        writeln!(f, "customer_id,date,amount").unwrap();
+        for i in 0..700_000u32 {
+            writeln!(f, "customer-{:06},2023-{:02}-{:02},{}.25", i % 50_000, 1 + i % 12, 1 + i % 28, i % 97).unwrap();
+        }
+    }
+    let size = std::fs::metadata(&csv_path).unwrap().len();
+    assert!(size > 16 << 20, "{size} bytes");
+    let rec = Recorder::default();
+    let m = ColumnMap::new("customer_id", "date", "amount");
+    let (h, r) = pool.install(|| winback_core::read::read_csv_with(&csv_path, &m, &CsvOptions::default(), &LoadOptions::default(), &rec)).unwrap();
+    assert_eq!(r.rows_read, 700_000);
+    assert_eq!(h.num_customers(), 50_000);
+    assert_eq!(rec.steps.lock().unwrap()[0].1, Some(size));
+    assert_eq!((rec.done.load(Relaxed), rec.finished.load(Relaxed)), (size, 1));
+    std::fs::remove_dir_all(dir).ok();
+}

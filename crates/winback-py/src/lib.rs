@@ -111,8 +111,61 @@ struct History {
 }
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`.
+/// Progress of a read handed to a Python callable `(step, done, total, unit, final)`
+/// at most every 200 ms (`total` is `None` when unknown; `unit` is "bytes" or "rows").
+struct PyProgress {
+    callback: Py<PyAny>,
+    done: std::sync::atomic::AtomicU64,
+    state: std::sync::Mutex<(String, Option<u64>, &'static str, std::time::Instant)>,
+}
+
+impl PyProgress {
+    fn call(&self, last: bool) {
+        let Ok(s) = self.state.lock() else { return };
+        let (step, total, unit) = (s.0.clone(), s.1, s.2);
+        drop(s);
+        let done = self.done.load(Ordering::Relaxed);
+        Python::attach(|py| {
+            // A failing callback must not stop the read: its error is printed and dropped.
+            if let Err(e) = self.callback.call1(py, (step, done, total, unit, last)) {
+                e.print(py);
+            }
+        });
+    }
+}
+
+impl winback::core::progress::Progress for PyProgress {
+    fn begin(&self, step: &str, total: Option<u64>, unit: winback::core::progress::Unit) {
+        self.done.store(0, Ordering::Relaxed);
+        if let Ok(mut s) = self.state.lock() {
+            let unit = match unit {
+                winback::core::progress::Unit::Bytes => "bytes",
+                winback::core::progress::Unit::Rows => "rows",
+            };
+            *s = (step.to_string(), total, unit, std::time::Instant::now());
+        }
+        self.call(false);
+    }
+    fn advance(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
+        let due = match self.state.try_lock() {
+            Ok(mut s) if s.3.elapsed() >= std::time::Duration::from_millis(200) => {
+                s.3 = std::time::Instant::now();
+                true
+            }
+            _ => false,
+        };
+        if due {
+            self.call(false);
+        }
+    }
+    fn finish(&self) {
+        self.call(true);
+    }
+}
+
 #[pyfunction]
-#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, attributes=None, attributes_key="customer_id", threads=None))]
+#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, attributes=None, attributes_key="customer_id", threads=None, progress=None, progress_total=None))]
 #[allow(clippy::too_many_arguments)]
 fn read_history(
     py: Python<'_>,
@@ -134,6 +187,8 @@ fn read_history(
     attributes: Option<&Bound<'_, PyAny>>,
     attributes_key: &str,
     threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+    progress_total: Option<u64>,
 ) -> PyResult<History> {
     let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
     // A path (file, directory of Parquet files, or pattern) is read by the facade;
@@ -165,9 +220,37 @@ fn read_history(
     }
     let opts = LoadOptions { strict, skip_zero_amounts, ..Default::default() };
     let source = source.to_string();
+    let sink = progress.map(|callback| PyProgress {
+        callback,
+        done: std::sync::atomic::AtomicU64::new(0),
+        state: std::sync::Mutex::new((String::new(), None, "bytes", std::time::Instant::now())),
+    });
     let (h, report) = match (reader, path) {
-        (Some(reader), _) => run(py, threads, move || winback::core::arrow::read_record_batches(reader, &source, &map, &opts))?.map_err(err)?,
-        (None, Some(path)) => run(py, threads, move || winback::read_history(std::path::Path::new(&path), &map, &Default::default(), &opts))?.map_err(err)?,
+        (Some(reader), _) => run(py, threads, move || {
+            use winback::core::progress::{Progress, Unit};
+            match &sink {
+                Some(p) => {
+                    p.begin(&format!("reading {source}"), progress_total, Unit::Rows);
+                    let counted = reader.inspect(|b| {
+                        if let Ok(b) = b {
+                            p.advance(b.num_rows() as u64);
+                        }
+                    });
+                    let out = winback::core::arrow::read_record_batches(counted, &source, &map, &opts);
+                    p.finish();
+                    out
+                }
+                None => winback::core::arrow::read_record_batches(reader, &source, &map, &opts),
+            }
+        })?
+        .map_err(err)?,
+        (None, Some(path)) => {
+            run(py, threads, move || match &sink {
+                Some(p) => winback::read_history_with(std::path::Path::new(&path), &map, &Default::default(), &opts, p),
+                None => winback::read_history(std::path::Path::new(&path), &map, &Default::default(), &opts),
+            })?
+            .map_err(err)?
+        }
         (None, None) => return Err(WinbackError("no data")),
     };
     let h = match attrs {

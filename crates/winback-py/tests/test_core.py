@@ -51,3 +51,28 @@ def test_a_partitioned_parquet_directory_reads_like_the_table(tmp_path, retail_t
     pq.write_table(retail_table.slice(10000), flat / "part-1.parquet")
     g = winback.read_history(str(flat / "part-*.parquet"), **COLUMNS)
     assert json.loads(g.report_json)["rows_read"] == retail_table.num_rows
+
+
+def test_progress_shows_the_read_on_stderr(capsys, tmp_path):
+    """Issue 10: progress=True draws percentage, rate and time left on stderr, ending at 100%."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import winback
+    from conftest import RETAIL
+
+    table = pacsv.read_csv(RETAIL)
+    csv = tmp_path / "tx.csv"
+    pacsv.write_csv(table, csv)
+    kw = dict(datetime_col="invoice_date", order_id_col="invoice_no")
+    for data in (str(csv), table):
+        h = winback.read_history(data, progress=True, **kw)
+        err = capsys.readouterr().err
+        last = err.rstrip("\n").split("\r")[-1]
+        assert last.startswith("reading ") and "100.0%" in last and "ETA 0 s" in last, repr(last)
+        assert h.num_customers() == winback.read_history(data, **kw).num_customers()
+    assert "rows" in last and f"{table.num_rows:,} rows of {table.num_rows:,} rows" in last
+    # Off by default: nothing on stderr but warnings.
+    winback.read_history(table, **kw)
+    assert "reading" not in capsys.readouterr().err
+    m = winback.WinbackModel(progress=True, **kw)
+    assert m.get_params()["progress"] is True

@@ -149,6 +149,7 @@ def read_history(
     attributes_key: str = "customer_id",
     n_threads: Optional[int] = None,
     skip_zero_amounts: bool = False,
+    progress: bool = False,
 ):
     """Reads a transactions table into a columnar history (streamed batch by batch).
 
@@ -171,6 +172,9 @@ def read_history(
     skip_zero_amounts : bool
         Skip lines with amount 0 (default: they are purchases with no spend — a
         free item or a fully discounted order is still a visit).
+    progress : bool
+        Show the read's progress on stderr (in a notebook, under the cell): percentage,
+        rate and time left — bytes of a CSV file, rows of Parquet files or of a table.
 
     Returns
     -------
@@ -180,8 +184,9 @@ def read_history(
     """
     if isinstance(data, _winback.History):
         return data
+    stream = _as_stream(data)
     h = _winback.read_history(
-        _as_stream(data),
+        stream,
         customer_id_col,
         datetime_col,
         monetary_value_col,
@@ -198,6 +203,8 @@ def read_history(
         attributes=None if attributes is None else _as_stream(attributes),
         attributes_key=attributes_key,
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
+        progress=_ProgressLine() if progress else None,
+        progress_total=stream.num_rows if progress and isinstance(stream, pa.Table) else None,
     )
     _warn_report(json.loads(h.report_json))
     if h.attributes_report_json:
@@ -209,6 +216,44 @@ def read_history(
                 stacklevel=2,
             )
     return h
+
+
+class _ProgressLine:
+    """Draws a read's progress on one line of stderr: step, percentage, rate and time left.
+    Called from Rust at most every 200 ms with ``(step, done, total, unit, final)``."""
+
+    def __init__(self, stream: Any = None):
+        import sys
+        import time
+
+        self._out = stream or sys.stderr
+        self._clock = time.monotonic
+        self._start = self._clock()
+
+    @staticmethod
+    def _size(n: float, unit: str) -> str:
+        if unit != "bytes":
+            return f"{n:,.0f} rows"
+        for u in ("B", "KB", "MB", "GB"):
+            if n < 1024 or u == "GB":
+                return f"{n:.1f} {u}" if u != "B" else f"{n:.0f} B"
+            n /= 1024
+        return f"{n:.1f} GB"  # pragma: no cover
+
+    def line(self, step: str, done: int, total: Optional[int], unit: str, final: bool) -> str:
+        if done == 0 and not final:
+            self._start = self._clock()
+        spent = max(self._clock() - self._start, 1e-9)
+        rate = done / spent
+        if total:
+            pct = min(100.0, 100.0 * done / total)
+            eta = (total - done) / rate if rate > 0 and done < total else 0.0
+            return f"{step}: {pct:5.1f}% {self._size(done, unit)} of {self._size(total, unit)}, {self._size(rate, unit)}/s, ETA {eta:.0f} s"
+        return f"{step}: {self._size(done, unit)}, {self._size(rate, unit)}/s"
+
+    def __call__(self, step: str, done: int, total: Optional[int], unit: str, final: bool) -> None:
+        self._out.write("\r" + self.line(step, done, total, unit, final) + ("\n" if final else ""))
+        self._out.flush()
 
 
 def _ids_back(table: pa.Table, id_type: str) -> pa.Table:
@@ -374,6 +419,8 @@ class WinbackModel:
         Threads, 1 to 1024.
     output : {'pandas', 'polars', 'pyarrow'}
         Type of the tables returned.
+    progress : bool
+        Show each read's progress on stderr (percentage, rate, time left).
 
     >>> model = WinbackModel(horizon_days=60, groups=10)          # doctest: +SKIP
     >>> model.fit(transactions, at="2011-12-10", order_id_col="invoice_no")  # doctest: +SKIP
@@ -402,6 +449,7 @@ class WinbackModel:
         n_threads: Optional[int] = None,
         output: str = "pandas",
         skip_zero_amounts: bool = False,
+        progress: bool = False,
     ):
         self.horizon_days = horizon_days
         self.lapse_days = lapse_days
@@ -423,6 +471,7 @@ class WinbackModel:
         self.n_threads = n_threads
         self.output = output
         self.skip_zero_amounts = skip_zero_amounts
+        self.progress = progress
 
     # -- scikit-learn protocol -------------------------------------------------
     _PARAMS = (
@@ -438,6 +487,7 @@ class WinbackModel:
         "n_threads",
         "output",
         "skip_zero_amounts",
+        "progress",
     )
 
     def get_params(self, deep: bool = True) -> dict:
@@ -459,7 +509,8 @@ class WinbackModel:
     # -- fitting ---------------------------------------------------------------
     def _history(self, data: Any, attributes: Any = None):
         h = read_history(data, attributes=attributes, attributes_key=self.attributes_key, n_threads=self.n_threads,
-                         skip_zero_amounts=self.skip_zero_amounts, **{k: getattr(self, k) for k in _COLUMN_KEYS})
+                         skip_zero_amounts=self.skip_zero_amounts, progress=bool(getattr(self, "progress", False)),
+                         **{k: getattr(self, k) for k in _COLUMN_KEYS})
         self.load_report_ = json.loads(h.report_json)
         self._id_type = h.id_type
         return h
