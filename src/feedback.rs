@@ -73,8 +73,8 @@ pub struct Feedback {
     pub plan: Plan,
     /// The contact list for what is left.
     pub contacts: Vec<ContactRow>,
-    /// The effect of contact per group over every recorded wave with a control
-    /// arm (empty when no wave had one).
+    /// The effect of contact per group, over the recorded waves in which the
+    /// group had both arms (empty when no wave had a control arm).
     pub effects: Vec<Effect>,
 }
 
@@ -119,22 +119,28 @@ impl WinbackModel {
         self.segmentation.groups.iter().map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect()
     }
 
-    /// The effect of contact per group, over every recorded wave with a control
-    /// arm: [`winback_rank::effects`] of the waves' summed counts, at the model's
-    /// interval level. Empty when no wave had a control arm.
+    /// The effect of contact per group: [`winback_rank::effects`] at the model's
+    /// interval level, over the recorded waves in which the group had both arms
+    /// (contacted customers and a control group, same wave, same conditions).
+    /// Groups never measured that way are absent; empty when no wave had a control arm.
     pub fn effects(&self) -> Result<Vec<Effect>> {
-        if self.waves.iter().all(|w| w.control.is_empty()) {
-            return Ok(Vec::new());
+        let (mut contact, mut control) = (Vec::new(), Vec::new());
+        for w in &self.waves {
+            for o in &w.outcomes {
+                let held: Vec<&Outcome> = w.control.iter().filter(|k| k.group == o.group && k.contacted > 0).collect();
+                if o.contacted > 0 && !held.is_empty() {
+                    contact.push(*o);
+                    control.extend(held.into_iter().copied());
+                }
+            }
         }
-        let contact: Vec<Outcome> = self.waves.iter().flat_map(|w| w.outcomes.iter().copied()).collect();
-        let control: Vec<Outcome> = self.waves.iter().flat_map(|w| w.control.iter().copied()).collect();
         Ok(winback_rank::effects(&contact, &control, self.segmentation.params.interval_level())?)
     }
 
     /// The candidate with its group's measured effect, when there is one (a group
-    /// never held out has no effect to plan on).
+    /// never measured in both arms has no effect to plan on).
     pub(crate) fn with_effect(&self, mut c: Candidate, effects: &[Effect]) -> Candidate {
-        c.effect = effects.iter().find(|e| e.group == c.group && e.control > 0).cloned();
+        c.effect = effects.iter().find(|e| e.group == c.group && e.contacted > 0 && e.control > 0).cloned();
         c
     }
 
@@ -187,7 +193,9 @@ impl WinbackModel {
     }
 
     /// The recorded waves, each with both arms pooled over its groups and the
-    /// win-backs the contact caused (see [`WaveSummary`]).
+    /// win-backs the contact caused (see [`WaveSummary`]). Pooling is unbiased when
+    /// every group held out the same share (a plan's `control_share` does); with
+    /// per-group shares that differ, read [`WinbackModel::effects`] instead.
     pub fn campaign(&self) -> Result<Vec<WaveSummary>> {
         let level = self.segmentation.params.interval_level();
         self.waves

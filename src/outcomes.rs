@@ -73,7 +73,10 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
     let by_customer = !header.iter().any(|h| h == "group") && header.iter().any(|h| h == "customer_id");
     let g = if by_customer { col("customer_id")? } else { col("group")? };
     let arm_col = header.iter().position(|h| h == "arm");
-    // Per customer with arms, the arm says who was contacted.
+    // Per customer with arms, the arm says who was contacted: a `contacted` column beside it is ambiguous.
+    if by_customer && arm_col.is_some() && header.iter().any(|h| h == "contacted") {
+        return Err(bad(1, "contacted", &shown, "per-customer outcomes with an `arm` column take no `contacted` column (the arm says who was contacted)"));
+    }
     let c = if by_customer && arm_col.is_some() { None } else { Some(col("contacted")?) };
     let k = col("came_back")?;
     let group_of: std::collections::HashMap<&str, usize> =
@@ -112,8 +115,9 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
         if back > contacted {
             return Err(bad(line, "came_back", rec.get(k).unwrap_or_default(), "more came back than were contacted"));
         }
-        // Files without arms keep their old fingerprints (waves recorded before arms existed).
-        let keyed = |key: String| if arm_col.is_some() { format!("{key}\u{1f}{}", if control { "control" } else { "contact" }) } else { key };
+        // Contact rows keep the fingerprint they had before arms existed (with or without an
+        // `arm` column): the same outcomes are recognised whichever way they are written.
+        let keyed = |key: String| if control { format!("{key}\u{1f}control") } else { key };
         let target = if control { &mut per_group_control } else { &mut per_group };
         if by_customer {
             let id = rec.get(g).unwrap_or_default();

@@ -1,8 +1,9 @@
 //! Fitting and scoring a history split by customer into shards, as a cluster
 //! (Spark) holds it: every customer's lines in one shard, shards anywhere.
 //!
-//! Three passes, each over the shards independently, with small exact messages
-//! between them:
+//! Three passes, each over the shards independently, with exact messages
+//! between them (a census has one entry per distinct net spend value and per
+//! BG/NBD pattern, so it grows with the customers, but far slower than the lines):
 //!
 //! 1. [`ShardCensus::of`] on each shard: the counts every cutoff needs from all
 //!    customers ([`Census`]); the driver merges them ([`ShardCensus::merge`]).
@@ -80,8 +81,16 @@ impl ShardCensus {
         }
     }
 
-    /// Adds another shard's censuses (the same cutoffs, or an empty default).
+    /// Adds another shard's censuses (the same cutoffs; an empty default on
+    /// either side is fine). Each census of `other` is validated first
+    /// ([`Census::validate`]): it may come from another machine.
     pub fn merge(&mut self, other: &ShardCensus) -> Result<()> {
+        for c in &other.censuses {
+            c.validate()?;
+        }
+        if other.censuses.is_empty() && other.first_day.is_none() {
+            return Ok(());
+        }
         if self.censuses.is_empty() && self.first_day.is_none() {
             self.censuses = other.censuses.iter().map(|c| Census { cutoff: c.cutoff, ..Default::default() }).collect();
         }
@@ -91,7 +100,7 @@ impl ShardCensus {
             return Err(Error::ShardMismatch { message: format!("census cutoffs {} and {}", days(&mine), days(&theirs)) });
         }
         for (a, b) in self.censuses.iter_mut().zip(&other.censuses) {
-            a.merge(b);
+            a.merge(b)?;
         }
         self.first_day = min_opt(self.first_day, other.first_day, Day::min);
         self.last_day = min_opt(self.last_day, other.last_day, Day::max);
@@ -154,8 +163,9 @@ pub struct FitPlan {
 
 impl FitPlan {
     /// The plan of a fit standing at `at`, from the merged census of every shard at
-    /// [`fit_cutoffs`]. Lapse rules by segment, customer attributes and percentile
-    /// features need every customer at once and are refused.
+    /// [`fit_cutoffs`]. Lapse rules by segment and percentile features need every
+    /// customer at once and are refused; customer attributes are not used (the
+    /// schema is learned without them).
     pub fn new(config: &Config, at: Day, census: &ShardCensus) -> Result<FitPlan> {
         let config = config.resolved()?;
         if matches!(config.lapse, LapseRule::FromHistoryBySegment { .. }) {
@@ -167,6 +177,10 @@ impl FitPlan {
         let (Some(first), Some(last)) = (census.first_day, census.last_day) else {
             return Err(winback_core::Error::NoHistoryBefore(format_day(at)).into());
         };
+        // Every cutoff of the fit must have its census (a missing one is a caller's error, not a skipped cutoff).
+        for t in fit_cutoffs(at, &config)? {
+            census.at(t)?;
+        }
         let (usable, skipped) = choose_cutoffs(&config, at, first, last, |t| Ok(config.lapse.count_in(census.at(t)?)?.lapsed))?;
         let schema = FeatureSchema::learn_with(census.at(usable[0])?, None, &config.features)?;
         let at_census = census.at(at)?;

@@ -178,4 +178,10 @@ fn per_group_outcomes_with_arms_and_old_files_keep_their_fingerprint() {
     let fnv = canon.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     assert_eq!(old.fingerprint, format!("{fnv:016x}"));
     assert!(old.control.is_empty());
+    // The same counts written with an all-`contact` arm column are the same outcomes.
+    let armed = read_outcomes("group,arm,contacted,came_back\n1,contact,100,12\n2,contact,80,3\n".as_bytes(), "armed.csv").unwrap();
+    assert_eq!(armed.fingerprint, old.fingerprint);
+    // Per customer, `arm` and `contacted` together are ambiguous.
+    let e = read_outcomes("customer_id,arm,contacted,came_back\na,contact,0,0\n".as_bytes(), "w.csv").unwrap_err();
+    assert!(e.to_string().contains("take no `contacted` column"), "{e}");
 }

@@ -159,6 +159,10 @@ fn a_customer_split_over_two_shards_is_refused() {
     // Censuses at other cutoffs do not merge.
     let mut other = ShardCensus::of(&shards[0], &cutoffs[..1]);
     assert!(matches!(other.merge(&census), Err(Error::ShardMismatch { .. })));
+    // A census that does not add up (as a tampered message) is refused when merged.
+    let mut bad = ShardCensus::of(&shards[0], &cutoffs);
+    bad.censuses[0].customers += 1;
+    assert!(matches!(ShardCensus::default().merge(&bad), Err(Error::Core(winback::core::Error::InvalidCensus { .. }))));
     // Per-segment lapse rules need every customer at once.
     let by_segment = Config { lapse: LapseRule::FromHistoryBySegment { quantile: 0.9, by: winback::core::lapse::SegmentBy::MainChannel, min_gaps: 50 }, ..Default::default() };
     assert!(matches!(FitPlan::new(&by_segment, at, &census), Err(Error::Core(winback::core::Error::NotShardable { .. }))));
@@ -177,7 +181,7 @@ proptest! {
         for k in (0..shards).rev() {
             // A shard with no customer (no lines) is an empty partition: nothing to add.
             if let Ok((h, _)) = synth.history_of(|c| shard_of(c) == k) {
-                merged.merge(&Census::of(&h, at));
+                merged.merge(&Census::of(&h, at)).unwrap();
             }
         }
         let whole = synth.history_of(|_| true).unwrap().0;

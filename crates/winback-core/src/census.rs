@@ -22,7 +22,7 @@
 //! // Two shards, one customer each, merged: the same census as the whole history.
 //! let mut merged = Census::default();
 //! for shard in [&lines[..2], &lines[2..]] {
-//!     merged.merge(&Census::of(&load(shard)?, cutoff));
+//!     merged.merge(&Census::of(&load(shard)?, cutoff))?;
 //! }
 //! assert_eq!(merged, Census::of(&load(&lines)?, cutoff));
 //! assert_eq!(merged.customers, 2);
@@ -39,7 +39,10 @@ use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::date::Day;
 use crate::features::{summarize, Summary};
-use crate::{History, Present};
+use crate::{Error, History, Present, Result};
+
+/// The longest gap histogram a census may hold (days).
+const MAX_GAP_DAYS: usize = 1_000_000;
 
 /// Category spend is counted in units of 1/10,000 (fixed point), so that sums are
 /// exact and do not depend on the order in which shards are added.
@@ -95,7 +98,8 @@ impl Census {
             }
             for &(k, v) in &s.categories {
                 if let Some(l) = name(history.categories(), k) {
-                    *census.categories.entry(l).or_default() += category_units(v);
+                    let e = census.categories.entry(l).or_default();
+                    *e = e.saturating_add(category_units(v));
                 }
             }
         }
@@ -119,8 +123,38 @@ impl Census {
         c
     }
 
+    /// Checks a census received as a message (from another process or machine):
+    /// net spend sorted and distinct, every customer counted once in each of its
+    /// tallies, no negative recency, and a bounded gap histogram.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidCensus { cutoff: crate::date::format_day(self.cutoff), what: what.to_string() });
+        if self.spend.windows(2).any(|w| f64::from_bits(w[0].0).total_cmp(&f64::from_bits(w[1].0)) != std::cmp::Ordering::Less) {
+            return bad("net spend values not sorted and distinct");
+        }
+        let n = self.customers;
+        let sums = [
+            self.recency.values().sum::<u64>(),
+            self.purchases.values().sum::<u64>(),
+            self.spend.iter().map(|s| s.1).sum::<u64>(),
+            self.patterns.values().sum::<u64>(),
+        ];
+        if sums.iter().any(|&s| s != n) {
+            return bad("tallies that do not count every customer once");
+        }
+        if self.recency.keys().next().is_some_and(|&d| d < 0) {
+            return bad("a negative recency");
+        }
+        if self.gaps.len() > MAX_GAP_DAYS {
+            return bad("a gap histogram longer than 1,000,000 days");
+        }
+        Ok(())
+    }
+
     /// Adds another shard's census (same cutoff; the shards hold different customers).
-    pub fn merge(&mut self, other: &Census) {
+    pub fn merge(&mut self, other: &Census) -> Result<()> {
+        if (self.customers > 0 || !self.gaps.is_empty()) && self.cutoff != other.cutoff {
+            return Err(Error::CensusCutoff { census: crate::date::format_day(other.cutoff), cutoff: crate::date::format_day(self.cutoff) });
+        }
         self.cutoff = other.cutoff;
         self.present = Present {
             quantity: self.present.quantity || other.present.quantity,
@@ -146,6 +180,7 @@ impl Census {
         spend.extend_from_slice(&other.spend);
         spend.sort_by(|a, b| f64::from_bits(a.0).total_cmp(&f64::from_bits(b.0)));
         self.spend = run_lengths(spend.into_iter());
+        Ok(())
     }
 
     /// Customers whose last purchase is at least `days` before the cutoff.
@@ -259,9 +294,25 @@ fn category_units(v: f64) -> i64 {
     (v * CATEGORY_UNITS).round() as i64
 }
 
-fn add_all<K: Ord + Clone, V: std::ops::AddAssign + Copy + Default>(into: &mut BTreeMap<K, V>, from: &BTreeMap<K, V>) {
+/// Integer counts that add without overflow (saturating at the type's maximum).
+trait Tally: Copy + Default {
+    fn plus(self, other: Self) -> Self;
+}
+impl Tally for u64 {
+    fn plus(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
+impl Tally for i64 {
+    fn plus(self, other: Self) -> Self {
+        self.saturating_add(other)
+    }
+}
+
+fn add_all<K: Ord + Clone, V: Tally>(into: &mut BTreeMap<K, V>, from: &BTreeMap<K, V>) {
     for (k, &v) in from {
-        *into.entry(k.clone()).or_default() += v;
+        let e = into.entry(k.clone()).or_default();
+        *e = e.plus(v);
     }
 }
 

@@ -176,6 +176,14 @@ pub enum Error {
         /// The cutoff asked, as an ISO date.
         cutoff: String,
     },
+    /// A census received as a message that is not sound.
+    #[error("invalid census at {cutoff}: {what}")]
+    InvalidCensus {
+        /// Its cutoff, as an ISO date.
+        cutoff: String,
+        /// What is wrong.
+        what: String,
+    },
     /// Something that needs every customer at once, asked of one shard.
     #[error("{what} cannot be computed shard by shard (on a cluster); use the single-machine path")]
     NotShardable {

@@ -110,7 +110,6 @@ struct History {
     attributes_report_json: String,
 }
 
-/// Reads a purchase history from any object with `__arrow_c_stream__`.
 /// Progress of a read handed to a Python callable `(step, done, total, unit, final)`
 /// at most every 200 ms (`total` is `None` when unknown; `unit` is "bytes" or "rows").
 struct PyProgress {
@@ -164,6 +163,7 @@ impl winback::core::progress::Progress for PyProgress {
     }
 }
 
+/// Reads a purchase history from any object with `__arrow_c_stream__`, or a path.
 #[pyfunction]
 #[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, attributes=None, attributes_key="customer_id", threads=None, progress=None, progress_total=None))]
 #[allow(clippy::too_many_arguments)]
@@ -442,7 +442,7 @@ impl Model {
         let at = day(at)?;
         let census = census_at(census, at)?;
         let h = Arc::clone(&history.inner);
-        let s = run(py, None, || self.inner.score_with(&h, at, &census))?.map_err(err)?;
+        let s = run(py, Some(1), || self.inner.score_with(&h, at, &census))?.map_err(err)?;
         winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
@@ -466,6 +466,13 @@ impl Model {
             let (p, lo, hi, prio) = (f("probability")?, f("probability_low")?, f("probability_high")?, f("priority")?);
             let (ids, group) = (ids.as_string::<i32>(), group.as_primitive::<Int64Type>());
             let (p, lo, hi, prio) = (p.as_primitive::<Float64Type>(), lo.as_primitive::<Float64Type>(), hi.as_primitive::<Float64Type>(), prio.as_primitive::<Float64Type>());
+            {
+                use arrow_array::Array;
+                let nulls = ids.null_count() + group.null_count() + p.null_count() + lo.null_count() + hi.null_count() + prio.null_count();
+                if nulls > 0 {
+                    return Err(WinbackDataError(format!("scores have {nulls} empty values")));
+                }
+            }
             for i in 0..b.num_rows() {
                 scored.push(winback::ScoredCustomer {
                     customer_id: ids.value(i).to_string(),
@@ -479,6 +486,12 @@ impl Model {
         }
         // Shards arrive in any order: the single-machine list is in customer-id order.
         scored.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        if let Some(w) = scored.windows(2).find(|w| w[0].customer_id == w[1].customer_id) {
+            return Err(WinbackDataError(format!(
+                "customer {:?} is scored twice: each customer's rows must all be in one partition",
+                w[0].customer_id
+            )));
+        }
         let (p, list) = run(py, None, || self.inner.plan_customers(&scored, &params))?.map_err(err)?;
         Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
     }
@@ -592,7 +605,7 @@ fn fit_cutoffs(at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quant
 fn shard_census(py: Python<'_>, history: &History, cutoffs: Vec<String>) -> PyResult<String> {
     let cutoffs = days_of(&cutoffs)?;
     let h = Arc::clone(&history.inner);
-    let c = run(py, None, move || winback::sharded::ShardCensus::of(&h, &cutoffs))?;
+    let c = run(py, Some(1), move || winback::sharded::ShardCensus::of(&h, &cutoffs))?;
     serde_json::to_string(&c).map_err(json_err)
 }
 
@@ -644,7 +657,7 @@ fn fit_plan(
 fn shard_rows<'py>(py: Python<'py>, history: &History, plan: &str) -> PyResult<Bound<'py, PyAny>> {
     let plan: winback::sharded::FitPlan = serde_json::from_str(plan).map_err(json_err)?;
     let h = Arc::clone(&history.inner);
-    let batch = run(py, None, move || -> winback::Result<_> {
+    let batch = run(py, Some(1), move || -> winback::Result<_> {
         let rows = winback::sharded::shard_rows(&h, &plan)?;
         winback::shard_rows_table(&rows, &plan.schema)
     })?
@@ -665,7 +678,7 @@ fn features_with<'py>(py: Python<'py>, history: &History, at: &str, census: &str
     let census = census_at(census, at)?;
     let h = Arc::clone(&history.inner);
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
-    let table = run(py, None, move || -> winback::Result<_> {
+    let table = run(py, Some(1), move || -> winback::Result<_> {
         let x = winback::sharded::feature_table_with(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default(), &census)?;
         winback::features_table(&h, &x)
     })?

@@ -88,7 +88,8 @@ pub enum Objective {
     /// control rate) per contact, or the incremental profit per contact
     /// (effect × value − cost) when a cost is given. Groups without a measured
     /// effect, or whose effect interval lies wholly below `min_effect`, are left
-    /// out ("no measurable effect").
+    /// out ("no measurable effect"); the plan's win-backs, revenue and profit are
+    /// those the contact causes (contacts × effect), and a target counts them.
     Incremental,
 }
 
@@ -254,6 +255,17 @@ impl PlanParams {
                 Some(e) => e.effect,
                 None => f64::NEG_INFINITY,
             },
+        }
+    }
+
+    /// What one contact in a group yields, with its interval ends: the win-back
+    /// probability, or under [`Objective::Incremental`] the measured effect (the
+    /// win-backs the contact causes; 0 without a measured effect).
+    pub fn rate(&self, c: &Candidate) -> (f64, f64, f64) {
+        match (self.objective, &c.effect) {
+            (Objective::Incremental, Some(e)) => (e.effect, e.effect_low, e.effect_high),
+            (Objective::Incremental, None) => (0.0, 0.0, 0.0),
+            _ => (c.probability, c.low, c.high),
         }
     }
 
@@ -488,7 +500,7 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             customers,
             reason,
             cost_saved: customers as f64 * params.cost_per_contact,
-            winbacks_forgone: customers as f64 * c.probability,
+            winbacks_forgone: customers as f64 * params.rate(c).0,
         };
         if let Some(r) = halted {
             skipped.push(skip(c.size, r));
@@ -502,7 +514,8 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             skipped.push(skip(c.size, StopReason::MinProbability));
             continue;
         }
-        let profit = if params.objective == Objective::Incremental { params.objective_value(c) } else { params.profit_per_contact(c) };
+        // Money either way: under the incremental objective, of the win-backs the contact causes.
+        let profit = params.rate(c).0 * value - params.cost_per_contact;
         if min_profit.is_some_and(|m| profit < m) {
             skipped.push(skip(c.size, StopReason::Unprofitable));
             continue;
@@ -529,11 +542,12 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             }
         }
         if n > 0 {
-            let e = n as f64 * c.probability;
+            let (rate, low, high) = params.rate(c);
+            let e = n as f64 * rate;
             contacts += n;
             wb += e;
-            lo += n as f64 * c.low;
-            hi += n as f64 * c.high;
+            lo += n as f64 * low;
+            hi += n as f64 * high;
             rev += e * value;
             cost += n as f64 * params.cost_per_contact;
             steps.push(Step {

@@ -70,6 +70,10 @@ fn the_incremental_objective_plans_on_the_effect_and_leaves_out_what_it_cannot_m
     let params = PlanParams { objective: Objective::Incremental, ..Default::default() };
     let p = plan(&candidates, &params).unwrap();
     assert_eq!(p.groups_contacted(), vec![2, 1]);
+    // The plan counts the win-backs the contact causes: contacts × effect.
+    let effect_of = |g: usize| candidates.iter().find(|c| c.group == g).and_then(|c| c.effect.as_ref()).map_or(0.0, |e| e.effect);
+    let caused: f64 = p.steps.iter().map(|s| s.contacts as f64 * effect_of(s.group)).sum();
+    assert!((p.expected_winbacks - caused).abs() < 1e-9 && caused < 0.3 * 1000.0, "{} vs {caused}", p.expected_winbacks);
     let reason = |g| p.skipped.iter().find(|s| s.group == g).map(|s| s.reason);
     assert_eq!(reason(3), Some(StopReason::NoMeasurableEffect));
     assert_eq!(reason(4), Some(StopReason::NoMeasurableEffect));

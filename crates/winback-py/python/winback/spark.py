@@ -63,13 +63,23 @@ def _columns(model: Optional[WinbackModel] = None, **columns: Any) -> dict:
 
 
 def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
-    """The mapped columns only, hash-partitioned by customer."""
+    """The mapped columns only, hash-partitioned by customer. The key is the id as the
+    Rust loader reads it (text, surrounding whitespace removed), so that " C1" and "C1"
+    (one customer to winback) always land in the same partition."""
+    from pyspark.sql import functions as F
+
     names = [v for v in cols.values() if v]
     missing = [c for c in names if c not in sdf.columns]
     if missing:
         raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
-    n = partitions or max(sdf.rdd.getNumPartitions(), 1)
-    return sdf.select(*names).repartition(n, cols["customer_id_col"])
+    if partitions is None:
+        try:
+            partitions = sdf.rdd.getNumPartitions()
+        except Exception:  # Spark Connect has no RDDs
+            partitions = int(sdf.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
+    n = max(int(partitions), 1)
+    key = F.regexp_replace(F.col(cols["customer_id_col"]).cast("string"), r"^\s+|\s+$", "")
+    return sdf.select(*names).repartition(n, key)
 
 
 def _history(batches: list, cols: dict, skip_zero_amounts: bool = False):
@@ -107,9 +117,10 @@ def _census(part, cols: dict, cutoffs: list, skip_zero_amounts: bool) -> Tuple[s
 
 
 def _id_type(sdf: Any, col: str) -> str:
-    """`int64` for integer (and floating) id columns, which leave as bigint; else `string`."""
+    """`int64` for integer id columns, which leave as bigint; every other type leaves as text
+    (decided on the driver, so that every task returns the same schema)."""
     t = sdf.schema[col].dataType.simpleString()
-    return "int64" if t in ("bigint", "int", "smallint", "tinyint", "double", "float") or t.startswith("decimal") else "string"
+    return "int64" if t in ("bigint", "int", "smallint", "tinyint") else "string"
 
 
 def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
@@ -124,6 +135,12 @@ def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
         cols.append(col)
         names.append(name)
     return pa.RecordBatch.from_arrays(cols, names=names)
+
+
+def _quote(name: str) -> str:
+    """A column name for a DDL schema string (feature names hold data values such as
+    ``main_category=<name>``: backticks inside are doubled)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _id_ddl(id_type: str) -> str:
@@ -158,7 +175,7 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
     merged, _ = _census(part, cols, [at], skip_zero_amounts)
     names = _winback.census_feature_names(merged, at)
     id_type = _id_type(sdf, cols["customer_id_col"])
-    schema = ", ".join([f"customer_id {_id_ddl(id_type)}"] + [f"`{n}` double" for n in names])
+    schema = ", ".join([f"customer_id {_id_ddl(id_type)}"] + [f"{_quote(n)} double" for n in names])
 
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         h = _history(list(it), cols, skip_zero_amounts)
@@ -225,7 +242,7 @@ def _rows_arrow_schema(plan: dict) -> pa.Schema:
 
 def _rows_schema(plan: dict) -> str:
     parts = ["cutoff_day int", "customer_id string", "came_back boolean", "spend double"]
-    parts += [f"`{f['name']}` double" for f in plan["schema"]["features"]]
+    parts += [f"{_quote(f['name'])} double" for f in plan["schema"]["features"]]
     return ", ".join(parts)
 
 
@@ -236,7 +253,7 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
     part = _by_customer(sdf, cols, partitions)
     merged, _ = _census(part, cols, [at], skip_zero)
     id_type = _id_type(sdf, cols["customer_id_col"])
-    schema = (f"customer_id {_id_ddl(id_type)}, group bigint, probability double, probability_low double, "
+    schema = (f"customer_id {_id_ddl(id_type)}, `group` bigint, probability double, probability_low double, "
               "probability_high double, priority double, rule string")
     model_json = m.to_json()
 
