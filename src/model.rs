@@ -396,9 +396,24 @@ impl WinbackModel {
     }
 
     /// The contact plan and contact list for scored customers given as rows (the
-    /// union of every shard's scores on a cluster, in any order).
+    /// union of every shard's scores on a cluster, in any order: they are put in
+    /// customer-id order, as [`WinbackModel::score`] gives them). A customer scored
+    /// twice (its lines split over two shards) is refused.
     pub fn plan_customers(&self, scored: &[ScoredCustomer], params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
         params.validate()?;
+        let mut sorted;
+        let scored = if scored.windows(2).all(|w| w[0].customer_id < w[1].customer_id) {
+            scored
+        } else {
+            sorted = scored.to_vec();
+            sorted.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+            if let Some(w) = sorted.windows(2).find(|w| w[0].customer_id == w[1].customer_id) {
+                return Err(Error::ShardMismatch {
+                    message: format!("customer {:?} is scored twice: each customer's lines must all be in one shard", w[0].customer_id),
+                });
+            }
+            &sorted[..]
+        };
         let mut size = vec![0usize; self.segmentation.groups.len() + 1];
         for c in scored {
             match size.get_mut(c.group) {

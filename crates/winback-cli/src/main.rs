@@ -737,13 +737,21 @@ fn print_plan(p: &Plan) -> Res<()> {
     Ok(())
 }
 
-fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<String>, cli: &Cli) -> Res<()> {
+/// Writes the contact list (`-o`), then prints the plan, or its JSON summary with
+/// `extra` keys added, unless the list went to stdout.
+fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<String>, cli: &Cli, extra: &[(&str, serde_json::Value)]) -> Res<()> {
     if let Some(o) = output {
         output::write(&winback::contacts_table(list)?, o)?;
     }
     let stdout_taken = output.as_deref() == Some("-");
     if cli.json && !stdout_taken {
-        print_json(&serde_json::to_value(p.summary()).unwrap_or_default())?;
+        let mut v = serde_json::to_value(p.summary()).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            for (k, x) in extra {
+                obj.insert((*k).to_string(), x.clone());
+            }
+        }
+        print_json(&v)?;
     } else if !stdout_taken {
         print_plan(p)?;
     }
@@ -757,7 +765,7 @@ fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     warn_shares(&m, &s, cli.quiet);
     let (p, list) = m.plan(&s, &c.plan.params())?;
-    finish_plan(&p, &list, &c.output, cli)
+    finish_plan(&p, &list, &c.output, cli, &[])
 }
 
 fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
@@ -776,21 +784,7 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     if !cli.quiet && !cli.json {
         eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
     }
-    if let Some(o) = &c.output {
-        output::write(&winback::contacts_table(&fb.contacts)?, o)?;
-    }
-    if c.output.as_deref() == Some("-") {
-        return Ok(());
-    }
-    if cli.json {
-        let mut v = serde_json::to_value(fb.plan.summary()).unwrap_or_default();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("wave".into(), fb.wave.into());
-            obj.insert("groups".into(), serde_json::to_value(&fb.effects).unwrap_or_default());
-        }
-        return print_json(&v);
-    }
-    if !fb.effects.is_empty() {
+    if !cli.json && c.output.as_deref() != Some("-") && !fb.effects.is_empty() {
         outln!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
         outln!("group | contacted | came back | control | came back | effect [interval]");
         for e in &fb.effects {
@@ -800,7 +794,8 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
             );
         }
     }
-    print_plan(&fb.plan)
+    let extra = [("wave", fb.wave.into()), ("groups", serde_json::to_value(&fb.effects).unwrap_or_default())];
+    finish_plan(&fb.plan, &fb.contacts, &c.output, cli, &extra)
 }
 
 fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {

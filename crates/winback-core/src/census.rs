@@ -80,10 +80,16 @@ pub struct Census {
 impl Census {
     /// The census of every customer of `history` at `cutoff`.
     pub fn of(history: &History, cutoff: Day) -> Census {
+        let mut census = Census::without_gaps(history, cutoff);
+        census.gaps = gap_counts(history, cutoff);
+        census
+    }
+
+    /// [`Census::of`] without the gap histogram (what learning a schema needs).
+    pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
         let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &[])).collect();
         let mut census = Census::from_summaries(cutoff, &sums);
         census.present = history.present();
-        census.gaps = gap_counts(history, cutoff);
         let name = |names: &[String], code: u16| names.get(usize::from(code)).cloned();
         for s in sums.iter().flatten() {
             for &(k, n) in &s.channels {

@@ -385,7 +385,7 @@ impl FeatureSchema {
 
     /// Learns the feature set and vocabularies from the history before `cutoff`.
     pub fn learn(history: &History, cutoff: Day, options: &FeatureOptions) -> Result<FeatureSchema> {
-        FeatureSchema::learn_with(&Census::of(history, cutoff), history.attributes(), options)
+        FeatureSchema::learn_with(&Census::without_gaps(history, cutoff), history.attributes(), options)
     }
 
     /// Learns the feature set from a [`Census`] (the counts of every customer at its

@@ -222,21 +222,11 @@ impl LapseRule {
     /// holds this history's customers. With the census of the whole history, the
     /// result equals [`LapseRule::resolve`]. Per-segment rules are refused.
     pub fn resolve_with(&self, history: &History, cutoff: Day, census: &crate::census::Census) -> Result<Lapse> {
-        self.validate()?;
         if census.cutoff != cutoff {
             return Err(Error::CensusCutoff { census: format_day(census.cutoff), cutoff: format_day(cutoff) });
         }
-        if census.customers == 0 {
-            return Err(Error::NoHistoryBefore(format_day(cutoff)));
-        }
-        let (threshold, gaps) = match *self {
-            LapseRule::Fixed { days } => (days, None),
-            LapseRule::FromHistory { quantile } => {
-                let dist = distribution(&census.gaps).ok_or_else(|| Error::NoGaps(format_day(cutoff)))?;
-                (threshold_of(&census.gaps, quantile), Some(dist))
-            }
-            LapseRule::FromHistoryBySegment { .. } => return Err(Error::NotShardable { what: "a lapse rule by segment".into() }),
-        };
+        let count = self.count_in(census)?;
+        let threshold = count.threshold_days;
         let lapsed = (0..history.num_customers())
             .into_par_iter()
             .filter(|&c| history.last_purchase_before(c, cutoff).is_some_and(|d| i64::from(cutoff) - i64::from(d) >= threshold))
@@ -246,8 +236,8 @@ impl LapseRule {
             cutoff,
             threshold_days: threshold,
             segments: Vec::new(),
-            gaps,
-            customers_with_history: usize::try_from(census.customers).unwrap_or(usize::MAX),
+            gaps: count.gaps,
+            customers_with_history: usize::try_from(count.customers_with_history).unwrap_or(usize::MAX),
             lapsed,
         })
     }

@@ -484,14 +484,6 @@ impl Model {
                 });
             }
         }
-        // Shards arrive in any order: the single-machine list is in customer-id order.
-        scored.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
-        if let Some(w) = scored.windows(2).find(|w| w[0].customer_id == w[1].customer_id) {
-            return Err(WinbackDataError(format!(
-                "customer {:?} is scored twice: each customer's rows must all be in one partition",
-                w[0].customer_id
-            )));
-        }
         let (p, list) = run(py, None, || self.inner.plan_customers(&scored, &params))?.map_err(err)?;
         Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
     }

@@ -187,10 +187,6 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
     return part.mapInArrow(run, schema)
 
 
-def _options(model: WinbackModel) -> dict:
-    return model._fit_options()
-
-
 def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None,
         max_training_rows: int = MAX_TRAINING_ROWS) -> WinbackModel:
     """Fits `model` standing at `at` on a Spark DataFrame; returns the fitted model.
@@ -202,7 +198,7 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     with the share ``max_training_rows / expected rows``; the model records it
     (``training_sample_``; ``None`` when every customer was used).
     """
-    opts = _options(model)
+    opts = model._fit_options()
     cols = _columns(model)
     at = _iso(at)
     skip_zero = bool(model.skip_zero_amounts)
