@@ -130,6 +130,11 @@ impl Attributes {
         Attributes { ids, columns, row_of: Vec::new(), report }
     }
 
+    /// The key of each kept row, in table order.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
     /// Number of attribute rows kept.
     pub fn len(&self) -> usize {
         self.ids.len()

@@ -496,55 +496,13 @@ impl FeatureSchema {
                 add("btyd_p_buy_pct".into(), FeatureKind::Share, "share", Source::BtydBuyPct);
             }
         }
-        let mut attribute_levels = BTreeMap::new();
-        if let (true, Some(attrs)) = (options.attributes, attributes) {
-            add("attributes_missing".into(), FeatureKind::Indicator, "", Source::NoAttributes);
-            for col in attrs.columns() {
-                let name = &col.name;
-                match &col.values {
-                    AttrValues::Numeric(v) => {
-                        add(name.clone(), FeatureKind::Number, "", Source::AttrNumber(name.clone()));
-                        if v.iter().any(|x| x.is_nan()) {
-                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
-                        }
-                    }
-                    AttrValues::Date(_) => {
-                        add(format!("{name}_days"), FeatureKind::Days, "days", Source::AttrDays(name.clone()));
-                        // Always present: a date on or after the cutoff counts as missing at that cutoff.
-                        add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
-                    }
-                    AttrValues::Categorical { levels: lv, codes } => {
-                        let mut freq = vec![0f64; lv.len()];
-                        for &k in codes {
-                            if k != u32::MAX {
-                                freq[k as usize] += 1.0;
-                            }
-                        }
-                        let kept = top(&freq, lv);
-                        for (i, l) in kept.iter().enumerate() {
-                            add(
-                                format!("{name}={l}"),
-                                FeatureKind::CategoryLevel { group: name.clone(), level: l.clone() },
-                                "",
-                                Source::AttrLevel(name.clone(), Some(i)),
-                            );
-                        }
-                        if seen(&freq) > kept.len() {
-                            add(
-                                format!("{name}=other"),
-                                FeatureKind::CategoryLevel { group: name.clone(), level: "other".into() },
-                                "",
-                                Source::AttrLevel(name.clone(), None),
-                            );
-                        }
-                        if codes.contains(&u32::MAX) {
-                            add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
-                        }
-                        attribute_levels.insert(name.clone(), kept);
-                    }
-                }
+        let attribute_levels = match (options.attributes, attributes) {
+            (true, Some(attrs)) => {
+                add("attributes_missing".into(), FeatureKind::Indicator, "", Source::NoAttributes);
+                attribute_features(attrs, options.max_levels, true, &mut add)
             }
-        }
+            _ => BTreeMap::new(),
+        };
         Ok(FeatureSchema {
             features: f,
             options: options.clone(),
@@ -555,6 +513,62 @@ impl FeatureSchema {
             attribute_levels,
         })
     }
+}
+
+/// The features of a customer attribute table, in column order, through `add`
+/// (name, kind, unit, source): numeric columns as numbers, date columns as days
+/// before the cutoff (only when `dates`), categorical columns as their
+/// `max_levels` most frequent levels plus `other`, and a `_missing` indicator
+/// where values are missing. Returns the kept levels of each categorical column.
+pub(crate) fn attribute_features(
+    attrs: &crate::attributes::Attributes,
+    max_levels: usize,
+    dates: bool,
+    add: &mut dyn FnMut(String, FeatureKind, &str, Source),
+) -> BTreeMap<String, Vec<String>> {
+    let mut attribute_levels = BTreeMap::new();
+    for col in attrs.columns() {
+        let name = &col.name;
+        match &col.values {
+            AttrValues::Numeric(v) => {
+                add(name.clone(), FeatureKind::Number, "", Source::AttrNumber(name.clone()));
+                if v.iter().any(|x| x.is_nan()) {
+                    add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+                }
+            }
+            AttrValues::Date(_) if dates => {
+                add(format!("{name}_days"), FeatureKind::Days, "days", Source::AttrDays(name.clone()));
+                // Always present: a date on or after the cutoff counts as missing at that cutoff.
+                add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+            }
+            AttrValues::Date(_) => {}
+            AttrValues::Categorical { levels: lv, codes } => {
+                let mut freq = vec![0usize; lv.len()];
+                for &k in codes {
+                    if k != u32::MAX {
+                        freq[k as usize] += 1;
+                    }
+                }
+                let mut idx: Vec<usize> = (0..freq.len()).filter(|&i| freq[i] > 0).collect();
+                let seen = idx.len();
+                idx.sort_by(|&a, &b| freq[b].cmp(&freq[a]).then(a.cmp(&b)));
+                idx.truncate(max_levels);
+                let mut kept: Vec<String> = idx.into_iter().map(|i| lv[i].clone()).collect();
+                kept.sort();
+                for (i, l) in kept.iter().enumerate() {
+                    add(format!("{name}={l}"), FeatureKind::CategoryLevel { group: name.clone(), level: l.clone() }, "", Source::AttrLevel(name.clone(), Some(i)));
+                }
+                if seen > kept.len() {
+                    add(format!("{name}=other"), FeatureKind::CategoryLevel { group: name.clone(), level: "other".into() }, "", Source::AttrLevel(name.clone(), None));
+                }
+                if codes.contains(&u32::MAX) {
+                    add(format!("{name}_missing"), FeatureKind::Indicator, "", Source::AttrMissing(name.clone()));
+                }
+                attribute_levels.insert(name.clone(), kept);
+            }
+        }
+    }
+    attribute_levels
 }
 
 /// Per-customer facts before the cutoff, from which every feature is computed.
@@ -665,7 +679,7 @@ pub(crate) fn score_low(v: f64, bp: &[f64; 4]) -> f64 {
 }
 
 /// Maps a history code to the schema's vocabulary position (`None` = other / absent).
-fn vocab_map(history_names: &[String], schema_names: &[String]) -> Vec<Option<usize>> {
+pub(crate) fn vocab_map(history_names: &[String], schema_names: &[String]) -> Vec<Option<usize>> {
     history_names.iter().map(|n| schema_names.iter().position(|s| s == n)).collect()
 }
 
@@ -903,7 +917,7 @@ fn percentiles(v: &[f64]) -> Vec<f64> {
     out
 }
 
-fn attr_value(source: &Source, values: &AttrValues, r: usize, cutoff: Day, maps: &BTreeMap<String, Vec<Option<usize>>>) -> f64 {
+pub(crate) fn attr_value(source: &Source, values: &AttrValues, r: usize, cutoff: Day, maps: &BTreeMap<String, Vec<Option<usize>>>) -> f64 {
     match (source, values) {
         (Source::AttrNumber(_), AttrValues::Numeric(v)) => {
             let x = v[r];

@@ -50,6 +50,7 @@ pub mod progress;
 pub mod read;
 pub mod report;
 pub mod synthetic;
+pub mod traits;
 #[cfg(feature = "arrow")]
 pub mod arrow;
 

@@ -67,6 +67,14 @@ pub enum Error {
     /// Nothing to fit on.
     #[error("no training rows")]
     Empty,
+    /// An uplift tree needs contacted and control rows.
+    #[error("an uplift tree needs both arms: {contacted} contacted and {control} control rows")]
+    OneArm {
+        /// Contacted rows.
+        contacted: usize,
+        /// Control rows.
+        control: usize,
+    },
     /// The model file could not be parsed.
     #[error("invalid segmentation JSON: {0}")]
     Json(#[from] serde_json::Error),

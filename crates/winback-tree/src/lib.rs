@@ -36,7 +36,9 @@ pub use winback_stats::metrics;
 mod params;
 pub mod rules;
 pub mod segmentation;
+pub mod uplift;
 
 pub use error::{Error, Result};
 pub use params::{ClassWeighting, MinGroupSize, Segmenter, SegmenterValidParams, SplitCriterion};
 pub use segmentation::{best_split, Group, Node, Segmentation, TrainingData};
+pub use uplift::{Uplift, UpliftData, UpliftGroup};

@@ -225,16 +225,7 @@ fn choose_split_for(
         return Ok(None);
     }
     // Seeded sample of large nodes: the rows with the smallest hashes.
-    let sample: Vec<u32> = if rows.len() > params.sample_rows {
-        let mut keyed: Vec<(u64, u32)> = rows.iter().map(|&r| (mix(params.seed ^ node_id, u64::from(r)), r)).collect();
-        keyed.select_nth_unstable(params.sample_rows - 1);
-        keyed.truncate(params.sample_rows);
-        let mut s: Vec<u32> = keyed.into_iter().map(|(_, r)| r).collect();
-        s.sort_unstable();
-        s
-    } else {
-        rows.to_vec()
-    };
+    let sample = seeded_sample(rows, params.seed ^ node_id, params.sample_rows);
     let spos = sample.iter().filter(|&&r| y[r as usize]).count();
     let sneg = sample.len() - spos;
     if spos == 0 || sneg == 0 {
@@ -312,6 +303,112 @@ fn choose_split_for(
     Ok(None)
 }
 
+/// The rows of a node a split is chosen on: all of them, or the `limit` rows with
+/// the smallest seeded hashes (sorted), so that a large node's split is chosen on a
+/// reproducible sample.
+pub(crate) fn seeded_sample(rows: &[u32], seed: u64, limit: usize) -> Vec<u32> {
+    if rows.len() <= limit {
+        return rows.to_vec();
+    }
+    let mut keyed: Vec<(u64, u32)> = rows.iter().map(|&r| (mix(seed, u64::from(r)), r)).collect();
+    keyed.select_nth_unstable(limit - 1);
+    keyed.truncate(limit);
+    let mut s: Vec<u32> = keyed.into_iter().map(|(_, r)| r).collect();
+    s.sort_unstable();
+    s
+}
+
+/// Which rows are held out (true) to estimate the groups: a seeded hash of the
+/// customer key (or of the row), so a customer's rows stay on one side.
+pub(crate) fn honest_rows(n: usize, customer: Option<&[usize]>, seed: u64, fraction: f64) -> Vec<bool> {
+    let threshold = (fraction * u64::MAX as f64) as u64;
+    (0..n).map(|r| mix(seed ^ 0x0bad_5eed, customer.map_or(r, |c| c[r]) as u64) < threshold).collect()
+}
+
+/// The leaf node a row lands in (`x < threshold` goes left, as linfa-trees predicts).
+#[inline]
+pub(crate) fn leaf_of(nodes: &[Node], row: ndarray::ArrayView1<'_, f64>) -> usize {
+    let mut i = 0;
+    while let Some((f, t, l, r)) = nodes[i].split {
+        i = if row[f] < t { l } else { r };
+    }
+    i
+}
+
+/// The merged conditions (one per feature) on the path from the root to `leaf`.
+pub(crate) fn path_conditions(nodes: &[Node], features: &[Feature], leaf: usize) -> Vec<Condition> {
+    let mut parent = vec![usize::MAX; nodes.len()];
+    for (i, nd) in nodes.iter().enumerate() {
+        if let Some((_, _, l, r)) = nd.split {
+            parent[l] = i;
+            parent[r] = i;
+        }
+    }
+    let mut conds: BTreeMap<usize, Condition> = BTreeMap::new();
+    let mut i = leaf;
+    while parent[i] != usize::MAX {
+        let p = parent[i];
+        if let Some((f, t, l, _)) = nodes[p].split {
+            let c = conds.entry(f).or_insert_with(|| Condition { feature: f, name: features[f].name.clone(), lower: None, upper: None });
+            if i == l {
+                c.upper = Some(c.upper.map_or(t, |u| u.min(t)));
+            } else {
+                c.lower = Some(c.lower.map_or(t, |lo| lo.max(t)));
+            }
+        }
+        i = p;
+    }
+    conds.into_values().collect()
+}
+
+/// Checks a tree read from a file: children after their parent and in range,
+/// split features in range, one parent per node, every leaf in a group 1..=k and
+/// each group the group of exactly one leaf. The message names the field.
+pub(crate) fn validate_tree(nodes: &[Node], k: usize, n_features: usize) -> std::result::Result<(), String> {
+    if nodes.is_empty() {
+        return Err("nodes: empty".into());
+    }
+    let mut leaves = vec![0usize; k + 1];
+    for (i, n) in nodes.iter().enumerate() {
+        match (n.split, n.group) {
+            (Some((f, t, l, r)), None) => {
+                // Children after their parent: the tree has no cycle, and routing ends.
+                if f >= n_features || !t.is_finite() || l <= i || r <= i || l >= nodes.len() || r >= nodes.len() || l == r {
+                    return Err(format!("nodes[{i}].split: {:?} is not a split of this tree", n.split));
+                }
+            }
+            (Some(_), Some(_)) => return Err(format!("nodes[{i}]: both a split and a group")),
+            (None, Some(g)) if (1..=k).contains(&g) => leaves[g] += 1,
+            (None, g) => return Err(format!("nodes[{i}].group: {g:?}, where a leaf needs a group in 1..={k}")),
+        }
+        if n.positives > n.rows {
+            return Err(format!("nodes[{i}].positives: {} is more than its {} rows", n.positives, n.rows));
+        }
+    }
+    // Every node but the root has exactly one parent.
+    let mut parents = vec![0usize; nodes.len()];
+    for n in nodes {
+        if let Some((_, _, l, r)) = n.split {
+            parents[l] += 1;
+            parents[r] += 1;
+        }
+    }
+    if let Some(i) = (1..nodes.len()).find(|&i| parents[i] != 1) {
+        return Err(format!("nodes[{i}]: reached from {} parents (a tree node has one)", parents[i]));
+    }
+    if let Some(g) = (1..=k).find(|&g| leaves[g] != 1) {
+        return Err(format!("groups[{}].id: group {g} is the group of {} leaves (one expected)", g - 1, leaves[g]));
+    }
+    Ok(())
+}
+
+/// Checks that every rule condition names a feature of the tree with finite bounds.
+pub(crate) fn rule_ok(rule: &[Condition], features: &[Feature]) -> Option<usize> {
+    rule.iter().position(|c| {
+        !(c.feature < features.len() && c.name == features[c.feature].name && c.lower.is_none_or(f64::is_finite) && c.upper.is_none_or(f64::is_finite))
+    })
+}
+
 impl SegmenterValidParams {
     /// Fits the groups (see the module docs for how).
     pub fn fit(&self, data: &TrainingData<'_>) -> Result<Segmentation> {
@@ -374,10 +471,7 @@ impl SegmenterValidParams {
         };
 
         // Honest split by customer.
-        let threshold = (self.honest_fraction * u64::MAX as f64) as u64;
-        let honest: Vec<bool> = (0..n)
-            .map(|r| mix(self.seed ^ 0x0bad_5eed, data.customer.map_or(r, |c| c[r]) as u64) < threshold)
-            .collect();
+        let honest = honest_rows(n, data.customer, self.seed, self.honest_fraction);
         let split_rows: Vec<u32> = (0..n as u32).filter(|&r| !honest[r as usize]).collect();
         if split_rows.is_empty() || split_rows.len() == n {
             return Err(Error::Empty);
@@ -524,7 +618,7 @@ impl SegmenterValidParams {
     }
 }
 
-fn check_finite(x: ArrayView2<'_, f64>, features: &[Feature]) -> Result<()> {
+pub(crate) fn check_finite(x: ArrayView2<'_, f64>, features: &[Feature]) -> Result<()> {
     for (r, row) in x.outer_iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
             if !v.is_finite() {
@@ -625,37 +719,12 @@ impl Segmentation {
     /// The leaf node a row lands in.
     #[inline]
     fn leaf(&self, row: ndarray::ArrayView1<'_, f64>) -> usize {
-        let mut i = 0;
-        while let Some((f, t, l, r)) = self.nodes[i].split {
-            i = if row[f] < t { l } else { r };
-        }
-        i
+        leaf_of(&self.nodes, row)
     }
 
     /// The merged conditions on the path to `leaf`.
     fn path_conditions(&self, leaf: usize) -> Vec<Condition> {
-        let mut parent = vec![usize::MAX; self.nodes.len()];
-        for (i, nd) in self.nodes.iter().enumerate() {
-            if let Some((_, _, l, r)) = nd.split {
-                parent[l] = i;
-                parent[r] = i;
-            }
-        }
-        let mut conds: BTreeMap<usize, Condition> = BTreeMap::new();
-        let mut i = leaf;
-        while parent[i] != usize::MAX {
-            let p = parent[i];
-            if let Some((f, t, l, _)) = self.nodes[p].split {
-                let c = conds.entry(f).or_insert_with(|| Condition { feature: f, name: self.features[f].name.clone(), lower: None, upper: None });
-                if i == l {
-                    c.upper = Some(c.upper.map_or(t, |u| u.min(t)));
-                } else {
-                    c.lower = Some(c.lower.map_or(t, |lo| lo.max(t)));
-                }
-            }
-            i = p;
-        }
-        conds.into_values().collect()
+        path_conditions(&self.nodes, &self.features, leaf)
     }
 
     /// Checks that the structure is sound (for segmentations read from files):
@@ -679,41 +748,11 @@ impl Segmentation {
         if !prob(self.base_rate) {
             return bad(format!("base_rate: {} is not a probability in [0, 1]", self.base_rate));
         }
-        let mut leaves = vec![0usize; k + 1];
-        for (i, n) in self.nodes.iter().enumerate() {
-            match (n.split, n.group) {
-                (Some((f, t, l, r)), None) => {
-                    // Children after their parent: the tree has no cycle, and routing ends.
-                    if f >= self.features.len() || !t.is_finite() || l <= i || r <= i || l >= self.nodes.len() || r >= self.nodes.len() || l == r {
-                        return bad(format!("nodes[{i}].split: {:?} is not a split of this tree", n.split));
-                    }
-                }
-                (Some(_), Some(_)) => return bad(format!("nodes[{i}]: both a split and a group")),
-                (None, Some(g)) if (1..=k).contains(&g) => leaves[g] += 1,
-                (None, g) => return bad(format!("nodes[{i}].group: {g:?}, where a leaf needs a group in 1..={k}")),
-            }
-            if n.positives > n.rows {
-                return bad(format!("nodes[{i}].positives: {} is more than its {} rows", n.positives, n.rows));
-            }
-        }
-        // Every node but the root has exactly one parent.
-        let mut parents = vec![0usize; self.nodes.len()];
-        for n in &self.nodes {
-            if let Some((_, _, l, r)) = n.split {
-                parents[l] += 1;
-                parents[r] += 1;
-            }
-        }
-        if let Some(i) = (1..self.nodes.len()).find(|&i| parents[i] != 1) {
-            return bad(format!("nodes[{i}]: reached from {} parents (a tree node has one)", parents[i]));
-        }
+        validate_tree(&self.nodes, k, self.features.len()).map_err(Error::InvalidSegmentation)?;
         for (i, g) in self.groups.iter().enumerate() {
             let at = |field: &str| format!("groups[{i}].{field}");
             if g.id != i + 1 {
                 return bad(format!("{}: {} where groups are numbered 1..={k} in order", at("id"), g.id));
-            }
-            if leaves[g.id] != 1 {
-                return bad(format!("{}: group {} is the group of {} leaves (one expected)", at("id"), g.id, leaves[g.id]));
             }
             for (name, v) in [("probability", g.probability), ("low", g.low), ("high", g.high), ("share", g.share), ("observed_rate", g.observed_rate)] {
                 if !prob(v) {
@@ -749,14 +788,8 @@ impl Segmentation {
             if g.mean_return_spend.is_some_and(|v| v < 0.0) {
                 return bad(format!("{} is negative", at("mean_return_spend")));
             }
-            for (j, c) in g.rule.iter().enumerate() {
-                let ok = c.feature < self.features.len()
-                    && c.name == self.features[c.feature].name
-                    && c.lower.is_none_or(f64::is_finite)
-                    && c.upper.is_none_or(f64::is_finite);
-                if !ok {
-                    return bad(format!("{}[{j}]: not a condition on a feature of this segmentation", at("rule")));
-                }
+            if let Some(j) = rule_ok(&g.rule, &self.features) {
+                return bad(format!("{}[{j}]: not a condition on a feature of this segmentation", at("rule")));
             }
         }
         Ok(())
