@@ -12,6 +12,8 @@ repository root. Outputs are written next to this script:
 * ``completejourney_baskets.csv.gz``   basket x department lines (dunnhumby)
 * ``completejourney_demographics.csv`` demographics of the sampled households
 * ``online_retail_invoices.csv.gz``    one row per invoice (UCI Online Retail)
+* ``hillstrom_fit.csv.gz``, ``hillstrom_holdout.csv.gz``  the Hillstrom e-mail
+  experiment, every customer, split in two halves at random (fit / measure)
 
 Only the Python standard library is used. The output is deterministic:
 fixed seed, sorted inputs before sampling, gzip with mtime=0 and an empty
@@ -233,11 +235,29 @@ def derive_online_retail(src):
     print(f"  date range             {min(dates)} .. {max(dates)}")
 
 
+def derive_hillstrom(src):
+    """Every row of the MineThatData e-mail experiment, split in two halves by a
+    seeded shuffle of the customer ids: one to fit uplift groups, one to measure
+    them. Values are kept as published."""
+    with open_text(Path(src) / "hillstrom" / "hillstrom.csv.gz") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    body.sort(key=lambda r: int(r[0]))
+    order = list(range(len(body)))
+    random.Random(SEED).shuffle(order)
+    half = set(order[: len(order) // 2])
+    fit = [r for i, r in enumerate(body) if i in half]
+    holdout = [r for i, r in enumerate(body) if i not in half]
+    write_csv_gz(HERE / "hillstrom_fit.csv.gz", header, fit)
+    write_csv_gz(HERE / "hillstrom_holdout.csv.gz", header, holdout)
+
+
 def main(argv):
     src = Path(argv[1]) if len(argv) > 1 else REPO_ROOT / ".." / "shared" / "data"
     rng = random.Random(SEED)
     derive_completejourney(src, rng)
     derive_online_retail(src)
+    derive_hillstrom(src)
 
 
 if __name__ == "__main__":

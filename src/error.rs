@@ -161,6 +161,26 @@ pub enum Error {
         /// The model's number of groups.
         groups: usize,
     },
+    /// A campaign table's arm or outcome column is missing or its values do not fit.
+    #[error("campaign table, column `{column}`: {message}")]
+    CampaignColumn {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value of a campaign table that cannot be used.
+    #[error("campaign table, customer {customer:?}, column `{column}`: {message} (value {value:?})")]
+    BadCampaignValue {
+        /// The row's customer id.
+        customer: String,
+        /// The column.
+        column: String,
+        /// The value.
+        value: String,
+        /// What was expected.
+        message: String,
+    },
     /// Shards that do not fit together (different cutoffs, a customer in two shards).
     #[error("shards do not fit together: {message}")]
     ShardMismatch {
@@ -185,6 +205,7 @@ impl Error {
             | Error::InvalidRecentWeight(_)
             | Error::InvalidWindow(_)
             | Error::UnknownPriorityFeature { .. }
+            | Error::CampaignColumn { .. }
             | Error::NoParquetSupport { .. } => K::Parameter,
             _ => K::Data,
         }

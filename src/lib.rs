@@ -40,6 +40,7 @@ mod model;
 mod model_file;
 mod outcomes;
 pub mod sharded;
+pub mod uplift;
 #[cfg(feature = "arrow")]
 mod tables;
 
@@ -51,7 +52,7 @@ pub use model::{Config, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, Win
 pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
 pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
 #[cfg(feature = "arrow")]
-pub use tables::{contacts_table, features_table, profiles_table, scores_table, shard_rows_from, shard_rows_table};
+pub use tables::{contacts_table, features_table, profiles_table, scores_table, shard_rows_from, shard_rows_table, uplift_groups_table, uplift_scores_table};
 pub use winback_core as core;
 pub use winback_rank as rank;
 pub use winback_tree as tree;

@@ -169,3 +169,36 @@ pub fn shard_rows_from(batches: &[RecordBatch], schema: &winback_core::features:
     }
     Ok(rows)
 }
+
+/// The uplift groups: `group, size, share, contacted, contacted_came_back,
+/// control, control_came_back, contact_rate, control_rate, effect, effect_low,
+/// effect_high, rule` (rates and effects honest: held-out customers only).
+pub fn uplift_groups_table(model: &crate::uplift::UpliftModel) -> Result<RecordBatch> {
+    let g = &model.tree.groups;
+    batch(vec![
+        ("group", count(g.iter().map(|x| x.id))),
+        ("size", count(g.iter().map(|x| x.size))),
+        ("share", number(g.iter().map(|x| x.share))),
+        ("contacted", count(g.iter().map(|x| x.contacted))),
+        ("contacted_came_back", count(g.iter().map(|x| x.contacted_came_back))),
+        ("control", count(g.iter().map(|x| x.control))),
+        ("control_came_back", count(g.iter().map(|x| x.control_came_back))),
+        ("contact_rate", number(g.iter().map(|x| x.contact_rate))),
+        ("control_rate", number(g.iter().map(|x| x.control_rate))),
+        ("effect", number(g.iter().map(|x| x.effect))),
+        ("effect_low", number(g.iter().map(|x| x.effect_low))),
+        ("effect_high", number(g.iter().map(|x| x.effect_high))),
+        ("rule", text(g.iter().map(|x| x.sentence.clone()))),
+    ])
+}
+
+/// Uplift scores: `customer_id, group, effect, effect_low, effect_high`.
+pub fn uplift_scores_table(scores: &[crate::uplift::UpliftScore]) -> Result<RecordBatch> {
+    batch(vec![
+        ("customer_id", text(scores.iter().map(|x| x.customer_id.clone()))),
+        ("group", count(scores.iter().map(|x| x.group))),
+        ("effect", number(scores.iter().map(|x| x.effect))),
+        ("effect_low", number(scores.iter().map(|x| x.effect_low))),
+        ("effect_high", number(scores.iter().map(|x| x.effect_high))),
+    ])
+}

@@ -72,6 +72,8 @@ enum Cmd {
     Feedback(FeedbackCmd),
     /// The recorded waves: contacts, controls, win-backs, and the win-backs the contact caused with intervals.
     Campaign(CampaignCmd),
+    /// Uplift groups from a past campaign with a control group: who a contact moves, with honest effects.
+    Uplift(UpliftCmd),
     /// What each group is like at a date: spend, channels, categories, regions, attributes, suggested channel.
     Profile(ProfileCmd),
     /// Rolling backtest against recency-only and RFM rankings.
@@ -337,6 +339,52 @@ struct CampaignCmd {
     /// Cost of one contact, for the cost per win-back caused.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     cost_per_contact: f64,
+}
+
+#[derive(Args, Debug)]
+struct UpliftCmd {
+    /// Campaign table (CSV, optionally .gz): one row per customer with the arm, the outcome and traits known before the campaign.
+    #[arg(long)]
+    table: PathBuf,
+    /// Customer id column.
+    #[arg(long, default_value = "customer_id")]
+    id_col: String,
+    /// Arm column.
+    #[arg(long, default_value = "arm")]
+    arm_col: String,
+    /// Arm value of contacted customers.
+    #[arg(long, default_value = "contact")]
+    treatment: String,
+    /// Arm value of the control group.
+    #[arg(long, default_value = "control")]
+    control: String,
+    /// Outcome column (0/1).
+    #[arg(long, default_value = "came_back")]
+    outcome_col: String,
+    /// Columns that are not traits known before the campaign (other outcomes), comma separated.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Target number of groups.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10)]
+    groups: usize,
+    /// Smallest group, as a share of the rows.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.02)]
+    min_group_share: f64,
+    /// Seed (honest split).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 42)]
+    seed: u64,
+    /// Use this uplift model file instead of fitting one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Write the fitted uplift model (JSON) here.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Measure the groups on this campaign table (other customers, same columns): effect per group, Qini coefficient, uplift in the top 30%.
+    #[arg(long)]
+    evaluate: Option<PathBuf>,
+    /// Write the group table here (CSV, Parquet or `-`).
+    #[arg(short, long)]
+    output: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -832,6 +880,81 @@ fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
     Ok(())
 }
 
+fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
+    use winback::uplift::{UpliftModel, UpliftOptions};
+    let read = |p: &Path| -> Res<Attributes> { Ok(Attributes::read_csv(p, &c.id_col, &Default::default())?) };
+    let model = match &c.model {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Failure::Data(format!("cannot read {}: {e}", p.display())))?;
+            UpliftModel::from_json(&text, &p.display().to_string())?
+        }
+        None => {
+            let table = read(&c.table)?;
+            let options = UpliftOptions {
+                exclude: c.exclude.clone(),
+                segmenter: winback::tree::Segmenter::params()
+                    .groups(c.groups)
+                    .min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: c.min_group_share, rows: 50 })
+                    .seed(c.seed),
+                ..UpliftOptions::new(&c.arm_col, &c.treatment, &c.control, &c.outcome_col)
+            };
+            step(cli.quiet, "growing uplift groups", || UpliftModel::fit(&table, &options))?
+        }
+    };
+    if let Some(p) = &c.save {
+        std::fs::write(p, model.to_json()?).map_err(|e| Failure::Data(format!("cannot write {}: {e}", p.display())))?;
+    }
+    if let Some(o) = &c.output {
+        output::write(&winback::uplift_groups_table(&model)?, o)?;
+    }
+    let evaluation = c.evaluate.as_deref().map(|p| read(p).and_then(|t| Ok(model.evaluate(&t)?))).transpose()?;
+    if cli.json {
+        return print_json(&serde_json::json!({ "report": model.report, "groups": model.tree.groups, "note": model.tree.note, "evaluation": evaluation }));
+    }
+    if c.output.as_deref() == Some("-") {
+        return Ok(());
+    }
+    let r = &model.report;
+    outln!(
+        "{} rows: {} contacted ({:.1}% came back), {} control ({:.1}%); left out: {} other arm, {} arm missing, {} outcome missing",
+        r.rows,
+        r.contacted,
+        model.tree.contact_rate * 100.0,
+        r.control,
+        model.tree.control_rate * 100.0,
+        r.other_arm,
+        r.missing_arm,
+        r.missing_outcome
+    );
+    outln!("{:>5} {:>7} {:>6} {:>9} {:>9} {:>27}  rule", "group", "size", "share", "contact", "control", "effect [90%] (held out)");
+    for g in &model.tree.groups {
+        outln!(
+            "{:>5} {:>7} {:>5.1}% {:>8.1}% {:>8.1}% {:>+8.3} [{:+.3}, {:+.3}]  {}",
+            g.id,
+            g.size,
+            g.share * 100.0,
+            g.contact_rate * 100.0,
+            g.control_rate * 100.0,
+            g.effect,
+            g.effect_low,
+            g.effect_high,
+            g.sentence
+        );
+    }
+    if let Some(n) = &model.tree.note {
+        outln!("note: {n}");
+    }
+    if let Some(e) = &evaluation {
+        outln!("measured on {} other customers ({} contacted, {} control):", e.report.rows, e.report.contacted, e.report.control);
+        for g in &e.groups {
+            outln!("  group {:>2}: {:>6} contacted, {:>6} control, effect {:+.3} [{:+.3}, {:+.3}]", g.group, g.contacted, g.control, g.effect, g.effect_low, g.effect_high);
+        }
+        let at30 = e.uplift_at_30.map_or("-".to_string(), |v| format!("{v:+.4}"));
+        outln!("  Qini coefficient {:.5}, uplift in the top 30% {at30}", e.qini_coefficient);
+    }
+    Ok(())
+}
+
 fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
@@ -930,6 +1053,7 @@ fn run(cli: &Cli) -> Res<()> {
         Cmd::Plan(c) => cmd_plan(c, cli),
         Cmd::Feedback(c) => cmd_feedback(c, cli),
         Cmd::Campaign(c) => cmd_campaign(c, cli),
+        Cmd::Uplift(c) => cmd_uplift(c, cli),
         Cmd::Profile(c) => cmd_profile(c, cli),
         Cmd::Backtest(c) => cmd_backtest(c, cli),
         Cmd::Report(c) => cmd_report(c, cli),

@@ -6,7 +6,8 @@
 //! Columns are typed as in [`crate::attributes`]; numeric columns are used as they
 //! are, categorical ones as one-hot levels (the most frequent `max_levels` plus
 //! `other`), date columns as days before `at` (left out without `at`), each with a
-//! `_missing` indicator where values are missing. Learned once, applied to any
+//! `_missing` indicator where values are missing. A numeric column of 0/1 reads
+//! as a yes/no in rules, one of whole numbers as a count. Learned once, applied to any
 //! table with the same columns (new levels count as `other`).
 //!
 //! ```
@@ -53,6 +54,19 @@ impl TraitSchema {
         let mut features = Vec::new();
         let mut add = |name: String, kind: FeatureKind, unit: &str, source: Source| features.push(Feature { name, kind, unit: unit.to_string(), source });
         let levels = attribute_features(table, max_levels, at.is_some(), &mut add);
+        // Rules read better when a 0/1 column is a yes/no and a whole-number column a count.
+        for f in &mut features {
+            if let (Source::AttrNumber(n), FeatureKind::Number) = (&f.source, &f.kind) {
+                if let Some(AttrValues::Numeric(v)) = table.column(n).map(|c| &c.values) {
+                    let known = || v.iter().filter(|x| !x.is_nan());
+                    if known().all(|&x| x == 0.0 || x == 1.0) {
+                        f.kind = FeatureKind::Indicator;
+                    } else if known().all(|&x| x.fract() == 0.0 && x.abs() < 1e15) {
+                        f.kind = FeatureKind::Count;
+                    }
+                }
+            }
+        }
         Ok(TraitSchema { features, levels, at })
     }
 

@@ -87,6 +87,7 @@ pub struct UpliftData<'a> {
 
 /// One uplift group: a leaf with its rule and its honest effect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpliftGroup {
     /// 1 = largest effect.
     pub id: usize,
@@ -132,6 +133,7 @@ pub struct UpliftGroup {
 
 /// A fitted uplift tree: nodes, groups ordered by effect, and the campaign's totals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Uplift {
     /// The parameters it was fitted with.
     pub params: SegmenterValidParams,
