@@ -120,14 +120,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "bench-out"
-VENV = OUT_DIR / "venv"
-VENV_PY = VENV / "bin" / "python"
-REQS = ROOT / "benches" / "requirements-bench.txt"
-PY_CRATE = ROOT / "crates" / "winback-py"
 DATA = ROOT.parent / "shared" / "data"
 PACKAGES = ["scikit-learn", "scipy", "pandas", "pyarrow", "numpy", "lifetimes"]
 IMPORTS = "import sklearn, scipy, pandas, pyarrow, numpy, lifetimes"
-CHILD_MARK = "WINBACK_QUALITY_BENCH_CHILD"
 
 SEED = 42  # winback's seed: which customers choose the splits and which estimate (--seed)
 OR_DATES = ["2011-06-01", "2011-08-01", "2011-10-10"]
@@ -138,46 +133,11 @@ CJ_DATES = ["2017-07-01", "2017-09-01", "2017-11-01"]
 # environment
 # --------------------------------------------------------------------------
 
-def ensure_requirements_file() -> None:
-    """Append the packages this script needs to requirements-bench.txt."""
-    lines = REQS.read_text().splitlines() if REQS.exists() else []
-    names = {re.split(r"[<>=!~\[ ;]", l.strip(), maxsplit=1)[0].lower() for l in lines if l.strip()}
-    missing = [p for p in PACKAGES if p.lower() not in names]
-    if missing:
-        text = REQS.read_text() if REQS.exists() else ""
-        if text and not text.endswith("\n"):
-            text += "\n"
-        REQS.write_text(text + "".join(p + "\n" for p in missing))
-
-
 def ensure_env(python: str | None) -> None:
-    """Re-exec inside the benchmark interpreter: `python` if given, else bench-out/venv
-    (created, with packages installed and winback built into it, when missing)."""
-    ensure_requirements_file()
-    if os.environ.get(CHILD_MARK) == "1":
-        return
-    if python:
-        py = Path(python).absolute()
-        if not py.exists():
-            sys.exit(f"--python {python}: no such interpreter")
-    else:
-        py = VENV_PY
-        if not py.exists():
-            OUT_DIR.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    if subprocess.run([str(py), "-c", IMPORTS], capture_output=True).returncode != 0:
-        print(f"installing {' '.join(PACKAGES)} into {py}", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", *PACKAGES], check=True)
-    if subprocess.run([str(py), "-c", "import winback"], capture_output=True).returncode != 0:
-        if python:
-            sys.exit(f"{py} cannot import winback; omit --python to build it into {VENV}")
-        print(f"building winback into {VENV} (maturin develop --release, CARGO_TARGET_DIR=target/py)", flush=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--quiet", "maturin"], check=True)
-        env = dict(os.environ, VIRTUAL_ENV=str(VENV), PATH=f"{VENV / 'bin'}:{os.environ.get('PATH', '')}",
-                   CARGO_TARGET_DIR=str(ROOT / "target" / "py"))
-        subprocess.run([str(VENV / "bin" / "maturin"), "develop", "--release"], cwd=PY_CRATE, env=env, check=True)
-    env = dict(os.environ, **{CHILD_MARK: "1"})
-    os.execve(str(py), [str(py), str(Path(__file__).resolve()), *sys.argv[1:]], env)
+    """Re-exec inside the benchmark interpreter (benches/benchenv.py)."""
+    import benchenv
+
+    benchenv.ensure_env(__file__, python, PACKAGES, IMPORTS)
 
 
 # --------------------------------------------------------------------------

@@ -687,10 +687,84 @@ fn census_feature_names(census: &str, at: &str) -> PyResult<Vec<String>> {
 }
 
 /// The native module.
+/// Uplift groups from a past campaign with a control group (`winback::uplift`).
+#[pyclass(frozen, module = "winback._winback")]
+struct Uplift {
+    inner: winback::uplift::UpliftModel,
+}
+
+#[pymethods]
+impl Uplift {
+    /// Fits on a campaign table (any `__arrow_c_stream__` object) keyed by `id_col`.
+    #[staticmethod]
+    #[pyo3(signature = (table, id_col, arm_col, treatment, control, outcome_col, exclude=Vec::new(), groups=10, min_group_share=0.02, seed=42, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        py: Python<'_>,
+        table: &Bound<'_, PyAny>,
+        id_col: &str,
+        arm_col: &str,
+        treatment: &str,
+        control: &str,
+        outcome_col: &str,
+        exclude: Vec<String>,
+        groups: usize,
+        min_group_share: f64,
+        seed: u64,
+        threads: Option<usize>,
+    ) -> PyResult<Uplift> {
+        let t = read_attributes(table, id_col)?;
+        let options = winback::uplift::UpliftOptions {
+            exclude,
+            segmenter: winback::tree::Segmenter::params().groups(groups).min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: min_group_share, rows: 50 }).seed(seed),
+            ..winback::uplift::UpliftOptions::new(arm_col, treatment, control, outcome_col)
+        };
+        let inner = run(py, threads, move || winback::uplift::UpliftModel::fit(&t, &options))?.map_err(err)?;
+        Ok(Uplift { inner })
+    }
+
+    /// The groups table (honest effects with intervals).
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        winback::uplift_groups_table(&self.inner).map_err(err)?.to_pyarrow(py)
+    }
+
+    /// Each customer's group and effect.
+    fn score<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str) -> PyResult<Bound<'py, PyAny>> {
+        let t = read_attributes(table, id_col)?;
+        let s = self.inner.score(&t).map_err(err)?;
+        winback::uplift_scores_table(&s).map_err(err)?.to_pyarrow(py)
+    }
+
+    /// The evaluation on a campaign table, as JSON.
+    fn evaluate(&self, py: Python<'_>, table: &Bound<'_, PyAny>, id_col: &str) -> PyResult<String> {
+        let t = read_attributes(table, id_col)?;
+        let e = run(py, None, || self.inner.evaluate(&t))?.map_err(err)?;
+        serde_json::to_string(&e).map_err(json_err)
+    }
+
+    /// The fit's row counts and the tree's totals, as JSON.
+    fn summary_json(&self) -> String {
+        let t = &self.inner.tree;
+        serde_json::json!({"report": self.inner.report, "contact_rate": t.contact_rate, "control_rate": t.control_rate, "note": t.note, "features": self.inner.schema.names()}).to_string()
+    }
+
+    /// The model file.
+    fn to_json(&self) -> PyResult<String> {
+        self.inner.to_json().map_err(err)
+    }
+
+    /// Reads and validates a model file.
+    #[staticmethod]
+    fn from_json(s: &str) -> PyResult<Uplift> {
+        Ok(Uplift { inner: winback::uplift::UpliftModel::from_json(s, "<uplift model>").map_err(err)? })
+    }
+}
+
 #[pymodule]
 fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<History>()?;
     m.add_class::<Model>()?;
+    m.add_class::<Uplift>()?;
     m.add_function(wrap_pyfunction!(read_history, m)?)?;
     m.add_function(wrap_pyfunction!(lapse_threshold, m)?)?;
     m.add_function(wrap_pyfunction!(features, m)?)?;

@@ -58,3 +58,26 @@ def groups(model: Any, ax: Optional[Any] = None) -> Any:
     ax.set_xlabel("customers in the group (training)")
     ax.set_ylabel("probability of a win-back")
     return ax
+
+
+def qini(curves: Any, ax: Optional[Any] = None) -> Any:
+    """Qini curves: incremental win-backs (per customer of the list) against the share
+    of the list contacted, best uplift first, with each curve's random line.
+
+    ``curves`` is an ``UpliftModel.evaluate`` result, or a dict ``{label: evaluation or
+    [(share, qini), ...]}`` to compare several models on the same customers.
+    """
+    ax = _axes(ax)
+    if isinstance(curves, dict) and "qini" in curves:
+        curves = {"uplift groups": curves}
+    for label, c in curves.items():
+        pts = c["qini"] if isinstance(c, dict) else c
+        xs = [p[0] for p in pts]
+        ys = [p[1] for p in pts]
+        coef = c.get("qini_coefficient") if isinstance(c, dict) else None
+        ax.plot(xs, ys, marker="." if len(xs) < 50 else None, label=label if coef is None else f"{label} (Qini {coef:.4f})")
+        ax.plot([0, xs[-1]], [0, ys[-1]], linestyle="--", color="grey", linewidth=0.8)
+    ax.set_xlabel("share of the list contacted (largest effect first)")
+    ax.set_ylabel("incremental win-backs per customer")
+    ax.legend()
+    return ax
