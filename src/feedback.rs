@@ -124,8 +124,22 @@ impl WinbackModel {
     /// (contacted customers and a control group, same wave, same conditions).
     /// Groups never measured that way are absent; empty when no wave had a control arm.
     pub fn effects(&self) -> Result<Vec<Effect>> {
+        self.effects_in(&self.waves)
+    }
+
+    /// The effect of contact per group measured in one recorded wave (1 = the
+    /// first), as [`WinbackModel::effects`] does over all of them; empty when the
+    /// wave had no control arm. `None` when there is no such wave.
+    pub fn wave_effects(&self, wave: usize) -> Result<Option<Vec<Effect>>> {
+        match wave.checked_sub(1).and_then(|i| self.waves.get(i)) {
+            Some(w) => Ok(Some(self.effects_in(std::slice::from_ref(w))?)),
+            None => Ok(None),
+        }
+    }
+
+    fn effects_in(&self, waves: &[Wave]) -> Result<Vec<Effect>> {
         let (mut contact, mut control) = (Vec::new(), Vec::new());
-        for w in &self.waves {
+        for w in waves {
             for o in &w.outcomes {
                 let held: Vec<&Outcome> = w.control.iter().filter(|k| k.group == o.group && k.contacted > 0).collect();
                 if o.contacted > 0 && !held.is_empty() {

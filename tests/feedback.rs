@@ -161,6 +161,9 @@ fn a_wave_with_a_control_group_measures_the_effect_of_contact() {
     assert!(matches!(m.clone().feedback(&s, &again, &PlanParams::default()), Err(Error::WaveAlreadyRecorded { .. })));
     let back = WinbackModel::from_json(&m.to_json().unwrap(), "m.json").unwrap();
     assert_eq!(back.effects().unwrap(), m.effects().unwrap());
+    // One wave: its own effects are the pooled ones; there is no second wave.
+    assert_eq!(m.wave_effects(1).unwrap(), Some(m.effects().unwrap()));
+    assert_eq!(m.wave_effects(2).unwrap(), None);
 }
 
 #[test]

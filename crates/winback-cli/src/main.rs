@@ -416,6 +416,15 @@ struct ReportCmd {
     /// Backtest cutoffs for the calibration chart (comma separated); default: 2 before `--at`.
     #[arg(long, value_delimiter = ',')]
     cutoffs: Vec<String>,
+    /// An uplift model file (`winback uplift --save`): adds its groups and their Qini curve, measured on `--uplift-table`.
+    #[arg(long, requires = "uplift_table")]
+    uplift: Option<PathBuf>,
+    /// The campaign table the uplift groups are measured on (customers the uplift fit did not see).
+    #[arg(long, requires = "uplift")]
+    uplift_table: Option<PathBuf>,
+    /// Customer id column of `--uplift-table`.
+    #[arg(long, default_value = "customer_id")]
+    uplift_id_col: String,
     /// Report file.
     #[arg(short, long, default_value = "winback-report.html")]
     output: PathBuf,
@@ -987,7 +996,17 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     };
     let bt = if cutoffs.is_empty() { None } else { Some(step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &m.config))?) };
     let profiles = step(cli.quiet, "profiling", || m.profile_scores(&h, &s));
-    let html = report::render(&m, &s, &p, bt.as_ref(), &profiles);
+    let waves = m.campaign()?.into_iter().map(|w| Ok((m.wave_effects(w.wave)?.unwrap_or_default(), w))).map(|r: Res<_>| r.map(|(e, w)| (w, e))).collect::<Res<Vec<_>>>()?;
+    let uplift = match (&c.uplift, &c.uplift_table) {
+        (Some(u), Some(t)) => {
+            let text = std::fs::read_to_string(u).map_err(|e| io_failure(u, e))?;
+            let model = winback::uplift::UpliftModel::from_json(&text, &u.display().to_string())?;
+            let eval = model.evaluate(&Attributes::read_csv(t, &c.uplift_id_col, &Default::default())?)?;
+            Some((model, eval))
+        }
+        _ => None,
+    };
+    let html = report::render(&m, &s, &p, bt.as_ref(), &profiles, &waves, uplift.as_ref().map(|(u, e)| (u, e)));
     std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
     if cli.json {
         print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;

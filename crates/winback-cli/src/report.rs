@@ -7,8 +7,9 @@ use std::fmt::Write;
 
 use winback::core::date::format_day;
 use winback::core::profile::{Profile, Profiles};
-use winback::rank::Plan;
-use winback::{Backtest, Scores, WinbackModel};
+use winback::rank::{Effect, Plan};
+use winback::uplift::{UpliftEvaluation, UpliftModel};
+use winback::{Backtest, Scores, WaveSummary, WinbackModel};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -200,7 +201,145 @@ fn briefing(m: &WinbackModel, group: usize, pr: &Profile, s: &Scores) -> String 
 }
 
 /// The whole report.
-pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, profiles: &Profiles) -> String {
+/// Effects per group with their intervals: a dot and a bar per group, a zero line.
+fn effects_chart(id: &str, effects: &[(String, f64, f64, f64)]) -> String {
+    let lo = effects.iter().map(|e| e.2).fold(0.0f64, f64::min);
+    let hi = effects.iter().map(|e| e.3).fold(0.01f64, f64::max);
+    let (lo, hi) = (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo));
+    let mut s = format!(r##"<svg class="chart" id="{id}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="effect per group">"##);
+    axes(&mut s, "group", "effect of a contact (90% interval)");
+    let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
+    let y = |v: f64| y0 - (v - lo) / (hi - lo) * h;
+    let _ = write!(s, r##"<line x1="{x0}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="4 3"/>"##, y(0.0), x0 + w, y(0.0));
+    for v in [lo, 0.0, hi] {
+        let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{:+.2}</text>"##, x0 - 4.0, y(v) + 3.0, v);
+    }
+    let step = w / effects.len().max(1) as f64;
+    for (i, (label, e, l, u)) in effects.iter().enumerate() {
+        let cx = x0 + step * (i as f64 + 0.5);
+        let _ = write!(
+            s,
+            r##"<line x1="{cx:.1}" y1="{:.1}" x2="{cx:.1}" y2="{:.1}" stroke="#2c7be5" stroke-width="2"/><circle cx="{cx:.1}" cy="{:.1}" r="4" fill="#2c7be5"><title>{}: {e:+.3} [{l:+.3}, {u:+.3}]</title></circle><text class="tick" x="{cx:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}</text>"##,
+            y(*l),
+            y(*u),
+            y(*e),
+            esc(label),
+            y0 + 14.0,
+            esc(label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One part per recorded wave: both arms, the effect, and the effect per group.
+fn waves_section(waves: &[(WaveSummary, Vec<Effect>)]) -> String {
+    if waves.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<h2>Campaign waves</h2>");
+    for (w, effects) in waves {
+        let effect = w.effect.map_or("no control group: the effect of contact is not measured".to_string(), |(e, lo, hi)| {
+            format!("effect per contact <b>{e:+.3}</b> [{lo:+.3}, {hi:+.3}]")
+        });
+        let _ = write!(
+            s,
+            r#"<div class="wave" id="wave-{n}"><h3>Wave {n} — scored at {at}</h3><p>{c} contacted ({ck} came back), {k} in the control group ({kk} came back); {effect}.</p>"#,
+            n = w.wave,
+            at = format_day(w.at),
+            c = w.contacted,
+            ck = w.contacted_came_back,
+            k = w.control,
+            kk = w.control_came_back
+        );
+        if !effects.is_empty() {
+            s.push_str("<table><tr><th>group</th><th>contacted</th><th>came back</th><th>control</th><th>came back</th><th>effect</th><th>90% interval</th></tr>");
+            for e in effects {
+                let _ = write!(
+                    s,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:+.3}</td><td>[{:+.3}, {:+.3}]</td></tr>",
+                    e.group, e.contacted, e.contacted_came_back, e.control, e.control_came_back, e.effect, e.effect_low, e.effect_high
+                );
+            }
+            s.push_str("</table><div class=\"charts\">");
+            let pts: Vec<(String, f64, f64, f64)> = effects.iter().map(|e| (e.group.to_string(), e.effect, e.effect_low, e.effect_high)).collect();
+            s.push_str(&effects_chart(&format!("wave-{}-effects", w.wave), &pts));
+            s.push_str("</div>");
+        }
+        s.push_str("</div>");
+    }
+    s
+}
+
+/// The Qini curve of uplift groups measured on a campaign table, with the random line.
+fn qini_chart(e: &UpliftEvaluation) -> String {
+    let top = e.qini.iter().map(|p| p.1).fold(1e-6f64, f64::max) * 1.15;
+    let bottom = e.qini.iter().map(|p| p.1).fold(0.0f64, f64::min);
+    let mut s = format!(r##"<svg class="chart" id="qini" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Qini curve">"##);
+    axes(&mut s, "share of the list contacted (largest effect first)", "win-backs caused per customer");
+    let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
+    let y = |v: f64| y0 - (v - bottom) / (top - bottom) * h;
+    for k in 0..=4 {
+        let v = f64::from(k) / 4.0;
+        let _ = write!(s, r##"<text class="tick" x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{}%</text>"##, x0 + v * w, y0 + 14.0, k * 25);
+    }
+    for v in [bottom, (bottom + top) / 2.0, top] {
+        let _ = write!(s, r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end">{v:.3}</text>"##, x0 - 4.0, y(v) + 3.0);
+    }
+    let end = e.qini.last().copied().unwrap_or((1.0, 0.0));
+    let _ = write!(s, r##"<line x1="{x0}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="4 3"/>"##, y(0.0), x0 + end.0 * w, y(end.1));
+    let pts: Vec<String> = e.qini.iter().map(|(a, b)| format!("{:.1},{:.1}", x0 + a * w, y(*b))).collect();
+    let _ = write!(
+        s,
+        r##"<polyline points="{}" fill="none" stroke="#2c7be5" stroke-width="2"/><text x="{:.1}" y="24" font-size="12">Qini coefficient {:.5}; uplift in the top 30%: {}</text></svg>"##,
+        pts.join(" "),
+        x0 + 10.0,
+        e.qini_coefficient,
+        e.uplift_at_30.map_or("-".into(), |v| format!("{v:+.3}"))
+    );
+    s
+}
+
+/// Uplift groups: the fitted table, the effects measured on the campaign table and the Qini curve.
+fn uplift_section(u: &UpliftModel, e: &UpliftEvaluation) -> String {
+    let mut s = format!(
+        "<h2>Uplift groups</h2><p>Fitted on {} customers of a past campaign ({} contacted, {} control; <code>{}</code> = {:?} vs {:?}, outcome <code>{}</code>), measured on {} other customers.</p>",
+        u.report.rows,
+        u.report.contacted,
+        u.report.control,
+        esc(&u.arm_col),
+        esc(&u.treatment),
+        esc(&u.control),
+        esc(&u.outcome_col),
+        e.report.rows
+    );
+    s.push_str("<table><tr><th>group</th><th>size</th><th>effect (fit, held out)</th><th>effect measured</th><th>90% interval</th><th>rule</th></tr>");
+    for (g, m) in u.tree.groups.iter().zip(&e.groups) {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{:+.3} [{:+.3}, {:+.3}]</td><td>{:+.3}</td><td>[{:+.3}, {:+.3}]</td><td>{}</td></tr>",
+            g.id,
+            g.size,
+            g.effect,
+            g.effect_low,
+            g.effect_high,
+            m.effect,
+            m.effect_low,
+            m.effect_high,
+            esc(&g.sentence)
+        );
+    }
+    s.push_str("</table><div class=\"charts\">");
+    s.push_str(&qini_chart(e));
+    let pts: Vec<(String, f64, f64, f64)> = e.groups.iter().map(|m| (m.group.to_string(), m.effect, m.effect_low, m.effect_high)).collect();
+    s.push_str(&effects_chart("uplift-effects", &pts));
+    s.push_str("</div>");
+    s
+}
+
+/// The report; `waves` are the model's recorded waves with their effects per group,
+/// `uplift` uplift groups measured on a campaign table.
+pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, profiles: &Profiles, waves: &[(WaveSummary, Vec<Effect>)], uplift: Option<(&UpliftModel, &UpliftEvaluation)>) -> String {
     let briefings: String = profiles.groups.iter().map(|g| briefing(m, g.group, &g.profile, s)).collect();
     let mut groups = String::new();
     for g in &m.segmentation.groups {
@@ -271,6 +410,7 @@ tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; fle
 <h2>Contact plan</h2>
 <table><tr><th>group</th><th>p</th><th>contacts</th><th>cumulative</th><th>expected win-backs</th><th>cost</th><th>profit</th></tr>{plan}</table>
 <p id="stop"><b>Where to stop:</b> after group {stop_after} ({stop:?}). Left out: {left_out}; {left_n} customers not contacted, <b>{saved:.2} saved</b>.</p>
+{waves}{uplift}
 <script>
 window.addEventListener("load", function () {{
   var n = 0;
@@ -308,5 +448,7 @@ window.addEventListener("load", function () {{
         },
         left_n = p.skipped.iter().map(|x| x.customers).sum::<usize>(),
         saved = p.cost_saved,
+        waves = waves_section(waves),
+        uplift = uplift.map_or(String::new(), |(u, e)| uplift_section(u, e)),
     )
 }

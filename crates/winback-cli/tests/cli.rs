@@ -491,4 +491,33 @@ fn feedback_with_a_control_group_and_the_campaign() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("already recorded"));
+    // The report has a section for the wave (effect per group, with a chart), and uplift
+    // groups fitted on half of the Hillstrom experiment with their Qini curve on the other half.
+    let up = tmp("uplift.json");
+    let hill = |half: &str| root().join(format!("datasets/hillstrom_{half}.csv.gz")).to_str().unwrap().to_string();
+    winback()
+        .args(["uplift", "--table", &hill("fit"), "--arm-col", "segment", "--treatment", "Womens E-Mail", "--control", "No E-Mail"])
+        .args(["--outcome-col", "visit", "--exclude", "conversion,spend", "--save", up.to_str().unwrap(), "--quiet"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("effect [90%] (held out)"));
+    let html = tmp("report-waves.html");
+    winback()
+        .arg("report")
+        .args(["--model", m.to_str().unwrap(), "--uplift", up.to_str().unwrap(), "--uplift-table", &hill("holdout")])
+        .args(retail())
+        .args(["--cutoffs", "2011-10-01", "-o", html.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&html).unwrap();
+    let wave = &text[text.find("id=\"wave-1\"").unwrap()..];
+    assert!(wave.contains(&format!("{control} in the control group")), "{}", &wave[..300]);
+    assert_eq!(wave[..wave.find("</table>").unwrap()].matches("<tr><td>").count(), groups.len());
+    assert!(text.contains("id=\"wave-1-effects\"") && text.contains("id=\"qini\"") && text.contains("id=\"uplift-effects\""));
+    assert_eq!(text.matches("<svg class=\"chart\"").count(), 6);
+    assert!(text.contains("Qini coefficient 0.0"));
+    if let Some(bin) = chromium() {
+        let dom = browser(&bin, &["--virtual-time-budget=3000", "--dump-dom", &format!("file://{}", html.display())]);
+        assert!(String::from_utf8_lossy(&dom.stdout).contains("data-charts-rendered=\"6\""), "the wave and uplift charts did not render");
+    }
 }
