@@ -79,6 +79,10 @@ pub struct UpliftOptions {
     pub max_levels: usize,
     /// The campaign's date, from which date traits are measured (none: date traits unused).
     pub at: Option<Day>,
+    /// Kinds and units of numeric traits that are winback features (from
+    /// [`with_history_features`]), so that their rules read as in the repurchase
+    /// groups ("last purchase 31–90 days ago").
+    pub feature_kinds: Vec<winback_core::features::Feature>,
 }
 
 impl UpliftOptions {
@@ -93,6 +97,7 @@ impl UpliftOptions {
             segmenter: Segmenter::default(),
             max_levels: 8,
             at: None,
+            feature_kinds: Vec::new(),
         }
     }
 }
@@ -276,6 +281,47 @@ fn campaign(table: &Attributes, o: &UpliftOptions, schema: Option<&TraitSchema>)
     Ok(Campaign { traits: Attributes::from_columns(ids, columns)?, treated, y, report })
 }
 
+/// The campaign table with winback's own features of each customer at `at` (the
+/// wave's scoring date) added as trait columns, computed from the purchase
+/// history strictly before `at`: recency, frequency, spend, gaps, channels,
+/// BG/NBD scores... A customer without a purchase before `at` keeps its row, with
+/// those columns missing (the tree sees a `_missing` indicator). A table column
+/// that has a feature's name is refused (ambiguous).
+///
+/// So a wave planned with a control group (`customer_id,arm,came_back` outcomes)
+/// grows uplift groups on the same traits the repurchase groups use.
+/// Returns the table and the features added (for [`UpliftOptions::feature_kinds`]).
+pub fn with_history_features(
+    table: &Attributes,
+    history: &winback_core::History,
+    at: Day,
+    options: &winback_core::features::FeatureOptions,
+) -> Result<(Attributes, Vec<winback_core::features::Feature>)> {
+    let schema = winback_core::features::FeatureSchema::learn(history, at, options)?;
+    let rows: Vec<Option<usize>> = table.ids().iter().map(|id| history.customer_index(id).filter(|&c| history.last_purchase_before(c, at).is_some())).collect();
+    let known: Vec<usize> = rows.iter().flatten().copied().collect();
+    let x = winback_core::features::build_features(history, &schema, at, &known)?;
+    let mut columns: Vec<AttrColumn> = table.columns().to_vec();
+    for (j, f) in schema.features.iter().enumerate() {
+        if columns.iter().any(|c| c.name == f.name) {
+            return Err(Error::CampaignColumn { column: f.name.clone(), message: "the table has a column with the name of a history feature".into() });
+        }
+        let mut k = 0;
+        let values = rows
+            .iter()
+            .map(|r| match r {
+                Some(_) => {
+                    k += 1;
+                    x.x[(k - 1, j)]
+                }
+                None => f64::NAN,
+            })
+            .collect();
+        columns.push(AttrColumn { name: f.name.clone(), values: AttrValues::Numeric(values) });
+    }
+    Ok((table.with_columns(columns)?, schema.features))
+}
+
 fn trait_column(f: &winback_core::features::Feature) -> Option<&String> {
     use winback_core::features::Source;
     match &f.source {
@@ -289,7 +335,13 @@ impl UpliftModel {
     pub fn fit(table: &Attributes, options: &UpliftOptions) -> Result<UpliftModel> {
         let params = options.segmenter.check_ref()?;
         let c = campaign(table, options, None)?;
-        let schema = TraitSchema::learn(&c.traits, options.max_levels, options.at)?;
+        let mut schema = TraitSchema::learn(&c.traits, options.max_levels, options.at)?;
+        for f in &mut schema.features {
+            if let Some(k) = options.feature_kinds.iter().find(|k| k.name == f.name && matches!(f.source, winback_core::features::Source::AttrNumber(_))) {
+                f.kind = k.kind.clone();
+                f.unit = k.unit.clone();
+            }
+        }
         if schema.features.is_empty() {
             return Err(Error::CampaignColumn { column: options.outcome_col.clone(), message: "the table has no trait column besides the arm and the outcome".into() });
         }

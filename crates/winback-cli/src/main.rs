@@ -88,8 +88,9 @@ enum Cmd {
 #[derive(Args, Debug, Clone)]
 struct Input {
     /// Transactions file: CSV (optionally .gz) or Parquet by extension; `-` reads CSV from stdin.
-    #[arg(long)]
-    transactions: PathBuf,
+    /// (An `Option` only so that `winback uplift` can make it optional; every other command requires it.)
+    #[arg(long, required = true)]
+    transactions: Option<PathBuf>,
     /// Customer id column.
     #[arg(long, default_value = "customer_id")]
     customer_col: String,
@@ -342,6 +343,7 @@ struct CampaignCmd {
 }
 
 #[derive(Args, Debug)]
+#[command(mut_arg("transactions", |a| a.required(false)))]
 struct UpliftCmd {
     /// Campaign table (CSV, optionally .gz): one row per customer with the arm, the outcome and traits known before the campaign.
     #[arg(long)]
@@ -385,6 +387,12 @@ struct UpliftCmd {
     /// Write the group table here (CSV, Parquet or `-`).
     #[arg(short, long)]
     output: Option<String>,
+    /// With `--transactions`: the wave's scoring date; winback's features of each customer at it become traits.
+    #[arg(long, requires = "transactions")]
+    at: Option<String>,
+    /// The purchase history whose features at `--at` are added to the table's traits (optional here).
+    #[command(flatten)]
+    history: Input,
 }
 
 #[derive(Args, Debug)]
@@ -552,11 +560,12 @@ impl Input {
         let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
         let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, ..Default::default() };
         let map = self.map();
-        let (h, report) = if self.transactions.as_os_str() == "-" {
+        let Some(transactions) = &self.transactions else { return Err(usage("--transactions is required")) };
+        let (h, report) = if transactions.as_os_str() == "-" {
             step(quiet, "reading transactions", || read_csv_from(std::io::stdin().lock(), "<stdin>", &map, &csv, &opts).map_err(winback::Error::from))?
         } else {
             let bar = Bar::new(quiet);
-            winback::read_history_with(&self.transactions, &map, &csv, &opts, &bar)?
+            winback::read_history_with(transactions, &map, &csv, &opts, &bar)?
         };
         let h = match &self.attributes {
             Some(p) => {
@@ -891,20 +900,33 @@ fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
 
 fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     use winback::uplift::{UpliftModel, UpliftOptions};
-    let read = |p: &Path| -> Res<Attributes> { Ok(Attributes::read_csv(p, &c.id_col, &Default::default())?) };
+    let history = match (&c.history.transactions, &c.at) {
+        (Some(_), Some(at)) => Some((c.history.load(cli.quiet)?.0, day(at, "--at")?)),
+        (Some(_), None) => return Err(usage("--transactions needs --at (the wave's scoring date)")),
+        _ => None,
+    };
+    // The table's traits, with winback's features at --at when a history is given.
+    let read = |p: &Path| -> Res<(Attributes, Vec<winback::core::features::Feature>)> {
+        let t = Attributes::read_csv(p, &c.id_col, &Default::default())?;
+        match &history {
+            Some((h, at)) => Ok(winback::uplift::with_history_features(&t, h, *at, &Default::default())?),
+            None => Ok((t, Vec::new())),
+        }
+    };
     let model = match &c.model {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Failure::Data(format!("cannot read {}: {e}", p.display())))?;
             UpliftModel::from_json(&text, &p.display().to_string())?
         }
         None => {
-            let table = read(&c.table)?;
+            let (table, feature_kinds) = read(&c.table)?;
             let options = UpliftOptions {
                 exclude: c.exclude.clone(),
                 segmenter: winback::tree::Segmenter::params()
                     .groups(c.groups)
                     .min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: c.min_group_share, rows: 50 })
                     .seed(c.seed),
+                feature_kinds,
                 ..UpliftOptions::new(&c.arm_col, &c.treatment, &c.control, &c.outcome_col)
             };
             step(cli.quiet, "growing uplift groups", || UpliftModel::fit(&table, &options))?
@@ -916,7 +938,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     if let Some(o) = &c.output {
         output::write(&winback::uplift_groups_table(&model)?, o)?;
     }
-    let evaluation = c.evaluate.as_deref().map(|p| read(p).and_then(|t| Ok(model.evaluate(&t)?))).transpose()?;
+    let evaluation = c.evaluate.as_deref().map(|p| read(p).and_then(|(t, _)| Ok(model.evaluate(&t)?))).transpose()?;
     if cli.json {
         return print_json(&serde_json::json!({ "report": model.report, "groups": model.tree.groups, "note": model.tree.note, "evaluation": evaluation }));
     }
@@ -1019,7 +1041,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
 fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
     let dir = c.data_dir.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets"));
     let input = Input {
-        transactions: dir.join("online_retail_invoices.csv.gz"),
+        transactions: Some(dir.join("online_retail_invoices.csv.gz")),
         customer_col: "customer_id".into(),
         date_col: "invoice_date".into(),
         amount_col: "amount".into(),

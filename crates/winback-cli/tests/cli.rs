@@ -491,6 +491,18 @@ fn feedback_with_a_control_group_and_the_campaign() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("already recorded"));
+    // Uplift groups on the wave itself: its outcome file, winback's features at the wave's date as traits.
+    let out = winback()
+        .args(["uplift", "--table", file.to_str().unwrap(), "--groups", "4", "--json"])
+        .args(retail())
+        .assert()
+        .success();
+    let u: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(u["report"]["rows"].as_u64().unwrap() as usize, outcomes.lines().count() - 1);
+    assert_eq!(u["report"]["control"].as_u64().unwrap(), control);
+    let rules: Vec<&str> = u["groups"].as_array().unwrap().iter().map(|g| g["sentence"].as_str().unwrap()).collect();
+    assert!(rules.len() >= 2, "{rules:?}");
+    winback().args(["uplift", "--table", file.to_str().unwrap(), "--transactions", "x.csv"]).assert().code(2);
     // The report has a section for the wave (effect per group, with a chart), and uplift
     // groups fitted on half of the Hillstrom experiment with their Qini curve on the other half.
     let up = tmp("uplift.json");

@@ -130,6 +130,14 @@ impl Attributes {
         Attributes { ids, columns, row_of: Vec::new(), report }
     }
 
+    /// The same rows (ids and report) with other columns, one value per row each.
+    pub fn with_columns(&self, columns: Vec<AttrColumn>) -> Result<Self> {
+        let report = self.report.clone();
+        let mut t = Attributes::from_columns(self.ids.clone(), columns)?;
+        t.report = report;
+        Ok(t)
+    }
+
     /// The key of each kept row, in table order.
     pub fn ids(&self) -> &[String] {
         &self.ids

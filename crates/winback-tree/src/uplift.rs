@@ -359,6 +359,16 @@ impl SegmenterValidParams {
             leaves.push(ri);
         }
 
+        if note.is_none() {
+            let big = leaves.iter().filter(|&&l| rows_of[l].len() > max_rows).count();
+            if big > 0 {
+                note = Some(format!(
+                    "{big} group(s) hold more than {:.0}% of the rows: the {} groups were used up splitting larger groups first, or they cannot be split further (allow more groups or a larger maximum share)",
+                    self.max_group_share * 100.0,
+                    self.groups
+                ));
+            }
+        }
         let all: Vec<u32> = (0..n as u32).collect();
         let tot = arm_counts(&all, data.treated, data.y);
         let mut up = Uplift {
