@@ -3,7 +3,8 @@
 //! `cargo run --release --example backtest`; `-- --shared` runs it on the full
 //! data in `../shared/data` (Complete Journey at 2017-07-01, 09-01, 11-01; Online
 //! Retail at 2011-06-01, 08-01, 10-10); `--no-btyd`, `--percentiles`, `--recent-weight W` and
-//! `--training-rows-only` change the config to measure what each part adds.
+//! `--training-rows-only` change the config to measure what each part adds; `--restarts M`
+//! (honest splits tried) and `--seed S` set the segmenter's.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::path::PathBuf;
@@ -37,13 +38,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     let csv = CsvOptions::default();
+    // `--restarts M` (honest splits tried) and `--seed S`.
+    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|v| v.parse::<u64>());
+    let mut segmenter = Config::default().segmenter;
+    if let Some(m) = flag("--restarts") {
+        segmenter = segmenter.restarts(m? as usize);
+    }
+    if let Some(s) = flag("--seed") {
+        segmenter = segmenter.seed(s?);
+    }
     // `--shared`: the full data sets in ../shared/data instead of the bundled samples.
     if args.iter().any(|a| a == "--shared") {
         let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
         let map = ColumnMap::new("household_id", "date_local", "sales_value").quantity("quantity").order("basket_id").region("store_id");
         let (cj, _) = read_csv(shared.join("completejourney/transactions.csv.gz"), &map, &csv, &LoadOptions::default())?;
         let cj = cj.with_attributes(Attributes::read_csv(shared.join("completejourney/demographics.csv"), "household_id", &csv)?);
-        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, ..Default::default() };
+        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, segmenter: segmenter.clone(), ..Default::default() };
         let at = parse_iso_date("2018-01-01").ok_or("date")?;
         let b = backtest(&cj, at, &days(&["2017-07-01", "2017-09-01", "2017-11-01"]), &config)?;
         println!("## Complete Journey, full (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());

@@ -28,6 +28,9 @@ pub enum Error {
     /// The per-node sample size must be at least 100 rows.
     #[error("rows sampled per split must be at least 100, got {0}")]
     InvalidSampleRows(usize),
+    /// The number of honest splits tried must lie in 1..=64.
+    #[error("restarts (honest splits tried) must be between 1 and 64, got {0}")]
+    InvalidRestarts(usize),
     /// Features and labels disagree on the number of rows.
     #[error("{what} has {got} rows, the feature matrix {rows}")]
     RowMismatch {
@@ -97,7 +100,8 @@ impl Error {
             | Error::InvalidHonestFraction(_)
             | Error::InvalidPriorStrength(_)
             | Error::InvalidIntervalLevel(_)
-            | Error::InvalidSampleRows(_) => winback_stats::ErrorKind::Parameter,
+            | Error::InvalidSampleRows(_)
+            | Error::InvalidRestarts(_) => winback_stats::ErrorKind::Parameter,
             _ => winback_stats::ErrorKind::Data,
         }
     }

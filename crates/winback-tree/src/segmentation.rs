@@ -422,7 +422,36 @@ impl SegmenterValidParams {
     /// share of the training rows, and no split may leave a child with less than
     /// the minimum share of it. Each group records its share of the list
     /// ([`Group::scoring_share`]).
+    ///
+    /// With `restarts` > 1, one tree per seed `seed + i` and the one that ranks its
+    /// own held-out customers best is returned (see [`crate::Segmenter::restarts`]).
     pub fn fit_for(&self, data: &TrainingData<'_>, scoring: Option<ArrayView2<'_, f64>>) -> Result<Segmentation> {
+        if self.restarts <= 1 {
+            return self.fit_once(data, scoring);
+        }
+        let mut best: Option<(f64, Segmentation)> = None;
+        for i in 0..self.restarts as u64 {
+            let params = SegmenterValidParams { seed: self.seed.wrapping_add(i), ..self.clone() };
+            let seg = params.fit_once(data, scoring)?;
+            let honest = honest_rows(data.x.nrows(), data.customer, params.seed, params.honest_fraction);
+            let rows: Vec<usize> = (0..data.x.nrows()).filter(|&r| honest[r]).collect();
+            let groups = seg.assign_unchecked(data.x.select(ndarray::Axis(0), &rows).view());
+            let p: Vec<f64> = groups.iter().map(|&g| seg.groups[g - 1].probability).collect();
+            let y: Vec<bool> = rows.iter().map(|&r| data.y[r]).collect();
+            let auc = crate::metrics::auc(&p, &y);
+            if best.as_ref().is_none_or(|(b, _)| auc > *b) {
+                best = Some((auc, seg));
+            }
+        }
+        let (auc, mut seg) = best.ok_or(Error::Empty)?;
+        // The parameters as given (a refit tries the same seeds); the note says which split won.
+        let kept = format!("honest split of seed {} kept, best of {} (held-out AUC {auc:.3})", seg.params.seed, self.restarts);
+        seg.note = Some(seg.note.map_or(kept.clone(), |n| format!("{n}; {kept}")));
+        seg.params = self.clone();
+        Ok(seg)
+    }
+
+    fn fit_once(&self, data: &TrainingData<'_>, scoring: Option<ArrayView2<'_, f64>>) -> Result<Segmentation> {
         let n = data.x.nrows();
         let p = data.x.ncols();
         if n == 0 {
@@ -829,5 +858,36 @@ impl Segmentation {
     /// A group by id.
     pub fn group(&self, id: usize) -> Option<&Group> {
         id.checked_sub(1).and_then(|i| self.groups.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::ParamGuard;
+    use winback_core::features::{FeatureKind, Source};
+
+    /// Restarts: the kept tree is one of the single-seed trees (the one whose own
+    /// held-out rows it ranks best), its note says which, and it is the same on a
+    /// re-run; out-of-range counts are refused.
+    #[test]
+    fn restarts_keep_the_best_single_seed_tree() -> Result<()> {
+        let n = 3000;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| ((i * (j + 3)) % 97) as f64);
+        let y: Vec<bool> = (0..n).map(|i| winback_stats::mix(5, i as u64) % 100 < 10 + (i % 97) as u64 / 3).collect();
+        let f = |name: &str| Feature { name: name.into(), kind: FeatureKind::Number, unit: String::new(), source: Source::AttrNumber(name.into()) };
+        let features = [f("a"), f("b")];
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let base = crate::Segmenter::params().groups(4).min_group_size(MinGroupSize::Rows(100)).seed(7);
+        let best = base.clone().restarts(3).check()?.fit(&data)?;
+        let singles: Vec<Segmentation> = (7..10).map(|s| base.clone().seed(s).check().and_then(|p| p.fit(&data))).collect::<Result<_>>()?;
+        let kept = singles.iter().position(|s| s.groups == best.groups).expect("one of the single-seed trees");
+        assert!(best.note.as_deref().is_some_and(|n| n.contains(&format!("honest split of seed {} kept, best of 3", 7 + kept))), "{:?}", best.note);
+        assert_eq!(best.params.restarts(), 3);
+        assert_eq!(best.params.seed(), 7);
+        assert_eq!(base.clone().restarts(3).check()?.fit(&data)?, best);
+        assert!(matches!(base.clone().restarts(0).check(), Err(Error::InvalidRestarts(0))));
+        assert!(matches!(base.restarts(65).check(), Err(Error::InvalidRestarts(65))));
+        Ok(())
     }
 }
