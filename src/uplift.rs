@@ -170,8 +170,8 @@ pub struct UpliftEvaluation {
     /// Each group's observed effect on these rows (Beta(1, 1) priors, interval at
     /// the model's level).
     pub groups: Vec<Effect>,
-    /// The Qini curve of the group effects: (share of the list, incremental
-    /// win-backs ÷ list size).
+    /// The Qini curve of the group effects: (share of the list, win-backs caused
+    /// among its contacted customers ÷ list size; see [`winback_stats::metrics::qini_curve`]).
     pub qini: Vec<(f64, f64)>,
     /// Area between the curve and the random line.
     pub qini_coefficient: f64,
@@ -202,7 +202,24 @@ fn column<'a>(table: &'a Attributes, name: &str) -> Result<&'a AttrColumn> {
     })
 }
 
+/// A campaign or scoring table must have one row per customer: a repeated or
+/// empty id would be dropped by the table (its first row kept), so it is refused.
+fn one_row_per_customer(table: &Attributes) -> Result<()> {
+    let r = table.report();
+    if r.duplicate_keys > 0 || r.missing_key > 0 {
+        return Err(Error::CampaignColumn {
+            column: "(customer id)".into(),
+            message: format!("{} repeated and {} empty customer ids: one row per customer is needed", r.duplicate_keys, r.missing_key),
+        });
+    }
+    Ok(())
+}
+
 fn campaign(table: &Attributes, o: &UpliftOptions, schema: Option<&TraitSchema>) -> Result<Campaign> {
+    one_row_per_customer(table)?;
+    if let Some(x) = o.exclude.iter().find(|x| table.column(x).is_none()) {
+        return Err(Error::CampaignColumn { column: x.clone(), message: "excluded, but the table has no such column (a misspelt name would leave an outcome among the traits)".into() });
+    }
     if o.treatment == o.control {
         return Err(Error::CampaignColumn { column: o.arm_col.clone(), message: format!("treatment and control are the same value {:?}", o.treatment) });
     }
@@ -364,16 +381,22 @@ impl UpliftModel {
     /// The group and effect of every customer of a trait table (the arm and
     /// outcome columns may be absent: a list not yet contacted).
     pub fn score(&self, table: &Attributes) -> Result<Vec<UpliftScore>> {
+        one_row_per_customer(table)?;
         let x = self.schema.build(table)?;
         let groups = self.tree.assign(x.view())?;
-        Ok(groups
+        groups
             .into_iter()
             .zip(table.ids())
             .map(|(g, id)| {
-                let gr = &self.tree.groups[g - 1];
-                UpliftScore { customer_id: id.clone(), group: g, effect: gr.effect, effect_low: gr.effect_low, effect_high: gr.effect_high }
+                let gr = self.group(g)?;
+                Ok(UpliftScore { customer_id: id.clone(), group: g, effect: gr.effect, effect_low: gr.effect_low, effect_high: gr.effect_high })
             })
-            .collect())
+            .collect()
+    }
+
+    /// A group by id, or an error naming it (a model edited in memory).
+    fn group(&self, g: usize) -> Result<&winback_tree::UpliftGroup> {
+        self.tree.group(g).ok_or_else(|| Error::Tree(winback_tree::Error::InvalidSegmentation(format!("group {g} is not a group of this tree"))))
     }
 
     /// Measures the groups on a campaign table with the same columns (customers
@@ -384,7 +407,7 @@ impl UpliftModel {
         let c = campaign(table, &options, Some(&self.schema))?;
         let x = self.schema.build(&c.traits)?;
         let groups = self.tree.assign(x.view())?;
-        let score: Vec<f64> = groups.iter().map(|&g| self.tree.groups[g - 1].effect).collect();
+        let score: Vec<f64> = groups.iter().map(|&g| self.group(g).map(|x| x.effect)).collect::<Result<_>>()?;
         let k = self.tree.groups.len();
         let (mut contact, mut control) = (vec![[0u64; 2]; k], vec![[0u64; 2]; k]);
         for ((&g, &t), &back) in groups.iter().zip(&c.treated).zip(&c.y) {
@@ -416,12 +439,27 @@ impl UpliftModel {
         if m.format_version != UPLIFT_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion { found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION });
         }
+        use winback_core::features::Source;
+        let mut names = std::collections::BTreeSet::new();
+        for f in &m.schema.features {
+            let bad = match &f.source {
+                Source::AttrNumber(_) | Source::AttrMissing(_) => None,
+                Source::AttrDays(_) if m.schema.at.is_none() => Some("a date trait needs the schema's `at`".to_string()),
+                Source::AttrDays(_) => None,
+                Source::AttrLevel(n, Some(i)) if m.schema.levels.get(n).is_none_or(|l| *i >= l.len()) => Some(format!("level {i} is not a kept level of {n:?}")),
+                Source::AttrLevel(..) => None,
+                _ => Some("not a trait feature".to_string()),
+            };
+            if let Some(message) = bad {
+                return Err(invalid("schema.features", format!("{:?}: {message}", f.name)));
+            }
+            if !names.insert(f.name.as_str()) {
+                return Err(invalid("schema.features", format!("{:?} appears twice", f.name)));
+            }
+        }
         m.tree.validate().map_err(|e| invalid("tree", e.to_string()))?;
         if m.tree.features != m.schema.features {
             return Err(invalid("tree.features", "not the schema's features".into()));
-        }
-        if let Some(f) = m.schema.features.iter().find(|f| trait_column(f).is_none()) {
-            return Err(invalid("schema.features", format!("{:?} is not a trait feature", f.name)));
         }
         Ok(m)
     }

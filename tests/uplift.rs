@@ -123,6 +123,12 @@ fn rows_are_counted_and_bad_values_refused() {
     assert!(e.to_string().contains("no such column"), "{e}");
     let e = UpliftModel::fit(&table("id,arm,came_back\n1,mail,1\n2,none,0\n"), &options).unwrap_err();
     assert!(e.to_string().contains("no trait column"), "{e}");
+    // A misspelt excluded column would leave an outcome among the traits: refused.
+    let e = UpliftModel::fit(&table(good), &UpliftOptions { exclude: vec!["vist".into()], ..options.clone() }).unwrap_err();
+    assert!(matches!(&e, Error::CampaignColumn { column, .. } if column == "vist"), "{e}");
+    // One row per customer: a repeated id is refused, not silently dropped.
+    let e = UpliftModel::fit(&table(&format!("{good}0,none,1,3\n")), &options).unwrap_err();
+    assert!(e.to_string().contains("1 repeated and 0 empty customer ids"), "{e}");
 }
 
 #[test]
@@ -142,6 +148,9 @@ fn a_tampered_uplift_file_is_refused() {
         ("/tree/groups/1/id", 1.into(), "groups[1]"),
         ("/format_version", 9.into(), "version 9"),
         ("/tree/contact_posterior", 1.into(), "unknown field"),
+        ("/schema/features/0/source", serde_json::json!({"attr_level": ["vip", 7]}), "level 7 is not a kept level"),
+        ("/schema/features/0/source", serde_json::json!({"attr_days": "vip"}), "needs the schema's `at`"),
+        ("/schema/features/0/source", "recency".into(), "not a trait feature"),
     ];
     for (path, value, want) in cases {
         let saved = v.clone();

@@ -88,7 +88,7 @@ enum Cmd {
 #[derive(Args, Debug, Clone)]
 struct Input {
     /// Transactions file: CSV (optionally .gz) or Parquet by extension; `-` reads CSV from stdin.
-    /// (An `Option` only so that `winback uplift` can make it optional; every other command requires it.)
+    // An `Option` only so that `winback uplift` can make it optional; every other command requires it.
     #[arg(long, required = true)]
     transactions: Option<PathBuf>,
     /// Customer id column.
@@ -387,8 +387,8 @@ struct UpliftCmd {
     /// Write the group table here (CSV, Parquet or `-`).
     #[arg(short, long)]
     output: Option<String>,
-    /// With `--transactions`: the wave's scoring date; winback's features of each customer at it become traits.
-    #[arg(long, requires = "transactions")]
+    /// The campaign's (wave's) date: date traits are measured in days before it, and with `--transactions` winback's features of each customer at it become traits.
+    #[arg(long)]
     at: Option<String>,
     /// The purchase history whose features at `--at` are added to the table's traits (optional here).
     #[command(flatten)]
@@ -927,6 +927,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
                     .min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: c.min_group_share, rows: 50 })
                     .seed(c.seed),
                 feature_kinds,
+                at: c.at.as_deref().map(|a| day(a, "--at")).transpose()?,
                 ..UpliftOptions::new(&c.arm_col, &c.treatment, &c.control, &c.outcome_col)
             };
             step(cli.quiet, "growing uplift groups", || UpliftModel::fit(&table, &options))?
@@ -957,6 +958,9 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         r.missing_arm,
         r.missing_outcome
     );
+    if !r.unused_columns.is_empty() {
+        outln!("not traits: {}", r.unused_columns.join(", "));
+    }
     outln!("{:>5} {:>7} {:>6} {:>9} {:>9} {:>27}  rule", "group", "size", "share", "contact", "control", "effect [90%] (held out)");
     for g in &model.tree.groups {
         outln!(

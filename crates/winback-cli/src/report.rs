@@ -276,7 +276,7 @@ fn qini_chart(e: &UpliftEvaluation) -> String {
     let top = e.qini.iter().map(|p| p.1).fold(1e-6f64, f64::max) * 1.15;
     let bottom = e.qini.iter().map(|p| p.1).fold(0.0f64, f64::min);
     let mut s = format!(r##"<svg class="chart" id="qini" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Qini curve">"##);
-    axes(&mut s, "share of the list contacted (largest effect first)", "win-backs caused per customer");
+    axes(&mut s, "share of the list (largest effect first)", "caused among contacted ÷ list");
     let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
     let y = |v: f64| y0 - (v - bottom) / (top - bottom) * h;
     for k in 0..=4 {

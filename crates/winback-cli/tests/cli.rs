@@ -503,6 +503,8 @@ fn feedback_with_a_control_group_and_the_campaign() {
     let rules: Vec<&str> = u["groups"].as_array().unwrap().iter().map(|g| g["sentence"].as_str().unwrap()).collect();
     assert!(rules.len() >= 2, "{rules:?}");
     winback().args(["uplift", "--table", file.to_str().unwrap(), "--transactions", "x.csv"]).assert().code(2);
+    // Every other command still requires --transactions.
+    winback().args(["score", "--model", m.to_str().unwrap(), "--at", "2011-12-10"]).assert().code(2).stderr(predicates::str::contains("--transactions"));
     // The report has a section for the wave (effect per group, with a chart), and uplift
     // groups fitted on half of the Hillstrom experiment with their Qini curve on the other half.
     let up = tmp("uplift.json");

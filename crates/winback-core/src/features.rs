@@ -928,7 +928,7 @@ pub(crate) fn attr_value(source: &Source, values: &AttrValues, r: usize, cutoff:
             }
         }
         // A date on or after the cutoff is not known at the cutoff: treated as missing.
-        (Source::AttrDays(_), AttrValues::Date(v)) => v[r].filter(|&d| d < cutoff).map_or(0.0, |d| f64::from(cutoff - d)),
+        (Source::AttrDays(_), AttrValues::Date(v)) => v[r].filter(|&d| d < cutoff).map_or(0.0, |d| (i64::from(cutoff) - i64::from(d)) as f64),
         (Source::AttrMissing(_), AttrValues::Numeric(v)) => f64::from(u8::from(v[r].is_nan())),
         (Source::AttrMissing(_), AttrValues::Date(v)) => f64::from(u8::from(v[r].is_none_or(|d| d >= cutoff))),
         (Source::AttrMissing(_), AttrValues::Categorical { codes, .. }) => f64::from(u8::from(codes[r] == u32::MAX)),

@@ -35,6 +35,7 @@ use crate::features::{attr_value, attribute_features, vocab_map, Feature, Featur
 
 /// The columns of a trait matrix (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TraitSchema {
     /// The features, in matrix order.
     pub features: Vec<Feature>,

@@ -686,7 +686,6 @@ fn census_feature_names(census: &str, at: &str) -> PyResult<Vec<String>> {
     Ok(schema.features.iter().map(|f| f.name.clone()).collect())
 }
 
-/// The native module.
 /// Uplift groups from a past campaign with a control group (`winback::uplift`).
 #[pyclass(frozen, module = "winback._winback")]
 struct Uplift {
@@ -745,7 +744,10 @@ impl Uplift {
     /// The fit's row counts and the tree's totals, as JSON.
     fn summary_json(&self) -> String {
         let t = &self.inner.tree;
-        serde_json::json!({"report": self.inner.report, "contact_rate": t.contact_rate, "control_rate": t.control_rate, "note": t.note, "features": self.inner.schema.names()}).to_string()
+        let m = &self.inner;
+        serde_json::json!({"report": m.report, "contact_rate": t.contact_rate, "control_rate": t.control_rate, "note": t.note, "features": m.schema.names(),
+            "arm_col": m.arm_col, "treatment": m.treatment, "control": m.control, "outcome_col": m.outcome_col})
+        .to_string()
     }
 
     /// The model file.
@@ -760,6 +762,7 @@ impl Uplift {
     }
 }
 
+/// The native module.
 #[pymodule]
 fn _winback(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<History>()?;

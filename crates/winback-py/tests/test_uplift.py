@@ -56,11 +56,12 @@ def test_same_groups_from_every_table_type(fitted):
 
 def test_errors_and_files(fitted, tmp_path):
     bad = pa.table({"customer_id": ["1", "2"], "segment": ["Womens E-Mail", "No E-Mail"], "visit": [1, 2], "recency": [1, 2]})
+    plain = winback.UpliftModel(arm_col="segment", treatment="Womens E-Mail", control="No E-Mail", outcome_col="visit")
     with pytest.raises(winback.WinbackDataError, match=r'customer "2", column `visit`.*value "2"'):
-        model().fit(bad)
+        plain.fit(bad)
     typo = pa.table({"customer_id": ["1", "2"], "segment": ["Womens E-mail", "No E-Mail"], "visit": [1, 0], "recency": [1, 2]})
     with pytest.raises(winback.WinbackParamError, match="Womens E-Mail"):
-        model().fit(typo)
+        plain.fit(typo)
     with pytest.raises(winback.NotFittedError):
         model().groups_
     again = pickle.loads(pickle.dumps(fitted))
@@ -89,3 +90,21 @@ def test_qini_plot(fitted):
     assert list(lines[0].get_xdata()) == [p[0] for p in e["qini"]]
     assert "Qini" in ax.get_legend().get_texts()[0].get_text()
     plt.close("all")
+
+
+def test_boolean_arms_and_loaded_parameters(fitted, tmp_path):
+    import numpy as np
+
+    n = 400
+    t = pa.table({"customer_id": [f"c{i}" for i in range(n)], "mailed": [i % 2 == 0 for i in range(n)],
+                  "visit": [int((i // 2) % 5 == 0 or (i % 2 == 0 and (i // 2) % 7 == 0)) for i in range(n)],
+                  "recency": [i % 12 for i in range(n)]})
+    for yes, no in ((True, False), (np.True_, np.False_)):
+        up = winback.UpliftModel(arm_col="mailed", treatment=yes, control=no, outcome_col="visit", groups=2).fit(t)
+        assert up.report_["contacted"] == n // 2 and up.report_["control"] == n // 2
+    with pytest.raises(winback.WinbackParamError, match="no such column"):
+        winback.UpliftModel(arm_col="mailed", treatment=True, control=False, outcome_col="visit", exclude=["vist"]).fit(t)
+    path = tmp_path / "u.json"
+    fitted.save(str(path))
+    loaded = winback.UpliftModel.load(str(path))
+    assert (loaded.arm_col, loaded.treatment, loaded.control, loaded.outcome_col) == ("segment", "Womens E-Mail", "No E-Mail", "visit")

@@ -158,7 +158,8 @@ pub fn capture_at(score: &[f64], y: &[bool], share: f64) -> f64 {
 /// Cumulative arm counts down a list ranked by score, one entry per block of
 /// tied scores: (rows so far, contacted, contacted who came back, control, control who came back).
 fn uplift_blocks(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<[f64; 5]> {
-    let mut idx: Vec<usize> = (0..score.len()).collect();
+    let n = score.len().min(treated.len()).min(y.len());
+    let mut idx: Vec<usize> = (0..n).collect();
     idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
     let mut acc = [0.0; 5];
     let mut out = vec![acc];
@@ -183,11 +184,13 @@ fn uplift_blocks(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<[f64; 5]> {
 }
 
 /// The Qini curve of an uplift score on a randomized campaign: points
-/// `(share of the list, incremental win-backs ÷ list size)` at the end of each
-/// block of tied scores (highest score first), where the incremental win-backs
-/// of the top of the list are `Y_t − Y_c · N_t / N_c` (contacted who came back,
-/// minus the control's, scaled to the contacted count; 0 while one arm is
-/// empty). Starts at `(0, 0)`; straight between points (a tied block is taken
+/// `(share of the list, Q ÷ list size)` at the end of each block of tied scores
+/// (highest score first), where `Q = Y_t − Y_c · N_t / N_c` for the top of the
+/// list: the win-backs the contact caused **among its contacted customers**
+/// (contacted who came back, minus the control's rate times the contacted
+/// count; 0 while one arm is empty). With a share `s` of the list contacted,
+/// contacting all of the top would cause about `Q ÷ s` as many. `score`,
+/// `treated` and `y` have one value per customer (the shortest length counts). Starts at `(0, 0)`; straight between points (a tied block is taken
 /// pro rata).
 ///
 /// ```
@@ -204,7 +207,7 @@ fn uplift_blocks(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<[f64; 5]> {
 /// assert_eq!(uplift_at(&score, &treated, &y, 0.25), Some(1.0)); // half of the top block, pro rata
 /// ```
 pub fn qini_curve(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<(f64, f64)> {
-    let n = score.len().max(1) as f64;
+    let n = score.len().min(treated.len()).min(y.len()).max(1) as f64;
     uplift_blocks(score, treated, y)
         .into_iter()
         .map(|[rows, nt, yt, nc, yc]| {
@@ -229,7 +232,7 @@ pub fn qini_coefficient(score: &[f64], treated: &[bool], y: &[bool]) -> f64 {
 /// `None` when the top of the list lacks one of the arms.
 pub fn uplift_at(score: &[f64], treated: &[bool], y: &[bool], share: f64) -> Option<f64> {
     let blocks = uplift_blocks(score, treated, y);
-    let k = share.clamp(0.0, 1.0) * score.len() as f64;
+    let k = share.clamp(0.0, 1.0) * blocks.last().map_or(0.0, |b| b[0]);
     let mut at = [0.0; 5];
     for w in blocks.windows(2) {
         let (a, b) = (w[0], w[1]);

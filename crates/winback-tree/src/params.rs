@@ -239,7 +239,8 @@ impl Segmenter {
     /// Honest splits to try (default 1, at most 64): the tree is grown with seeds
     /// `seed`, `seed + 1`, …, each on its own split of the customers, and the one
     /// whose held-out customers it ranks best (AUC of the group probabilities on
-    /// the customers that did not choose its splits) is kept, with its seed.
+    /// the customers that did not choose its splits) is kept; its parameters stay
+    /// as given (a refit tries the same seeds) and its note names the seed kept.
     /// Which customers are held out moves the tree a lot on a few thousand
     /// customers; trying several reduces that luck at the cost of time.
     pub fn restarts(mut self, n: usize) -> Self {

@@ -4,22 +4,20 @@
 //!
 //! ## How the tree is grown
 //!
-//! The same engine as [`crate::segmentation`] (best-first, one depth-1
-//! linfa-trees stump per leaf, seeded samples of large nodes, honest split by
-//! customer), on the **class-transformed outcome** `z = 1` when a contacted
-//! customer came back or a control customer did not (Jaśkowski & Jaroszewicz
-//! 2012). Inside each node the rows are weighted so that the two arms weigh
-//! half each; then `P(z = 1) = ½ + ½·(p_contact − p_control)`, and the Gini
-//! decrease of a split is half the size-weighted spread of the children's
-//! effects, `Σ n_c·u_c² / n − u²` — the "squared difference of treatment effects
-//! between children" criterion. The `z` classes are balanced inside the node as
-//! well (as the repurchase tree balances its outcome), so linfa never prunes the
-//! two children of a split into one leaf.
-//!
-//! Every side of a split keeps the minimum group size in rows and, in each arm,
-//! at least half its share of that minimum (an effect needs both arms). A group
-//! above the maximum share is split first; otherwise the leaf whose split
-//! spreads the effect most (`Σ n_c·u_c² − n·u²`) is split, until K groups.
+//! Best-first, like the repurchase tree ([`crate::segmentation`]): the training
+//! rows are divided by customer (seeded hash) into the part that chooses the
+//! splits and the held-out part that estimates the effects. A leaf's split is
+//! the one that spreads the effect most between its children, `n_L·u_L² +
+//! n_R·u_R² − n·u²` with `u` = contact rate − control rate of a set of rows (the
+//! "squared difference of treatment effects between children" of uplift trees,
+//! weighted by size), found by an exact scan of every feature's sorted values on
+//! the node's rows (a seeded sample of `sample_rows` in larger nodes); thresholds
+//! are midpoints and `x < threshold` goes left, as in the repurchase tree. Every
+//! side keeps the minimum group size in rows and, in each arm, at least half its
+//! share of that minimum (an effect needs both arms). A group above the maximum
+//! share is split first; otherwise the leaf whose split spreads the effect most
+//! is split, until K groups. The split criterion and class weighting parameters
+//! do not apply (they are the repurchase tree's).
 //!
 //! ## Honest effects
 //!
@@ -54,10 +52,7 @@
 //! # Ok::<(), winback_tree::Error>(())
 //! ```
 
-use linfa::dataset::Dataset;
-use linfa::prelude::Fit;
-use linfa_trees::{DecisionTree, SplitQuality};
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use winback_core::features::Feature;
@@ -67,7 +62,6 @@ use crate::error::{Error, Result};
 use crate::params::SegmenterValidParams;
 use crate::rules::{sentence, Condition};
 use crate::segmentation::{check_finite, honest_rows, leaf_of, path_conditions, rule_ok, seeded_sample, validate_tree, Node};
-use crate::SplitCriterion;
 
 /// Training input of an uplift tree: one row per customer of a past campaign.
 #[derive(Debug, Clone, Copy)]
@@ -187,90 +181,77 @@ fn effect_of(c: [f64; 4]) -> f64 {
     }
 }
 
+/// The class-transformed outcome: a contacted customer who came back, or a
+/// control customer who did not (what each node's `positives` count).
 fn is_z(treated: bool, y: bool) -> bool {
     treated == y
 }
 
-/// The split a depth-1 linfa tree chooses on the class-transformed outcome of
-/// `rows` (arms weighing half each, `z` classes balanced), keeping `min_rows`
-/// rows and `min_arm` rows of each arm on each side. `None` when impossible.
-fn choose_uplift_split(data: &UpliftData<'_>, rows: &[u32], params: &SegmenterValidParams, min_rows: usize, min_arm: [usize; 2], node_id: u64) -> Result<Option<Candidate>> {
+/// The best split of `rows` by the spread of the children's effects,
+/// `n_L·u_L² + n_R·u_R² − n·u²` (u = contact rate − control rate of a set of
+/// rows), found by scanning every feature's sorted values (midpoint thresholds,
+/// `x < t` left) on the node's seeded sample; each side keeps `min_rows` rows and
+/// `min_arm` rows of each arm, checked on the sample (scaled) and then on all the
+/// node's rows. Ties go to the lower feature, then the lower threshold. `None`
+/// when no split keeps the sizes.
+fn choose_uplift_split(data: &UpliftData<'_>, rows: &[u32], params: &SegmenterValidParams, min_rows: usize, min_arm: [usize; 2], node_id: u64) -> Option<Candidate> {
     let all = arm_counts(rows, data.treated, data.y);
     if rows.len() < 2 * min_rows.max(1) || (all[0] as usize) < 2 * min_arm[0] || (all[2] as usize) < 2 * min_arm[1] {
-        return Ok(None);
+        return None;
     }
     let sample = seeded_sample(rows, params.seed ^ node_id ^ 0x5eed_0f0f, params.sample_rows);
-    let s = arm_counts(&sample, data.treated, data.y);
-    let (nt, nc) = (s[0], s[2]);
-    if nt == 0.0 || nc == 0.0 {
-        return Ok(None);
-    }
-    let n = sample.len() as f64;
-    let (at, ac) = (n / (2.0 * nt), n / (2.0 * nc));
-    let arm_w = |r: usize| if data.treated[r] { at } else { ac };
-    let (zp, zn) = sample.iter().fold((0.0, 0.0), |(p, q), &r| {
-        let r = r as usize;
-        if is_z(data.treated[r], data.y[r]) {
-            (p + arm_w(r), q)
-        } else {
-            (p, q + arm_w(r))
-        }
-    });
-    if zp <= 0.0 || zn <= 0.0 {
-        return Ok(None);
-    }
-    let (bp, bn) = (n / (2.0 * zp), n / (2.0 * zn));
-    let w_of = |r: usize| arm_w(r) * if is_z(data.treated[r], data.y[r]) { bp } else { bn };
-    let p = data.x.ncols();
-    let mut records = Array2::<f64>::zeros((sample.len(), p));
-    for (i, &r) in sample.iter().enumerate() {
-        records.row_mut(i).assign(&data.x.row(r as usize));
-    }
-    let targets: Array1<bool> = sample.iter().map(|&r| is_z(data.treated[r as usize], data.y[r as usize])).collect();
-    let weights: Array1<f32> = sample.iter().map(|&r| w_of(r as usize) as f32).collect();
-    let quality = match params.criterion {
-        SplitCriterion::Gini => SplitQuality::Gini,
-        SplitCriterion::Entropy => SplitQuality::Entropy,
-    };
-    let scale = n / rows.len() as f64;
-    let w_min = sample.iter().map(|&r| w_of(r as usize)).fold(f64::INFINITY, f64::min);
-    let mut min_weight = (((min_rows as f64 * scale).max(1.0) - 0.5) * w_min).max(0.5) as f32;
-    for _attempt in 0..(12 + p) {
-        let dataset = Dataset::new(records.clone(), targets.clone()).with_weights(weights.clone());
-        let tree = DecisionTree::params()
-            .split_quality(quality)
-            .max_depth(Some(1))
-            .min_weight_split(2.0)
-            .min_weight_leaf(min_weight)
-            .min_impurity_decrease(1e-12)
-            .fit(&dataset)
-            .map_err(|e| Error::Linfa(e.to_string()))?;
-        let root = tree.root_node();
-        if root.is_leaf() {
-            return Ok(None);
-        }
-        let (feature, threshold, _) = root.split();
+    let scale = sample.len() as f64 / rows.len() as f64;
+    let (s_rows, s_t, s_c) = ((min_rows as f64 * scale).max(1.0), (min_arm[0] as f64 * scale).max(1.0), (min_arm[1] as f64 * scale).max(1.0));
+    let total = arm_counts(&sample, data.treated, data.y);
+    let spread = |l: [f64; 4], r: [f64; 4], whole: [f64; 4]| (l[0] + l[2]) * effect_of(l).powi(2) + (r[0] + r[2]) * effect_of(r).powi(2) - (whole[0] + whole[2]) * effect_of(whole).powi(2);
+    let fits = |c: [f64; 4]| c[0] + c[2] >= s_rows && c[0] >= s_t && c[2] >= s_c;
+    // Every admissible (gain, feature, threshold) of the sample, best first.
+    let mut found: Vec<(f64, usize, f64)> = (0..data.x.ncols())
+        .into_par_iter()
+        .flat_map_iter(|j| {
+            let mut order: Vec<(f64, u32)> = sample.iter().map(|&r| (data.x[(r as usize, j)], r)).collect();
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut left = [0.0; 4];
+            let mut out = Vec::new();
+            for w in 0..order.len().saturating_sub(1) {
+                let r = order[w].1 as usize;
+                let arm = if data.treated[r] { 0 } else { 2 };
+                left[arm] += 1.0;
+                if data.y[r] {
+                    left[arm + 1] += 1.0;
+                }
+                let (a, b) = (order[w].0, order[w + 1].0);
+                let t = a + (b - a) / 2.0;
+                if !(a < t && t <= b) {
+                    continue;
+                }
+                let right = [total[0] - left[0], total[1] - left[1], total[2] - left[2], total[3] - left[3]];
+                if fits(left) && fits(right) {
+                    out.push((spread(left, right, total), j, t));
+                }
+            }
+            out
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    // The sizes hold on the sample; check them on all the node's rows (a sampled node).
+    for &(_, feature, threshold) in found.iter().take(64) {
         let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| data.x[(r as usize, feature)] < threshold);
         let (cl, cr) = (arm_counts(&left, data.treated, data.y), arm_counts(&right, data.treated, data.y));
-        let short = |side: &[u32], c: [f64; 4]| side.len() < min_rows || (c[0] as usize) < min_arm[0] || (c[2] as usize) < min_arm[1];
-        if !short(&left, cl) && !short(&right, cr) {
-            let spread = left.len() as f64 * effect_of(cl).powi(2) + right.len() as f64 * effect_of(cr).powi(2) - rows.len() as f64 * effect_of(all).powi(2);
-            return Ok(Some(Candidate { feature, threshold, left, right, priority: spread }));
+        let ok = |side: &[u32], c: [f64; 4]| side.len() >= min_rows && c[0] as usize >= min_arm[0] && c[2] as usize >= min_arm[1];
+        if ok(&left, cl) && ok(&right, cr) {
+            return Some(Candidate { feature, threshold, left, right, priority: spread(cl, cr, all) });
         }
-        // Too small in real rows or in one arm: demand more weight per side and ask again.
-        let small = if short(&left, cl) { &left } else { &right };
-        let small_weight: f64 = small.iter().filter(|r| sample.binary_search(r).is_ok()).map(|&r| w_of(r as usize)).sum();
-        let next = (small_weight * 1.05 + w_min) as f32;
-        min_weight = if next <= min_weight { min_weight * 1.5 } else { next };
     }
-    Ok(None)
+    None
 }
 
 impl SegmenterValidParams {
     /// Fits uplift groups on a past campaign with a randomized control group (see
     /// the module docs of [`crate::uplift`]). Uses `groups`, `min_group_size`,
     /// `max_group_share`, `max_depth`, `seed`, `honest_fraction`, `prior_strength`,
-    /// `interval_level` and `sample_rows`; the class weighting does not apply.
+    /// `interval_level` and `sample_rows`; the criterion, class weighting and
+    /// restarts do not apply.
     pub fn fit_uplift(&self, data: &UpliftData<'_>) -> Result<Uplift> {
         let n = data.x.nrows();
         let p = data.x.ncols();
@@ -311,17 +292,17 @@ impl SegmenterValidParams {
         let mut note = None;
         while leaves.len() < self.groups {
             let todo: Vec<usize> = leaves.iter().copied().filter(|&l| cand[l].is_none()).collect();
-            let found: Vec<(usize, Result<Option<Candidate>>)> = todo
+            let found: Vec<(usize, Option<Candidate>)> = todo
                 .par_iter()
                 .map(|&l| {
                     if depth[l] >= self.max_depth {
-                        return (l, Ok(None));
+                        return (l, None);
                     }
                     (l, choose_uplift_split(data, &rows_of[l], self, min_rows, min_arm, l as u64))
                 })
                 .collect();
             for (l, c) in found {
-                cand[l] = Some(c?);
+                cand[l] = Some(c);
             }
             let splittable: Vec<usize> = leaves.iter().copied().filter(|&l| matches!(cand[l], Some(Some(_)))).collect();
             if splittable.is_empty() {
@@ -524,6 +505,7 @@ impl Uplift {
 mod tests {
     use super::*;
     use linfa::ParamGuard;
+    use ndarray::Array2;
     use winback_core::features::{FeatureKind, Source};
 
     fn feature(name: &str) -> Feature {
@@ -578,6 +560,40 @@ mod tests {
             params.fit_uplift(&UpliftData { x: x.view(), treated: &treated, y: &y, customer: None, features: &features })
         })?;
         assert_eq!(again, up);
+        Ok(())
+    }
+
+    /// The root split is the exhaustive best of `n_L·u_L² + n_R·u_R² − n·u²` over
+    /// every feature and midpoint, on the rows that choose splits (brute force here).
+    #[test]
+    fn the_root_split_is_the_exhaustive_best() -> Result<()> {
+        let n = 1500;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| (winback_stats::mix(10 + j as u64, i as u64) % 40) as f64);
+        let treated: Vec<bool> = (0..n).map(|i| winback_stats::mix(3, i as u64) % 3 != 0).collect();
+        let y: Vec<bool> = (0..n).map(|i| winback_stats::mix(4, i as u64) % 100 < 20 + if treated[i] && x[(i, 1)] < 13.0 { 15 } else { 0 }).collect();
+        let features = [feature("a"), feature("b")];
+        let params = crate::Segmenter::params().groups(2).min_group_size(crate::MinGroupSize::Rows(60)).check()?;
+        let up = params.fit_uplift(&UpliftData { x: x.view(), treated: &treated, y: &y, customer: None, features: &features })?;
+        let honest = honest_rows(n, None, params.seed(), params.honest_fraction());
+        let rows: Vec<u32> = (0..n as u32).filter(|&r| !honest[r as usize]).collect();
+        let min_rows = (60.0 * rows.len() as f64 / n as f64).ceil() as usize;
+        let share_t = arm_counts(&rows, &treated, &y)[0] / rows.len() as f64;
+        let min_arm = [(min_rows as f64 * share_t / 2.0).ceil() as usize, (min_rows as f64 * (1.0 - share_t) / 2.0).ceil() as usize];
+        let mut best = (f64::NEG_INFINITY, 0, 0.0);
+        for j in 0..2 {
+            for t in (0..40).map(|v| v as f64 + 0.5) {
+                let (l, r): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&k| x[(k as usize, j)] < t);
+                let (cl, cr) = (arm_counts(&l, &treated, &y), arm_counts(&r, &treated, &y));
+                let ok = |v: &[u32], c: [f64; 4]| v.len() >= min_rows && c[0] as usize >= min_arm[0] && c[2] as usize >= min_arm[1];
+                if ok(&l, cl) && ok(&r, cr) {
+                    let g = l.len() as f64 * effect_of(cl).powi(2) + r.len() as f64 * effect_of(cr).powi(2);
+                    if g > best.0 + 1e-12 {
+                        best = (g, j, t);
+                    }
+                }
+            }
+        }
+        assert_eq!(up.nodes[0].split.map(|s| (s.0, s.1)), Some((best.1, best.2)));
         Ok(())
     }
 

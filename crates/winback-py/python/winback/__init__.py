@@ -835,9 +835,10 @@ class UpliftModel:
 
     @staticmethod
     def _arm(v: Any) -> str:
-        # The table's numeric arm values are compared as Rust prints them: 1.0 -> "1".
-        if isinstance(v, bool):
-            return str(int(v))
+        # Arm values are compared as the table's text: a boolean column reads
+        # "true"/"false", a numeric one as Rust prints it (1.0 -> "1").
+        if type(v).__name__ in ("bool", "bool_"):
+            return "true" if v else "false"
         if isinstance(v, float) and v.is_integer():
             return str(int(v))
         return str(v)
@@ -898,7 +899,8 @@ class UpliftModel:
         """Reads and validates a model file written by ``save``."""
         with open(path, encoding="utf-8") as f:
             model = _winback.Uplift.from_json(f.read())
-        obj = cls(**params)
+        stored = json.loads(model.summary_json())
+        obj = cls(**{**{k: stored[k] for k in ("arm_col", "treatment", "control", "outcome_col")}, **params})
         obj.model_ = model
         obj._learned()
         return obj

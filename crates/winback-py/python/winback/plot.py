@@ -61,8 +61,9 @@ def groups(model: Any, ax: Optional[Any] = None) -> Any:
 
 
 def qini(curves: Any, ax: Optional[Any] = None) -> Any:
-    """Qini curves: incremental win-backs (per customer of the list) against the share
-    of the list contacted, best uplift first, with each curve's random line.
+    """Qini curves: the win-backs a contact caused among the contacted customers of the
+    top of the list (Y_t - Y_c * N_t / N_c, divided by the list size) against the share
+    of the list, best uplift first, with each curve's random line.
 
     ``curves`` is an ``UpliftModel.evaluate`` result, or a dict ``{label: evaluation or
     [(share, qini), ...]}`` to compare several models on the same customers.
@@ -78,6 +79,6 @@ def qini(curves: Any, ax: Optional[Any] = None) -> Any:
         ax.plot(xs, ys, marker="." if len(xs) < 50 else None, label=label if coef is None else f"{label} (Qini {coef:.4f})")
         ax.plot([0, xs[-1]], [0, ys[-1]], linestyle="--", color="grey", linewidth=0.8)
     ax.set_xlabel("share of the list contacted (largest effect first)")
-    ax.set_ylabel("incremental win-backs per customer")
+    ax.set_ylabel("win-backs caused among the contacted ÷ list size")
     ax.legend()
     return ax
