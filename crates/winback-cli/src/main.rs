@@ -345,9 +345,9 @@ struct CampaignCmd {
 #[derive(Args, Debug)]
 #[command(mut_arg("transactions", |a| a.required(false)))]
 struct UpliftCmd {
-    /// Campaign table (CSV, optionally .gz): one row per customer with the arm, the outcome and traits known before the campaign.
-    #[arg(long)]
-    table: PathBuf,
+    /// Campaign table (CSV, optionally .gz): one row per customer with the arm, the outcome and traits known before the campaign (not needed with `--model`).
+    #[arg(long, required_unless_present = "model")]
+    table: Option<PathBuf>,
     /// Customer id column.
     #[arg(long, default_value = "customer_id")]
     id_col: String,
@@ -375,8 +375,8 @@ struct UpliftCmd {
     /// Seed (honest split).
     #[arg(long, allow_negative_numbers = true, default_value_t = 42)]
     seed: u64,
-    /// Use this uplift model file instead of fitting one.
-    #[arg(long)]
+    /// Use this uplift model file instead of fitting one (the fit's options are then refused).
+    #[arg(long, conflicts_with_all = ["table", "exclude", "groups", "min_group_share", "seed"])]
     model: Option<PathBuf>,
     /// Write the fitted uplift model (JSON) here.
     #[arg(long)]
@@ -919,7 +919,8 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
             UpliftModel::from_json(&text, &p.display().to_string())?
         }
         None => {
-            let (table, feature_kinds) = read(&c.table)?;
+            let Some(path) = &c.table else { return Err(usage("--table or --model is needed")) };
+            let (table, feature_kinds) = read(path)?;
             let options = UpliftOptions {
                 exclude: c.exclude.clone(),
                 segmenter: winback::tree::Segmenter::params()
