@@ -424,19 +424,7 @@ impl WinbackModel {
         let effects = self.effects()?;
         let mut candidates: Vec<Candidate> =
             self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
-        if params.control_share > 0.0 {
-            // Only contactable customers count; a group held out whole leaves the plan.
-            let mut control = vec![0usize; self.segmentation.groups.len() + 1];
-            for c in scored {
-                if winback_rank::in_control(&c.customer_id, params) {
-                    control[c.group] += 1;
-                }
-            }
-            for k in &mut candidates {
-                k.size -= control[k.group];
-            }
-            candidates.retain(|k| k.size > 0);
-        }
+        hold_out(&mut candidates, scored.iter().map(|c| (c.customer_id.as_str(), c.group)), params);
         let p = plan(&candidates, params)?;
         let customers: Vec<CustomerScore> =
             scored.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect();
@@ -609,4 +597,23 @@ pub(crate) fn grow(
         waves: Vec::new(),
         training_sample: None,
     })
+}
+
+/// With a holdout (`control_share` > 0): only contactable customers count in a
+/// group's size, and a group held out whole leaves the plan. `customers` are
+/// (id, group) pairs; groups are 1-based.
+pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iterator<Item = (&'a str, usize)>, params: &PlanParams) {
+    if params.control_share <= 0.0 {
+        return;
+    }
+    let mut control: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for (id, group) in customers {
+        if winback_rank::in_control(id, params) {
+            *control.entry(group).or_default() += 1;
+        }
+    }
+    for k in candidates.iter_mut() {
+        k.size -= control.get(&k.group).copied().unwrap_or(0).min(k.size);
+    }
+    candidates.retain(|k| k.size > 0);
 }

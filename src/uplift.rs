@@ -399,6 +399,63 @@ impl UpliftModel {
         self.tree.group(g).ok_or_else(|| Error::Tree(winback_tree::Error::InvalidSegmentation(format!("group {g} is not a group of this tree"))))
     }
 
+    /// The next wave's plan on the uplift groups: `scores` ([`UpliftModel::score`]
+    /// of the list to contact) are planned by the **effect** of contact
+    /// (`Objective::Incremental` whatever `params.objective` says): groups in
+    /// decreasing effect, win-backs counted as those the contact causes
+    /// (contacts × effect), groups whose effect interval lies wholly below
+    /// `min_effect` (default 0) left out, and with a cost and a value per win-back
+    /// (`value_per_winback`; an uplift model knows no spend) money-losing groups
+    /// too. `control_share` keeps a holdout in every group, as in
+    /// [`crate::WinbackModel::plan`]. Returns the plan and the contact list.
+    pub fn plan(&self, scores: &[UpliftScore], params: &winback_rank::PlanParams) -> Result<(winback_rank::Plan, Vec<winback_rank::ContactRow>)> {
+        let params = winback_rank::PlanParams { objective: winback_rank::Objective::Incremental, ..params.clone() };
+        params.validate()?;
+        // Customer-id order whatever order the list came in; a customer listed twice is refused.
+        let mut sorted = scores.to_vec();
+        sorted.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+        if let Some(w) = sorted.windows(2).find(|w| w[0].customer_id == w[1].customer_id) {
+            return Err(Error::CampaignColumn { column: "(customer id)".into(), message: format!("customer {:?} is listed twice", w[0].customer_id) });
+        }
+        let scores = &sorted[..];
+        let mut size = std::collections::BTreeMap::<usize, usize>::new();
+        for s in scores {
+            self.group(s.group)?;
+            *size.entry(s.group).or_default() += 1;
+        }
+        let level = self.tree.params.interval_level();
+        let mut candidates: Vec<winback_rank::Candidate> = size
+            .iter()
+            .map(|(&g, &n)| {
+                let gr = &self.tree.groups[g - 1];
+                let (low, high) = gr.contact_posterior.interval(level);
+                let effect = Effect {
+                    group: g,
+                    contacted: gr.honest_contacted as u64,
+                    contacted_came_back: gr.honest_contacted_came_back as u64,
+                    control: gr.honest_control as u64,
+                    control_came_back: gr.honest_control_came_back as u64,
+                    contact_rate: gr.contact_rate,
+                    control_rate: gr.control_rate,
+                    effect: gr.effect,
+                    effect_low: gr.effect_low,
+                    effect_high: gr.effect_high,
+                };
+                winback_rank::Candidate {
+                    posterior: Some(gr.contact_posterior),
+                    label: gr.sentence.clone(),
+                    effect: Some(effect),
+                    ..winback_rank::Candidate::new(g, n, gr.contact_rate, low, high, 0.0)
+                }
+            })
+            .collect();
+        crate::model::hold_out(&mut candidates, scores.iter().map(|s| (s.customer_id.as_str(), s.group)), &params);
+        let p = winback_rank::plan(&candidates, &params)?;
+        let customers: Vec<winback_rank::CustomerScore> = scores.iter().map(|s| winback_rank::CustomerScore { customer: s.customer_id.clone(), group: s.group, score: 0.0 }).collect();
+        let list = winback_rank::contact_list(&p, &candidates, &customers)?;
+        Ok((p, list))
+    }
+
     /// Measures the groups on a campaign table with the same columns (customers
     /// the fit did not see): effect per group, Qini curve and coefficient, uplift
     /// in the top 30%.

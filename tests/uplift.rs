@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use winback::core::attributes::Attributes;
 use winback::core::read::CsvOptions;
 use winback::tree::{MinGroupSize, Segmenter};
+use winback::rank::PlanParams;
 use winback::uplift::{UpliftModel, UpliftOptions};
 use winback::Error;
 
@@ -101,6 +102,20 @@ fn effects_by_hand_and_row_order_does_not_matter() {
     let s = model.score(&list).unwrap();
     assert_eq!((s[0].group, s[1].group), (1, 2));
     assert_eq!(s[0].effect, vip.effect);
+    // The next wave, planned on the effect: 300 vips and 300 others on the list; with a
+    // contact worth 1 and costing 0.1, the vips (+0.3) are contacted, the others
+    // (about 0) are not; win-backs are those the contact causes. Row order does not matter.
+    let mut rows: Vec<String> = (0..600).map(|i| format!("n{i:03},{},1", u8::from(i % 2 == 0))).collect();
+    let plan_of = |rows: &[String]| model.plan(&model.score(&table(&format!("id,vip,constant\n{}\n", rows.join("\n")))).unwrap(), &PlanParams { cost_per_contact: 0.1, value_per_winback: Some(1.0), control_share: 0.2, ..Default::default() }).unwrap();
+    let (plan, list) = plan_of(&rows);
+    assert_eq!(plan.steps.iter().map(|s| s.group).collect::<Vec<_>>(), vec![1]);
+    let control = list.iter().filter(|r| r.arm == winback::rank::Arm::Control).count();
+    assert_eq!(plan.contacts + control, 300, "every vip is listed, contacted or held out");
+    assert!(control > 30 && control < 90, "{control} held out of 300 at 20%");
+    assert!((plan.expected_winbacks - plan.contacts as f64 * vip.effect).abs() < 1e-9);
+    assert!(plan.skipped.iter().any(|k| k.group == 2));
+    rows.reverse();
+    assert_eq!(plan_of(&rows).1, list);
 }
 
 #[test]

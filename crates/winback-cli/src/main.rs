@@ -393,6 +393,14 @@ struct UpliftCmd {
     /// The purchase history whose features at `--at` are added to the table's traits (optional here).
     #[command(flatten)]
     history: Input,
+    /// Plan the next wave on the uplift groups: the customers to contact (a table with the traits; arm and outcome not needed). Ordered by the effect of contact (`--objective` is always incremental here).
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Where to write the contact list of `--plan` (CSV, Parquet or `-`).
+    #[arg(long, requires = "plan")]
+    contacts: Option<String>,
+    #[command(flatten)]
+    plan_opts: PlanOpts,
 }
 
 #[derive(Args, Debug)]
@@ -941,8 +949,25 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         output::write(&winback::uplift_groups_table(&model)?, o)?;
     }
     let evaluation = c.evaluate.as_deref().map(|p| read(p).and_then(|(t, _)| Ok(model.evaluate(&t)?))).transpose()?;
+    let planned = match &c.plan {
+        Some(p) => {
+            let (list, _) = read(p)?;
+            let (plan, contacts) = model.plan(&model.score(&list)?, &c.plan_opts.params())?;
+            if let Some(o) = &c.contacts {
+                output::write(&winback::contacts_table(&contacts)?, o)?;
+            }
+            Some(plan)
+        }
+        None => None,
+    };
     if cli.json {
-        return print_json(&serde_json::json!({ "report": model.report, "groups": model.tree.groups, "note": model.tree.note, "evaluation": evaluation }));
+        return print_json(&serde_json::json!({
+            "report": model.report,
+            "groups": model.tree.groups,
+            "note": model.tree.note,
+            "evaluation": evaluation,
+            "plan": planned.as_ref().map(|p| p.summary()),
+        }));
     }
     if c.output.as_deref() == Some("-") {
         return Ok(());
@@ -987,6 +1012,10 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         }
         let at30 = e.uplift_at_30.map_or("-".to_string(), |v| format!("{v:+.4}"));
         outln!("  Qini coefficient {:.5}, uplift in the top 30% {at30}", e.qini_coefficient);
+    }
+    if let Some(p) = &planned {
+        outln!("next wave, planned on the effect of contact (win-backs caused):");
+        print_plan(p)?;
     }
     Ok(())
 }

@@ -515,6 +515,14 @@ fn feedback_with_a_control_group_and_the_campaign() {
         .assert()
         .success()
         .stdout(predicates::str::contains("effect [90%] (held out)"));
+    // The next wave planned on those groups: by the effect, stopping where a contact stops paying.
+    let out = winback()
+        .args(["uplift", "--model", up.to_str().unwrap(), "--plan", &hill("holdout"), "--cost-per-contact", "0.15", "--value-per-winback", "3", "--json"])
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let contacts = v["plan"]["contacts"].as_u64().unwrap();
+    assert!(contacts > 1000 && contacts < 32_000, "{contacts}");
     let html = tmp("report-waves.html");
     winback()
         .arg("report")

@@ -734,6 +734,15 @@ impl Uplift {
         winback::uplift_scores_table(&s).map_err(err)?.to_pyarrow(py)
     }
 
+    /// The next wave's plan on the uplift groups (by the effect of contact) for
+    /// the customers of `table`: the plan as JSON and the contact list.
+    fn plan<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
+        let t = read_attributes(table, id_col)?;
+        let params = plan_params(params)?;
+        let (p, list) = run(py, None, || self.inner.score(&t).and_then(|s| self.inner.plan(&s, &params)))?.map_err(err)?;
+        Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
+    }
+
     /// The evaluation on a campaign table, as JSON.
     fn evaluate(&self, py: Python<'_>, table: &Bound<'_, PyAny>, id_col: &str) -> PyResult<String> {
         let t = read_attributes(table, id_col)?;

@@ -108,3 +108,16 @@ def test_boolean_arms_and_loaded_parameters(fitted, tmp_path):
     fitted.save(str(path))
     loaded = winback.UpliftModel.load(str(path))
     assert (loaded.arm_col, loaded.treatment, loaded.control, loaded.outcome_col) == ("segment", "Womens E-Mail", "No E-Mail", "visit")
+
+
+def test_next_wave_planned_on_the_effect(fitted):
+    plan = fitted.plan(str(HOLDOUT), cost_per_contact=0.15, value_per_winback=3.0, control_share=0.1)
+    g = fitted.groups_.set_index("group")
+    steps = plan.steps
+    assert len(steps) >= 1
+    # Every group contacted pays for its contact (effect x 3 > 0.15); the order is by effect.
+    for grp in steps["group"]:
+        assert g.loc[grp, "effect"] * 3.0 > 0.15
+    assert list(steps["group"]) == sorted(steps["group"], key=lambda k: -g.loc[k, "effect"])
+    arms = plan.contacts["arm"].value_counts()
+    assert arms["contact"] == plan["contacts"] and 0 < arms["control"] < arms["contact"]

@@ -879,6 +879,15 @@ class UpliftModel:
         """The effect of a contact for every row (the uplift score), as a NumPy array."""
         return self._check().score(_table(data), self.customer_id_col).column("effect").to_numpy()
 
+    def plan(self, data: Any, **params: Any) -> "Plan":
+        """The next wave's plan on the uplift groups for the customers of ``data``: groups
+        by decreasing effect of contact, win-backs counted as those the contact causes
+        (the objective is always ``'incremental'``), stopping rules and ``control_share``
+        as in ``WinbackModel.plan``; give ``value_per_winback`` with a cost (an uplift
+        model knows no spend)."""
+        plan_json, contacts = self._check().plan(_table(data), self.customer_id_col, _plan_params({**params, "objective": "incremental"}))
+        return Plan(json.loads(plan_json), _output(contacts, self.output), self.output)
+
     def evaluate(self, data: Any) -> dict:
         """Measures the groups on other customers of the campaign: ``groups`` (effect per
         group, a table), ``qini`` (list of (share, incremental per customer)),
