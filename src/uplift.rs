@@ -86,6 +86,13 @@ pub struct UpliftOptions {
 }
 
 impl UpliftOptions {
+    /// The tree's size and seed as the CLI and Python give them: `groups` groups,
+    /// each at least `min_group_share` of the rows (and 50 rows), honest split `seed`.
+    pub fn tree(mut self, groups: usize, min_group_share: f64, seed: u64) -> Self {
+        self.segmenter = Segmenter::params().groups(groups).min_group_size(winback_tree::MinGroupSize::ShareAtLeast { share: min_group_share, rows: 50 }).seed(seed);
+        self
+    }
+
     /// Options with the default tree (10 groups, each at least 2% of the rows, 30% held out).
     pub fn new(arm_col: &str, treatment: &str, control: &str, outcome_col: &str) -> Self {
         UpliftOptions {

@@ -931,14 +931,11 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
             let (table, feature_kinds) = read(path)?;
             let options = UpliftOptions {
                 exclude: c.exclude.clone(),
-                segmenter: winback::tree::Segmenter::params()
-                    .groups(c.groups)
-                    .min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: c.min_group_share, rows: 50 })
-                    .seed(c.seed),
                 feature_kinds,
                 at: c.at.as_deref().map(|a| day(a, "--at")).transpose()?,
                 ..UpliftOptions::new(&c.arm_col, &c.treatment, &c.control, &c.outcome_col)
-            };
+            }
+            .tree(c.groups, c.min_group_share, c.seed);
             step(cli.quiet, "growing uplift groups", || UpliftModel::fit(&table, &options))?
         }
     };

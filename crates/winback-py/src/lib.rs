@@ -713,11 +713,7 @@ impl Uplift {
         threads: Option<usize>,
     ) -> PyResult<Uplift> {
         let t = read_attributes(table, id_col)?;
-        let options = winback::uplift::UpliftOptions {
-            exclude,
-            segmenter: winback::tree::Segmenter::params().groups(groups).min_group_size(winback::tree::MinGroupSize::ShareAtLeast { share: min_group_share, rows: 50 }).seed(seed),
-            ..winback::uplift::UpliftOptions::new(arm_col, treatment, control, outcome_col)
-        };
+        let options = winback::uplift::UpliftOptions { exclude, ..winback::uplift::UpliftOptions::new(arm_col, treatment, control, outcome_col) }.tree(groups, min_group_share, seed);
         let inner = run(py, threads, move || winback::uplift::UpliftModel::fit(&t, &options))?.map_err(err)?;
         Ok(Uplift { inner })
     }

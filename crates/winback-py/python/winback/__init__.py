@@ -392,7 +392,45 @@ def _plan_params(params: dict) -> str:
     return json.dumps(p)
 
 
-class WinbackModel:
+class _Estimator:
+    """What both estimators share: scikit-learn's parameter protocol over ``_PARAMS``,
+    and pickling through the JSON model file (``_NATIVE.from_json``; the attributes in
+    ``_EXTRA_STATE`` travel beside it)."""
+
+    _PARAMS: tuple = ()
+    _EXTRA_STATE: tuple = ()
+    _NATIVE: Any = None
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters (scikit-learn protocol)."""
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params: Any) -> Any:
+        """Sets constructor parameters (scikit-learn protocol); returns self."""
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise WinbackParamError(f"unknown parameter {k!r}")
+            setattr(self, k, v)
+        return self
+
+    def __getstate__(self) -> dict:
+        state = {"params": self.get_params()}
+        if hasattr(self, "model_"):
+            state["model_json"] = self.model_.to_json()
+            for k in self._EXTRA_STATE:
+                state[k] = getattr(self, k, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["params"])
+        if "model_json" in state:
+            self.model_ = self._NATIVE.from_json(state["model_json"])
+            for k in self._EXTRA_STATE:
+                setattr(self, k, state.get(k))
+            self._learned()
+
+
+class WinbackModel(_Estimator):
     """Groups of lapsed customers with honest win-back probabilities, and a contact plan.
 
     Follows scikit-learn's conventions: ``__init__`` only stores its arguments,
@@ -474,7 +512,9 @@ class WinbackModel:
         self.skip_zero_amounts = skip_zero_amounts
         self.progress = progress
 
-    # -- scikit-learn protocol -------------------------------------------------
+    # -- scikit-learn protocol (get_params, set_params and pickling: _Estimator) --
+    _EXTRA_STATE = ("fitted_at_",)
+    _NATIVE = _winback.Model
     _PARAMS = (
         "horizon_days",
         "lapse_days",
@@ -490,18 +530,6 @@ class WinbackModel:
         "skip_zero_amounts",
         "progress",
     )
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor's parameters (scikit-learn protocol)."""
-        return {k: getattr(self, k) for k in self._PARAMS}
-
-    def set_params(self, **params: Any) -> "WinbackModel":
-        """Sets constructor parameters (scikit-learn protocol); returns self."""
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise WinbackParamError(f"unknown parameter {k!r}")
-            setattr(self, k, v)
-        return self
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v != _DEFAULTS.get(k))
@@ -751,19 +779,6 @@ class WinbackModel:
         obj._learned()
         return obj
 
-    def __getstate__(self) -> dict:
-        state = {"params": self.get_params()}
-        if hasattr(self, "model_"):
-            state["model_json"] = self.model_.to_json()
-            state["fitted_at_"] = getattr(self, "fitted_at_", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(**state["params"])
-        if "model_json" in state:
-            self.model_ = _winback.Model.from_json(state["model_json"])
-            self.fitted_at_ = state.get("fitted_at_")
-            self._learned()
 
     def _repr_html_(self) -> str:
         if not hasattr(self, "model_"):
@@ -786,7 +801,7 @@ def _table(data: Any) -> Any:
     return _as_stream(data)
 
 
-class UpliftModel:
+class UpliftModel(_Estimator):
     """Uplift groups from a past campaign with a randomized control group: which
     customers a contact *moves* (contact rate − control rate), in about ten
     readable groups with honest effects and 90% intervals.
@@ -819,16 +834,9 @@ class UpliftModel:
         self.n_threads = n_threads
         self.output = output
 
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in ("arm_col", "treatment", "control", "outcome_col", "customer_id_col", "exclude", "groups",
-                                                "min_group_share", "seed", "n_threads", "output")}
-
-    def set_params(self, **params: Any) -> "UpliftModel":
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise WinbackParamError(f"unknown parameter {k!r}")
-            setattr(self, k, v)
-        return self
+    _PARAMS = ("arm_col", "treatment", "control", "outcome_col", "customer_id_col", "exclude", "groups", "min_group_share", "seed",
+               "n_threads", "output")
+    _NATIVE = _winback.Uplift
 
     def __repr__(self) -> str:
         return f"UpliftModel(arm_col={self.arm_col!r}, treatment={self.treatment!r}, control={self.control!r}, outcome_col={self.outcome_col!r})"
@@ -914,17 +922,6 @@ class UpliftModel:
         obj._learned()
         return obj
 
-    def __getstate__(self) -> dict:
-        state = {"params": self.get_params()}
-        if hasattr(self, "model_"):
-            state["model_json"] = self.model_.to_json()
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(**state["params"])
-        if "model_json" in state:
-            self.model_ = _winback.Uplift.from_json(state["model_json"])
-            self._learned()
 
 
 _DEFAULTS = WinbackModel().get_params()
