@@ -127,6 +127,8 @@ fn parallel_chunks_match_the_sequential_read() {
         build_features(h, &schema, t, &l.lapsed).unwrap().x
     };
     assert_eq!(f(&par), f(&seq));
+    // The whole history, bit for bit (Debug prints every column).
+    assert_eq!(format!("{par:?}"), format!("{seq:?}"));
     // Strict mode: the bad amount is on the file's last line, whichever chunk holds it.
     let strict = LoadOptions { strict: true, keep_duplicates: true, ..Default::default() };
     let e = pool.install(|| read_csv(&path, &map, &CsvOptions::default(), &strict)).unwrap_err();

@@ -1,0 +1,810 @@
+//! The builder every reader feeds.
+//!
+//! Lines are validated as they arrive and stored in one of [`PARTS`] partitions
+//! chosen by a hash of the customer id (radix partitioning): a partition holds
+//! all lines of its customers, whatever the row order of the input, and is
+//! appended to sequentially. [`HistoryBuilder::finish`] then groups each
+//! partition into purchases on its own, in parallel and within the cache —
+//! interning its customers, sorting each customer's lines, removing exact
+//! duplicates, grouping lines into events and ordering events by day — and
+//! joins the partitions in customer-id order. No step sorts or looks up all
+//! lines at random, so a log in time order (a different customer on every line)
+//! costs about what one sorted by customer does.
+//!
+//! Each customer's result depends only on the multiset of its lines (sorted by
+//! content before any sum), so the history is bit-identical whatever the row
+//! order, the chunking and the thread count.
+
+use std::hash::{Hash, Hasher};
+
+use rayon::prelude::*;
+
+use super::{ColumnNames, History, LoadOptions, Present, RawRow, MAX_AMOUNT, NONE_CODE};
+use crate::date::{format_day, Day};
+use crate::error::{Error, Result};
+use crate::hash::{hash_bytes, FxHashMap, FxHasher};
+use crate::report::{LoadReport, SkipReason};
+
+/// Bits of the customer hash that choose a partition.
+const PART_BITS: u32 = 8;
+/// Number of partitions: enough that one partition's lines stay in the cache
+/// up to ~100M lines, few enough that appending stays sequential.
+const PARTS: usize = 1 << PART_BITS;
+/// Marker in byte 15 of a line's id key: the id is longer than 15 bytes and
+/// lives in the partition's byte arena (offset in bits 0..64, length in 64..96).
+const LONG_TAG: u8 = 0xFF;
+
+/// Interns names (channels, categories, regions) to dense codes. Names of up to
+/// 15 bytes are keyed inline as a `u128` (bytes plus length), so a lookup
+/// touches the hash table only, not a heap string.
+#[derive(Default)]
+struct Interner {
+    short: FxHashMap<u128, u32>,
+    long: FxHashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+/// The inline key of a name of at most 15 bytes: its bytes, then its length in byte 15.
+#[inline]
+fn inline_key(s: &str) -> Option<u128> {
+    let b = s.as_bytes();
+    if b.len() > 15 {
+        return None;
+    }
+    let mut k = [0u8; 16];
+    k[..b.len()].copy_from_slice(b);
+    k[15] = b.len() as u8;
+    Some(u128::from_le_bytes(k))
+}
+
+impl Interner {
+    #[inline]
+    fn get(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
+        let key = inline_key(s);
+        let found = match key {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(s),
+        };
+        if let Some(&i) = found {
+            return Ok(i);
+        }
+        let i = self.names.len() as u64;
+        if i >= max {
+            return Err(Error::TooMany { what, max });
+        }
+        self.names.push(s.into());
+        match key {
+            Some(k) => self.short.insert(k, i as u32),
+            None => self.long.insert(s.into(), i as u32),
+        };
+        Ok(i as u32)
+    }
+
+    /// Sorts the names; returns `old code -> new code`.
+    fn sorted(self) -> (Vec<String>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.names.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.names[a as usize].cmp(&self.names[b as usize]));
+        let mut remap = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            remap[old as usize] = new as u32;
+        }
+        let names = order.iter().map(|&o| self.names[o as usize].to_string()).collect();
+        (names, remap)
+    }
+}
+
+/// One validated line in its customer's partition (64 bytes).
+#[derive(Clone, Copy)]
+struct PLine {
+    /// The customer id: [`inline_key`], or [`LONG_TAG`] and a place in the arena.
+    id: u128,
+    /// The purchase key: a hash of (order id, day), or the day without an order id.
+    key: u64,
+    /// A hash of the line's content (duplicates, and a row-order-free sort).
+    rowhash: u64,
+    /// Value; returns are stored negative (-0.0 for a cancelled zero line).
+    amount: f64,
+    day: Day,
+    /// Quantity as f32 (NaN = unknown): 4 bytes is plenty for counts.
+    qty: f32,
+    /// Source line, saturating at u32::MAX (only used to name duplicates).
+    line: u32,
+    channel: u16,
+    category: u16,
+    region: u16,
+}
+
+/// The lines of one partition, from one reader (or chunk).
+#[derive(Default)]
+struct Part {
+    lines: Vec<PLine>,
+    /// Bytes of the ids longer than 15 bytes.
+    arena: Vec<u8>,
+}
+
+impl Part {
+    /// The id text of a line.
+    fn id_text(&self, id: u128) -> std::borrow::Cow<'_, str> {
+        let b = id.to_le_bytes();
+        if b[15] == LONG_TAG {
+            let at = id as u64 as usize;
+            let len = (id >> 64) as u32 as usize;
+            String::from_utf8_lossy(self.arena.get(at..at + len).unwrap_or_default())
+        } else {
+            std::borrow::Cow::Owned(String::from_utf8_lossy(&b[..usize::from(b[15]).min(15)]).into_owned())
+        }
+    }
+}
+
+/// The lines read by one reader (or chunk), with its vocabulary codes mapped
+/// into the builder's (`None`: they are the builder's own).
+struct Source {
+    parts: Vec<Part>,
+    maps: Option<[Vec<u32>; 3]>,
+}
+
+/// Accumulates lines from any reader, then builds a [`History`].
+pub(crate) struct HistoryBuilder {
+    source: String,
+    names: ColumnNames,
+    options: LoadOptions,
+    pub(super) present: Present,
+    report: LoadReport,
+    channels: Interner,
+    categories: Interner,
+    regions: Interner,
+    /// The first source is this builder's own reader; merged builders follow.
+    sources: Vec<Source>,
+    /// Ids seen on skipped zero-amount lines (only with `skip_zero_amounts`).
+    zero_only: std::collections::BTreeSet<String>,
+}
+
+/// The partition of a customer id, and its key in the partition.
+#[inline]
+fn id_hash(id: u128) -> u64 {
+    let (lo, hi) = (id as u64, (id >> 64) as u64);
+    (lo ^ hi.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xf135_7aea_2e62_a9c5) ^ (lo >> 29)
+}
+
+#[inline]
+fn part_of(h: u64) -> usize {
+    // The high bits of a multiplicative hash are the well-mixed ones.
+    (h.wrapping_mul(0x2545_f491_4f6c_dd1d) >> (64 - PART_BITS)) as usize
+}
+
+impl HistoryBuilder {
+    pub(crate) fn new(source: impl Into<String>, names: ColumnNames, present: Present, options: LoadOptions) -> Self {
+        let source = source.into();
+        HistoryBuilder {
+            report: LoadReport { source: source.clone(), ..Default::default() },
+            source,
+            names,
+            options,
+            present,
+            channels: Interner::default(),
+            categories: Interner::default(),
+            regions: Interner::default(),
+            sources: vec![Source { parts: (0..PARTS).map(|_| Part::default()).collect(), maps: None }],
+            zero_only: Default::default(),
+        }
+    }
+
+    /// Room for about `n` more lines (spread evenly over the partitions).
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pub(crate) fn reserve(&mut self, n: usize) {
+        let per = n / PARTS + n / PARTS / 8 + 16;
+        for p in &mut self.sources[0].parts {
+            p.lines.reserve(per);
+        }
+    }
+
+    /// Rows read so far.
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn rows_read(&self) -> u64 {
+        self.report.rows_read
+    }
+
+    /// Renames the source (a dataset read file by file is reported as one).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn set_source(&mut self, source: &str) {
+        self.source = source.to_string();
+        self.report.source = source.to_string();
+    }
+
+    /// Counts (strict: refuses) a row that could not even be read into a [`RawRow`].
+    pub(crate) fn reject(&mut self, line: u64, reason: SkipReason, column: &str, value: &str) -> Result<()> {
+        self.report.rows_read += 1;
+        self.skip(reason, line, column, value)
+    }
+
+    fn skip(&mut self, reason: SkipReason, line: u64, column: &str, value: &str) -> Result<()> {
+        if self.options.strict && reason.drops_row() {
+            return Err(Error::BadValue {
+                file: self.source.clone(),
+                line,
+                column: column.to_string(),
+                value: value.to_string(),
+                reason,
+            });
+        }
+        self.report.add(reason, 1);
+        Ok(())
+    }
+
+    /// Joins builders of consecutive parts of one source (parallel chunks, files of
+    /// a dataset), in order. Nothing is copied: the later builders' lines stay
+    /// where they are, with maps from their vocabulary codes to the first's.
+    pub(crate) fn merge(parts: Vec<HistoryBuilder>) -> Result<HistoryBuilder> {
+        let mut parts = parts.into_iter();
+        let Some(mut out) = parts.next() else {
+            return Ok(HistoryBuilder::new("<empty>", ColumnNames::default(), Present::default(), LoadOptions::default()));
+        };
+        let intern = |into: &mut Interner, from: &Interner, max: u64, what: &'static str| -> Result<Vec<u32>> {
+            from.names.iter().map(|n| into.get(n, max, what)).collect()
+        };
+        let small = u64::from(NONE_CODE);
+        for mut p in parts {
+            let own = [
+                intern(&mut out.channels, &p.channels, small, "channels")?,
+                intern(&mut out.categories, &p.categories, small, "categories")?,
+                intern(&mut out.regions, &p.regions, small, "regions")?,
+            ];
+            for mut s in std::mem::take(&mut p.sources) {
+                // Codes of a source already mapped into p's vocabulary go through p's map.
+                s.maps = Some(match s.maps {
+                    None => own.clone(),
+                    Some(m) => [0, 1, 2].map(|k| m[k].iter().map(|&c| own[k][c as usize]).collect()),
+                });
+                out.sources.push(s);
+            }
+            out.report.rows_read += p.report.rows_read;
+            out.report.returns += p.report.returns;
+            out.report.zero_amount_purchases += p.report.zero_amount_purchases;
+            out.zero_only.append(&mut p.zero_only);
+            for &(r, n) in &p.report.skipped {
+                out.report.add(r, n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Validates one row and stores it, or counts (strict: refuses) it.
+    pub(crate) fn push(&mut self, line: u64, row: RawRow<'_>) -> Result<()> {
+        self.report.rows_read += 1;
+        let customer = row.customer.trim();
+        if customer.is_empty() {
+            let col = self.names.customer.clone();
+            return self.skip(SkipReason::MissingId, line, &col, row.customer);
+        }
+        let day = match row.day {
+            Ok(d) => d,
+            Err(raw) => {
+                let col = self.names.date.clone();
+                return self.skip(SkipReason::BadDate, line, &col, raw);
+            }
+        };
+        let mut amount = match row.amount {
+            Ok(a) if a.is_finite() && a.abs() <= MAX_AMOUNT => a,
+            Ok(a) => {
+                let col = self.names.amount.clone();
+                return self.skip(SkipReason::BadAmount, line, &col, &format!("{a:e}"));
+            }
+            Err(raw) => {
+                let col = self.names.amount.clone();
+                return self.skip(SkipReason::BadAmount, line, &col, raw);
+            }
+        };
+        if amount == 0.0 {
+            if self.options.skip_zero_amounts {
+                let col = self.names.amount.clone();
+                if !self.options.strict {
+                    self.zero_only.insert(customer.to_string());
+                }
+                return self.skip(SkipReason::ZeroAmount, line, &col, "0");
+            }
+            // +0.0: a purchase line with no spend (a cancelled zero line becomes -0.0, a return).
+            amount = 0.0;
+            self.report.zero_amount_purchases += 1;
+        }
+        if let Some(end) = self.options.end_day {
+            if day > end {
+                let col = self.names.date.clone();
+                return self.skip(SkipReason::AfterEnd, line, &col, &format_day(day));
+            }
+        }
+        let qty = match row.quantity {
+            None => f64::NAN,
+            Some(Ok(q)) if q.is_finite() => q,
+            Some(Ok(q)) => {
+                let col = self.names.quantity.clone();
+                return self.skip(SkipReason::BadQuantity, line, &col, &q.to_string());
+            }
+            Some(Err(raw)) if raw.trim().is_empty() => f64::NAN,
+            Some(Err(raw)) => {
+                let col = self.names.quantity.clone();
+                return self.skip(SkipReason::BadQuantity, line, &col, raw);
+            }
+        };
+        let cancelled = match row.cancelled {
+            Ok(c) => c,
+            Err(raw) => {
+                let col = self.names.cancelled.clone();
+                return self.skip(SkipReason::BadFlag, line, &col, raw);
+            }
+        };
+        if cancelled || amount < 0.0 {
+            if amount == 0.0 {
+                self.report.zero_amount_purchases -= 1;
+            }
+            amount = -amount.abs();
+            self.report.add(SkipReason::Return, 1);
+        }
+        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
+            match v.map(str::trim) {
+                None | Some("") => Ok(NONE_CODE),
+                Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| x as u16),
+            }
+        };
+        let ch = code(&mut self.channels, row.channel, "channels")?;
+        let ca = code(&mut self.categories, row.category, "categories")?;
+        let re = code(&mut self.regions, row.region, "regions")?;
+        // One purchase = the lines of one order on one day (a blank order id counts as
+        // no order id). Keying by day too means a line dated later under the same
+        // order id (a return, say) is its own event: nothing dated on or after a
+        // cutoff can join a purchase made before it.
+        let key = match row.order.map(str::trim) {
+            Some(o) if self.present.order && !o.is_empty() => hash_bytes(0x9e37_79b9 ^ u64::from(day as u32), o.as_bytes()),
+            _ => day as u32 as u64,
+        };
+        let mut h = FxHasher::default();
+        customer.hash(&mut h);
+        day.hash(&mut h);
+        amount.to_bits().hash(&mut h);
+        qty.to_bits().hash(&mut h);
+        row.order.map(str::trim).hash(&mut h);
+        // Content only (not codes, which depend on the order rows arrive in).
+        (row.channel.map(str::trim), row.category.map(str::trim), row.region.map(str::trim), cancelled).hash(&mut h);
+        // The customer's partition: from its id alone, so from nothing about row order.
+        let (id, p) = match inline_key(customer) {
+            Some(k) => (k, part_of(id_hash(k))),
+            None => (0, part_of(hash_bytes(0x51_7c_c1_b7, customer.as_bytes()))),
+        };
+        let part = &mut self.sources[0].parts[p];
+        let id = if customer.len() > 15 {
+            let at = part.arena.len() as u128;
+            part.arena.extend_from_slice(customer.as_bytes());
+            at | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120)
+        } else {
+            id
+        };
+        part.lines.push(PLine {
+            id,
+            key,
+            rowhash: h.finish(),
+            amount,
+            day,
+            qty: qty as f32,
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            channel: ch,
+            category: ca,
+            region: re,
+        });
+        Ok(())
+    }
+
+    /// Groups each partition into events (in parallel), then joins the partitions
+    /// in customer-id order.
+    pub(crate) fn finish(mut self) -> Result<(History, LoadReport)> {
+        let n: usize = self.sources.iter().flat_map(|s| &s.parts).map(|p| p.lines.len()).sum();
+        if n == 0 {
+            let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
+            return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read, skipped: reasons });
+        }
+        // Sorted vocabularies: the history does not depend on row order.
+        let (channels, chmap) = std::mem::take(&mut self.channels).sorted();
+        let (categories, camap) = std::mem::take(&mut self.categories).sorted();
+        let (regions, remap) = std::mem::take(&mut self.regions).sorted();
+        let sorted = [chmap, camap, remap];
+        // Per source: its codes -> sorted codes.
+        let maps: Vec<[Vec<u16>; 3]> = self
+            .sources
+            .iter()
+            .map(|s| {
+                [0, 1, 2].map(|k| match &s.maps {
+                    None => sorted[k].iter().map(|&c| c as u16).collect(),
+                    Some(m) => m[k].iter().map(|&c| sorted[k][c as usize] as u16).collect(),
+                })
+            })
+            .collect();
+        // Partition-major: every source's lines of partition p together.
+        let mut by_part: Vec<Vec<(usize, Part)>> = (0..PARTS).map(|_| Vec::with_capacity(self.sources.len())).collect();
+        for (s, source) in std::mem::take(&mut self.sources).into_iter().enumerate() {
+            for (p, part) in source.parts.into_iter().enumerate() {
+                if !part.lines.is_empty() {
+                    by_part[p].push((s, part));
+                }
+            }
+        }
+        let keep_duplicates = self.options.keep_duplicates;
+        let done: Vec<PartEvents> = by_part.into_par_iter().map(|parts| group_part(parts, &maps, keep_duplicates)).collect();
+
+        // Exact duplicates in strict mode: the first in customer-id order, as a sequential walk would find it.
+        if self.options.strict {
+            if let Some((_, line, first_line)) = done.iter().filter_map(|d| d.duplicate.as_ref()).min_by(|a, b| a.0.cmp(&b.0)) {
+                return Err(Error::DuplicateLine { file: self.source, line: *line, first_line: *first_line });
+            }
+        }
+        let mut dups = 0;
+        for d in &done {
+            dups += d.duplicates;
+            self.report.returns -= d.duplicate_returns;
+            self.report.zero_amount_purchases -= d.duplicate_zeros;
+        }
+        self.report.add(SkipReason::Duplicate, dups);
+        self.report.rows_used = done.iter().map(|d| d.used).sum();
+        let num_customers: usize = done.iter().map(|d| d.ids.len()).sum();
+        if num_customers as u64 >= u64::from(u32::MAX) {
+            return Err(Error::TooMany { what: "customers", max: u64::from(u32::MAX) });
+        }
+        let mut history = join_parts(done, channels, categories, regions, self.present);
+        // Customers whose only lines were skipped zero amounts: named, not silently missing.
+        let mut zero_only: Vec<String> = std::mem::take(&mut self.zero_only).into_iter().filter(|id| history.customer_index(id).is_none()).collect();
+        zero_only.sort_unstable();
+        self.report.zero_amount_only = zero_only;
+        self.report.customers = history.num_customers() as u64;
+        self.report.purchases = history.ev_is_purchase.iter().filter(|&&p| p).count() as u64;
+        history.source = self.source;
+        Ok((history, self.report))
+    }
+}
+
+/// One partition grouped into events: its customers (local order), each one's
+/// events in day order.
+#[derive(Default)]
+struct PartEvents {
+    ids: Vec<String>,
+    /// Per local customer, its events: `offsets[c]..offsets[c + 1]`.
+    offsets: Vec<u32>,
+    ev: EventsBuilder,
+    used: u64,
+    duplicates: u64,
+    /// Duplicates that had been counted as returns / zero-amount purchases when read.
+    duplicate_returns: u64,
+    duplicate_zeros: u64,
+    /// The first exact duplicate: (customer id, its line, the first line).
+    duplicate: Option<(String, u64, u64)>,
+}
+
+/// Groups the lines of one partition (from every source) into events.
+fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], keep_duplicates: bool) -> PartEvents {
+    let n: usize = parts.iter().map(|(_, p)| p.lines.len()).sum();
+    let mut out = PartEvents::default();
+    if n == 0 {
+        out.offsets.push(0);
+        return out;
+    }
+    // Local customer codes (first seen first) and each line's, in the parts' order.
+    let mut short: FxHashMap<u128, u32> = FxHashMap::default();
+    let mut long: FxHashMap<String, u32> = FxHashMap::default();
+    let mut cust = Vec::with_capacity(n);
+    for (_, part) in &parts {
+        for l in &part.lines {
+            let next = out.ids.len() as u32;
+            let c = if l.id.to_le_bytes()[15] == LONG_TAG {
+                let text = part.id_text(l.id);
+                match long.get(text.as_ref()) {
+                    Some(&c) => c,
+                    None => {
+                        long.insert(text.to_string(), next);
+                        out.ids.push(text.into_owned());
+                        next
+                    }
+                }
+            } else {
+                *short.entry(l.id).or_insert_with(|| {
+                    out.ids.push(part.id_text(l.id).into_owned());
+                    next
+                })
+            };
+            cust.push(c);
+        }
+    }
+    drop((short, long));
+    // Local customers in id order, so events come out ready to be joined.
+    let nc = out.ids.len();
+    let mut order: Vec<u32> = (0..nc as u32).collect();
+    order.sort_unstable_by(|&a, &b| out.ids[a as usize].cmp(&out.ids[b as usize]));
+    let mut rank = vec![0u32; nc];
+    for (r, &c) in order.iter().enumerate() {
+        rank[c as usize] = r as u32;
+    }
+    out.ids = order.iter().map(|&c| std::mem::take(&mut out.ids[c as usize])).collect();
+    // Counting sort of the lines by customer (codes mapped to the sorted vocabularies
+    // on the way), then each customer's lines by (order key, day, content, line).
+    let mut start = vec![0usize; nc + 1];
+    for c in &mut cust {
+        *c = rank[*c as usize];
+        start[*c as usize + 1] += 1;
+    }
+    for c in 0..nc {
+        start[c + 1] += start[c];
+    }
+    let blank = PLine { id: 0, key: 0, rowhash: 0, amount: 0.0, day: 0, qty: 0.0, line: 0, channel: 0, category: 0, region: 0 };
+    let mut lines = vec![blank; n];
+    let mut pos = start.clone();
+    let code = |m: &[u16], c: u16| if c == NONE_CODE { NONE_CODE } else { m[usize::from(c)] };
+    let mut i = 0;
+    for (s, part) in parts {
+        let [ch, ca, re] = &maps[s];
+        for mut l in part.lines {
+            l.channel = code(ch, l.channel);
+            l.category = code(ca, l.category);
+            l.region = code(re, l.region);
+            let c = cust[i] as usize;
+            lines[pos[c]] = l;
+            pos[c] += 1;
+            i += 1;
+        }
+    }
+    drop(cust);
+    for c in 0..nc {
+        let s = &mut lines[start[c]..start[c + 1]];
+        if s.len() > 1 {
+            s.sort_unstable_by_key(|l| (l.key, l.day, l.rowhash, l.line));
+        }
+    }
+    // Walk each customer's lines: exact duplicates out, lines of one key into one event.
+    let ev = &mut out.ev;
+    out.offsets.reserve(nc + 1);
+    let mut events = 0u32;
+    for c in 0..nc {
+        out.offsets.push(events);
+        let first_event = ev.day.len();
+        let mut prev: Option<&PLine> = None;
+        for l in &lines[start[c]..start[c + 1]] {
+            if let Some(p) = prev {
+                let same_line = p.key == l.key && p.day == l.day && p.rowhash == l.rowhash;
+                if same_line && !keep_duplicates {
+                    if l.amount.is_sign_negative() {
+                        // Counted as a return when read; it is a duplicate instead.
+                        out.duplicate_returns += 1;
+                    } else if l.amount == 0.0 {
+                        out.duplicate_zeros += 1;
+                    }
+                    if out.duplicate.is_none() {
+                        out.duplicate = Some((out.ids[c].clone(), u64::from(l.line), u64::from(p.line)));
+                    }
+                    out.duplicates += 1;
+                    continue;
+                }
+                if p.key != l.key {
+                    ev.close();
+                }
+            }
+            if !ev.open {
+                ev.start(l.day);
+            }
+            ev.add_line(l.amount, f64::from(l.qty), l.channel, l.category, l.region);
+            out.used += 1;
+            prev = Some(l);
+        }
+        ev.close();
+        // This customer's events by day (ties: key order).
+        ev.sort_by_day(first_event);
+        events = ev.day.len() as u32;
+    }
+    out.offsets.push(events);
+    out
+}
+
+/// Joins grouped partitions into one history, customers in id order.
+fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
+    // Every partition's customers are sorted: a k-way merge by id.
+    let mut order: Vec<(u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
+    for (p, part) in parts.iter().enumerate() {
+        order.extend((0..part.ids.len() as u32).map(|c| (p as u32, c)));
+    }
+    order.par_sort_unstable_by(|a, b| parts[a.0 as usize].ids[a.1 as usize].cmp(&parts[b.0 as usize].ids[b.1 as usize]));
+    let mut offsets = Vec::with_capacity(order.len() + 1);
+    offsets.push(0u32);
+    let mut total = 0u32;
+    for &(p, c) in &order {
+        let o = &parts[p as usize].offsets;
+        total += o[c as usize + 1] - o[c as usize];
+        offsets.push(total);
+    }
+    let m = total as usize;
+    // Each event column gathered customer by customer (runs of a customer's events).
+    fn gather<T: Copy + Send + Sync>(parts: &[PartEvents], order: &[(u32, u32)], m: usize, col: impl Fn(&EventsBuilder) -> &Vec<T> + Sync) -> Vec<T> {
+        let mut out = Vec::with_capacity(m);
+        for &(p, c) in order {
+            let part = &parts[p as usize];
+            let (a, b) = (part.offsets[c as usize] as usize, part.offsets[c as usize + 1] as usize);
+            out.extend_from_slice(&col(&part.ev)[a..b]);
+        }
+        out
+    }
+    let ((ev_day, (ev_gross, ev_returned)), ((ev_qty, (ev_channel, ev_region)), (ev_is_purchase, (ev_cat_off, cat_code, cat_amount)))) = rayon::join(
+        || rayon::join(|| gather(&parts, &order, m, |e| &e.day), || rayon::join(|| gather(&parts, &order, m, |e| &e.gross), || gather(&parts, &order, m, |e| &e.returned))),
+        || {
+            rayon::join(
+                || rayon::join(|| gather(&parts, &order, m, |e| &e.qty), || rayon::join(|| gather(&parts, &order, m, |e| &e.channel), || gather(&parts, &order, m, |e| &e.region))),
+                || {
+                    rayon::join(
+                        || gather(&parts, &order, m, |e| &e.is_purchase),
+                        || {
+                            // Category spend: each customer's run of (code, value), offsets rebased.
+                            let mut off = Vec::with_capacity(m + 1);
+                            let mut codes = Vec::new();
+                            let mut amounts = Vec::new();
+                            for &(p, c) in &order {
+                                let e = &parts[p as usize].ev;
+                                let o = &parts[p as usize].offsets;
+                                for k in o[c as usize] as usize..o[c as usize + 1] as usize {
+                                    off.push(codes.len() as u32);
+                                    let (a, b) = (e.cat_off[k] as usize, e.cat_off[k + 1] as usize);
+                                    codes.extend_from_slice(&e.cat_code[a..b]);
+                                    amounts.extend_from_slice(&e.cat_amount[a..b]);
+                                }
+                            }
+                            off.push(codes.len() as u32);
+                            (off, codes, amounts)
+                        },
+                    )
+                },
+            )
+        },
+    );
+    let first_day = ev_day.iter().copied().min().unwrap_or(0);
+    let last_day = ev_day.iter().copied().max().unwrap_or(0);
+    let mut parts = parts;
+    let customer_ids = order.iter().map(|&(p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
+    History {
+        source: String::new(),
+        customer_ids,
+        offsets,
+        ev_day,
+        ev_gross,
+        ev_returned,
+        ev_qty,
+        ev_channel,
+        ev_region,
+        ev_is_purchase,
+        ev_cat_off,
+        cat_code,
+        cat_amount,
+        channels: customer_channels,
+        categories,
+        regions,
+        present,
+        first_day,
+        last_day,
+        attributes: None,
+    }
+}
+
+/// Groups one customer's sorted lines into events; events of a customer are
+/// then put in day order. `cat_off` has one entry per event plus a final one
+/// (pushed when the events are complete: see [`EventsBuilder::sort_by_day`]).
+#[derive(Default)]
+struct EventsBuilder {
+    open: bool,
+    day: Vec<Day>,
+    gross: Vec<f64>,
+    returned: Vec<f64>,
+    qty: Vec<f64>,
+    channel: Vec<u16>,
+    region: Vec<u16>,
+    /// Start of each event's categories in `cat_code`, plus the end (kept as the last entry).
+    cat_off: Vec<u32>,
+    cat_code: Vec<u16>,
+    cat_amount: Vec<f64>,
+    is_purchase: Vec<bool>,
+    // the open event
+    cur_cats: Vec<(u16, f64)>,
+    cur_has_positive: bool,
+    // scratch for sorting a customer's events
+    scratch: Vec<(Day, u32)>,
+}
+
+impl EventsBuilder {
+    fn start(&mut self, day: Day) {
+        self.open = true;
+        self.day.push(day);
+        self.gross.push(0.0);
+        self.returned.push(0.0);
+        self.qty.push(0.0);
+        self.channel.push(NONE_CODE);
+        self.region.push(NONE_CODE);
+        self.is_purchase.push(false);
+        self.cur_cats.clear();
+        self.cur_has_positive = false;
+    }
+
+    fn add_line(&mut self, amount: f64, qty: f64, channel: u16, category: u16, region: u16) {
+        let e = self.day.len() - 1;
+        // Returns are stored negative (-0.0 for a cancelled zero line); +0.0 is a
+        // purchase line with no spend.
+        if amount.is_sign_positive() {
+            self.gross[e] += amount;
+            self.is_purchase[e] = true;
+            if !self.cur_has_positive {
+                // The event's channel and region are those of its first purchased line.
+                self.channel[e] = channel;
+                self.region[e] = region;
+                self.cur_has_positive = true;
+            }
+            if category != NONE_CODE {
+                match self.cur_cats.iter_mut().find(|(c, _)| *c == category) {
+                    Some((_, a)) => *a += amount,
+                    None => self.cur_cats.push((category, amount)),
+                }
+            }
+            if qty.is_finite() {
+                self.qty[e] += qty;
+            }
+        } else {
+            self.returned[e] += -amount;
+            if !self.cur_has_positive && self.channel[e] == NONE_CODE {
+                self.channel[e] = channel;
+                self.region[e] = region;
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if !self.open {
+            return;
+        }
+        self.open = false;
+        self.cur_cats.sort_unstable_by_key(|(c, _)| *c);
+        if self.cat_off.is_empty() {
+            self.cat_off.push(0);
+        }
+        // cat_off's last entry is the end of the categories so far: the new event starts there.
+        for &(c, a) in &self.cur_cats {
+            self.cat_code.push(c);
+            self.cat_amount.push(a);
+        }
+        self.cat_off.push(self.cat_code.len() as u32);
+    }
+
+    /// Puts the events from `first` on (one customer's, in key order) in day
+    /// order; ties keep key order.
+    fn sort_by_day(&mut self, first: usize) {
+        let m = self.day.len();
+        if m - first < 2 || self.day[first..].windows(2).all(|w| w[0] <= w[1]) {
+            return;
+        }
+        let mut idx = std::mem::take(&mut self.scratch);
+        idx.clear();
+        idx.extend((first..m).map(|e| (self.day[e], e as u32)));
+        idx.sort_unstable();
+        fn permute<T: Copy>(v: &mut [T], first: usize, idx: &[(Day, u32)]) {
+            let picked: Vec<T> = idx.iter().map(|&(_, e)| v[e as usize]).collect();
+            v[first..].copy_from_slice(&picked);
+        }
+        permute(&mut self.day, first, &idx);
+        permute(&mut self.gross, first, &idx);
+        permute(&mut self.returned, first, &idx);
+        permute(&mut self.qty, first, &idx);
+        permute(&mut self.channel, first, &idx);
+        permute(&mut self.region, first, &idx);
+        permute(&mut self.is_purchase, first, &idx);
+        // Categories: cat_off[e]..cat_off[e+1] per event; rebuild this customer's run.
+        let base = self.cat_off[first] as usize;
+        let mut codes = Vec::with_capacity(self.cat_code.len() - base);
+        let mut amounts = Vec::with_capacity(codes.capacity());
+        let mut offs = Vec::with_capacity(m - first);
+        for &(_, e) in &idx {
+            offs.push((base + codes.len()) as u32);
+            let (a, b) = (self.cat_off[e as usize] as usize, self.cat_off[e as usize + 1] as usize);
+            codes.extend_from_slice(&self.cat_code[a..b]);
+            amounts.extend_from_slice(&self.cat_amount[a..b]);
+        }
+        self.cat_code[base..].copy_from_slice(&codes);
+        self.cat_amount[base..].copy_from_slice(&amounts);
+        self.cat_off[first..m].copy_from_slice(&offs);
+        self.scratch = idx;
+    }
+}
