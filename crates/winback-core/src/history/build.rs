@@ -15,7 +15,7 @@
 //! content before any sum), so the history is bit-identical whatever the row
 //! order, the chunking and the thread count.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 
 use rayon::prelude::*;
 
@@ -42,6 +42,8 @@ struct Interner {
     short: FxHashMap<u128, u32>,
     long: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
+    /// A hash of each name's text (for line content hashes: codes depend on arrival order).
+    hashes: Vec<u64>,
 }
 
 /// The inline key of a name of at most 15 bytes: its bytes, then its length in byte 15.
@@ -73,6 +75,7 @@ impl Interner {
             return Err(Error::TooMany { what, max });
         }
         self.names.push(s.into());
+        self.hashes.push(hash_bytes(0x6a09_e667, s.as_bytes()));
         match key {
             Some(k) => self.short.insert(k, i as u32),
             None => self.long.insert(s.into(), i as u32),
@@ -339,15 +342,16 @@ impl HistoryBuilder {
             amount = -amount.abs();
             self.report.add(SkipReason::Return, 1);
         }
-        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
+        // Each column's code, and a hash of its text (0: none).
+        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<(u16, u64)> {
             match v.map(str::trim) {
-                None | Some("") => Ok(NONE_CODE),
-                Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| x as u16),
+                None | Some("") => Ok((NONE_CODE, 0)),
+                Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| (x as u16, i.hashes[x as usize])),
             }
         };
-        let ch = code(&mut self.channels, row.channel, "channels")?;
-        let ca = code(&mut self.categories, row.category, "categories")?;
-        let re = code(&mut self.regions, row.region, "regions")?;
+        let (ch, chh) = code(&mut self.channels, row.channel, "channels")?;
+        let (ca, cah) = code(&mut self.categories, row.category, "categories")?;
+        let (re, reh) = code(&mut self.regions, row.region, "regions")?;
         // One purchase = the lines of one order on one day (a blank order id counts as
         // no order id). Keying by day too means a line dated later under the same
         // order id (a return, say) is its own event: nothing dated on or after a
@@ -356,19 +360,18 @@ impl HistoryBuilder {
             Some(o) if self.present.order && !o.is_empty() => hash_bytes(0x9e37_79b9 ^ u64::from(day as u32), o.as_bytes()),
             _ => day as u32 as u64,
         };
-        let mut h = FxHasher::default();
-        customer.hash(&mut h);
-        day.hash(&mut h);
-        amount.to_bits().hash(&mut h);
-        qty.to_bits().hash(&mut h);
-        row.order.map(str::trim).hash(&mut h);
-        // Content only (not codes, which depend on the order rows arrive in).
-        (row.channel.map(str::trim), row.category.map(str::trim), row.region.map(str::trim), cancelled).hash(&mut h);
         // The customer's partition: from its id alone, so from nothing about row order.
-        let (id, p) = match inline_key(customer) {
-            Some(k) => (k, part_of(id_hash(k))),
-            None => (0, part_of(hash_bytes(0x51_7c_c1_b7, customer.as_bytes()))),
+        let (id, idh) = match inline_key(customer) {
+            Some(k) => (k, id_hash(k)),
+            None => (0, hash_bytes(0x51_7c_c1_b7, customer.as_bytes())),
         };
+        let p = part_of(idh);
+        // The line's content (never codes, which depend on the order rows arrive in):
+        // exact duplicates share it, and it orders a purchase's lines before they are summed.
+        let mut h = FxHasher::default();
+        for w in [idh, day as u32 as u64, amount.to_bits(), qty.to_bits(), key, chh, cah, reh, u64::from(cancelled)] {
+            h.write_u64(w);
+        }
         let part = &mut self.sources[0].parts[p];
         let id = if customer.len() > 15 {
             let at = part.arena.len() as u128;
@@ -599,12 +602,21 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], keep_duplicates
 
 /// Joins grouped partitions into one history, customers in id order.
 fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
-    // Every partition's customers are sorted: a k-way merge by id.
-    let mut order: Vec<(u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
+    // Customers in id order. Sorted by the ids' first 16 bytes as a big-endian
+    // number (the same order as the bytes'), so most comparisons touch no string.
+    let mut keyed: Vec<(u128, u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
     for (p, part) in parts.iter().enumerate() {
-        order.extend((0..part.ids.len() as u32).map(|c| (p as u32, c)));
+        keyed.extend(part.ids.iter().enumerate().map(|(c, id)| {
+            let mut k = [0u8; 16];
+            let b = id.as_bytes();
+            k[..b.len().min(16)].copy_from_slice(&b[..b.len().min(16)]);
+            (u128::from_be_bytes(k), p as u32, c as u32)
+        }));
     }
-    order.par_sort_unstable_by(|a, b| parts[a.0 as usize].ids[a.1 as usize].cmp(&parts[b.0 as usize].ids[b.1 as usize]));
+    let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
+    // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
+    keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
+    let order: Vec<(u32, u32)> = keyed.into_iter().map(|(_, p, c)| (p, c)).collect();
     let mut offsets = Vec::with_capacity(order.len() + 1);
     offsets.push(0u32);
     let mut total = 0u32;
