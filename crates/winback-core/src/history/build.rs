@@ -44,7 +44,13 @@ struct Interner {
     names: Vec<Box<str>>,
     /// A hash of each name's text (for line content hashes: codes depend on arrival order).
     hashes: Vec<u64>,
+    /// Each name's inline key by code (`u128::MAX` for long names): a small
+    /// vocabulary (channels, a few categories) is searched here, without hashing.
+    keys: Vec<u128>,
 }
+
+/// Vocabularies up to this size are searched linearly.
+const SMALL_VOCABULARY: usize = 24;
 
 /// The inline key of a name of at most 15 bytes: its bytes, then its length in byte 15.
 #[inline]
@@ -63,6 +69,13 @@ impl Interner {
     #[inline]
     fn get(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
         let key = inline_key(s);
+        if let Some(k) = key {
+            if self.keys.len() <= SMALL_VOCABULARY {
+                if let Some(i) = self.keys.iter().position(|&x| x == k) {
+                    return Ok(i as u32);
+                }
+            }
+        }
         let found = match key {
             Some(k) => self.short.get(&k),
             None => self.long.get(s),
@@ -76,6 +89,7 @@ impl Interner {
         }
         self.names.push(s.into());
         self.hashes.push(hash_bytes(0x6a09_e667, s.as_bytes()));
+        self.keys.push(key.unwrap_or(u128::MAX));
         match key {
             Some(k) => self.short.insert(k, i as u32),
             None => self.long.insert(s.into(), i as u32),
