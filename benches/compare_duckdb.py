@@ -262,6 +262,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
                     help="row order of the generated logs: time (like real exports), customer, random")
+    ap.add_argument("--prepare-only", action="store_true", help="only write the data files (used by benches/fit_large.sh)")
     ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
     ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -286,6 +287,9 @@ def main():
     log = open(OUT / "compare.log", "a")
     for lines, layout in [(n, lay) for n in args.lines for lay in args.layouts]:
         files = prepare(lines, layout)
+        if args.prepare_only:
+            print(" ".join(str(files[f]) for f in args.formats))
+            continue
         file_lines = sum(1 for _ in open(files["csv"], "rb")) - 1
         for fmt in args.formats:
             runs = {e: [] for e in args.engines}
@@ -306,6 +310,8 @@ def main():
                     rss=max(r[1] for r in rs), customers=customers, lapse_days=lapse_days, lapsed=lapsed,
                     runs=len(rs), loads=[r[2] for r in rs])
             store.write_text(json.dumps(results, indent=1))
+    if args.prepare_only:
+        return
     table = render(results)
     (OUT / "compare.md").write_text(f"# winback vs DuckDB vs polars (cutoff {CUTOFF}, {os.cpu_count()} cores)\n\n"
                                     + table)
