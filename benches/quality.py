@@ -75,13 +75,13 @@ Country, cancelled = IsCancellation. Complete Journey, one row per basket x depa
 (sales_value and quantity summed; store and date from the basket's first line):
 customer = household_id, order = basket_id, date = date_local, amount = sales_value,
 quantity = quantity, region = store_id, category = department (from products.csv.gz).
-The aggregation matters: winback's loader skips "exact duplicate lines", judged on the
-mapped columns only (customer, day, order, amount, quantity, region/category/channel,
-cancel flag), so raw Online Retail lines — two products of one invoice with the same
-quantity and amount — lose 151,510 of 406,829 lines (37%, a quarter of the spend) as
-duplicates (the purchases themselves survive). The keep-duplicates load option is not
-exposed in Python. The script measures this on every run (winback's count and the same
-rule in pandas) and reports it under the tables.
+The aggregation matters for the drop-duplicates load option: lines equal in every
+mapped column (customer, day, order, amount, quantity, region/category/channel, cancel
+flag) are kept by default and counted as identical lines; with ``drop_duplicates=True``
+raw Online Retail lines — two products of one invoice with the same quantity and
+amount — would lose about 37% of the lines and a quarter of the spend. The script
+measures both on every run (winback's counts and the same rule in pandas) and reports
+them under the tables.
 
 HistGradientBoosting runs with ``OMP_NUM_THREADS=1`` (set before sklearn is imported,
 unless already set): with OpenMP's default threads its fits on ~1,000 rows took 3-30 s
@@ -580,12 +580,12 @@ def notes(result: dict) -> list[str]:
         out.append(
             f"- The files are aggregated as the bundled samples are (`datasets/derive_samples.py`): Online Retail one row "
             f"per invoice, Complete Journey one row per basket × department. Fed the raw Online Retail lines instead, "
-            f"winback's loader skips {dup['skipped']:,} of {dup['rows']:,} lines ({dup['skipped'] / dup['rows']:.0%}) as "
-            f"\"exact duplicates\" ({dup['spend_lost']:,.0f} of {dup['spend']:,.0f} in amount, "
-            f"{dup['spend_lost'] / dup['spend']:.0%}): it compares only the mapped columns (customer, day, order, amount, "
-            f"quantity, region, cancel flag), so two different products with the same quantity and price on one invoice "
-            f"are one line to it. Purchases (and so the labels) are not affected, spend is. The Rust loader's "
-            f"keep-duplicates option is not exposed in Python.")
+            f"winback's loader keeps {dup['identical_kept']:,} of {dup['rows']:,} lines that are identical to another in "
+            f"every mapped column (counted as identical lines; pandas finds {dup['pandas_duplicates_on_mapped_columns']:,}); "
+            f"with `drop_duplicates=True` it skips {dup['skipped_when_dropping']:,} "
+            f"({dup['skipped_when_dropping'] / dup['rows']:.0%}), {dup['spend_lost']:,.0f} of {dup['spend']:,.0f} in amount "
+            f"({dup['spend_lost'] / dup['spend']:.0%}): two different products with the same quantity and price on one invoice "
+            f"are one line to it when the product column is not mapped, which is why dropping is off by default.")
     for key, ds in result["datasets"].items():
         pens = [(r["date"], r["methods"]["BG/NBD raw"]["penalizer"]) for r in ds["dates"]]
         pens += [(r["train_date"], r["methods"]["BG/NBD calibrated"]["penalizer_at_T_minus_H"]) for r in ds["dates"]]
@@ -625,7 +625,7 @@ def notes(result: dict) -> list[str]:
 
 
 def raw_line_duplicates(data: Path) -> dict:
-    """What winback's loader does with the raw Online Retail lines (mapped columns only)."""
+    """What winback's loader does with the raw Online Retail lines' identical lines (kept, or dropped on request)."""
     import pandas as pd
     import winback
 
@@ -637,12 +637,14 @@ def raw_line_duplicates(data: Path) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rep = json.loads(winback.read_history(df, **OR_COLS).report_json)
-    skipped = dict((r, c) for r, c in rep.get("skipped", []))
+        dropped = json.loads(winback.read_history(df, drop_duplicates=True, **OR_COLS).report_json)
+    skipped = dict((r, c) for r, c in dropped.get("skipped", []))
     # the same rule in pandas: keep the first of each group of lines equal on the mapped columns
     key = df.assign(day=df["InvoiceDate"].str.slice(0, 10)).drop(columns="InvoiceDate")
     dup = key.duplicated(keep="first")
     pos = df["Amount"] > 0
-    return {"rows": int(len(df)), "skipped": int(sum(skipped.values())), "skipped_by_reason": skipped,
+    return {"rows": int(len(df)), "identical_kept": int(rep.get("identical_lines", 0)),
+            "skipped_when_dropping": int(sum(skipped.values())), "skipped_by_reason": skipped,
             "pandas_duplicates_on_mapped_columns": int(dup.sum()),
             "spend": float(df.loc[pos, "Amount"].sum()), "spend_lost": float(df.loc[pos & dup, "Amount"].sum())}
 

@@ -55,7 +55,7 @@ fn all_columns() -> ColumnMap {
 /// CSV transactions: the first byte picks strict mode and a header or not.
 pub fn csv_reader(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let options = LoadOptions { strict: mode & 1 == 1, keep_duplicates: mode & 4 == 4, ..Default::default() };
+    let options = LoadOptions { strict: mode & 1 == 1, drop_duplicates: mode & 4 == 4, ..Default::default() };
     let csv = CsvOptions { delimiter: if mode & 2 == 2 { b';' } else { b',' }, has_header: true };
     if let Ok((h, report)) = read_csv_from(rest, "fuzz.csv", &all_columns(), &csv, &options) {
         assert_eq!(report.rows_used + report.total_skipped(), report.rows_read, "every row used or counted");

@@ -139,6 +139,12 @@ struct Input {
     /// Skip lines with amount 0 (default: they are purchases with no spend, a visit all the same).
     #[arg(long)]
     skip_zero_amounts: bool,
+    /// Skip lines identical to another in every mapped column, as after a file was
+    /// loaded twice (default: kept, and counted in the load report: two products of
+    /// the same price and quantity on one order look identical when the product
+    /// column is not mapped).
+    #[arg(long)]
+    drop_duplicates: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -566,7 +572,7 @@ impl Input {
             return Err(usage(format!("--delimiter {:?} must be one ASCII character", self.delimiter)));
         }
         let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
-        let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, ..Default::default() };
+        let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, drop_duplicates: self.drop_duplicates, ..Default::default() };
         let map = self.map();
         let Some(transactions) = &self.transactions else { return Err(usage("--transactions is required")) };
         let (h, report) = if transactions.as_os_str() == "-" {
@@ -1089,6 +1095,7 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
         delimiter: ',',
         strict: false,
         skip_zero_amounts: false,
+        drop_duplicates: false,
     };
     let (h, _) = input.load(cli.quiet)?;
     let at = day("2011-12-10", "--at")?;

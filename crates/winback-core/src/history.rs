@@ -35,8 +35,13 @@ pub struct LoadOptions {
     pub strict: bool,
     /// The data's end date: rows on a later day are skipped ([`SkipReason::AfterEnd`]).
     pub end_day: Option<Day>,
-    /// Keep exact duplicate lines instead of skipping them.
-    pub keep_duplicates: bool,
+    /// Skip lines identical to another in every mapped column
+    /// ([`SkipReason::Duplicate`]), as after a file was loaded twice. Off by
+    /// default: a log of lines often holds two lines that differ only in a column
+    /// that is not mapped (two products with the same price and quantity on one
+    /// order; the same item scanned twice), and dropping them loses spend. Either
+    /// way they are counted ([`LoadReport::identical_lines`] when kept).
+    pub drop_duplicates: bool,
     /// Skip lines whose amount is exactly zero ([`SkipReason::ZeroAmount`]).
     /// By default (`false`) they are purchases with no spend: a free item, a
     /// promotion or a fully discounted order is still a visit. When skipped,
@@ -341,7 +346,7 @@ mod tests {
     #[test]
     fn orders_group_by_day_and_blank_ids_by_customer_day() {
         let mk = |day, o| Line { customer: "a", day, amount: 1.0, order: Some(o), ..Default::default() };
-        let (h, r) = History::from_lines([mk(7, "x"), mk(7, "x2"), mk(9, "x"), mk(8, "y"), mk(3, ""), mk(5, " ")], true, &LoadOptions { keep_duplicates: true, ..Default::default() }).unwrap();
+        let (h, r) = History::from_lines([mk(7, "x"), mk(7, "x2"), mk(9, "x"), mk(8, "y"), mk(3, ""), mk(5, " ")], true, &LoadOptions::default()).unwrap();
         let days: Vec<Day> = h.events(0).map(|e| e.day).collect();
         // Order x on day 9 is its own event; blank ids fall back to one event per day.
         assert_eq!(days, [3, 5, 7, 7, 8, 9]);

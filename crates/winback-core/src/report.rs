@@ -122,6 +122,11 @@ pub struct LoadReport {
     /// amount, so they have no purchase (sorted ids).
     #[serde(default)]
     pub zero_amount_only: Vec<String>,
+    /// Lines identical to another in every mapped column, kept as lines of their
+    /// purchase (the default; with `drop_duplicates` they are skipped as
+    /// [`SkipReason::Duplicate`] instead).
+    #[serde(default)]
+    pub identical_lines: u64,
     /// Rows read per file, when a dataset of several files was read (in read order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRows>,
@@ -177,6 +182,9 @@ impl fmt::Display for LoadReport {
         }
         if self.zero_amount_purchases > 0 {
             writeln!(f, "  kept    {:>10}  zero-amount lines, as purchases with no spend", self.zero_amount_purchases)?;
+        }
+        if self.identical_lines > 0 {
+            writeln!(f, "  kept    {:>10}  lines identical to another in every mapped column (the drop-duplicates option skips them)", self.identical_lines)?;
         }
         if !self.zero_amount_only.is_empty() {
             let shown = self.zero_amount_only.iter().take(10).cloned().collect::<Vec<_>>().join(", ");

@@ -305,7 +305,7 @@ impl Synthetic {
             region: Some(REGIONS[self.truth[l.customer as usize].region]),
             cancelled: false,
         });
-        History::from_lines(it, true, &LoadOptions { keep_duplicates: true, ..Default::default() })
+        History::from_lines(it, true, &LoadOptions::default())
     }
 
     /// The customer attribute table: `age_band`, `join_channel`, `region`.

@@ -27,7 +27,8 @@ fn full_map() -> ColumnMap {
 }
 
 fn small() -> History {
-    let (h, report) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    // The fixture's exact duplicate (A's o2) is there to be dropped: the option is on.
+    let (h, report) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions { drop_duplicates: true, ..Default::default() }).unwrap();
     // 12 lines: one exact duplicate (A's o2) is skipped, one cancellation is a return.
     assert_eq!(report.rows_read, 12);
     assert_eq!(report.rows_used, 11);
@@ -275,7 +276,7 @@ fn stacked_training_set_refuses_unknown_labels() {
 }
 
 fn bad_options() -> LoadOptions {
-    LoadOptions { end_day: parse_iso_date("2024-08-31"), skip_zero_amounts: true, ..Default::default() }
+    LoadOptions { end_day: parse_iso_date("2024-08-31"), skip_zero_amounts: true, drop_duplicates: true, ..Default::default() }
 }
 
 fn bad_map() -> ColumnMap {
@@ -393,7 +394,7 @@ fn review_fixes_attribute_dates_horizon_and_duplicate_returns() {
     assert!(matches!(labels(&h, t, 1_000_000, &[0]), Err(Error::InvalidHorizon(1_000_000))));
     // A duplicated return line is a duplicate, not a second return.
     let r = |day| Line { customer: "a", day, amount: -2.0, ..Default::default() };
-    let (_, rep) = History::from_lines([l("a", 1), r(2), r(2)], false, &LoadOptions::default()).unwrap();
+    let (_, rep) = History::from_lines([l("a", 1), r(2), r(2)], false, &LoadOptions { drop_duplicates: true, ..Default::default() }).unwrap();
     assert_eq!((rep.returns, rep.count(SkipReason::Duplicate)), (1, 1));
     assert_eq!(rep.rows_used + rep.total_skipped(), rep.rows_read);
 }
@@ -478,4 +479,29 @@ fn an_empty_file_says_it_is_empty() {
         let e = winback_core::read::read_csv_from(text.as_bytes(), "x.csv", &map, &CsvOptions::default(), &LoadOptions::default()).unwrap_err();
         assert_eq!(e.to_string(), "x.csv: the file is empty (no header line)");
     }
+}
+
+/// Lines identical in every mapped column are kept by default (two products of
+/// the same price and quantity on one order look so when the product column is
+/// not mapped) and counted; `drop_duplicates` skips them, and strict mode then
+/// names both lines.
+#[test]
+fn identical_lines_are_kept_by_default_and_dropped_on_request() {
+    let (h, r) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    assert_eq!((r.rows_read, r.rows_used, r.identical_lines, r.count(SkipReason::Duplicate), r.purchases), (12, 12, 1, 0, 9));
+    let a = h.customer_index("A").unwrap();
+    // A's order o2 on 2024-03-01: both 40.00 lines, quantity 1 + 1.
+    let o2 = h.events(a).nth(1).unwrap();
+    assert_eq!((o2.gross, o2.quantity), (80.0, 2.0));
+    assert!(r.to_string().contains("kept             1  lines identical to another in every mapped column"), "{r}");
+
+    let drop = LoadOptions { drop_duplicates: true, ..Default::default() };
+    let (h, r) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &drop).unwrap();
+    assert_eq!((r.rows_used, r.identical_lines, r.count(SkipReason::Duplicate)), (11, 0, 1));
+    assert_eq!(h.events(h.customer_index("A").unwrap()).nth(1).unwrap().gross, 40.0);
+
+    let strict = LoadOptions { strict: true, ..Default::default() };
+    assert!(read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &strict).is_ok());
+    let e = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions { strict: true, ..drop }).unwrap_err();
+    assert!(e.to_string().ends_with("line 5: exact duplicate of line 4"), "{e}");
 }

@@ -442,8 +442,8 @@ impl HistoryBuilder {
                 }
             }
         }
-        let keep_duplicates = self.options.keep_duplicates;
-        let done: Vec<PartEvents> = by_part.into_par_iter().map(|parts| group_part(parts, &maps, keep_duplicates)).collect();
+        let drop_duplicates = self.options.drop_duplicates;
+        let done: Vec<PartEvents> = by_part.into_par_iter().map(|parts| group_part(parts, &maps, drop_duplicates)).collect();
 
         // Exact duplicates in strict mode: the first in customer-id order, as a sequential walk would find it.
         if self.options.strict {
@@ -454,6 +454,7 @@ impl HistoryBuilder {
         let mut dups = 0;
         for d in &done {
             dups += d.duplicates;
+            self.report.identical_lines += d.identical;
             self.report.returns -= d.duplicate_returns;
             self.report.zero_amount_purchases -= d.duplicate_zeros;
         }
@@ -485,6 +486,8 @@ struct PartEvents {
     ev: EventsBuilder,
     used: u64,
     duplicates: u64,
+    /// Lines identical to the one before them, kept (without `drop_duplicates`).
+    identical: u64,
     /// Duplicates that had been counted as returns / zero-amount purchases when read.
     duplicate_returns: u64,
     duplicate_zeros: u64,
@@ -493,7 +496,7 @@ struct PartEvents {
 }
 
 /// Groups the lines of one partition (from every source) into events.
-fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], keep_duplicates: bool) -> PartEvents {
+fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates: bool) -> PartEvents {
     let n: usize = parts.iter().map(|(_, p)| p.lines.len()).sum();
     let mut out = PartEvents::default();
     if n == 0 {
@@ -570,7 +573,8 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], keep_duplicates
             s.sort_unstable_by_key(|l| (l.key, l.day, l.rowhash, l.line));
         }
     }
-    // Walk each customer's lines: exact duplicates out, lines of one key into one event.
+    // Walk each customer's lines: lines of one key into one event; identical lines
+    // counted (with `drop_duplicates`, skipped).
     let ev = &mut out.ev;
     out.offsets.reserve(nc + 1);
     let mut events = 0u32;
@@ -581,7 +585,9 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], keep_duplicates
         for l in &lines[start[c]..start[c + 1]] {
             if let Some(p) = prev {
                 let same_line = p.key == l.key && p.day == l.day && p.rowhash == l.rowhash;
-                if same_line && !keep_duplicates {
+                if same_line && !drop_duplicates {
+                    out.identical += 1;
+                } else if same_line {
                     if l.amount.is_sign_negative() {
                         // Counted as a return when read; it is a duplicate instead.
                         out.duplicate_returns += 1;

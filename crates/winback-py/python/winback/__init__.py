@@ -151,6 +151,7 @@ def read_history(
     n_threads: Optional[int] = None,
     skip_zero_amounts: bool = False,
     progress: bool = False,
+    drop_duplicates: bool = False,
 ):
     """Reads a transactions table into a columnar history (streamed batch by batch).
 
@@ -173,6 +174,11 @@ def read_history(
     skip_zero_amounts : bool
         Skip lines with amount 0 (default: they are purchases with no spend — a
         free item or a fully discounted order is still a visit).
+    drop_duplicates : bool
+        Skip lines identical to another in every mapped column, as after a file was
+        loaded twice (default: kept and counted in the load report's
+        ``identical_lines`` — two products of the same price and quantity on one
+        order look identical when the product column is not mapped).
     progress : bool
         Show the read's progress on stderr (in a notebook, under the cell): percentage,
         rate and time left — bytes of a CSV file, rows of Parquet files or of a table.
@@ -201,6 +207,7 @@ def read_history(
         time_zone=time_zone,
         strict=strict,
         skip_zero_amounts=bool(skip_zero_amounts),
+        drop_duplicates=bool(drop_duplicates),
         attributes=None if attributes is None else _as_stream(attributes),
         attributes_key=attributes_key,
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
@@ -489,6 +496,7 @@ class WinbackModel(_Estimator):
         output: str = "pandas",
         skip_zero_amounts: bool = False,
         progress: bool = False,
+        drop_duplicates: bool = False,
     ):
         self.horizon_days = horizon_days
         self.lapse_days = lapse_days
@@ -511,6 +519,7 @@ class WinbackModel(_Estimator):
         self.output = output
         self.skip_zero_amounts = skip_zero_amounts
         self.progress = progress
+        self.drop_duplicates = drop_duplicates
 
     # -- scikit-learn protocol (get_params, set_params and pickling: _Estimator) --
     _EXTRA_STATE = ("fitted_at_",)
@@ -529,6 +538,7 @@ class WinbackModel(_Estimator):
         "output",
         "skip_zero_amounts",
         "progress",
+        "drop_duplicates",
     )
 
     def __repr__(self) -> str:
@@ -539,6 +549,7 @@ class WinbackModel(_Estimator):
     def _history(self, data: Any, attributes: Any = None):
         h = read_history(data, attributes=attributes, attributes_key=self.attributes_key, n_threads=self.n_threads,
                          skip_zero_amounts=self.skip_zero_amounts, progress=bool(getattr(self, "progress", False)),
+                         drop_duplicates=bool(getattr(self, "drop_duplicates", False)),
                          **{k: getattr(self, k) for k in _COLUMN_KEYS})
         self.load_report_ = json.loads(h.report_json)
         self._id_type = h.id_type

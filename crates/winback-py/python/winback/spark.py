@@ -82,20 +82,25 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     return sdf.select(*names).repartition(n, key)
 
 
-def _history(batches: list, cols: dict, skip_zero_amounts: bool = False):
+def _history(batches: list, cols: dict, load: Optional[dict] = None):
     """The partition's rows as a Rust history (None for an empty partition)."""
     batches = [b for b in batches if b.num_rows]
     if not batches:
         return None
     table = pa.Table.from_batches(batches)
-    return _winback.read_history(table, source="<spark partition>", skip_zero_amounts=skip_zero_amounts, threads=1, **cols)
+    return _winback.read_history(table, source="<spark partition>", threads=1, **(load or {}), **cols)
 
 
-def _census(part, cols: dict, cutoffs: list, skip_zero_amounts: bool) -> Tuple[str, dict]:
+def _load_options(model: WinbackModel) -> dict:
+    """The model's load options, as read_history takes them."""
+    return {"skip_zero_amounts": bool(model.skip_zero_amounts), "drop_duplicates": bool(getattr(model, "drop_duplicates", False))}
+
+
+def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
     """Pass 1: every partition's census at `cutoffs`, merged on the driver; and the
     load reports, added up."""
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        h = _history(list(it), cols, skip_zero_amounts)
+        h = _history(list(it), cols, load)
         if h is None:
             return
         yield pa.RecordBatch.from_pydict({"census": [_winback.shard_census(h, cutoffs)], "report": [h.report_json]})
@@ -148,7 +153,8 @@ def _id_ddl(id_type: str) -> str:
 
 
 def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: float = 0.9, all: bool = False,
-             partitions: Optional[int] = None, skip_zero_amounts: bool = False, **columns: Any):
+             partitions: Optional[int] = None, skip_zero_amounts: bool = False, drop_duplicates: bool = False,
+             **columns: Any):
     """The feature table at `at` as a Spark DataFrame (``winback.features`` on a cluster).
 
     Parameters
@@ -172,13 +178,14 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     lapse_quantile = None if lapse_days else quantile
     part = _by_customer(sdf, cols, partitions)
-    merged, _ = _census(part, cols, [at], skip_zero_amounts)
+    load = {"skip_zero_amounts": bool(skip_zero_amounts), "drop_duplicates": bool(drop_duplicates)}
+    merged, _ = _census(part, cols, [at], load)
     names = _winback.census_feature_names(merged, at)
     id_type = _id_type(sdf, cols["customer_id_col"])
     schema = ", ".join([f"customer_id {_id_ddl(id_type)}"] + [f"{_quote(n)} double" for n in names])
 
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        h = _history(list(it), cols, skip_zero_amounts)
+        h = _history(list(it), cols, load)
         if h is None:
             return
         b = _winback.features_with(h, at, merged, lapse_days=lapse_days, lapse_quantile=lapse_quantile, all=all)
@@ -201,17 +208,17 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     opts = model._fit_options()
     cols = _columns(model)
     at = _iso(at)
-    skip_zero = bool(model.skip_zero_amounts)
+    load = _load_options(model)
     # Two passes read the partitioned rows: shuffle them once.
     part = _by_customer(sdf, cols, partitions).persist()
     try:
         cutoffs = _winback.fit_cutoffs(at, **opts)
-        merged, report = _census(part, cols, cutoffs, skip_zero)
+        merged, report = _census(part, cols, cutoffs, load)
         plan = _winback.fit_plan(merged, at, max_rows=_int("max_training_rows", max_training_rows, 1), **opts)
         expected = json.loads(plan)
 
         def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            h = _history(list(it), cols, skip_zero)
+            h = _history(list(it), cols, load)
             if h is None:
                 return
             yield _winback.shard_rows(h, plan)
@@ -245,16 +252,16 @@ def _rows_schema(plan: dict) -> str:
 def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int]):
     m = model._check()
     cols = _columns(model)
-    skip_zero = bool(model.skip_zero_amounts)
+    load = _load_options(model)
     part = _by_customer(sdf, cols, partitions)
-    merged, _ = _census(part, cols, [at], skip_zero)
+    merged, _ = _census(part, cols, [at], load)
     id_type = _id_type(sdf, cols["customer_id_col"])
     schema = (f"customer_id {_id_ddl(id_type)}, `group` bigint, probability double, probability_low double, "
               "probability_high double, priority double, rule string")
     model_json = m.to_json()
 
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        h = _history(list(it), cols, skip_zero)
+        h = _history(list(it), cols, load)
         if h is None:
             return
         mm = _winback.Model.from_json(model_json)
