@@ -144,3 +144,24 @@ def test_parquet_timestamps_with_a_zone_take_the_local_day(tmp_path):
         pq.write_table(t, f)
         days.append(winback.features(pq.read_table(f), at="2024-03-03", lapse_days=1)["recency_days"].tolist())
     assert days == [[1.0]] * 8
+
+
+def test_identical_lines_are_kept_unless_dropping_is_asked():
+    # Two lines equal in every mapped column (two products of one order with the
+    # same price, say): kept and counted by default, skipped with drop_duplicates.
+    df = pd.DataFrame({"customer_id": [1, 1, 1, 2], "date": ["2024-01-05", "2024-01-05", "2024-02-01", "2024-01-09"],
+                       "amount": [10.0, 10.0, 5.0, 7.0]})
+    cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")
+    kept = json.loads(winback.read_history(df, **cols).report_json)
+    assert (kept["rows_used"], kept["identical_lines"], kept["skipped"]) == (4, 1, [])
+    with pytest.warns(winback.WinbackDataWarning, match=r"1 duplicate"):
+        dropped = json.loads(winback.read_history(df, drop_duplicates=True, **cols).report_json)
+    assert (dropped["rows_used"], dropped["identical_lines"], dict(dropped["skipped"])) == (3, 0, {"duplicate": 1})
+    # The model carries the option (scikit-learn parameters, and into its reads).
+    m = winback.WinbackModel(drop_duplicates=True, **cols)
+    assert m.get_params()["drop_duplicates"] is True
+    with pytest.warns(winback.WinbackDataWarning):
+        m._history(df)
+    assert dict(m.load_report_["skipped"]) == {"duplicate": 1}
+    f = winback.features(df, at="2024-03-01", all=True, **cols)
+    assert f.loc[f["customer_id"] == 1, "spend_total"].item() == 25.0
