@@ -731,8 +731,8 @@ def main() -> None:
     if "online_retail" in args.datasets:
         result["raw_line_duplicates"] = raw_line_duplicates(args.data)
         d = result["raw_line_duplicates"]
-        log(f"raw Online Retail lines: winback skips {d['skipped']} of {d['rows']} ({d['skipped_by_reason']}); "
-            f"pandas finds {d['pandas_duplicates_on_mapped_columns']} duplicates on the mapped columns")
+        log(f"raw Online Retail lines: winback keeps {d['identical_kept']} identical lines of {d['rows']}, skips "
+            f"{d['skipped_when_dropping']} with drop_duplicates ({d['skipped_by_reason']}); pandas finds {d['pandas_duplicates_on_mapped_columns']} duplicates on the mapped columns")
     total_s = time.perf_counter() - t_start
     result["total_s"] = total_s
     cmd = "python3 benches/quality.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
