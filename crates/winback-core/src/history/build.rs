@@ -110,25 +110,32 @@ impl Interner {
     }
 }
 
-/// One validated line in its customer's partition (64 bytes).
+/// One validated line in its customer's partition (48 bytes: memory during a
+/// load follows this times the lines).
 #[derive(Clone, Copy)]
 struct PLine {
-    /// The customer id: [`inline_key`], or [`LONG_TAG`] and a place in the arena.
-    id: u128,
+    /// The customer id ([`inline_key`], or [`LONG_TAG`] and a place in the
+    /// arena) as two words, so the line needs 8-byte alignment only.
+    id: [u64; 2],
     /// The purchase key: a hash of (order id, day), or the day without an order id.
     key: u64,
-    /// A hash of the line's content (duplicates, and a row-order-free sort).
-    rowhash: u64,
     /// Value; returns are stored negative (-0.0 for a cancelled zero line).
     amount: f64,
     day: Day,
     /// Quantity as f32 (NaN = unknown): 4 bytes is plenty for counts.
     qty: f32,
-    /// Source line, saturating at u32::MAX (only used to name duplicates).
-    line: u32,
     channel: u16,
     category: u16,
     region: u16,
+}
+
+const _: () = assert!(std::mem::size_of::<PLine>() == 48);
+
+impl PLine {
+    #[inline]
+    fn id(&self) -> u128 {
+        u128::from(self.id[0]) | (u128::from(self.id[1]) << 64)
+    }
 }
 
 /// The lines of one partition, from one reader (or chunk).
@@ -137,6 +144,9 @@ struct Part {
     lines: Vec<PLine>,
     /// Bytes of the ids longer than 15 bytes.
     arena: Vec<u8>,
+    /// Source line of each line (saturating at u32::MAX), kept only when strict
+    /// mode must name the two lines of a dropped duplicate.
+    line_no: Vec<u32>,
 }
 
 impl Part {
@@ -356,16 +366,15 @@ impl HistoryBuilder {
             amount = -amount.abs();
             self.report.add(SkipReason::Return, 1);
         }
-        // Each column's code, and a hash of its text (0: none).
-        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<(u16, u64)> {
+        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
             match v.map(str::trim) {
-                None | Some("") => Ok((NONE_CODE, 0)),
-                Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| (x as u16, i.hashes[x as usize])),
+                None | Some("") => Ok(NONE_CODE),
+                Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| x as u16),
             }
         };
-        let (ch, chh) = code(&mut self.channels, row.channel, "channels")?;
-        let (ca, cah) = code(&mut self.categories, row.category, "categories")?;
-        let (re, reh) = code(&mut self.regions, row.region, "regions")?;
+        let ch = code(&mut self.channels, row.channel, "channels")?;
+        let ca = code(&mut self.categories, row.category, "categories")?;
+        let re = code(&mut self.regions, row.region, "regions")?;
         // One purchase = the lines of one order on one day (a blank order id counts as
         // no order id). Keying by day too means a line dated later under the same
         // order id (a return, say) is its own event: nothing dated on or after a
@@ -380,12 +389,6 @@ impl HistoryBuilder {
             None => (0, hash_bytes(0x51_7c_c1_b7, customer.as_bytes())),
         };
         let p = part_of(idh);
-        // The line's content (never codes, which depend on the order rows arrive in):
-        // exact duplicates share it, and it orders a purchase's lines before they are summed.
-        let mut h = FxHasher::default();
-        for w in [idh, day as u32 as u64, amount.to_bits(), qty.to_bits(), key, chh, cah, reh, u64::from(cancelled)] {
-            h.write_u64(w);
-        }
         let part = &mut self.sources[0].parts[p];
         let id = if customer.len() > 15 {
             let at = part.arena.len() as u128;
@@ -394,18 +397,10 @@ impl HistoryBuilder {
         } else {
             id
         };
-        part.lines.push(PLine {
-            id,
-            key,
-            rowhash: h.finish(),
-            amount,
-            day,
-            qty: qty as f32,
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            channel: ch,
-            category: ca,
-            region: re,
-        });
+        part.lines.push(PLine { id: [id as u64, (id >> 64) as u64], key, amount, day, qty: qty as f32, channel: ch, category: ca, region: re });
+        if self.options.strict && self.options.drop_duplicates {
+            part.line_no.push(u32::try_from(line).unwrap_or(u32::MAX));
+        }
         Ok(())
     }
 
@@ -417,11 +412,21 @@ impl HistoryBuilder {
             let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
             return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read, skipped: reasons });
         }
-        // Sorted vocabularies: the history does not depend on row order.
+        // Sorted vocabularies: the history does not depend on row order. A hash of
+        // each name's text, by sorted code, for the lines' content hashes.
+        let text_hashes = |i: &Interner| i.hashes.clone();
+        let name_hashes = [text_hashes(&self.channels), text_hashes(&self.categories), text_hashes(&self.regions)];
         let (channels, chmap) = std::mem::take(&mut self.channels).sorted();
         let (categories, camap) = std::mem::take(&mut self.categories).sorted();
         let (regions, remap) = std::mem::take(&mut self.regions).sorted();
         let sorted = [chmap, camap, remap];
+        let hashes: [Vec<u64>; 3] = [0, 1, 2].map(|k| {
+            let mut h = vec![0u64; sorted[k].len()];
+            for (old, &new) in sorted[k].iter().enumerate() {
+                h[new as usize] = name_hashes[k][old];
+            }
+            h
+        });
         // Per source: its codes -> sorted codes.
         let maps: Vec<[Vec<u16>; 3]> = self
             .sources
@@ -443,7 +448,7 @@ impl HistoryBuilder {
             }
         }
         let drop_duplicates = self.options.drop_duplicates;
-        let done: Vec<PartEvents> = by_part.into_par_iter().map(|parts| group_part(parts, &maps, drop_duplicates)).collect();
+        let done: Vec<PartEvents> = by_part.into_par_iter().map(|parts| group_part(parts, &maps, &hashes, drop_duplicates)).collect();
 
         // Exact duplicates in strict mode: the first in customer-id order, as a sequential walk would find it.
         if self.options.strict {
@@ -496,7 +501,7 @@ struct PartEvents {
 }
 
 /// Groups the lines of one partition (from every source) into events.
-fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates: bool) -> PartEvents {
+fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool) -> PartEvents {
     let n: usize = parts.iter().map(|(_, p)| p.lines.len()).sum();
     let mut out = PartEvents::default();
     if n == 0 {
@@ -510,8 +515,9 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     for (_, part) in &parts {
         for l in &part.lines {
             let next = out.ids.len() as u32;
-            let c = if l.id.to_le_bytes()[15] == LONG_TAG {
-                let text = part.id_text(l.id);
+            let id = l.id();
+            let c = if id.to_le_bytes()[15] == LONG_TAG {
+                let text = part.id_text(id);
                 match long.get(text.as_ref()) {
                     Some(&c) => c,
                     None => {
@@ -521,8 +527,8 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
                     }
                 }
             } else {
-                *short.entry(l.id).or_insert_with(|| {
-                    out.ids.push(part.id_text(l.id).into_owned());
+                *short.entry(id).or_insert_with(|| {
+                    out.ids.push(part.id_text(id).into_owned());
                     next
                 })
             };
@@ -540,7 +546,8 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     }
     out.ids = order.iter().map(|&c| std::mem::take(&mut out.ids[c as usize])).collect();
     // Counting sort of the lines by customer (codes mapped to the sorted vocabularies
-    // on the way), then each customer's lines by (order key, day, content, line).
+    // on the way, each line's content hashed), then each customer's lines by
+    // (order key, day, content, source line).
     let mut start = vec![0usize; nc + 1];
     for c in &mut cust {
         *c = rank[*c as usize];
@@ -549,19 +556,26 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     for c in 0..nc {
         start[c + 1] += start[c];
     }
-    let blank = PLine { id: 0, key: 0, rowhash: 0, amount: 0.0, day: 0, qty: 0.0, line: 0, channel: 0, category: 0, region: 0 };
-    let mut lines = vec![blank; n];
+    let blank = PLine { id: [0; 2], key: 0, amount: 0.0, day: 0, qty: 0.0, channel: 0, category: 0, region: 0 };
+    let mut lines = vec![Line { l: blank, rowhash: 0, line: 0 }; n];
     let mut pos = start.clone();
     let code = |m: &[u16], c: u16| if c == NONE_CODE { NONE_CODE } else { m[usize::from(c)] };
+    let text = |k: usize, c: u16| if c == NONE_CODE { 0 } else { hashes[k][usize::from(c)] };
     let mut i = 0;
     for (s, part) in parts {
         let [ch, ca, re] = &maps[s];
-        for mut l in part.lines {
+        for (j, mut l) in part.lines.into_iter().enumerate() {
             l.channel = code(ch, l.channel);
             l.category = code(ca, l.category);
             l.region = code(re, l.region);
+            // The line's content, never codes of arrival order (the customer is the
+            // same for all lines compared; a cancelled 5 and a -5 are both a return of 5).
+            let mut h = FxHasher::default();
+            for w in [l.day as u32 as u64, l.amount.to_bits(), u64::from(l.qty.to_bits()), l.key, text(0, l.channel), text(1, l.category), text(2, l.region)] {
+                h.write_u64(w);
+            }
             let c = cust[i] as usize;
-            lines[pos[c]] = l;
+            lines[pos[c]] = Line { l, rowhash: h.finish(), line: part.line_no.get(j).copied().unwrap_or(0) };
             pos[c] += 1;
             i += 1;
         }
@@ -570,7 +584,7 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     for c in 0..nc {
         let s = &mut lines[start[c]..start[c + 1]];
         if s.len() > 1 {
-            s.sort_unstable_by_key(|l| (l.key, l.day, l.rowhash, l.line));
+            s.sort_unstable_by_key(|x| (x.l.key, x.l.day, x.rowhash, x.line));
         }
     }
     // Walk each customer's lines: lines of one key into one event; identical lines
@@ -581,10 +595,12 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     for c in 0..nc {
         out.offsets.push(events);
         let first_event = ev.day.len();
-        let mut prev: Option<&PLine> = None;
-        for l in &lines[start[c]..start[c + 1]] {
-            if let Some(p) = prev {
-                let same_line = p.key == l.key && p.day == l.day && p.rowhash == l.rowhash;
+        let mut prev: Option<&Line> = None;
+        for x in &lines[start[c]..start[c + 1]] {
+            let l = &x.l;
+            if let Some(px) = prev {
+                let p = &px.l;
+                let same_line = p.key == l.key && p.day == l.day && px.rowhash == x.rowhash;
                 if same_line && !drop_duplicates {
                     out.identical += 1;
                 } else if same_line {
@@ -595,7 +611,7 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
                         out.duplicate_zeros += 1;
                     }
                     if out.duplicate.is_none() {
-                        out.duplicate = Some((out.ids[c].clone(), u64::from(l.line), u64::from(p.line)));
+                        out.duplicate = Some((out.ids[c].clone(), u64::from(x.line), u64::from(px.line)));
                     }
                     out.duplicates += 1;
                     continue;
@@ -609,7 +625,7 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
             }
             ev.add_line(l.amount, f64::from(l.qty), l.channel, l.category, l.region);
             out.used += 1;
-            prev = Some(l);
+            prev = Some(x);
         }
         ev.close();
         // This customer's events by day (ties: key order).
@@ -618,6 +634,14 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], drop_duplicates
     }
     out.offsets.push(events);
     out
+}
+
+/// A line being grouped: with its content hash and source line (0 unless needed).
+#[derive(Clone, Copy)]
+struct Line {
+    l: PLine,
+    rowhash: u64,
+    line: u32,
 }
 
 /// Joins grouped partitions into one history, customers in id order.
