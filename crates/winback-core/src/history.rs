@@ -29,14 +29,17 @@ pub const NONE_CODE: u16 = u16::MAX;
 
 /// What a load does with questionable rows.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LoadOptions {
     /// Turn every row-dropping reason into an error naming file, line, column and value.
     /// (Returns are never an error: they are data.)
     pub strict: bool,
     /// The data's end date: rows on a later day are skipped ([`SkipReason::AfterEnd`]).
     pub end_day: Option<Day>,
-    /// Skip lines identical to another in every mapped column
-    /// ([`SkipReason::Duplicate`]), as after a file was loaded twice. Off by
+    /// Skip lines identical to an earlier one in every mapped column, as read
+    /// (same customer, day — the time of day is not kept —, order id, amount,
+    /// quantity, channel, category, region; text trimmed, a cancelled 5 equal to a
+    /// -5) ([`SkipReason::Duplicate`]), as after a file was loaded twice. Off by
     /// default: a log of lines often holds two lines that differ only in a column
     /// that is not mapped (two products with the same price and quantity on one
     /// order; the same item scanned twice), and dropping them loses spend. Either

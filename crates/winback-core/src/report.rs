@@ -122,7 +122,8 @@ pub struct LoadReport {
     /// amount, so they have no purchase (sorted ids).
     #[serde(default)]
     pub zero_amount_only: Vec<String>,
-    /// Lines identical to another in every mapped column, kept as lines of their
+    /// Lines identical to an earlier line in every mapped column (see
+    /// `LoadOptions::drop_duplicates` for what "identical" means), kept as lines of their
     /// purchase (the default; with `drop_duplicates` they are skipped as
     /// [`SkipReason::Duplicate`] instead).
     #[serde(default)]
@@ -184,7 +185,7 @@ impl fmt::Display for LoadReport {
             writeln!(f, "  kept    {:>10}  zero-amount lines, as purchases with no spend", self.zero_amount_purchases)?;
         }
         if self.identical_lines > 0 {
-            writeln!(f, "  kept    {:>10}  lines identical to another in every mapped column (the drop-duplicates option skips them)", self.identical_lines)?;
+            writeln!(f, "  kept    {:>10}  lines identical to an earlier line in every mapped column (the drop-duplicates option skips them)", self.identical_lines)?;
         }
         if !self.zero_amount_only.is_empty() {
             let shown = self.zero_amount_only.iter().take(10).cloned().collect::<Vec<_>>().join(", ");

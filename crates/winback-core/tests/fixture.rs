@@ -493,7 +493,7 @@ fn identical_lines_are_kept_by_default_and_dropped_on_request() {
     // A's order o2 on 2024-03-01: both 40.00 lines, quantity 1 + 1.
     let o2 = h.events(a).nth(1).unwrap();
     assert_eq!((o2.gross, o2.quantity), (80.0, 2.0));
-    assert!(r.to_string().contains("kept             1  lines identical to another in every mapped column"), "{r}");
+    assert!(r.to_string().contains("kept             1  lines identical to an earlier line in every mapped column"), "{r}");
 
     let drop = LoadOptions { drop_duplicates: true, ..Default::default() };
     let (h, r) = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &drop).unwrap();
@@ -504,4 +504,15 @@ fn identical_lines_are_kept_by_default_and_dropped_on_request() {
     assert!(read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &strict).is_ok());
     let e = read_csv(fixture("small.csv"), &full_map(), &CsvOptions::default(), &LoadOptions { strict: true, ..drop }).unwrap_err();
     assert!(e.to_string().ends_with("line 5: exact duplicate of line 4"), "{e}");
+}
+
+/// A zero-amount line skipped for another reason (after the end date, a bad
+/// quantity) is counted under that reason only, not also as kept with no spend.
+#[test]
+fn a_skipped_zero_amount_line_is_not_counted_as_kept() {
+    let map = ColumnMap::new("customer_id", "date", "amount").quantity("quantity");
+    let text = "customer_id,date,amount,quantity\na,2024-01-01,0,1\na,2024-09-01,0,1\na,2024-01-02,0,two\nb,2024-01-03,5,1\n";
+    let opts = LoadOptions { end_day: parse_iso_date("2024-08-31"), ..Default::default() };
+    let (_, r) = winback_core::read::read_csv_from(text.as_bytes(), "z.csv", &map, &CsvOptions::default(), &opts).unwrap();
+    assert_eq!((r.zero_amount_purchases, r.count(SkipReason::AfterEnd), r.count(SkipReason::BadQuantity), r.rows_used), (1, 1, 1, 2));
 }

@@ -5,8 +5,9 @@
 //! all lines of its customers, whatever the row order of the input, and is
 //! appended to sequentially. [`HistoryBuilder::finish`] then groups each
 //! partition into purchases on its own, in parallel and within the cache —
-//! interning its customers, sorting each customer's lines, removing exact
-//! duplicates, grouping lines into events and ordering events by day — and
+//! interning its customers, sorting each customer's lines, counting (or, with
+//! `drop_duplicates`, removing) identical lines, grouping lines into events and
+//! ordering events by day — and
 //! joins the partitions in customer-id order. No step sorts or looks up all
 //! lines at random, so a log in time order (a different customer on every line)
 //! costs about what one sorted by customer does.
@@ -142,8 +143,10 @@ impl PLine {
 #[derive(Default)]
 struct Part {
     lines: Vec<PLine>,
-    /// Bytes of the ids longer than 15 bytes.
+    /// Bytes of the ids longer than 15 bytes (one copy per run of lines of a customer).
     arena: Vec<u8>,
+    /// The last long id stored: (offset, length).
+    last_long: (usize, usize),
     /// Source line of each line (saturating at u32::MAX), kept only when strict
     /// mode must name the two lines of a dropped duplicate.
     line_no: Vec<u32>,
@@ -219,7 +222,11 @@ impl HistoryBuilder {
     /// Room for about `n` more lines (spread evenly over the partitions).
     #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     pub(crate) fn reserve(&mut self, n: usize) {
-        let per = n / PARTS + n / PARTS / 8 + 16;
+        if n < PARTS * 64 {
+            // Small inputs (many small files of a dataset): grow as lines arrive.
+            return;
+        }
+        let per = n / PARTS + n / PARTS / 8;
         for p in &mut self.sources[0].parts {
             p.lines.reserve(per);
         }
@@ -331,7 +338,6 @@ impl HistoryBuilder {
             }
             // +0.0: a purchase line with no spend (a cancelled zero line becomes -0.0, a return).
             amount = 0.0;
-            self.report.zero_amount_purchases += 1;
         }
         if let Some(end) = self.options.end_day {
             if day > end {
@@ -360,11 +366,12 @@ impl HistoryBuilder {
             }
         };
         if cancelled || amount < 0.0 {
-            if amount == 0.0 {
-                self.report.zero_amount_purchases -= 1;
-            }
             amount = -amount.abs();
             self.report.add(SkipReason::Return, 1);
+        } else if amount == 0.0 {
+            // Counted once the line is sure to be used (not skipped for its date,
+            // quantity or flag).
+            self.report.zero_amount_purchases += 1;
         }
         let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
             match v.map(str::trim) {
@@ -391,9 +398,18 @@ impl HistoryBuilder {
         let p = part_of(idh);
         let part = &mut self.sources[0].parts[p];
         let id = if customer.len() > 15 {
-            let at = part.arena.len() as u128;
-            part.arena.extend_from_slice(customer.as_bytes());
-            at | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120)
+            // Consecutive lines of one customer (logs sorted by customer, or the lines
+            // of one order) share the copy of the id.
+            let (last_at, last_len) = part.last_long;
+            let at = if part.arena.get(last_at..last_at + last_len) == Some(customer.as_bytes()) {
+                last_at
+            } else {
+                let at = part.arena.len();
+                part.arena.extend_from_slice(customer.as_bytes());
+                part.last_long = (at, customer.len());
+                at
+            };
+            at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120)
         } else {
             id
         };
@@ -740,8 +756,8 @@ fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories
 }
 
 /// Groups one customer's sorted lines into events; events of a customer are
-/// then put in day order. `cat_off` has one entry per event plus a final one
-/// (pushed when the events are complete: see [`EventsBuilder::sort_by_day`]).
+/// then put in day order ([`EventsBuilder::sort_by_day`]). `cat_off` has one
+/// entry per event plus the end of the categories so far.
 #[derive(Default)]
 struct EventsBuilder {
     open: bool,

@@ -467,6 +467,10 @@ class WinbackModel(_Estimator):
         Type of the tables returned.
     progress : bool
         Show each read's progress on stderr (percentage, rate, time left).
+    skip_zero_amounts, drop_duplicates : bool
+        Load options of every read, as in :func:`read_history` (zero-amount lines
+        are purchases with no spend, and identical lines are kept and counted,
+        unless these say otherwise).
 
     >>> model = WinbackModel(horizon_days=60, groups=10)          # doctest: +SKIP
     >>> model.fit(transactions, at="2011-12-10", order_id_col="invoice_no")  # doctest: +SKIP

@@ -107,10 +107,12 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
 
     rows = part.mapInArrow(run, "census string, report string").collect()
     merged = _winback.merge_censuses([r["census"] for r in rows])
-    report = {"source": "<spark>", "rows_read": 0, "skipped": {}}
+    counts = ("rows_read", "rows_used", "returns", "zero_amount_purchases", "identical_lines")
+    report = {"source": "<spark>", **{k: 0 for k in counts}, "skipped": {}}
     for r in rows:
         rep = json.loads(r["report"])
-        report["rows_read"] += rep.get("rows_read", 0)
+        for k in counts:
+            report[k] += rep.get(k, 0)
         for reason, n in rep.get("skipped", []):
             report["skipped"][reason] = report["skipped"].get(reason, 0) + n
     report["skipped"] = sorted(report["skipped"].items())
