@@ -112,3 +112,19 @@ def test_a_row_limit_fits_on_a_seeded_sample_of_customers(spark, retail):
     assert sampled.training_sample_ == pytest.approx(1500 / rows, rel=1e-12)
     assert 0.2 * rows < json.loads(sampled.model_.to_json())["training_rows"] < 0.4 * rows
     assert sampled.model_.to_json() != expected
+
+
+def test_ids_padded_with_unicode_spaces_are_one_customer(spark):
+    # The Rust loader trims Unicode whitespace; the partition key must too, or one
+    # customer's lines could be grouped in two partitions.
+    ids = ["C1", "\u00a0C1", "C1\u3000", "\u2003C1", "C2"] * 8
+    days = [f"2024-01-{i % 28 + 1:02d}" for i in range(len(ids))]
+    t = pa.table({"customer_id": ids, "date": days, "amount": [10.0] * len(ids)})
+    sdf = spark.createDataFrame(t).repartition(7)
+    cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = wbs.features(sdf, at="2024-03-01", all=True, partitions=7, **cols).toPandas()
+        want = winback.features(t, at="2024-03-01", all=True, **cols)
+    assert sorted(got["customer_id"]) == ["C1", "C2"]
+    assert got.set_index("customer_id")["purchases"].to_dict() == want.set_index("customer_id")["purchases"].to_dict()

@@ -78,7 +78,8 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
         except Exception:  # Spark Connect has no RDDs
             partitions = int(sdf.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
     n = max(int(partitions), 1)
-    key = F.regexp_replace(F.col(cols["customer_id_col"]).cast("string"), r"^\s+|\s+$", "")
+    # (?U): \s is Unicode White_Space, as Rust's trim() (no-break and ideographic spaces too).
+    key = F.regexp_replace(F.col(cols["customer_id_col"]).cast("string"), r"(?U)^\s+|\s+$", "")
     return sdf.select(*names).repartition(n, key)
 
 
