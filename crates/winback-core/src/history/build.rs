@@ -43,8 +43,6 @@ struct Interner {
     short: FxHashMap<u128, u32>,
     long: FxHashMap<Box<str>, u32>,
     names: Vec<Box<str>>,
-    /// A hash of each name's text (for line content hashes: codes depend on arrival order).
-    hashes: Vec<u64>,
     /// Each name's inline key by code (`u128::MAX` for long names): a small
     /// vocabulary (channels, a few categories) is searched here, without hashing.
     keys: Vec<u128>,
@@ -89,7 +87,6 @@ impl Interner {
             return Err(Error::TooMany { what, max });
         }
         self.names.push(s.into());
-        self.hashes.push(hash_bytes(0x6a09_e667, s.as_bytes()));
         self.keys.push(key.unwrap_or(u128::MAX));
         match key {
             Some(k) => self.short.insert(k, i as u32),
@@ -189,7 +186,7 @@ pub(crate) struct HistoryBuilder {
     zero_only: std::collections::BTreeSet<String>,
 }
 
-/// The partition of a customer id, and its key in the partition.
+/// A hash of a short id's inline key (it chooses the id's partition).
 #[inline]
 fn id_hash(id: u128) -> u64 {
     let (lo, hi) = (id as u64, (id >> 64) as u64);
@@ -391,27 +388,23 @@ impl HistoryBuilder {
             _ => day as u32 as u64,
         };
         // The customer's partition: from its id alone, so from nothing about row order.
-        let (id, idh) = match inline_key(customer) {
-            Some(k) => (k, id_hash(k)),
-            None => (0, hash_bytes(0x51_7c_c1_b7, customer.as_bytes())),
-        };
-        let p = part_of(idh);
-        let part = &mut self.sources[0].parts[p];
-        let id = if customer.len() > 15 {
-            // Consecutive lines of one customer (logs sorted by customer, or the lines
-            // of one order) share the copy of the id.
-            let (last_at, last_len) = part.last_long;
-            let at = if part.arena.get(last_at..last_at + last_len) == Some(customer.as_bytes()) {
-                last_at
-            } else {
-                let at = part.arena.len();
-                part.arena.extend_from_slice(customer.as_bytes());
-                part.last_long = (at, customer.len());
-                at
-            };
-            at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120)
-        } else {
-            id
+        let (id, part) = match inline_key(customer) {
+            Some(k) => (k, &mut self.sources[0].parts[part_of(id_hash(k))]),
+            None => {
+                let part = &mut self.sources[0].parts[part_of(hash_bytes(0x51_7c_c1_b7, customer.as_bytes()))];
+                // Consecutive lines of one customer (logs sorted by customer, or the lines
+                // of one order) share the copy of the id.
+                let (last_at, last_len) = part.last_long;
+                let at = if part.arena.get(last_at..last_at + last_len) == Some(customer.as_bytes()) {
+                    last_at
+                } else {
+                    let at = part.arena.len();
+                    part.arena.extend_from_slice(customer.as_bytes());
+                    part.last_long = (at, customer.len());
+                    at
+                };
+                (at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120), part)
+            }
         };
         part.lines.push(PLine { id: [id as u64, (id >> 64) as u64], key, amount, day, qty: qty as f32, channel: ch, category: ca, region: re });
         if self.options.strict && self.options.drop_duplicates {
@@ -428,21 +421,14 @@ impl HistoryBuilder {
             let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
             return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read, skipped: reasons });
         }
-        // Sorted vocabularies: the history does not depend on row order. A hash of
-        // each name's text, by sorted code, for the lines' content hashes.
-        let text_hashes = |i: &Interner| i.hashes.clone();
-        let name_hashes = [text_hashes(&self.channels), text_hashes(&self.categories), text_hashes(&self.regions)];
+        // Sorted vocabularies: the history does not depend on row order.
         let (channels, chmap) = std::mem::take(&mut self.channels).sorted();
         let (categories, camap) = std::mem::take(&mut self.categories).sorted();
         let (regions, remap) = std::mem::take(&mut self.regions).sorted();
         let sorted = [chmap, camap, remap];
-        let hashes: [Vec<u64>; 3] = [0, 1, 2].map(|k| {
-            let mut h = vec![0u64; sorted[k].len()];
-            for (old, &new) in sorted[k].iter().enumerate() {
-                h[new as usize] = name_hashes[k][old];
-            }
-            h
-        });
+        // A hash of each name's text, by sorted code, for the lines' content hashes.
+        let text_hashes = |names: &[String]| names.iter().map(|n| hash_bytes(0x6a09_e667, n.as_bytes())).collect::<Vec<u64>>();
+        let hashes = [text_hashes(&channels), text_hashes(&categories), text_hashes(&regions)];
         // Per source: its codes -> sorted codes.
         let maps: Vec<[Vec<u16>; 3]> = self
             .sources
@@ -661,7 +647,7 @@ struct Line {
 }
 
 /// Joins grouped partitions into one history, customers in id order.
-fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
+fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
     // Customers in id order. Sorted by the ids' first 16 bytes as a big-endian
     // number (the same order as the bytes'), so most comparisons touch no string.
     let mut keyed: Vec<(u128, u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
@@ -676,61 +662,58 @@ fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories
     let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
     // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
-    let order: Vec<(u32, u32)> = keyed.into_iter().map(|(_, p, c)| (p, c)).collect();
-    let mut offsets = Vec::with_capacity(order.len() + 1);
+    // Each customer's run of events: (partition, first event, end).
+    let runs: Vec<(usize, usize, usize)> = keyed
+        .iter()
+        .map(|&(_, p, c)| {
+            let o = &parts[p as usize].offsets;
+            (p as usize, o[c as usize] as usize, o[c as usize + 1] as usize)
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(runs.len() + 1);
     offsets.push(0u32);
-    let mut total = 0u32;
-    for &(p, c) in &order {
-        let o = &parts[p as usize].offsets;
-        total += o[c as usize + 1] - o[c as usize];
-        offsets.push(total);
+    for &(_, a, b) in &runs {
+        offsets.push(offsets[offsets.len() - 1] + (b - a) as u32);
     }
-    let m = total as usize;
-    // Each event column gathered customer by customer (runs of a customer's events).
-    fn gather<T: Copy + Send + Sync>(parts: &[PartEvents], order: &[(u32, u32)], m: usize, col: impl Fn(&EventsBuilder) -> &Vec<T> + Sync) -> Vec<T> {
+    let m = runs.iter().map(|&(_, a, b)| b - a).sum();
+    fn gather<T: Copy>(parts: &[PartEvents], runs: &[(usize, usize, usize)], m: usize, col: impl Fn(&EventsBuilder) -> &Vec<T>) -> Vec<T> {
         let mut out = Vec::with_capacity(m);
-        for &(p, c) in order {
-            let part = &parts[p as usize];
-            let (a, b) = (part.offsets[c as usize] as usize, part.offsets[c as usize + 1] as usize);
-            out.extend_from_slice(&col(&part.ev)[a..b]);
+        for &(p, a, b) in runs {
+            out.extend_from_slice(&col(&parts[p].ev)[a..b]);
         }
         out
     }
-    let ((ev_day, (ev_gross, ev_returned)), ((ev_qty, (ev_channel, ev_region)), (ev_is_purchase, (ev_cat_off, cat_code, cat_amount)))) = rayon::join(
-        || rayon::join(|| gather(&parts, &order, m, |e| &e.day), || rayon::join(|| gather(&parts, &order, m, |e| &e.gross), || gather(&parts, &order, m, |e| &e.returned))),
-        || {
-            rayon::join(
-                || rayon::join(|| gather(&parts, &order, m, |e| &e.qty), || rayon::join(|| gather(&parts, &order, m, |e| &e.channel), || gather(&parts, &order, m, |e| &e.region))),
-                || {
-                    rayon::join(
-                        || gather(&parts, &order, m, |e| &e.is_purchase),
-                        || {
-                            // Category spend: each customer's run of (code, value), offsets rebased.
-                            let mut off = Vec::with_capacity(m + 1);
-                            let mut codes = Vec::new();
-                            let mut amounts = Vec::new();
-                            for &(p, c) in &order {
-                                let e = &parts[p as usize].ev;
-                                let o = &parts[p as usize].offsets;
-                                for k in o[c as usize] as usize..o[c as usize + 1] as usize {
-                                    off.push(codes.len() as u32);
-                                    let (a, b) = (e.cat_off[k] as usize, e.cat_off[k + 1] as usize);
-                                    codes.extend_from_slice(&e.cat_code[a..b]);
-                                    amounts.extend_from_slice(&e.cat_amount[a..b]);
-                                }
-                            }
-                            off.push(codes.len() as u32);
-                            (off, codes, amounts)
-                        },
-                    )
-                },
-            )
-        },
-    );
+    // The event columns, gathered run by run, each column by its own task.
+    let (mut ev_day, mut ev_gross, mut ev_returned, mut ev_qty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ev_channel, mut ev_region, mut ev_is_purchase) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ev_cat_off, mut cat_code, mut cat_amount) = (Vec::with_capacity(m + 1), Vec::new(), Vec::new());
+    let (parts_ref, runs_ref) = (&parts, &runs);
+    rayon::scope(|s| {
+        s.spawn(|_| ev_day = gather(parts_ref, runs_ref, m, |e| &e.day));
+        s.spawn(|_| ev_gross = gather(parts_ref, runs_ref, m, |e| &e.gross));
+        s.spawn(|_| ev_returned = gather(parts_ref, runs_ref, m, |e| &e.returned));
+        s.spawn(|_| ev_qty = gather(parts_ref, runs_ref, m, |e| &e.qty));
+        s.spawn(|_| ev_channel = gather(parts_ref, runs_ref, m, |e| &e.channel));
+        s.spawn(|_| ev_region = gather(parts_ref, runs_ref, m, |e| &e.region));
+        s.spawn(|_| ev_is_purchase = gather(parts_ref, runs_ref, m, |e| &e.is_purchase));
+        s.spawn(|_| {
+            // Category spend: each event's (code, value) run, offsets rebased.
+            for &(p, a, b) in runs_ref {
+                let e = &parts_ref[p].ev;
+                for k in a..b {
+                    ev_cat_off.push(cat_code.len() as u32);
+                    let (x, y) = (e.cat_off[k] as usize, e.cat_off[k + 1] as usize);
+                    cat_code.extend_from_slice(&e.cat_code[x..y]);
+                    cat_amount.extend_from_slice(&e.cat_amount[x..y]);
+                }
+            }
+            ev_cat_off.push(cat_code.len() as u32);
+        });
+    });
     let first_day = ev_day.iter().copied().min().unwrap_or(0);
     let last_day = ev_day.iter().copied().max().unwrap_or(0);
     let mut parts = parts;
-    let customer_ids = order.iter().map(|&(p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
+    let customer_ids = keyed.iter().map(|&(_, p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
     History {
         source: String::new(),
         customer_ids,
@@ -745,7 +728,7 @@ fn join_parts(parts: Vec<PartEvents>, customer_channels: Vec<String>, categories
         ev_cat_off,
         cat_code,
         cat_amount,
-        channels: customer_channels,
+        channels,
         categories,
         regions,
         present,
