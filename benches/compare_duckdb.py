@@ -240,11 +240,31 @@ def prepare(lines, layout):
     return {"csv": csv, "parquet": parquet}
 
 
+def with_int_ids(files):
+    """The same files with integer customer ids (c0000144 -> 144), as warehouses
+    export them; written once next to the text-id files."""
+    import duckdb
+    out = {}
+    for fmt, path in files.items():
+        dest = path.with_name(path.stem + "_int" + path.suffix)
+        if not dest.exists():
+            print(f"writing {dest.name}...", flush=True)
+            tmp = dest.with_name(dest.name + ".tmp")
+            con = duckdb.connect()
+            con.execute("SET preserve_insertion_order = true")
+            options = "FORMAT PARQUET, COMPRESSION SNAPPY" if fmt == "parquet" else "FORMAT CSV, HEADER"
+            con.execute(f"COPY (SELECT CAST(substr(customer_id, 2) AS BIGINT) AS customer_id, * EXCLUDE (customer_id) "
+                        f"FROM {duckdb_source(str(path))}) TO '{tmp}' ({options})")
+            tmp.rename(dest)
+        out[fmt] = dest
+    return out
+
+
 def render(results):
     head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB | RSS ÷ DuckDB "
             "| customers | lapse days | lapsed | runs | load avg 1m before each run |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
-    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer")), r["format"], ENGINES.index(r["engine"]))):
+    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer").split()[0]), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
@@ -262,6 +282,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
                     help="row order of the generated logs: time (like real exports), customer, random")
+    ap.add_argument("--int-ids", action="store_true",
+                    help="integer customer ids (written from the text-id files with DuckDB), as warehouse exports have")
     ap.add_argument("--prepare-only", action="store_true", help="only write the data files (used by benches/fit_large.sh)")
     ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
     ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
@@ -287,6 +309,9 @@ def main():
     log = open(OUT / "compare.log", "a")
     for lines, layout in [(n, lay) for n in args.lines for lay in args.layouts]:
         files = prepare(lines, layout)
+        if args.int_ids:
+            files = with_int_ids(files)
+            layout = f"{layout} (int ids)"
         if args.prepare_only:
             print(" ".join(str(files[f]) for f in args.formats))
             continue
