@@ -15,6 +15,7 @@ use winback::core::synthetic::{Synthetic, SyntheticConfig};
 use winback::core::{History, LoadOptions};
 use winback::rank::{Objective, PlanParams, StopReason};
 use winback::{Config, Error, WinbackModel};
+use linfa::ParamGuard;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -148,6 +149,25 @@ fn same_model_whatever_the_thread_count() {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(fit);
     let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(fit);
     assert_eq!(one, three);
+}
+
+/// The default holds nobody out (every training row chooses the splits and
+/// estimates the probabilities), so the groups do not depend on the seed on data
+/// below the per-split sample size; with 30% held out, they do.
+#[test]
+fn the_default_groups_do_not_depend_on_the_seed() {
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let with_seed = |seed: u64, held_out: f64| {
+        let mut config = Config::from_options(LapseRule::default(), 60, 10, seed, 3, None);
+        config.segmenter = config.segmenter.honest_fraction(held_out);
+        WinbackModel::fit(&h, at, &config).unwrap().segmentation
+    };
+    assert_eq!(Config::default().segmenter.check_ref().unwrap().honest_fraction(), 0.0);
+    let (a, b) = (with_seed(1, 0.0), with_seed(2, 0.0));
+    assert_eq!((a.nodes, a.groups), (b.nodes, b.groups));
+    let (a, b) = (with_seed(1, 0.3), with_seed(2, 0.3));
+    assert_ne!(a.groups, b.groups);
 }
 
 #[test]

@@ -135,7 +135,7 @@ fn fit_score_plan_and_feedback() {
         .args(retail())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("wave1.csv: group 9: 100000 contacted, but only 181 of its customers are left after the recorded waves"));
+        .stderr(predicate::str::contains("wave1.csv: group 9: 100000 contacted, but only 27 of its customers are left after the recorded waves"));
     // Bad outcomes: exit 1 naming file, line, column and value.
     std::fs::write(&outcomes, "group,contacted,came_back\n1,forty,1\n").unwrap();
     winback()

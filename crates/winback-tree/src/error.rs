@@ -16,9 +16,15 @@ pub enum Error {
     /// The maximum depth must be at least 1.
     #[error("maximum depth must be at least 1, got {0}")]
     InvalidMaxDepth(usize),
-    /// The honest (held-out) fraction must lie in (0, 0.9].
-    #[error("honest fraction must be in (0, 0.9], got {0}")]
+    /// The honest (held-out) fraction must lie in [0, 0.9].
+    #[error("honest fraction must be in [0, 0.9], got {0}")]
     InvalidHonestFraction(f64),
+    /// Restarts compare trees on their held-out customers: they need some.
+    #[error("restarts ({0}) compare trees on held-out customers: set an honest fraction above 0")]
+    RestartsWithoutHoldout(usize),
+    /// An uplift tree estimates effects on held-out customers only.
+    #[error("an uplift tree estimates each group's effect on held-out customers: the honest fraction must be above 0, got {0}")]
+    UpliftWithoutHoldout(f64),
     /// The prior strength must be positive and finite.
     #[error("prior strength must be positive, got {0}")]
     InvalidPriorStrength(f64),
@@ -101,7 +107,9 @@ impl Error {
             | Error::InvalidPriorStrength(_)
             | Error::InvalidIntervalLevel(_)
             | Error::InvalidSampleRows(_)
-            | Error::InvalidRestarts(_) => winback_stats::ErrorKind::Parameter,
+            | Error::InvalidRestarts(_)
+            | Error::RestartsWithoutHoldout(_)
+            | Error::UpliftWithoutHoldout(_) => winback_stats::ErrorKind::Parameter,
             _ => winback_stats::ErrorKind::Data,
         }
     }

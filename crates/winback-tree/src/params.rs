@@ -101,7 +101,7 @@ impl SegmenterValidParams {
     pub fn max_group_share(&self) -> f64 {
         self.max_group_share
     }
-    /// Maximum depth of a rule.
+    /// Maximum number of conditions of a rule (see [`Segmenter::max_depth`]).
     pub fn max_depth(&self) -> usize {
         self.max_depth
     }
@@ -117,7 +117,8 @@ impl SegmenterValidParams {
     pub fn seed(&self) -> u64 {
         self.seed
     }
-    /// Share of customers held out to estimate group probabilities.
+    /// Share of customers held out to estimate group probabilities (0: none, the
+    /// splits and the probabilities use every row).
     pub fn honest_fraction(&self) -> f64 {
         self.honest_fraction
     }
@@ -196,7 +197,11 @@ impl Segmenter {
         self.0.max_group_share = s;
         self
     }
-    /// Maximum number of conditions on a path (default 6).
+    /// Maximum number of conditions of a group's rule (default 6): the distinct
+    /// features on its path, as the rule's sentence shows them. A group whose rule
+    /// has them all may still be split on one of its features (narrowing a range,
+    /// "spend 131–236" instead of "spend under 236"), never on a new one. An
+    /// uplift tree counts every split on the path instead.
     pub fn max_depth(mut self, d: usize) -> Self {
         self.0.max_depth = d;
         self
@@ -216,7 +221,14 @@ impl Segmenter {
         self.0.seed = s;
         self
     }
-    /// Share of customers held out for honest probabilities (default 0.3).
+    /// Share of customers held out for honest probabilities, in [0, 0.9] (default
+    /// 0.3). The held-out customers never choose a split; they alone estimate the
+    /// groups' probabilities. 0 holds out nobody: every row chooses the splits and
+    /// estimates the probabilities (in-sample, shrunk to the base rate by the
+    /// prior), which removes the luck of the draw and, on a few thousand customers,
+    /// ranked and calibrated better on the next period (the `winback` facade's
+    /// default for win-back groups; see its README). An uplift tree needs held-out
+    /// customers, and so do [`Segmenter::restarts`].
     pub fn honest_fraction(mut self, f: f64) -> Self {
         self.0.honest_fraction = f;
         self
@@ -271,7 +283,7 @@ impl ParamGuard for Segmenter {
         if p.max_depth < 1 {
             return Err(Error::InvalidMaxDepth(p.max_depth));
         }
-        if !(p.honest_fraction > 0.0 && p.honest_fraction <= 0.9) {
+        if !(p.honest_fraction >= 0.0 && p.honest_fraction <= 0.9) {
             return Err(Error::InvalidHonestFraction(p.honest_fraction));
         }
         if !(p.prior_strength > 0.0 && p.prior_strength.is_finite()) {
@@ -285,6 +297,9 @@ impl ParamGuard for Segmenter {
         }
         if !(1..=64).contains(&p.restarts) {
             return Err(Error::InvalidRestarts(p.restarts));
+        }
+        if p.restarts > 1 && p.honest_fraction == 0.0 {
+            return Err(Error::RestartsWithoutHoldout(p.restarts));
         }
         Ok(p)
     }

@@ -6,6 +6,7 @@
 //!
 //! 1. The training rows are divided by customer (seeded hash): `1 − honest_fraction`
 //!    of the customers choose the splits, the rest only estimate probabilities.
+//!    With an honest fraction of 0 nobody is held out: every row does both.
 //! 2. Best-first growth: for each leaf, a depth-1 linfa tree is fitted on **that
 //!    leaf's rows only** (so every row is in the node — this sidesteps linfa's
 //!    tie-skipping bug in child nodes) with weights that balance the two classes
@@ -16,11 +17,12 @@
 //!    (largest first); otherwise the leaf whose split has the largest
 //!    `rows × impurity decrease` (balanced criterion) is split, until K groups.
 //!    A split is only taken when both sides keep the minimum group size in real
-//!    rows and the depth limit holds.
+//!    rows; a leaf whose rule has the maximum number of conditions (distinct
+//!    features) may only be split on one of them.
 //! 4. Each group's probability is the posterior mean of
 //!    `Beta(m·p₀, m·(1−p₀))` updated with the **held-out** customers' outcomes in
-//!    that group (`p₀` the base rate, `m` the prior strength), with an
-//!    equal-tailed interval. A group of 40 held-out customers with no repurchase
+//!    that group (`p₀` the base rate, `m` the prior strength; every row of the
+//!    group when nothing is held out), with an equal-tailed interval. A group of 40 held-out customers with no repurchase
 //!    therefore does not claim 0%.
 //!
 //! Groups are numbered 1..K by decreasing probability.
@@ -90,11 +92,13 @@ pub struct Group {
     pub came_back: usize,
     /// `came_back / size` (optimistic: the split part chose the rule).
     pub observed_rate: f64,
-    /// Held-out rows in the group.
+    /// Held-out rows in the group: the rows its probability is estimated on (every
+    /// row of the group when the honest fraction is 0).
     pub honest_size: usize,
-    /// Held-out rows that came back.
+    /// Of those, the rows that came back.
     pub honest_came_back: usize,
-    /// Honest repurchase probability (posterior mean).
+    /// Repurchase probability (posterior mean of the held-out rows, or of every
+    /// row when nothing is held out).
     pub probability: f64,
     /// Lower end of the interval.
     pub low: f64,
@@ -204,12 +208,15 @@ struct ScoringSide<'x, 'r> {
 }
 
 fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize, node_id: u64) -> Result<Option<Candidate>> {
-    choose_split_for(x, y, rows, params, min_rows, node_id, None)
+    choose_split_for(x, y, rows, params, min_rows, node_id, None, None)
 }
 
 /// [`choose_split`], also keeping at least `scoring.min_rows` rows of the
 /// scoring list on each side: a split that would leave a child (nearly) empty on
 /// the list being contacted is refused, and the next-best feature is tried.
+/// With `only`, the split may use those features alone (a rule that already has
+/// the maximum number of conditions may narrow one of them, not add one).
+#[allow(clippy::too_many_arguments)]
 fn choose_split_for(
     x: ArrayView2<'_, f64>,
     y: &[bool],
@@ -218,6 +225,7 @@ fn choose_split_for(
     min_rows: usize,
     node_id: u64,
     scoring: Option<ScoringSide<'_, '_>>,
+    only: Option<&[usize]>,
 ) -> Result<Option<Candidate>> {
     let pos = rows.iter().filter(|&&r| y[r as usize]).count();
     let neg = rows.len() - pos;
@@ -237,6 +245,17 @@ fn choose_split_for(
     for (i, &r) in sample.iter().enumerate() {
         records.row_mut(i).assign(&x.row(r as usize));
     }
+    // Features a split may not use are made constant (linfa never splits on them).
+    let mut excluded = 0usize;
+    if let Some(only) = only {
+        for j in (0..p).filter(|j| !only.contains(j)) {
+            records.column_mut(j).fill(0.0);
+            excluded += 1;
+        }
+        if excluded >= p {
+            return Ok(None);
+        }
+    }
     let targets: Array1<bool> = sample.iter().map(|&r| y[r as usize]).collect();
     let weights: Array1<f32> = sample.iter().map(|&r| if y[r as usize] { wp as f32 } else { wn as f32 }).collect();
     let quality = match params.criterion {
@@ -249,7 +268,6 @@ fn choose_split_for(
     let w_min = wp.min(wn);
     let first_weight = ((min_sample_rows - 0.5) * w_min).max(0.5) as f32;
     let mut min_weight = first_weight;
-    let mut excluded = 0usize;
     for _attempt in 0..(12 + p) {
         let dataset = Dataset::new(records.clone(), targets.clone()).with_weights(weights.clone());
         let tree = DecisionTree::params()
@@ -499,10 +517,12 @@ impl SegmenterValidParams {
             MinGroupSize::Share(s) | MinGroupSize::ShareAtLeast { share: s, .. } => ((s * n_scoring as f64).ceil() as usize).max(1),
         };
 
-        // Honest split by customer.
-        let honest = honest_rows(n, data.customer, self.seed, self.honest_fraction);
+        // Honest split by customer (none with an honest fraction of 0: every row
+        // chooses the splits and estimates the probabilities).
+        let held_out = self.honest_fraction > 0.0;
+        let honest = if held_out { honest_rows(n, data.customer, self.seed, self.honest_fraction) } else { vec![false; n] };
         let split_rows: Vec<u32> = (0..n as u32).filter(|&r| !honest[r as usize]).collect();
-        if split_rows.is_empty() || split_rows.len() == n {
+        if split_rows.is_empty() || (held_out && split_rows.len() == n) {
             return Err(Error::Empty);
         }
         let total_min = self.min_group_size.rows_for(n);
@@ -513,12 +533,13 @@ impl SegmenterValidParams {
         let mut rows_of: Vec<Vec<u32>> = Vec::new();
         // Rows of the scoring list in each node.
         let mut srows_of: Vec<Vec<u32>> = vec![(0..n_scoring as u32).collect()];
-        let mut depth: Vec<usize> = Vec::new();
+        // The distinct features on each node's path: its rule's conditions.
+        let mut depth: Vec<Vec<usize>> = Vec::new();
         let mut cand: Vec<Option<std::result::Result<Candidate, Blocked>>> = Vec::new();
         let count_pos = |rows: &[u32]| rows.iter().filter(|&&r| data.y[r as usize]).count();
         nodes.push(Node { split: None, group: None, rows: split_rows.len(), positives: count_pos(&split_rows) });
         rows_of.push(split_rows);
-        depth.push(0);
+        depth.push(Vec::new());
         cand.push(None);
         let mut leaves = vec![0usize];
         let mut note = None;
@@ -529,15 +550,16 @@ impl SegmenterValidParams {
             let found: Vec<(usize, Result<std::result::Result<Candidate, Blocked>>)> = todo
                 .par_iter()
                 .map(|&l| {
-                    if depth[l] >= self.max_depth {
-                        return (l, Ok(Err(Blocked::Depth)));
-                    }
                     let pos = nodes[l].positives;
                     if pos == 0 || pos == rows_of[l].len() {
                         return (l, Ok(Err(Blocked::Pure)));
                     }
+                    // A rule at the maximum number of conditions may still narrow one.
+                    let full = depth[l].len() >= self.max_depth;
                     let side = scoring.map(|x| ScoringSide { x, rows: &srows_of[l], min_rows: smin });
-                    let c = choose_split_for(data.x, data.y, &rows_of[l], self, min_rows, l as u64, side).map(|c| c.ok_or(Blocked::Size));
+                    let only = full.then_some(depth[l].as_slice());
+                    let blocked = if full { Blocked::Depth } else { Blocked::Size };
+                    let c = choose_split_for(data.x, data.y, &rows_of[l], self, min_rows, l as u64, side, only).map(|c| c.ok_or(blocked));
                     (l, c)
                 })
                 .collect();
@@ -584,7 +606,11 @@ impl SegmenterValidParams {
             let (li, ri) = (nodes.len(), nodes.len() + 1);
             for side in [&c.left, &c.right] {
                 nodes.push(Node { split: None, group: None, rows: side.len(), positives: count_pos(side) });
-                depth.push(depth[pick] + 1);
+                let mut path = depth[pick].clone();
+                if !path.contains(&c.feature) {
+                    path.push(c.feature);
+                }
+                depth.push(path);
                 cand.push(None);
             }
             if let Some(sx) = scoring {
@@ -635,7 +661,8 @@ impl SegmenterValidParams {
             rows: n,
             note,
         };
-        seg.estimate(data, &honest, &leaves);
+        let estimating = if held_out { honest } else { vec![true; n] };
+        seg.estimate(data, &estimating, &leaves);
         if n_scoring > 0 {
             for &l in &leaves {
                 if let Some(g) = seg.nodes[l].group {
@@ -659,7 +686,8 @@ pub(crate) fn check_finite(x: ArrayView2<'_, f64>, features: &[Feature]) -> Resu
 }
 
 impl Segmentation {
-    /// Counts per leaf, honest posteriors, group ids by decreasing probability.
+    /// Counts per leaf, posteriors from the `honest` rows (the held-out ones, or
+    /// every row when nothing is held out), group ids by decreasing probability.
     fn estimate(&mut self, data: &TrainingData<'_>, honest: &[bool], leaves: &[usize]) {
         let n = data.x.nrows();
         let leaf_of: Vec<usize> = (0..n).into_par_iter().map(|r| self.leaf(data.x.row(r))).collect();
@@ -866,6 +894,76 @@ mod tests {
     use super::*;
     use linfa::ParamGuard;
     use winback_core::features::{FeatureKind, Source};
+
+    fn feature(name: &str) -> Feature {
+        Feature { name: name.into(), kind: FeatureKind::Number, unit: String::new(), source: Source::AttrNumber(name.into()) }
+    }
+
+    /// Nobody held out (honest fraction 0): every row estimates its group, the
+    /// posterior is the base-rate prior updated with all of the group's rows, and
+    /// the seed changes nothing (no split is drawn, no node is sampled).
+    #[test]
+    fn with_nobody_held_out_every_row_estimates_and_the_seed_does_not_matter() -> Result<()> {
+        // 400 rows: x < 200 come back 1 in 4 (50 of 200), x >= 200 come back 3 in 4 (150 of 200).
+        let n = 400;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
+        let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
+        let features = [feature("x")];
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let params = |seed| crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).seed(seed);
+        let seg = params(1).check()?.fit(&data)?;
+        assert_eq!(seg.groups.len(), 2);
+        let (f, t, _, _) = seg.nodes[0].split.expect("a split");
+        assert!(f == 0 && t > 199.0 && t <= 200.0, "{f} {t}");
+        // Base rate 0.5, prior Beta(10, 10); group 1 = x >= 199.5: Beta(10 + 150, 10 + 50).
+        let g1 = &seg.groups[0];
+        assert_eq!((g1.size, g1.came_back, g1.honest_size, g1.honest_came_back), (200, 150, 200, 150));
+        assert!((g1.alpha - 160.0).abs() < 1e-9 && (g1.beta - 60.0).abs() < 1e-9, "{} {}", g1.alpha, g1.beta);
+        assert!((g1.probability - 160.0 / 220.0).abs() < 1e-12);
+        let g2 = &seg.groups[1];
+        assert_eq!((g2.size, g2.came_back, g2.honest_size, g2.honest_came_back), (200, 50, 200, 50));
+        assert!((g2.probability - 60.0 / 220.0).abs() < 1e-12);
+        let other = params(99).check()?.fit(&data)?;
+        assert_eq!((other.nodes, other.groups), (seg.nodes, seg.groups));
+        // Restarts compare held-out customers: refused without any; out of range refused.
+        assert!(matches!(params(1).restarts(2).check(), Err(Error::RestartsWithoutHoldout(2))));
+        for bad in [-0.1, 0.95, f64::NAN] {
+            assert!(matches!(crate::Segmenter::params().honest_fraction(bad).check(), Err(Error::InvalidHonestFraction(_))), "{bad}");
+        }
+        Ok(())
+    }
+
+    /// The depth limit counts a rule's conditions (distinct features): a group at
+    /// the limit may still narrow one of its features, never add another.
+    #[test]
+    fn a_rule_at_the_maximum_conditions_narrows_a_feature_but_adds_none() -> Result<()> {
+        // Rate high in the middle band of `a` (100 <= a < 200), low outside; `b` is
+        // informative too, so a split on it would be taken if allowed.
+        let n = 3000;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { (i % 300) as f64 } else { (i / 300) as f64 });
+        let y: Vec<bool> = (0..n)
+            .map(|i| {
+                let (a, b) = (i % 300, i / 300);
+                let k = winback_stats::mix(3, i as u64) % 100;
+                k < if (100..200).contains(&a) { 70 } else { 10 } + 2 * b as u64
+            })
+            .collect();
+        let features = [feature("a"), feature("b")];
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let seg = crate::Segmenter::params().groups(3).max_depth(1).min_group_size(MinGroupSize::Rows(200)).honest_fraction(0.0).check()?.fit(&data)?;
+        assert_eq!(seg.groups.len(), 3, "{:?}", seg.note);
+        let used: std::collections::BTreeSet<usize> = seg.nodes.iter().filter_map(|nd| nd.split.map(|s| s.0)).collect();
+        assert_eq!(used.into_iter().collect::<Vec<_>>(), vec![0]);
+        for g in &seg.groups {
+            assert_eq!(g.rule.len(), 1, "{}", g.sentence);
+        }
+        // The middle band is the best group.
+        assert!(seg.groups[0].rule[0].lower.is_some() && seg.groups[0].rule[0].upper.is_some(), "{}", seg.groups[0].sentence);
+        // With two conditions allowed, `b` may be used.
+        let two = crate::Segmenter::params().groups(3).max_depth(2).min_group_size(MinGroupSize::Rows(200)).honest_fraction(0.0).check()?.fit(&data)?;
+        assert_eq!(two.groups.len(), 3);
+        Ok(())
+    }
 
     /// Restarts: the kept tree is one of the single-seed trees (the one whose own
     /// held-out rows it ranks best), its note says which, and it is the same on a

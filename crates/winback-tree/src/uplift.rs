@@ -271,6 +271,9 @@ impl SegmenterValidParams {
         if treated_n == 0 || treated_n == n {
             return Err(Error::OneArm { contacted: treated_n, control: n - treated_n });
         }
+        if self.honest_fraction <= 0.0 {
+            return Err(Error::UpliftWithoutHoldout(self.honest_fraction));
+        }
         let honest = honest_rows(n, data.customer, self.seed, self.honest_fraction);
         let split_rows: Vec<u32> = (0..n as u32).filter(|&r| !honest[r as usize]).collect();
         if split_rows.is_empty() || split_rows.len() == n {
@@ -445,6 +448,9 @@ impl Uplift {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidSegmentation(m));
         self.params.validate().map_err(|e| Error::InvalidSegmentation(format!("params: {e}")))?;
+        if self.params.honest_fraction <= 0.0 {
+            return bad(format!("params.honest_fraction: {}, where an uplift tree's effects come from held-out customers", self.params.honest_fraction));
+        }
         if self.features.is_empty() || self.groups.is_empty() {
             return bad("features and groups must not be empty".into());
         }
@@ -607,6 +613,10 @@ mod tests {
         let e = params.fit_uplift(&UpliftData { x: x.view(), treated: &all, y: &y, customer: None, features: &features });
         assert!(matches!(e, Err(Error::OneArm { contacted: 200, control: 0 })), "{e:?}");
         let treated: Vec<bool> = (0..200).map(|i| i % 2 == 0).collect();
+        // Effects come from held-out customers: an honest fraction of 0 is refused.
+        let none_held = crate::Segmenter::params().groups(2).min_group_size(crate::MinGroupSize::Rows(20)).honest_fraction(0.0).check()?;
+        let e = none_held.fit_uplift(&UpliftData { x: x.view(), treated: &treated, y: &y, customer: None, features: &features });
+        assert!(matches!(e, Err(Error::UpliftWithoutHoldout(f)) if f == 0.0), "{e:?}");
         let up = params.fit_uplift(&UpliftData { x: x.view(), treated: &treated, y: &y, customer: None, features: &features })?;
         up.validate()?;
         let mut t = up.clone();
@@ -615,6 +625,9 @@ mod tests {
         let mut t = up.clone();
         t.groups[0].honest_control = t.groups[0].control + 1;
         assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.contains("honest_control")));
+        let mut t = up.clone();
+        t.params.honest_fraction = 0.0;
+        assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.contains("honest_fraction")));
         let mut t = up;
         t.nodes[0].split = Some((0, 1.0, 0, 0));
         assert!(t.validate().is_err());
