@@ -403,7 +403,7 @@ def run_date(name: str, hist, cols: dict, days, T: str, H: int, lapse: int | Non
     p = sc["probability"].to_numpy(dtype=float)
     m = metrics(p, p, y, ids, sc["group"].to_numpy())
     m.update(fit_s=fit_s, groups_fitted=len(model.groups_), training_cutoffs=[str(c) for c in model.training_cutoffs_],
-             lapse_days=int(model.lapse_days_), min_history_days=min(90, max(28, 2 * H)), score_warnings=score_warnings)
+             lapse_days=int(model.lapse_days_), min_history_days=min(90, max(28, 2 * min(H, int(model.lapse_days_)))), score_warnings=score_warnings)
     assert int(model.lapse_days_) == int(lapse_T), "the model's lapse threshold differs from features'"
     rows["winback"] = m
     # The contact order: group probability, then the priority inside the group (the

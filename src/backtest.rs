@@ -143,18 +143,23 @@ fn baseline(train_score: &[f64], train_y: &[bool], test_score: &[f64], test_y: &
 
 /// The default backtest cutoffs standing at `at`: up to `n` cutoffs one horizon
 /// apart, the latest one horizon before `at`, oldest first, keeping those whose
-/// own fit has a training cutoff with the config's minimum history before it.
+/// own fit has a training cutoff with the config's minimum history before it
+/// (for the lapse threshold at that cutoff, see [`Config::min_history`]).
 ///
 /// ```
 /// use winback::{default_cutoffs, Config};
+/// use winback::core::lapse::LapseRule;
 /// use winback::core::History;
 /// use winback::core::Line;
 /// let lines: Vec<Line> = (0..400).map(|d| Line { customer: "a", day: d, amount: 1.0, ..Default::default() }).collect();
 /// let (h, _) = History::from_lines(lines, false, &Default::default())?;
-/// // Horizon 60, minimum history 90: cutoffs 160, 220, 280 (fits at 100, 160, 220).
-/// assert_eq!(default_cutoffs(&h, 340, &Config::default(), 3), vec![160, 220, 280]);
-/// assert_eq!(default_cutoffs(&h, 250, &Config::default(), 3), vec![190]);
-/// assert_eq!(default_cutoffs(&h, 200, &Config::default(), 3), Vec::<i32>::new());
+/// // Horizon 60, lapsed after 60 days, minimum history 90: cutoffs 160, 220, 280 (fits at 100, 160, 220).
+/// let config = Config { lapse: LapseRule::Fixed { days: 60 }, ..Config::default() };
+/// assert_eq!(default_cutoffs(&h, 340, &config, 3), vec![160, 220, 280]);
+/// assert_eq!(default_cutoffs(&h, 250, &config, 3), vec![190]);
+/// assert_eq!(default_cutoffs(&h, 200, &config, 3), Vec::<i32>::new());
+/// // A daily buyer: the learned threshold is 1 day, the minimum history 28 days.
+/// assert_eq!(default_cutoffs(&h, 200, &Config::default(), 3), vec![140]);
 /// # Ok::<(), winback::Error>(())
 /// ```
 pub fn default_cutoffs(history: &History, at: Day, config: &Config, n: usize) -> Vec<Day> {
@@ -163,7 +168,11 @@ pub fn default_cutoffs(history: &History, at: Day, config: &Config, n: usize) ->
     (1..=n as i64)
         .rev()
         .map(|k| i64::from(at) - k * h)
-        .filter(|&t| t - h - first >= config.min_history())
+        .filter(|&t| {
+            // The fit at `t` uses the lapse threshold at `t` for its minimum history.
+            let lapse_days = Day::try_from(t).ok().and_then(|d| config.lapse.resolve(history, d).ok()).map_or(h, |l| l.threshold_days);
+            t - h - first >= config.min_history(lapse_days)
+        })
         .map(|t| t as Day)
         .collect()
 }

@@ -44,9 +44,12 @@ pub struct Config {
     /// customer looks new, which is not what the model will see when scoring.
     pub training_cutoffs: usize,
     /// Minimum days of data before a training cutoff, 1 to 36500. `None` (the
-    /// default) derives it from the horizon: twice the horizon, at least 28 and
-    /// at most 90 days (90 for the default 60-day horizon; 56 for a 28-day
-    /// horizon, so a 4-month log still gives two training cutoffs).
+    /// default) derives it from the horizon and the lapse threshold at the fitting
+    /// date: twice the smaller of the two, at least 28 and at most 90 days (90 for
+    /// the default 60-day horizon when customers lapse after 45 days or more; 56
+    /// for a 28-day horizon, so a 4-month log still gives two training cutoffs;
+    /// 28 for a grocery list lapsed after 13 days, whose customers show their
+    /// pattern within weeks). See [`Config::min_history`].
     pub min_history_days: Option<i64>,
     /// Feature that orders customers inside a group in the contact list (higher
     /// first). The default, [`AUTO_PRIORITY`], is the BG/NBD chance of buying
@@ -102,10 +105,20 @@ impl Config {
         Config { lapse, horizon_days, segmenter: d.segmenter.clone().groups(groups).seed(seed), training_cutoffs, min_history_days, ..d }
     }
 
-    /// The minimum days of data before a training cutoff: the given value, or
-    /// twice the horizon within 28..=90 days.
-    pub fn min_history(&self) -> i64 {
-        self.min_history_days.unwrap_or_else(|| (2 * self.horizon_days).clamp(28, 90))
+    /// The minimum days of data before a training cutoff when customers lapse
+    /// after `lapse_days` days: the given value, or twice the smaller of the
+    /// horizon and `lapse_days`, within 28..=90 days.
+    ///
+    /// ```
+    /// use winback::Config;
+    /// let c = Config::default(); // 60-day horizon
+    /// assert_eq!(c.min_history(90), 90);
+    /// assert_eq!(c.min_history(30), 60);
+    /// assert_eq!(c.min_history(13), 28);
+    /// assert_eq!(Config { min_history_days: Some(10), ..Config::default() }.min_history(13), 10);
+    /// ```
+    pub fn min_history(&self, lapse_days: i64) -> i64 {
+        self.min_history_days.unwrap_or_else(|| (2 * self.horizon_days.min(lapse_days.max(1))).clamp(28, 90))
     }
 
     /// Checks every parameter (invalid values are errors, never clamped).
@@ -282,7 +295,10 @@ impl WinbackModel {
     pub(crate) fn fit_full(history: &History, at: Day, config: &Config) -> Result<Fitted> {
         let config = &config.resolved()?;
         let (first, last) = history.day_range();
-        let (usable, skipped) = choose_cutoffs(config, at, first, last, |t| Ok(config.lapse.resolve(history, t)?.lapsed.len() as u64))?;
+        // The lapse threshold at `at` sets the default minimum history (a failure
+        // to learn it is reported after the cutoffs, as before).
+        let lapse_days = config.lapse.resolve(history, at).map_or(config.horizon_days, |l| l.threshold_days);
+        let (usable, skipped) = choose_cutoffs(config, at, lapse_days, first, last, |t| Ok(config.lapse.resolve(history, t)?.lapsed.len() as u64))?;
         let schema = FeatureSchema::learn(history, usable[0], &config.features)?;
         let train = TrainingSet::stacked(history, &schema, &config.lapse, at, config.horizon_days, &usable)?;
         let lapse = config.lapse.resolve(history, at)?;
@@ -509,16 +525,18 @@ pub(crate) fn customer_key(id: &str) -> usize {
 }
 
 /// The training cutoffs `at − H, at − 2H, …` a fit can use, and the others with
-/// the reason; `lapsed(t)` counts the customers lapsed at `t` (or fails).
+/// the reason; `lapse_days` is the lapse threshold at `at` (for the default
+/// minimum history), `lapsed(t)` counts the customers lapsed at `t` (or fails).
 pub(crate) fn choose_cutoffs(
     config: &Config,
     at: Day,
+    lapse_days: i64,
     first: Day,
     last: Day,
     lapsed: impl Fn(Day) -> std::result::Result<u64, Error>,
 ) -> Result<(Vec<Day>, Vec<SkippedCutoff>)> {
     let h = config.horizon_days;
-    let min_history = config.min_history();
+    let min_history = config.min_history(lapse_days);
     let (first, last) = (i64::from(first), i64::from(last));
     let mut usable = Vec::new();
     let mut skipped = Vec::new();

@@ -181,9 +181,10 @@ impl FitPlan {
         for t in fit_cutoffs(at, &config)? {
             census.at(t)?;
         }
-        let (usable, skipped) = choose_cutoffs(&config, at, first, last, |t| Ok(config.lapse.count_in(census.at(t)?)?.lapsed))?;
-        let schema = FeatureSchema::learn_with(census.at(usable[0])?, None, &config.features)?;
         let at_census = census.at(at)?;
+        let lapse_days = config.lapse.count_in(at_census).map_or(config.horizon_days, |c| c.threshold_days);
+        let (usable, skipped) = choose_cutoffs(&config, at, lapse_days, first, last, |t| Ok(config.lapse.count_in(census.at(t)?)?.lapsed))?;
+        let schema = FeatureSchema::learn_with(census.at(usable[0])?, None, &config.features)?;
         let count = config.lapse.count_in(at_census)?;
         let lapse = LapseSummary {
             rule: config.lapse,

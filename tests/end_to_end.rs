@@ -237,11 +237,12 @@ fn a_tampered_model_file_is_refused() {
 #[test]
 fn too_little_history_is_a_clear_error() {
     let h = online_retail();
+    // The lapse threshold learned at 2011-02-01 is 41 days: a minimum history of 82.
     let e = WinbackModel::fit(&h, parse_iso_date("2011-02-01").unwrap(), &Config::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "no usable training cutoff before 2011-02-01: need lapsed customers at 60-day steps back from it, with 90 days of data before and the whole window before the end of the data \
-         (2010-12-03: 2 days of data before it, fewer than the minimum 90; 2010-10-04: before the first day of data (2010-12-01); \
+        "no usable training cutoff before 2011-02-01: need lapsed customers at 60-day steps back from it, with 82 days of data before and the whole window before the end of the data \
+         (2010-12-03: 2 days of data before it, fewer than the minimum 82; 2010-10-04: before the first day of data (2010-12-01); \
          2010-08-05: before the first day of data (2010-12-01))"
     );
 }
@@ -254,7 +255,8 @@ fn model_is_send_and_sync() {
 }
 
 /// Issue 14, 3: a 4-month history with a 28-day horizon fits with the defaults
-/// (the minimum history follows the horizon) and uses at least two cutoffs.
+/// (the minimum history follows the horizon and the lapse threshold: twice 21
+/// days) and uses at least two cutoffs.
 #[test]
 fn a_short_history_fits_with_the_defaults() {
     let s = Synthetic::new(SyntheticConfig { customers: 4_000, days: 120, seed: 21, mean_rate: 0.05, ..Default::default() });
@@ -263,7 +265,7 @@ fn a_short_history_fits_with_the_defaults() {
     assert!(last - first <= 120);
     let at = last + 1;
     let config = Config { horizon_days: 28, lapse: LapseRule::Fixed { days: 21 }, ..Default::default() };
-    assert_eq!(config.min_history(), 56);
+    assert_eq!(config.min_history(21), 42);
     let model = WinbackModel::fit(&h, at, &config).unwrap();
     assert!(model.training_cutoffs.len() >= 2, "{:?} (skipped {:?})", model.training_cutoffs, model.skipped_cutoffs);
     assert!(model.skipped_cutoffs.iter().all(|c| !c.reason.is_empty()));

@@ -175,10 +175,10 @@ struct ModelOpts {
     /// Number of stacked training cutoffs (at − H, at − 2H, …).
     #[arg(long, allow_negative_numbers = true, default_value_t = 3)]
     training_cutoffs: usize,
-    /// Minimum days of data before a training cutoff (default: twice the horizon, within 28–90).
+    /// Minimum days of data before a training cutoff (default: twice the smaller of the horizon and the lapse threshold, within 28–90).
     #[arg(long, allow_negative_numbers = true)]
     min_history_days: Option<i64>,
-    /// Seed.
+    /// Seed (of the held-out draw and of the row sample of splits over 100,000 rows).
     #[arg(long, allow_negative_numbers = true, default_value_t = 42)]
     seed: u64,
 }

@@ -456,7 +456,8 @@ class WinbackModel(_Estimator):
     training_cutoffs : int
         Stacked training cutoffs ``at − H, at − 2H, ...``.
     min_history_days : int, optional
-        Days of data needed before a training cutoff (default: twice the horizon, within 28–90).
+        Days of data needed before a training cutoff (default: twice the smaller of the horizon and
+        the lapse threshold at ``at``, within 28–90).
     seed : int
         Seed of the held-out split.
     *_col : str
