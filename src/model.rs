@@ -105,6 +105,14 @@ impl Config {
         Config { lapse, horizon_days, segmenter: d.segmenter.clone().groups(groups).seed(seed), training_cutoffs, min_history_days, ..d }
     }
 
+    /// The same config with `fraction` of the customers held out to estimate the
+    /// groups' probabilities (in [0, 0.9]; default 0: nobody held out, see
+    /// [`Config::segmenter`]). Checked when fitting.
+    pub fn with_honest_fraction(mut self, fraction: f64) -> Config {
+        self.segmenter = self.segmenter.honest_fraction(fraction);
+        self
+    }
+
     /// The minimum days of data before a training cutoff when customers lapse
     /// after `lapse_days` days: the given value, or twice the smaller of the
     /// horizon and `lapse_days`, within 28..=90 days.

@@ -181,6 +181,9 @@ struct ModelOpts {
     /// Seed (of the held-out draw and of the row sample of splits over 100,000 rows).
     #[arg(long, allow_negative_numbers = true, default_value_t = 42)]
     seed: u64,
+    /// Share of customers held out to estimate the groups' probabilities, 0 to 0.9 (default 0: every training row chooses the splits and estimates the probabilities).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    honest_fraction: f64,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -615,7 +618,7 @@ impl LapseOpts {
 
 impl ModelOpts {
     fn config(&self, lapse: &LapseOpts) -> Config {
-        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days)
+        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction)
     }
 
 }

@@ -186,6 +186,12 @@ fn exit_codes_and_messages() {
     winback().args(["lapse", "--transactions", "x.csv"]).assert().code(2).stderr(predicate::str::contains("--at <AT>"));
     winback().arg("lapse").args(retail()).args(["--lapse-quantile", "1.5"]).assert().code(2).stderr(predicate::str::contains("lapse quantile must be in (0, 1), got 1.5"));
     winback().arg("lapse").args(["--transactions", "x.csv", "--at", "2011-13-01"]).assert().code(2).stderr(predicate::str::contains("--at \"2011-13-01\" is not a date"));
+    // Held-out customers: 0 by default, 0.3 on request (stored in the model), 0.95 refused.
+    let held = tmp("held.json");
+    winback().arg("fit").args(retail()).args(["--honest-fraction", "0.95", "--model", held.to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains("honest fraction must be in [0, 0.9], got 0.95"));
+    winback().arg("fit").args(retail()).args(["--honest-fraction", "0.3", "--model", held.to_str().unwrap()]).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
+    assert_eq!(v["config"]["segmenter"]["honest_fraction"], 0.3, "{}", v["config"]["segmenter"]);
     // 1: bad data, naming file, line, column and value.
     winback()
         .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--quantity-col", "quantity", "--at", "2024-06-01", "--strict", "-q"])

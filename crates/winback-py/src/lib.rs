@@ -344,7 +344,7 @@ struct Model {
 impl Model {
     /// Fits standing at `at`.
     #[staticmethod]
-    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None, min_history_days=None))]
+    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None, min_history_days=None, honest_fraction=0.0))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         py: Python<'_>,
@@ -358,9 +358,11 @@ impl Model {
         seed: u64,
         threads: Option<usize>,
         min_history_days: Option<i64>,
+        honest_fraction: f64,
     ) -> PyResult<Model> {
         let at = day(at)?;
-        let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+        let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
+            .with_honest_fraction(honest_fraction);
         let h = Arc::clone(&history.inner);
         let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
@@ -548,7 +550,7 @@ impl Model {
 
 /// Rolling backtest as JSON.
 #[pyfunction]
-#[pyo3(signature = (history, at, cutoffs=None, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
+#[pyo3(signature = (history, at, cutoffs=None, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, honest_fraction=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn backtest(
     py: Python<'_>,
@@ -562,9 +564,11 @@ fn backtest(
     training_cutoffs: usize,
     seed: u64,
     min_history_days: Option<i64>,
+    honest_fraction: f64,
 ) -> PyResult<String> {
     let at = day(at)?;
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
+        .with_honest_fraction(honest_fraction);
     let cuts = match cutoffs {
         Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
         None => winback::default_cutoffs(&history.inner, at, &config, 3),
@@ -586,10 +590,21 @@ fn days_of(v: &[String]) -> PyResult<Vec<Day>> {
 
 /// The cutoffs (ISO dates) whose censuses a fit standing at `at` needs.
 #[pyfunction]
-#[pyo3(signature = (at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None))]
+#[pyo3(signature = (at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, honest_fraction=0.0))]
 #[allow(clippy::too_many_arguments)]
-fn fit_cutoffs(at: &str, horizon_days: i64, lapse_days: Option<i64>, lapse_quantile: Option<f64>, groups: usize, training_cutoffs: usize, seed: u64, min_history_days: Option<i64>) -> PyResult<Vec<String>> {
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+fn fit_cutoffs(
+    at: &str,
+    horizon_days: i64,
+    lapse_days: Option<i64>,
+    lapse_quantile: Option<f64>,
+    groups: usize,
+    training_cutoffs: usize,
+    seed: u64,
+    min_history_days: Option<i64>,
+    honest_fraction: f64,
+) -> PyResult<Vec<String>> {
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
+        .with_honest_fraction(honest_fraction);
     Ok(winback::sharded::fit_cutoffs(day(at)?, &config).map_err(err)?.into_iter().map(format_day).collect())
 }
 
@@ -616,7 +631,7 @@ fn merge_censuses(parts: Vec<String>) -> PyResult<String> {
 /// The fit plan (JSON) from the merged census; above `max_rows` expected rows, a
 /// seeded sample of customers builds them.
 #[pyfunction]
-#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, max_rows=None))]
+#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, max_rows=None, honest_fraction=0.0))]
 #[allow(clippy::too_many_arguments)]
 fn fit_plan(
     py: Python<'_>,
@@ -630,8 +645,10 @@ fn fit_plan(
     seed: u64,
     min_history_days: Option<i64>,
     max_rows: Option<u64>,
+    honest_fraction: f64,
 ) -> PyResult<String> {
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days);
+    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
+        .with_honest_fraction(honest_fraction);
     let census: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
     let at = day(at)?;
     let plan = run(py, None, move || -> winback::Result<_> {

@@ -77,6 +77,27 @@ def test_sklearn_conventions_clone_and_pickle(retail_table, tmp_path):
     assert clone(loaded).fit(retail_table, at=AT).model_.to_json() == m.model_.to_json()
 
 
+def test_honest_fraction_holds_customers_out_when_asked(retail_table, tmp_path):
+    """Default: nobody held out (each group's probability from all its training rows,
+    the seed changes nothing); honest_fraction=0.3 holds 30% out, survives a save and
+    load, and out-of-range values are refused by name."""
+    default = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    other_seed = winback.WinbackModel(seed=7, **COLUMNS).fit(retail_table, at=AT)
+    assert default.groups_.equals(other_seed.groups_)
+    g = default._groups
+    assert all(x["honest_size"] == x["size"] for x in g)
+    held = winback.WinbackModel(honest_fraction=0.3, **COLUMNS).fit(retail_table, at=AT)
+    h = held._groups
+    total, honest = sum(x["size"] for x in h), sum(x["honest_size"] for x in h)
+    assert 0.2 < honest / total < 0.4, (honest, total)
+    path = tmp_path / "held.json"
+    held.save(str(path))
+    assert winback.WinbackModel.load(str(path), **COLUMNS).get_params()["honest_fraction"] == 0.3
+    for bad in (-0.1, 0.95, "0.3", float("nan"), True):
+        with pytest.raises(winback.WinbackParamError, match="honest_fraction must be a number between 0.0 and 0.9"):
+            winback.WinbackModel(honest_fraction=bad, **COLUMNS).fit(retail_table, at=AT)
+
+
 def test_error_classes_and_messages(retail_table):
     with pytest.raises(winback.WinbackParamError, match=r"lapse quantile must be in \(0, 1\), got 1.5"):
         winback.WinbackModel(lapse_quantile=1.5, **COLUMNS).fit(retail_table, at=AT)

@@ -94,6 +94,13 @@ def _int(name: str, v: Any, low: int, high: Optional[int] = None, optional: bool
     return i
 
 
+def _share(name: str, v: Any, low: float, high: float) -> float:
+    """A real-number parameter in [low, high], or a WinbackParamError naming it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not (low <= float(v) <= high):
+        raise WinbackParamError(f"{name} must be a number between {low} and {high}, got {v!r}")
+    return float(v)
+
+
 def _as_stream(data: Any) -> Any:
     """Anything with `__arrow_c_stream__` passes as is (pyarrow, polars, pandas >= 2.2, DuckDB);
     a plain pandas DataFrame goes through pyarrow. Object columns that pyarrow cannot
@@ -459,7 +466,14 @@ class WinbackModel(_Estimator):
         Days of data needed before a training cutoff (default: twice the smaller of the horizon and
         the lapse threshold at ``at``, within 28–90).
     seed : int
-        Seed of the held-out split.
+        Seed of the held-out split (with ``honest_fraction`` above 0) and of the row
+        sample of splits over 100,000 rows.
+    honest_fraction : float
+        Share of customers held out to estimate the groups' probabilities, 0 to 0.9.
+        The default 0 holds nobody out: every training row chooses the splits and
+        estimates the probabilities (measured on the full Online Retail and
+        Complete Journey data, it ranked and calibrated better on the next period
+        than holding 30% out, and does not depend on the seed).
     *_col : str
         Column names (lifetimes-style).
     n_threads : int, optional
@@ -487,6 +501,7 @@ class WinbackModel(_Estimator):
         training_cutoffs: int = 3,
         min_history_days: Optional[int] = None,
         seed: int = 42,
+        honest_fraction: float = 0.0,
         customer_id_col: str = "customer_id",
         datetime_col: str = "date",
         monetary_value_col: str = "amount",
@@ -510,6 +525,7 @@ class WinbackModel(_Estimator):
         self.training_cutoffs = training_cutoffs
         self.min_history_days = min_history_days
         self.seed = seed
+        self.honest_fraction = honest_fraction
         self.customer_id_col = customer_id_col
         self.datetime_col = datetime_col
         self.monetary_value_col = monetary_value_col
@@ -537,6 +553,7 @@ class WinbackModel(_Estimator):
         "training_cutoffs",
         "min_history_days",
         "seed",
+        "honest_fraction",
         *_COLUMN_KEYS,
         "attributes_key",
         "n_threads",
@@ -596,6 +613,7 @@ class WinbackModel(_Estimator):
             training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
             seed=_int("seed", self.seed, 0, 2**64 - 1),
             min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
+            honest_fraction=_share("honest_fraction", getattr(self, "honest_fraction", 0.0), 0.0, 0.9),
         )
 
     def _learned(self) -> None:
@@ -789,6 +807,7 @@ class WinbackModel(_Estimator):
             training_cutoffs=cfg["training_cutoffs"],
             min_history_days=cfg["min_history_days"],
             seed=seg["seed"],
+            honest_fraction=seg["honest_fraction"],
         )
         obj = cls(**{**fitted, **params})
         obj.model_ = model
