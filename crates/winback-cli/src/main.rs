@@ -8,6 +8,13 @@ mod config;
 mod output;
 mod report;
 
+/// The program's allocator. Measured on the 100M-line fit (`benches/fit_large.sh`):
+/// glibc kept the loader's freed per-partition buffers in its per-thread arenas
+/// (peak 9.12 GB, 46.2 s); mimalloc gives them back and reuses them (7.10 GB, 42.4 s).
+/// The library itself leaves the allocator to the program that links it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
