@@ -22,8 +22,8 @@
 //! 4. Each group's probability is the posterior mean of
 //!    `Beta(m·p₀, m·(1−p₀))` updated with the **held-out** customers' outcomes in
 //!    that group (`p₀` the base rate, `m` the prior strength; every row of the
-//!    group when nothing is held out), with an equal-tailed interval. A group of 40 held-out customers with no repurchase
-//!    therefore does not claim 0%.
+//!    group when nothing is held out), with an equal-tailed interval. A group of
+//!    40 customers with no repurchase therefore does not claim 0%.
 //!
 //! Groups are numbered 1..K by decreasing probability.
 
