@@ -18,6 +18,11 @@ struct Fitted {
 }
 
 fn fit(customers: usize, seasonality: f64) -> Fitted {
+    fit_with(customers, seasonality, Segmenter::params().check_ref().unwrap().honest_fraction())
+}
+
+/// [`fit`] with `honest` of the customers held out (0: nobody, the facade's default).
+fn fit_with(customers: usize, seasonality: f64, honest: f64) -> Fitted {
     let synth = Synthetic::new(SyntheticConfig { customers, seed: 11, seasonality, ..Default::default() });
     let (h, _) = synth.history().unwrap();
     let at = synth.config().start + 600;
@@ -29,6 +34,7 @@ fn fit(customers: usize, seasonality: f64) -> Fitted {
     let rule = LapseRule::Fixed { days: 45 };
     let train = TrainingSet::stacked(&h, &schema, &rule, at, horizon, &cutoffs).unwrap();
     let seg = Segmenter::params()
+        .honest_fraction(honest)
         .check()
         .unwrap()
         .fit(&TrainingData {
@@ -85,8 +91,8 @@ fn groups_limits_counts_and_round_trip() {
 /// model cannot know that the later window falls in a busier season than the
 /// year-average it was fitted on, so the generator's yearly season (±30% by
 /// default) costs calibration: see `calibration_under_seasonality`.
-fn later_period(seasonality: f64) -> f64 {
-    let f = fit(40_000, seasonality);
+fn later_period(seasonality: f64, honest: f64) -> f64 {
+    let f = fit_with(40_000, seasonality, honest);
     let (h, _) = f.synth.history().unwrap();
     // Apply at `at` (a period after every training label window) and compare with what happened.
     let at = f.synth.config().start + 600;
@@ -124,15 +130,26 @@ fn later_period(seasonality: f64) -> f64 {
 
 #[test]
 fn calibrated_on_a_later_period_and_ordered_by_truth() {
-    let e = later_period(0.0);
+    let e = later_period(0.0, 0.3);
     assert!(e <= 0.02, "ECE {e:.4} on the held-out period");
+}
+
+/// The same with nobody held out (every row chooses the splits and estimates the
+/// probabilities, the facade's default): in-sample estimates stay calibrated on
+/// the later period and ordered by the true probabilities.
+#[test]
+fn nobody_held_out_is_calibrated_and_ordered_by_truth() {
+    let e = later_period(0.0, 0.0);
+    assert!(e <= 0.02, "ECE {e:.4} on the held-out period, nobody held out");
+    let e = later_period(0.3, 0.0);
+    assert!(e <= 0.04, "ECE {e:.4} on the held-out period with seasonality, nobody held out");
 }
 
 /// With the default ±30% yearly season the goal (0.02) is not reached: this
 /// records the figure reached (0.035 when written) so that it cannot silently worsen.
 #[test]
 fn calibration_under_seasonality() {
-    let e = later_period(0.3);
+    let e = later_period(0.3, 0.3);
     assert!(e <= 0.04, "ECE {e:.4} on the held-out period with seasonality");
 }
 
