@@ -347,29 +347,36 @@ struct Model {
     inner: WinbackModel,
 }
 
+/// The fitting options every fitting function takes: a dict with exactly the keys
+/// of `WinbackModel._fit_options()` (checked there), turned into one [`Config`].
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct FitOptions {
+    horizon_days: i64,
+    lapse_days: Option<i64>,
+    lapse_quantile: Option<f64>,
+    groups: usize,
+    training_cutoffs: usize,
+    seed: u64,
+    min_history_days: Option<i64>,
+    honest_fraction: f64,
+}
+
+impl FitOptions {
+    fn config(&self) -> Config {
+        let lapse = LapseRule::from_options(self.lapse_days, self.lapse_quantile);
+        Config::from_options(lapse, self.horizon_days, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction)
+    }
+}
+
 #[pymethods]
 impl Model {
     /// Fits standing at `at`.
     #[staticmethod]
-    #[pyo3(signature = (history, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, threads=None, min_history_days=None, honest_fraction=0.0))]
-    #[allow(clippy::too_many_arguments)]
-    fn fit(
-        py: Python<'_>,
-        history: &History,
-        at: &str,
-        horizon_days: i64,
-        lapse_days: Option<i64>,
-        lapse_quantile: Option<f64>,
-        groups: usize,
-        training_cutoffs: usize,
-        seed: u64,
-        threads: Option<usize>,
-        min_history_days: Option<i64>,
-        honest_fraction: f64,
-    ) -> PyResult<Model> {
+    #[pyo3(signature = (history, at, options, threads=None))]
+    fn fit(py: Python<'_>, history: &History, at: &str, options: FitOptions, threads: Option<usize>) -> PyResult<Model> {
         let at = day(at)?;
-        let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
-            .with_honest_fraction(honest_fraction);
+        let config = options.config();
         let h = Arc::clone(&history.inner);
         let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
@@ -557,25 +564,10 @@ impl Model {
 
 /// Rolling backtest as JSON.
 #[pyfunction]
-#[pyo3(signature = (history, at, cutoffs=None, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, honest_fraction=0.0))]
-#[allow(clippy::too_many_arguments)]
-fn backtest(
-    py: Python<'_>,
-    history: &History,
-    at: &str,
-    cutoffs: Option<Vec<String>>,
-    horizon_days: i64,
-    lapse_days: Option<i64>,
-    lapse_quantile: Option<f64>,
-    groups: usize,
-    training_cutoffs: usize,
-    seed: u64,
-    min_history_days: Option<i64>,
-    honest_fraction: f64,
-) -> PyResult<String> {
+#[pyo3(signature = (history, at, cutoffs, options))]
+fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Option<Vec<String>>, options: FitOptions) -> PyResult<String> {
     let at = day(at)?;
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
-        .with_honest_fraction(honest_fraction);
+    let config = options.config();
     let cuts = match cutoffs {
         Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
         None => winback::default_cutoffs(&history.inner, at, &config, 3),
@@ -597,22 +589,8 @@ fn days_of(v: &[String]) -> PyResult<Vec<Day>> {
 
 /// The cutoffs (ISO dates) whose censuses a fit standing at `at` needs.
 #[pyfunction]
-#[pyo3(signature = (at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, honest_fraction=0.0))]
-#[allow(clippy::too_many_arguments)]
-fn fit_cutoffs(
-    at: &str,
-    horizon_days: i64,
-    lapse_days: Option<i64>,
-    lapse_quantile: Option<f64>,
-    groups: usize,
-    training_cutoffs: usize,
-    seed: u64,
-    min_history_days: Option<i64>,
-    honest_fraction: f64,
-) -> PyResult<Vec<String>> {
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
-        .with_honest_fraction(honest_fraction);
-    Ok(winback::sharded::fit_cutoffs(day(at)?, &config).map_err(err)?.into_iter().map(format_day).collect())
+fn fit_cutoffs(at: &str, options: FitOptions) -> PyResult<Vec<String>> {
+    Ok(winback::sharded::fit_cutoffs(day(at)?, &options.config()).map_err(err)?.into_iter().map(format_day).collect())
 }
 
 /// A shard's censuses at `cutoffs` (ISO dates), as JSON.
@@ -638,24 +616,9 @@ fn merge_censuses(parts: Vec<String>) -> PyResult<String> {
 /// The fit plan (JSON) from the merged census; above `max_rows` expected rows, a
 /// seeded sample of customers builds them.
 #[pyfunction]
-#[pyo3(signature = (census, at, horizon_days=60, lapse_days=None, lapse_quantile=None, groups=10, training_cutoffs=3, seed=42, min_history_days=None, max_rows=None, honest_fraction=0.0))]
-#[allow(clippy::too_many_arguments)]
-fn fit_plan(
-    py: Python<'_>,
-    census: &str,
-    at: &str,
-    horizon_days: i64,
-    lapse_days: Option<i64>,
-    lapse_quantile: Option<f64>,
-    groups: usize,
-    training_cutoffs: usize,
-    seed: u64,
-    min_history_days: Option<i64>,
-    max_rows: Option<u64>,
-    honest_fraction: f64,
-) -> PyResult<String> {
-    let config = Config::from_options(LapseRule::from_options(lapse_days, lapse_quantile), horizon_days, groups, seed, training_cutoffs, min_history_days)
-        .with_honest_fraction(honest_fraction);
+#[pyo3(signature = (census, at, options, max_rows=None))]
+fn fit_plan(py: Python<'_>, census: &str, at: &str, options: FitOptions, max_rows: Option<u64>) -> PyResult<String> {
+    let config = options.config();
     let census: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
     let at = day(at)?;
     let plan = run(py, None, move || -> winback::Result<_> {

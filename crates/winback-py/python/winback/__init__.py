@@ -596,7 +596,7 @@ class WinbackModel(_Estimator):
         """
         h = self._history(data, attributes)
         self.model_ = _winback.Model.fit(
-            h, _iso(at), threads=_int("n_threads", self.n_threads, 1, _MAX_THREADS, optional=True), **self._fit_options()
+            h, _iso(at), self._fit_options(), threads=_int("n_threads", self.n_threads, 1, _MAX_THREADS, optional=True)
         )
         self.fitted_at_ = _iso(at)
         self._learned()
@@ -779,7 +779,7 @@ class WinbackModel(_Estimator):
         h = self._history(data, attributes)
         if cutoffs is not None:
             cutoffs = [_iso(cutoffs, "cutoffs")] if isinstance(cutoffs, (str, _dt.date)) or hasattr(cutoffs, "to_pydatetime") else [_iso(c, "cutoffs") for c in cutoffs]
-        return json.loads(_winback.backtest(h, _iso(at), cutoffs, **self._fit_options()))
+        return json.loads(_winback.backtest(h, _iso(at), cutoffs, self._fit_options()))
 
     # -- persistence -----------------------------------------------------------
     def save(self, path: str) -> None:

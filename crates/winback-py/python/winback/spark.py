@@ -215,9 +215,9 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     # Two passes read the partitioned rows: shuffle them once.
     part = _by_customer(sdf, cols, partitions).persist()
     try:
-        cutoffs = _winback.fit_cutoffs(at, **opts)
+        cutoffs = _winback.fit_cutoffs(at, opts)
         merged, report = _census(part, cols, cutoffs, load)
-        plan = _winback.fit_plan(merged, at, max_rows=_int("max_training_rows", max_training_rows, 1), **opts)
+        plan = _winback.fit_plan(merged, at, opts, max_rows=_int("max_training_rows", max_training_rows, 1))
         expected = json.loads(plan)
 
         def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
