@@ -303,13 +303,14 @@ impl WinbackModel {
     pub(crate) fn fit_full(history: &History, at: Day, config: &Config) -> Result<Fitted> {
         let config = &config.resolved()?;
         let (first, last) = history.day_range();
-        // The lapse threshold at `at` sets the default minimum history (a failure
-        // to learn it is reported after the cutoffs, as before).
-        let lapse_days = config.lapse.resolve(history, at).map_or(config.horizon_days, |l| l.threshold_days);
+        // The lapse decision at `at`: its threshold sets the default minimum history
+        // (a failure to learn it is reported after the cutoffs, as before).
+        let lapse_at = config.lapse.resolve(history, at);
+        let lapse_days = lapse_at.as_ref().map_or(config.horizon_days, |l| l.threshold_days);
         let (usable, skipped) = choose_cutoffs(config, at, lapse_days, first, last, |t| Ok(config.lapse.resolve(history, t)?.lapsed.len() as u64))?;
         let schema = FeatureSchema::learn(history, usable[0], &config.features)?;
         let train = TrainingSet::stacked(history, &schema, &config.lapse, at, config.horizon_days, &usable)?;
-        let lapse = config.lapse.resolve(history, at)?;
+        let lapse = lapse_at?;
         // The list that will be contacted: its features (never its outcomes) size the groups.
         let scoring = if config.size_on_scoring_list && !lapse.lapsed.is_empty() {
             Some(build_features(history, &schema, at, &lapse.lapsed)?)

@@ -182,10 +182,13 @@ impl FitPlan {
             census.at(t)?;
         }
         let at_census = census.at(at)?;
-        let lapse_days = config.lapse.count_in(at_census).map_or(config.horizon_days, |c| c.threshold_days);
+        // The lapse count at `at`: its threshold sets the default minimum history
+        // (a failure to learn it is reported after the cutoffs).
+        let count_at = config.lapse.count_in(at_census);
+        let lapse_days = count_at.as_ref().map_or(config.horizon_days, |c| c.threshold_days);
         let (usable, skipped) = choose_cutoffs(&config, at, lapse_days, first, last, |t| Ok(config.lapse.count_in(census.at(t)?)?.lapsed))?;
         let schema = FeatureSchema::learn_with(census.at(usable[0])?, None, &config.features)?;
-        let count = config.lapse.count_in(at_census)?;
+        let count = count_at?;
         let lapse = LapseSummary {
             rule: config.lapse,
             cutoff: at,
