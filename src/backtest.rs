@@ -180,6 +180,10 @@ pub fn default_cutoffs(history: &History, at: Day, config: &Config, n: usize) ->
 /// Runs the backtest at each cutoff in `cutoffs` (each must satisfy `T + H ≤ at`).
 pub fn backtest(history: &History, at: Day, cutoffs: &[Day], config: &Config) -> Result<Backtest> {
     let h = config.horizon_days;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(&t) = cutoffs.iter().find(|&&t| !seen.insert(t)) {
+        return Err(Error::RepeatedBacktestCutoff(format_day(t)));
+    }
     let mut rows = Vec::new();
     for &t in cutoffs {
         if i64::from(t) + h > i64::from(at) {

@@ -65,6 +65,22 @@ pub enum Error {
         /// The wave that recorded them (1-based).
         wave: usize,
     },
+    /// Outcomes in which nobody was contacted (no row, or every count 0).
+    #[error("{file}: nobody was contacted in these outcomes (no row, or every `contacted` is 0): there is no wave to record")]
+    EmptyWave {
+        /// The outcomes file.
+        file: String,
+    },
+    /// The outcomes name a group the model does not have.
+    #[error("{file}: group {group} is not a group of the model (it has groups 1 to {groups})")]
+    UnknownOutcomeGroup {
+        /// The outcomes file.
+        file: String,
+        /// The group named.
+        group: usize,
+        /// The model's number of groups.
+        groups: usize,
+    },
     /// A customer of the outcomes was contacted in an earlier recorded wave.
     #[error("{file}: customer {customer:?} was already contacted in wave {wave}")]
     AlreadyContacted {
@@ -126,6 +142,9 @@ pub enum Error {
         /// The date we stand at.
         at: String,
     },
+    /// A backtest cutoff given twice (its row would be printed twice).
+    #[error("backtest cutoff {0} is given twice")]
+    RepeatedBacktestCutoff(String),
     /// An outcome window that runs past the end of the data: its labels would be
     /// partly unobserved and biased low.
     #[error("cutoff {cutoff}: its {horizon}-day window runs past the end of the data ({data_end})")]
@@ -201,6 +220,7 @@ impl Error {
             Error::Rank(e) => e.kind(),
             Error::Io { .. } => K::Io,
             Error::BacktestCutoffTooLate { .. }
+            | Error::RepeatedBacktestCutoff(_)
             | Error::InvalidMinHistory(_)
             | Error::InvalidRecentWeight(_)
             | Error::InvalidWindow(_)

@@ -11,25 +11,8 @@ use winback_core::date::Day;
 use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Effect, Outcome, Plan, PlanParams};
 
 use crate::error::{Error, Result};
-use crate::model::{candidate, ScoredCustomer, Scores, WinbackModel};
+use crate::model::{candidate, ScoredCustomer, Scores, Wave, WinbackModel};
 use crate::outcomes::WaveOutcomes;
-
-/// A recorded contact wave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Wave {
-    /// Fingerprint of the outcomes' content ([`WaveOutcomes::fingerprint`]).
-    pub fingerprint: String,
-    /// The scoring date of the wave.
-    pub at: Day,
-    /// Per-group counts.
-    pub outcomes: Vec<Outcome>,
-    /// Ids of the customers contacted (per-customer outcomes), sorted.
-    pub contacted: Vec<String>,
-    /// Per-group counts of the control arm (`contacted` = customers held out).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub control: Vec<Outcome>,
-}
 
 /// One recorded wave as `winback campaign` prints it: both arms pooled over the
 /// wave's groups, and the win-backs the contact caused.
@@ -165,6 +148,9 @@ impl WinbackModel {
     /// wave, and more contacts in a group than are left of it. Returns the
     /// candidates left in `scores`, ready to re-plan.
     pub fn record_outcomes(&mut self, scores: &Scores, wave: &WaveOutcomes) -> Result<Vec<Candidate>> {
+        if wave.outcomes.iter().chain(&wave.control).all(|o| o.contacted == 0) {
+            return Err(Error::EmptyWave { file: wave.source.clone() });
+        }
         if let Some(i) = self.waves.iter().position(|w| w.fingerprint == wave.fingerprint) {
             return Err(Error::WaveAlreadyRecorded { file: wave.source.clone(), wave: i + 1 });
         }
@@ -177,7 +163,8 @@ impl WinbackModel {
         // For a per-customer wave, its own customers are still "left" until recorded.
         let all = self.left_candidates(scores);
         for o in wave.outcomes.iter().chain(&wave.control) {
-            let c = all.iter().find(|c| c.group == o.group).ok_or(winback_rank::Error::UnknownGroup(o.group))?;
+            let groups = self.segmentation.groups.len();
+            let c = all.iter().find(|c| c.group == o.group).ok_or_else(|| Error::UnknownOutcomeGroup { file: wave.source.clone(), group: o.group, groups })?;
             let held = wave.control.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
             let contacted = wave.outcomes.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
             if contacted + held > c.size as u64 {

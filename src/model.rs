@@ -11,7 +11,7 @@ use winback_core::labels::{training_cutoffs, TrainingSet};
 use winback_core::profile::{profiles, Profiles};
 use winback_core::lapse::{Lapse, LapseRule};
 use winback_core::History;
-use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Plan, PlanParams};
+use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams};
 use winback_tree::{Segmentation, Segmenter, TrainingData};
 
 use crate::error::{Error, Result};
@@ -189,10 +189,27 @@ pub struct WinbackModel {
     /// The groups.
     pub segmentation: Segmentation,
     /// The contact waves whose outcomes were recorded, oldest first.
-    pub waves: Vec<crate::feedback::Wave>,
+    pub waves: Vec<Wave>,
     /// The share of customers whose rows trained the model, when a cluster fit
     /// sampled them (`None`: every customer; see [`crate::sharded::FitPlan::limit_rows`]).
     pub training_sample: Option<f64>,
+}
+
+/// A recorded contact wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    /// Fingerprint of the outcomes' content ([`crate::WaveOutcomes::fingerprint`]).
+    pub fingerprint: String,
+    /// The scoring date of the wave.
+    pub at: Day,
+    /// Per-group counts.
+    pub outcomes: Vec<Outcome>,
+    /// Ids of the customers contacted (per-customer outcomes), sorted.
+    pub contacted: Vec<String>,
+    /// Per-group counts of the control arm (`contacted` = customers held out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub control: Vec<Outcome>,
 }
 
 /// A group as a plan candidate of `size` customers.
@@ -282,8 +299,10 @@ pub struct Scores {
     pub features: FeatureMatrix,
     /// Each group's share of these customers, by group id − 1.
     pub group_shares: Vec<f64>,
-    /// Groups above the model's maximum share of this list, in words ("refit
-    /// standing at this date"); empty when the groups hold.
+    /// What to check before using these scores, in words: groups above the
+    /// model's maximum share of this list ("refit standing at this date"), and a
+    /// date more than a horizon after the last day of the data (every recency
+    /// then counts days the data does not cover). Empty when all is well.
     pub warnings: Vec<String>,
 }
 
@@ -391,7 +410,17 @@ impl WinbackModel {
         let n = customers.len().max(1) as f64;
         let group_shares: Vec<f64> = count.iter().map(|&c| c as f64 / n).collect();
         let max = self.segmentation.params.max_group_share();
-        let warnings = group_shares
+        let mut warnings: Vec<String> = Vec::new();
+        let data_end = history.day_range().1;
+        let past = i64::from(at) - i64::from(data_end) - 1;
+        if past > self.config.horizon_days {
+            warnings.push(format!(
+                "scoring at {} with data up to {}: the {past} days in between count as days without a purchase for every customer; is the data complete?",
+                format_day(at),
+                format_day(data_end)
+            ));
+        }
+        warnings.extend(group_shares
             .iter()
             .enumerate()
             .filter(|(_, &s)| s > max && customers.len() >= 100)
@@ -402,8 +431,7 @@ impl WinbackModel {
                     Some(f) => format!("{head} (it held {:.1}% at {}): refit standing at this date", f * 100.0, format_day(self.fitted_at)),
                     None => format!("{head}: refit standing at this date"),
                 }
-            })
-            .collect();
+            }));
         Ok(Scores { at, lapse, customers, features, group_shares, warnings })
     }
 

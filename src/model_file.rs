@@ -18,7 +18,7 @@ use winback_core::lapse::{GapDistribution, LapseRule, SegmentThreshold};
 use winback_tree::{Group, Node, Segmentation};
 
 use crate::error::Error;
-use crate::feedback::Wave;
+use crate::model::Wave;
 use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION};
 
 /// The lapse decision at the fitting date, as stored (the rule is in the config,
@@ -54,6 +54,10 @@ pub struct SchemaFile {
     pub regions: Vec<String>,
     /// Kept levels of each categorical attribute.
     pub attribute_levels: BTreeMap<String, Vec<String>>,
+    /// Purchases counted by order id (`true`) or by customer-day (`false`);
+    /// absent in files written before it was recorded (then not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchases_by_order: Option<bool>,
 }
 
 /// The segmentation, as stored (its features are the schema's, its parameters
@@ -122,6 +126,7 @@ impl From<WinbackModel> for ModelFile {
                 channels: m.schema.channels,
                 regions: m.schema.regions,
                 attribute_levels: m.schema.attribute_levels,
+                purchases_by_order: m.schema.purchases_by_order,
             },
             training_cutoffs: m.training_cutoffs,
             skipped_cutoffs: m.skipped_cutoffs,
@@ -234,6 +239,7 @@ impl TryFrom<ModelFile> for WinbackModel {
             channels: f.schema.channels,
             regions: f.schema.regions,
             attribute_levels: f.schema.attribute_levels,
+            purchases_by_order: f.schema.purchases_by_order,
         };
         check_day("schema.learned_at", schema.learned_at)?;
         if schema.learned_at >= f.fitted_at {

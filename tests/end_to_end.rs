@@ -206,6 +206,55 @@ fn scoring_data_without_a_model_column_is_refused() {
 }
 
 #[test]
+fn scoring_data_that_counts_purchases_another_way_is_refused() {
+    // Fitted with order ids (a purchase = an order); scored without them (a purchase
+    // = a customer-day) every purchase count, gap and BG/NBD feature would change
+    // meaning: refused, in both directions, and the model file keeps the fact.
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let model = WinbackModel::fit(&h, at, &Config::default()).unwrap();
+    assert_eq!(model.schema.purchases_by_order, Some(true));
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").region("country").cancelled("is_cancellation");
+    let (by_day, _) = read_csv(root().join("datasets/online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    let e = model.score(&by_day, at).unwrap_err();
+    assert!(matches!(e, Error::Core(winback::core::Error::PurchaseCountMismatch { fitted_by_order: true })), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "the data does not match the model: it counted purchases by order id, and this history was read without an order id column (map the same order column, or refit)"
+    );
+    let by_day_model = WinbackModel::fit(&by_day, at, &Config::default()).unwrap();
+    assert_eq!(by_day_model.schema.purchases_by_order, Some(false));
+    let e = by_day_model.score(&h, at).unwrap_err();
+    assert!(matches!(e, Error::Core(winback::core::Error::PurchaseCountMismatch { fitted_by_order: false })), "{e}");
+    // The fact survives the model file; a file without it (older) is not checked.
+    let json = model.to_json().unwrap();
+    assert!(json.contains("\"purchases_by_order\": true") || json.contains("\"purchases_by_order\":true"), "{json:.200}");
+    let loaded = WinbackModel::from_json(&json, "model.json").unwrap();
+    assert!(loaded.score(&by_day, at).is_err());
+    let old = json.replace(",\n    \"purchases_by_order\": true", "").replace(",\"purchases_by_order\":true", "");
+    assert!(!old.contains("purchases_by_order"));
+    let old = WinbackModel::from_json(&old, "old.json").unwrap();
+    assert_eq!(old.schema.purchases_by_order, None);
+    assert!(old.score(&by_day, at).is_ok());
+}
+
+#[test]
+fn scoring_long_after_the_data_ends_warns() {
+    // The bundled extract ends on 2011-12-09. Standing the next day is normal; a year
+    // later every recency counts a year the data does not cover: said, not silent.
+    let h = online_retail();
+    let at = parse_iso_date("2011-12-10").unwrap();
+    let model = WinbackModel::fit(&h, at, &Config::default()).unwrap();
+    let edge = at + 60;
+    assert!(model.score(&h, edge).unwrap().warnings.iter().all(|w| !w.contains("with data up to")));
+    let late = model.score(&h, edge + 1).unwrap();
+    assert_eq!(
+        late.warnings[0],
+        "scoring at 2012-02-09 with data up to 2011-12-09: the 61 days in between count as days without a purchase for every customer; is the data complete?"
+    );
+}
+
+#[test]
 fn backtest_refuses_a_window_that_is_not_over() {
     let h = online_retail();
     let at = parse_iso_date("2011-12-10").unwrap();

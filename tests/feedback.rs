@@ -188,3 +188,24 @@ fn per_group_outcomes_with_arms_and_old_files_keep_their_fingerprint() {
     let e = read_outcomes("customer_id,arm,contacted,came_back\na,contact,0,0\n".as_bytes(), "w.csv").unwrap_err();
     assert!(e.to_string().contains("take no `contacted` column"), "{e}");
 }
+
+#[test]
+fn outcomes_where_nobody_was_contacted_or_of_an_unknown_group_are_refused() {
+    // A header-only file (or every count 0) was recorded as an empty wave.
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let before = m.clone();
+    for (csv, file) in [("group,contacted,came_back\n", "empty.csv"), ("group,contacted,came_back\n1,0,0\n2,0,0\n", "zeros.csv")] {
+        let wave = read_outcomes(csv.as_bytes(), file).unwrap();
+        let e = m.feedback(&s, &wave, &PlanParams::default()).unwrap_err();
+        assert!(matches!(e, Error::EmptyWave { .. }), "{e}");
+        assert_eq!(e.to_string(), format!("{file}: nobody was contacted in these outcomes (no row, or every `contacted` is 0): there is no wave to record"));
+        assert!(!e.is_parameter());
+    }
+    let groups = m.segmentation.groups.len();
+    let wave = read_outcomes(format!("group,contacted,came_back\n{},10,1\n", groups + 1).as_bytes(), "w.csv").unwrap();
+    let e = m.feedback(&s, &wave, &PlanParams::default()).unwrap_err();
+    assert_eq!(e.to_string(), format!("w.csv: group {} is not a group of the model (it has groups 1 to {groups})", groups + 1));
+    assert_eq!(m, before);
+    assert!(m.waves.is_empty());
+}

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::date::Day;
-use crate::features::{summarize, Summary};
+use crate::summary::{gap_histogram, summarize, Summary};
 use crate::{Error, History, Present, Result};
 
 /// The longest gap histogram a census may hold (days).
@@ -336,7 +336,7 @@ fn run_lengths(sorted: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64)> {
 
 /// Gaps between consecutive purchase days before `cutoff`, over every customer.
 fn gap_counts(history: &History, cutoff: Day) -> Vec<u64> {
-    let mut h = crate::lapse::gap_histogram(history, cutoff, |_| true);
+    let mut h = gap_histogram(history, cutoff, |_| true);
     let last = h.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
     h.truncate(last);
     h

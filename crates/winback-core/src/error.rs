@@ -152,6 +152,13 @@ pub enum Error {
         /// What it needs (`region column`, `customer attributes`).
         needs: &'static str,
     },
+    /// The schema counted purchases by order id and the history by customer-day,
+    /// or the other way round.
+    #[error("the data does not match the model: {}", if *fitted_by_order { "it counted purchases by order id, and this history was read without an order id column (map the same order column, or refit)" } else { "it counted purchases by customer-day (no order id column), and this history was read with one (leave the order column out, or refit)" })]
+    PurchaseCountMismatch {
+        /// Whether the schema counted purchases by order id.
+        fitted_by_order: bool,
+    },
     /// A feature of the schema needs an attribute column the attribute table lacks.
     #[error("the data does not match the model: feature `{feature}` needs the attribute column `{column}`")]
     MissingAttributeColumn {

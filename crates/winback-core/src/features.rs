@@ -73,7 +73,7 @@ use crate::attributes::AttrValues;
 use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, NONE_CODE};
-use crate::lapse::argmax;
+use crate::summary::{argmax, summarize, Summary};
 use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::census::{pattern_key, Census, Population};
@@ -243,6 +243,13 @@ pub struct FeatureSchema {
     pub regions: Vec<String>,
     /// Kept levels of each categorical attribute.
     pub attribute_levels: BTreeMap<String, Vec<String>>,
+    /// How purchases were counted when the schema was learned: `Some(true)` by
+    /// order id (an order id column was mapped), `Some(false)` by customer-day;
+    /// `None` when unknown (model files written before it was recorded). A
+    /// history that counts purchases the other way is refused: `purchases`,
+    /// gaps and BG/NBD features would mean something else than when fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchases_by_order: Option<bool>,
 }
 
 /// A feature matrix: one row per customer, one column per schema feature.
@@ -511,6 +518,7 @@ impl FeatureSchema {
             channels,
             regions,
             attribute_levels,
+            purchases_by_order: Some(present.order),
         })
     }
 }
@@ -571,94 +579,6 @@ pub(crate) fn attribute_features(
     attribute_levels
 }
 
-/// Per-customer facts before the cutoff, from which every feature is computed.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Summary {
-    pub(crate) purchases: u32,
-    pub(crate) first: Day,
-    pub(crate) last: Day,
-    pub(crate) distinct_days: u32,
-    pub(crate) gap_sum: f64,
-    pub(crate) gap_sq: f64,
-    pub(crate) gross: f64,
-    pub(crate) returned: f64,
-    pub(crate) win_purchases: Vec<u32>,
-    pub(crate) win_spend: Vec<f64>,
-    pub(crate) trend_recent: f64,
-    pub(crate) trend_prev: f64,
-    pub(crate) categories: Vec<(u16, f64)>,
-    pub(crate) channels: Vec<(u16, u32)>,
-    pub(crate) first_channel: u16,
-    pub(crate) regions: Vec<(u16, u32)>,
-}
-
-fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
-    if k == NONE_CODE {
-        return;
-    }
-    match acc.iter_mut().find(|(x, _)| *x == k) {
-        Some((_, a)) => *a += v,
-        None => acc.push((k, v)),
-    }
-}
-
-pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
-    let r = h.range_before(c, t);
-    let mut s = Summary {
-        win_purchases: vec![0; windows.len()],
-        win_spend: vec![0.0; windows.len()],
-        first_channel: NONE_CODE,
-        ..Default::default()
-    };
-    let mut prev_day: Option<Day> = None;
-    for e in r {
-        let d = h.ev_day[e];
-        let (g, ret) = (h.ev_gross[e], h.ev_returned[e]);
-        s.gross += g;
-        s.returned += ret;
-        let age = i64::from(t) - i64::from(d);
-        for (i, &w) in windows.iter().enumerate() {
-            if age <= w {
-                s.win_spend[i] += g - ret;
-                if h.ev_is_purchase[e] {
-                    s.win_purchases[i] += 1;
-                }
-            }
-        }
-        if !h.ev_is_purchase[e] {
-            continue;
-        }
-        if age <= 180 {
-            s.trend_recent += g;
-        } else if age <= 360 {
-            s.trend_prev += g;
-        }
-        if s.purchases == 0 {
-            s.first = d;
-            s.first_channel = h.ev_channel[e];
-        }
-        s.purchases += 1;
-        s.last = d;
-        match prev_day {
-            Some(p) if p == d => {}
-            Some(p) => {
-                let gap = f64::from(d - p);
-                s.gap_sum += gap;
-                s.gap_sq += gap * gap;
-                s.distinct_days += 1;
-            }
-            None => s.distinct_days += 1,
-        }
-        prev_day = Some(d);
-        for (k, v) in h.event_categories(e) {
-            bump(&mut s.categories, k, v);
-        }
-        bump(&mut s.channels, h.ev_channel[e], 1);
-        bump(&mut s.regions, h.ev_region[e], 1);
-    }
-    (s.purchases > 0).then_some(s)
-}
-
 /// A customer's BG/NBD pattern at cutoff `t`, in days.
 fn pattern(s: &Summary, t: Day) -> Pattern {
     let (x, t_x, t) = pattern_key(s, t);
@@ -709,6 +629,11 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
 
 fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
     let p = history.present();
+    if let Some(by_order) = schema.purchases_by_order {
+        if by_order != p.order {
+            return Err(Error::PurchaseCountMismatch { fitted_by_order: by_order });
+        }
+    }
     for f in &schema.features {
         let need = match f.source {
             Source::MainCategory(_) | Source::DistinctCategories | Source::TopCategoryShare => p.category.then_some(()).ok_or("category column"),

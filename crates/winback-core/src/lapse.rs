@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, NONE_CODE};
+use crate::summary::{argmax, gap_histogram};
 
 /// Which segment gets its own lapse threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,54 +313,6 @@ pub(crate) fn segment_of(history: &History, c: usize, cutoff: Day, by: SegmentBy
         }
     }
     argmax(&acc)
-}
-
-/// The key with the largest value; ties go to the smaller key. `NONE_CODE` when empty.
-pub(crate) fn argmax<T: PartialOrd + Copy>(acc: &[(u16, T)]) -> u16 {
-    let mut best: Option<(u16, T)> = None;
-    for &(k, v) in acc {
-        best = match best {
-            Some((bk, bv)) if bv > v || (bv == v && bk < k) => Some((bk, bv)),
-            _ => Some((k, v)),
-        };
-    }
-    best.map_or(NONE_CODE, |(k, _)| k)
-}
-
-/// Counts of gaps (in days) between consecutive distinct purchase days before `cutoff`,
-/// over the customers `keep` selects.
-pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
-    let span = (history.last_day - history.first_day).max(0) as usize + 1;
-    (0..history.num_customers())
-        .into_par_iter()
-        .fold(
-            || vec![0u64; span],
-            |mut h, c| {
-                if keep(c) {
-                    let mut prev: Option<Day> = None;
-                    for e in history.range_before(c, cutoff) {
-                        if !history.ev_is_purchase[e] {
-                            continue;
-                        }
-                        let d = history.ev_day[e];
-                        if let Some(p) = prev {
-                            if d > p {
-                                h[(d - p) as usize] += 1;
-                            }
-                        }
-                        prev = Some(d);
-                    }
-                }
-                h
-            },
-        )
-        .reduce(
-            || vec![0u64; span],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        )
 }
 
 /// The k-th smallest gap (0-based) from a histogram.

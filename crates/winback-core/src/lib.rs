@@ -49,6 +49,7 @@ pub mod profile;
 pub mod progress;
 pub mod read;
 pub mod report;
+mod summary;
 pub mod synthetic;
 pub mod traits;
 #[cfg(feature = "arrow")]

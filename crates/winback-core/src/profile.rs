@@ -37,9 +37,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::AttrValues;
 use crate::date::Day;
-use crate::features::{population, score_high, score_low, summarize, Summary};
+use crate::features::{population, score_high, score_low};
 use crate::history::{History, NONE_CODE};
-use crate::lapse::argmax;
+use crate::summary::{argmax, summarize, Summary};
 
 /// Median and quartiles of a measure.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

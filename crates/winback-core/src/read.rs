@@ -1,4 +1,4 @@
-//! Reading purchase histories from CSV files (plain or gzip).
+//! Reading purchase histories from CSV files (plain or gzip, by name or content).
 //!
 //! The user maps which columns hold what with a [`ColumnMap`]; every row is then
 //! either used, counted in the [`LoadReport`] with its reason, or — in strict
@@ -33,7 +33,8 @@ use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
 use crate::progress::{step, Counted, Progress, Silent, Unit};
 use crate::report::{LoadReport, SkipReason};
 
-/// Reads a CSV file (gzip-compressed when its name ends in `.gz`).
+/// Reads a CSV file (gzip-compressed when its name ends in `.gz` or its content
+/// starts with gzip's magic bytes).
 pub fn read_csv(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions) -> Result<(History, LoadReport)> {
     read_csv_with(path, map, csv, options, &Silent)
 }
@@ -47,7 +48,7 @@ pub fn read_csv_with(path: impl AsRef<Path>, map: &ColumnMap, csv: &CsvOptions, 
 }
 
 fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &LoadOptions, progress: &dyn Progress) -> Result<(History, LoadReport)> {
-    let plain = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let plain = !is_gzip(path);
     if plain {
         if let Some(done) = read_csv_parallel(path, map, csv, options, progress)? {
             return Ok(done);
@@ -55,7 +56,7 @@ fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &Lo
     }
     let reader = open_counted(path, progress)?;
     // A plain file's size lets the columns be allocated once, near their final size.
-    let size = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) { None } else { std::fs::metadata(path).ok().map(|m| m.len()) };
+    let size = if is_gzip(path) { None } else { std::fs::metadata(path).ok().map(|m| m.len()) };
     let (mut t, first) = CsvTable::new(reader, &path.display().to_string(), csv)?;
     read_rows(&mut t, first, map, options, size)
 }
@@ -64,18 +65,28 @@ fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &Lo
 fn open_counted<'p>(path: &Path, progress: &'p dyn Progress) -> Result<Box<dyn Read + Send + 'p>> {
     let f = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let buf = BufReader::with_capacity(1 << 20, Counted { inner: f, progress });
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    if is_gzip(path) {
         Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buf))))
     } else {
         Ok(Box::new(buf))
     }
 }
 
-/// Opens a file for reading, transparently decompressing `.gz`.
+/// Whether a file is gzip-compressed: its name ends in `.gz`, or it starts with
+/// gzip's magic bytes (a compressed export saved without the extension).
+fn is_gzip(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        return true;
+    }
+    let mut magic = [0u8; 2];
+    File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == [0x1f, 0x8b]
+}
+
+/// Opens a file for reading, transparently decompressing gzip (see [`is_gzip`]).
 pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
     let f = File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     let buf = BufReader::with_capacity(1 << 20, f);
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+    if is_gzip(path) {
         Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(buf))))
     } else {
         Ok(Box::new(buf))
@@ -394,7 +405,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
 /// The attribute table's CSV readers live with the other readers (the table
 /// itself, in `attributes`, knows no file).
 impl Attributes {
-    /// Reads an attribute CSV file (gzip when the name ends in `.gz`); `key` is the customer id column.
+    /// Reads an attribute CSV file (gzip by name or content, as [`read_csv`]); `key` is the customer id column.
     pub fn read_csv(path: impl AsRef<Path>, key: &str, csv: &CsvOptions) -> Result<Self> {
         let path = path.as_ref();
         Self::read_csv_from(open(path)?, &path.display().to_string(), key, csv)

@@ -92,6 +92,28 @@ fn online_retail_sample() {
     assert!(share.iter().any(|&s| s > 0.0), "cancellations are netted");
 }
 
+/// A gzip file saved without its `.gz` extension is recognised by its content
+/// (it was read as text and its header shown as binary noise).
+#[test]
+fn gzip_without_its_extension_is_read_by_content() {
+    let map = ColumnMap::new("customer_id", "invoice_date", "amount").order("invoice_no").region("country");
+    let tmp = std::env::temp_dir().join(format!("winback-noext-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let bare = tmp.join("online_retail_invoices");
+    std::fs::copy(dataset("online_retail_invoices.csv.gz"), &bare).unwrap();
+    let (a, ra) = read_csv(dataset("online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    let (b, rb) = read_csv(&bare, &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+    assert_eq!((rb.rows_read, rb.customers), (25_900, 4_372));
+    assert_eq!((ra.rows_used, ra.customers), (rb.rows_used, rb.customers));
+    assert_eq!(a.num_customers(), b.num_customers());
+    // A plain text file of two bytes or fewer is not mistaken for gzip.
+    let tiny = tmp.join("tiny.csv");
+    std::fs::write(&tiny, "a").unwrap();
+    let e = read_csv(&tiny, &map, &CsvOptions::default(), &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("customer_id"), "{e}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 /// A plain CSV over 16 MB is read in parallel chunks: same history, same report,
 /// same features as reading it as one stream; errors name the global line.
 #[test]

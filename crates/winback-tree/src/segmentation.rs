@@ -824,6 +824,16 @@ impl Segmentation {
                     return bad(format!("{}: {v} is not a positive finite Beta parameter", at(name)));
                 }
             }
+            // Each fact once: the probability and its interval are those of the Beta
+            // posterior (alpha, beta) at the segmentation's level, never edited apart.
+            let post = Beta { alpha: g.alpha, beta: g.beta };
+            if (g.probability - post.mean()).abs() > 1e-9 {
+                return bad(format!("{}: {} differs from the posterior mean alpha / (alpha + beta) = {}", at("probability"), g.probability, post.mean()));
+            }
+            let (lo, hi) = post.interval(self.params.interval_level());
+            if (g.low - lo).abs() > 1e-9 || (g.high - hi).abs() > 1e-9 {
+                return bad(format!("{}: [{}, {}] differs from the posterior's interval [{lo}, {hi}]", at("low"), g.low, g.high));
+            }
             if g.came_back > g.size {
                 return bad(format!("{}: {} is more than the group's size {}", at("came_back"), g.came_back, g.size));
             }

@@ -1,0 +1,150 @@
+//! Per-customer facts before a cutoff — purchases, first and last day, gaps,
+//! spend in windows, category, channel and region mixes — from which the
+//! features, the census and the profiles are computed; and the histogram of
+//! gaps between purchase days that the lapse threshold is read from.
+//!
+//! This is the bottom of the cutoff-side modules: [`crate::census`],
+//! [`crate::lapse`], [`crate::features`] and [`crate::profile`] build on it, and
+//! it uses none of them.
+
+use rayon::prelude::*;
+
+use crate::date::Day;
+use crate::history::{History, NONE_CODE};
+
+/// Per-customer facts before the cutoff, from which every feature is computed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Summary {
+    pub(crate) purchases: u32,
+    pub(crate) first: Day,
+    pub(crate) last: Day,
+    pub(crate) distinct_days: u32,
+    pub(crate) gap_sum: f64,
+    pub(crate) gap_sq: f64,
+    pub(crate) gross: f64,
+    pub(crate) returned: f64,
+    pub(crate) win_purchases: Vec<u32>,
+    pub(crate) win_spend: Vec<f64>,
+    pub(crate) trend_recent: f64,
+    pub(crate) trend_prev: f64,
+    pub(crate) categories: Vec<(u16, f64)>,
+    pub(crate) channels: Vec<(u16, u32)>,
+    pub(crate) first_channel: u16,
+    pub(crate) regions: Vec<(u16, u32)>,
+}
+
+fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
+    if k == NONE_CODE {
+        return;
+    }
+    match acc.iter_mut().find(|(x, _)| *x == k) {
+        Some((_, a)) => *a += v,
+        None => acc.push((k, v)),
+    }
+}
+
+pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
+    let r = h.range_before(c, t);
+    let mut s = Summary {
+        win_purchases: vec![0; windows.len()],
+        win_spend: vec![0.0; windows.len()],
+        first_channel: NONE_CODE,
+        ..Default::default()
+    };
+    let mut prev_day: Option<Day> = None;
+    for e in r {
+        let d = h.ev_day[e];
+        let (g, ret) = (h.ev_gross[e], h.ev_returned[e]);
+        s.gross += g;
+        s.returned += ret;
+        let age = i64::from(t) - i64::from(d);
+        for (i, &w) in windows.iter().enumerate() {
+            if age <= w {
+                s.win_spend[i] += g - ret;
+                if h.ev_is_purchase[e] {
+                    s.win_purchases[i] += 1;
+                }
+            }
+        }
+        if !h.ev_is_purchase[e] {
+            continue;
+        }
+        if age <= 180 {
+            s.trend_recent += g;
+        } else if age <= 360 {
+            s.trend_prev += g;
+        }
+        if s.purchases == 0 {
+            s.first = d;
+            s.first_channel = h.ev_channel[e];
+        }
+        s.purchases += 1;
+        s.last = d;
+        match prev_day {
+            Some(p) if p == d => {}
+            Some(p) => {
+                let gap = f64::from(d - p);
+                s.gap_sum += gap;
+                s.gap_sq += gap * gap;
+                s.distinct_days += 1;
+            }
+            None => s.distinct_days += 1,
+        }
+        prev_day = Some(d);
+        for (k, v) in h.event_categories(e) {
+            bump(&mut s.categories, k, v);
+        }
+        bump(&mut s.channels, h.ev_channel[e], 1);
+        bump(&mut s.regions, h.ev_region[e], 1);
+    }
+    (s.purchases > 0).then_some(s)
+}
+
+/// The key with the largest value; ties go to the smaller key. `NONE_CODE` when empty.
+pub(crate) fn argmax<T: PartialOrd + Copy>(acc: &[(u16, T)]) -> u16 {
+    let mut best: Option<(u16, T)> = None;
+    for &(k, v) in acc {
+        best = match best {
+            Some((bk, bv)) if bv > v || (bv == v && bk < k) => Some((bk, bv)),
+            _ => Some((k, v)),
+        };
+    }
+    best.map_or(NONE_CODE, |(k, _)| k)
+}
+
+/// Counts of gaps (in days) between consecutive distinct purchase days before `cutoff`,
+/// over the customers `keep` selects.
+pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize) -> bool + Sync) -> Vec<u64> {
+    let span = (history.last_day - history.first_day).max(0) as usize + 1;
+    (0..history.num_customers())
+        .into_par_iter()
+        .fold(
+            || vec![0u64; span],
+            |mut h, c| {
+                if keep(c) {
+                    let mut prev: Option<Day> = None;
+                    for e in history.range_before(c, cutoff) {
+                        if !history.ev_is_purchase[e] {
+                            continue;
+                        }
+                        let d = history.ev_day[e];
+                        if let Some(p) = prev {
+                            if d > p {
+                                h[(d - p) as usize] += 1;
+                            }
+                        }
+                        prev = Some(d);
+                    }
+                }
+                h
+            },
+        )
+        .reduce(
+            || vec![0u64; span],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        )
+}
+
