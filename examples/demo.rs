@@ -61,12 +61,11 @@ fn run(title: &str, history: &History, at: &str, config: &Config, cost: f64, mar
         println!("{:>5} {:>8} {:>10} {:>12.1} {:>10.2} {:>10.2}", s.group, s.contacts, s.cum_contacts, s.cum_expected_winbacks, s.cum_cost, s.cum_profit);
     }
     println!(
-        "stop: {:?} after {} of {} groups; not contacted: groups {:?} ({} customers, {:.2} saved)",
+        "stop: {:?} after {} of {} groups; not contacted: {}, {:.2} saved",
         plan.stop,
         plan.steps.len(),
         plan.steps.len() + plan.groups_skipped().len(),
-        plan.groups_skipped(),
-        plan.skipped.iter().map(|s| s.customers).sum::<usize>(),
+        plan.not_contacted(),
         plan.cost_saved
     );
     if let Some(first) = contacts.first() {

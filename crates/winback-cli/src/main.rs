@@ -34,7 +34,7 @@ use winback::{Config, WinbackModel};
 macro_rules! outln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout().lock(), $($t)*).map_err(|e| Failure::Data(format!("cannot write to stdout: {e}")))?;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err(|e| crate::stdout_failure(&e, "to stdout"))?;
     }};
 }
 
@@ -42,7 +42,7 @@ macro_rules! outln {
 macro_rules! out {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        write!(std::io::stdout().lock(), $($t)*).map_err(|e| Failure::Data(format!("cannot write to stdout: {e}")))?;
+        write!(std::io::stdout().lock(), $($t)*).map_err(|e| crate::stdout_failure(&e, "to stdout"))?;
     }};
 }
 
@@ -475,6 +475,20 @@ enum Failure {
     Data(String),
     /// Bad usage (exit 2).
     Usage(String),
+    /// Standard output was closed by its reader (`winback score -o - | head`):
+    /// stop quietly, with the status of a process ended by SIGPIPE (141), as
+    /// `cat` and `grep` do.
+    Closed,
+}
+
+/// A failure to write to standard output: [`Failure::Closed`] when its reader
+/// has gone, else a data failure naming `what`.
+fn stdout_failure(e: &std::io::Error, what: &str) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::Closed
+    } else {
+        Failure::Data(format!("cannot write {what}: {e}"))
+    }
 }
 
 impl From<winback::Error> for Failure {
@@ -817,11 +831,10 @@ fn print_plan(p: &Plan) -> Res<()> {
         outln!("{:>5} {:>8.3} {:>8} {:>10} {:>12.1} {:>10.2} {:>11.2}", s.group, s.probability, s.contacts, s.cum_contacts, s.cum_expected_winbacks, s.cum_cost, s.cum_profit);
     }
     outln!(
-        "stop: {:?} after {} groups; not contacted: groups {:?} ({} customers), cost saved {:.2}",
+        "stop: {:?} after {} groups; not contacted: {}, cost saved {:.2}",
         p.stop,
         p.steps.len(),
-        p.groups_skipped(),
-        p.skipped.iter().map(|s| s.customers).sum::<usize>(),
+        p.not_contacted(),
         p.cost_saved + 0.0
     );
     Ok(())
@@ -1044,7 +1057,14 @@ fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
     };
     let b = step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &config))?;
     if cli.json {
-        print_json(&serde_json::to_value(&b).unwrap_or_default())?;
+        // Dates as YYYY-MM-DD, as every other command prints them (not day numbers).
+        let mut v = serde_json::to_value(&b).unwrap_or_default();
+        for row in v.get_mut("rows").and_then(|r| r.as_array_mut()).into_iter().flatten() {
+            if let Some(d) = row.get("cutoff").and_then(|d| d.as_i64()).and_then(|d| i32::try_from(d).ok()) {
+                row["cutoff"] = serde_json::Value::String(format_day(d));
+            }
+        }
+        print_json(&v)?;
     } else {
         out!("{}", b.table());
     }
@@ -1160,6 +1180,7 @@ fn main() -> ExitCode {
             eprintln!("winback: {m}");
             return ExitCode::from(2);
         }
+        Err(Failure::Closed) => return ExitCode::from(141),
     };
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
@@ -1179,5 +1200,6 @@ fn main() -> ExitCode {
             eprintln!("winback: {m}");
             ExitCode::from(2)
         }
+        Err(Failure::Closed) => ExitCode::from(141),
     }
 }

@@ -36,11 +36,16 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
     } else {
         Box::new(std::fs::File::create(target).map_err(|e| fail(e.to_string()))?)
     };
+    // Stdout closed by its reader (`| head`): stop quietly (see `Failure::Closed`).
+    let csv_fail = |e: csv::Error| match e.kind() {
+        csv::ErrorKind::Io(io) if target == "-" => crate::stdout_failure(io, target),
+        _ => fail(e.to_string()),
+    };
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
     let schema = batch.schema();
-    w.write_record(schema.fields().iter().map(|f| f.name().as_str())).map_err(|e| fail(e.to_string()))?;
+    w.write_record(schema.fields().iter().map(|f| f.name().as_str())).map_err(csv_fail)?;
     for r in 0..batch.num_rows() {
-        w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r))).map_err(|e| fail(e.to_string()))?;
+        w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r))).map_err(csv_fail)?;
     }
-    w.flush().map_err(|e| fail(e.to_string()))
+    w.flush().map_err(|e| if target == "-" { crate::stdout_failure(&e, target) } else { fail(e.to_string()) })
 }

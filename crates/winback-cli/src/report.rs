@@ -365,10 +365,9 @@ pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, pro
     }
     let _ = write!(
         plan,
-        r#"<tr class="stop"><td colspan="7">stop: {:?} — not contacted: groups {:?} ({} customers), cost saved {:.2}</td></tr>"#,
+        r#"<tr class="stop"><td colspan="7">stop: {:?} — not contacted: {}, cost saved {:.2}</td></tr>"#,
         p.stop,
-        p.groups_skipped(),
-        p.skipped.iter().map(|x| x.customers).sum::<usize>(),
+        esc(&p.not_contacted()),
         p.cost_saved
     );
     let bt_table = bt.map_or(String::new(), |b| {

@@ -157,6 +157,19 @@ fn backtest_table_and_json() {
         .success()
         .stdout(predicate::str::contains("| 2011-10-01 | recency only (10 bins) |"));
     winback().arg("backtest").args(retail()).args(["--cutoffs", "2011-11-01"]).assert().code(2).stderr(predicate::str::contains("its 60-day window ends after 2011-12-10"));
+    // JSON: cutoffs as dates, not day numbers; a cutoff given twice is refused.
+    let out = winback().arg("--json").arg("backtest").args(retail()).args(["--cutoffs", "2011-09-01,2011-10-01"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cutoffs: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["cutoff"].as_str().unwrap()).collect();
+    assert_eq!(cutoffs, ["2011-09-01", "2011-10-01"]);
+    winback()
+        .arg("backtest")
+        .args(retail())
+        .args(["--cutoffs", "2011-10-01,2011-10-01"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::diff("winback: backtest cutoff 2011-10-01 is given twice\n"));
 }
 
 #[test]

@@ -386,12 +386,39 @@ impl Plan {
         self.skipped.iter().filter(|s| !self.steps.iter().any(|st| st.group == s.group)).map(|s| s.group).collect()
     }
 
+    /// The group contacted in part (a budget or a contact cap stopped the plan
+    /// inside it), with its customers left out.
+    pub fn cut_short(&self) -> Option<CutShort> {
+        self.skipped
+            .iter()
+            .find(|s| self.steps.iter().any(|st| st.group == s.group))
+            .map(|s| CutShort { group: s.group, customers: s.customers })
+    }
+
+    /// What the plan leaves out, in words, as every interface prints it:
+    /// `groups [3, 4] and 183 of group 2 (1097 customers)`, or `nobody (0 customers)`.
+    pub fn not_contacted(&self) -> String {
+        let mut parts = Vec::new();
+        let groups = self.groups_skipped();
+        if !groups.is_empty() {
+            parts.push(format!("group{} {:?}", if groups.len() == 1 { "" } else { "s" }, groups));
+        }
+        if let Some(c) = self.cut_short() {
+            parts.push(format!("{} of group {}", c.customers, c.group));
+        }
+        let what = if parts.is_empty() { "nobody".to_string() } else { parts.join(" and ") };
+        let n: usize = self.skipped.iter().map(|s| s.customers).sum();
+        format!("{what} ({n} customer{})", if n == 1 { "" } else { "s" })
+    }
+
     /// The plan as every interface shows it (CLI `--json`, Python `Plan`):
     /// totals, contacted and skipped group ids, steps, skipped groups, gains.
     pub fn summary(&self) -> PlanSummary<'_> {
         PlanSummary {
             groups_contacted: self.groups_contacted(),
             groups_skipped: self.groups_skipped(),
+            cut_short: self.cut_short(),
+            not_contacted: self.not_contacted(),
             contacts: self.contacts,
             expected_winbacks: self.expected_winbacks,
             revenue: self.revenue,
@@ -406,6 +433,15 @@ impl Plan {
     }
 }
 
+/// The group a plan contacted in part: its id and the customers left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutShort {
+    /// Group id.
+    pub group: usize,
+    /// Its customers not contacted.
+    pub customers: usize,
+}
+
 /// A plan's summary for display and JSON (see [`Plan::summary`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlanSummary<'a> {
@@ -413,6 +449,10 @@ pub struct PlanSummary<'a> {
     pub groups_contacted: Vec<usize>,
     /// Group ids with nobody contacted.
     pub groups_skipped: Vec<usize>,
+    /// The group contacted in part, if any.
+    pub cut_short: Option<CutShort>,
+    /// What is left out, in words ([`Plan::not_contacted`]).
+    pub not_contacted: String,
     /// Total contacts.
     pub contacts: usize,
     /// Total expected win-backs.
@@ -485,6 +525,9 @@ pub fn order(candidates: &[Candidate], params: &PlanParams) -> Vec<usize> {
 pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
     validate(candidates)?;
     params.validate()?;
+    if params.objective == Objective::Incremental && !candidates.is_empty() && candidates.iter().all(|c| c.effect.is_none()) {
+        return Err(Error::NoEffectMeasured);
+    }
     let ord = order(candidates, params);
     let mut steps: Vec<Step> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
@@ -601,7 +644,8 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             }
         })
         .collect();
-    let cost_saved = skipped.iter().map(|s| s.cost_saved).sum();
+    // `+ 0.0`: an empty f64 sum is -0.0, which JSON would show as such.
+    let cost_saved = skipped.iter().map(|s| s.cost_saved).sum::<f64>() + 0.0;
     Ok(Plan { params: params.clone(), steps, skipped, stop, contacts, expected_winbacks: wb, revenue: rev, cost, profit: rev - cost, cost_saved, gains })
 }
 

@@ -84,5 +84,9 @@ fn the_incremental_objective_plans_on_the_effect_and_leaves_out_what_it_cannot_m
     let costly = plan(&candidates, &PlanParams { cost_per_contact: 1.0, ..params.clone() }).unwrap();
     assert_eq!(costly.groups_contacted(), vec![2]);
     assert_eq!(costly.skipped.iter().find(|s| s.group == 1).map(|s| s.reason), Some(StopReason::Unprofitable));
-    assert!(PlanParams { min_effect: Some(2.0), ..params }.validate().is_err());
+    assert!(PlanParams { min_effect: Some(2.0), ..params.clone() }.validate().is_err());
+    // Nothing measured at all (no wave had a control group): refused, not an empty plan.
+    let e = plan(&[Candidate::new(4, 300, 0.5, 0.4, 0.6, 40.0)], &params).unwrap_err();
+    assert!(matches!(e, winback_rank::Error::NoEffectMeasured), "{e}");
+    assert_eq!(e.kind(), winback_stats::ErrorKind::Parameter);
 }

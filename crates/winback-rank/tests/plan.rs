@@ -70,6 +70,26 @@ fn budget_exact_and_one_contact_short() {
 }
 
 #[test]
+fn what_a_plan_leaves_out_names_the_group_cut_short() {
+    // A budget of 400 contacts group 1 (100) and 100 of group 2's 200: the 100 left of
+    // group 2 are counted and named, not hidden in the total of the groups left out.
+    let p = plan(&four(), &PlanParams { budget: Some(400.0), ..econ() }).unwrap();
+    assert_eq!(p.groups_skipped(), vec![3, 4]);
+    assert_eq!(p.cut_short(), Some(CutShort { group: 2, customers: 100 }));
+    assert_eq!(p.not_contacted(), "groups [3, 4] and 100 of group 2 (800 customers)");
+    let s = p.summary();
+    assert_eq!((s.cut_short, s.not_contacted.as_str()), (Some(CutShort { group: 2, customers: 100 }), "groups [3, 4] and 100 of group 2 (800 customers)"));
+    // Whole groups only; one group; nobody; and a zero cost saved is +0, not -0.
+    let p = plan(&four(), &econ()).unwrap();
+    assert_eq!((p.cut_short(), p.not_contacted()), (None, "group [4] (400 customers)".to_string()));
+    let p = plan(&four(), &PlanParams { include_unprofitable: true, ..econ() }).unwrap();
+    assert_eq!(p.not_contacted(), "nobody (0 customers)");
+    assert!(p.cost_saved == 0.0 && p.cost_saved.is_sign_positive());
+    let free = plan(&four(), &PlanParams::default()).unwrap();
+    assert!(free.cost_saved.is_sign_positive(), "{}", free.cost_saved);
+}
+
+#[test]
 fn max_contacts_and_min_probability() {
     let p = plan(&four(), &PlanParams { max_contacts: Some(150), ..Default::default() }).unwrap();
     assert_eq!(p.contacts, 150);

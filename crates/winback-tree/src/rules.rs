@@ -151,11 +151,23 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
             let (lo, hi) = int_range(c.lower, c.upper);
             format!("{} {}", label(&f.name), int_phrase(lo, hi, ""))
         }
-        FeatureKind::Money => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.2}"))),
-        FeatureKind::Share => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{:.0}%", v * 100.0))),
-        FeatureKind::Probability => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{:.1}%", v * 100.0))),
-        FeatureKind::Ratio | FeatureKind::Number => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.2}"))),
+        FeatureKind::Money => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| decimals(v, 2))),
+        FeatureKind::Share => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{}%", decimals(v * 100.0, 0)))),
+        FeatureKind::Probability => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{}%", decimals(v * 100.0, 1)))),
+        FeatureKind::Ratio | FeatureKind::Number => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| decimals(v, 2))),
     }
+}
+
+/// `v` with `places` decimals; a threshold that is not 0 but would round to 0
+/// gets two significant digits instead ("under 0.0028", not "under 0.00").
+fn decimals(v: f64, places: usize) -> String {
+    let scale = 10f64.powi(places as i32);
+    if v == 0.0 || !v.is_finite() || (v.abs() * scale).round() > 0.0 {
+        return format!("{v:.places$}");
+    }
+    // The first significant digit is at decimal place floor(-log10 |v|) + 1.
+    let places = ((-v.abs().log10()).floor() as usize + 2).min(15);
+    format!("{v:.places$}")
 }
 
 /// A rule as a sentence: conditions joined by "; ". The empty rule is "all customers".
@@ -204,6 +216,19 @@ mod tests {
         assert_eq!(sentence(&[c(4, Some(99.995), None)], &fs), "total spend at least 100.00");
         assert_eq!(sentence(&[c(5, Some(0.25), Some(0.75))], &fs), "share of purchases online 25%–75%");
         assert_eq!(sentence(&[], &fs), "all customers");
+        // Small thresholds keep two significant digits instead of rounding to 0.
+        let cv = vec![feat("gap_cv", FeatureKind::Ratio), feat("channel_share=web", FeatureKind::Share), feat("spend_mean", FeatureKind::Money)];
+        let k = |feature: usize, lower, upper| Condition { feature, name: cv[feature].name.clone(), lower, upper };
+        assert_eq!(sentence(&[k(0, None, Some(0.0028))], &cv), "irregularity of gaps (cv) under 0.0028");
+        assert_eq!(sentence(&[k(0, Some(0.0028), None)], &cv), "irregularity of gaps (cv) at least 0.0028");
+        assert_eq!(sentence(&[k(0, Some(0.126), None)], &cv), "irregularity of gaps (cv) at least 0.13");
+        assert_eq!(sentence(&[k(0, Some(0.0), None)], &cv), "irregularity of gaps (cv) at least 0.00");
+        assert_eq!(sentence(&[k(1, Some(0.004), None)], &cv), "share of purchases web at least 0.40%");
+        assert_eq!(sentence(&[k(1, Some(0.25), None)], &cv), "share of purchases web at least 25%");
+        assert_eq!(sentence(&[k(2, None, Some(0.004))], &cv), "spend per purchase under 0.0040");
+        assert_eq!(decimals(-0.00123, 2), "-0.0012");
+        assert_eq!(decimals(0.05, 2), "0.05");
+        assert_eq!(decimals(0.099, 1), "0.1");
         assert!(c(0, Some(90.5), Some(180.5)).holds(91.0) && !c(0, Some(90.5), Some(180.5)).holds(180.5));
     }
 }
