@@ -75,6 +75,25 @@ fn features_writes_csv_and_parquet() {
 }
 
 #[test]
+fn a_closed_stdout_ends_quietly_with_sigpipes_status() {
+    // `winback score -o - | head -1`: the reader goes away; no "Broken pipe" error.
+    let m = model("m-pipe.json");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("winback"))
+        .arg("score")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .args(["-o", "-"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
 fn fit_score_plan_and_feedback() {
     let m = model("m1.json");
     // score: one row per lapsed customer with the documented columns.
