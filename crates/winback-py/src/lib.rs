@@ -325,8 +325,11 @@ fn warn_shares(py: Python<'_>, s: &winback::Scores) -> PyResult<()> {
         return Ok(());
     }
     let cls = py.import("winback._errors")?.getattr("WinbackDataWarning")?;
+    // Point at the user's line, however deep in the package the native call is
+    // (`winback._stacklevel` counts the package's frames above this call).
+    let level: i32 = py.import("winback")?.getattr("_stacklevel")?.call0()?.extract().unwrap_or(1);
     for w in &s.warnings {
-        PyErr::warn(py, &cls, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), 1)?;
+        PyErr::warn(py, &cls, &std::ffi::CString::new(w.as_str()).unwrap_or_default(), level)?;
     }
     Ok(())
 }

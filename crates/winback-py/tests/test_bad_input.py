@@ -2,6 +2,8 @@
 every error derives from winback.WinbackError."""
 import datetime as dt
 import json
+import re
+import sys
 import warnings
 
 import numpy as np
@@ -61,6 +63,7 @@ def test_ids_come_back_in_their_type():
 def test_dates_of_every_kind_and_bounded_threads():
     df = small()
     want = winback.lapse_threshold(df, at="2024-04-01", lapse_days=30)
+    assert want["cutoff"] == "2024-04-01"  # a date as text, never a day number (19814)
     for at in (dt.date(2024, 4, 1), dt.datetime(2024, 4, 1, 15, 30), pd.Timestamp("2024-04-01"), np.datetime64("2024-04-01")):
         assert winback.lapse_threshold(df, at=at, lapse_days=30) == want
     # 2.8: n_threads=10000 hung, -1 raised OverflowError.
@@ -77,9 +80,10 @@ def test_backtest_cutoffs_may_be_one_date_or_default(retail_table):
     m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
     one = m.backtest(retail_table, at=AT, cutoffs="2011-10-01")
     assert len(one["rows"]) == 1
+    assert one["rows"][0]["cutoff"] == "2011-10-01"  # as training_cutoffs_, not the day number 15248
     default = m.backtest(retail_table, at=AT)
-    assert [r["cutoff"] for r in default["rows"]] == [sorted(r["cutoff"] for r in default["rows"])][0]
-    assert len(default["rows"]) >= 1
+    # Three cutoffs one horizon (60 days) apart, the latest one horizon before `at`, oldest first.
+    assert [r["cutoff"] for r in default["rows"]] == ["2011-06-13", "2011-08-12", "2011-10-11"] == sorted(m.training_cutoffs_)
 
 
 def test_feedback_records_a_wave_once(retail_table):
@@ -91,6 +95,7 @@ def test_feedback_records_a_wave_once(retail_table):
     plan = m.feedback(retail_table, at=AT, outcomes=outcomes, source="wave1.csv")
     assert m._groups[0]["probability"] != before
     assert len(m.waves_) == 1 and len(m.waves_[0]["contacted"]) == 20
+    assert m.waves_[0]["at"] == AT  # the wave's date as text, not the day number 15318
     assert not set(plan.contacts["customer_id"]) & set(first["customer_id"])
     assert len(plan.contacts) == len(scores) - 20
     with pytest.raises(winback.WinbackDataError, match="already recorded into the model"):
@@ -121,7 +126,8 @@ def test_a_tampered_model_is_refused_not_a_panic(retail_table, tmp_path):
     v = json.loads(path.read_text())
     v["config"]["features"]["windows"] = []
     path.write_text(json.dumps(v))
-    with pytest.raises(winback.WinbackDataError, match=r"invalid model file: field `schema.features\[9\].source`"):
+    # The message names the file, as the CLI's does (not "<json>").
+    with pytest.raises(winback.WinbackDataError, match=rf"^{re.escape(str(path))}: invalid model file: field `schema.features\[9\].source`"):
         winback.WinbackModel.load(str(path))
     v = json.loads(m.model_.to_json())
     v["segmentation"]["groups"][0]["probability"] = 2.0
@@ -165,3 +171,128 @@ def test_identical_lines_are_kept_unless_dropping_is_asked():
     assert dict(m.load_report_["skipped"]) == {"duplicate": 1}
     f = winback.features(df, at="2024-03-01", all=True, **cols)
     assert f.loc[f["customer_id"] == 1, "spend_total"].item() == 25.0
+
+
+def test_model_files_are_named_by_their_path_in_errors(tmp_path):
+    # A bad file read by load() is named by its path, as the CLI names it, never "<json>".
+    not_json = tmp_path / "bad.json"
+    not_json.write_text("{oops")
+    for cls in (winback.WinbackModel, winback.UpliftModel):
+        for path in (str(not_json), not_json):
+            with pytest.raises(winback.WinbackDataError) as e:
+                cls.load(path)
+            assert str(e.value) == f"{not_json}: not a winback model file: key must be a string at line 1 column 2"
+    other_version = tmp_path / "v99.json"
+    other_version.write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(winback.WinbackDataError) as e:
+        winback.WinbackModel.load(str(other_version))
+    assert str(e.value) == (f"{other_version}: model file format version 99 is not supported "
+                            "(this build reads version 2; refit the model with this version)")
+
+
+def test_unknown_keywords_name_the_function_called():
+    # A misspelt keyword named read_history() in a TypeError; now a WinbackParamError
+    # names the function called and the keywords it takes, as plan() does.
+    df = small()
+    read_keys = ["customer_id_col", "datetime_col", "monetary_value_col", "quantity_col", "order_id_col", "channel_col",
+                 "category_col", "region_col", "cancelled_col", "date_format", "time_zone", "strict", "attributes",
+                 "attributes_key", "n_threads", "skip_zero_amounts", "progress", "drop_duplicates"]
+    calls = [
+        (lambda: winback.lapse_threshold(df, at="2024-04-01", lapse_dayz=30), "lapse_threshold", ["lapse_dayz"],
+         ["at", "lapse_days", "quantile"]),
+        (lambda: winback.features(df, at="2024-04-01", customer_col="customer_id", lapse_dayz=30), "features",
+         ["customer_col", "lapse_dayz"], ["at", "lapse_days", "quantile", "all", "output"]),
+        (lambda: winback.bgnbd(df, at="2024-04-01", date_col="date"), "bgnbd", ["date_col"], ["at"]),
+    ]
+    for call, name, unknown, own in calls:
+        with pytest.raises(winback.WinbackParamError) as e:
+            call()
+        assert str(e.value) == f"{name}(): unknown keyword(s) {unknown}; known: {own + read_keys}"
+    # The keywords read_history takes still pass through.
+    assert winback.lapse_threshold(df, at="2024-04-01", lapse_days=30, customer_id_col="customer_id", strict=True)["lapsed"] == 4
+
+
+def _records(call):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        call()
+    return [x for x in w if issubclass(x.category, winback.WinbackDataWarning)]
+
+
+def test_warnings_point_at_the_callers_line(retail_table):
+    # Issue: a WinbackDataWarning was reported at winback/__init__.py (`h = read_history(...)`);
+    # every entry point that reads a table warns at the caller's line. The Online Retail
+    # sample has rows without a customer id (skipped: one warning per read).
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    assert [(x.filename, x.lineno) for x in w] == [(__file__, line)]
+    scores = m.score(retail_table, at=AT)
+    first = scores[scores["group"] == 1].head(5)
+    outcomes = pd.DataFrame({"customer_id": first["customer_id"], "contacted": 1, "came_back": [1, 0, 0, 1, 0]})
+    dup = pd.DataFrame({"customer_id": [1, 1, 2], "age": [30, 31, 40]})
+    calls = {
+        "read_history": lambda: winback.read_history(retail_table, **COLUMNS),
+        "lapse_threshold": lambda: winback.lapse_threshold(retail_table, at=AT, **COLUMNS),
+        "features": lambda: winback.features(retail_table, at=AT, **COLUMNS),
+        "bgnbd": lambda: winback.bgnbd(retail_table, at=AT, **COLUMNS),
+        "fit": lambda: winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT),
+        "score": lambda: m.score(retail_table, at=AT),
+        "profile": lambda: m.profile(retail_table, at=AT),
+        "predict_proba": lambda: m.predict_proba(retail_table, at=AT),
+        "assign": lambda: m.assign(retail_table, at=AT),
+        "plan": lambda: m.plan(retail_table, at=AT),
+        "contact_list": lambda: m.contact_list(retail_table, at=AT),
+        "backtest": lambda: m.backtest(retail_table, at=AT, cutoffs="2011-10-01"),
+        "feedback": lambda: m.feedback(retail_table, at=AT, outcomes=outcomes),
+        # Attribute keys repeated: the attributes warning.
+        "read_history(attributes=)": lambda: winback.read_history(small(), attributes=dup),
+        "features(attributes=)": lambda: winback.features(small(), at="2024-04-01", lapse_days=30, attributes=dup),
+    }
+    for name, call in calls.items():
+        got = _records(call)
+        assert got, name
+        assert [x.filename for x in got] == [__file__] * len(got), (name, [(x.filename, x.lineno) for x in got])
+
+
+def test_group_share_warnings_point_at_the_callers_line(retail_table):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    # Scored far from the fitting date, a group holds more than the maximum share.
+    for call in (lambda: m.score(retail_table, at="2011-06-01"), lambda: m.plan(retail_table, at="2011-06-01"),
+                 lambda: m.profile(retail_table, at="2011-06-01"), lambda: m.contact_list(retail_table, at="2011-06-01")):
+        got = [x for x in _records(call) if "above the maximum share" in str(x.message)]
+        assert got and [x.filename for x in got] == [__file__] * len(got), [(x.filename, x.lineno) for x in got]
+
+
+class _RecordingModel:
+    """Stands for the native model: records what feedback() is given."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def feedback(self, history, at, outcomes_csv, source, params):
+        self.calls.append(outcomes_csv)
+        return self.model.feedback(history, at, outcomes_csv, source, params)
+
+
+def test_empty_outcomes_go_to_rust_unchanged(retail_table):
+    # No special case in Python: an empty outcomes table reaches the Rust reader as its
+    # header alone (the Rust facade decides whether an empty wave is refused).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+        rec = m.model_ = _RecordingModel(m.model_)
+        empty = pd.DataFrame({"customer_id": pd.Series([], dtype=str), "contacted": pd.Series([], dtype="int64"),
+                              "came_back": pd.Series([], dtype="int64")})
+        try:
+            m.feedback(retail_table, at=AT, outcomes=empty)
+        except winback.WinbackDataError:
+            pass  # once the facade refuses empty outcomes
+    assert rec.calls == ['"customer_id","contacted","came_back"\n']

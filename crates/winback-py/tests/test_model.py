@@ -43,6 +43,13 @@ def test_score_plan_contact_list(retail_table):
     assert plan["contacts"] == len(plan.contacts)
     assert list(plan.contacts.columns) == ["rank", "arm", "customer_id", "group", "probability", "expected_value", "rule"]
     assert "stop" in plan._repr_html_() and "<table>" in model._repr_html_()
+    # A contact cap that stops inside a group names what is left of it.
+    capped = model.plan(retail_table, at=AT, max_contacts=200)
+    cut = capped["cut_short"]
+    assert cut is not None and capped["contacts"] == 200
+    skipped = sum(k["customers"] for k in capped["skipped"])
+    assert capped["not_contacted"] == f"groups {capped['groups_skipped']} and {cut['customers']} of group {cut['group']} ({skipped} customers)"
+    assert f"and {cut['customers']} of group {cut['group']}" in capped._repr_html_()
 
 
 def test_outputs_polars_and_pyarrow(retail_table):

@@ -128,3 +128,25 @@ def test_ids_padded_with_unicode_spaces_are_one_customer(spark):
         want = winback.features(t, at="2024-03-01", all=True, **cols)
     assert sorted(got["customer_id"]) == ["C1", "C2"]
     assert got.set_index("customer_id")["purchases"].to_dict() == want.set_index("customer_id")["purchases"].to_dict()
+
+
+def test_warnings_point_at_the_callers_line(spark, retail):
+    # The rows without a customer id (skipped, counted on the driver) and the group
+    # shares above the maximum warn at the caller's line, not in winback/spark.py.
+    sdf = shuffled(spark, retail)
+    m = winback.WinbackModel(**RETAIL_COLS)
+    calls = {
+        "features": lambda: wbs.features(sdf, AT, partitions=4, **RETAIL_COLS),
+        "fit": lambda: wbs.fit(m, sdf, AT, partitions=4),
+        "score": lambda: wbs.score(m, sdf, "2011-06-01", partitions=4),
+        "plan": lambda: wbs.plan(m, sdf, AT, partitions=4),
+    }
+    for name, call in calls.items():
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            call()
+        got = [x for x in w if issubclass(x.category, winback.WinbackDataWarning)]
+        assert any("rows skipped" in str(x.message) for x in got), name
+        assert [x.filename for x in got] == [__file__] * len(got), (name, [(x.filename, x.lineno, str(x.message)) for x in got])
+        if name == "score":
+            assert any("above the maximum share" in str(x.message) for x in got)

@@ -15,9 +15,11 @@ this module converts tables and follows scikit-learn's estimator conventions.
 from __future__ import annotations
 
 import datetime as _dt
+import inspect
 import json
 import operator
 import os
+import sys
 import warnings
 from typing import Any, Optional, Sequence, Union
 
@@ -78,6 +80,30 @@ def _iso(at: Any, name: str = "at") -> str:
     raise WinbackParamError(f"{name} must be a date (YYYY-MM-DD text, datetime.date, pandas.Timestamp), got {type(at).__name__}")
 
 
+_EPOCH = _dt.date(1970, 1, 1)
+
+
+def _day(n: int) -> str:
+    """A day number of the Rust results (days since 1970-01-01) as ``YYYY-MM-DD``,
+    as ``training_cutoffs_`` and ``fitted_at_`` give dates."""
+    return (_EPOCH + _dt.timedelta(days=n)).isoformat()
+
+
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
+
+
+def _stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn``, called in the function that
+    calls this, point at the first frame outside the winback package: the user's
+    line, however deep in the package the warning is raised."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def _int(name: str, v: Any, low: int, high: Optional[int] = None, optional: bool = False) -> Optional[int]:
     """An integer parameter in [low, high], or a WinbackParamError naming it."""
     if v is None and optional:
@@ -135,7 +161,7 @@ def _warn_report(report: dict) -> None:
         reasons = ", ".join(f"{c} {r}" for r, c in skipped)
         warnings.warn(
             WinbackDataWarning(f"{report['source']}: {n} of {report['rows_read']} rows skipped ({reasons}); see load_report_"),
-            stacklevel=3,
+            stacklevel=_stacklevel(),
         )
 
 
@@ -228,9 +254,24 @@ def read_history(
             warnings.warn(
                 WinbackDataWarning(f"attributes: {a['rows_read']} rows read, {a['missing_key']} without key and "
                                    f"{a['duplicate_keys']} with a repeated key left out (first kept)"),
-                stacklevel=2,
+                stacklevel=_stacklevel(),
             )
     return h
+
+
+#: The keywords of ``read_history`` (all but ``data``), which the functions that read
+#: a table pass on.
+_READ_KEYS = tuple(inspect.signature(read_history).parameters)[1:]
+
+
+def _read_options(func: Any, columns: dict) -> dict:
+    """The keywords `func` passes on to ``read_history``, or a WinbackParamError naming
+    `func` and every keyword it takes (its own and ``read_history``'s)."""
+    unknown = sorted(set(columns) - set(_READ_KEYS))
+    if unknown:
+        own = [k for k, p in inspect.signature(func).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD][1:]
+        raise WinbackParamError(f"{func.__name__}(): unknown keyword(s) {unknown}; known: {own + list(_READ_KEYS)}")
+    return columns
 
 
 class _ProgressLine:
@@ -320,11 +361,14 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
     Returns
     -------
     dict
-        ``threshold_days``, ``gaps`` (count, mean, quantiles, histogram), ``customers_with_history``, ``lapsed``.
+        ``cutoff`` (`at`, ``YYYY-MM-DD``), ``threshold_days``, ``gaps`` (count, mean, quantiles, histogram),
+        ``customers_with_history``, ``lapsed``.
     """
-    h = read_history(data, **columns)
+    h = read_history(data, **_read_options(lapse_threshold, columns))
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
-    return json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
+    out = json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
+    out["cutoff"] = _day(out["cutoff"])
+    return out
 
 
 def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
@@ -340,7 +384,7 @@ def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
     dict or None
         ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
     """
-    h = read_history(data, **columns)
+    h = read_history(data, **_read_options(bgnbd, columns))
     p = _winback.bgnbd(h, _iso(at))
     return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
 
@@ -363,7 +407,7 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     table
         ``customer_id`` (in the type it came in) and one column per feature.
     """
-    h = read_history(data, **columns)
+    h = read_history(data, **_read_options(features, columns))
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile, all=all)
     return _output(batch, output, h.id_type)
@@ -641,8 +685,12 @@ class WinbackModel(_Estimator):
 
     @property
     def waves_(self) -> list:
-        """The recorded contact waves (fingerprint, date, per-group outcomes, contacted ids)."""
-        return json.loads(self._check().waves_json())
+        """The recorded contact waves (fingerprint, date ``at`` as ``YYYY-MM-DD``, per-group
+        outcomes, contacted ids)."""
+        waves = json.loads(self._check().waves_json())
+        for w in waves:
+            w["at"] = _day(w["at"])
+        return waves
 
     def _check(self) -> Any:
         if not hasattr(self, "model_"):
@@ -774,12 +822,15 @@ class WinbackModel(_Estimator):
         Returns
         -------
         dict
-            ``rows``: one per cutoff with the model's, recency's and RFM's metrics.
+            ``rows``: one per cutoff (``cutoff``, ``YYYY-MM-DD``) with the model's, recency's and RFM's metrics.
         """
         h = self._history(data, attributes)
         if cutoffs is not None:
             cutoffs = [_iso(cutoffs, "cutoffs")] if isinstance(cutoffs, (str, _dt.date)) or hasattr(cutoffs, "to_pydatetime") else [_iso(c, "cutoffs") for c in cutoffs]
-        return json.loads(_winback.backtest(h, _iso(at), cutoffs, self._fit_options()))
+        out = json.loads(_winback.backtest(h, _iso(at), cutoffs, self._fit_options()))
+        for row in out["rows"]:
+            row["cutoff"] = _day(row["cutoff"])
+        return out
 
     # -- persistence -----------------------------------------------------------
     def save(self, path: str) -> None:
@@ -793,9 +844,7 @@ class WinbackModel(_Estimator):
         (horizon, lapse rule, groups, cutoffs, seed) come from the file, so
         ``sklearn.base.clone`` of a loaded model trains the same model; `params`
         sets the others (column names, output type)."""
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        model = _winback.Model.from_json(text)
+        model = _from_file(_winback.Model, path, "<json>")
         cfg = json.loads(model.config_json())
         seg = cfg["segmenter"]
         lapse = cfg["lapse"]
@@ -825,6 +874,20 @@ class WinbackModel(_Estimator):
         )
         return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
                 f"<th>rule</th></tr>{rows}</table>")
+
+
+def _from_file(native: Any, path: Any, placeholder: str) -> Any:
+    """``native.from_json`` of the file at `path`; an error names the path (as the CLI's
+    do) instead of the `placeholder` the native reader names the text by."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return native.from_json(text)
+    except WinbackError as e:
+        msg = str(e)
+        name = os.fspath(path)
+        e.args = (f"{name}: {msg[len(placeholder) + 2:]}" if msg.startswith(placeholder + ": ") else f"{name}: {msg}",)
+        raise
 
 
 def _table(data: Any) -> Any:
@@ -949,8 +1012,7 @@ class UpliftModel(_Estimator):
     @classmethod
     def load(cls, path: str, **params: Any) -> "UpliftModel":
         """Reads and validates a model file written by ``save``."""
-        with open(path, encoding="utf-8") as f:
-            model = _winback.Uplift.from_json(f.read())
+        model = _from_file(_winback.Uplift, path, "<uplift model>")
         stored = json.loads(model.summary_json())
         obj = cls(**{**{k: stored[k] for k in ("arm_col", "treatment", "control", "outcome_col")}, **params})
         obj.model_ = model
@@ -1022,8 +1084,8 @@ class Plan:
         )
         s = self._data
         return ("<table><tr><th>group</th><th>p</th><th>contacts</th><th>cumulative</th><th>win-backs</th><th>cost</th>"
-                f"<th>profit</th></tr>{rows}</table><p>stop: {_esc(s['stop'])}; not contacted: groups "
-                f"{_esc(s['groups_skipped'])}, cost saved {s['cost_saved']:.2f}</p>")
+                f"<th>profit</th></tr>{rows}</table><p>stop: {_esc(s['stop'])}; not contacted: "
+                f"{_esc(s['not_contacted'])}, cost saved {s['cost_saved']:.2f}</p>")
 
     def __repr__(self) -> str:
         s = self._data

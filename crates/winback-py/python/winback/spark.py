@@ -38,7 +38,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
-from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _plan_params, _winback
+from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _plan_params, _stacklevel, _winback
 from ._errors import WinbackDataWarning, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
@@ -120,7 +120,7 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
     if report["skipped"]:
         n = sum(c for _, c in report["skipped"])
         reasons = ", ".join(f"{c} {r}" for r, c in report["skipped"])
-        warnings.warn(WinbackDataWarning(f"spark: {n} of {report['rows_read']} rows skipped ({reasons})"), stacklevel=3)
+        warnings.warn(WinbackDataWarning(f"spark: {n} of {report['rows_read']} rows skipped ({reasons})"), stacklevel=_stacklevel())
     return merged, report
 
 
@@ -288,7 +288,7 @@ def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = No
                 if c / total > max_share:
                     warnings.warn(WinbackDataWarning(
                         f"group {g} holds {100 * c / total:.1f}% of the {total} lapsed customers at {at}, above the "
-                        f"maximum share of {100 * max_share:.0f}%: refit standing at this date"), stacklevel=2)
+                        f"maximum share of {100 * max_share:.0f}%: refit standing at this date"), stacklevel=_stacklevel())
     return df
 
 
