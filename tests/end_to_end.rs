@@ -201,7 +201,7 @@ fn scoring_data_without_a_model_column_is_refused() {
     let map = ColumnMap::new("customer_id", "invoice_date", "amount").order("invoice_no");
     let (bare, _) = read_csv(root().join("datasets/online_retail_invoices.csv.gz"), &map, &CsvOptions::default(), &LoadOptions::default()).unwrap();
     let e = model.score(&bare, at).unwrap_err();
-    assert!(matches!(e, Error::Core(winback::core::Error::MissingSourceColumn { needs: "region column", .. })), "{e}");
+    assert!(matches!(e, Error::Core(winback::core::Error::MissingSourceColumn { needs: "a region column", .. })), "{e}");
     assert!(e.to_string().starts_with("the data does not match the model: feature `main_region="), "{e}");
 }
 

@@ -693,6 +693,12 @@ fn load_model(path: &Path) -> Res<WinbackModel> {
     Ok(WinbackModel::load(path)?)
 }
 
+/// A number of days in words: "1 day", "45 days".
+fn days(n: impl Into<i64>) -> String {
+    let n = n.into();
+    format!("{n} day{}", if n == 1 { "" } else { "s" })
+}
+
 fn print_json(v: &serde_json::Value) -> Res<()> {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
     Ok(())
@@ -712,7 +718,7 @@ fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
         }))?;
         return Ok(());
     }
-    outln!("standing at {}: lapse threshold {} days", format_day(at), l.threshold_days);
+    outln!("standing at {}: lapse threshold {}", format_day(at), days(l.threshold_days));
     if let Some(g) = &l.gaps {
         outln!("gaps between purchase days: {} gaps, mean {:.1} days", g.count, g.mean);
         for (q, v) in &g.quantiles {
@@ -760,7 +766,7 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
         }))?;
     } else {
         let cutoffs = m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>().join(", ");
-        outln!("fitted standing at {}: lapse threshold {} days, {} training rows from cutoffs {cutoffs} -> {}", format_day(at), m.lapse_days, m.training_rows, c.model.display());
+        outln!("fitted standing at {}: lapse threshold {}, {} training rows from cutoffs {cutoffs} -> {}", format_day(at), days(m.lapse_days), m.training_rows, c.model.display());
         for s in &m.skipped_cutoffs {
             outln!("cutoff {} not used: {}", format_day(s.cutoff), s.reason);
         }
@@ -779,7 +785,7 @@ fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"at": format_day(at), "lapse_days": m.lapse_days, "scored": s.customers.len(), "output": c.output}))?;
     } else if !cli.quiet {
-        eprintln!("{} lapsed customers scored at {} (lapse threshold {} days)", s.customers.len(), format_day(at), m.lapse_days);
+        eprintln!("{} lapsed customers scored at {} (lapse threshold {})", s.customers.len(), format_day(at), days(m.lapse_days));
     }
     Ok(())
 }
@@ -1137,7 +1143,7 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
         print_json(&serde_json::json!({"lapse_days": m.lapse_days, "groups": m.segmentation.groups, "plan": p.summary()}))?;
         return Ok(());
     }
-    outln!("UCI Online Retail sample, standing at {}: lapse threshold {} days, {} lapsed", format_day(at), m.lapse_days, s.customers.len());
+    outln!("UCI Online Retail sample, standing at {}: lapse threshold {}, {} lapsed", format_day(at), days(m.lapse_days), s.customers.len());
     out!("{}", group_table(&m));
     outln!("\nplan: profit order, 2.00 per contact, 30% margin, target 200 win-backs");
     print_plan(&p)?;

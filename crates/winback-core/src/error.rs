@@ -145,11 +145,11 @@ pub enum Error {
     InvalidMaxLevels(usize),
     /// A feature of the schema needs a column this history was read without
     /// (channel shares without a channel column, say).
-    #[error("the data does not match the model: feature `{feature}` needs a {needs}, which this history does not have")]
+    #[error("the data does not match the model: feature `{feature}` needs {needs}, which this history does not have")]
     MissingSourceColumn {
         /// The feature.
         feature: String,
-        /// What it needs (`region column`, `customer attributes`).
+        /// What it needs (`a region column`, `customer attributes`).
         needs: &'static str,
     },
     /// The schema counted purchases by order id and the history by customer-day,

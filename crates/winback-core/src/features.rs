@@ -636,9 +636,9 @@ fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[us
     }
     for f in &schema.features {
         let need = match f.source {
-            Source::MainCategory(_) | Source::DistinctCategories | Source::TopCategoryShare => p.category.then_some(()).ok_or("category column"),
-            Source::ChannelShare(_) | Source::MainChannel(_) | Source::FirstChannel(_) => p.channel.then_some(()).ok_or("channel column"),
-            Source::MainRegion(_) => p.region.then_some(()).ok_or("region column"),
+            Source::MainCategory(_) | Source::DistinctCategories | Source::TopCategoryShare => p.category.then_some(()).ok_or("a category column"),
+            Source::ChannelShare(_) | Source::MainChannel(_) | Source::FirstChannel(_) => p.channel.then_some(()).ok_or("a channel column"),
+            Source::MainRegion(_) => p.region.then_some(()).ok_or("a region column"),
             Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..) | Source::NoAttributes => {
                 history.attributes().map(|_| ()).ok_or("customer attributes")
             }

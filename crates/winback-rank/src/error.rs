@@ -52,6 +52,9 @@ pub enum Error {
     /// The ROI objective divides by the contact cost: it needs a cost above 0.
     #[error("objective `roi` needs a cost per contact above 0 (ROI divides by it)")]
     RoiWithoutCost,
+    /// A budget without a cost per contact would never be spent: refused, not ignored.
+    #[error("a budget needs a cost per contact above 0 (with contacts free, it would never stop the plan)")]
+    BudgetWithoutCost,
     /// The incremental objective with no group whose effect of contact was measured.
     #[error("objective `incremental` needs a measured effect of contact, and no group has one: record a wave with a control group first (a plan with a control share above 0, then its outcomes with both arms)")]
     NoEffectMeasured,
@@ -94,7 +97,8 @@ impl Error {
             | Error::InvalidControlShare(_)
             | Error::InvalidMinEffect(_)
             | Error::RoiWithoutCost
-            | Error::NoEffectMeasured => winback_stats::ErrorKind::Parameter,
+            | Error::NoEffectMeasured
+            | Error::BudgetWithoutCost => winback_stats::ErrorKind::Parameter,
             _ => winback_stats::ErrorKind::Data,
         }
     }

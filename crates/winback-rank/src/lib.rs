@@ -225,6 +225,9 @@ impl PlanParams {
         if self.objective == Objective::Roi && self.cost_per_contact <= 0.0 {
             return Err(Error::RoiWithoutCost);
         }
+        if self.budget.is_some() && self.cost_per_contact <= 0.0 {
+            return Err(Error::BudgetWithoutCost);
+        }
         Ok(())
     }
 

@@ -67,6 +67,10 @@ fn budget_exact_and_one_contact_short() {
     assert_eq!(p.contacts, 299);
     assert!(close(p.cost, 598.0));
     assert!(p.skipped.iter().any(|s| s.group == 2 && s.customers == 1 && s.reason == StopReason::Budget));
+    // A budget with free contacts was silently ignored; it is refused.
+    let e = plan(&four(), &PlanParams { budget: Some(1000.0), ..Default::default() }).unwrap_err();
+    assert!(matches!(e, Error::BudgetWithoutCost), "{e}");
+    assert_eq!(e.to_string(), "a budget needs a cost per contact above 0 (with contacts free, it would never stop the plan)");
 }
 
 #[test]
