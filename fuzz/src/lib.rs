@@ -110,5 +110,9 @@ pub fn outcomes_reader(data: &[u8]) {
 pub fn config_toml(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let args = cli_config::split_config_flag(["winback", "fit", "--config=c.toml", "--at", "2024-01-01"].map(String::from).to_vec());
-    let _ = cli_config::with_flags(args, text, "c.toml");
+    let accepted = cli_config::Accepted {
+        flags: vec![("fit".into(), vec!["at".into(), "groups".into(), "lapse-days".into()]), ("plan".into(), vec!["budget".into()])],
+        overridden: vec!["at".into()],
+    };
+    let _ = cli_config::with_flags(args, text, "c.toml", &accepted);
 }

@@ -1151,12 +1151,57 @@ fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
 }
 
 /// Prepends the flags of a TOML config file to the subcommand's arguments.
-fn with_config(args: Vec<String>) -> Res<Vec<String>> {
+/// The command line with the flags of `--config FILE` inserted, and the file's
+/// path (to name it when the parser refuses one of its flags).
+fn with_config(args: Vec<String>) -> Res<(Vec<String>, Option<String>)> {
     let args = config::split_config_flag(args);
-    let Some(i) = args.iter().position(|a| a == "--config") else { return Ok(args) };
-    let path = args.get(i + 1).ok_or_else(|| usage("--config needs a file"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read config {path}: {e}")))?;
-    config::with_flags(args.clone(), &text, path).map_err(usage)
+    let Some(i) = args.iter().position(|a| a == "--config") else { return Ok((args, None)) };
+    let path = args.get(i + 1).ok_or_else(|| usage("--config needs a file"))?.clone();
+    let text = std::fs::read_to_string(&path).map_err(|e| usage(format!("cannot read config {path}: {e}")))?;
+    let accepted = accepted_flags(&args);
+    Ok((config::with_flags(args, &text, &path, &accepted).map_err(usage)?, Some(path)))
+}
+
+/// What each subcommand takes, and the flags of the user's command line (with
+/// those they cannot be combined with), from the parser's own description.
+fn accepted_flags(args: &[String]) -> config::Accepted {
+    use clap::CommandFactory;
+    let mut root = Cli::command();
+    root.build();
+    let flags = root
+        .get_subcommands()
+        .map(|c| (c.get_name().to_string(), c.get_arguments().filter_map(|a| a.get_long().map(str::to_string)).collect()))
+        .collect();
+    let mut overridden: Vec<String> = Vec::new();
+    let sub = config::subcommand_position(args).and_then(|i| root.find_subcommand(&args[i]).cloned());
+    if let Some(sub) = sub {
+        let given: Vec<&clap::Arg> = sub
+            .get_arguments()
+            .filter(|a| {
+                args.iter().any(|w| {
+                    let long = a.get_long().is_some_and(|l| w == &format!("--{l}") || w.starts_with(&format!("--{l}=")));
+                    let short = a.get_short().is_some_and(|c| w == &format!("-{c}"));
+                    long || short
+                })
+            })
+            .collect();
+        for a in sub.get_arguments() {
+            let conflicts = sub.get_arg_conflicts_with(a);
+            let a_given = given.iter().any(|g| g.get_id() == a.get_id());
+            for b in conflicts {
+                let b_given = given.iter().any(|g| g.get_id() == b.get_id());
+                // Symmetric: a conflict declared on either side overrides the other.
+                if a_given {
+                    overridden.extend(b.get_long().map(str::to_string));
+                }
+                if b_given {
+                    overridden.extend(a.get_long().map(str::to_string));
+                }
+            }
+        }
+        overridden.extend(given.iter().filter_map(|a| a.get_long().map(str::to_string)));
+    }
+    config::Accepted { flags, overridden }
 }
 
 fn run(cli: &Cli) -> Res<()> {
@@ -1180,7 +1225,7 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("winback: internal error: {info}. Please report it.");
     }));
-    let args = match with_config(std::env::args().collect()) {
+    let (args, config_file) = match with_config(std::env::args().collect()) {
         Ok(a) => a,
         Err(Failure::Usage(m) | Failure::Data(m)) => {
             eprintln!("winback: {m}");
@@ -1193,6 +1238,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             e.print().ok();
+            if let (Some(path), true) = (&config_file, e.use_stderr()) {
+                eprintln!("(the command line included the flags of {path})");
+            }
             return ExitCode::from(code);
         }
     };

@@ -212,6 +212,34 @@ fn config_file_supplies_flags_and_command_line_wins() {
 }
 
 #[test]
+fn one_config_file_serves_fit_and_plan_and_yields_to_conflicting_flags() {
+    // Found by a review: a file's lapse-days made --lapse-quantile an error, a plan's
+    // budget made `fit` fail, and [fit] sections were refused.
+    let cfg = tmp("job2.toml");
+    std::fs::write(&cfg, "lapse-days = 90\nbudget = 100\ncost-per-contact = 2\n[fit]\ngroups = 4\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = winback().args(["--config", c, "lapse"]).args(retail()).args(["--lapse-quantile", "0.5", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_ne!(v["threshold_days"], 90, "the command line's quantile wins");
+    let m = tmp("m-cfg.json");
+    let out = winback().args(["--config", c, "fit"]).args(retail()).args(["--model", m.to_str().unwrap(), "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    assert_eq!(model["config"]["lapse"]["days"], 90);
+    assert_eq!(model["segmentation"]["groups"].as_array().unwrap().len(), 4);
+    let out = winback().args(["--config", c, "plan", "--model", m.to_str().unwrap()]).args(retail()).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["contacts"], 50, "a budget of 100 at 2 per contact");
+    // Mistakes name the file.
+    std::fs::write(&cfg, "[fitt]\ngroups = 4\n").unwrap();
+    winback().args(["--config", c, "fit"]).args(retail()).assert().code(2).stderr(predicate::str::diff(format!("winback: {c}: [fitt] is not a winback subcommand\n")));
+    std::fs::write(&cfg, "groups = \"many\"\n").unwrap();
+    winback().args(["--config", c, "fit"]).args(retail()).assert().code(2).stderr(predicate::str::contains(format!("(the command line included the flags of {c})")));
+}
+
+#[test]
 fn exit_codes_and_messages() {
     let fixture = root().join("crates/winback-core/tests/fixtures/bad.csv");
     // 2: bad usage (missing flag, bad value, bad date).
