@@ -729,7 +729,17 @@ fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
     Ok(())
 }
 
+/// `--json` and a table on stdout (`-o -`) cannot share it: refused before any
+/// work, instead of the JSON summary being dropped without a word.
+fn one_thing_on_stdout(cli: &Cli, output: Option<&str>) -> Res<()> {
+    if cli.json && output == Some("-") {
+        return Err(usage("--json prints a summary on stdout, where `-o -` sends the table: write the table to a file with -o FILE, or leave --json out"));
+    }
+    Ok(())
+}
+
 fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
+    one_thing_on_stdout(cli, Some(&c.output))?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
     let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
@@ -776,6 +786,7 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
 }
 
 fn cmd_score(c: &ScoreCmd, cli: &Cli) -> Res<()> {
+    one_thing_on_stdout(cli, Some(&c.output))?;
     let m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
@@ -868,6 +879,7 @@ fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<Str
 }
 
 fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
+    one_thing_on_stdout(cli, c.output.as_deref())?;
     let m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
@@ -878,6 +890,7 @@ fn cmd_plan(c: &PlanCmd, cli: &Cli) -> Res<()> {
 }
 
 fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
+    one_thing_on_stdout(cli, c.output.as_deref())?;
     let mut m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;

@@ -182,6 +182,13 @@ fn backtest_table_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let cutoffs: Vec<&str> = v["rows"].as_array().unwrap().iter().map(|r| r["cutoff"].as_str().unwrap()).collect();
     assert_eq!(cutoffs, ["2011-09-01", "2011-10-01"]);
+    // --json with the table on stdout: refused, not a dropped summary.
+    winback()
+        .args(["--json", "features"])
+        .args(retail())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::diff("winback: --json prints a summary on stdout, where `-o -` sends the table: write the table to a file with -o FILE, or leave --json out\n"));
     winback()
         .arg("backtest")
         .args(retail())
