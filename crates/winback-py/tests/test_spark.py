@@ -150,3 +150,39 @@ def test_warnings_point_at_the_callers_line(spark, retail):
         assert [x.filename for x in got] == [__file__] * len(got), (name, [(x.filename, x.lineno, str(x.message)) for x in got])
         if name == "score":
             assert any("above the maximum share" in str(x.message) for x in got)
+
+
+def test_a_partition_whose_rows_are_all_skipped_is_counted_not_fatal(spark):
+    # Null ids all hash to one partition; with 3 partitions it held nothing else and the
+    # whole job failed ("no usable purchase rows"), while one machine warns and goes on.
+    cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")
+    t = pa.table({"customer_id": ["a", "a", "b", "b", None, None],
+                  "date": ["2024-01-05", "2024-02-05", "2024-01-10", "2024-02-10", "2024-01-11", "2024-01-12"],
+                  "amount": [10.0] * 6})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = winback.features(t, "2024-03-01", all=True, **cols)[["customer_id", "purchases"]].to_dict("list")
+    sdf = spark.createDataFrame(t)
+    for n in (1, 2, 3, 4, 8):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = wbs.features(sdf, "2024-03-01", all=True, partitions=n, **cols).toPandas()
+        assert got[["customer_id", "purchases"]].sort_values("customer_id").to_dict("list") == want, n
+        assert any("2 of 6 rows skipped (2 missing_id)" in str(w.message) for w in caught), (n, [str(w.message) for w in caught])
+    # Nothing usable anywhere: the single machine's error, from the driver.
+    nulls = spark.createDataFrame(pa.table({"customer_id": pa.array([None, None], pa.string()), "date": ["2024-01-05"] * 2,
+                                            "amount": [1.0, 2.0]}).to_pandas())
+    with pytest.raises(winback.WinbackDataError, match=r"^<spark>: no usable purchase rows \(2 rows read; skipped: 2 missing_id\)$"):
+        wbs.features(nulls, "2024-03-01", partitions=3, **cols)
+
+
+def test_bad_arguments_are_refused_on_the_driver(spark, retail):
+    sdf = shuffled(spark, retail)
+    model = winback.WinbackModel(**RETAIL_COLS)
+    for at in ("2011-13-45", "10/12/2011"):
+        with pytest.raises(winback.WinbackParamError, match=f'^date "{at}" is not YYYY-MM-DD$'):
+            wbs.features(sdf, at, **RETAIL_COLS)
+    with pytest.raises(winback.WinbackParamError, match="^partitions "):
+        wbs.features(sdf, AT, partitions=0, **RETAIL_COLS)
+    with pytest.raises(winback.WinbackParamError, match="^winback.spark needs a Spark DataFrame, got pyarrow"):
+        wbs.fit(model, retail, at=AT)

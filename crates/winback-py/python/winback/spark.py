@@ -32,14 +32,16 @@ not offered here.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
+import re
 import warnings
 from typing import Any, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
 from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _plan_params, _stacklevel, _winback
-from ._errors import WinbackDataWarning, WinbackParamError
+from ._errors import WinbackDataError, WinbackDataWarning, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
 
@@ -68,6 +70,9 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     (one customer to winback) always land in the same partition."""
     from pyspark.sql import functions as F
 
+    if not hasattr(sdf, "sparkSession") or not hasattr(sdf, "mapInArrow"):
+        raise WinbackParamError(f"winback.spark needs a Spark DataFrame, got {type(sdf).__module__}.{type(sdf).__name__} "
+                                "(for pandas, polars or pyarrow tables use winback.WinbackModel and winback.features)")
     names = [v for v in cols.values() if v]
     missing = [c for c in names if c not in sdf.columns]
     if missing:
@@ -77,19 +82,48 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
             partitions = sdf.rdd.getNumPartitions()
         except Exception:  # Spark Connect has no RDDs
             partitions = int(sdf.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
-    n = max(int(partitions), 1)
+    n = _int("partitions", partitions, 1)
     # (?U): \s is Unicode White_Space, as Rust's trim() (no-break and ideographic spaces too).
     key = F.regexp_replace(F.col(cols["customer_id_col"]).cast("string"), r"(?U)^\s+|\s+$", "")
     return sdf.select(*names).repartition(n, key)
 
 
-def _history(batches: list, cols: dict, load: Optional[dict] = None):
-    """The partition's rows as a Rust history (None for an empty partition)."""
+#: The loader's message for rows that were all skipped (winback_core::Error::EmptyInput).
+_ALL_SKIPPED = re.compile(r"<spark partition>: no usable purchase rows \((\d+) rows read(?:; skipped: (.*))?\)$")
+
+
+def _at(at: Any) -> str:
+    """`at` as YYYY-MM-DD, checked on the driver (a bad date must not fail inside the tasks,
+    where it would come back as a Java stack trace)."""
+    text = _iso(at)
+    try:
+        _dt.date.fromisoformat(text)
+    except ValueError:
+        raise WinbackParamError(f'date "{text}" is not YYYY-MM-DD') from None
+    return text
+
+
+def _read_partition(batches: list, cols: dict, load: Optional[dict] = None):
+    """The partition's rows as ``(history, None)``; ``(None, report)`` when every row
+    was skipped (the report counts them: one partition of null ids is not an error
+    when other partitions have purchases); ``(None, None)`` for an empty partition."""
     batches = [b for b in batches if b.num_rows]
     if not batches:
-        return None
+        return None, None
     table = pa.Table.from_batches(batches)
-    return _winback.read_history(table, source="<spark partition>", threads=1, **(load or {}), **cols)
+    try:
+        return _winback.read_history(table, source="<spark partition>", threads=1, **(load or {}), **cols), None
+    except WinbackDataError as e:
+        m = _ALL_SKIPPED.match(str(e))
+        if m is None:
+            raise
+        skipped = [[r, int(n)] for n, r in (x.split(" ", 1) for x in m.group(2).split(", "))] if m.group(2) else []
+        return None, {"rows_read": int(m.group(1)), "rows_used": 0, "skipped": skipped}
+
+
+def _history(batches: list, cols: dict, load: Optional[dict] = None):
+    """The partition's rows as a Rust history (None when it has no usable row)."""
+    return _read_partition(batches, cols, load)[0]
 
 
 def _load_options(model: WinbackModel) -> dict:
@@ -101,13 +135,24 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
     """Pass 1: every partition's census at `cutoffs`, merged on the driver; and the
     load reports, added up."""
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        h = _history(list(it), cols, load)
-        if h is None:
-            return
-        yield pa.RecordBatch.from_pydict({"census": [_winback.shard_census(h, cutoffs)], "report": [h.report_json]})
+        h, skipped_only = _read_partition(list(it), cols, load)
+        if h is not None:
+            yield pa.RecordBatch.from_pydict({"census": [_winback.shard_census(h, cutoffs)], "report": [h.report_json]})
+        elif skipped_only is not None:
+            yield pa.RecordBatch.from_pydict({"census": [None], "report": [json.dumps(skipped_only)]}, schema=pa.schema([("census", pa.string()), ("report", pa.string())]))
 
     rows = part.mapInArrow(run, "census string, report string").collect()
-    merged = _winback.merge_censuses([r["census"] for r in rows])
+    censuses = [r["census"] for r in rows if r["census"] is not None]
+    if not censuses:
+        report = {"rows_read": 0, "skipped": {}}
+        for r in rows:
+            rep = json.loads(r["report"])
+            report["rows_read"] += rep.get("rows_read", 0)
+            for reason, n in rep.get("skipped", []):
+                report["skipped"][reason] = report["skipped"].get(reason, 0) + n
+        reasons = ", ".join(f"{c} {r}" for r, c in sorted(report["skipped"].items()))
+        raise WinbackDataError(f"<spark>: no usable purchase rows ({report['rows_read']} rows read" + (f"; skipped: {reasons})" if reasons else ")"))
+    merged = _winback.merge_censuses(censuses)
     counts = ("rows_read", "rows_used", "returns", "zero_amount_purchases", "identical_lines")
     report = {"source": "<spark>", **{k: 0 for k in counts}, "skipped": {}}
     for r in rows:
@@ -177,7 +222,7 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
         double column per feature.
     """
     cols = _columns(**columns)
-    at = _iso(at)
+    at = _at(at)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     lapse_quantile = None if lapse_days else quantile
     part = _by_customer(sdf, cols, partitions)
@@ -210,7 +255,7 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     """
     opts = model._fit_options()
     cols = _columns(model)
-    at = _iso(at)
+    at = _at(at)
     load = _load_options(model)
     # Two passes read the partitioned rows: shuffle them once.
     part = _by_customer(sdf, cols, partitions).persist()
@@ -277,7 +322,7 @@ def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = No
     """The lapsed customers at `at` with group and probability, as a Spark DataFrame
     (the columns of ``WinbackModel.score``). Group shares above the model's maximum
     warn (``WinbackDataWarning``), counted with a Spark aggregation."""
-    at = _iso(at)
+    at = _at(at)
     df = _score_df(model, sdf, at, partitions)
     counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
     total = sum(counts.values())
@@ -298,7 +343,7 @@ def plan(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = Non
     The scores are computed on the executors; the customer, group and priority of
     each lapsed customer are collected to the driver, which plans as on one
     machine (the contact list is at most the lapsed list)."""
-    at = _iso(at)
+    at = _at(at)
     m = model._check()
     df = _score_df(model, sdf, at, partitions)
     spark = df.sparkSession
