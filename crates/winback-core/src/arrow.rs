@@ -334,8 +334,8 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
 
 /// Adds a constant text column for each `(name, value)` the batch lacks (hive partition values).
 #[cfg(feature = "parquet")]
-fn with_constants(batch: RecordBatch, constants: &[(String, String)]) -> std::result::Result<RecordBatch, ArrowError> {
-    let missing: Vec<&(String, String)> = constants.iter().filter(|(n, _)| batch.schema().index_of(n).is_err()).collect();
+fn with_constants(batch: RecordBatch, constants: &[(String, Option<String>)]) -> std::result::Result<RecordBatch, ArrowError> {
+    let missing: Vec<&(String, Option<String>)> = constants.iter().filter(|(n, _)| batch.schema().index_of(n).is_err()).collect();
     if missing.is_empty() {
         return Ok(batch);
     }
@@ -343,8 +343,8 @@ fn with_constants(batch: RecordBatch, constants: &[(String, String)]) -> std::re
     let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     for (name, value) in missing {
-        fields.push(Arc::new(arrow_schema::Field::new(name, DataType::Utf8, false)));
-        columns.push(Arc::new(arrow_array::StringArray::from(vec![value.as_str(); batch.num_rows()])));
+        fields.push(Arc::new(arrow_schema::Field::new(name, DataType::Utf8, value.is_none())));
+        columns.push(Arc::new(arrow_array::StringArray::from(vec![value.as_deref(); batch.num_rows()])));
     }
     RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)
 }
@@ -357,7 +357,7 @@ fn parquet_parts(
     path: &std::path::Path,
     map: &ColumnMap,
     options: &LoadOptions,
-    constants: &[(String, String)],
+    constants: &[(String, Option<String>)],
     progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<HistoryBuilder>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -506,18 +506,42 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|&c| c == '*')
 }
 
-/// The `key=value` directory names between `root` and `file` (hive partitioning).
-fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, String)> {
+/// The `key=value` directory names between `root` and `file` (hive partitioning),
+/// decoded as Spark and Hive write them: `%XX` escapes (`CNTRL%2FSTORE SUP` is
+/// `CNTRL/STORE SUP`, `10%3A30` is `10:30`), and `__HIVE_DEFAULT_PARTITION__`
+/// for a null or empty value (`None`).
+fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, Option<String>)> {
     let rel = file.strip_prefix(root).unwrap_or(file);
     rel.parent()
         .map(|d| {
             d.components()
                 .filter_map(|c| c.as_os_str().to_str())
                 .filter_map(|c| c.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (unescape_hive(k), (v != "__HIVE_DEFAULT_PARTITION__").then(|| unescape_hive(v))))
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Undoes Hive's path escaping: `%XX` (two hex digits) is that byte; anything else,
+/// a stray `%` included, is kept as written.
+fn unescape_hive(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// Reads a Parquet dataset — one file, a directory of files as Spark, DuckDB and

@@ -370,3 +370,37 @@ fn progress_adds_up_to_the_total() {
     assert_eq!((rec.done.load(Relaxed), rec.finished.load(Relaxed)), (size, 1));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Spark escapes hive folder values (`CNTRL%2FSTORE SUP`, `10%3A30%3A00`) and writes a
+/// null or empty value as `__HIVE_DEFAULT_PARTITION__`: decoded, they read as the
+/// table they came from (they were taken literally: a category `CNTRL%2FSTORE SUP`,
+/// and a category `__HIVE_DEFAULT_PARTITION__` for customers with none).
+#[test]
+fn escaped_hive_folder_values_are_decoded() {
+    use winback_core::arrow::read_parquet_dataset;
+    let root = std::env::temp_dir().join(format!("winback-hive-esc-{}", std::process::id()));
+    let rows = |ids: &[&str], dates: &[&str]| {
+        RecordBatch::try_from_iter([
+            ("customer_id", Arc::new(StringArray::from(ids.to_vec())) as arrow_array::ArrayRef),
+            ("date", Arc::new(StringArray::from(dates.to_vec())) as arrow_array::ArrayRef),
+            ("amount", Arc::new(Float64Array::from(vec![10.0; ids.len()])) as arrow_array::ArrayRef),
+        ])
+        .unwrap()
+    };
+    write_pq(&root.join("department=CNTRL%2FSTORE SUP").join("part-0.parquet"), &rows(&["a", "b"], &["2024-01-05", "2024-01-06"]));
+    write_pq(&root.join("department=a%3Db").join("part-0.parquet"), &rows(&["a"], &["2024-01-07"]));
+    write_pq(&root.join("department=__HIVE_DEFAULT_PARTITION__").join("part-0.parquet"), &rows(&["c"], &["2024-01-08"]));
+    let map = ColumnMap::new("customer_id", "date", "amount").category("department");
+    let (h, r) = read_parquet_dataset(&root, &map, &LoadOptions::default()).unwrap();
+    assert_eq!(r.rows_used, 4);
+    let schema = FeatureSchema::learn(&h, day_from_ymd(2024, 2, 1), &FeatureOptions::default()).unwrap();
+    let names = schema.names();
+    assert!(names.contains(&"main_category=CNTRL/STORE SUP"), "{names:?}");
+    assert!(names.contains(&"main_category=a=b"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains('%') || n.contains("HIVE_DEFAULT")), "{names:?}");
+    // Customer c's only purchase has no category: distinct categories 0.
+    let c = h.customer_index("c").unwrap();
+    let x = build_features(&h, &schema, day_from_ymd(2024, 2, 1), &[c]).unwrap();
+    assert_eq!(x.value(0, "distinct_categories"), Some(0.0));
+    std::fs::remove_dir_all(root).ok();
+}
