@@ -186,3 +186,17 @@ def test_bad_arguments_are_refused_on_the_driver(spark, retail):
         wbs.features(sdf, AT, partitions=0, **RETAIL_COLS)
     with pytest.raises(winback.WinbackParamError, match="^winback.spark needs a Spark DataFrame, got pyarrow"):
         wbs.fit(model, retail, at=AT)
+
+
+def test_column_names_with_dots_and_shared_columns(spark):
+    # `cust.id` is a legal Spark column name (not a struct field); one column may serve two roles.
+    # (A backtick in a name still fails inside pyspark's own mapInArrow.)
+    t = pa.table({"cust.id": ["a", "a", "b"], "when.day": ["2024-01-05", "2024-02-05", "2024-01-10"], "amount": [10.0, 5.0, 7.0]})
+    cols = dict(customer_id_col="cust.id", datetime_col="when.day", monetary_value_col="amount")
+    want = winback.features(t, "2024-03-01", all=True, **cols).sort_values("customer_id").reset_index(drop=True)
+    got = wbs.features(spark.createDataFrame(t.to_pandas()), "2024-03-01", all=True, partitions=2, **cols).toPandas()
+    got = got.sort_values("customer_id").reset_index(drop=True)
+    assert list(got["customer_id"]) == ["a", "b"] and list(got["purchases"]) == list(want["purchases"])
+    shared = dict(cols, order_id_col="when.day")
+    got = wbs.features(spark.createDataFrame(t.to_pandas()), "2024-03-01", all=True, **shared).toPandas()
+    assert sorted(got["customer_id"]) == ["a", "b"]

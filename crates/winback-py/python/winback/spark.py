@@ -64,16 +64,20 @@ def _columns(model: Optional[WinbackModel] = None, **columns: Any) -> dict:
     return cols
 
 
+def _require_spark(sdf: Any) -> None:
+    if not hasattr(sdf, "sparkSession") or not hasattr(sdf, "mapInArrow"):
+        raise WinbackParamError(f"winback.spark needs a Spark DataFrame, got {type(sdf).__module__}.{type(sdf).__name__} "
+                                "(for pandas, polars or pyarrow tables use winback.WinbackModel and winback.features)")
+
+
 def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     """The mapped columns only, hash-partitioned by customer. The key is the id as the
     Rust loader reads it (text, surrounding whitespace removed), so that " C1" and "C1"
     (one customer to winback) always land in the same partition."""
     from pyspark.sql import functions as F
 
-    if not hasattr(sdf, "sparkSession") or not hasattr(sdf, "mapInArrow"):
-        raise WinbackParamError(f"winback.spark needs a Spark DataFrame, got {type(sdf).__module__}.{type(sdf).__name__} "
-                                "(for pandas, polars or pyarrow tables use winback.WinbackModel and winback.features)")
-    names = [v for v in cols.values() if v]
+    _require_spark(sdf)
+    names = list(dict.fromkeys(v for v in cols.values() if v))
     missing = [c for c in names if c not in sdf.columns]
     if missing:
         raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
@@ -84,8 +88,12 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
             partitions = int(sdf.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
     n = _int("partitions", partitions, 1)
     # (?U): \s is Unicode White_Space, as Rust's trim() (no-break and ideographic spaces too).
-    key = F.regexp_replace(F.col(cols["customer_id_col"]).cast("string"), r"(?U)^\s+|\s+$", "")
-    return sdf.select(*names).repartition(n, key)
+    # Each mapped column once, renamed to a plain internal name: one column may serve two
+    # roles, and names with dots or backticks (legal in Spark) break mapInArrow.
+    alias = {c: f"_wb{i}" for i, c in enumerate(names)}
+    renamed = {k: (alias[v] if v else v) for k, v in cols.items()}
+    key = F.regexp_replace(F.col(alias[cols["customer_id_col"]]).cast("string"), r"(?U)^\s+|\s+$", "")
+    return sdf.select(*[F.col(_quote(c)).alias(alias[c]) for c in names]).repartition(n, key), renamed
 
 
 #: The loader's message for rows that were all skipped (winback_core::Error::EmptyInput).
@@ -172,6 +180,9 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
 def _id_type(sdf: Any, col: str) -> str:
     """`int64` for integer id columns, which leave as bigint; every other type leaves as text
     (decided on the driver, so that every task returns the same schema)."""
+    _require_spark(sdf)
+    if col not in sdf.columns:
+        raise WinbackParamError(f"the DataFrame has no column(s) {[col]} (columns: {sdf.columns})")
     t = sdf.schema[col].dataType.simpleString()
     return "int64" if t in ("bigint", "int", "smallint", "tinyint") else "string"
 
@@ -225,11 +236,11 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
     at = _at(at)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     lapse_quantile = None if lapse_days else quantile
-    part = _by_customer(sdf, cols, partitions)
+    id_type = _id_type(sdf, cols["customer_id_col"])
+    part, cols = _by_customer(sdf, cols, partitions)
     load = {"skip_zero_amounts": bool(skip_zero_amounts), "drop_duplicates": bool(drop_duplicates)}
     merged, _ = _census(part, cols, [at], load)
     names = _winback.census_feature_names(merged, at)
-    id_type = _id_type(sdf, cols["customer_id_col"])
     schema = ", ".join([f"customer_id {_id_ddl(id_type)}"] + [f"{_quote(n)} double" for n in names])
 
     def run(it: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -258,7 +269,9 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     at = _at(at)
     load = _load_options(model)
     # Two passes read the partitioned rows: shuffle them once.
-    part = _by_customer(sdf, cols, partitions).persist()
+    id_type = _id_type(sdf, cols["customer_id_col"])
+    part, cols = _by_customer(sdf, cols, partitions)
+    part = part.persist()
     try:
         cutoffs = _winback.fit_cutoffs(at, opts)
         merged, report = _census(part, cols, cutoffs, load)
@@ -279,7 +292,7 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     model.model_ = _winback.Model.fit_rows(plan, table)
     model.fitted_at_ = at
     model.load_report_ = report
-    model._id_type = _id_type(sdf, cols["customer_id_col"])
+    model._id_type = id_type
     model._learned()
     return model
 
@@ -301,9 +314,9 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
     m = model._check()
     cols = _columns(model)
     load = _load_options(model)
-    part = _by_customer(sdf, cols, partitions)
-    merged, _ = _census(part, cols, [at], load)
     id_type = _id_type(sdf, cols["customer_id_col"])
+    part, cols = _by_customer(sdf, cols, partitions)
+    merged, _ = _census(part, cols, [at], load)
     schema = (f"customer_id {_id_ddl(id_type)}, `group` bigint, probability double, probability_low double, "
               "probability_high double, priority double, rule string")
     model_json = m.to_json()
