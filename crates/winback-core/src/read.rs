@@ -56,7 +56,7 @@ fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &Lo
     }
     let reader = open_counted(path, progress)?;
     // A plain file's size lets the columns be allocated once, near their final size.
-    let size = if is_gzip(path) { None } else { std::fs::metadata(path).ok().map(|m| m.len()) };
+    let size = if plain { std::fs::metadata(path).ok().map(|m| m.len()) } else { None };
     let (mut t, first) = CsvTable::new(reader, &path.display().to_string(), csv)?;
     read_rows(&mut t, first, map, options, size)
 }
