@@ -627,7 +627,7 @@ pub fn read_attribute_batches(
     use crate::attributes::{AttrColumn, AttrValues, Attributes};
     let batches: Vec<RecordBatch> = batches.into_iter().collect::<std::result::Result<_, _>>().map_err(arrow_err(source))?;
     let Some(first) = batches.first() else {
-        return Err(Error::EmptyInput { file: source.to_string(), rows_read: 0, skipped: String::new() });
+        return Err(Error::EmptyInput { file: source.to_string(), rows_read: 0, skipped: String::new(), report: Box::new(LoadReport { source: source.to_string(), ..Default::default() }) });
     };
     let schema = first.schema();
     let k = schema.index_of(key).map_err(|_| Error::MissingColumn {

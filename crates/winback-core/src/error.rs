@@ -84,6 +84,9 @@ pub enum Error {
         rows_read: u64,
         /// The load report's reasons, `"3 bad_amount, 2 zero_amount"`.
         skipped: String,
+        /// The whole load report of those rows (every count, and the customers
+        /// whose lines were all zero amounts), for callers that merge reports.
+        report: Box<crate::report::LoadReport>,
     },
     /// More distinct customers, orders or codes than the columnar storage holds.
     #[error("too many distinct {what}: at most {max}")]

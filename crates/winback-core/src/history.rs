@@ -323,6 +323,7 @@ impl History {
 mod tests {
     use super::*;
     use crate::error::Error;
+    use crate::report::SkipReason;
 
     fn line(c: &str, day: Day, amount: f64) -> Line<'_> {
         Line { customer: c, day, amount, ..Default::default() }
@@ -362,5 +363,12 @@ mod tests {
         assert!(matches!(e, Error::EmptyInput { rows_read: 0, .. }), "{e}");
         let e = History::from_lines([line("", 1, 1.0)], false, &LoadOptions::default()).unwrap_err();
         assert_eq!(e.to_string(), "<values>: no usable purchase rows (1 rows read; skipped: 1 missing_id)");
+        // The error carries the whole report: counts, and who had only zero amounts.
+        let skip = LoadOptions { skip_zero_amounts: true, ..LoadOptions::default() };
+        let e = History::from_lines([line("z2", 1, 0.0), line("", 1, 1.0), line("z1", 2, 0.0), line("z2", 3, 0.0)], false, &skip).unwrap_err();
+        let Error::EmptyInput { report, .. } = e else { panic!("{e}") };
+        assert_eq!((report.rows_read, report.rows_used), (4, 0));
+        assert_eq!(report.skipped, vec![(SkipReason::MissingId, 1), (SkipReason::ZeroAmount, 3)]);
+        assert_eq!(report.zero_amount_only, ["z1", "z2"]);
     }
 }

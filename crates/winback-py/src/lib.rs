@@ -53,10 +53,23 @@ fn WinbackParamError(message: impl Into<String>) -> PyErr {
 fn err(e: impl Into<winback::Error>) -> PyErr {
     let e = e.into();
     if e.is_parameter() {
-        WinbackParamError(e.to_string())
-    } else {
-        WinbackDataError(e.to_string())
+        return WinbackParamError(e.to_string());
     }
+    let out = WinbackDataError(e.to_string());
+    // Rows that were all skipped: the exception carries their load report
+    // (`load_report`, a dict), so that a caller merging reports (winback.spark)
+    // counts them without reading the message.
+    if let winback::Error::Core(winback::core::Error::EmptyInput { report, .. }) = &e {
+        if let Ok(json) = serde_json::to_string(report) {
+            Python::attach(|py| {
+                let report = py.import("json").and_then(|m| m.getattr("loads")).and_then(|f| f.call1((json,)));
+                if let Ok(report) = report {
+                    let _ = out.value(py).setattr("load_report", report);
+                }
+            });
+        }
+    }
+    out
 }
 
 /// The most threads a call may ask for.

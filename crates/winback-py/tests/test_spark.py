@@ -66,7 +66,10 @@ def test_features_model_scores_and_plan_are_the_single_machine_ones(spark, retai
     one = winback.WinbackModel(**RETAIL_COLS).fit(retail, AT)
     sharded = wbs.fit(winback.WinbackModel(**RETAIL_COLS), sdf, AT, partitions=4)
     assert sharded.model_.to_json() == one.model_.to_json()
-    assert sharded.load_report_["rows_read"] == one.load_report_["rows_read"]
+    # Every count of the load report adds up over partitions to the single machine's.
+    assert {k: v for k, v in sharded.load_report_.items() if k != "source"} == \
+        {k: v for k, v in one.load_report_.items() if k != "source"}
+    assert sharded.load_report_["customers"] > 1000 and sharded.load_report_["purchases"] > sharded.load_report_["customers"]
 
     s_spark = by_id(wbs.score(sharded, sdf, AT, partitions=4).toPandas())
     s_one = by_id(one.score(retail, AT))
@@ -82,6 +85,29 @@ def test_features_model_scores_and_plan_are_the_single_machine_ones(spark, retai
     assert len(c_spark) == len(c_one) > 0
     assert c_spark["customer_id"].tolist() == c_one["customer_id"].tolist()
     assert c_spark["arm"].tolist() == c_one["arm"].tolist()
+    # The Plan's own table comes in the model's output type.
+    sharded.output = "polars"
+    plan_pl, _ = wbs.plan(sharded, sdf, AT, partitions=4, **params)
+    assert type(plan_pl.contacts).__module__.startswith("polars")
+    assert plan_pl.contacts["customer_id"].to_list() == c_one["customer_id"].tolist()
+
+
+def test_customers_with_only_zero_amounts_are_listed_as_on_one_machine(spark, retail):
+    # With zero amounts skipped, customers 900001 and 900002 have no purchase; one
+    # partition may hold nothing else (its rows all skipped): both are still listed.
+    warnings.simplefilter("ignore", winback.WinbackDataWarning)
+    extra = pa.table({c: pa.array([retail[c][0].as_py()] * 3, retail.schema.field(c).type) for c in retail.column_names})
+    extra = extra.set_column(extra.column_names.index("customer_id"), "customer_id",
+                             pa.array([900001, 900002, 900002], retail.schema.field("customer_id").type))
+    extra = extra.set_column(extra.column_names.index("amount"), "amount", pa.array([0.0, 0.0, 0.0], retail.schema.field("amount").type))
+    data = pa.concat_tables([retail, extra])
+    kw = dict(skip_zero_amounts=True, **RETAIL_COLS)
+    one = winback.WinbackModel(**kw).fit(data, AT)
+    assert one.load_report_["zero_amount_only"] == ["13256", "900001", "900002"]  # 13256: in the sample already
+    for n in (3, 7):
+        sharded = wbs.fit(winback.WinbackModel(**kw), shuffled(spark, data), AT, partitions=n)
+        assert {k: v for k, v in sharded.load_report_.items() if k != "source"} == \
+            {k: v for k, v in one.load_report_.items() if k != "source"}, n
 
 
 def test_complete_journey_model_is_the_single_machine_one(spark):
@@ -190,7 +216,6 @@ def test_bad_arguments_are_refused_on_the_driver(spark, retail):
 
 def test_column_names_with_dots_and_shared_columns(spark):
     # `cust.id` is a legal Spark column name (not a struct field); one column may serve two roles.
-    # (A backtick in a name still fails inside pyspark's own mapInArrow.)
     t = pa.table({"cust.id": ["a", "a", "b"], "when.day": ["2024-01-05", "2024-02-05", "2024-01-10"], "amount": [10.0, 5.0, 7.0]})
     cols = dict(customer_id_col="cust.id", datetime_col="when.day", monetary_value_col="amount")
     want = winback.features(t, "2024-03-01", all=True, **cols).sort_values("customer_id").reset_index(drop=True)
@@ -200,3 +225,8 @@ def test_column_names_with_dots_and_shared_columns(spark):
     shared = dict(cols, order_id_col="when.day")
     got = wbs.features(spark.createDataFrame(t.to_pandas()), "2024-03-01", all=True, **shared).toPandas()
     assert sorted(got["customer_id"]) == ["a", "b"]
+    # Backticks and spaces in names (mapInArrow failed on a backtick before the columns were renamed).
+    t2 = t.rename_columns(["cust`id", "when day", "amount"])
+    cols2 = dict(customer_id_col="cust`id", datetime_col="when day", monetary_value_col="amount")
+    got = wbs.features(spark.createDataFrame(t2.to_pandas()), "2024-03-01", all=True, partitions=2, **cols2).toPandas()
+    assert got.sort_values("customer_id")["purchases"].tolist() == list(want["purchases"])

@@ -419,7 +419,9 @@ impl HistoryBuilder {
         let n: usize = self.sources.iter().flat_map(|s| &s.parts).map(|p| p.lines.len()).sum();
         if n == 0 {
             let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
-            return Err(Error::EmptyInput { file: self.source, rows_read: self.report.rows_read, skipped: reasons });
+            let mut report = self.report;
+            report.zero_amount_only = std::mem::take(&mut self.zero_only).into_iter().collect();
+            return Err(Error::EmptyInput { file: self.source, rows_read: report.rows_read, skipped: reasons, report: Box::new(report) });
         }
         // Sorted vocabularies: the history does not depend on row order.
         let (channels, chmap) = std::mem::take(&mut self.channels).sorted();

@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
 import warnings
 from typing import Any, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
-from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _plan_params, _stacklevel, _winback
+from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _output, _plan_params, _stacklevel, _winback
 from ._errors import WinbackDataError, WinbackDataWarning, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
@@ -96,10 +95,6 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     return sdf.select(*[F.col(_quote(c)).alias(alias[c]) for c in names]).repartition(n, key), renamed
 
 
-#: The loader's message for rows that were all skipped (winback_core::Error::EmptyInput).
-_ALL_SKIPPED = re.compile(r"<spark partition>: no usable purchase rows \((\d+) rows read(?:; skipped: (.*))?\)$")
-
-
 def _at(at: Any) -> str:
     """`at` as YYYY-MM-DD, checked on the driver (a bad date must not fail inside the tasks,
     where it would come back as a Java stack trace)."""
@@ -122,11 +117,11 @@ def _read_partition(batches: list, cols: dict, load: Optional[dict] = None):
     try:
         return _winback.read_history(table, source="<spark partition>", threads=1, **(load or {}), **cols), None
     except WinbackDataError as e:
-        m = _ALL_SKIPPED.match(str(e))
-        if m is None:
+        # No usable row: the loader's exception carries the load report of the rows it read.
+        report = getattr(e, "load_report", None)
+        if report is None:
             raise
-        skipped = [[r, int(n)] for n, r in (x.split(" ", 1) for x in m.group(2).split(", "))] if m.group(2) else []
-        return None, {"rows_read": int(m.group(1)), "rows_used": 0, "skipped": skipped}
+        return None, report
 
 
 def _history(batches: list, cols: dict, load: Optional[dict] = None):
@@ -161,15 +156,18 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
         reasons = ", ".join(f"{c} {r}" for r, c in sorted(report["skipped"].items()))
         raise WinbackDataError(f"<spark>: no usable purchase rows ({report['rows_read']} rows read" + (f"; skipped: {reasons})" if reasons else ")"))
     merged = _winback.merge_censuses(censuses)
-    counts = ("rows_read", "rows_used", "returns", "zero_amount_purchases", "identical_lines")
-    report = {"source": "<spark>", **{k: 0 for k in counts}, "skipped": {}}
+    # Every count adds up over partitions (a customer's rows are all in one partition).
+    counts = ("rows_read", "rows_used", "returns", "customers", "purchases", "zero_amount_purchases", "identical_lines")
+    report = {"source": "<spark>", **{k: 0 for k in counts}, "skipped": {}, "zero_amount_only": []}
     for r in rows:
         rep = json.loads(r["report"])
         for k in counts:
             report[k] += rep.get(k, 0)
         for reason, n in rep.get("skipped", []):
             report["skipped"][reason] = report["skipped"].get(reason, 0) + n
-    report["skipped"] = sorted(report["skipped"].items())
+        report["zero_amount_only"] += rep.get("zero_amount_only", [])
+    report["skipped"] = [[r, n] for r, n in sorted(report["skipped"].items())]  # as one machine's JSON gives them
+    report["zero_amount_only"].sort()
     if report["skipped"]:
         n = sum(c for _, c in report["skipped"])
         reasons = ", ".join(f"{c} {r}" for r, c in report["skipped"])
@@ -369,4 +367,5 @@ def plan(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = Non
         contacts_df = spark.createDataFrame(contacts)  # Spark 4 takes Arrow tables
     except TypeError:  # pragma: no cover - Spark 3
         contacts_df = spark.createDataFrame(contacts.to_pandas())
-    return Plan(json.loads(plan_json), contacts.to_pandas(), "pandas"), contacts_df
+    # The Plan's own table in the model's output type, as WinbackModel.plan gives it.
+    return Plan(json.loads(plan_json), _output(contacts, model.output, id_type), model.output), contacts_df
