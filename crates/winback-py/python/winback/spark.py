@@ -176,13 +176,25 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
 
 
 def _id_type(sdf: Any, col: str) -> str:
-    """`int64` for integer id columns, which leave as bigint; every other type leaves as text
-    (decided on the driver, so that every task returns the same schema)."""
+    """`int64` for integer id columns, which leave as bigint, and for float id columns whose
+    every usable value is whole (what pandas makes of integer ids with a missing value: one
+    machine gives them back as integers too; this costs one pass over that column); every
+    other type leaves as text (decided on the driver, so that every task returns the same schema)."""
+    from pyspark.sql import functions as F
+
     _require_spark(sdf)
     if col not in sdf.columns:
         raise WinbackParamError(f"the DataFrame has no column(s) {[col]} (columns: {sdf.columns})")
     t = sdf.schema[col].dataType.simpleString()
-    return "int64" if t in ("bigint", "int", "smallint", "tinyint") else "string"
+    if t in ("bigint", "int", "smallint", "tinyint"):
+        return "int64"
+    if t in ("double", "float"):
+        c = F.col(_quote(col))
+        # NaN and infinite ids are missing ids (skipped), so they do not count.
+        usable = c.isNotNull() & ~F.isnan(c) & (F.abs(c) != float("inf"))
+        text = usable & ((c != F.floor(c)) | (F.abs(c) >= 9.2e18))
+        return "string" if sdf.select(col).filter(text).limit(1).count() else "int64"
+    return "string"
 
 
 def _ids_back(batch: pa.RecordBatch, id_type: str) -> pa.RecordBatch:
@@ -326,7 +338,7 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
         mm = _winback.Model.from_json(model_json)
         yield _ids_back(mm.score_with(h, at, merged), id_type)
 
-    return part.mapInArrow(run, schema)
+    return part.mapInArrow(run, schema), id_type
 
 
 def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None):
@@ -334,7 +346,7 @@ def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = No
     (the columns of ``WinbackModel.score``). Group shares above the model's maximum
     warn (``WinbackDataWarning``), counted with a Spark aggregation."""
     at = _at(at)
-    df = _score_df(model, sdf, at, partitions)
+    df, _ = _score_df(model, sdf, at, partitions)
     counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
     total = sum(counts.values())
     if total >= 100:
@@ -356,12 +368,11 @@ def plan(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = Non
     machine (the contact list is at most the lapsed list)."""
     at = _at(at)
     m = model._check()
-    df = _score_df(model, sdf, at, partitions)
+    df, id_type = _score_df(model, sdf, at, partitions)
     spark = df.sparkSession
     scores = df.select("customer_id", "group", "probability", "probability_low", "probability_high", "priority")
     table = scores.toArrow() if hasattr(scores, "toArrow") else pa.Table.from_pandas(scores.toPandas(), preserve_index=False)
     plan_json, contacts = m.plan_scores(table, _plan_params(params))
-    id_type = _id_type(sdf, _columns(model)["customer_id_col"])
     contacts = pa.Table.from_batches([_ids_back(contacts, id_type)])
     try:
         contacts_df = spark.createDataFrame(contacts)  # Spark 4 takes Arrow tables
