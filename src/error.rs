@@ -65,8 +65,8 @@ pub enum Error {
         /// The wave that recorded them (1-based).
         wave: usize,
     },
-    /// Outcomes in which nobody was contacted (no row, or every count 0).
-    #[error("{file}: nobody was contacted in these outcomes (no row, or every `contacted` is 0): there is no wave to record")]
+    /// Outcomes in which nobody was contacted (no row, every count 0, or a control arm only).
+    #[error("{file}: nobody was contacted in these outcomes (no row, every `contacted` is 0, or a control arm only): there is no wave to record")]
     EmptyWave {
         /// The outcomes file.
         file: String,

@@ -4,7 +4,7 @@
 //! same outcomes are never counted twice and no group is contacted beyond what
 //! is left of it across waves.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use winback_core::date::Day;
@@ -67,28 +67,48 @@ impl WinbackModel {
     /// (counts only) remove the first customers of each group in priority order,
     /// as the contact list ordered them.
     pub fn remaining(&self, scores: &Scores) -> Vec<CustomerScore> {
-        let contacted: HashSet<&str> = self.waves.iter().flat_map(|w| w.contacted.iter().map(String::as_str)).collect();
-        let mut skip: BTreeMap<usize, usize> = BTreeMap::new();
-        for w in self.waves.iter().filter(|w| w.contacted.is_empty()) {
-            for o in &w.outcomes {
-                *skip.entry(o.group).or_default() += o.contacted as usize;
+        self.remaining_of(&scores.customers)
+    }
+
+    /// [`WinbackModel::remaining`] for scored customers given as rows.
+    pub(crate) fn remaining_of(&self, scored: &[ScoredCustomer]) -> Vec<CustomerScore> {
+        let by_group = by_priority(scored);
+        let taken = self.taken(&by_group);
+        by_group
+            .values()
+            .flatten()
+            .filter(|c| !taken.contains_key(c.customer_id.as_str()))
+            .map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority })
+            .collect()
+    }
+
+    /// Who the recorded waves took among the scored customers: id -> wave number
+    /// (1 = the first). Per-customer waves took their ids; then each per-group wave,
+    /// in order, took the next customers of each group in priority order not yet taken.
+    fn taken<'a>(&self, by_group: &BTreeMap<usize, Vec<&'a ScoredCustomer>>) -> HashMap<&'a str, usize> {
+        let mut taken: HashMap<&'a str, usize> = HashMap::new();
+        for c in by_group.values().flatten() {
+            if let Some(i) = self.waves.iter().position(|w| w.contacted.binary_search(&c.customer_id).is_ok()) {
+                taken.insert(c.customer_id.as_str(), i + 1);
             }
         }
-        let mut by_group: BTreeMap<usize, Vec<&ScoredCustomer>> = BTreeMap::new();
-        for c in &scores.customers {
-            by_group.entry(c.group).or_default().push(c);
+        let mut cursor: BTreeMap<usize, usize> = BTreeMap::new();
+        for (i, w) in self.waves.iter().enumerate().filter(|(_, w)| w.contacted.is_empty()) {
+            for o in &w.outcomes {
+                let Some(list) = by_group.get(&o.group) else { continue };
+                let at = cursor.entry(o.group).or_default();
+                let mut n = o.contacted;
+                while n > 0 && *at < list.len() {
+                    let id = list[*at].customer_id.as_str();
+                    *at += 1;
+                    if !taken.contains_key(id) {
+                        taken.insert(id, i + 1);
+                        n -= 1;
+                    }
+                }
+            }
         }
-        let mut out = Vec::new();
-        for (g, mut list) in by_group {
-            list.sort_by(|a, b| b.priority.total_cmp(&a.priority).then_with(|| a.customer_id.cmp(&b.customer_id)));
-            out.extend(
-                list.into_iter()
-                    .filter(|c| !contacted.contains(c.customer_id.as_str()))
-                    .skip(skip.get(&g).copied().unwrap_or(0))
-                    .map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }),
-            );
-        }
-        out
+        taken
     }
 
     /// The groups present in `scores` as plan candidates, sized by what is left
@@ -148,7 +168,9 @@ impl WinbackModel {
     /// wave, and more contacts in a group than are left of it. Returns the
     /// candidates left in `scores`, ready to re-plan.
     pub fn record_outcomes(&mut self, scores: &Scores, wave: &WaveOutcomes) -> Result<Vec<Candidate>> {
-        if wave.outcomes.iter().chain(&wave.control).all(|o| o.contacted == 0) {
+        // A wave is its contacts: a control arm alone measures nothing (and its
+        // customers, kept by count only, could be recorded again).
+        if wave.outcomes.iter().all(|o| o.contacted == 0) {
             return Err(Error::EmptyWave { file: wave.source.clone() });
         }
         if let Some(i) = self.waves.iter().position(|w| w.fingerprint == wave.fingerprint) {
@@ -159,16 +181,24 @@ impl WinbackModel {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i + 1 });
             }
         }
+        // Customers a per-group wave took (the first of their group in priority order).
+        if !wave.contacted.is_empty() {
+            let taken = self.taken(&by_priority(&scores.customers));
+            if let Some((id, i)) = wave.contacted.iter().find_map(|id| taken.get(id.as_str()).map(|&i| (id, i))) {
+                return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i });
+            }
+        }
         let level = self.segmentation.params.interval_level();
         // For a per-customer wave, its own customers are still "left" until recorded.
         let all = self.left_candidates(scores);
         for o in wave.outcomes.iter().chain(&wave.control) {
             let groups = self.segmentation.groups.len();
             let c = all.iter().find(|c| c.group == o.group).ok_or_else(|| Error::UnknownOutcomeGroup { file: wave.source.clone(), group: o.group, groups })?;
-            let held = wave.control.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
-            let contacted = wave.outcomes.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum::<u64>();
-            if contacted + held > c.size as u64 {
-                return Err(Error::ContactsExceedGroup { file: wave.source.clone(), group: o.group, contacted: contacted + held, left: c.size });
+            // Saturating: counts near u64::MAX must not wrap below the group's size.
+            let total = |l: &[Outcome]| l.iter().filter(|k| k.group == o.group).fold(0u64, |a, k| a.saturating_add(k.contacted));
+            let contacted = total(&wave.outcomes).saturating_add(total(&wave.control));
+            if contacted > c.size as u64 {
+                return Err(Error::ContactsExceedGroup { file: wave.source.clone(), group: o.group, contacted, left: c.size });
             }
         }
         let updated = winback_rank::record_outcomes(&all, &wave.outcomes, level)?;
@@ -203,9 +233,10 @@ impl WinbackModel {
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let sum = |l: &[Outcome]| l.iter().fold((0u64, 0u64), |a, o| (a.0 + o.contacted, a.1 + o.came_back));
+                let sum = |l: &[Outcome]| l.iter().fold((0u64, 0u64), |a, o| (a.0.saturating_add(o.contacted), a.1.saturating_add(o.came_back)));
                 let ((n1, k1), (n0, k0)) = (sum(&w.outcomes), sum(&w.control));
-                let effect = if n0 > 0 {
+                // An effect needs both arms.
+                let effect = if n0 > 0 && n1 > 0 {
                     let e = winback_rank::effects(&[Outcome { group: 1, contacted: n1, came_back: k1 }], &[Outcome { group: 1, contacted: n0, came_back: k0 }], level)?;
                     e.first().map(|e| (e.effect, e.effect_low, e.effect_high))
                 } else {
@@ -239,4 +270,16 @@ impl WinbackModel {
         *self = next;
         Ok(Feedback { wave: self.waves.len(), left, plan: p, contacts, effects })
     }
+}
+
+/// The scored customers by group, each group in priority order (ties by id).
+fn by_priority(scored: &[ScoredCustomer]) -> BTreeMap<usize, Vec<&ScoredCustomer>> {
+    let mut by_group: BTreeMap<usize, Vec<&ScoredCustomer>> = BTreeMap::new();
+    for c in scored {
+        by_group.entry(c.group).or_default().push(c);
+    }
+    for list in by_group.values_mut() {
+        list.sort_by(|a, b| b.priority.total_cmp(&a.priority).then_with(|| a.customer_id.cmp(&b.customer_id)));
+    }
+    by_group
 }

@@ -449,7 +449,9 @@ impl WinbackModel {
             .collect()
     }
 
-    /// The contact plan and contact list for `scores`.
+    /// The contact plan and contact list for `scores`. With recorded waves, only
+    /// the customers they left are planned ([`WinbackModel::remaining`]): nobody
+    /// contacted in a recorded wave is listed again.
     pub fn plan(&self, scores: &Scores, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
         self.plan_customers(&scores.customers, params)
     }
@@ -480,13 +482,20 @@ impl WinbackModel {
                 _ => return Err(Error::UnknownGroup { customer: c.customer_id.clone(), group: c.group, groups: self.segmentation.groups.len() }),
             }
         }
+        // Customers contacted in a recorded wave are not planned again.
+        let customers: Vec<CustomerScore> = if self.waves.is_empty() {
+            scored.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect()
+        } else {
+            size.iter_mut().for_each(|n| *n = 0);
+            let left = self.remaining_of(scored);
+            left.iter().for_each(|c| size[c.group] += 1);
+            left
+        };
         let effects = self.effects()?;
         let mut candidates: Vec<Candidate> =
             self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
-        hold_out(&mut candidates, scored.iter().map(|c| (c.customer_id.as_str(), c.group)), params);
+        hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
         let p = plan(&candidates, params)?;
-        let customers: Vec<CustomerScore> =
-            scored.iter().map(|c| CustomerScore { customer: c.customer_id.clone(), group: c.group, score: c.priority }).collect();
         let list = contact_list(&p, &candidates, &customers)?;
         Ok((p, list))
     }
@@ -520,10 +529,20 @@ impl WinbackModel {
         WinbackModel::try_from(file).map_err(|e| Error::InvalidModel { path, field: e.field, message: e.message })
     }
 
-    /// Writes the model file.
+    /// Writes the model file: to a temporary file beside it, then renamed over
+    /// it, so that an interrupted write never leaves half a model (the file is
+    /// either the old model or the new one).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        std::fs::write(path, self.to_json()?).map_err(|source| Error::Io { path: path.display().to_string(), source })
+        let json = self.to_json()?;
+        let io = |source| Error::Io { path: path.display().to_string(), source };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+        let written = std::fs::write(&tmp, json).map_err(&io).and_then(|()| std::fs::rename(&tmp, path).map_err(&io));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Reads a model file.

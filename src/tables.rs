@@ -101,12 +101,12 @@ pub fn profiles_table(p: &Profiles) -> Result<RecordBatch> {
     cols.push((
         "top_categories",
         text(rows.iter().map(|r| {
-            r.1.top_categories.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customers)", c.category, c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join("; ")
+            r.1.top_categories.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customer{})", c.category, c.share * 100.0, c.lift, c.customers, if c.customers == 1 { "" } else { "s" })).collect::<Vec<_>>().join("; ")
         })),
     ));
     cols.push((
         "main_regions",
-        text(rows.iter().map(|r| r.1.main_regions.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customers)", c.level, c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join("; "))),
+        text(rows.iter().map(|r| r.1.main_regions.iter().map(|c| format!("{} {:.1}% (lift {:.2}, {} customer{})", c.level, c.share * 100.0, c.lift, c.customers, if c.customers == 1 { "" } else { "s" })).collect::<Vec<_>>().join("; "))),
     ));
     cols.push(("description", text(rows.iter().map(|r| r.1.description.clone()))));
     batch(cols)

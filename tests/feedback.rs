@@ -195,11 +195,12 @@ fn outcomes_where_nobody_was_contacted_or_of_an_unknown_group_are_refused() {
     let (h, at, mut m) = fitted();
     let s = m.score(&h, at).unwrap();
     let before = m.clone();
-    for (csv, file) in [("group,contacted,came_back\n", "empty.csv"), ("group,contacted,came_back\n1,0,0\n2,0,0\n", "zeros.csv")] {
+    let controls_only = "group,arm,contacted,came_back\n1,control,30,5\n";
+    for (csv, file) in [("group,contacted,came_back\n", "empty.csv"), ("group,contacted,came_back\n1,0,0\n2,0,0\n", "zeros.csv"), (controls_only, "controls.csv")] {
         let wave = read_outcomes(csv.as_bytes(), file).unwrap();
         let e = m.feedback(&s, &wave, &PlanParams::default()).unwrap_err();
         assert!(matches!(e, Error::EmptyWave { .. }), "{e}");
-        assert_eq!(e.to_string(), format!("{file}: nobody was contacted in these outcomes (no row, or every `contacted` is 0): there is no wave to record"));
+        assert_eq!(e.to_string(), format!("{file}: nobody was contacted in these outcomes (no row, every `contacted` is 0, or a control arm only): there is no wave to record"));
         assert!(!e.is_parameter());
     }
     let groups = m.segmentation.groups.len();
@@ -207,5 +208,44 @@ fn outcomes_where_nobody_was_contacted_or_of_an_unknown_group_are_refused() {
     let e = m.feedback(&s, &wave, &PlanParams::default()).unwrap_err();
     assert_eq!(e.to_string(), format!("w.csv: group {} is not a group of the model (it has groups 1 to {groups})", groups + 1));
     assert_eq!(m, before);
+    assert!(m.waves.is_empty());
+}
+
+#[test]
+fn plan_lists_only_the_customers_the_recorded_waves_left() {
+    // `plan` on a model with recorded waves listed the contacted customers again.
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let (_, all) = m.plan(&s, &PlanParams::default()).unwrap();
+    assert_eq!(all.len(), s.customers.len());
+    // A per-group wave takes the first 10 of group 1 by priority, a per-customer wave 2 others.
+    let first10: Vec<String> = all.iter().filter(|c| c.group == 1).take(10).map(|c| c.customer.clone()).collect();
+    m.feedback(&s, &read_outcomes("group,contacted,came_back\n1,10,3\n".as_bytes(), "w1.csv").unwrap(), &PlanParams::default()).unwrap();
+    let (_, after) = m.plan(&s, &PlanParams::default()).unwrap();
+    assert_eq!(after.len(), s.customers.len() - 10);
+    assert!(after.iter().all(|c| !first10.contains(&c.customer)));
+    // Those 10 cannot be recorded again one by one.
+    let csv = format!("customer_id,contacted,came_back\n{},1,0\n", first10[3]);
+    let e = m.feedback(&s, &read_outcomes_with(csv.as_bytes(), "w2.csv", Some(&s)).unwrap(), &PlanParams::default()).unwrap_err();
+    assert_eq!(e.to_string(), format!("w2.csv: customer {:?} was already contacted in wave 1", first10[3]));
+    let two: Vec<String> = after.iter().filter(|c| c.group == 2).take(2).map(|c| c.customer.clone()).collect();
+    let csv = format!("customer_id,contacted,came_back\n{},1,0\n{},1,1\n", two[0], two[1]);
+    m.feedback(&s, &read_outcomes_with(csv.as_bytes(), "w3.csv", Some(&s)).unwrap(), &PlanParams::default()).unwrap();
+    let (p, last) = m.plan(&s, &PlanParams::default()).unwrap();
+    assert_eq!(last.len(), s.customers.len() - 12);
+    assert!(last.iter().all(|c| !first10.contains(&c.customer) && !two.contains(&c.customer)));
+    let size = |g: usize| p.steps.iter().find(|st| st.group == g).map(|st| st.size).unwrap();
+    assert_eq!(size(1), s.customers.iter().filter(|c| c.group == 1).count() - 10);
+    assert_eq!(size(2), s.customers.iter().filter(|c| c.group == 2).count() - 2);
+}
+
+#[test]
+fn counts_that_would_overflow_are_refused() {
+    // 1 + (2^64 - 1) wrapped to 0 and passed the "more than are left" check.
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let csv = format!("group,arm,contacted,came_back\n1,contact,1,1\n1,control,{},0\n", u64::MAX);
+    let e = m.feedback(&s, &read_outcomes(csv.as_bytes(), "ovf.csv").unwrap(), &PlanParams::default()).unwrap_err();
+    assert!(matches!(e, Error::ContactsExceedGroup { contacted: u64::MAX, .. }), "{e}");
     assert!(m.waves.is_empty());
 }

@@ -828,7 +828,7 @@ fn cmd_profile(c: &ProfileCmd, cli: &Cli) -> Res<()> {
             let q = g.profile.recency_days;
             outln!("  last purchase {:.0} days ago (median; quartiles {:.0}–{:.0}); median spend {:.2}", q.median, q.q25, q.q75, g.profile.spend_total.median);
             for cat in &g.profile.top_categories {
-                outln!("  {} {:.1}% of value (lift {:.2}, {} customers)", cat.category, cat.share * 100.0, cat.lift, cat.customers);
+                outln!("  {} {:.1}% of value (lift {:.2}, {} customer{})", cat.category, cat.share * 100.0, cat.lift, cat.customers, if cat.customers == 1 { "" } else { "s" });
             }
         }
         outln!("all — {} lapsed customers: {}", p.all.size, p.all.description);
@@ -902,10 +902,6 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     // flag or file leaves it as it was, so a corrected re-run counts the wave once.
     let fb = m.feedback(&s, &wave, &c.plan.params())?;
     let out = c.model_out.clone().unwrap_or_else(|| c.model.clone());
-    m.save(&out)?;
-    if !cli.quiet && !cli.json {
-        eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
-    }
     if !cli.json && c.output.as_deref() != Some("-") && !fb.effects.is_empty() {
         outln!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
         outln!("group | contacted | came back | control | came back | effect [interval]");
@@ -917,7 +913,14 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
         }
     }
     let extra = [("wave", fb.wave.into()), ("groups", serde_json::to_value(&fb.effects).unwrap_or_default())];
-    finish_plan(&fb.plan, &fb.contacts, &c.output, cli, &extra)
+    // The model file is written last: when the contact list cannot be written, the
+    // wave is not recorded, and the corrected re-run records it once.
+    finish_plan(&fb.plan, &fb.contacts, &c.output, cli, &extra)?;
+    m.save(&out)?;
+    if !cli.quiet && !cli.json {
+        eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
+    }
+    Ok(())
 }
 
 fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {

@@ -181,7 +181,7 @@ fn briefing(m: &WinbackModel, group: usize, pr: &Profile, s: &Scores) -> String 
         pr.one_time_share * 100.0
     );
     if !pr.top_categories.is_empty() {
-        let cats = pr.top_categories.iter().map(|c| format!("{} {:.0}% of value (×{:.2}, {} customers)", esc(&c.category), c.share * 100.0, c.lift, c.customers)).collect::<Vec<_>>().join(", ");
+        let cats = pr.top_categories.iter().map(|c| format!("{} {:.0}% of value (×{:.2}, {} customer{})", esc(&c.category), c.share * 100.0, c.lift, c.customers, if c.customers == 1 { "" } else { "s" })).collect::<Vec<_>>().join(", ");
         let _ = write!(b, "<li>categories: {cats}</li>");
     }
     if !pr.main_regions.is_empty() {

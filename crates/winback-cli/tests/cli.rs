@@ -434,6 +434,26 @@ fn feedback_twice_is_refused() {
     assert_eq!(std::fs::read_to_string(&m).unwrap(), once);
 }
 
+/// A contact list that cannot be written leaves the model file as it was (the wave
+/// was recorded and the re-run refused), and `plan` then lists only who is left.
+#[test]
+fn feedback_records_the_wave_only_when_the_contact_list_is_written() {
+    let m = model("atomic.json");
+    let before = std::fs::read_to_string(&m).unwrap();
+    let outcomes = tmp("atomic.csv");
+    std::fs::write(&outcomes, "group,contacted,came_back\n1,20,5\n").unwrap();
+    let run = |out: &str| winback().arg("feedback").args(["--model", m.to_str().unwrap(), "--outcomes", outcomes.to_str().unwrap(), "-o", out]).args(retail()).assert();
+    run("/nonexistent-dir/contacts.csv").code(1).stderr(predicate::str::contains("/nonexistent-dir/contacts.csv"));
+    assert_eq!(std::fs::read_to_string(&m).unwrap(), before);
+    let contacts = tmp("atomic-contacts.csv");
+    run(contacts.to_str().unwrap()).success();
+    assert_ne!(std::fs::read_to_string(&m).unwrap(), before);
+    let left = std::fs::read_to_string(&contacts).unwrap().lines().count();
+    let planned = tmp("atomic-plan.csv");
+    winback().arg("plan").args(["--model", m.to_str().unwrap(), "-o", planned.to_str().unwrap()]).args(retail()).assert().success();
+    assert_eq!(std::fs::read_to_string(&planned).unwrap().lines().count(), left);
+}
+
 /// Issue 14, 1: scoring says each group's share of the scored list next to its share at the fitting date.
 #[test]
 fn score_shows_group_shares() {
