@@ -14,8 +14,10 @@ pub enum Error {
     #[error(transparent)]
     Rank(#[from] winback_rank::Error),
     /// A model file of another format version.
-    #[error("model file format version {found} is not supported (this build reads version {supported}; refit the model with this version)")]
+    #[error("{path}: model file format version {found} is not supported (this build reads version {supported}; refit the model with this version)")]
     UnsupportedVersion {
+        /// The file.
+        path: String,
         /// Version in the file.
         found: u64,
         /// Version this build reads.

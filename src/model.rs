@@ -520,7 +520,7 @@ impl WinbackModel {
             message: "missing, or not a whole number".into(),
         })?;
         if found != u64::from(FORMAT_VERSION) {
-            return Err(Error::UnsupportedVersion { found, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion { path, found, supported: FORMAT_VERSION });
         }
         let file: crate::ModelFile = serde_path_to_error::deserialize(v).map_err(|e| {
             let field = e.path().to_string();

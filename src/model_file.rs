@@ -164,6 +164,9 @@ fn refuse<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, 
     Err(ModelFileError { field: field.into(), message: message.into() })
 }
 
+/// The most customers a wave's count may name (a history indexes customers with 32 bits).
+const MAX_WAVE_COUNT: u64 = u32::MAX as u64;
+
 /// The dates a model may name: years 1 to 9999.
 fn check_day(field: &str, d: Day) -> Result<(), ModelFileError> {
     if !(day_from_ymd(1, 1, 1)..=day_from_ymd(9999, 12, 31)).contains(&d) {
@@ -306,10 +309,29 @@ impl TryFrom<ModelFile> for WinbackModel {
             }
             check_day(&format!("waves[{i}].at"), w.at)?;
             for (field, list) in [("outcomes", &w.outcomes), ("control", &w.control)] {
+                let mut groups = HashSet::new();
                 for (j, o) in list.iter().enumerate() {
                     if !(1..=k).contains(&o.group) || o.came_back > o.contacted {
                         return refuse(format!("waves[{i}].{field}[{j}]"), format!("group {} with {} of {} back is not an outcome of this model's {k} groups", o.group, o.came_back, o.contacted));
                     }
+                    if o.contacted > MAX_WAVE_COUNT {
+                        return refuse(format!("waves[{i}].{field}[{j}]"), format!("{} contacted: more customers than a history holds ({MAX_WAVE_COUNT})", o.contacted));
+                    }
+                    if !groups.insert(o.group) {
+                        return refuse(format!("waves[{i}].{field}[{j}]"), format!("group {} appears twice in one wave", o.group));
+                    }
+                }
+            }
+            let contacted: u64 = w.outcomes.iter().map(|o| o.contacted).sum();
+            if contacted == 0 {
+                return refuse(format!("waves[{i}].outcomes"), "nobody contacted: a wave is its contacts");
+            }
+            if !w.contacted.is_empty() {
+                if !w.contacted.windows(2).all(|p| p[0] < p[1]) {
+                    return refuse(format!("waves[{i}].contacted"), "ids must be sorted and distinct");
+                }
+                if w.contacted.len() as u64 != contacted {
+                    return refuse(format!("waves[{i}].contacted"), format!("{} customer ids where the outcomes count {contacted} contacted", w.contacted.len()));
                 }
             }
         }

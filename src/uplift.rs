@@ -501,7 +501,7 @@ impl UpliftModel {
         let m: UpliftModel = serde_json::from_str(s).map_err(|e| Error::BadModelFile { path: path.into(), message: e.to_string() })?;
         let invalid = |field: &str, message: String| Error::InvalidModel { path: path.into(), field: field.into(), message };
         if m.format_version != UPLIFT_FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion { path: path.into(), found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION });
         }
         use winback_core::features::Source;
         let mut names = std::collections::BTreeSet::new();
@@ -521,7 +521,14 @@ impl UpliftModel {
                 return Err(invalid("schema.features", format!("{:?} appears twice", f.name)));
             }
         }
-        m.tree.validate().map_err(|e| invalid("tree", e.to_string()))?;
+        m.tree.validate().map_err(|e| match e {
+            // "groups[0].effect: ..." names the field inside the tree.
+            winback_tree::Error::InvalidSegmentation(msg) => match msg.split_once(": ") {
+                Some((field, message)) => invalid(&format!("tree.{field}"), message.to_string()),
+                None => invalid("tree", msg),
+            },
+            other => invalid("tree", other.to_string()),
+        })?;
         if m.tree.features != m.schema.features {
             return Err(invalid("tree.features", "not the schema's features".into()));
         }

@@ -137,7 +137,7 @@ fn synthetic_pipeline_golden_and_round_trip() {
     // Another format version is refused with a clear message (tests/model_file.rs checks every field).
     let text = std::fs::read_to_string(&path).unwrap().replacen("\"format_version\": 2", "\"format_version\": 1", 1);
     let e = WinbackModel::from_json(&text, "model.json").unwrap_err();
-    assert_eq!(e.to_string(), "model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
+    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
     std::fs::remove_dir_all(dir).ok();
 }
 

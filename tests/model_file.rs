@@ -97,6 +97,18 @@ fn each_kind_of_bad_field_is_named() {
         ("priority feature", Box::new(|v| v["config"]["priority_feature"] = json!("shoe_size")), "field `config.priority_feature`"),
         ("fitted in year 30000", Box::new(|v| v["fitted_at"] = json!(10_000_000)), "field `fitted_at`"),
         ("no cutoffs", Box::new(|v| v["training_cutoffs"] = json!([])), "field `training_cutoffs`"),
+        // Facts stored for reading must say what the tree and the counts say.
+        ("sentence edited", Box::new(|v| v["segmentation"]["groups"][0]["sentence"] = json!("customer for at most 10 days")), "field `segmentation.groups[0].sentence`: \"customer for at most 10 days\" does not say the group's rule"),
+        ("rule emptied", Box::new(|v| v["segmentation"]["groups"][0]["rule"] = json!([])), "field `segmentation.groups[0].rule`: differs from the tree's path"),
+        ("share 1", Box::new(|v| v["segmentation"]["groups"][0]["share"] = json!(1.0)), "field `segmentation.groups[0].share`: 1 differs from size / rows"),
+        ("huge size", Box::new(|v| v["segmentation"]["groups"][0]["size"] = json!(u64::MAX)), "field `segmentation.groups[0].size`"),
+        ("huge alpha and beta", Box::new(|v| { v["segmentation"]["groups"][0]["alpha"] = json!(1e300); v["segmentation"]["groups"][0]["beta"] = json!(1e300); }), "field `segmentation.groups[0].alpha`: 1e300 is not a Beta parameter in (0, 1e12]"),
+        // Waves.
+        ("wave without contacts", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 0, "came_back": 0}], "contacted": [], "control": [{"group": 1, "contacted": 5, "came_back": 1}]}])), "field `waves[0].outcomes`: nobody contacted"),
+        ("group twice in a wave", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 5, "came_back": 1}, {"group": 1, "contacted": 3, "came_back": 1}], "contacted": [], "control": []}])), "field `waves[0].outcomes[1]`: group 1 appears twice"),
+        ("absurd count", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": u64::MAX, "came_back": 1}], "contacted": [], "control": []}])), "field `waves[0].outcomes[0]`: 18446744073709551615 contacted"),
+        ("ids and counts differ", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 5, "came_back": 1}], "contacted": ["a", "b"], "control": []}])), "field `waves[0].contacted`: 2 customer ids where the outcomes count 5 contacted"),
+        ("ids unsorted", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 2, "came_back": 1}], "contacted": ["b", "a"], "control": []}])), "field `waves[0].contacted`: ids must be sorted and distinct"),
     ];
     for (what, tamper, want) in cases {
         let mut v = value();
@@ -111,7 +123,7 @@ fn another_format_version_is_refused_with_a_clear_message() {
     let mut v = value();
     v["format_version"] = json!(1);
     let e = refused(&v);
-    assert_eq!(e, "model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
+    assert_eq!(e, "m.json: model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
     let e = WinbackModel::from_json("{\"hello\": 1}", "x.json").unwrap_err();
     assert_eq!(e.to_string(), "x.json: invalid model file: field `format_version`: missing, or not a whole number");
     assert!(matches!(WinbackModel::from_json("not json", "x.json"), Err(Error::BadModelFile { .. })));

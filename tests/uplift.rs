@@ -166,6 +166,12 @@ fn a_tampered_uplift_file_is_refused() {
         ("/schema/features/0/source", serde_json::json!({"attr_level": ["vip", 7]}), "level 7 is not a kept level"),
         ("/schema/features/0/source", serde_json::json!({"attr_days": "vip"}), "needs the schema's `at`"),
         ("/schema/features/0/source", "recency".into(), "not a trait feature"),
+        // Facts that must agree with the counts and the tree (each was accepted and drove a plan).
+        ("/tree/groups/0/effect", 0.11.into(), "field `tree.groups[0].effect`: (0.11, "),
+        ("/tree/groups/0/contact_rate", 0.9.into(), "field `tree.groups[0].contact_rate`: 0.9 differs from its posterior's mean"),
+        ("/tree/groups/0/contact_posterior/alpha", 1e300.into(), "field `tree.groups[0].contact_posterior`"),
+        ("/tree/groups/0/sentence", "not vip".into(), "field `tree.groups[0].sentence`"),
+        ("/tree/groups/0/share", 1.0.into(), "field `tree.groups[0].share`"),
     ];
     for (path, value, want) in cases {
         let saved = v.clone();

@@ -75,6 +75,9 @@ pub struct Node {
     pub positives: usize,
 }
 
+/// The largest Beta parameter a model file may hold (a prior plus counts of customers).
+pub const MAX_BETA: f64 = 1e12;
+
 /// One group: a leaf with its rule and honest probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
@@ -819,10 +822,21 @@ impl Segmentation {
             if g.low > g.high {
                 return bad(format!("{}: {} is above high = {}", at("low"), g.low, g.high));
             }
+            // A posterior worth more than 10^12 customers is not one a fit or a wave
+            // makes; past that the interval arithmetic loses its meaning.
             for (name, v) in [("alpha", g.alpha), ("beta", g.beta)] {
-                if !(v.is_finite() && v > 0.0) {
-                    return bad(format!("{}: {v} is not a positive finite Beta parameter", at(name)));
+                if !(v.is_finite() && v > 0.0 && v <= MAX_BETA) {
+                    return bad(format!("{}: {v:e} is not a Beta parameter in (0, {MAX_BETA:e}]", at(name)));
                 }
+            }
+            if g.size > self.rows {
+                return bad(format!("{}: {} is more than the {} training rows", at("size"), g.size, self.rows));
+            }
+            if self.rows > 0 && (g.share - g.size as f64 / self.rows as f64).abs() > 1e-9 {
+                return bad(format!("{}: {} differs from size / rows = {} / {}", at("share"), g.share, g.size, self.rows));
+            }
+            if g.size > 0 && (g.observed_rate - g.came_back as f64 / g.size as f64).abs() > 1e-9 {
+                return bad(format!("{}: {} differs from came_back / size = {} / {}", at("observed_rate"), g.observed_rate, g.came_back, g.size));
             }
             // Each fact once: the probability and its interval are those of the Beta
             // posterior (alpha, beta) at the segmentation's level, never edited apart.
@@ -858,6 +872,20 @@ impl Segmentation {
             if let Some(j) = rule_ok(&g.rule, &self.features) {
                 return bad(format!("{}[{j}]: not a condition on a feature of this segmentation", at("rule")));
             }
+            // The rule and its sentence are the tree's path to the group's leaf, stored
+            // for reading: they must say what the tree does.
+            if let Some(leaf) = self.nodes.iter().position(|n| n.split.is_none() && n.group == Some(g.id)) {
+                if g.rule != self.path_conditions(leaf) {
+                    return bad(format!("{}: differs from the tree's path to the group's leaf (nodes[{leaf}])", at("rule")));
+                }
+            }
+            if g.sentence != sentence(&g.rule, &self.features) {
+                return bad(format!("{}: {:?} does not say the group's rule ({:?})", at("sentence"), g.sentence, sentence(&g.rule, &self.features)));
+            }
+        }
+        let total: usize = self.groups.iter().map(|g| g.size).sum();
+        if total != self.rows {
+            return bad(format!("rows: {} where the groups' sizes add up to {total}", self.rows));
         }
         Ok(())
     }

@@ -61,7 +61,7 @@ use winback_stats::Beta;
 use crate::error::{Error, Result};
 use crate::params::SegmenterValidParams;
 use crate::rules::{sentence, Condition};
-use crate::segmentation::{check_finite, honest_rows, leaf_of, path_conditions, rule_ok, seeded_sample, validate_tree, Node};
+use crate::segmentation::{check_finite, honest_rows, leaf_of, path_conditions, rule_ok, seeded_sample, validate_tree, Node, MAX_BETA};
 
 /// Training input of an uplift tree: one row per customer of a past campaign.
 #[derive(Debug, Clone, Copy)]
@@ -497,6 +497,43 @@ impl Uplift {
             if let Some(j) = rule_ok(&g.rule, &self.features) {
                 return bad(format!("{}[{j}]: not a condition on a feature of this tree", at("rule")));
             }
+            // Each fact once: the posteriors are the tree's priors updated with the
+            // held-out counts, and the rates and the effect are theirs.
+            let (strength, level) = (self.params.prior_strength(), self.params.interval_level());
+            let arms = [
+                ("contact_posterior", g.contact_posterior, self.contact_rate, g.honest_contacted_came_back, g.honest_contacted),
+                ("control_posterior", g.control_posterior, self.control_rate, g.honest_control_came_back, g.honest_control),
+            ];
+            for (name, b, rate, back, n) in arms {
+                let want = Beta::from_mean(rate, strength).update(back as u64, n as u64);
+                if b.alpha > MAX_BETA || b.beta > MAX_BETA || (b.alpha - want.alpha).abs() > 1e-9 * want.alpha.max(1.0) || (b.beta - want.beta).abs() > 1e-9 * want.beta.max(1.0) {
+                    return bad(format!("{}: ({}, {}) is not the prior updated with the held-out counts ({}, {})", at(name), b.alpha, b.beta, want.alpha, want.beta));
+                }
+            }
+            for (name, v, b) in [("contact_rate", g.contact_rate, g.contact_posterior), ("control_rate", g.control_rate, g.control_posterior)] {
+                if (v - b.mean()).abs() > 1e-9 {
+                    return bad(format!("{}: {v} differs from its posterior's mean {}", at(name), b.mean()));
+                }
+            }
+            let (e, lo, hi) = g.contact_posterior.difference_interval(&g.control_posterior, level);
+            if (g.effect - e).abs() > 1e-9 || (g.effect_low - lo).abs() > 1e-9 || (g.effect_high - hi).abs() > 1e-9 {
+                return bad(format!("{}: ({}, {}, {}) differs from the posteriors' ({e}, {lo}, {hi})", at("effect"), g.effect, g.effect_low, g.effect_high));
+            }
+            if self.rows > 0 && (g.share - g.size as f64 / self.rows as f64).abs() > 1e-9 {
+                return bad(format!("{}: {} differs from size / rows = {} / {}", at("share"), g.share, g.size, self.rows));
+            }
+            if let Some(leaf) = self.nodes.iter().position(|n| n.split.is_none() && n.group == Some(g.id)) {
+                if g.rule != path_conditions(&self.nodes, &self.features, leaf) {
+                    return bad(format!("{}: differs from the tree's path to the group's leaf (nodes[{leaf}])", at("rule")));
+                }
+            }
+            if g.sentence != sentence(&g.rule, &self.features) {
+                return bad(format!("{}: {:?} does not say the group's rule", at("sentence"), g.sentence));
+            }
+        }
+        let total: usize = self.groups.iter().map(|g| g.size).sum();
+        if total != self.rows {
+            return bad(format!("rows: {} where the groups' sizes add up to {total}", self.rows));
         }
         Ok(())
     }
