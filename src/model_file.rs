@@ -250,7 +250,11 @@ impl TryFrom<ModelFile> for WinbackModel {
         }
         if let Err(e) = schema.validate() {
             return match e {
-                winback_core::Error::InvalidSchema { field, message } => refuse(format!("schema.{field}"), message),
+                // The schema's options are the config's feature options (stored once, there).
+                winback_core::Error::InvalidSchema { field, message } => match field.strip_prefix("options.") {
+                    Some(option) => refuse(format!("config.features.{option}"), message),
+                    None => refuse(format!("schema.{field}"), message),
+                },
                 other => refuse("schema", other.to_string()),
             };
         }

@@ -457,7 +457,7 @@ struct ReportCmd {
     /// Customer id column of `--uplift-table`.
     #[arg(long, default_value = "customer_id")]
     uplift_id_col: String,
-    /// Report file.
+    /// Report file (`-`: standard output).
     #[arg(short, long, default_value = "winback-report.html")]
     output: PathBuf,
 }
@@ -1094,6 +1094,8 @@ fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
 }
 
 fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
+    let to_stdout = c.output.as_os_str() == "-";
+    one_thing_on_stdout(cli, to_stdout.then_some("-"))?;
     let m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
     let (h, _) = c.input.load(cli.quiet)?;
@@ -1118,6 +1120,12 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
         _ => None,
     };
     let html = report::render(&m, &s, &p, bt.as_ref(), &profiles, &waves, uplift.as_ref().map(|(u, e)| (u, e)));
+    if to_stdout {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(html.as_bytes()).and_then(|()| out.flush()).map_err(|e| stdout_failure(&e, "the report to standard output"))?;
+        return Ok(());
+    }
     std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
     if cli.json {
         print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;

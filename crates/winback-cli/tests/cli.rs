@@ -328,6 +328,16 @@ fn report_renders_in_headless_chromium() {
         .assert()
         .success();
     let text = std::fs::read_to_string(&html).unwrap();
+    // `-o -` writes the same page to standard output (it wrote a file named `-`).
+    let piped = winback()
+        .arg("report")
+        .args(["--model", m.to_str().unwrap()])
+        .args(retail())
+        .args(["--objective", "profit", "--cost-per-contact", "2", "--margin", "0.3", "--target-winbacks", "150", "--cutoffs", "2011-10-01", "-o", "-"])
+        .assert()
+        .success();
+    assert_eq!(String::from_utf8(piped.get_output().stdout.clone()).unwrap(), text);
+    assert!(!std::path::Path::new("-").exists());
     assert!(!text.contains("http://") && !text.contains("https://"), "the report must not load anything");
     assert!(!text.contains("<script src") && !text.contains("<link"), "no external scripts or styles");
     assert_eq!(text.matches("<svg class=\"chart\"").count(), 3);

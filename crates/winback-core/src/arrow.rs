@@ -169,6 +169,10 @@ fn fill(
         let batch = batch.map_err(arrow_err(source))?;
         let schema = batch.schema();
         let find = |name: &str| -> Result<usize> {
+            let times = schema.fields().iter().filter(|f| f.name() == name).count();
+            if times > 1 {
+                return Err(Error::AmbiguousColumn { file: source.to_string(), column: name.to_string(), times });
+            }
             schema.index_of(name).map_err(|_| Error::MissingColumn {
                 file: source.to_string(),
                 column: name.to_string(),

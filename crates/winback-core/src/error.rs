@@ -39,6 +39,30 @@ pub enum Error {
         /// The columns that are there, comma separated.
         available: String,
     },
+    /// A mapped column's name appears more than once in the header.
+    #[error("{file}: column `{column}` appears {times} times in the header: which one is meant is ambiguous (rename the copies)")]
+    AmbiguousColumn {
+        /// The file.
+        file: String,
+        /// The repeated name.
+        column: String,
+        /// How many times it appears.
+        times: usize,
+    },
+    /// Strict mode refused a line with another number of fields than the header.
+    #[error("{file}, line {line}: {fields} fields where the header has {expected} (value {value:?})")]
+    FieldCount {
+        /// The file.
+        file: String,
+        /// 1-based line number.
+        line: u64,
+        /// Fields on the line.
+        fields: usize,
+        /// Fields in the header.
+        expected: usize,
+        /// The line as read (shortened).
+        value: String,
+    },
     /// A value that strict mode refuses (or that can never be accepted).
     #[error("{file}, line {line}, column `{column}`: {reason} (value {value:?})")]
     BadValue {

@@ -134,6 +134,10 @@ impl<R: Read> CsvTable<R> {
     }
 
     pub(crate) fn column(&self, name: &str) -> Result<usize> {
+        let times = self.header.iter().filter(|h| *h == name).count();
+        if times > 1 {
+            return Err(Error::AmbiguousColumn { file: self.source.clone(), column: name.to_string(), times });
+        }
         self.header.iter().position(|h| h == name).ok_or_else(|| Error::MissingColumn {
             file: self.source.clone(),
             column: name.to_string(),
@@ -252,7 +256,12 @@ fn parse_into<R: Read>(
         if rec.len() != header.len() {
             // Counted like any bad row (strict mode refuses it, showing the line).
             let shown = shorten(&rec.iter().map(String::from_utf8_lossy).collect::<Vec<_>>().join(","));
-            b.reject(line, SkipReason::Malformed, &format!("{} fields where the header has {}", rec.len(), header.len()), &shown)?;
+            if b.strict() {
+                return Err(Error::FieldCount { file: b.source().to_string(), line, fields: rec.len(), expected: header.len(), value: shown });
+            }
+            // Counted under the first column the line lacks (or the last one it overflows).
+            let col = header.get(rec.len().min(header.len().saturating_sub(1))).map_or("?", String::as_str);
+            b.reject(line, SkipReason::Malformed, col, &shown)?;
             continue;
         }
         if rows == 10_000 {
@@ -274,8 +283,9 @@ fn parse_into<R: Read>(
             Ok(RawRow {
                 customer: text(c.id)?,
                 day: parser.parse_day(date_raw).ok_or(date_raw),
-                amount: amount_raw.trim().parse::<f64>().map_err(|_| amount_raw),
-                quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().map_err(|_| q)),
+                // A number too large for a float ("1e400") is refused as written, not as "inf".
+                amount: amount_raw.trim().parse::<f64>().ok().filter(|a| a.is_finite()).ok_or(amount_raw),
+                quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(q)),
                 order: opt(c.order)?,
                 channel: opt(c.channel)?,
                 category: opt(c.category)?,

@@ -350,10 +350,18 @@ fn structural_errors() {
     let (h, r) = winback_core::read::read_csv_from(short.as_bytes(), "x.csv", &map, &csv, &opts).unwrap();
     assert_eq!((h.num_customers(), r.rows_read, r.rows_used, r.count(SkipReason::Malformed)), (2, 3, 2, 1));
     let e = winback_core::read::read_csv_from(short.as_bytes(), "x.csv", &map, &csv, &strict).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "x.csv, line 3, column `2 fields where the header has 3`: malformed line (field count or UTF-8) (value \"b,2024-01-02\")"
-    );
+    assert!(matches!(e, winback_core::Error::FieldCount { line: 3, fields: 2, expected: 3, .. }), "{e}");
+    assert_eq!(e.to_string(), "x.csv, line 3: 2 fields where the header has 3 (value \"b,2024-01-02\")");
+    // A mapped column named twice in the header is ambiguous, not silently the first.
+    let twice = "customer_id,date,amount,amount\na,2024-01-01,1,2\n";
+    let e = winback_core::read::read_csv_from(twice.as_bytes(), "x.csv", &map, &csv, &opts).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv: column `amount` appears 2 times in the header: which one is meant is ambiguous (rename the copies)");
+    // Numbers beyond a float are refused as written, not as "inf"; a quantity beyond f32 is not a count.
+    let big = "customer_id,date,amount,quantity\na,2024-01-01,1e400,1\nb,2024-01-01,1,1e300\nc,2024-01-01,1,2\n";
+    let (_, r) = winback_core::read::read_csv_from(big.as_bytes(), "x.csv", &bad_map(), &csv, &opts).unwrap();
+    assert_eq!((r.count(SkipReason::BadAmount), r.count(SkipReason::BadQuantity), r.rows_used), (1, 1, 1));
+    let e = winback_core::read::read_csv_from(big.as_bytes(), "x.csv", &bad_map(), &csv, &strict).unwrap_err();
+    assert_eq!(e.to_string(), "x.csv, line 2, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"1e400\")");
     let bad_utf8 = &b"customer_id,date,amount\na,2024-01-01,1\n\xff,2024-01-02,1\n"[..];
     let (_, r) = winback_core::read::read_csv_from(bad_utf8, "x.csv", &map, &csv, &opts).unwrap();
     assert_eq!((r.rows_read, r.rows_used, r.count(SkipReason::Malformed)), (2, 1, 1));

@@ -229,6 +229,16 @@ impl HistoryBuilder {
         }
     }
 
+    /// Whether strict mode is on (a bad row is refused, not counted).
+    pub(crate) fn strict(&self) -> bool {
+        self.options.strict
+    }
+
+    /// The source named in errors.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
     /// Rows read so far.
     #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn rows_read(&self) -> u64 {
@@ -344,7 +354,8 @@ impl HistoryBuilder {
         }
         let qty = match row.quantity {
             None => f64::NAN,
-            Some(Ok(q)) if q.is_finite() => q,
+            // Stored as f32: beyond its range a quantity is not a count.
+            Some(Ok(q)) if q.is_finite() && q.abs() <= f64::from(f32::MAX) => q,
             Some(Ok(q)) => {
                 let col = self.names.quantity.clone();
                 return self.skip(SkipReason::BadQuantity, line, &col, &q.to_string());
