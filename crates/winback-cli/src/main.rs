@@ -618,6 +618,12 @@ impl Input {
                         r.duplicate_keys,
                         r.unmatched
                     );
+                    if r.malformed > 0 {
+                        eprintln!("  skipped {:>10}  rows whose field count differs from the header", r.malformed);
+                    }
+                    for u in &r.unread {
+                        eprintln!("  missing {:>10}  values of `{}` that are not a {} (such as {:?}), among its {}s", u.count, u.column, u.kind, u.example, u.kind);
+                    }
                 }
                 h
             }

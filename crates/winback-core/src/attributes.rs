@@ -62,7 +62,32 @@ pub struct AttributesReport {
     pub duplicate_keys: u64,
     /// Rows whose customer has no purchase in the history (kept, unused).
     pub unmatched: u64,
+    /// Rows with another number of fields than the header (skipped).
+    #[serde(default)]
+    pub malformed: u64,
+    /// Columns read as numbers or dates although a few of their values are not
+    /// (those values are missing values), with how many and one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unread: Vec<UnreadValues>,
 }
+
+/// Values of a number or date column that are not numbers or dates: read as missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadValues {
+    /// The column.
+    pub column: String,
+    /// `"number"` or `"date"`: what the column's other values are.
+    pub kind: String,
+    /// Values that are not.
+    pub count: u64,
+    /// The first of them.
+    pub example: String,
+}
+
+/// A text column is read as numbers (or dates) when at least this share of its
+/// non-empty values are: a stray "unknown" in an age column is a missing age,
+/// counted in the report, and does not turn the ages into categories.
+pub const MOSTLY: f64 = 0.95;
 
 /// A customer attribute table (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
@@ -184,13 +209,23 @@ impl Attributes {
     }
 }
 
-pub(crate) fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
+/// Types a text column: numbers, dates, else categories (see [`MOSTLY`]); the
+/// values a number or date column could not read, if any.
+pub(crate) fn type_column(name: &str, vals: &[String], dates: &DateParser) -> (AttrValues, Option<UnreadValues>) {
     let non_empty = || vals.iter().filter(|v| !v.is_empty());
-    if non_empty().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
-        return AttrValues::Numeric(vals.iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect());
+    let total = non_empty().count();
+    let number = |v: &String| v.parse::<f64>().ok().filter(|x| x.is_finite());
+    let unread = |kind: &str, bad: Vec<&String>| {
+        bad.first().map(|first| UnreadValues { column: name.to_string(), kind: kind.to_string(), count: bad.len() as u64, example: (*first).clone() })
+    };
+    let mostly = |bad: usize| total > 0 && (total - bad) as f64 >= MOSTLY * total as f64;
+    let not_numbers: Vec<&String> = non_empty().filter(|v| number(v).is_none()).collect();
+    if total == 0 || mostly(not_numbers.len()) {
+        return (AttrValues::Numeric(vals.iter().map(|v| number(v).unwrap_or(f64::NAN)).collect()), unread("number", not_numbers));
     }
-    if non_empty().all(|v| dates.parse_day(v).is_some()) {
-        return AttrValues::Date(vals.iter().map(|v| dates.parse_day(v)).collect());
+    let not_dates: Vec<&String> = non_empty().filter(|v| dates.parse_day(v).is_none()).collect();
+    if mostly(not_dates.len()) {
+        return (AttrValues::Date(vals.iter().map(|v| dates.parse_day(v)).collect()), unread("date", not_dates));
     }
     let mut levels: Vec<String> = non_empty().cloned().collect();
     levels.sort_unstable();
@@ -199,7 +234,7 @@ pub(crate) fn type_column(vals: &[String], dates: &DateParser) -> AttrValues {
         .iter()
         .map(|v| if v.is_empty() { u32::MAX } else { levels.binary_search(v).map_or(u32::MAX, |i| i as u32) })
         .collect();
-    AttrValues::Categorical { levels, codes }
+    (AttrValues::Categorical { levels, codes }, None)
 }
 
 #[cfg(test)]
@@ -221,6 +256,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_stray_value_is_a_counted_missing_number_and_a_short_row_is_counted() {
+        // One "unknown" among 40 ages turned the ages into 40 categories, silently;
+        // a row with a field missing was padded with an empty value.
+        let mut data = String::from("id,age,segment\n");
+        for i in 0..40 {
+            data += &format!("c{i},{},{}\n", if i == 7 { "unknown".to_string() } else { (20 + i).to_string() }, if i % 2 == 0 { "a" } else { "b" });
+        }
+        data += "short,25\n";
+        let a = Attributes::read_csv_from(data.as_bytes(), "a.csv", "id", &CsvOptions::default()).unwrap();
+        assert_eq!((a.report().rows_read, a.report().malformed, a.len()), (41, 1, 40));
+        assert_eq!(a.report().unread, [UnreadValues { column: "age".into(), kind: "number".into(), count: 1, example: "unknown".into() }]);
+        match &a.column("age").unwrap().values {
+            AttrValues::Numeric(v) => {
+                assert_eq!((v[0], v[39]), (20.0, 59.0));
+                assert!(v[7].is_nan());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Below 95% numbers, a column stays categorical (store codes with letters).
+        let codes = "id,store\n1,101\n2,102\n3,A7\n";
+        let a = Attributes::read_csv_from(codes.as_bytes(), "a.csv", "id", &CsvOptions::default()).unwrap();
+        assert!(matches!(&a.column("store").unwrap().values, AttrValues::Categorical { levels, .. } if levels.len() == 3));
+        assert!(a.report().unread.is_empty());
     }
 
     #[test]

@@ -438,6 +438,11 @@ impl Attributes {
             }
             pending = false;
             report.rows_read += 1;
+            if rec.len() != header.len() {
+                // A short or long row: its fields cannot be matched to columns.
+                report.malformed += 1;
+                continue;
+            }
             let id = String::from_utf8_lossy(rec.get(k).unwrap_or_default()).trim().to_string();
             if id.is_empty() {
                 report.missing_key += 1;
@@ -455,13 +460,12 @@ impl Attributes {
             }
         }
         let dates = DateParser::new(DateFormat::Auto, &TimeSettings::default())?;
-        let columns = header
-            .iter()
-            .zip(raw)
-            .enumerate()
-            .filter(|(i, _)| *i != k)
-            .map(|(_, (name, vals))| AttrColumn { name: name.clone(), values: type_column(&vals, &dates) })
-            .collect();
+        let mut columns = Vec::new();
+        for (_, (name, vals)) in header.iter().zip(raw).enumerate().filter(|(i, _)| *i != k) {
+            let (values, unread) = type_column(name, &vals, &dates);
+            report.unread.extend(unread);
+            columns.push(AttrColumn { name: name.clone(), values });
+        }
         Ok(Attributes::from_parts(ids, columns, report))
     }
 }
