@@ -202,7 +202,9 @@ impl WinbackModel {
             }
         }
         let updated = winback_rank::record_outcomes(&all, &wave.outcomes, level)?;
-        for (g, c) in self.segmentation.groups.iter_mut().zip(&updated) {
+        // Changed on a copy, kept only when every step succeeded: a failed call leaves the model as it was.
+        let mut next = self.clone();
+        for (g, c) in next.segmentation.groups.iter_mut().zip(&updated) {
             g.probability = c.probability;
             g.low = c.low;
             g.high = c.high;
@@ -211,7 +213,7 @@ impl WinbackModel {
                 g.beta = b.beta;
             }
         }
-        self.waves.push(Wave {
+        next.waves.push(Wave {
             fingerprint: wave.fingerprint.clone(),
             at: scores.at,
             outcomes: wave.outcomes.clone(),
@@ -219,8 +221,10 @@ impl WinbackModel {
             control: wave.control.clone(),
         });
         // rank's update already took the wave's contacts out of the sizes: no second pass over the customers.
-        let effects = self.effects()?;
-        Ok(updated.into_iter().filter(|c| c.size > 0).map(|c| self.with_effect(c, &effects)).collect())
+        let effects = next.effects()?;
+        let left = updated.into_iter().filter(|c| c.size > 0).map(|c| next.with_effect(c, &effects)).collect();
+        *self = next;
+        Ok(left)
     }
 
     /// The recorded waves, each with both arms pooled over its groups and the

@@ -420,6 +420,14 @@ impl WinbackModel {
                 format_day(data_end)
             ));
         }
+        if at < self.fitted_at {
+            warnings.push(format!(
+                "scoring at {}, before the model's fitting date {}: its groups and probabilities were learned from outcomes after {}; to plan at that date, fit standing at it",
+                format_day(at),
+                format_day(self.fitted_at),
+                format_day(at)
+            ));
+        }
         warnings.extend(group_shares
             .iter()
             .enumerate()

@@ -252,6 +252,14 @@ fn scoring_long_after_the_data_ends_warns() {
         late.warnings[0],
         "scoring at 2012-02-09 with data up to 2011-12-09: the 61 days in between count as days without a purchase for every customer; is the data complete?"
     );
+    // Before the fitting date: the groups were learned from outcomes after that date.
+    let early = model.score(&h, at - 30).unwrap();
+    assert!(
+        early.warnings.contains(&"scoring at 2011-11-10, before the model's fitting date 2011-12-10: its groups and probabilities were learned from outcomes after 2011-11-10; to plan at that date, fit standing at it".to_string()),
+        "{:?}",
+        early.warnings
+    );
+    assert!(model.score(&h, at).unwrap().warnings.iter().all(|w| !w.contains("before the model's fitting date")));
 }
 
 #[test]
