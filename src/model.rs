@@ -502,9 +502,26 @@ impl WinbackModel {
         let effects = self.effects()?;
         let mut candidates: Vec<Candidate> =
             self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
-        hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
-        let p = plan(&candidates, params)?;
+        let control = hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
+        let mut p = plan(&candidates, params)?;
+        // A group whose every customer is held out has no candidate (nobody to contact).
+        let customers: Vec<CustomerScore> = if candidates.len() == size.iter().filter(|&&n| n > 0).count() {
+            customers
+        } else {
+            customers.into_iter().filter(|c| candidates.iter().any(|k| k.group == c.group)).collect()
+        };
         let list = contact_list(&p, &candidates, &customers)?;
+        // Held-out customers of a group not contacted (or met after a cut-short group's
+        // last contact) are not listed as controls: they are not contacted either, and
+        // count there, so that contacts + controls + not contacted = the customers planned.
+        let mut listed: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+        for r in list.iter().filter(|r| r.arm == winback_rank::Arm::Control) {
+            *listed.entry(r.group).or_default() += 1;
+        }
+        for s in &mut p.skipped {
+            let held = control.get(&s.group).copied().unwrap_or(0);
+            s.customers += held.saturating_sub(listed.get(&s.group).copied().unwrap_or(0));
+        }
         Ok((p, list))
     }
 
@@ -690,9 +707,9 @@ pub(crate) fn grow(
 /// With a holdout (`control_share` > 0): only contactable customers count in a
 /// group's size, and a group held out whole leaves the plan. `customers` are
 /// (id, group) pairs; groups are 1-based.
-pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iterator<Item = (&'a str, usize)>, params: &PlanParams) {
+pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iterator<Item = (&'a str, usize)>, params: &PlanParams) -> std::collections::BTreeMap<usize, usize> {
     if params.control_share <= 0.0 {
-        return;
+        return std::collections::BTreeMap::new();
     }
     let mut control: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
     for (id, group) in customers {
@@ -704,4 +721,5 @@ pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iter
         k.size -= control.get(&k.group).copied().unwrap_or(0).min(k.size);
     }
     candidates.retain(|k| k.size > 0);
+    control
 }
