@@ -152,6 +152,10 @@ pub struct UpliftModel {
     pub tree: Uplift,
     /// The fit's row counts.
     pub report: UpliftReport,
+    /// Columns left out of the traits at fit (outcomes of the campaign, say), so
+    /// that a refit of a loaded model leaves them out too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
 }
 
 /// A customer's uplift group and its effect.
@@ -382,6 +386,7 @@ impl UpliftModel {
             schema,
             tree,
             report: c.report,
+            exclude: options.exclude.clone(),
         })
     }
 

@@ -274,6 +274,13 @@ fn read_history(
         }
         (None, None) => return Err(WinbackError("no data")),
     };
+    // A file names no id type: integer ids written as integers (no sign, no
+    // leading zero) leave as int64, as a table's int64 column would.
+    let id_type = if id_type.is_empty() && h.customer_ids().iter().all(|id| id.parse::<i64>().is_ok_and(|v| v.to_string() == *id)) {
+        "int64".to_string()
+    } else {
+        id_type
+    };
     let h = match attrs {
         Some(a) => h.with_attributes(a),
         None => h,
@@ -300,11 +307,11 @@ impl History {
 
 /// The lapse decision at `at` as JSON (threshold, gap distribution, counts).
 #[pyfunction]
-#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None))]
-fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>) -> PyResult<String> {
+#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None, threads=None))]
+fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, threads: Option<usize>) -> PyResult<String> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    let l = run(py, None, move || winback::lapse(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile)))?.map_err(err)?;
+    let l = run(py, threads, move || winback::lapse(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile)))?.map_err(err)?;
     let summary = winback::LapseSummary::from(&l);
     Ok(serde_json::to_string(&summary).unwrap_or_default())
 }
@@ -312,19 +319,20 @@ fn lapse_threshold(py: Python<'_>, history: &History, at: &str, lapse_days: Opti
 
 /// The feature table of the lapsed (or all) customers at `at`.
 #[pyfunction]
-fn bgnbd(py: Python<'_>, history: &History, at: &str) -> PyResult<Option<(f64, f64, f64, f64)>> {
+#[pyo3(signature = (history, at, threads=None))]
+fn bgnbd(py: Python<'_>, history: &History, at: &str, threads: Option<usize>) -> PyResult<Option<(f64, f64, f64, f64)>> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
-    Ok(run(py, None, move || winback::btyd(&h, at))?.map(|m| (m.r, m.alpha, m.a, m.b)))
+    Ok(run(py, threads, move || winback::btyd(&h, at))?.map(|m| (m.r, m.alpha, m.a, m.b)))
 }
 
 #[pyfunction]
-#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None, all=false))]
-fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (history, at, lapse_days=None, lapse_quantile=None, all=false, threads=None))]
+fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Option<i64>, lapse_quantile: Option<f64>, all: bool, threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
     let at = day(at)?;
     let h = Arc::clone(&history.inner);
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
-    let table = run(py, None, move || -> winback::Result<_> {
+    let table = run(py, threads, move || -> winback::Result<_> {
         let x = winback::feature_table(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default())?;
         winback::features_table(&h, &x)
     })?
@@ -399,19 +407,21 @@ impl Model {
     }
 
     /// The lapsed customers at `at`: customer_id, group, probability, interval, priority, rule.
-    fn score<'py>(&self, py: Python<'py>, history: &History, at: &str) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (history, at, threads=None))]
+    fn score<'py>(&self, py: Python<'py>, history: &History, at: &str, threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
         let at = day(at)?;
         let h = Arc::clone(&history.inner);
-        let s = run(py, None, || self.inner.score(&h, at))?.map_err(err)?;
+        let s = run(py, threads, || self.inner.score(&h, at))?.map_err(err)?;
         warn_shares(py, &s)?;
         winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
     /// The group profiles at `at`: the flat table and the full profiles as JSON.
-    fn profile<'py>(&self, py: Python<'py>, history: &History, at: &str) -> PyResult<(Bound<'py, PyAny>, String)> {
+    #[pyo3(signature = (history, at, threads=None))]
+    fn profile<'py>(&self, py: Python<'py>, history: &History, at: &str, threads: Option<usize>) -> PyResult<(Bound<'py, PyAny>, String)> {
         let at = day(at)?;
         let h = Arc::clone(&history.inner);
-        let (s, p) = run(py, None, || -> winback::Result<_> {
+        let (s, p) = run(py, threads, || -> winback::Result<_> {
             let s = self.inner.score(&h, at)?;
             let p = self.inner.profile_scores(&h, &s);
             Ok((s, p))
@@ -424,11 +434,12 @@ impl Model {
 
     /// The plan as JSON and the contact list as a record batch; `params` is the
     /// plan parameters as JSON (the fields of `winback::rank::PlanParams`).
-    fn plan<'py>(&self, py: Python<'py>, history: &History, at: &str, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
+    #[pyo3(signature = (history, at, params, threads=None))]
+    fn plan<'py>(&self, py: Python<'py>, history: &History, at: &str, params: &str, threads: Option<usize>) -> PyResult<(String, Bound<'py, PyAny>)> {
         let at = day(at)?;
         let params = plan_params(params)?;
         let h = Arc::clone(&history.inner);
-        let (s, p, list) = run(py, None, || -> winback::Result<_> {
+        let (s, p, list) = run(py, threads, || -> winback::Result<_> {
             let s = self.inner.score(&h, at)?;
             let (p, list) = self.inner.plan(&s, &params)?;
             Ok((s, p, list))
@@ -441,17 +452,20 @@ impl Model {
     /// Records a wave's outcomes (CSV text: `group,contacted,came_back` or
     /// `customer_id,contacted,came_back`) and plans what is left. Returns the
     /// updated model (this one is unchanged), the plan as JSON and the contact list.
-    fn feedback<'py>(&self, py: Python<'py>, history: &History, at: &str, outcomes_csv: &str, source: &str, params: &str) -> PyResult<(Model, String, Bound<'py, PyAny>)> {
+    #[pyo3(signature = (history, at, outcomes_csv, source, params, threads=None))]
+    fn feedback<'py>(&self, py: Python<'py>, history: &History, at: &str, outcomes_csv: &str, source: &str, params: &str, threads: Option<usize>) -> PyResult<(Model, String, Bound<'py, PyAny>)> {
         let at = day(at)?;
         let params = plan_params(params)?;
         let h = Arc::clone(&history.inner);
         let mut next = self.inner.clone();
-        let fb = run(py, None, || -> winback::Result<_> {
+        let (s, fb) = run(py, threads, || -> winback::Result<_> {
             let s = next.score(&h, at)?;
             let wave = winback::read_outcomes_with(outcomes_csv.as_bytes(), source, Some(&s))?;
-            next.feedback(&s, &wave, &params)
+            let fb = next.feedback(&s, &wave, &params)?;
+            Ok((s, fb))
         })?
         .map_err(err)?;
+        warn_shares(py, &s)?;
         Ok((Model { inner: next }, plan_json(&fb.plan), winback::contacts_table(&fb.contacts).map_err(err)?.to_pyarrow(py)?))
     }
 
@@ -560,6 +574,12 @@ impl Model {
         self.inner.schema.features.iter().map(|f| f.name.clone()).collect()
     }
 
+    /// The date the model was fitted standing at (ISO date).
+    #[getter]
+    fn fitted_at(&self) -> String {
+        format_day(self.inner.fitted_at)
+    }
+
     /// Training cutoffs (ISO dates).
     #[getter]
     fn training_cutoffs(&self) -> Vec<String> {
@@ -580,8 +600,8 @@ impl Model {
 
 /// Rolling backtest as JSON.
 #[pyfunction]
-#[pyo3(signature = (history, at, cutoffs, options))]
-fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Option<Vec<String>>, options: FitOptions) -> PyResult<String> {
+#[pyo3(signature = (history, at, cutoffs, options, threads=None))]
+fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Option<Vec<String>>, options: FitOptions, threads: Option<usize>) -> PyResult<String> {
     let at = day(at)?;
     let config = options.config();
     let cuts = match cutoffs {
@@ -589,7 +609,7 @@ fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Option<Vec<Str
         None => winback::default_cutoffs(&history.inner, at, &config, 3),
     };
     let h = Arc::clone(&history.inner);
-    let b = run(py, None, move || winback::backtest(&h, at, &cuts, &config))?.map_err(err)?;
+    let b = run(py, threads, move || winback::backtest(&h, at, &cuts, &config))?.map_err(err)?;
     Ok(serde_json::to_string(&b).unwrap_or_default())
 }
 
@@ -728,25 +748,28 @@ impl Uplift {
     }
 
     /// Each customer's group and effect.
-    fn score<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (table, id_col, threads=None))]
+    fn score<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str, threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
         let t = read_attributes(table, id_col)?;
-        let s = self.inner.score(&t).map_err(err)?;
+        let s = run(py, threads, || self.inner.score(&t))?.map_err(err)?;
         winback::uplift_scores_table(&s).map_err(err)?.to_pyarrow(py)
     }
 
     /// The next wave's plan on the uplift groups (by the effect of contact) for
     /// the customers of `table`: the plan as JSON and the contact list.
-    fn plan<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str, params: &str) -> PyResult<(String, Bound<'py, PyAny>)> {
+    #[pyo3(signature = (table, id_col, params, threads=None))]
+    fn plan<'py>(&self, py: Python<'py>, table: &Bound<'_, PyAny>, id_col: &str, params: &str, threads: Option<usize>) -> PyResult<(String, Bound<'py, PyAny>)> {
         let t = read_attributes(table, id_col)?;
         let params = plan_params(params)?;
-        let (p, list) = run(py, None, || self.inner.score(&t).and_then(|s| self.inner.plan(&s, &params)))?.map_err(err)?;
+        let (p, list) = run(py, threads, || self.inner.score(&t).and_then(|s| self.inner.plan(&s, &params)))?.map_err(err)?;
         Ok((plan_json(&p), winback::contacts_table(&list).map_err(err)?.to_pyarrow(py)?))
     }
 
     /// The evaluation on a campaign table, as JSON.
-    fn evaluate(&self, py: Python<'_>, table: &Bound<'_, PyAny>, id_col: &str) -> PyResult<String> {
+    #[pyo3(signature = (table, id_col, threads=None))]
+    fn evaluate(&self, py: Python<'_>, table: &Bound<'_, PyAny>, id_col: &str, threads: Option<usize>) -> PyResult<String> {
         let t = read_attributes(table, id_col)?;
-        let e = run(py, None, || self.inner.evaluate(&t))?.map_err(err)?;
+        let e = run(py, threads, || self.inner.evaluate(&t))?.map_err(err)?;
         serde_json::to_string(&e).map_err(json_err)
     }
 
@@ -754,8 +777,13 @@ impl Uplift {
     fn summary_json(&self) -> String {
         let t = &self.inner.tree;
         let m = &self.inner;
+        let min_share = match t.params.min_group_size() {
+            winback::tree::MinGroupSize::Share(s) | winback::tree::MinGroupSize::ShareAtLeast { share: s, .. } => Some(s),
+            _ => None,
+        };
         serde_json::json!({"report": m.report, "contact_rate": t.contact_rate, "control_rate": t.control_rate, "note": t.note, "features": m.schema.names(),
-            "arm_col": m.arm_col, "treatment": m.treatment, "control": m.control, "outcome_col": m.outcome_col})
+            "arm_col": m.arm_col, "treatment": m.treatment, "control": m.control, "outcome_col": m.outcome_col,
+            "exclude": m.exclude, "groups": t.params.groups(), "min_group_share": min_share, "seed": t.params.seed()})
         .to_string()
     }
 

@@ -277,9 +277,9 @@ class _RecordingModel:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def feedback(self, history, at, outcomes_csv, source, params):
+    def feedback(self, history, at, outcomes_csv, source, params, threads=None):
         self.calls.append(outcomes_csv)
-        return self.model.feedback(history, at, outcomes_csv, source, params)
+        return self.model.feedback(history, at, outcomes_csv, source, params, threads=threads)
 
 
 def test_empty_outcomes_go_to_rust_unchanged(retail_table):

@@ -17,11 +17,12 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import json
+import math
 import operator
 import os
 import sys
 import warnings
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import pyarrow as pa
 
@@ -120,6 +121,18 @@ def _int(name: str, v: Any, low: int, high: Optional[int] = None, optional: bool
     return i
 
 
+def _threads(n: Any) -> Optional[int]:
+    """The ``n_threads`` of a call (None: rayon's global pool, ``RAYON_NUM_THREADS``)."""
+    return _int("n_threads", n, 1, _MAX_THREADS, optional=True)
+
+
+def _number(name: str, v: Any) -> float:
+    """A real-number parameter (its range is checked where it is used), or a WinbackParamError naming it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise WinbackParamError(f"{name} must be a number, got {v!r}")
+    return float(v)
+
+
 def _share(name: str, v: Any, low: float, high: float) -> float:
     """A real-number parameter in [low, high], or a WinbackParamError naming it."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not (low <= float(v) <= high):
@@ -127,31 +140,51 @@ def _share(name: str, v: Any, low: float, high: float) -> float:
     return float(v)
 
 
-def _as_stream(data: Any) -> Any:
+def _text(x: Any) -> Optional[str]:
+    """A value of a mixed object column as the loader reads it (a whole float as an integer)."""
+    if x is None or (isinstance(x, float) and x != x):
+        return None
+    if isinstance(x, float) and x.is_integer() and abs(x) < 9.0e15:
+        return str(int(x))
+    return str(x)
+
+
+def _as_stream(data: Any, columns: Optional[Sequence[str]] = None) -> Any:
     """Anything with `__arrow_c_stream__` passes as is (pyarrow, polars, pandas >= 2.2, DuckDB);
-    a plain pandas DataFrame goes through pyarrow. Object columns that pyarrow cannot
-    type (numbers mixed with text such as "1,234.50") are passed as text, so the loader
-    counts their bad values in the load report instead of failing."""
+    a polars LazyFrame is collected; a plain pandas DataFrame goes through pyarrow, its
+    `columns` only when given (the others are never read). Object columns that pyarrow
+    cannot type (numbers mixed with text such as "1,234.50") are passed as text, so the
+    loader counts their bad values in the load report instead of failing."""
     if isinstance(data, (str, os.PathLike)):
         # A path: a CSV or Parquet file, a directory of Parquet files (part-*.parquet,
         # hive-style date=.../ folders) or a pattern such as "exports/part-*.parquet".
         return os.fspath(data)
+    if type(data).__name__ == "LazyFrame" and hasattr(data, "collect"):
+        data = data.collect()
     try:
         import pandas as pd
     except ImportError:  # pragma: no cover
         pd = None
     if pd is not None and isinstance(data, pd.DataFrame):
+        if columns is not None:
+            names = list(dict.fromkeys(c for c in columns if c is not None))
+            for c in names:
+                n = sum(1 for x in data.columns if x == c)
+                if n > 1:
+                    raise WinbackDataError(f"<pandas>: column `{c}` appears {n} times in the header: which one is meant is ambiguous (rename the copies)")
+            if all(c in data.columns for c in names):
+                data = data[names]
         try:
             return pa.Table.from_pandas(data, preserve_index=False)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             fixed = data.copy()
             for c in fixed.columns:
                 if fixed[c].dtype == object:
-                    fixed[c] = fixed[c].map(lambda x: None if x is None or (isinstance(x, float) and x != x) else str(x))
+                    fixed[c] = fixed[c].map(_text)
             return pa.Table.from_pandas(fixed, preserve_index=False)
     if hasattr(data, "__arrow_c_stream__"):
         return data
-    raise TypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas), got {type(data).__name__}")
+    raise TypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas) or a path, got {type(data).__name__}")
 
 
 def _warn_report(report: dict) -> None:
@@ -224,7 +257,11 @@ def read_history(
     """
     if isinstance(data, _winback.History):
         return data
-    stream = _as_stream(data)
+    mapped = [customer_id_col, datetime_col, monetary_value_col, quantity_col, order_id_col, channel_col, category_col, region_col, cancelled_col]
+    for c in mapped:
+        if c is not None and not isinstance(c, str):
+            raise WinbackParamError(f"column names are text, got {c!r} ({type(c).__name__})")
+    stream = _as_stream(data, mapped)
     h = _winback.read_history(
         stream,
         customer_id_col,
@@ -241,7 +278,7 @@ def read_history(
         strict=strict,
         skip_zero_amounts=bool(skip_zero_amounts),
         drop_duplicates=bool(drop_duplicates),
-        attributes=None if attributes is None else _as_stream(attributes),
+        attributes=None if attributes is None else _table(attributes),
         attributes_key=attributes_key,
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
         progress=_ProgressLine() if progress else None,
@@ -254,6 +291,13 @@ def read_history(
             warnings.warn(
                 WinbackDataWarning(f"attributes: {a['rows_read']} rows read, {a['missing_key']} without key and "
                                    f"{a['duplicate_keys']} with a repeated key left out (first kept)"),
+                stacklevel=_stacklevel(),
+            )
+        kept = a["rows_read"] - a["missing_key"] - a["duplicate_keys"] - a.get("malformed", 0)
+        if kept > 0 and a["unmatched"] == kept:
+            warnings.warn(
+                WinbackDataWarning(f"attributes: none of the {kept} rows matches a customer of the transactions "
+                                   f"(keys are compared as text: check `attributes_key` and the id formats)"),
                 stacklevel=_stacklevel(),
             )
     return h
@@ -326,8 +370,17 @@ def _ids_back(table: pa.Table, id_type: str) -> pa.Table:
 def _output(data: Union[pa.RecordBatch, pa.Table], output: str, id_type: str = "") -> Any:
     table = pa.Table.from_batches([data]) if isinstance(data, pa.RecordBatch) else data
     table = _ids_back(table, id_type)
+    # Counts and group ids leave as int64 (as groups_ gives them; Spark has no unsigned types).
+    for i, f in enumerate(table.schema):
+        if pa.types.is_unsigned_integer(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(pa.int64()))
     if output == "pandas":
-        return table.to_pandas()
+        df = table.to_pandas()
+        # An integer column with missing values (a control's rank) stays integer: nullable Int64, not float.
+        for f in table.schema:
+            if pa.types.is_integer(f.type) and table.column(f.name).null_count:
+                df[f.name] = df[f.name].astype("Int64")
+        return df
     if output == "polars":
         import polars as pl
 
@@ -364,9 +417,11 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
         ``cutoff`` (`at`, ``YYYY-MM-DD``), ``threshold_days``, ``gaps`` (count, mean, quantiles, histogram),
         ``customers_with_history``, ``lapsed``.
     """
-    h = read_history(data, **_read_options(lapse_threshold, columns))
+    opts = _read_options(lapse_threshold, columns)
+    h = read_history(data, **opts)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
-    out = json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile))
+    quantile = None if lapse_days else _number("quantile", quantile)
+    out = json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, threads=_threads(opts.get("n_threads"))))
     out["cutoff"] = _day(out["cutoff"])
     return out
 
@@ -384,8 +439,9 @@ def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
     dict or None
         ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
     """
-    h = read_history(data, **_read_options(bgnbd, columns))
-    p = _winback.bgnbd(h, _iso(at))
+    opts = _read_options(bgnbd, columns)
+    h = read_history(data, **opts)
+    p = _winback.bgnbd(h, _iso(at), threads=_threads(opts.get("n_threads")))
     return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
 
 
@@ -407,9 +463,11 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     table
         ``customer_id`` (in the type it came in) and one column per feature.
     """
-    h = read_history(data, **_read_options(features, columns))
+    opts = _read_options(features, columns)
+    h = read_history(data, **opts)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
-    batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=None if lapse_days else quantile, all=all)
+    quantile = None if lapse_days else _number("quantile", quantile)
+    batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, all=all, threads=_threads(opts.get("n_threads")))
     return _output(batch, output, h.id_type)
 
 
@@ -447,6 +505,8 @@ def _plan_params(params: dict) -> str:
             if isinstance(p[k], bool) or not isinstance(p[k], (int, float)) and not hasattr(p[k], "__float__"):
                 raise WinbackParamError(f"{k} must be a number, got {p[k]!r}")
             p[k] = float(p[k])
+            if not math.isfinite(p[k]):
+                raise WinbackParamError(f"{k} must be a finite number, got {p[k]!r}")
     return json.dumps(p)
 
 
@@ -652,7 +712,7 @@ class WinbackModel(_Estimator):
         return dict(
             horizon_days=_int("horizon_days", self.horizon_days, 1, 36500),
             lapse_days=lapse_days,
-            lapse_quantile=None if lapse_days else self.lapse_quantile,
+            lapse_quantile=None if lapse_days else _number("lapse_quantile", self.lapse_quantile),
             groups=_int("groups", self.groups, 2, 10_000),
             training_cutoffs=_int("training_cutoffs", self.training_cutoffs, 1, 1000),
             seed=_int("seed", self.seed, 0, 2**64 - 1),
@@ -661,6 +721,7 @@ class WinbackModel(_Estimator):
         )
 
     def _learned(self) -> None:
+        self.fitted_at_ = self.model_.fitted_at
         self.lapse_days_ = self.model_.lapse_days
         self.training_sample_ = self.model_.training_sample
         self.feature_names_ = list(self.model_.feature_names)
@@ -709,7 +770,7 @@ class WinbackModel(_Estimator):
         """
         m = self._check()
         h = self._history(data, attributes)
-        return _output(m.score(h, _iso(at)), self.output, h.id_type)
+        return _output(m.score(h, _iso(at), threads=_threads(self.n_threads)), self.output, h.id_type)
 
     def profile(self, data: Any, at: Date, attributes: Any = None, as_dict: bool = False) -> Any:
         """What each group's customers are like at `at` (purchases before `at`, never outcomes).
@@ -726,7 +787,7 @@ class WinbackModel(_Estimator):
         """
         m = self._check()
         h = self._history(data, attributes)
-        table, js = m.profile(h, _iso(at))
+        table, js = m.profile(h, _iso(at), threads=_threads(self.n_threads))
         if as_dict:
             return json.loads(js)
         return _output(table, self.output)
@@ -741,7 +802,7 @@ class WinbackModel(_Estimator):
 
     def _scores_pa(self, data: Any, at: Date, attributes: Any = None) -> pa.Table:
         m = self._check()
-        return pa.Table.from_batches([m.score(self._history(data, attributes), _iso(at))])
+        return pa.Table.from_batches([m.score(self._history(data, attributes), _iso(at), threads=_threads(self.n_threads))])
 
     def assign(self, data: Any, at: Date, attributes: Any = None) -> Any:
         """Group id per lapsed customer (rows in the order of ``score``), as a numpy array."""
@@ -764,7 +825,7 @@ class WinbackModel(_Estimator):
         """
         m = self._check()
         h = self._history(data, attributes)
-        plan_json, contacts = m.plan(h, _iso(at), _plan_params(params))
+        plan_json, contacts = m.plan(h, _iso(at), _plan_params(params), threads=_threads(self.n_threads))
         return Plan(json.loads(plan_json), _output(contacts, self.output, h.id_type), self.output)
 
     def contact_list(self, data: Any, at: Date, attributes: Any = None, **params: Any) -> Any:
@@ -801,12 +862,21 @@ class WinbackModel(_Estimator):
 
         import pyarrow.csv as pacsv
 
-        table = _as_stream(outcomes)
-        table = table if isinstance(table, pa.Table) else pa.RecordBatchReader.from_stream(table).read_all()
-        buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
-        text = buf.getvalue().decode("utf-8")
-        new, plan_json, contacts = m.feedback(h, _iso(at), text, source, _plan_params(params))
+        if isinstance(outcomes, (str, os.PathLike)):
+            # A file is read as written: errors name its own lines.
+            import gzip
+
+            path = os.fspath(outcomes)
+            with (gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")) as f:
+                text = f.read()
+            source = path if source == "<outcomes>" else source
+        else:
+            table = _as_stream(outcomes)
+            table = table if isinstance(table, pa.Table) else pa.RecordBatchReader.from_stream(table).read_all()
+            buf = io.BytesIO()
+            pacsv.write_csv(table, buf)
+            text = buf.getvalue().decode("utf-8")
+        new, plan_json, contacts = m.feedback(h, _iso(at), text, source, _plan_params(params), threads=_threads(self.n_threads))
         self.model_ = new
         self._learned()
         return Plan(json.loads(plan_json), _output(contacts, self.output, h.id_type), self.output)
@@ -826,8 +896,12 @@ class WinbackModel(_Estimator):
         """
         h = self._history(data, attributes)
         if cutoffs is not None:
-            cutoffs = [_iso(cutoffs, "cutoffs")] if isinstance(cutoffs, (str, _dt.date)) or hasattr(cutoffs, "to_pydatetime") else [_iso(c, "cutoffs") for c in cutoffs]
-        out = json.loads(_winback.backtest(h, _iso(at), cutoffs, self._fit_options()))
+            one = isinstance(cutoffs, (str, _dt.date)) or type(cutoffs).__name__ in ("Timestamp", "datetime64")
+            try:
+                cutoffs = [_iso(cutoffs, "cutoffs")] if one else [_iso(c, "cutoffs") for c in cutoffs]  # lists, DatetimeIndex, arrays
+            except TypeError:
+                raise WinbackParamError(f"cutoffs must be a date or a sequence of dates, got {type(cutoffs).__name__}") from None
+        out = json.loads(_winback.backtest(h, _iso(at), cutoffs, self._fit_options(), threads=_threads(self.n_threads)))
         for row in out["rows"]:
             row["cutoff"] = _day(row["cutoff"])
         return out
@@ -977,13 +1051,21 @@ class UpliftModel(_Estimator):
         """One row per group: size, arms, honest contact and control rates, effect with its interval, rule."""
         return _output(self._check().groups(), self.output)
 
+    def _input(self, data: Any) -> Tuple[Any, str]:
+        """The campaign table as a pyarrow table, and the type of its id column (ids leave in it)."""
+        t = _table(data)
+        t = t if isinstance(t, pa.Table) else pa.table(t)
+        col = self.customer_id_col
+        return t, (str(t.schema.field(col).type) if col in t.column_names else "")
+
     def score(self, data: Any) -> Any:
         """customer_id, group, effect, effect_low, effect_high for every row (arm and outcome not needed)."""
-        return _output(self._check().score(_table(data), self.customer_id_col), self.output)
+        t, id_type = self._input(data)
+        return _output(self._check().score(t, self.customer_id_col, threads=_threads(self.n_threads)), self.output, id_type)
 
     def predict(self, data: Any) -> Any:
         """The effect of a contact for every row (the uplift score), as a NumPy array."""
-        return self._check().score(_table(data), self.customer_id_col).column("effect").to_numpy()
+        return self._check().score(_table(data), self.customer_id_col, threads=_threads(self.n_threads)).column("effect").to_numpy()
 
     def plan(self, data: Any, **params: Any) -> "Plan":
         """The next wave's plan on the uplift groups for the customers of ``data``: groups
@@ -991,14 +1073,15 @@ class UpliftModel(_Estimator):
         (the objective is always ``'incremental'``), stopping rules and ``control_share``
         as in ``WinbackModel.plan``; give ``value_per_winback`` with a cost (an uplift
         model knows no spend)."""
-        plan_json, contacts = self._check().plan(_table(data), self.customer_id_col, _plan_params({**params, "objective": "incremental"}))
-        return Plan(json.loads(plan_json), _output(contacts, self.output), self.output)
+        t, id_type = self._input(data)
+        plan_json, contacts = self._check().plan(t, self.customer_id_col, _plan_params({**params, "objective": "incremental"}), threads=_threads(self.n_threads))
+        return Plan(json.loads(plan_json), _output(contacts, self.output, id_type), self.output)
 
     def evaluate(self, data: Any) -> dict:
         """Measures the groups on other customers of the campaign: ``groups`` (effect per
         group, a table), ``qini`` (list of (share, incremental per customer)),
         ``qini_coefficient``, ``uplift_at_30`` and ``report`` (rows counted)."""
-        e = json.loads(self._check().evaluate(_table(data), self.customer_id_col))
+        e = json.loads(self._check().evaluate(_table(data), self.customer_id_col, threads=_threads(self.n_threads)))
         e["groups"] = _rows(e["groups"], ["group", "contacted", "contacted_came_back", "control", "control_came_back", "contact_rate",
                                           "control_rate", "effect", "effect_low", "effect_high"], self.output)
         e["qini"] = [tuple(p) for p in e["qini"]]
@@ -1014,7 +1097,13 @@ class UpliftModel(_Estimator):
         """Reads and validates a model file written by ``save``."""
         model = _from_file(_winback.Uplift, path, "<uplift model>")
         stored = json.loads(model.summary_json())
-        obj = cls(**{**{k: stored[k] for k in ("arm_col", "treatment", "control", "outcome_col")}, **params})
+        # The fitting parameters come from the file, so that a clone of a loaded model
+        # refits the same way (the excluded columns stay out of the traits).
+        fitted = {k: stored[k] for k in ("arm_col", "treatment", "control", "outcome_col", "groups", "seed")}
+        fitted["exclude"] = list(stored.get("exclude", []))
+        if stored.get("min_group_share") is not None:
+            fitted["min_group_share"] = stored["min_group_share"]
+        obj = cls(**{**fitted, **params})
         obj.model_ = model
         obj._learned()
         return obj

@@ -26,9 +26,18 @@ def gains(plan: Any, ax: Optional[Any] = None) -> Any:
     ax.plot(xs, ys, marker="o", label="groups in plan order")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
     contacted = set(plan["groups_contacted"])
-    stop = [g for g in gains if g["group"] in contacted]
-    if stop:
-        ax.scatter([stop[-1]["contact_share"]], [stop[-1]["winback_share"]], color="red", zorder=3, label="stop")
+    steps = {s["group"]: s for s in plan["steps"]}
+    # The stop point: after the last group contacted, or within it when a budget or a
+    # cap cut it short (the share of its customers contacted along its segment).
+    prev, stop = (0.0, 0.0), None
+    for g in gains:
+        if g["group"] in contacted:
+            st = steps.get(g["group"])
+            frac = st["contacts"] / st["size"] if st and st["size"] else 1.0
+            stop = (prev[0] + frac * (g["contact_share"] - prev[0]), prev[1] + frac * (g["winback_share"] - prev[1]))
+        prev = (g["contact_share"], g["winback_share"])
+    if stop is not None:
+        ax.scatter([stop[0]], [stop[1]], color="red", zorder=3, label="stop")
     ax.set_xlabel("share of lapsed customers contacted")
     ax.set_ylabel("share of expected win-backs")
     ax.legend()
@@ -49,6 +58,7 @@ def calibration(backtest: dict, ax: Optional[Any] = None) -> Any:
 
 def groups(model: Any, ax: Optional[Any] = None) -> Any:
     """Group size against probability, with the 90% intervals."""
+    model._check()  # NotFittedError before anything is drawn
     ax = _axes(ax)
     g = model._groups
     ax.errorbar([x["size"] for x in g], [x["probability"] for x in g],
