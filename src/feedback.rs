@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use winback_core::date::Day;
-use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Effect, Outcome, Plan, PlanParams};
+use winback_rank::{Candidate, ContactRow, CustomerScore, Effect, Outcome, Plan, PlanParams};
 
 use crate::error::{Error, Result};
 use crate::model::{candidate, ScoredCustomer, Scores, Wave, WinbackModel};
@@ -84,7 +84,10 @@ impl WinbackModel {
 
     /// Who the recorded waves took among the scored customers: id -> wave number
     /// (1 = the first). Per-customer waves took their ids; then each per-group wave,
-    /// in order, took the next customers of each group in priority order not yet taken.
+    /// in order, took the next customers of each group in priority order not yet
+    /// taken: as many as it contacted plus, with a control arm, as many as it held
+    /// out (the contact list mixes both in priority order, and counts do not say
+    /// which of them were controls, so the whole block is taken).
     fn taken<'a>(&self, by_group: &BTreeMap<usize, Vec<&'a ScoredCustomer>>) -> HashMap<&'a str, usize> {
         let mut taken: HashMap<&'a str, usize> = HashMap::new();
         for c in by_group.values().flatten() {
@@ -97,7 +100,8 @@ impl WinbackModel {
             for o in &w.outcomes {
                 let Some(list) = by_group.get(&o.group) else { continue };
                 let at = cursor.entry(o.group).or_default();
-                let mut n = o.contacted;
+                let held: u64 = w.control.iter().filter(|k| k.group == o.group).map(|k| k.contacted).sum();
+                let mut n = o.contacted.saturating_add(held);
                 while n > 0 && *at < list.len() {
                     let id = list[*at].customer_id.as_str();
                     *at += 1;
@@ -220,9 +224,9 @@ impl WinbackModel {
             contacted: wave.contacted.clone(),
             control: wave.control.clone(),
         });
-        // rank's update already took the wave's contacts out of the sizes: no second pass over the customers.
-        let effects = next.effects()?;
-        let left = updated.into_iter().filter(|c| c.size > 0).map(|c| next.with_effect(c, &effects)).collect();
+        // What is left, counted on the customers (a wave's held-out block included).
+        next.effects()?;
+        let left = next.left_candidates(scores).into_iter().filter(|c| c.size > 0).collect();
         *self = next;
         Ok(left)
     }
@@ -268,8 +272,8 @@ impl WinbackModel {
         params.validate()?;
         let mut next = self.clone();
         let left = next.record_outcomes(scores, wave)?;
-        let p = plan(&left, params)?;
-        let contacts = contact_list(&p, &left, &next.remaining(scores))?;
+        // The re-plan is the plan of what is left, control share included.
+        let (p, contacts) = next.plan_customers(&scores.customers, params)?;
         let effects = next.effects()?;
         *self = next;
         Ok(Feedback { wave: self.waves.len(), left, plan: p, contacts, effects })

@@ -11,7 +11,7 @@ use winback_core::labels::{training_cutoffs, TrainingSet};
 use winback_core::profile::{profiles, Profiles};
 use winback_core::lapse::{Lapse, LapseRule};
 use winback_core::History;
-use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams};
+use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams, StopReason};
 use winback_tree::{Segmentation, Segmenter, TrainingData};
 
 use crate::error::{Error, Result};
@@ -500,29 +500,9 @@ impl WinbackModel {
             left
         };
         let effects = self.effects()?;
-        let mut candidates: Vec<Candidate> =
+        let candidates: Vec<Candidate> =
             self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
-        let control = hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
-        let mut p = plan(&candidates, params)?;
-        // A group whose every customer is held out has no candidate (nobody to contact).
-        let customers: Vec<CustomerScore> = if candidates.len() == size.iter().filter(|&&n| n > 0).count() {
-            customers
-        } else {
-            customers.into_iter().filter(|c| candidates.iter().any(|k| k.group == c.group)).collect()
-        };
-        let list = contact_list(&p, &candidates, &customers)?;
-        // Held-out customers of a group not contacted (or met after a cut-short group's
-        // last contact) are not listed as controls: they are not contacted either, and
-        // count there, so that contacts + controls + not contacted = the customers planned.
-        let mut listed: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
-        for r in list.iter().filter(|r| r.arm == winback_rank::Arm::Control) {
-            *listed.entry(r.group).or_default() += 1;
-        }
-        for s in &mut p.skipped {
-            let held = control.get(&s.group).copied().unwrap_or(0);
-            s.customers += held.saturating_sub(listed.get(&s.group).copied().unwrap_or(0));
-        }
-        Ok((p, list))
+        plan_with_controls(candidates, customers, params)
     }
 
     /// The model as JSON.
@@ -554,20 +534,12 @@ impl WinbackModel {
         WinbackModel::try_from(file).map_err(|e| Error::InvalidModel { path, field: e.field, message: e.message })
     }
 
-    /// Writes the model file: to a temporary file beside it, then renamed over
-    /// it, so that an interrupted write never leaves half a model (the file is
-    /// either the old model or the new one).
+    /// Writes the model file: to a temporary file beside it (flushed to disk),
+    /// then renamed over it, so that an interrupted write never leaves half a
+    /// model (the file is either the old model or the new one). An existing
+    /// file keeps its permissions; a symbolic link is followed (its target is replaced).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let json = self.to_json()?;
-        let io = |source| Error::Io { path: path.display().to_string(), source };
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let written = std::fs::write(&tmp, json).map_err(&io).and_then(|()| std::fs::rename(&tmp, path).map_err(&io));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written
+        save_atomically(path.as_ref(), self.to_json()?.as_bytes())
     }
 
     /// Reads a model file.
@@ -707,6 +679,35 @@ pub(crate) fn grow(
 /// With a holdout (`control_share` > 0): only contactable customers count in a
 /// group's size, and a group held out whole leaves the plan. `customers` are
 /// (id, group) pairs; groups are 1-based.
+/// Plans `candidates` (sized on `customers`) and lists the contacts. With a
+/// control share, each group's held-out customers are taken out of its size
+/// before planning; those of a group not contacted (or met after a cut-short
+/// group's last contact) are not listed and count as not contacted, and a group
+/// whose every customer is held out is skipped as [`StopReason::HeldOut`]: contacts
+/// + listed controls + not contacted = `customers`.
+pub(crate) fn plan_with_controls(mut candidates: Vec<Candidate>, customers: Vec<CustomerScore>, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
+    let before: Vec<usize> = candidates.iter().map(|c| c.group).collect();
+    let control = hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
+    let mut p = plan(&candidates, params)?;
+    let held_out: Vec<usize> = before.into_iter().filter(|g| !candidates.iter().any(|c| c.group == *g)).collect();
+    let customers: Vec<CustomerScore> =
+        if held_out.is_empty() { customers } else { customers.into_iter().filter(|c| !held_out.contains(&c.group)).collect() };
+    let list = contact_list(&p, &candidates, &customers)?;
+    let mut listed: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    for r in list.iter().filter(|r| r.arm == winback_rank::Arm::Control) {
+        *listed.entry(r.group).or_default() += 1;
+    }
+    for s in &mut p.skipped {
+        let held = control.get(&s.group).copied().unwrap_or(0);
+        s.customers += held.saturating_sub(listed.get(&s.group).copied().unwrap_or(0));
+    }
+    for g in held_out {
+        let customers = control.get(&g).copied().unwrap_or(0);
+        p.skipped.push(winback_rank::Skipped { group: g, customers, reason: StopReason::HeldOut, cost_saved: 0.0, winbacks_forgone: 0.0 });
+    }
+    Ok((p, list))
+}
+
 pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iterator<Item = (&'a str, usize)>, params: &PlanParams) -> std::collections::BTreeMap<usize, usize> {
     if params.control_share <= 0.0 {
         return std::collections::BTreeMap::new();
@@ -722,4 +723,31 @@ pub(crate) fn hold_out<'a>(candidates: &mut Vec<Candidate>, customers: impl Iter
     }
     candidates.retain(|k| k.size > 0);
     control
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// (unique per process and call), synced, then renamed over `path`.
+pub(crate) fn save_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let io = |source| Error::Io { path: path.display().to_string(), source };
+    // A link is followed: the file it points to is the one replaced.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = target.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), CALLS.fetch_add(1, Ordering::Relaxed)));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.sync_all()?;
+        std::fs::rename(&tmp, &target)
+    })()
+    .map_err(io);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -281,7 +281,7 @@ impl TryFrom<ModelFile> for WinbackModel {
             Ok(p) => p.clone(),
             Err(e) => return refuse("config.segmenter", e.to_string()),
         };
-        let segmentation = Segmentation {
+        let mut segmentation = Segmentation {
             params,
             features: schema.features.clone(),
             nodes: f.segmentation.nodes,
@@ -299,6 +299,8 @@ impl TryFrom<ModelFile> for WinbackModel {
                 other => refuse("segmentation", other.to_string()),
             };
         }
+        // The sentences say the rules, as this build words them.
+        segmentation.reword();
 
         if let Some(f) = f.training_sample.filter(|f| !(*f > 0.0 && *f < 1.0)) {
             return refuse("training_sample", format!("{f} is not a share in (0, 1)"));
@@ -326,10 +328,8 @@ impl TryFrom<ModelFile> for WinbackModel {
                     }
                 }
             }
+            // (A wave of a control arm alone, which earlier builds recorded, is read: it measures nothing.)
             let contacted: u64 = w.outcomes.iter().map(|o| o.contacted).sum();
-            if contacted == 0 {
-                return refuse(format!("waves[{i}].outcomes"), "nobody contacted: a wave is its contacts");
-            }
             if !w.contacted.is_empty() {
                 if !w.contacted.windows(2).all(|p| p[0] < p[1]) {
                     return refuse(format!("waves[{i}].contacted"), "ids must be sorted and distinct");

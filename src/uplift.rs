@@ -436,7 +436,7 @@ impl UpliftModel {
             *size.entry(s.group).or_default() += 1;
         }
         let level = self.tree.params.interval_level();
-        let mut candidates: Vec<winback_rank::Candidate> = size
+        let candidates: Vec<winback_rank::Candidate> = size
             .iter()
             .map(|(&g, &n)| {
                 let gr = &self.tree.groups[g - 1];
@@ -461,11 +461,8 @@ impl UpliftModel {
                 }
             })
             .collect();
-        crate::model::hold_out(&mut candidates, scores.iter().map(|s| (s.customer_id.as_str(), s.group)), &params);
-        let p = winback_rank::plan(&candidates, &params)?;
         let customers: Vec<winback_rank::CustomerScore> = scores.iter().map(|s| winback_rank::CustomerScore { customer: s.customer_id.clone(), group: s.group, score: 0.0 }).collect();
-        let list = winback_rank::contact_list(&p, &candidates, &customers)?;
-        Ok((p, list))
+        crate::model::plan_with_controls(candidates, customers, &params)
     }
 
     /// Measures the groups on a campaign table with the same columns (customers
@@ -500,10 +497,15 @@ impl UpliftModel {
         serde_json::to_string_pretty(self).map_err(|e| Error::BadModelFile { path: "<uplift model>".into(), message: e.to_string() })
     }
 
+    /// Writes the model file atomically, as [`crate::WinbackModel::save`] does.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        crate::model::save_atomically(path.as_ref(), self.to_json()?.as_bytes())
+    }
+
     /// Reads and checks a model written by [`UpliftModel::to_json`] (`path` names
     /// it in errors): an untrusted file is validated whole.
     pub fn from_json(s: &str, path: &str) -> Result<UpliftModel> {
-        let m: UpliftModel = serde_json::from_str(s).map_err(|e| Error::BadModelFile { path: path.into(), message: e.to_string() })?;
+        let mut m: UpliftModel = serde_json::from_str(s).map_err(|e| Error::BadModelFile { path: path.into(), message: e.to_string() })?;
         let invalid = |field: &str, message: String| Error::InvalidModel { path: path.into(), field: field.into(), message };
         if m.format_version != UPLIFT_FORMAT_VERSION {
             return Err(Error::UnsupportedVersion { path: path.into(), found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION });
@@ -537,6 +539,8 @@ impl UpliftModel {
         if m.tree.features != m.schema.features {
             return Err(invalid("tree.features", "not the schema's features".into()));
         }
+        // The sentences say the rules, as this build words them.
+        m.tree.reword();
         Ok(m)
     }
 }

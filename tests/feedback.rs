@@ -264,3 +264,27 @@ fn with_a_control_share_every_customer_is_contacted_listed_as_control_or_not_con
         assert_eq!(list.len() - controls, p.contacts);
     }
 }
+
+#[test]
+fn a_per_group_wave_with_a_control_arm_takes_its_whole_block() {
+    // The first `contacted` customers of the group were marked as taken, but the list
+    // had controls mixed in among them: contacted customers came back in the next plan.
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let params = PlanParams { cost_per_contact: 1.0, budget: Some(150.0), control_share: 0.2, ..PlanParams::default() };
+    let (_, list) = m.plan(&s, &params).unwrap();
+    let first = list[0].group;
+    let contacted: Vec<String> = list.iter().filter(|r| r.group == first && r.arm == winback::rank::Arm::Contact).map(|r| r.customer.clone()).collect();
+    let held = list.iter().filter(|r| r.group == first && r.arm == winback::rank::Arm::Control).count();
+    assert!(!contacted.is_empty() && held > 0);
+    let csv = format!("group,arm,contacted,came_back\n{first},contact,{},1\n{first},control,{held},0\n", contacted.len());
+    // The re-plan of feedback, with a control share again: every customer accounted for once.
+    let fb = m.feedback(&s, &read_outcomes(csv.as_bytes(), "w.csv").unwrap(), &params).unwrap();
+    let controls = fb.contacts.iter().filter(|r| r.arm == winback::rank::Arm::Control).count();
+    let not_contacted: usize = fb.plan.skipped.iter().map(|k| k.customers).sum();
+    assert_eq!(fb.plan.contacts, fb.contacts.len() - controls);
+    assert_eq!(fb.plan.contacts + controls + not_contacted, s.customers.len() - contacted.len() - held);
+    for (p, rows) in [(None, fb.contacts.clone()), (Some(()), m.plan(&s, &PlanParams::default()).unwrap().1)] {
+        assert!(rows.iter().all(|r| !contacted.contains(&r.customer)), "{p:?}: a contacted customer is listed again");
+    }
+}

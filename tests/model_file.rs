@@ -98,13 +98,11 @@ fn each_kind_of_bad_field_is_named() {
         ("fitted in year 30000", Box::new(|v| v["fitted_at"] = json!(10_000_000)), "field `fitted_at`"),
         ("no cutoffs", Box::new(|v| v["training_cutoffs"] = json!([])), "field `training_cutoffs`"),
         // Facts stored for reading must say what the tree and the counts say.
-        ("sentence edited", Box::new(|v| v["segmentation"]["groups"][0]["sentence"] = json!("customer for at most 10 days")), "field `segmentation.groups[0].sentence`: \"customer for at most 10 days\" does not say the group's rule"),
         ("rule emptied", Box::new(|v| v["segmentation"]["groups"][0]["rule"] = json!([])), "field `segmentation.groups[0].rule`: differs from the tree's path"),
         ("share 1", Box::new(|v| v["segmentation"]["groups"][0]["share"] = json!(1.0)), "field `segmentation.groups[0].share`: 1 differs from size / rows"),
         ("huge size", Box::new(|v| v["segmentation"]["groups"][0]["size"] = json!(u64::MAX)), "field `segmentation.groups[0].size`"),
         ("huge alpha and beta", Box::new(|v| { v["segmentation"]["groups"][0]["alpha"] = json!(1e300); v["segmentation"]["groups"][0]["beta"] = json!(1e300); }), "field `segmentation.groups[0].alpha`: 1e300 is not a Beta parameter in (0, 1e12]"),
         // Waves.
-        ("wave without contacts", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 0, "came_back": 0}], "contacted": [], "control": [{"group": 1, "contacted": 5, "came_back": 1}]}])), "field `waves[0].outcomes`: nobody contacted"),
         ("group twice in a wave", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 5, "came_back": 1}, {"group": 1, "contacted": 3, "came_back": 1}], "contacted": [], "control": []}])), "field `waves[0].outcomes[1]`: group 1 appears twice"),
         ("absurd count", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": u64::MAX, "came_back": 1}], "contacted": [], "control": []}])), "field `waves[0].outcomes[0]`: 18446744073709551615 contacted"),
         ("ids and counts differ", Box::new(|v| v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 5, "came_back": 1}], "contacted": ["a", "b"], "control": []}])), "field `waves[0].contacted`: 2 customer ids where the outcomes count 5 contacted"),
@@ -116,6 +114,21 @@ fn each_kind_of_bad_field_is_named() {
         let e = WinbackModel::from_json(&v.to_string(), "m.json").map(|_| ()).map_err(|e| e.to_string());
         assert!(e.as_ref().is_err_and(|e| e.contains(want)), "{what}: {e:?}");
     }
+}
+
+#[test]
+fn a_sentence_is_reworded_from_its_rule_and_an_old_control_only_wave_is_read() {
+    // A sentence edited by hand (or worded by an older build) is rewritten from the
+    // rule on load, never shown as written; a control-only wave (recorded by earlier
+    // builds) is read and shows no effect.
+    let mut v = value();
+    let real = v["segmentation"]["groups"][0]["sentence"].clone();
+    v["segmentation"]["groups"][0]["sentence"] = json!("customer for at most 10 days");
+    v["waves"] = json!([{"fingerprint": "f", "at": v["fitted_at"], "outcomes": [{"group": 1, "contacted": 0, "came_back": 0}], "contacted": [], "control": [{"group": 1, "contacted": 5, "came_back": 1}]}]);
+    let m = WinbackModel::from_json(&v.to_string(), "m.json").unwrap();
+    assert_eq!(json!(m.segmentation.groups[0].sentence), real);
+    let waves = m.campaign().unwrap();
+    assert_eq!((waves[0].contacted, waves[0].control, waves[0].effect), (0, 5, None));
 }
 
 #[test]
@@ -222,4 +235,27 @@ proptest! {
             }
         }
     }
+}
+
+/// Saving replaces the file whole through a temporary file: an existing file keeps
+/// its permissions, a link keeps pointing at the (new) model, and no temporary file is left.
+#[cfg(unix)]
+#[test]
+fn save_keeps_permissions_and_links() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = WinbackModel::from_json(&fixture().json, "m.json").unwrap();
+    let dir = std::env::temp_dir().join(format!("winback-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("model.json");
+    std::fs::write(&file, "old").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("current.json");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    m.save(&link).unwrap();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), fixture().json);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -997,7 +997,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         }
     };
     if let Some(p) = &c.save {
-        std::fs::write(p, model.to_json()?).map_err(|e| Failure::Data(format!("cannot write {}: {e}", p.display())))?;
+        model.save(p)?;
     }
     if let Some(o) = &c.output {
         output::write(&winback::uplift_groups_table(&model)?, o)?;

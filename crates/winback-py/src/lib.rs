@@ -274,8 +274,8 @@ fn read_history(
         }
         (None, None) => return Err(WinbackError("no data")),
     };
-    // A file names no id type: integer ids written as integers (no sign, no
-    // leading zero) leave as int64, as a table's int64 column would.
+    // A file names no id type: ids written as plain integers (no plus sign, no
+    // leading zero; "-5" is one) leave as int64, as a table's int64 column would.
     let id_type = if id_type.is_empty() && h.customer_ids().iter().all(|id| id.parse::<i64>().is_ok_and(|v| v.to_string() == *id)) {
         "int64".to_string()
     } else {
@@ -292,6 +292,10 @@ fn read_history(
 /// A customer attribute table from any `__arrow_c_stream__` object (typed by the
 /// core reader: numeric, date or categorical; empty and repeated keys counted).
 fn read_attributes(data: &Bound<'_, PyAny>, key: &str) -> PyResult<winback::core::attributes::Attributes> {
+    // A path: winback's own CSV reader (columns typed as the CLI types them, bad rows counted).
+    if let Ok(path) = data.extract::<String>() {
+        return winback::core::attributes::Attributes::read_csv(&path, key, &Default::default()).map_err(err);
+    }
     let reader = ArrowArrayStreamReader::from_pyarrow_bound(data)?;
     winback::core::arrow::read_attribute_batches(reader, "attributes", key).map_err(err)
 }

@@ -1,5 +1,6 @@
 """What a notebook user met on awkward but ordinary inputs (a review of the package as a
 data scientist uses it): each test failed before its fix."""
+import json
 import warnings
 
 import numpy as np
@@ -71,6 +72,17 @@ def test_attributes_that_match_nobody_warn_and_paths_are_read(model, tmp_path):
         warnings.filterwarnings("ignore", message=".*rows skipped.*")
         h = winback.read_history(table, attributes=str(path), **COLUMNS)
     assert h.attributes_report_json
+    # A path is read by winback's CSV reader, as the CLI reads it: an "unknown" age is a
+    # missing number counted in the report (pyarrow made the ages categories, silently).
+    many = tmp_path / "many.csv"
+    rows = [(i, str(20 + i % 50)) for i in ids] + [(f"x{i}", str(20 + i % 50)) for i in range(40)] + [("y", "unknown")]
+    pd.DataFrame(rows, columns=["customer_id", "age"]).to_csv(many, index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", winback.WinbackDataWarning)
+        h = winback.read_history(table, attributes=str(many), **COLUMNS)
+    report = json.loads(h.attributes_report_json)
+    assert report["unread"] == [{"column": "age", "kind": "number", "count": 1, "example": "unknown"}]
+    winback.features(table, AT, quantile=np.float64(0.9), **COLUMNS)
 
 
 def test_mixed_object_ids_are_one_customer_and_unmapped_columns_are_not_read():

@@ -236,8 +236,8 @@ def test_whole_float_ids_leave_as_integers_as_on_one_machine(spark):
     # pandas makes integer ids with a missing value float64; one machine gives them back as int64.
     import pandas as pd
 
-    cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")
-    df = pd.DataFrame({"customer_id": [12346.0, 12346.0, 7.0, float("nan")], "date": ["2024-01-05", "2024-02-05", "2024-01-10", "2024-01-11"],
+    cols = dict(customer_id_col="cust.id", datetime_col="date", monetary_value_col="amount")  # a dot in the name, too
+    df = pd.DataFrame({"cust.id": [12346.0, 12346.0, 7.0, float("nan")], "date": ["2024-01-05", "2024-02-05", "2024-01-10", "2024-01-11"],
                        "amount": [10.0, 5.0, 7.0, 1.0]})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -246,7 +246,7 @@ def test_whole_float_ids_leave_as_integers_as_on_one_machine(spark):
     assert want["customer_id"].dtype == got["customer_id"].dtype == "int64"
     assert sorted(got["customer_id"]) == [7, 12346]
     # One id that is not whole: text on both.
-    df.loc[2, "customer_id"] = 7.5
+    df.loc[2, "cust.id"] = 7.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = winback.features(df, "2024-03-01", all=True, **cols)

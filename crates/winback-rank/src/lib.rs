@@ -335,6 +335,8 @@ pub enum StopReason {
     /// Incremental objective: no measured effect, or an effect interval wholly
     /// below the minimum effect.
     NoMeasurableEffect,
+    /// Every customer left in the group is held out as a control (a plan's control share).
+    HeldOut,
 }
 
 /// A group left out (or the uncontacted rest of a group cut short).
@@ -342,7 +344,8 @@ pub enum StopReason {
 pub struct Skipped {
     /// Group id.
     pub group: usize,
-    /// Customers not contacted.
+    /// Customers not contacted (with a control share: also the group's held-out
+    /// customers that are not listed as controls, who cost nothing either way).
     pub customers: usize,
     /// Why.
     pub reason: StopReason,

@@ -127,8 +127,11 @@ def _threads(n: Any) -> Optional[int]:
 
 
 def _number(name: str, v: Any) -> float:
-    """A real-number parameter (its range is checked where it is used), or a WinbackParamError naming it."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    """A real-number parameter (NumPy scalars too; its range is checked where it is
+    used), or a WinbackParamError naming it."""
+    import numbers
+
+    if isinstance(v, bool) or type(v).__name__ == "bool_" or not isinstance(v, numbers.Real):
         raise WinbackParamError(f"{name} must be a number, got {v!r}")
     return float(v)
 
@@ -278,7 +281,7 @@ def read_history(
         strict=strict,
         skip_zero_amounts=bool(skip_zero_amounts),
         drop_duplicates=bool(drop_duplicates),
-        attributes=None if attributes is None else _table(attributes),
+        attributes=None if attributes is None else _as_stream(attributes),
         attributes_key=attributes_key,
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
         progress=_ProgressLine() if progress else None,
@@ -908,9 +911,9 @@ class WinbackModel(_Estimator):
 
     # -- persistence -----------------------------------------------------------
     def save(self, path: str) -> None:
-        """Writes the JSON model file (the same file the CLI reads)."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self._check().to_json())
+        """Writes the JSON model file (the same file the CLI reads), atomically: the
+        file is either the old model or the new one, never half of one."""
+        _save_atomically(path, self._check().to_json())
 
     @classmethod
     def load(cls, path: str, **params: Any) -> "WinbackModel":
@@ -948,6 +951,36 @@ class WinbackModel(_Estimator):
         )
         return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
                 f"<th>rule</th></tr>{rows}</table>")
+
+
+def _save_atomically(path: Any, text: str) -> None:
+    """Writes `text` through a synced temporary file beside `path` renamed over it
+    (an existing file keeps its permissions; a link is followed)."""
+    import tempfile
+
+    target = os.path.realpath(os.fspath(path))
+    folder = os.path.dirname(target) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _from_file(native: Any, path: Any, placeholder: str) -> Any:
@@ -1088,9 +1121,8 @@ class UpliftModel(_Estimator):
         return e
 
     def save(self, path: str) -> None:
-        """Writes the model file (JSON)."""
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(self._check().to_json())
+        """Writes the model file (JSON), atomically as ``WinbackModel.save`` does."""
+        _save_atomically(path, self._check().to_json())
 
     @classmethod
     def load(cls, path: str, **params: Any) -> "UpliftModel":

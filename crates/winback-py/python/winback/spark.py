@@ -95,6 +95,11 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     return sdf.select(*[F.col(_quote(c)).alias(alias[c]) for c in names]).repartition(n, key), renamed
 
 
+#: The load report's skip reasons in the loader's order (winback_core::SkipReason::ALL).
+_SKIP_ORDER = ("missing_id", "bad_date", "bad_amount", "zero_amount", "return", "duplicate", "after_end", "bad_quantity",
+               "bad_flag", "malformed")
+
+
 def _at(at: Any) -> str:
     """`at` as YYYY-MM-DD, checked on the driver (a bad date must not fail inside the tasks,
     where it would come back as a Java stack trace)."""
@@ -153,7 +158,8 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
             report["rows_read"] += rep.get("rows_read", 0)
             for reason, n in rep.get("skipped", []):
                 report["skipped"][reason] = report["skipped"].get(reason, 0) + n
-        reasons = ", ".join(f"{c} {r}" for r, c in sorted(report["skipped"].items()))
+        order = {r: i for i, r in enumerate(_SKIP_ORDER)}
+        reasons = ", ".join(f"{c} {r}" for r, c in sorted(report["skipped"].items(), key=lambda x: (order.get(x[0], len(order)), x[0])))
         raise WinbackDataError(f"<spark>: no usable purchase rows ({report['rows_read']} rows read" + (f"; skipped: {reasons})" if reasons else ")"))
     merged = _winback.merge_censuses(censuses)
     # Every count adds up over partitions (a customer's rows are all in one partition).
@@ -166,7 +172,9 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
         for reason, n in rep.get("skipped", []):
             report["skipped"][reason] = report["skipped"].get(reason, 0) + n
         report["zero_amount_only"] += rep.get("zero_amount_only", [])
-    report["skipped"] = [[r, n] for r, n in sorted(report["skipped"].items())]  # as one machine's JSON gives them
+    # In the loader's reason order, as one machine's JSON gives them.
+    order = {r: i for i, r in enumerate(_SKIP_ORDER)}
+    report["skipped"] = [[r, n] for r, n in sorted(report["skipped"].items(), key=lambda x: (order.get(x[0], len(order)), x[0]))]
     report["zero_amount_only"].sort()
     if report["skipped"]:
         n = sum(c for _, c in report["skipped"])
@@ -193,7 +201,7 @@ def _id_type(sdf: Any, col: str) -> str:
         # NaN and infinite ids are missing ids (skipped), so they do not count.
         usable = c.isNotNull() & ~F.isnan(c) & (F.abs(c) != float("inf"))
         text = usable & ((c != F.floor(c)) | (F.abs(c) >= 9.2e18))
-        return "string" if sdf.select(col).filter(text).limit(1).count() else "int64"
+        return "string" if sdf.filter(text).limit(1).count() else "int64"
     return "string"
 
 
