@@ -420,6 +420,14 @@ impl WinbackModel {
                 format_day(data_end)
             ));
         }
+        if let Some((i, w)) = self.waves.iter().enumerate().find(|(_, w)| w.contacted.is_empty() && w.at != at) {
+            warnings.push(format!(
+                "wave {} (counts per group) was recorded at {}: the customers it contacted are taken to be the first of each group by priority at {}, which may be others; plan at the wave's date, or record outcomes per customer",
+                i + 1,
+                format_day(w.at),
+                format_day(at)
+            ));
+        }
         if at < self.fitted_at {
             warnings.push(format!(
                 "scoring at {}, before the model's fitting date {}: its groups and probabilities were learned from outcomes after {}; to plan at that date, fit standing at it",

@@ -288,3 +288,13 @@ fn a_per_group_wave_with_a_control_arm_takes_its_whole_block() {
         assert!(rows.iter().all(|r| !contacted.contains(&r.customer)), "{p:?}: a contacted customer is listed again");
     }
 }
+
+#[test]
+fn a_per_group_wave_read_at_another_date_warns() {
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    m.feedback(&s, &read_outcomes("group,contacted,came_back\n1,5,1\n".as_bytes(), "w.csv").unwrap(), &PlanParams::default()).unwrap();
+    assert!(m.score(&h, at).unwrap().warnings.iter().all(|w| !w.contains("counts per group")));
+    let later = m.score(&h, at + 7).unwrap();
+    assert!(later.warnings.iter().any(|w| w.starts_with("wave 1 (counts per group) was recorded at ")), "{:?}", later.warnings);
+}
