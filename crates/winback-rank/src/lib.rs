@@ -680,7 +680,8 @@ pub struct ContactRow {
     pub group: usize,
     /// Group probability.
     pub probability: f64,
-    /// Expected value of contacting: p × value − cost.
+    /// Expected value of contacting, as the plan counts it: the rate planned on (the
+    /// group probability, or the measured effect under the incremental objective) × value − cost.
     pub expected_value: f64,
     /// The group's rule.
     pub rule: String,
@@ -707,7 +708,9 @@ pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[Customer
         let Some(cand) = candidates.iter().find(|k| k.group == step.group) else { continue };
         let mut list = by_group.remove(&step.group).unwrap_or_default();
         list.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.customer.cmp(&b.customer)));
-        let ev = plan.params.profit_per_contact(cand);
+        // What a contact is expected to bring, as the plan counts it: the rate it
+        // plans on (the measured effect under the incremental objective) × value − cost.
+        let ev = plan.params.rate(cand).0 * plan.params.value(cand) - plan.params.cost_per_contact;
         let mut taken = 0;
         // A group contacted in full lists all its control customers; one cut short,
         // those met before its last contact.

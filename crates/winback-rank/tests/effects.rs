@@ -84,6 +84,13 @@ fn the_incremental_objective_plans_on_the_effect_and_leaves_out_what_it_cannot_m
     let costly = plan(&candidates, &PlanParams { cost_per_contact: 1.0, ..params.clone() }).unwrap();
     assert_eq!(costly.groups_contacted(), vec![2]);
     assert_eq!(costly.skipped.iter().find(|s| s.group == 1).map(|s| s.reason), Some(StopReason::Unprofitable));
+    // The contact list's expected values add up to the plan's profit (they used p × value − cost).
+    let customers: Vec<winback_rank::CustomerScore> =
+        (0..500).map(|i| winback_rank::CustomerScore { customer: format!("c{i:03}"), group: 2, score: f64::from(i) }).collect();
+    let list = winback_rank::contact_list(&costly, &candidates, &customers).unwrap();
+    let total: f64 = list.iter().map(|r| r.expected_value).sum();
+    assert!((total - costly.profit).abs() < 1e-6, "{total} vs {}", costly.profit);
+    assert!((list[0].expected_value - (effect_of(2) * 40.0 - 1.0)).abs() < 1e-12);
     assert!(PlanParams { min_effect: Some(2.0), ..params.clone() }.validate().is_err());
     // Nothing measured at all (no wave had a control group): refused, not an empty plan.
     let e = plan(&[Candidate::new(4, 300, 0.5, 0.4, 0.6, 40.0)], &params).unwrap_err();
