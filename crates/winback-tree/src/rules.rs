@@ -100,11 +100,14 @@ fn int_phrase(lo: Option<i64>, hi: Option<i64>, unit: &str) -> String {
     }
 }
 
-fn num_phrase(lo: Option<f64>, hi: Option<f64>, fmt: &dyn Fn(f64) -> String) -> String {
+/// A range in words; `fmt(v, up)` prints a bound rounded down (`up` false: a lower
+/// bound) or up (an upper bound), so that the words hold for every member: a group
+/// of `x ≥ 0.0777` is "at least 7%", never "at least 8%".
+fn num_phrase(lo: Option<f64>, hi: Option<f64>, fmt: &dyn Fn(f64, bool) -> String) -> String {
     match (lo, hi) {
-        (Some(a), Some(b)) => format!("{}–{}", fmt(a), fmt(b)),
-        (Some(a), None) => format!("at least {}", fmt(a)),
-        (None, Some(b)) => format!("under {}", fmt(b)),
+        (Some(a), Some(b)) => format!("{}–{}", fmt(a, false), fmt(b, true)),
+        (Some(a), None) => format!("at least {}", fmt(a, false)),
+        (None, Some(b)) => format!("under {}", fmt(b, true)),
         (None, None) => "any".into(),
     }
 }
@@ -138,7 +141,7 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
             format!("last purchase {} ago", int_phrase(lo, hi, "days"))
         }
         // A mean gap is fractional: whole-day bounds would misstate who is in the group.
-        FeatureKind::Days if f.name == "gap_mean_days" => format!("{} {} days", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{v:.1}"))),
+        FeatureKind::Days if f.name == "gap_mean_days" => format!("{} {} days", label(&f.name), num_phrase(c.lower, c.upper, &|v, up| decimals(v, 1, up))),
         FeatureKind::Days => {
             let (lo, hi) = int_range(c.lower, c.upper);
             format!("{} {}", label(&f.name.replace("_days", "")), int_phrase(lo, hi, "days"))
@@ -151,23 +154,37 @@ pub fn describe(c: &Condition, f: &Feature) -> String {
             let (lo, hi) = int_range(c.lower, c.upper);
             format!("{} {}", label(&f.name), int_phrase(lo, hi, ""))
         }
-        FeatureKind::Money => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| decimals(v, 2))),
-        FeatureKind::Share => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{}%", decimals(v * 100.0, 0)))),
-        FeatureKind::Probability => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| format!("{}%", decimals(v * 100.0, 1)))),
-        FeatureKind::Ratio | FeatureKind::Number => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v| decimals(v, 2))),
+        FeatureKind::Money => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v, up| decimals(v, 2, up))),
+        FeatureKind::Share => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v, up| format!("{}%", decimals(v * 100.0, 0, up)))),
+        FeatureKind::Probability => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v, up| format!("{}%", decimals(v * 100.0, 1, up)))),
+        FeatureKind::Ratio | FeatureKind::Number => format!("{} {}", label(&f.name), num_phrase(c.lower, c.upper, &|v, up| decimals(v, 2, up))),
     }
 }
 
-/// `v` with `places` decimals; a threshold that is not 0 but would round to 0
-/// gets two significant digits instead ("under 0.0028", not "under 0.00").
-fn decimals(v: f64, places: usize) -> String {
-    let scale = 10f64.powi(places as i32);
-    if v == 0.0 || !v.is_finite() || (v.abs() * scale).round() > 0.0 {
+/// `v` with `places` decimals, rounded up (`up`) or down; a threshold that is
+/// not 0 but would round to 0 gets two significant digits instead ("under
+/// 0.0028", not "under 0.00"). Rounding never crosses the threshold's side: a
+/// lower bound prints at most itself, an upper bound at least itself (a float
+/// a hair off a printed value, 0.29 × 100 = 28.999…, counts as that value).
+fn decimals(v: f64, places: usize, up: bool) -> String {
+    if !v.is_finite() {
         return format!("{v:.places$}");
     }
-    // The first significant digit is at decimal place floor(-log10 |v|) + 1.
-    let places = ((-v.abs().log10()).floor() as usize + 2).min(15);
-    format!("{v:.places$}")
+    let round = |places: usize| {
+        let scale = 10f64.powi(places as i32);
+        let x = v * scale;
+        let tol = 1e-9 * x.abs().max(1.0);
+        (if up { (x - tol).ceil() } else { (x + tol).floor() }) / scale
+    };
+    let mut places = places;
+    let mut r = round(places);
+    if v != 0.0 && (r == 0.0 || (v.abs() * 10f64.powi(places as i32)).round() == 0.0) {
+        // The first significant digit is at decimal place floor(-log10 |v|) + 1.
+        places = ((-v.abs().log10()).floor() as usize + 2).min(15);
+        r = round(places);
+    }
+    // `+ 0.0`: -0.0 prints as "0", not "-0".
+    format!("{:.places$}", r + 0.0)
 }
 
 /// A rule as a sentence: conditions joined by "; ". The empty rule is "all customers".
@@ -213,7 +230,15 @@ mod tests {
         assert_eq!(s, "last purchase 91–180 days ago; 3 or more purchases; main channel online; main region not North");
         assert_eq!(sentence(&[c(1, None, Some(1.5))], &fs), "at most 1 purchase");
         assert_eq!(sentence(&[c(1, Some(1.5), Some(2.5))], &fs), "2 purchases");
-        assert_eq!(sentence(&[c(4, Some(99.995), None)], &fs), "total spend at least 100.00");
+        assert_eq!(sentence(&[c(4, Some(99.995), None)], &fs), "total spend at least 99.99");
+        assert_eq!(sentence(&[c(4, None, Some(99.995))], &fs), "total spend under 100.00");
+        // A bound is rounded toward its own side, so the words hold for every member:
+        // a group of x ≥ 0.0777 is "at least 7%" (it read "at least 8%" with 7.84% members).
+        assert_eq!(sentence(&[c(5, Some(0.0777), None)], &fs), "share of purchases online at least 7%");
+        assert_eq!(sentence(&[c(5, None, Some(0.0777))], &fs), "share of purchases online under 8%");
+        assert_eq!(sentence(&[c(5, Some(0.29), Some(0.58))], &fs), "share of purchases online 29%–58%");
+        assert_eq!(sentence(&[c(4, Some(636.714_999_9), None)], &fs), "total spend at least 636.71");
+        assert_eq!(sentence(&[c(4, None, Some(636.714_999_9))], &fs), "total spend under 636.72");
         assert_eq!(sentence(&[c(5, Some(0.25), Some(0.75))], &fs), "share of purchases online 25%–75%");
         assert_eq!(sentence(&[], &fs), "all customers");
         // Small thresholds keep two significant digits instead of rounding to 0.
@@ -221,14 +246,16 @@ mod tests {
         let k = |feature: usize, lower, upper| Condition { feature, name: cv[feature].name.clone(), lower, upper };
         assert_eq!(sentence(&[k(0, None, Some(0.0028))], &cv), "irregularity of gaps (cv) under 0.0028");
         assert_eq!(sentence(&[k(0, Some(0.0028), None)], &cv), "irregularity of gaps (cv) at least 0.0028");
-        assert_eq!(sentence(&[k(0, Some(0.126), None)], &cv), "irregularity of gaps (cv) at least 0.13");
+        assert_eq!(sentence(&[k(0, Some(0.126), None)], &cv), "irregularity of gaps (cv) at least 0.12");
         assert_eq!(sentence(&[k(0, Some(0.0), None)], &cv), "irregularity of gaps (cv) at least 0.00");
         assert_eq!(sentence(&[k(1, Some(0.004), None)], &cv), "share of purchases web at least 0.40%");
         assert_eq!(sentence(&[k(1, Some(0.25), None)], &cv), "share of purchases web at least 25%");
         assert_eq!(sentence(&[k(2, None, Some(0.004))], &cv), "spend per purchase under 0.0040");
-        assert_eq!(decimals(-0.00123, 2), "-0.0012");
-        assert_eq!(decimals(0.05, 2), "0.05");
-        assert_eq!(decimals(0.099, 1), "0.1");
+        assert_eq!(decimals(-0.00123, 2, true), "-0.0012");
+        assert_eq!(decimals(-0.00123, 2, false), "-0.0013");
+        assert_eq!(decimals(0.05, 2, false), "0.05");
+        assert_eq!(decimals(0.099, 1, true), "0.1");
+        assert_eq!(decimals(0.099, 1, false), "0.099");
         assert!(c(0, Some(90.5), Some(180.5)).holds(91.0) && !c(0, Some(90.5), Some(180.5)).holds(180.5));
     }
 }
