@@ -104,6 +104,24 @@ impl Attributes {
     ///
     /// Duplicate or empty ids are counted in the report and their rows ignored.
     pub fn from_columns(ids: Vec<String>, columns: Vec<AttrColumn>) -> Result<Self> {
+        let bad = |c: &AttrColumn, message: String| Err(Error::InvalidAttribute { column: c.name.clone(), message });
+        let mut names = std::collections::HashSet::new();
+        for c in &columns {
+            if c.name.trim().is_empty() {
+                return bad(c, "a column needs a name".into());
+            }
+            if !names.insert(c.name.as_str()) {
+                return bad(c, "the name appears twice".into());
+            }
+            if let AttrValues::Categorical { levels, codes } = &c.values {
+                if !levels.windows(2).all(|w| w[0] < w[1]) {
+                    return bad(c, "levels must be distinct and sorted".into());
+                }
+                if let Some(k) = codes.iter().find(|&&k| k != u32::MAX && k as usize >= levels.len()) {
+                    return bad(c, format!("code {k} is not a level (it has {}; u32::MAX is missing)", levels.len()));
+                }
+            }
+        }
         for c in &columns {
             let n = match &c.values {
                 AttrValues::Numeric(v) => v.len(),
@@ -282,6 +300,26 @@ mod tests {
         let a = Attributes::read_csv_from(codes.as_bytes(), "a.csv", "id", &CsvOptions::default()).unwrap();
         assert!(matches!(&a.column("store").unwrap().values, AttrValues::Categorical { levels, .. } if levels.len() == 3));
         assert!(a.report().unread.is_empty());
+    }
+
+    #[test]
+    fn columns_that_cannot_be_used_are_refused() {
+        // A code outside the levels made the fit panic; repeated names gave a model
+        // that saved but could not be read back.
+        let ids = vec!["a".to_string(), "b".to_string()];
+        let cat = |name: &str, levels: &[&str], codes: Vec<u32>| AttrColumn {
+            name: name.into(),
+            values: AttrValues::Categorical { levels: levels.iter().map(|s| s.to_string()).collect(), codes },
+        };
+        let e = Attributes::from_columns(ids.clone(), vec![cat("seg", &["x"], vec![0, 1])]).unwrap_err();
+        assert_eq!(e.to_string(), "attribute column `seg`: code 1 is not a level (it has 1; u32::MAX is missing)");
+        let e = Attributes::from_columns(ids.clone(), vec![cat("seg", &["b", "a"], vec![0, 1])]).unwrap_err();
+        assert!(e.to_string().ends_with("levels must be distinct and sorted"), "{e}");
+        let num = |name: &str| AttrColumn { name: name.into(), values: AttrValues::Numeric(vec![1.0, 2.0]) };
+        let e = Attributes::from_columns(ids.clone(), vec![num("score"), num("score")]).unwrap_err();
+        assert_eq!(e.to_string(), "attribute column `score`: the name appears twice");
+        assert!(Attributes::from_columns(ids.clone(), vec![num(" ")]).is_err());
+        assert!(Attributes::from_columns(ids, vec![cat("seg", &["a", "b"], vec![1, u32::MAX]), num("score")]).is_ok());
     }
 
     #[test]

@@ -234,6 +234,15 @@ pub enum Error {
         /// The ids.
         ids: usize,
     },
+    /// An attribute column that cannot be used as given (an empty or repeated
+    /// name, levels not distinct and sorted, a code outside its levels).
+    #[error("attribute column `{column}`: {message}")]
+    InvalidAttribute {
+        /// The column.
+        column: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A feature schema (read from a model file) that is not sound.
     #[error("schema.{field}: {message}")]
     InvalidSchema {

@@ -202,6 +202,9 @@ impl History {
         let present = Present { quantity: true, order: has_orders, channel: true, category: true, region: true };
         let mut b = HistoryBuilder::new("<values>", ColumnNames::default(), present, options.clone());
         let mut seen = Present::default();
+        // The days a file's dates can name (years 1 to 9999): beyond them day
+        // arithmetic overflows and a gap histogram would span billions of days.
+        let days = crate::date::day_from_ymd(1, 1, 1)..=crate::date::day_from_ymd(9999, 12, 31);
         for (i, l) in lines.into_iter().enumerate() {
             seen.channel |= l.channel.is_some();
             seen.category |= l.category.is_some();
@@ -211,7 +214,7 @@ impl History {
                 i as u64 + 1,
                 RawRow {
                     customer: l.customer,
-                    day: Ok(l.day),
+                    day: if days.contains(&l.day) { Ok(l.day) } else { Err("a day outside years 1 to 9999") },
                     amount: Ok(l.amount),
                     quantity: l.quantity.map(Ok),
                     order: l.order,
@@ -363,6 +366,9 @@ mod tests {
         assert!(matches!(e, Error::EmptyInput { rows_read: 0, .. }), "{e}");
         let e = History::from_lines([line("", 1, 1.0)], false, &LoadOptions::default()).unwrap_err();
         assert_eq!(e.to_string(), "<values>: no usable purchase rows (1 rows read; skipped: 1 missing_id)");
+        // Days beyond years 1..=9999 are bad dates, not overflows.
+        let (_, r) = History::from_lines([line("a", -2_000_000_000, 1.0), line("a", 1, 1.0), line("b", 2_000_000_000, 1.0)], false, &LoadOptions::default()).unwrap();
+        assert_eq!((r.rows_used, r.count(SkipReason::BadDate)), (1, 2));
         // The error carries the whole report: counts, and who had only zero amounts.
         let skip = LoadOptions { skip_zero_amounts: true, ..LoadOptions::default() };
         let e = History::from_lines([line("z2", 1, 0.0), line("", 1, 1.0), line("z1", 2, 0.0), line("z2", 3, 0.0)], false, &skip).unwrap_err();

@@ -426,6 +426,14 @@ impl Attributes {
         let (mut t, first) = CsvTable::new(reader, source, csv)?;
         let k = t.column(key)?;
         let header = t.header.clone();
+        // Every column becomes traits named after it: names must be there and distinct.
+        let mut seen_names = std::collections::HashSet::new();
+        for h in &header {
+            if h.is_empty() || !seen_names.insert(h.as_str()) {
+                let message = if h.is_empty() { "a column needs a name (an empty header cell)" } else { "the name appears twice in the header" };
+                return Err(Error::InvalidAttribute { column: format!("{h}` of `{source}"), message: message.into() });
+            }
+        }
         let mut raw: Vec<Vec<String>> = vec![Vec::new(); header.len()];
         let mut ids = Vec::new();
         let mut report = AttributesReport::default();
