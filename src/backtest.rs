@@ -164,10 +164,12 @@ fn baseline(train_score: &[f64], train_y: &[bool], test_score: &[f64], test_y: &
 /// ```
 pub fn default_cutoffs(history: &History, at: Day, config: &Config, n: usize) -> Vec<Day> {
     let h = config.horizon_days;
-    let first = i64::from(history.day_range().0);
+    let (first, last) = (i64::from(history.day_range().0), i64::from(history.day_range().1));
     (1..=n as i64)
         .rev()
         .map(|k| i64::from(at) - k * h)
+        // Every window observed in full (`backtest` refuses one that runs past the data).
+        .filter(|&t| t + h <= last + 1)
         .filter(|&t| {
             // The fit at `t` uses the lapse threshold at `t` for its minimum history.
             let lapse_days = Day::try_from(t).ok().and_then(|d| config.lapse.resolve(history, d).ok()).map_or(h, |l| l.threshold_days);

@@ -260,6 +260,10 @@ fn scoring_long_after_the_data_ends_warns() {
         early.warnings
     );
     assert!(model.score(&h, at).unwrap().warnings.iter().all(|w| !w.contains("before the model's fitting date")));
+    // Standing a month after the data ends, the default backtest cutoffs are ones backtest takes.
+    let cutoffs = winback::default_cutoffs(&h, at + 30, &Config::default(), 3);
+    assert!(!cutoffs.is_empty());
+    assert!(winback::backtest(&h, at + 30, &cutoffs, &Config::default()).is_ok());
 }
 
 #[test]
