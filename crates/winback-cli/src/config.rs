@@ -67,6 +67,8 @@ fn flag_words(k: &str, v: &toml::Value, path: &str) -> Result<Vec<String>, Strin
         toml::Value::String(s) => vec![format!("--{k}"), s.clone()],
         toml::Value::Integer(n) => vec![format!("--{k}"), n.to_string()],
         toml::Value::Float(x) => vec![format!("--{k}"), x.to_string()],
+        // A bare TOML date (`at = 2011-12-10`) is the date as written.
+        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => vec![format!("--{k}"), d.to_string()],
         toml::Value::Array(a) => vec![format!("--{k}"), a.iter().map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string)).collect::<Vec<_>>().join(",")],
         other => return Err(format!("{path}: unsupported value for {k}: {other}")),
     })
@@ -127,7 +129,7 @@ mod tests {
         Accepted {
             flags: vec![
                 ("lapse".into(), s(&["lapse-days", "lapse-quantile", "transactions", "config", "json", "quiet"])),
-                ("fit".into(), s(&["lapse-days", "lapse-quantile", "transactions", "groups", "config", "json", "quiet"])),
+                ("fit".into(), s(&["lapse-days", "lapse-quantile", "transactions", "groups", "at", "config", "json", "quiet"])),
                 ("plan".into(), s(&["transactions", "budget", "cost-per-contact", "config", "json", "quiet"])),
             ],
             overridden: s(overridden),
@@ -162,5 +164,9 @@ mod tests {
         assert!(e("x = ").starts_with("j.toml: invalid TOML"));
         // A section of another subcommand is not checked against this one.
         assert!(with_flags(args(&["winback", "lapse"]), "[plan]\nbudget = 3", "j.toml", &accepted(&[])).is_ok());
+        // A bare TOML date is the date as written (it was "unsupported value"); a date-time is not a date.
+        let fit = with_flags(args(&["winback", "fit"]), "at = 2011-12-10", "j.toml", &accepted(&[])).unwrap();
+        assert_eq!(fit, args(&["winback", "fit", "--at", "2011-12-10"]));
+        assert!(e("at = 2011-12-10T10:00:00").starts_with("j.toml: unsupported value for at"));
     }
 }

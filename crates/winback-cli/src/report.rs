@@ -72,7 +72,7 @@ fn gap_histogram(m: &WinbackModel) -> String {
 
 fn gains_chart(p: &Plan) -> String {
     let mut s = format!(r##"<svg class="chart" id="gains" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="gains chart">"##);
-    axes(&mut s, "share of lapsed customers contacted", "share of expected win-backs");
+    axes(&mut s, "share of the customers planned (controls aside)", "share of expected win-backs");
     let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
     for k in 0..=4 {
         let v = f64::from(k) / 4.0;
@@ -98,9 +98,8 @@ fn gains_chart(p: &Plan) -> String {
         let _ = write!(pts, " {:.1},{:.1}", x0 + g.contact_share * w, y0 - g.winback_share * h);
     }
     let _ = write!(s, r##"<polyline points="{pts}" fill="none" stroke="#2c7be5" stroke-width="2"/>"##);
-    let contacted = p.groups_contacted();
-    if let Some(last) = p.gains.iter().rev().find(|g| contacted.contains(&g.group)) {
-        let (cx, cy) = (x0 + last.contact_share * w, y0 - last.winback_share * h);
+    if let Some((sx, sy)) = p.stop_point() {
+        let (cx, cy) = (x0 + sx * w, y0 - sy * h);
         let _ = write!(s, r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="5" fill="#c0392b"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#c0392b">stop</text>"##, cx + 7.0, cy + 4.0);
     }
     s.push_str("</svg>");
@@ -303,7 +302,7 @@ fn qini_chart(e: &UpliftEvaluation) -> String {
 /// Uplift groups: the fitted table, the effects measured on the campaign table and the Qini curve.
 fn uplift_section(u: &UpliftModel, e: &UpliftEvaluation) -> String {
     let mut s = format!(
-        "<h2>Uplift groups</h2><p>Fitted on {} customers of a past campaign ({} contacted, {} control; <code>{}</code> = {:?} vs {:?}, outcome <code>{}</code>), measured on {} other customers.</p>",
+        "<h2>Uplift groups</h2><p>Fitted on {} customers of a past campaign ({} contacted, {} control; <code>{}</code> = “{}” vs “{}”, outcome <code>{}</code>), measured on {} other customers.</p>",
         u.report.rows,
         u.report.contacted,
         u.report.control,
@@ -342,13 +341,18 @@ fn uplift_section(u: &UpliftModel, e: &UpliftEvaluation) -> String {
 pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, profiles: &Profiles, waves: &[(WaveSummary, Vec<Effect>)], uplift: Option<(&UpliftModel, &UpliftEvaluation)>) -> String {
     let briefings: String = profiles.groups.iter().map(|g| briefing(m, g.group, &g.profile, s)).collect();
     let mut groups = String::new();
+    let mut on_list = vec![0usize; m.segmentation.groups.len() + 1];
+    for c in &s.customers {
+        on_list[c.group] += 1;
+    }
     for g in &m.segmentation.groups {
         let _ = write!(
             groups,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{:.3}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.3}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",
             g.id,
+            on_list[g.id],
+            s.group_shares.get(g.id - 1).copied().unwrap_or(0.0) * 100.0,
             g.size,
-            g.share * 100.0,
             g.probability,
             g.low,
             g.high,
@@ -399,7 +403,7 @@ tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; fle
 <h2>Gaps between purchases</h2>
 <div class="charts">{gaps}</div>
 <h2>Groups</h2>
-<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th><th>rule</th></tr>{groups}</table>{note}
+<table><tr><th>group</th><th>on the list</th><th>share of the list</th><th>training rows</th><th>probability</th><th>90% interval</th><th>rule</th></tr>{groups}</table>{note}
 <h2>Group briefings</h2>
 <p>Everyone lapsed at {at}: {all_desc}.</p>
 {briefings}

@@ -417,6 +417,22 @@ impl Plan {
         format!("{what} ({n} customer{})", if n == 1 { "" } else { "s" })
     }
 
+    /// Where the plan stops on its gains curve: (share of customers, share of expected
+    /// win-backs) after the last group contacted, or within it, in proportion to the
+    /// contacts made, when a budget or a cap cut it short. `None` when nobody is contacted.
+    pub fn stop_point(&self) -> Option<(f64, f64)> {
+        let contacted = self.groups_contacted();
+        let (mut prev, mut stop) = ((0.0, 0.0), None);
+        for g in &self.gains {
+            if contacted.contains(&g.group) {
+                let frac = self.steps.iter().find(|s| s.group == g.group).filter(|s| s.size > 0).map_or(1.0, |s| s.contacts as f64 / s.size as f64);
+                stop = Some((prev.0 + frac * (g.contact_share - prev.0), prev.1 + frac * (g.winback_share - prev.1)));
+            }
+            prev = (g.contact_share, g.winback_share);
+        }
+        stop
+    }
+
     /// The plan as every interface shows it (CLI `--json`, Python `Plan`):
     /// totals, contacted and skipped group ids, steps, skipped groups, gains.
     pub fn summary(&self) -> PlanSummary<'_> {

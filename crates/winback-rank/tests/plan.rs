@@ -215,3 +215,16 @@ fn roi_without_cost_and_non_finite_min_profit_are_refused() {
     let ok = PlanParams { objective: Objective::Roi, cost_per_contact: 1.0, ..Default::default() };
     assert!(plan(&c, &ok).is_ok());
 }
+
+#[test]
+fn the_stop_point_sits_inside_a_group_cut_short() {
+    // Budget 400 at 2 per contact: group 1 (100) in full, then 100 of group 2's 200.
+    // Gains: 1000 customers, 128 expected win-backs (40 + 50 + 30 + 8).
+    let p = plan(&four(), &PlanParams { budget: Some(400.0), ..econ() }).unwrap();
+    let (x, y) = p.stop_point().unwrap();
+    assert!(close(x, 0.2) && close(y, 65.0 / 128.0), "{x} {y}");
+    // Without the cut, the stop is the last contacted group's point.
+    let full = plan(&four(), &econ()).unwrap();
+    let (x, y) = full.stop_point().unwrap();
+    assert!(close(x, 0.6) && close(y, 120.0 / 128.0), "{x} {y}");
+}

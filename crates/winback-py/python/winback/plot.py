@@ -38,7 +38,7 @@ def gains(plan: Any, ax: Optional[Any] = None) -> Any:
         prev = (g["contact_share"], g["winback_share"])
     if stop is not None:
         ax.scatter([stop[0]], [stop[1]], color="red", zorder=3, label="stop")
-    ax.set_xlabel("share of lapsed customers contacted")
+    ax.set_xlabel("share of the customers planned (controls aside)")
     ax.set_ylabel("share of expected win-backs")
     ax.legend()
     return ax
