@@ -124,7 +124,8 @@ pub struct Profile {
     pub top_categories: Vec<CategoryShare>,
     /// Main regions, largest first (at most 5).
     pub main_regions: Vec<LevelShare>,
-    /// Categorical customer attributes: level mix, largest first.
+    /// Categorical customer attributes: level mix among the group's customers whose
+    /// value is known (lifts against the list's customers whose value is known), largest first.
     pub attributes: BTreeMap<String, Vec<LevelShare>>,
     /// One line in plain words from the largest lifts.
     pub description: String,
@@ -299,7 +300,10 @@ pub fn profiles(history: &History, at: Day, customers: &[usize], group_of: &[usi
     };
     let all_refs: Vec<&Facts> = facts.iter().map(|(_, f)| f).collect();
     let base = count(&all_refs);
-    let base_attr_shares: Vec<BTreeMap<String, f64>> = base.attrs.iter().map(|m| shares(m, n_all)).collect();
+    // Attribute shares are among the customers whose value is known: a table that
+    // covers a third of the list must not make every level look over-represented.
+    let known = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+    let base_attr_shares: Vec<BTreeMap<String, f64>> = base.attrs.iter().map(|m| shares(m, known(m))).collect();
     let base_cat = value_shares(&base.cat_value);
 
     let profile = |set: &[&Facts]| -> Profile {
@@ -324,7 +328,7 @@ pub fn profiles(history: &History, at: Day, customers: &[usize], group_of: &[usi
         top_categories.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.category.cmp(&b.category)));
         top_categories.truncate(5);
         let attributes: BTreeMap<String, Vec<LevelShare>> =
-            cat_cols.iter().enumerate().map(|(j, (nm, _, _))| (nm.to_string(), levels(&k.attrs[j], n, &base_attr_shares[j], usize::MAX))).collect();
+            cat_cols.iter().enumerate().map(|(j, (nm, _, _))| (nm.to_string(), levels(&k.attrs[j], known(&k.attrs[j]), &base_attr_shares[j], usize::MAX))).collect();
         let one_time_share = set.iter().filter(|f| f.one_time).count() as f64 / n.max(1) as f64;
         let mut p = Profile {
             size: n,

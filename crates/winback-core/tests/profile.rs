@@ -112,3 +112,32 @@ fn no_channel_column_means_no_suggested_channel() {
     assert!(p.groups[0].profile.suggested_channel.is_none());
     assert_eq!(serde_json::to_value(&p).unwrap()["groups"][0]["suggested_channel"], serde_json::Value::Null);
 }
+
+#[test]
+fn attribute_shares_are_among_the_customers_whose_value_is_known() {
+    // Only a, b and c are in the attribute table: a and b "x", c "y"; d unknown.
+    // Group 1 (a, c): x 1 of 2 known, y 1 of 2; the list: x 2 of 3, y 1 of 3.
+    // Before, shares were of all customers and every level looked over-represented
+    // wherever the table covered more of a group than of the list.
+    use winback_core::attributes::{AttrColumn, AttrValues, Attributes};
+    let (h, _) = History::from_lines(lines(false), false, &Default::default()).unwrap();
+    let a = Attributes::from_columns(
+        vec!["a".into(), "b".into(), "c".into()],
+        vec![AttrColumn { name: "seg".into(), values: AttrValues::Categorical { levels: vec!["x".into(), "y".into()], codes: vec![0, 0, 1] } }],
+    )
+    .unwrap();
+    let h = h.with_attributes(a);
+    let ids = ["a", "b", "c", "d"].map(|c| h.customer_index(c).unwrap());
+    let p = profiles(&h, 100, &ids, &[1, 2, 1, 2], 2);
+    let g1 = &p.groups[0].profile.attributes["seg"];
+    let x = g1.iter().find(|l| l.level == "x").unwrap();
+    let y = g1.iter().find(|l| l.level == "y").unwrap();
+    close(x.share, 0.5);
+    close(x.lift, 0.5 / (2.0 / 3.0));
+    close(y.share, 0.5);
+    close(y.lift, 0.5 / (1.0 / 3.0));
+    // Group 2 (b known "x", d unknown): x is all of the known.
+    let g2 = &p.groups[1].profile.attributes["seg"];
+    close(g2[0].share, 1.0);
+    assert_eq!(g2[0].customers, 1);
+}
