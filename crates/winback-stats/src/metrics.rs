@@ -107,7 +107,9 @@ pub fn ece(table: &[CalibrationRow]) -> f64 {
     table.iter().map(|r| r.count as f64 * (r.predicted - r.observed).abs()).sum::<f64>() / n as f64
 }
 
-/// Equal-frequency decile (1..=10, 10 = highest scores) of each row, ties kept together.
+/// Equal-frequency decile (1..=10, higher for higher scores) of each row, ties kept
+/// together: a block of tied scores takes the decile of its first (lowest-ranked)
+/// row, so with large ties the top deciles can be empty.
 pub fn deciles(score: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..score.len()).collect();
     idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
