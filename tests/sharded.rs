@@ -235,3 +235,30 @@ fn a_row_limit_samples_whole_customers_and_the_model_says_so() {
     let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err();
     assert!(e.to_string().contains("training_sample"), "{e}");
 }
+
+/// A shard built from values whose lines carry no channel (its customers have none)
+/// still builds the merged schema's channel features: empty, as on one machine.
+/// It failed with "feature `channel_share=...` needs a channel column".
+#[test]
+fn a_shard_without_channel_values_builds_the_channel_features() {
+    use winback::core::history::NONE_CODE;
+    use winback::core::Line;
+    let synth = Synthetic::new(SyntheticConfig { customers: 2_000, seed: 11, ..Default::default() });
+    let (h, _) = synth.history().unwrap();
+    assert!(!h.channels().is_empty());
+    let ids = h.customer_ids().to_vec();
+    let mut lines: Vec<(usize, Line<'_>)> = Vec::new();
+    for (c, id) in ids.iter().enumerate() {
+        let shard = (winback_stats_hash(id) % 2) as usize;
+        for e in h.events(c).filter(|e| e.is_purchase) {
+            let channel = (shard == 0 && e.channel != NONE_CODE).then(|| h.channels()[usize::from(e.channel)].as_str());
+            lines.push((shard, Line { customer: id, day: e.day, amount: e.gross, channel, ..Default::default() }));
+        }
+    }
+    let opts = LoadOptions::default();
+    let whole = History::from_lines(lines.iter().map(|(_, l)| *l), false, &opts).unwrap().0;
+    let shards: Vec<History> = (0..2).map(|s| History::from_lines(lines.iter().filter(|(k, _)| *k == s).map(|(_, l)| *l), false, &opts).unwrap().0).collect();
+    assert!(whole.present().channel && shards[0].present().channel && !shards[1].present().channel);
+    let at = synth.config().start + 600;
+    same_both_ways(&whole, &shards, at, &Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() });
+}

@@ -628,7 +628,16 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
 }
 
 fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
-    let p = history.present();
+    // A shard's columns are those of the whole data (its merged census): a shard whose
+    // lines carry no channel value (built from values) still has the channel column,
+    // empty for its customers, as those customers' lines are on one machine.
+    let mut p = history.present();
+    if let Some(c) = census {
+        p.channel |= c.present.channel;
+        p.category |= c.present.category;
+        p.region |= c.present.region;
+        p.quantity |= c.present.quantity;
+    }
     if let Some(by_order) = schema.purchases_by_order {
         if by_order != p.order {
             return Err(Error::PurchaseCountMismatch { fitted_by_order: by_order });
