@@ -41,6 +41,10 @@ def test_a_loaded_uplift_model_refits_the_same_way(tmp_path):
     assert str(table.schema.field("customer_id").type) == "int64"
     assert up.score(table)["customer_id"].dtype == "int64"
     assert up.plan(table, cost_per_contact=0.1, value_per_winback=1.0).contacts["customer_id"].dtype == "int64"
+    # A path is read by winback's CSV reader (as the CLI reads it): same groups, ids still int64.
+    by_path = up.score(str(HOLDOUT))
+    assert by_path["customer_id"].dtype == "int64"
+    assert by_path["group"].tolist() == up.score(table)["group"].tolist()
 
 
 def test_a_path_gives_integer_ids_as_a_table_does(model):

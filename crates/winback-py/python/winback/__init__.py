@@ -360,7 +360,17 @@ class _ProgressLine:
 
 
 def _ids_back(table: pa.Table, id_type: str) -> pa.Table:
-    """Customer ids leave in the type they came in: integer (and whole float) ids as int64."""
+    """Customer ids leave in the type they came in: integer (and whole float) ids as int64;
+    from a file (`id_type` "path"), ids written as plain integers (no leading zero) as int64."""
+    if id_type == "path" and "customer_id" in table.column_names:
+        col = table["customer_id"]
+        try:
+            ints = col.cast(pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return table
+        if not ints.cast(pa.string()).equals(col.cast(pa.string())):
+            return table  # "007" stays text
+        return table.set_column(table.column_names.index("customer_id"), "customer_id", ints)
     if "customer_id" not in table.column_names or not (id_type.startswith(("int", "uint")) or id_type in ("double", "float", "halffloat", "float64", "float32")):
         return table
     try:
@@ -998,11 +1008,11 @@ def _from_file(native: Any, path: Any, placeholder: str) -> Any:
 
 
 def _table(data: Any) -> Any:
-    """A campaign table: a path to a CSV file (optionally .gz) or any table `_as_stream` takes."""
+    """A campaign table: a path to a CSV file (optionally .gz), read by winback's own
+    CSV reader as the CLI reads it (columns typed alike, bad rows counted), or any
+    table `_as_stream` takes."""
     if isinstance(data, (str, os.PathLike)):
-        import pyarrow.csv as pacsv
-
-        return pacsv.read_csv(os.fspath(data))
+        return os.fspath(data)
     return _as_stream(data)
 
 
@@ -1085,8 +1095,10 @@ class UpliftModel(_Estimator):
         return _output(self._check().groups(), self.output)
 
     def _input(self, data: Any) -> Tuple[Any, str]:
-        """The campaign table as a pyarrow table, and the type of its id column (ids leave in it)."""
+        """The campaign table (a path, or a pyarrow table) and the type of its id column (ids leave in it)."""
         t = _table(data)
+        if isinstance(t, str):
+            return t, "path"
         t = t if isinstance(t, pa.Table) else pa.table(t)
         col = self.customer_id_col
         return t, (str(t.schema.field(col).type) if col in t.column_names else "")
