@@ -72,6 +72,14 @@ fn err(e: impl Into<winback::Error>) -> PyErr {
     out
 }
 
+/// A save's error: a file that cannot be written is an `OSError`, as `open` raises it.
+fn save_err(e: winback::Error) -> PyErr {
+    match e {
+        winback::Error::Io { .. } => pyo3::exceptions::PyOSError::new_err(e.to_string()),
+        other => err(other),
+    }
+}
+
 /// The most threads a call may ask for.
 const MAX_THREADS: usize = 1024;
 
@@ -595,6 +603,11 @@ impl Model {
         self.inner.to_json().map_err(err)
     }
 
+    /// Writes the model file atomically (`WinbackModel::save`).
+    fn save(&self, path: &str) -> PyResult<()> {
+        self.inner.save(path).map_err(save_err)
+    }
+
     /// A model from its JSON (another format version is refused).
     #[staticmethod]
     fn from_json(s: &str) -> PyResult<Model> {
@@ -794,6 +807,11 @@ impl Uplift {
     /// The model file.
     fn to_json(&self) -> PyResult<String> {
         self.inner.to_json().map_err(err)
+    }
+
+    /// Writes the model file atomically (`UpliftModel::save`).
+    fn save(&self, path: &str) -> PyResult<()> {
+        self.inner.save(path).map_err(save_err)
     }
 
     /// Reads and validates a model file.

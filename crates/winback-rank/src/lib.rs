@@ -451,6 +451,7 @@ impl Plan {
             steps: &self.steps,
             skipped: &self.skipped,
             gains: &self.gains,
+            stop_point: self.stop_point(),
         }
     }
 }
@@ -495,6 +496,8 @@ pub struct PlanSummary<'a> {
     pub skipped: &'a [Skipped],
     /// The gains curve.
     pub gains: &'a [GainsRow],
+    /// Where the plan stops on the gains curve ([`Plan::stop_point`]).
+    pub stop_point: Option<(f64, f64)>,
 }
 
 /// One point of the gains chart: after contacting the groups up to this one.

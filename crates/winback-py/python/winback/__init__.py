@@ -923,7 +923,7 @@ class WinbackModel(_Estimator):
     def save(self, path: str) -> None:
         """Writes the JSON model file (the same file the CLI reads), atomically: the
         file is either the old model or the new one, never half of one."""
-        _save_atomically(path, self._check().to_json())
+        self._check().save(os.fspath(path))
 
     @classmethod
     def load(cls, path: str, **params: Any) -> "WinbackModel":
@@ -961,36 +961,6 @@ class WinbackModel(_Estimator):
         )
         return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
                 f"<th>rule</th></tr>{rows}</table>")
-
-
-def _save_atomically(path: Any, text: str) -> None:
-    """Writes `text` through a synced temporary file beside `path` renamed over it
-    (an existing file keeps its permissions; a link is followed)."""
-    import tempfile
-
-    target = os.path.realpath(os.fspath(path))
-    folder = os.path.dirname(target) or "."
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        except FileNotFoundError:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _from_file(native: Any, path: Any, placeholder: str) -> Any:
@@ -1134,7 +1104,7 @@ class UpliftModel(_Estimator):
 
     def save(self, path: str) -> None:
         """Writes the model file (JSON), atomically as ``WinbackModel.save`` does."""
-        _save_atomically(path, self._check().to_json())
+        self._check().save(os.fspath(path))
 
     @classmethod
     def load(cls, path: str, **params: Any) -> "UpliftModel":

@@ -25,17 +25,8 @@ def gains(plan: Any, ax: Optional[Any] = None) -> Any:
     ys = [0.0] + [g["winback_share"] for g in gains]
     ax.plot(xs, ys, marker="o", label="groups in plan order")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random")
-    contacted = set(plan["groups_contacted"])
-    steps = {s["group"]: s for s in plan["steps"]}
-    # The stop point: after the last group contacted, or within it when a budget or a
-    # cap cut it short (the share of its customers contacted along its segment).
-    prev, stop = (0.0, 0.0), None
-    for g in gains:
-        if g["group"] in contacted:
-            st = steps.get(g["group"])
-            frac = st["contacts"] / st["size"] if st and st["size"] else 1.0
-            stop = (prev[0] + frac * (g["contact_share"] - prev[0]), prev[1] + frac * (g["winback_share"] - prev[1]))
-        prev = (g["contact_share"], g["winback_share"])
+    # Where the plan stops (within a group a budget or a cap cut short), as rank computes it.
+    stop = plan["stop_point"]
     if stop is not None:
         ax.scatter([stop[0]], [stop[1]], color="red", zorder=3, label="stop")
     ax.set_xlabel("share of the customers planned (controls aside)")

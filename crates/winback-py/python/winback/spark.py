@@ -100,6 +100,12 @@ _SKIP_ORDER = ("missing_id", "bad_date", "bad_amount", "zero_amount", "return", 
                "bad_flag", "malformed")
 
 
+def _in_reason_order(counts: dict) -> list:
+    """(reason, count) pairs in the loader's reason order."""
+    order = {r: i for i, r in enumerate(_SKIP_ORDER)}
+    return sorted(counts.items(), key=lambda x: (order.get(x[0], len(order)), x[0]))
+
+
 def _at(at: Any) -> str:
     """`at` as YYYY-MM-DD, checked on the driver (a bad date must not fail inside the tasks,
     where it would come back as a Java stack trace)."""
@@ -158,8 +164,7 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
             report["rows_read"] += rep.get("rows_read", 0)
             for reason, n in rep.get("skipped", []):
                 report["skipped"][reason] = report["skipped"].get(reason, 0) + n
-        order = {r: i for i, r in enumerate(_SKIP_ORDER)}
-        reasons = ", ".join(f"{c} {r}" for r, c in sorted(report["skipped"].items(), key=lambda x: (order.get(x[0], len(order)), x[0])))
+        reasons = ", ".join(f"{c} {r}" for r, c in _in_reason_order(report["skipped"]))
         raise WinbackDataError(f"<spark>: no usable purchase rows ({report['rows_read']} rows read" + (f"; skipped: {reasons})" if reasons else ")"))
     merged = _winback.merge_censuses(censuses)
     # Every count adds up over partitions (a customer's rows are all in one partition).
@@ -172,9 +177,7 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
         for reason, n in rep.get("skipped", []):
             report["skipped"][reason] = report["skipped"].get(reason, 0) + n
         report["zero_amount_only"] += rep.get("zero_amount_only", [])
-    # In the loader's reason order, as one machine's JSON gives them.
-    order = {r: i for i, r in enumerate(_SKIP_ORDER)}
-    report["skipped"] = [[r, n] for r, n in sorted(report["skipped"].items(), key=lambda x: (order.get(x[0], len(order)), x[0]))]
+    report["skipped"] = [[r, n] for r, n in _in_reason_order(report["skipped"])]  # as one machine's JSON gives them
     report["zero_amount_only"].sort()
     if report["skipped"]:
         n = sum(c for _, c in report["skipped"])
