@@ -127,24 +127,39 @@ impl BgNbd {
         self.p_alive(p) * (-none_if_alive.exp_m1())
     }
 
-    /// Expected purchases in the next `t` time units (eq. 10 of the paper), with the
-    /// hypergeometric function after Euler's transformation so that its parameters do
-    /// not grow with `x`:
-    /// `E = (a+b+x−1)/(a−1) · (1 − (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z)) / (1 + [x>0] a/(b+x−1) ((α+T)/(α+t_x))^(r+x))`,
-    /// `z = t/(α+T+t)`. At `a` = 1 the limit is taken numerically.
+    /// Expected purchases in the next `t` time units (eq. 10 of the paper):
+    /// `E = (a+b+x−1)/(a−1) · (1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; z)) / (1 + [x>0] a/(b+x−1) ((α+T)/(α+t_x))^(r+x))`,
+    /// `z = t/(α+T+t)`. The hypergeometric part is summed in whichever of two equal
+    /// forms converges faster — as written, or after Euler's transformation
+    /// `(1−z)^(a−1) ₂F₁(a+b−1−r, a−1; a+b+x−1; z)`, whose parameters do not grow with
+    /// `x` — and in logarithms, so that the large `a` and `b` of a fit on a ridge (both
+    /// in the millions) neither overflow nor cancel. At `a` = 1 the limit is taken
+    /// numerically. Never negative; should the sum still fail (a non-finite result), the
+    /// bound it cannot exceed is returned: an alive customer who never drops out,
+    /// `P(alive) (r+x) t / (α+T)`.
     pub fn expected_purchases(&self, p: &Pattern, t: f64) -> f64 {
         let BgNbd { r, alpha, a, b } = *self;
         let a = if (a - 1.0).abs() < 1e-6 { 1.0 + 1e-6 } else { a };
         let x = p.x;
         let z = t / (alpha + p.t + t);
-        let f = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
-        let num = (a + b + x - 1.0) / (a - 1.0) * (1.0 - (1.0 - z).powf(a - 1.0) * f);
+        let c = a + b + x - 1.0;
+        // ln(1−z) without cancellation: 1−z = (α+T)/(α+T+t).
+        let ln_1mz = ((alpha + p.t) / (alpha + p.t + t)).ln();
+        // Both forms give ln((1−z)^(r+x) ₂F₁(r+x, b+x; c; z)); the one whose terms
+        // shrink sooner is summed (a term's ratio tends to p·q/c · z at its start).
+        let euler = (a + b - 1.0 - r).abs() * (a - 1.0).abs() <= (r + x) * (b + x);
+        let ln_rest = if euler {
+            (a - 1.0) * ln_1mz + ln_hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        } else {
+            (r + x) * ln_1mz + ln_hyp2f1(r + x, b + x, c, z)
+        };
+        let num = c / (a - 1.0) * (-ln_rest.exp_m1());
         let den = if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((alpha + p.t) / (alpha + p.t_x)).powf(r + x) } else { 1.0 };
         let e = num / den;
         if e.is_finite() {
             e.max(0.0)
         } else {
-            0.0
+            self.p_alive(p) * (r + x) * t / (alpha + p.t)
         }
     }
 
@@ -165,7 +180,9 @@ impl BgNbd {
         // distinct patterns, times are rounded to a coarser grid (2, 4, … 64 units)
         // until few enough remain: the fit's cost follows distinct patterns, not customers.
         let merge = |pts: &mut Vec<Pattern>| {
-            pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
+            // The weight is part of the key: fractional weights summed in input order
+            // would differ in their last bits, and Nelder–Mead would follow another path.
+            pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
             let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
             for p in pts.iter() {
                 match merged.last_mut() {
@@ -243,18 +260,31 @@ impl BgNbd {
 }
 
 /// Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1`.
+#[cfg(test)]
 fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    let mut term = 1.0;
-    let mut sum = 1.0;
-    for k in 0..100_000 {
+    ln_hyp2f1(a, b, c, z).exp()
+}
+
+/// The logarithm of Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1`
+/// and a positive sum, summed with a running scale so that terms beyond `f64`'s range
+/// (parameters in the millions) neither overflow nor lose the sum.
+fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
+    // sum and term are both scaled by e^(−shift).
+    let (mut term, mut sum, mut shift) = (1.0f64, 1.0f64, 0.0f64);
+    for k in 0..1_000_000 {
         let k = f64::from(k);
         term *= (a + k) * (b + k) / ((c + k) * (k + 1.0)) * z;
         sum += term;
-        if term.abs() <= 1e-15 * sum.abs() {
+        if sum.abs() > 1e250 {
+            term /= 1e250;
+            sum /= 1e250;
+            shift += 1e250f64.ln();
+        }
+        if term.abs() <= 1e-16 * sum.abs() || !term.is_finite() {
             break;
         }
     }
-    sum
+    sum.ln() + shift
 }
 
 /// Nelder–Mead minimisation from `start` with initial steps `step`; returns the best
@@ -412,6 +442,37 @@ mod tests {
         let direct = (2.0 + 5.0 - 1.0) / (2.0 - 1.0) * (1.0 - (10.0f64 / 30.0).powf(1.5) * hyp2f1(1.5, 5.0, 6.0, z));
         assert!((e - direct).abs() < 1e-9, "{e} vs {direct}");
         assert!(m.expected_purchases(&p, 20.0) > 0.0);
+    }
+
+    #[test]
+    fn expected_purchases_stays_finite_and_consistent_on_a_ridge() {
+        // A fit on a likelihood ridge has a and b in the millions: the transformed
+        // series' terms overflowed and (1−z)^(a−1) underflowed, and E came out 0.
+        for m in [
+            BgNbd { r: 0.3, alpha: 12.0, a: 6.7e6, b: 1.8e7 },
+            BgNbd { r: 2.0, alpha: 40.0, a: 1e10, b: 3e10 },
+            BgNbd { r: 0.5, alpha: 5.0, a: 1e-6, b: 1e9 },
+            BgNbd { r: 1.5, alpha: 10.0, a: 2.0, b: 5.0 },
+        ] {
+            for p in [pat(5.0, 115.0, 120.0), pat(0.0, 0.0, 120.0), pat(40.0, 300.0, 365.0), pat(1.0, 1.0, 2.0)] {
+                let (e30, e60) = (m.expected_purchases(&p, 30.0), m.expected_purchases(&p, 60.0));
+                let pb = m.p_buy(&p, 60.0);
+                assert!(e60.is_finite() && e60 >= pb * (1.0 - 1e-9) && e60 > e30 && e30 > 0.0, "{m:?} {p:?}: E30 {e30} E60 {e60} P {pb}");
+            }
+        }
+        // With a/(a+b) → 0 (no dropout) E tends to the NBD's (r+x) t / (α+T).
+        let m = BgNbd { r: 0.3, alpha: 12.0, a: 1e6, b: 1e12 };
+        let p = pat(5.0, 115.0, 120.0);
+        let nbd = (0.3 + 5.0) * 60.0 / (12.0 + 120.0);
+        assert!((m.expected_purchases(&p, 60.0) / (m.p_alive(&p) * nbd) - 1.0).abs() < 1e-3);
+        // The two forms agree where both converge.
+        let m = BgNbd { r: 0.8, alpha: 20.0, a: 0.7, b: 3.0 };
+        let p = pat(3.0, 200.0, 365.0);
+        let z = 60.0 / (20.0 + 365.0 + 60.0);
+        let c = 0.7 + 3.0 + 3.0 - 1.0;
+        let plain = ((20.0f64 + 365.0) / 445.0).powf(3.8) * hyp2f1(3.8, 6.0, c, z);
+        let euler = (1.0f64 - z).powf(-0.3) * hyp2f1(0.7 + 3.0 - 1.0 - 0.8, -0.3, c, z);
+        assert!((plain / euler - 1.0).abs() < 1e-12, "{plain} vs {euler}");
     }
 
     #[test]

@@ -127,10 +127,11 @@ impl Beta {
     }
 
     /// The Beta with mean `mean` worth `strength` observations (`α + β = strength`).
-    /// The mean is clamped into [1e-6, 1 − 1e-6] and the strength to at least 1e-6.
+    /// The mean is clamped into [1e-6, 1 − 1e-6] (a NaN mean is taken as ½) and the
+    /// strength into [1e-6, 1e12] (a NaN strength is taken as 1e-6).
     pub fn from_mean(mean: f64, strength: f64) -> Beta {
-        let m = mean.clamp(1e-6, 1.0 - 1e-6);
-        let s = strength.max(1e-6);
+        let m = if mean.is_nan() { 0.5 } else { mean.clamp(1e-6, 1.0 - 1e-6) };
+        let s = if strength.is_nan() { 1e-6 } else { strength.clamp(1e-6, 1e12) };
         Beta { alpha: m * s, beta: (1.0 - m) * s }
     }
 
@@ -344,6 +345,25 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn degenerate_inputs_give_an_answer_instead_of_hanging_or_panicking() {
+        let mut rng = Rng::new(1);
+        // A NaN or infinite shape made the rejection loop spin forever.
+        assert!(rng.gamma(f64::NAN, 1.0).is_nan());
+        assert!(rng.gamma(f64::INFINITY, 1.0).is_nan());
+        assert!(rng.gamma(0.0, 1.0).is_nan());
+        assert!(rng.gamma(2.5, 1.0) > 0.0);
+        // A NaN mean or strength gives a usable prior, not a NaN one.
+        let b = Beta::from_mean(f64::NAN, f64::NAN);
+        assert!(Beta::new(b.alpha, b.beta).is_some(), "{b:?}");
+        assert!(b.sample(&mut rng).is_finite());
+        let b = Beta::from_mean(0.3, f64::INFINITY);
+        assert!(Beta::new(b.alpha, b.beta).is_some(), "{b:?}");
+        // No weights, no range: index 0 rather than usize::MAX or a panic.
+        assert_eq!(rng.pick(&[]), 0);
+        assert_eq!(rng.below(0), 0);
+    }
 
     #[test]
     fn known_values() {

@@ -2,7 +2,10 @@
 //!
 //! All functions take a score (or probability) per customer and the outcome.
 //! Ties are handled explicitly: AUC counts a tied pair as ½, and capture@k
-//! splits a block of tied scores across the cut pro rata.
+//! splits a block of tied scores across the cut pro rata. NaN scores rank above
+//! every number and tie with each other, so a result never depends on row order.
+//! Given slices of different lengths, every function reads the customers all of
+//! them cover (the shortest length counts).
 //!
 //! ```
 //! use winback_stats::metrics::{auc, brier, capture_at};
@@ -17,15 +20,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Two scores in one block of ties (NaNs of a sign tie with each other; `total_cmp`
+/// sorts them next to each other).
+fn same(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
 /// Area under the ROC curve (Mann–Whitney, ties count ½). 0.5 when one class is absent.
 pub fn auc(score: &[f64], y: &[bool]) -> f64 {
+    let (score, y) = (&score[..score.len().min(y.len())], &y[..score.len().min(y.len())]);
     let mut idx: Vec<usize> = (0..score.len()).collect();
     idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
     let (mut rank_sum, mut pos) = (0.0, 0usize);
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+        while j + 1 < idx.len() && same(score[idx[j + 1]], score[idx[i]]) {
             j += 1;
         }
         let avg_rank = (i + j) as f64 / 2.0 + 1.0;
@@ -46,15 +56,17 @@ pub fn auc(score: &[f64], y: &[bool]) -> f64 {
 
 /// Mean squared error of the probabilities.
 pub fn brier(p: &[f64], y: &[bool]) -> f64 {
-    if p.is_empty() {
+    let n = p.len().min(y.len());
+    if n == 0 {
         return 0.0;
     }
-    p.iter().zip(y).map(|(&p, &y)| (p - f64::from(u8::from(y))).powi(2)).sum::<f64>() / p.len() as f64
+    p.iter().zip(y).map(|(&p, &y)| (p - f64::from(u8::from(y))).powi(2)).sum::<f64>() / n as f64
 }
 
 /// Mean negative log-likelihood (probabilities clipped to [1e-15, 1 − 1e-15]).
 pub fn log_loss(p: &[f64], y: &[bool]) -> f64 {
-    if p.is_empty() {
+    let n = p.len().min(y.len());
+    if n == 0 {
         return 0.0;
     }
     p.iter()
@@ -68,7 +80,7 @@ pub fn log_loss(p: &[f64], y: &[bool]) -> f64 {
             }
         })
         .sum::<f64>()
-        / p.len() as f64
+        / n as f64
 }
 
 /// One bin of a calibration table.
@@ -87,7 +99,7 @@ pub struct CalibrationRow {
 /// Predicted vs observed per bin (`bin[i]` is row i's bin: its group, say).
 pub fn calibration_table(p: &[f64], y: &[bool], bin: &[usize]) -> Vec<CalibrationRow> {
     let mut acc: BTreeMap<usize, (usize, f64, usize)> = BTreeMap::new();
-    for i in 0..p.len() {
+    for i in 0..p.len().min(y.len()).min(bin.len()) {
         let a = acc.entry(bin[i]).or_default();
         a.0 += 1;
         a.1 += p[i];
@@ -118,7 +130,7 @@ pub fn deciles(score: &[f64]) -> Vec<usize> {
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+        while j + 1 < idx.len() && same(score[idx[j + 1]], score[idx[i]]) {
             j += 1;
         }
         let d = 1 + (i * 10 / n).min(9);
@@ -133,6 +145,7 @@ pub fn deciles(score: &[f64]) -> Vec<usize> {
 /// Share of all positives found in the top `share` of the list ranked by score
 /// (highest first); a block of tied scores across the cut counts pro rata.
 pub fn capture_at(score: &[f64], y: &[bool], share: f64) -> f64 {
+    let (score, y) = (&score[..score.len().min(y.len())], &y[..score.len().min(y.len())]);
     let total = y.iter().filter(|&&b| b).count();
     if total == 0 || score.is_empty() {
         return 0.0;
@@ -144,7 +157,7 @@ pub fn capture_at(score: &[f64], y: &[bool], share: f64) -> f64 {
     let mut i = 0;
     while i < idx.len() && taken < k {
         let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+        while j + 1 < idx.len() && same(score[idx[j + 1]], score[idx[i]]) {
             j += 1;
         }
         let block = (j - i + 1) as f64;
@@ -168,7 +181,7 @@ fn uplift_blocks(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<[f64; 5]> {
     let mut i = 0;
     while i < idx.len() {
         let mut j = i;
-        while j + 1 < idx.len() && score[idx[j + 1]] == score[idx[i]] {
+        while j + 1 < idx.len() && same(score[idx[j + 1]], score[idx[i]]) {
             j += 1;
         }
         for &r in &idx[i..=j] {
@@ -321,6 +334,29 @@ pub fn evaluate(p: &[f64], y: &[bool], bin: &[usize]) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_scores_tie_with_each_other_whatever_the_row_order() {
+        // Two NaNs are one block of ties: ½ either way (it was 0 or 1 by row order).
+        assert_eq!(auc(&[f64::NAN, f64::NAN], &[true, false]), 0.5);
+        assert_eq!(auc(&[f64::NAN, f64::NAN], &[false, true]), 0.5);
+        // NaN ranks above every number.
+        assert_eq!(auc(&[f64::NAN, 0.3], &[true, false]), 1.0);
+        assert_eq!(deciles(&[f64::NAN, f64::NAN, 1.0]), deciles(&[f64::NAN, f64::NAN, 1.0]));
+        let d = deciles(&[f64::NAN, 1.0, f64::NAN]);
+        assert_eq!(d[0], d[2]);
+        assert_eq!(capture_at(&[f64::NAN, f64::NAN, 0.1, 0.0], &[true, false, false, false], 0.25), 0.5);
+    }
+
+    #[test]
+    fn slices_of_different_lengths_read_the_customers_all_cover() {
+        assert_eq!(auc(&[0.9, 0.1, 0.5], &[true, false]), 1.0);
+        assert_eq!(capture_at(&[0.9, 0.1, 0.5], &[true, false], 0.5), 1.0);
+        assert_eq!(brier(&[1.0, 0.0, 0.5], &[true]), 0.0);
+        assert_eq!(log_loss(&[0.5, 0.1], &[]), 0.0);
+        let t = calibration_table(&[0.2, 0.4, 0.9], &[true, false, true], &[1, 1]);
+        assert_eq!(t, vec![CalibrationRow { bin: 1, count: 2, predicted: (0.2 + 0.4) / 2.0, observed: 0.5 }]);
+    }
 
     #[test]
     fn auc_with_ties_and_edges() {

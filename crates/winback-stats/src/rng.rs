@@ -34,7 +34,7 @@ impl Rng {
     pub fn f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
-    /// Uniform in `0..n`.
+    /// Uniform in `0..n` (0 for `n` = 0).
     pub fn below(&mut self, n: usize) -> usize {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
@@ -44,8 +44,12 @@ impl Rng {
         let u2 = self.f64();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
-    /// Gamma(shape, scale) by Marsaglia & Tsang.
+    /// Gamma(shape, scale) by Marsaglia & Tsang. A shape that is not a positive finite
+    /// number gives NaN (the rejection loop would never accept one).
     pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
+        if !(shape > 0.0 && shape.is_finite()) {
+            return f64::NAN;
+        }
         if shape < 1.0 {
             let u = self.f64().max(1e-300);
             return self.gamma(shape + 1.0, scale) * u.powf(1.0 / shape);
@@ -64,7 +68,7 @@ impl Rng {
             }
         }
     }
-    /// An index drawn with probability proportional to `weights`.
+    /// An index drawn with probability proportional to `weights` (0 for no weights).
     pub fn pick(&mut self, weights: &[f64]) -> usize {
         let total: f64 = weights.iter().sum();
         let mut u = self.f64() * total;
@@ -74,7 +78,7 @@ impl Rng {
             }
             u -= w;
         }
-        weights.len() - 1
+        weights.len().saturating_sub(1)
     }
 }
 
