@@ -42,10 +42,13 @@ enum Dates {
 }
 
 fn dates(a: &ArrayRef, parser: &DateParser, source: &str) -> Result<Dates> {
-    let per_day = |secs: i64, naive: bool| parser.day_of_parts(secs.div_euclid(86_400) as Day, secs.rem_euclid(86_400), (!naive).then_some(0));
+    // A day beyond i32 is None here (no wrapping cast); the row loop refuses days
+    // outside years 1 to 9999 with the value as written.
+    let day = |d: i64| Day::try_from(d).ok();
+    let per_day = |secs: i64, naive: bool| parser.day_of_parts(day(secs.div_euclid(86_400))?, secs.rem_euclid(86_400), (!naive).then_some(0));
     Ok(match a.data_type() {
         DataType::Date32 => Dates::Days(a.as_primitive::<Date32Type>().iter().collect()),
-        DataType::Date64 => Dates::Days(a.as_primitive::<Date64Type>().iter().map(|v| v.map(|ms| ms.div_euclid(86_400_000) as Day)).collect()),
+        DataType::Date64 => Dates::Days(a.as_primitive::<Date64Type>().iter().map(|v| v.and_then(|ms| day(ms.div_euclid(86_400_000)))).collect()),
         DataType::Timestamp(unit, tz) => {
             let per_sec: i64 = match unit {
                 TimeUnit::Second => 1,
@@ -67,8 +70,8 @@ fn dates(a: &ArrayRef, parser: &DateParser, source: &str) -> Result<Dates> {
                             .map(|v| {
                                 let utc = v?.div_euclid(per_sec);
                                 let off = zone.offset_at(utc)?;
-                                let local = utc + off;
-                                parser.day_of_parts(local.div_euclid(86_400) as Day, local.rem_euclid(86_400), Some(off))
+                                let local = utc.checked_add(off)?;
+                                parser.day_of_parts(day(local.div_euclid(86_400))?, local.rem_euclid(86_400), Some(off))
                             })
                             .collect(),
                     )
@@ -97,6 +100,18 @@ fn display(a: &ArrayRef, r: usize) -> String {
     arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &arrow_cast::display::FormatOptions::default())
         .map(|fmt| fmt.value(r).to_string())
         .unwrap_or_default()
+}
+
+/// A date or timestamp as stored, for error messages: the integer and its type
+/// ("-2147483648 as Date32"), readable where a calendar rendering fails; "" for null.
+fn stored(a: &ArrayRef, r: usize) -> String {
+    if a.is_null(r) {
+        return String::new();
+    }
+    match arrow_cast::cast(a, &DataType::Int64) {
+        Ok(i) => format!("{} as {}", i.as_primitive::<arrow_array::types::Int64Type>().value(r), a.data_type()),
+        Err(_) => display(a, r),
+    }
 }
 
 /// Customer ids as text. Float ids (what pandas makes of an integer column with a
@@ -181,7 +196,8 @@ fn fill(
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
         let id = id_col(batch.column(find(&map.customer)?), source)?;
-        let date = dates(batch.column(find(&map.date)?), parser, source)?;
+        let date_raw = batch.column(find(&map.date)?);
+        let date = dates(date_raw, parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
         let amount = cast(amount_raw, &DataType::Float64, source).ok();
         let qty_raw = opt(&map.quantity)?.map(|i| batch.column(i));
@@ -200,10 +216,16 @@ fn fill(
             row_no += 1;
             let date_text;
             let day = match &date {
-                Dates::Days(d) => d[r].ok_or(""),
+                Dates::Days(d) => match d[r] {
+                    Some(day) if crate::date::in_file_range(i64::from(day)) => Ok(day),
+                    _ => {
+                        date_text = stored(date_raw, r);
+                        Err(date_text.as_str())
+                    }
+                },
                 Dates::Text(t) => {
-                    date_text = s(t, r).unwrap_or("");
-                    parser.parse_day(date_text).ok_or(date_text)
+                    let text = s(t, r).unwrap_or("");
+                    parser.parse_day(text).filter(|&day| crate::date::in_file_range(i64::from(day))).ok_or(text)
                 }
             };
             // A quantity present but not numeric is a bad quantity, not "unknown".

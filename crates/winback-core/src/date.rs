@@ -39,6 +39,14 @@ use crate::error::{Error, Result};
 /// Days since 1970-01-01.
 pub type Day = i32;
 
+/// Whether a day lies in years 1 to 9999, the days a file's dates can name:
+/// beyond them day arithmetic overflows and a gap histogram would span billions
+/// of days (an `i32::MIN` null sentinel stored as a date, a yyyymmdd integer
+/// tagged as a date).
+pub(crate) fn in_file_range(day: i64) -> bool {
+    (i64::from(day_from_ymd(1, 1, 1))..=i64::from(day_from_ymd(9999, 12, 31))).contains(&day)
+}
+
 /// The day number of a calendar date (proleptic Gregorian). No validation: use
 /// [`parse_iso_date`] for untrusted text.
 pub fn day_from_ymd(y: i32, m: u32, d: u32) -> Day {

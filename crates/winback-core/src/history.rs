@@ -202,9 +202,6 @@ impl History {
         let present = Present { quantity: true, order: has_orders, channel: true, category: true, region: true };
         let mut b = HistoryBuilder::new("<values>", ColumnNames::default(), present, options.clone());
         let mut seen = Present::default();
-        // The days a file's dates can name (years 1 to 9999): beyond them day
-        // arithmetic overflows and a gap histogram would span billions of days.
-        let days = crate::date::day_from_ymd(1, 1, 1)..=crate::date::day_from_ymd(9999, 12, 31);
         for (i, l) in lines.into_iter().enumerate() {
             seen.channel |= l.channel.is_some();
             seen.category |= l.category.is_some();
@@ -214,7 +211,7 @@ impl History {
                 i as u64 + 1,
                 RawRow {
                     customer: l.customer,
-                    day: if days.contains(&l.day) { Ok(l.day) } else { Err("a day outside years 1 to 9999") },
+                    day: if crate::date::in_file_range(i64::from(l.day)) { Ok(l.day) } else { Err("a day outside years 1 to 9999") },
                     amount: Ok(l.amount),
                     quantity: l.quantity.map(Ok),
                     order: l.order,

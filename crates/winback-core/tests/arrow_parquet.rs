@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampSecondArray};
+use arrow_array::{BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, TimestampSecondArray};
 use winback_core::arrow::{read_parquet, read_record_batches};
 use winback_core::date::{day_from_ymd, Zone};
 use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
@@ -98,6 +98,46 @@ fn timestamps_nulls_and_strict_rows() {
     assert_eq!(h.events(0).next().unwrap().day, day_from_ymd(2024, 3, 2));
     let e = read_record_batches([Ok(b)], "b", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap_err();
     assert_eq!(e.to_string(), "b, line 2, column `id`: missing customer id (value \"\")");
+}
+
+/// Dates beyond years 1 to 9999 (an i32::MIN null sentinel, a yyyymmdd integer
+/// stored as a date, milliseconds tagged as seconds) are bad dates, counted, with
+/// the value as written in strict mode — they overflowed the day arithmetic of the
+/// lapse threshold (a panic, or a gap histogram of billions of days).
+#[test]
+fn dates_outside_years_1_to_9999_are_bad_dates() {
+    let ok = day_from_ymd(2023, 1, 5);
+    let b = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["a", "a", "b", "b", "c"])) as _),
+        ("day", Arc::new(Date32Array::from(vec![ok, i32::MIN, ok, 20_230_105, ok + 40])) as _),
+        ("v", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0, 5.0])) as _),
+    ])
+    .unwrap();
+    let m = ColumnMap::new("id", "day", "v");
+    let (h, r) = read_record_batches([Ok(b.clone())], "b", &m, &LoadOptions::default()).unwrap();
+    assert_eq!((r.count(SkipReason::BadDate), r.rows_used, h.num_customers()), (2, 3, 3));
+    let e = read_record_batches([Ok(b)], "b", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap_err();
+    assert_eq!(e.to_string(), "b, line 2, column `day`: unparseable date (value \"-2147483648 as Date32\")");
+    // Milliseconds written as seconds: 1.7e12 s is in year 55,000-odd.
+    let ms = 1_672_876_800_000i64;
+    let t = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+        ("ts", Arc::new(TimestampSecondArray::from(vec![ms / 1000, ms])) as _),
+        ("v", Arc::new(Float64Array::from(vec![1.0, 2.0])) as _),
+    ])
+    .unwrap();
+    let (h, r) = read_record_batches([Ok(t)], "t", &ColumnMap::new("id", "ts", "v"), &LoadOptions::default()).unwrap();
+    assert_eq!((r.count(SkipReason::BadDate), h.num_customers()), (1, 1));
+    assert_eq!(h.events(0).next().unwrap().day, ok);
+    // The same instant in milliseconds is read as it should be.
+    let t = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["a"])) as _),
+        ("ts", Arc::new(TimestampMillisecondArray::from(vec![ms])) as _),
+        ("v", Arc::new(Float64Array::from(vec![1.0])) as _),
+    ])
+    .unwrap();
+    let (h, _) = read_record_batches([Ok(t)], "t", &ColumnMap::new("id", "ts", "v"), &LoadOptions::default()).unwrap();
+    assert_eq!(h.events(0).next().unwrap().day, ok);
 }
 
 /// Row groups are decoded in parallel and merged in file order: the same history

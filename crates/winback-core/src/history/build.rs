@@ -318,7 +318,13 @@ impl HistoryBuilder {
             return self.skip(SkipReason::MissingId, line, &col, row.customer);
         }
         let day = match row.day {
-            Ok(d) => d,
+            Ok(d) if crate::date::in_file_range(i64::from(d)) => d,
+            // Every reader refuses such days with the value as written; this guard
+            // keeps one that slips through from overflowing day arithmetic later.
+            Ok(d) => {
+                let col = self.names.date.clone();
+                return self.skip(SkipReason::BadDate, line, &col, &format!("day {d} (outside years 1 to 9999)"));
+            }
             Err(raw) => {
                 let col = self.names.date.clone();
                 return self.skip(SkipReason::BadDate, line, &col, raw);
