@@ -94,8 +94,133 @@ pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 }
 
 /// A CSV reader with the header resolved to column indices.
+/// A reader that ends every line with `\n`: `\r\n` becomes `\n` and a lone `\r`
+/// (old Mac files) becomes `\n`. The CSV parser counts lines by `\n` and, at a
+/// `\r\n`, takes a record's position before its `\n`: on Windows files every
+/// line number was one too low, and on `\r` files every line was line 1.
+pub(crate) struct LineEnds<R> {
+    inner: R,
+    /// The previous read ended in `\r`, not yet written.
+    cr: bool,
+}
+
+impl<R> LineEnds<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        LineEnds { inner, cr: false }
+    }
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            // A `\r` held back from the previous read becomes this read's first `\n`
+            // (and a `\n` right after it is then dropped).
+            let (start, held) = if self.cr { (1, true) } else { (0, false) };
+            let got = self.inner.read(&mut buf[start..])?;
+            if got == 0 {
+                if held {
+                    self.cr = false;
+                    buf[0] = b'\n';
+                    return Ok(1);
+                }
+                return Ok(0);
+            }
+            let end = start + got;
+            let mut r = start;
+            let mut w = 0;
+            if held {
+                buf[0] = b'\n';
+                w = 1;
+                if buf[r] == b'\n' {
+                    r += 1;
+                }
+                self.cr = false;
+            }
+            if !buf[r..end].contains(&b'\r') {
+                if r != w {
+                    buf.copy_within(r..end, w);
+                }
+                w += end - r;
+            } else {
+                while r < end {
+                    let c = buf[r];
+                    if c == b'\r' {
+                        if r + 1 == end {
+                            self.cr = true;
+                        } else {
+                            buf[w] = b'\n';
+                            w += 1;
+                            if buf[r + 1] == b'\n' {
+                                r += 1;
+                            }
+                        }
+                    } else {
+                        buf[w] = c;
+                        w += 1;
+                    }
+                    r += 1;
+                }
+            }
+            if w > 0 {
+                return Ok(w);
+            }
+            // Only a held-back `\r`: read again rather than report the end.
+        }
+    }
+}
+
+/// Line ends in `bytes`: `\n`, and `\r` not followed by `\n`; `cr` carries a
+/// trailing `\r` from one call to the next (counted when the next byte decides).
+pub(crate) fn count_line_ends(bytes: &[u8], cr: &mut bool) -> u64 {
+    if !*cr && !bytes.contains(&b'\r') {
+        return bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let mut n = 0u64;
+    for &c in bytes {
+        n += u64::from(*cr && c != b'\n') + u64::from(c == b'\n');
+        *cr = c == b'\r';
+    }
+    n
+}
+
+/// The offset in the file of the `pos`-th byte that [`LineEnds`] hands on (a `\r`
+/// followed by `\n` is not handed on).
+fn raw_offset(path: &Path, pos: u64) -> Result<u64> {
+    let io = |e| Error::Io { path: path.to_path_buf(), source: e };
+    let mut f = BufReader::new(File::open(path).map_err(io)?);
+    let (mut raw, mut out, mut prev_cr) = (0u64, 0u64, false);
+    let mut buf = [0u8; 64 * 1024];
+    while out < pos {
+        let got = f.read(&mut buf).map_err(io)?;
+        if got == 0 {
+            break;
+        }
+        for &c in &buf[..got] {
+            // The previous `\r` is handed on unless this byte is its `\n`.
+            if prev_cr && c != b'\n' {
+                out += 1;
+            }
+            if out >= pos {
+                return Ok(raw);
+            }
+            if c != b'\r' {
+                out += 1;
+            }
+            prev_cr = c == b'\r';
+            raw += 1;
+            if out >= pos && !prev_cr {
+                return Ok(raw);
+            }
+        }
+    }
+    Ok(raw)
+}
+
 pub(crate) struct CsvTable<R: Read> {
-    pub reader: csv::Reader<R>,
+    pub reader: csv::Reader<LineEnds<R>>,
     pub header: Vec<String>,
     pub source: String,
 }
@@ -111,7 +236,7 @@ impl<R: Read> CsvTable<R> {
             // parallel chunks (which have no header) give the same errors.
             .flexible(true)
             .buffer_capacity(1 << 20)
-            .from_reader(reader);
+            .from_reader(LineEnds::new(reader));
         let mut first = None;
         let header: Vec<String> = if csv.has_header {
             reader
@@ -328,8 +453,18 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
     let (t, _) = CsvTable::new(open(path)?, &source, csv_opts)?;
     let cols = Cols::resolve(&t, map)?;
     let header = t.header.clone();
-    let data_start = t.reader.position().byte();
+    // Where the data starts in the file (the reader's position counts the bytes
+    // LineEnds handed on), and the line ends before it (blank lines before the
+    // header, a header cell with a line break).
+    let data_start = raw_offset(path, t.reader.position().byte())?;
     drop(t);
+    let header_lines = {
+        let mut prefix = vec![0u8; data_start as usize];
+        File::open(path).and_then(|mut f| f.read_exact(&mut prefix)).map_err(io)?;
+        // The data starts after a line end: a `\r` that ends the prefix is one.
+        let mut cr = false;
+        count_line_ends(&prefix, &mut cr) + u64::from(cr)
+    };
     // Chunk boundaries just after a newline; count newlines and quotes per chunk.
     let n = threads * 2;
     let mut bounds = vec![data_start];
@@ -362,14 +497,14 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
             f.seek(SeekFrom::Start(a)).map_err(io)?;
             let mut left = b - a;
             let mut buf = vec![0u8; 1 << 20];
-            let (mut lines, mut quote) = (0u64, false);
+            let (mut lines, mut quote, mut cr) = (0u64, false, false);
             while left > 0 {
                 let want = (buf.len() as u64).min(left) as usize;
                 let got = f.read(&mut buf[..want]).map_err(io)?;
                 if got == 0 {
                     break;
                 }
-                lines += buf[..got].iter().filter(|&&c| c == b'\n').count() as u64;
+                lines += count_line_ends(&buf[..got], &mut cr);
                 quote |= buf[..got].contains(&b'"');
                 left -= got as u64;
             }
@@ -380,9 +515,9 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
     if counts.iter().any(|&(_, q)| q) {
         return Ok(None);
     }
-    // Line offset of each chunk: the header is line 1.
+    // Line offset of each chunk: the line ends before it.
     let mut offsets = Vec::with_capacity(ranges.len());
-    let mut acc = 1u64;
+    let mut acc = header_lines;
     for &(lines, _) in &counts {
         offsets.push(acc);
         acc += lines;
@@ -401,7 +536,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
                 .has_headers(false)
                 .flexible(true)
                 .buffer_capacity(1 << 20)
-                .from_reader(BufReader::with_capacity(1 << 20, Counted { inner: f.take(b - a), progress }));
+                .from_reader(LineEnds::new(BufReader::with_capacity(1 << 20, Counted { inner: f.take(b - a), progress })));
             let mut part = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
             parse_into(&mut part, &mut reader, None, &header, cols, &parser, &source, offset, Some(b - a))?;
             Ok(part)

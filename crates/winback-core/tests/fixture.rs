@@ -524,3 +524,55 @@ fn a_skipped_zero_amount_line_is_not_counted_as_kept() {
     let (_, r) = winback_core::read::read_csv_from(text.as_bytes(), "z.csv", &map, &CsvOptions::default(), &opts).unwrap();
     assert_eq!((r.zero_amount_purchases, r.count(SkipReason::AfterEnd), r.count(SkipReason::BadQuantity), r.rows_used), (1, 1, 1, 2));
 }
+
+/// Strict errors name the right line whatever the line ending: Windows files
+/// (`\r\n`) reported every line one too low (the CSV parser takes a record's
+/// position before its `\n`), and old Mac files (`\r`) reported line 1.
+#[test]
+fn line_numbers_hold_for_every_line_ending() {
+    let strict = LoadOptions { strict: true, ..Default::default() };
+    let m = ColumnMap::new("customer", "date", "amount");
+    for eol in ["\n", "\r\n", "\r"] {
+        for bad in 2..6 {
+            let mut t = format!("customer,date,amount{eol}");
+            for l in 2..6 {
+                t += &format!("A,{},1{eol}", if l == bad { "nope" } else { "2024-01-02" });
+            }
+            let e = winback_core::read::read_csv_from(t.as_bytes(), "x", &m, &CsvOptions::default(), &strict).unwrap_err();
+            assert_eq!(e.to_string(), format!("x, line {bad}, column `date`: unparseable date (value \"nope\")"), "{eol:?}");
+        }
+        // A quoted line break is a line of the file.
+        let t = format!("\"customer\",date,amount{eol}A,2024-01-01,\"1{eol}\"{eol}A,nope,1{eol}");
+        let e = winback_core::read::read_csv_from(t.as_bytes(), "x", &m, &CsvOptions::default(), &strict).unwrap_err();
+        assert_eq!(e.to_string(), "x, line 4, column `date`: unparseable date (value \"nope\")", "{eol:?}");
+        // The rows themselves are read the same.
+        let t = format!("customer,date,amount{eol}A,2024-01-01,1{eol}B,2024-01-02,2.5{eol}");
+        let (h, r) = winback_core::read::read_csv_from(t.as_bytes(), "x", &m, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+        assert_eq!((h.num_customers(), r.rows_used), (2, 2), "{eol:?}");
+    }
+}
+
+/// A file of 16 MB or more is read in parallel chunks: their line numbers count
+/// line ends too (a blank line before the header, `\r\n` endings), in every chunk.
+#[test]
+fn parallel_chunks_number_lines_of_windows_files() {
+    let strict = LoadOptions { strict: true, ..Default::default() };
+    let m = ColumnMap::new("customer", "date", "amount");
+    let dir = std::env::temp_dir().join(format!("winback-crlf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.csv");
+    let n = 1_000_000;
+    for eol in ["\r\n", "\n"] {
+        let mut t = format!("{eol}customer,date,amount{eol}");
+        for l in 3..=n {
+            t += &format!("A{},{},1{eol}", l % 1000, if l == n - 5 { "nope" } else { "2024-01-02" });
+        }
+        assert!(t.len() > 16 << 20);
+        std::fs::write(&path, &t).unwrap();
+        let e = winback_core::read::read_csv(&path, &m, &CsvOptions::default(), &strict).unwrap_err();
+        assert_eq!(e.to_string(), format!("{}, line {}, column `date`: unparseable date (value \"nope\")", path.display(), n - 5), "{eol:?}");
+        let (_, r) = winback_core::read::read_csv(&path, &m, &CsvOptions::default(), &LoadOptions::default()).unwrap();
+        assert_eq!((r.rows_read, r.rows_used), (n as u64 - 2, n as u64 - 3), "{eol:?}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
