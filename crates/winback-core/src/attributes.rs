@@ -237,11 +237,21 @@ pub(crate) fn type_column(name: &str, vals: &[String], dates: &DateParser) -> (A
         bad.first().map(|first| UnreadValues { column: name.to_string(), kind: kind.to_string(), count: bad.len() as u64, example: (*first).clone() })
     };
     let mostly = |bad: usize| total > 0 && (total - bad) as f64 >= MOSTLY * total as f64;
+    let not_dates = || -> Vec<&String> { non_empty().filter(|v| dates.parse_day(v).is_none()).collect() };
+    // Compact dates (20240315) also read as numbers; a column of them is a date
+    // column, or its values on and after a cutoff would enter the features.
+    let compact = |v: &String| v.len() == 8 && v.bytes().all(|b| b.is_ascii_digit());
+    if total > 0 && non_empty().all(compact) {
+        let bad = not_dates();
+        if mostly(bad.len()) {
+            return (AttrValues::Date(vals.iter().map(|v| dates.parse_day(v)).collect()), unread("date", bad));
+        }
+    }
     let not_numbers: Vec<&String> = non_empty().filter(|v| number(v).is_none()).collect();
     if total == 0 || mostly(not_numbers.len()) {
         return (AttrValues::Numeric(vals.iter().map(|v| number(v).unwrap_or(f64::NAN)).collect()), unread("number", not_numbers));
     }
-    let not_dates: Vec<&String> = non_empty().filter(|v| dates.parse_day(v).is_none()).collect();
+    let not_dates = not_dates();
     if mostly(not_dates.len()) {
         return (AttrValues::Date(vals.iter().map(|v| dates.parse_day(v)).collect()), unread("date", not_dates));
     }
@@ -259,6 +269,19 @@ pub(crate) fn type_column(name: &str, vals: &[String], dates: &DateParser) -> (A
 mod tests {
     use super::*;
     use crate::read::CsvOptions;
+
+    #[test]
+    fn compact_dates_are_dates_not_numbers() {
+        let dates = DateParser::new(crate::date::DateFormat::Auto, &crate::date::TimeSettings::default()).unwrap();
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (a, _) = type_column("last_order", &v(&["20240315", "", "20231201"]), &dates);
+        assert!(matches!(a, AttrValues::Date(ref d) if d[0] == Some(crate::date::day_from_ymd(2024, 3, 15)) && d[1].is_none()), "{a:?}");
+        // Eight digits that are not dates stay numbers (ids, amounts in cents).
+        let (a, _) = type_column("code", &v(&["12345678", "99999999", "20240315"]), &dates);
+        assert!(matches!(a, AttrValues::Numeric(_)), "{a:?}");
+        let (a, _) = type_column("age", &v(&["34", "20240315"]), &dates);
+        assert!(matches!(a, AttrValues::Numeric(_)), "{a:?}");
+    }
 
     #[test]
     fn duplicate_and_missing_keys_are_counted() {

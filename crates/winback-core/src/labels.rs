@@ -52,6 +52,9 @@ pub fn labels(history: &History, cutoff: Day, horizon: i64, customers: &[usize])
     if !(1..=MAX_HORIZON).contains(&horizon) {
         return Err(Error::InvalidHorizon(horizon));
     }
+    if let Some(&bad) = customers.iter().find(|&&c| c >= history.num_customers()) {
+        return Err(Error::CustomerOutOfRange { index: bad, customers: history.num_customers() });
+    }
     let end = i64::from(cutoff) + horizon;
     let (repurchased, spend): (Vec<bool>, Vec<f64>) = customers
         .par_iter()

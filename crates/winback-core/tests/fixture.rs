@@ -255,6 +255,8 @@ fn lapse_labels_and_no_history() {
     let y = labels(&h, cutoff(), 30, &[0, 1, 2, 3]).unwrap();
     assert_eq!(y.repurchased, vec![true, false, false, true]);
     assert_eq!(y.spend, vec![100.0, 0.0, 0.0, 12.0]);
+    // A customer index beyond the history is an error, not a panic.
+    assert!(matches!(labels(&h, cutoff(), 30, &[0, 4]), Err(Error::CustomerOutOfRange { index: 4, customers: 4 })));
     let schema = FeatureSchema::learn(&h, cutoff(), &FeatureOptions::default()).unwrap();
     let e = build_features(&h, &schema, cutoff(), &[3]).unwrap_err();
     assert_eq!(e.to_string(), "customer D has no purchase before 2024-07-01");
