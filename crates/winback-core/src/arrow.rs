@@ -466,7 +466,9 @@ fn parquet_parts(
 /// every `*.parquet` (or `.pq`) file under a directory, recursively, skipping names
 /// that start with `_` or `.` (Spark's `_SUCCESS`, checksum files); or, when the
 /// last component holds `*` or `?`, the files of its directory whose names match
-/// (`exports/part-*.parquet`).
+/// (`exports/part-*.parquet`), hidden names skipped as in a directory unless the
+/// pattern itself starts with `_` or `.` (`exports/*` does not read `_SUCCESS`).
+/// A wildcard in a directory part is refused ([`Error::WildcardDirectory`]).
 pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let io = |p: &std::path::Path| {
         let p = p.to_path_buf();
@@ -475,12 +477,17 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
     let is_parquet = |p: &std::path::Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
     let hidden = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_') || n.starts_with('.'));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.contains('*') || name.contains('?') {
+    let wild = |s: &str| s.contains('*') || s.contains('?');
+    if path.parent().is_some_and(|d| d.components().any(|c| c.as_os_str().to_str().is_some_and(wild))) {
+        return Err(Error::WildcardDirectory { path: path.display().to_string() });
+    }
+    if wild(name) {
+        let pattern_hidden = name.starts_with('_') || name.starts_with('.');
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).map_err(io(dir))? {
             let p = e.map_err(io(dir))?.path();
-            if p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
+            if p.is_file() && (pattern_hidden || !hidden(&p)) && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
                 out.push(p);
             }
         }

@@ -93,6 +93,12 @@ pub enum Error {
         /// The path given.
         path: String,
     },
+    /// A wildcard in a directory part of a dataset path (`exports/date=*/part-*.parquet`).
+    #[error("{path}: a wildcard may only be in the file name (the last part of the path); give the directory to read every Parquet file under it, hive folders (date=.../) included")]
+    WildcardDirectory {
+        /// The path given.
+        path: String,
+    },
     /// An empty file: not even a header line.
     #[error("{file}: the file is empty (no header line)")]
     NoHeader {

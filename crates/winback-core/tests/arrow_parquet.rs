@@ -330,6 +330,15 @@ fn partitioned_datasets_match_csv() {
     let (from_glob, r_glob) = read_parquet_dataset(flat.join("part-*.parquet"), &map(), &LoadOptions::default()).unwrap();
     assert_eq!(features(&from_glob), features(&from_csv));
     assert_eq!(r_glob.files.iter().map(|f| f.rows_read).collect::<Vec<_>>(), vec![6, b.num_rows() as u64 - 6]);
+    // `flat/*` skips what a directory walk skips (Spark's empty `_SUCCESS` failed the
+    // whole load as a Parquet file without a footer); a wildcard in a directory part is
+    // refused with its own message (it was "not found" for the literal `date=*`).
+    std::fs::write(flat.join("_SUCCESS"), "").unwrap();
+    std::fs::write(flat.join(".part-00000.parquet.crc"), "x").unwrap();
+    assert_eq!(dataset_files(&flat.join("*")).unwrap().len(), 3, "two part files and notes.txt");
+    assert_eq!(dataset_files(&flat.join("_*")).unwrap(), vec![flat.join("_SUCCESS")]);
+    let e = read_parquet_dataset(hive.join("date=*").join("part-*.parquet"), &map(), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, winback_core::Error::WildcardDirectory { .. }), "{e}");
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let e = read_parquet_dataset(&empty, &map(), &LoadOptions::default()).unwrap_err();
