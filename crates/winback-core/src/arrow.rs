@@ -114,6 +114,17 @@ fn stored(a: &ArrayRef, r: usize) -> String {
     }
 }
 
+/// A number column as f64; text is trimmed first, as the CSV reader trims
+/// (" 12.50" is 12.5 in both).
+fn number_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
+    if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+        let text = cast(a, &DataType::Utf8, source)?;
+        let trimmed: arrow_array::StringArray = text.as_string::<i32>().iter().map(|v| v.map(str::trim)).collect();
+        return cast(&(Arc::new(trimmed) as ArrayRef), &DataType::Float64, source);
+    }
+    cast(a, &DataType::Float64, source)
+}
+
 /// Customer ids as text. Float ids (what pandas makes of an integer column with a
 /// missing value) are written as integers when they are whole (`12346.0` → `12346`,
 /// as the CSV reader and an int64 column give), and a NaN id is a missing id.
@@ -199,9 +210,9 @@ fn fill(
         let date_raw = batch.column(find(&map.date)?);
         let date = dates(date_raw, parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
-        let amount = cast(amount_raw, &DataType::Float64, source).ok();
+        let amount = number_col(amount_raw, source).ok();
         let qty_raw = opt(&map.quantity)?.map(|i| batch.column(i));
-        let qty = qty_raw.map(|a| cast(a, &DataType::Float64, source)).transpose()?;
+        let qty = qty_raw.map(|a| number_col(a, source)).transpose()?;
         let order = text_col(&batch, opt(&map.order)?, source)?;
         let channel = text_col(&batch, opt(&map.channel)?, source)?;
         let category = text_col(&batch, opt(&map.category)?, source)?;
@@ -663,6 +674,14 @@ pub fn read_attribute_batches(
         return Err(Error::EmptyInput { file: source.to_string(), rows_read: 0, skipped: String::new(), report: Box::new(LoadReport { source: source.to_string(), ..Default::default() }) });
     };
     let schema = first.schema();
+    // Columns are taken by position in every batch: each must have the first's.
+    let names = |sc: &arrow_schema::Schema| sc.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+    if let Some((i, b)) = batches.iter().enumerate().find(|(_, b)| names(&b.schema()) != names(&schema)) {
+        return Err(Error::InvalidAttribute {
+            column: key.to_string(),
+            message: format!("{source}: batch {} has columns [{}], the first batch [{}]; every batch needs the same columns in the same order", i + 1, names(&b.schema()).join(", "), names(&schema).join(", ")),
+        });
+    }
     let k = schema.index_of(key).map_err(|_| Error::MissingColumn {
         file: source.to_string(),
         column: key.to_string(),

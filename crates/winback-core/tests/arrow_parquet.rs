@@ -260,6 +260,17 @@ fn text_amounts_with_thousands_separators_are_bad_amounts() {
     let (h, r) = read_record_batches([Ok(batch)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
     assert_eq!((r.rows_used, r.count(SkipReason::BadAmount)), (2, 4), "{r:?}");
     assert_eq!(h.customer_ids(), &["c2".to_string(), "c4".to_string()]);
+    // Padded text reads as the CSV reader reads it (trimmed): " 12.50" was a bad amount.
+    let batch = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+        ("date", Arc::new(StringArray::from(vec!["2024-01-01"; 2])) as _),
+        ("amount", Arc::new(StringArray::from(vec![" 12.50", "7 "])) as _),
+        ("qty", Arc::new(StringArray::from(vec![" 2", "1"])) as _),
+    ])
+    .unwrap();
+    let m = ColumnMap::new("customer_id", "date", "amount").quantity("qty");
+    let (_, r) = read_record_batches([Ok(batch)], "df", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap();
+    assert_eq!(r.rows_used, 2);
 }
 
 /// A Parquet file that makes the parquet crate's decoder panic (found by
@@ -452,4 +463,29 @@ fn escaped_hive_folder_values_are_decoded() {
     let x = build_features(&h, &schema, day_from_ymd(2024, 2, 1), &[c]).unwrap();
     assert_eq!(x.value(0, "distinct_categories"), Some(0.0));
     std::fs::remove_dir_all(root).ok();
+}
+
+/// Attribute batches are read column by column in position: a later batch with other
+/// columns (or the same in another order) is refused, not read into the wrong column
+/// or a panic on a missing position.
+#[test]
+fn attribute_batches_with_other_columns_are_refused() {
+    use winback_core::arrow::read_attribute_batches;
+    let b1 = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["a"])) as _),
+        ("age", Arc::new(Int64Array::from(vec![30])) as _),
+        ("region", Arc::new(StringArray::from(vec!["N"])) as _),
+    ])
+    .unwrap();
+    let fewer = RecordBatch::try_from_iter([("id", Arc::new(StringArray::from(vec!["b"])) as _), ("region", Arc::new(StringArray::from(vec!["S"])) as _)]).unwrap();
+    let e = read_attribute_batches([Ok(b1.clone()), Ok(fewer)], "attrs", "id").unwrap_err();
+    assert!(e.to_string().contains("batch 2 has columns [id, region], the first batch [id, age, region]"), "{e}");
+    let swapped = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["b"])) as _),
+        ("region", Arc::new(StringArray::from(vec!["S"])) as _),
+        ("age", Arc::new(Int64Array::from(vec![41])) as _),
+    ])
+    .unwrap();
+    assert!(read_attribute_batches([Ok(b1.clone()), Ok(swapped)], "attrs", "id").is_err());
+    assert!(read_attribute_batches([Ok(b1.clone()), Ok(b1)], "attrs", "id").is_ok());
 }

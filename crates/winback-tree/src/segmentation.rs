@@ -855,7 +855,13 @@ impl Segmentation {
             }
             let (lo, hi) = post.interval(self.params.interval_level());
             if (g.low - lo).abs() > 1e-9 || (g.high - hi).abs() > 1e-9 {
-                return bad(format!("{}: [{}, {}] differs from the posterior's interval [{lo}, {hi}]", at("low"), g.low, g.high));
+                return bad(format!(
+                    "{}: [{}, {}] differs from the posterior's interval [{lo}, {hi}] at the segmenter's interval_level {} (a group's interval, or the level, was edited)",
+                    at("low"),
+                    g.low,
+                    g.high,
+                    self.params.interval_level()
+                ));
             }
             if g.came_back > g.size {
                 return bad(format!("{}: {} is more than the group's size {}", at("came_back"), g.came_back, g.size));
