@@ -52,7 +52,9 @@ pub enum ClassWeighting {
     /// Weights that balance the two classes inside the node being split (default).
     /// On win-back data (5–20% come back) this keeps splits that separate rates.
     BalancedPerNode,
-    /// Every row weighs 1 (splits may then fail to separate rare outcomes).
+    /// Every row weighs 1 — a positive 1.001, so that a child with as many of each
+    /// class predicts the same class in every run (splits may then fail to separate
+    /// rare outcomes).
     Unweighted,
 }
 

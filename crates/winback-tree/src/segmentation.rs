@@ -190,7 +190,12 @@ pub(crate) fn class_weights(w: ClassWeighting, pos: usize, neg: usize) -> (f64, 
             let n = (pos + neg) as f64;
             (n / (2.0 * pos as f64), n / (2.0 * neg as f64))
         }
-        _ => (1.0, 1.0),
+        // Unweighted, a child with as many positives as negatives predicts whichever
+        // class linfa's HashMap yields first, and its pruning (siblings predicting one
+        // class merge) then kept or dropped the split from run to run. A positive
+        // weighing 0.1% more breaks such ties the same way every time.
+        ClassWeighting::Unweighted => (1.001, 1.0),
+        ClassWeighting::BalancedPerNode => (1.0, 1.0),
     }
 }
 

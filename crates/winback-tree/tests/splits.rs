@@ -103,3 +103,21 @@ fn minimum_size_is_respected_in_real_rows() {
     let left = rows.iter().filter(|&&r| x[(r as usize, f)] < t).count();
     assert!(left >= 100 && n - left >= 100, "split f{f} < {t} leaves {left} / {}", n - left);
 }
+
+/// Unweighted classes: a child with as many positives as negatives predicted the
+/// class linfa's HashMap happened to yield first, and the split was kept or pruned
+/// from one call to the next. It is now the same split every time.
+#[test]
+fn unweighted_ties_give_the_same_split_every_time() {
+    // x = 0: 50 come back, 50 do not (a tie no threshold can break); x = 1: 5 and 95.
+    let n = 200;
+    let x = Array2::from_shape_fn((n, 1), |(i, _)| if i < 100 { 0.0 } else { 1.0 });
+    let y: Vec<bool> = (0..n).map(|i| if i < 100 { i % 2 == 0 } else { i % 20 == 0 }).collect();
+    let rows: Vec<u32> = (0..n as u32).collect();
+    let p = Segmenter::params().class_weighting(ClassWeighting::Unweighted).check().unwrap();
+    let first = best_split(x.view(), &y, &rows, &p, 10).unwrap();
+    assert!(first.is_some());
+    for _ in 0..50 {
+        assert_eq!(best_split(x.view(), &y, &rows, &p, 10).unwrap(), first);
+    }
+}
