@@ -6,7 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The smallest group allowed.
+/// The smallest group allowed. With nobody held out (the default honest fraction
+/// of 0) the limit holds exactly on the training rows. With a share held out to
+/// estimate the probabilities, it is enforced on the rows that choose the splits,
+/// scaled by their share; the held-out rows then land at random, so a group near
+/// the limit can end a few rows below it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MinGroupSize {

@@ -201,8 +201,21 @@ pub(crate) fn class_weights(w: ClassWeighting, pos: usize, neg: usize) -> (f64, 
 
 /// The split linfa-trees chooses for the rows `rows` (a depth-1 tree fitted on them
 /// alone, classes weighted per `params`), with at least `min_rows` rows per side.
-/// `None` when no split is possible. Deterministic.
+/// `None` when no split is possible. Deterministic. Labels must cover the matrix's
+/// rows ([`Error::RowMismatch`]), `rows` must index them (the same error, naming the
+/// largest index), and the rows' features must be finite ([`Error::NonFinite`]).
 pub fn best_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize) -> Result<Option<(usize, f64)>> {
+    if y.len() != x.nrows() {
+        return Err(Error::RowMismatch { what: "labels", rows: x.nrows(), got: y.len() });
+    }
+    if let Some(&r) = rows.iter().find(|&&r| r as usize >= x.nrows()) {
+        return Err(Error::RowMismatch { what: "a row index (its value + 1)", rows: x.nrows(), got: r as usize + 1 });
+    }
+    for &r in rows {
+        if let Some((j, &v)) = x.row(r as usize).iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite { row: r as usize, column: j.to_string(), value: v });
+        }
+    }
     Ok(choose_split(x, y, rows, params, min_rows, 0)?.map(|c| (c.feature, c.threshold)))
 }
 
@@ -237,7 +250,7 @@ fn choose_split_for(
 ) -> Result<Option<Candidate>> {
     let pos = rows.iter().filter(|&&r| y[r as usize]).count();
     let neg = rows.len() - pos;
-    if pos == 0 || neg == 0 || rows.len() < 2 * min_rows.max(1) {
+    if pos == 0 || neg == 0 || rows.len() < min_rows.max(1).saturating_mul(2) {
         return Ok(None);
     }
     // Seeded sample of large nodes: the rows with the smallest hashes.

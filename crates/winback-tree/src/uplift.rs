@@ -196,7 +196,7 @@ fn is_z(treated: bool, y: bool) -> bool {
 /// when no split keeps the sizes.
 fn choose_uplift_split(data: &UpliftData<'_>, rows: &[u32], params: &SegmenterValidParams, min_rows: usize, min_arm: [usize; 2], node_id: u64) -> Option<Candidate> {
     let all = arm_counts(rows, data.treated, data.y);
-    if rows.len() < 2 * min_rows.max(1) || (all[0] as usize) < 2 * min_arm[0] || (all[2] as usize) < 2 * min_arm[1] {
+    if rows.len() < min_rows.max(1).saturating_mul(2) || (all[0] as usize) < min_arm[0].saturating_mul(2) || (all[2] as usize) < min_arm[1].saturating_mul(2) {
         return None;
     }
     let sample = seeded_sample(rows, params.seed ^ node_id ^ 0x5eed_0f0f, params.sample_rows);

@@ -121,3 +121,16 @@ fn unweighted_ties_give_the_same_split_every_time() {
         assert_eq!(best_split(x.view(), &y, &rows, &p, 10).unwrap(), first);
     }
 }
+
+/// `best_split` checks what it is given instead of panicking or handing NaN to linfa.
+#[test]
+fn best_split_refuses_inputs_it_cannot_use() {
+    let p = Segmenter::params().check().unwrap();
+    let mut x = Array2::from_shape_fn((4, 1), |(i, _)| i as f64);
+    let y = [true, false, true, false];
+    assert!(best_split(x.view(), &y[..3], &[0, 1, 2], &p, 1).is_err());
+    assert!(best_split(x.view(), &y, &[0, 9], &p, 1).unwrap_err().to_string().contains("10 rows"));
+    x[(1, 0)] = f64::NAN;
+    assert!(best_split(x.view(), &y, &[0, 1, 2, 3], &p, 1).unwrap_err().to_string().contains("not finite"));
+    assert!(best_split(x.view(), &y, &[0, 2, 3], &p, usize::MAX).unwrap().is_none());
+}
