@@ -361,7 +361,7 @@ fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<pa
 
 #[cfg(feature = "parquet")]
 fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
-    let parts = parquet_parts(path, map, options, &[], progress)?;
+    let parts = parquet_parts(path, map, options, &[], 0, progress)?;
     if parts.is_empty() {
         // No row group at all: an empty file.
         return HistoryBuilder::new(path.display().to_string(), map.names(), map.present(), options.clone()).finish();
@@ -395,6 +395,7 @@ fn parquet_parts(
     map: &ColumnMap,
     options: &LoadOptions,
     constants: &[(String, Option<String>)],
+    row_base: u64,
     progress: &dyn crate::progress::Progress,
 ) -> Result<Vec<HistoryBuilder>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -466,7 +467,7 @@ fn parquet_parts(
                     with_constants(batch, constants)
                 })
             });
-            fill(&mut b, batches, &source, map, &parser, *first_row)?;
+            fill(&mut b, batches, &source, map, &parser, row_base + *first_row)?;
             Ok(b)
         })
         .collect();
@@ -628,19 +629,50 @@ fn dataset_parts(
     let root = if path.is_dir() { path.to_path_buf() } else { path.parent().map(std::path::Path::to_path_buf).unwrap_or_default() };
     let mut parts = Vec::new();
     let mut per_file = Vec::new();
+    // Strict mode with duplicates dropped names the two lines of a duplicate, which
+    // may lie in two files: rows are numbered across the dataset (each file from
+    // the rows before it), and numbers go back to (file, row) in errors.
+    let global = options.strict && options.drop_duplicates;
+    let mut base = 0u64;
     for f in files {
         let constants = hive_values(&root, f);
-        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants, progress))).unwrap_or_else(|panic| {
-            let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "the decoder failed".into());
-            Err(Error::CorruptFile { file: f.display().to_string(), message })
-        })?;
-        per_file.push(crate::report::FileRows { file: f.display().to_string(), rows_read: p.iter().map(|b| b.rows_read()).sum() });
+        let row_base = if global { base } else { 0 };
+        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants, row_base, progress)))
+            .unwrap_or_else(|panic| {
+                let message = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_else(|| "the decoder failed".into());
+                Err(Error::CorruptFile { file: f.display().to_string(), message })
+            })
+            .map_err(|e| match e {
+                Error::BadValue { file, line, column, value, reason } => Error::BadValue { file, line: line - row_base, column, value, reason },
+                e => e,
+            })?;
+        let rows: u64 = p.iter().map(|b| b.rows_read()).sum();
+        per_file.push(crate::report::FileRows { file: f.display().to_string(), rows_read: rows });
+        base += rows;
         parts.extend(p);
     }
     let source = path.display().to_string();
     let mut b = if parts.is_empty() { HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()) } else { HistoryBuilder::merge(parts)? };
     b.set_source(&source);
-    let (h, mut report) = b.finish()?;
+    let (h, mut report) = b.finish().map_err(|e| match e {
+        Error::DuplicateLine { line, first_line, .. } if global => {
+            // The file holding a dataset-wide row number, and the row within it.
+            let at = |n: u64| {
+                let mut before = 0u64;
+                for fr in &per_file {
+                    if n <= before + fr.rows_read {
+                        return (fr.file.clone(), n - before);
+                    }
+                    before += fr.rows_read;
+                }
+                (source.clone(), n)
+            };
+            let ((file, line), (first_file, first_line)) = (at(line), at(first_line));
+            let first_file = (first_file != file).then_some(first_file);
+            Error::DuplicateLine { file, line, first_line, first_file }
+        }
+        e => e,
+    })?;
     report.files = per_file;
     Ok((h, report))
 }

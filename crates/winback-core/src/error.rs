@@ -78,7 +78,7 @@ pub enum Error {
         reason: SkipReason,
     },
     /// Strict mode refused an exact duplicate line.
-    #[error("{file}, line {line}: exact duplicate of line {first_line}")]
+    #[error("{file}, line {line}: exact duplicate of {}line {first_line}", first_file.as_deref().map(|f| format!("{f}, ")).unwrap_or_default())]
     DuplicateLine {
         /// The file.
         file: String,
@@ -86,6 +86,8 @@ pub enum Error {
         line: u64,
         /// The line it repeats.
         first_line: u64,
+        /// The file of the line it repeats, when another (a Parquet dataset).
+        first_file: Option<String>,
     },
     /// A dataset path (directory or pattern) without any Parquet file.
     #[error("{path}: no Parquet file found (a directory is searched for *.parquet files; a pattern matches file names in its directory)")]

@@ -350,6 +350,23 @@ fn partitioned_datasets_match_csv() {
     assert_eq!(dataset_files(&flat.join("_*")).unwrap(), vec![flat.join("_SUCCESS")]);
     let e = read_parquet_dataset(hive.join("date=*").join("part-*.parquet"), &map(), &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, winback_core::Error::WildcardDirectory { .. }), "{e}");
+    // A file loaded twice, strict with duplicates dropped: the error names both files
+    // (it named the directory and two rows both numbered from 1 in their own file).
+    let twice = root.join("twice");
+    write_pq(&twice.join("part-0.parquet"), &b.slice(0, 6));
+    write_pq(&twice.join("part-1.parquet"), &b.slice(0, 6));
+    let strict = LoadOptions { strict: true, drop_duplicates: true, ..Default::default() };
+    let e = read_parquet_dataset(&twice, &map(), &strict).unwrap_err().to_string();
+    let (p0, p1) = (twice.join("part-0.parquet").display().to_string(), twice.join("part-1.parquet").display().to_string());
+    assert!(e.starts_with(&format!("{p1}, line ")) && e.contains(&format!("exact duplicate of {p0}, line ")), "{e}");
+    // A bad value in the second file keeps its own row number.
+    let second = b.slice(6, 4);
+    let ids: Vec<String> = (0..4).map(|r| if r == 1 { String::new() } else { second.column(0).as_any().downcast_ref::<StringArray>().unwrap().value(r).to_string() }).collect();
+    let mut cols = second.columns().to_vec();
+    cols[0] = Arc::new(StringArray::from(ids));
+    write_pq(&twice.join("part-1.parquet"), &RecordBatch::try_new(second.schema(), cols).unwrap());
+    let e = read_parquet_dataset(&twice, &map(), &strict).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{p1}, line 2, column `customer_id`: missing customer id")), "{e}");
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let e = read_parquet_dataset(&empty, &map(), &LoadOptions::default()).unwrap_err();

@@ -474,7 +474,7 @@ impl HistoryBuilder {
         // Exact duplicates in strict mode: the first in customer-id order, as a sequential walk would find it.
         if self.options.strict {
             if let Some((_, line, first_line)) = done.iter().filter_map(|d| d.duplicate.as_ref()).min_by(|a, b| a.0.cmp(&b.0)) {
-                return Err(Error::DuplicateLine { file: self.source, line: *line, first_line: *first_line });
+                return Err(Error::DuplicateLine { file: self.source, line: *line, first_line: *first_line, first_file: None });
             }
         }
         let mut dups = 0;
