@@ -465,9 +465,8 @@ mod tests {
         let p = pat(5.0, 115.0, 120.0);
         let nbd = (0.3 + 5.0) * 60.0 / (12.0 + 120.0);
         assert!((m.expected_purchases(&p, 60.0) / (m.p_alive(&p) * nbd) - 1.0).abs() < 1e-3);
-        // The two forms agree where both converge.
-        let m = BgNbd { r: 0.8, alpha: 20.0, a: 0.7, b: 3.0 };
-        let p = pat(3.0, 200.0, 365.0);
+        // The two forms agree where both converge (r = 0.8, α = 20, a = 0.7, b = 3;
+        // x = 3, T = 365, t = 60).
         let z = 60.0 / (20.0 + 365.0 + 60.0);
         let c = 0.7 + 3.0 + 3.0 - 1.0;
         let plain = ((20.0f64 + 365.0) / 445.0).powf(3.8) * hyp2f1(3.8, 6.0, c, z);
