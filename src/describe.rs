@@ -49,8 +49,8 @@ pub fn feature_table(history: &History, at: Day, rule: &LapseRule, who: Who, opt
         Who::Lapsed => rule.resolve(history, at)?.lapsed,
         Who::All => (0..history.num_customers()).filter(|&i| history.last_purchase_before(i, at).is_some()).collect(),
     };
-    let schema = FeatureSchema::learn(history, at, options)?;
-    Ok(build_features(history, &schema, at, &rows)?)
+    // One pass over the customers learns the columns and builds the rows.
+    Ok(winback_core::features::learn_and_build(history, at, options, &rows)?.1)
 }
 
 /// The BG/NBD buy-till-you-die model fitted by maximum likelihood on every

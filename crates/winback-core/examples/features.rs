@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use winback_core::date::parse_iso_date;
-use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
+use winback_core::features::{learn_and_build, FeatureOptions};
 use winback_core::lapse::LapseRule;
 use winback_core::read::{read_csv, ColumnMap, CsvOptions};
 use winback_core::LoadOptions;
@@ -39,9 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let load = t0.elapsed();
     let t1 = Instant::now();
     let lapse = LapseRule::FromHistory { quantile: 0.9 }.resolve(&h, at)?;
-    let schema = FeatureSchema::learn(&h, at, &FeatureOptions::default())?;
     let all: Vec<usize> = (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect();
-    let x = build_features(&h, &schema, at, &all)?;
+    let (_, x) = learn_and_build(&h, at, &FeatureOptions::default(), &all)?;
     let feat = t1.elapsed();
     println!(
         "rows={} customers={} lapse_days={} lapsed={} features={}x{} load_s={:.3} features_s={:.3} total_s={:.3}",

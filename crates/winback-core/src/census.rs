@@ -88,7 +88,13 @@ impl Census {
     /// [`Census::of`] without the gap histogram (what learning a schema needs).
     pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
         let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &[])).collect();
-        let mut census = Census::from_summaries(cutoff, &sums);
+        Census::of_summaries(history, cutoff, &sums)
+    }
+
+    /// [`Census::without_gaps`] from every customer's summary at `cutoff` (one per
+    /// customer of `history`, in order), already computed.
+    pub(crate) fn of_summaries(history: &History, cutoff: Day, sums: &[Option<Summary>]) -> Census {
+        let mut census = Census::from_summaries(cutoff, sums);
         census.present = history.present();
         let name = |names: &[String], code: u16| names.get(usize::from(code)).cloned();
         for s in sums.iter().flatten() {

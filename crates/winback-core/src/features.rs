@@ -627,7 +627,44 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
     build(history, schema, cutoff, customers, Some(census))
 }
 
+/// [`FeatureSchema::learn`] and [`build_features`] at one cutoff, in one pass over
+/// the customers instead of two (each customer's purchases before the cutoff are
+/// summarized once, for the vocabularies and population facts and for the rows):
+/// the same schema and matrix, to the bit, in about two thirds of the time.
+///
+/// ```
+/// use winback_core::{History, Line};
+/// use winback_core::features::{build_features, learn_and_build, FeatureOptions, FeatureSchema};
+/// let lines: Vec<Line> = (0..40u32)
+///     .flat_map(|c| (0..(c % 4 + 1)).map(move |k| (c, k)))
+///     .map(|(c, k)| Line { customer: Box::leak(format!("c{c}").into_boxed_str()), day: (c % 20 + 15 * k) as i32, amount: 3.0 + f64::from(k), ..Default::default() })
+///     .collect();
+/// let (h, _) = History::from_lines(lines, false, &Default::default())?;
+/// let rows = [0, 5, 9];
+/// let (schema, x) = learn_and_build(&h, 100, &FeatureOptions::default(), &rows)?;
+/// let apart = build_features(&h, &FeatureSchema::learn(&h, 100, &FeatureOptions::default())?, 100, &rows)?;
+/// assert_eq!(schema.names(), FeatureSchema::learn(&h, 100, &FeatureOptions::default())?.names());
+/// assert_eq!(x.x, apart.x);
+/// # Ok::<(), winback_core::Error>(())
+/// ```
+pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions, customers: &[usize]) -> Result<(FeatureSchema, FeatureMatrix)> {
+    if let Some(&w) = options.windows.iter().find(|&&w| w < 1) {
+        return Err(Error::InvalidHorizon(w));
+    }
+    let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
+    let census = Census::of_summaries(history, cutoff, &sums);
+    let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
+    let x = build_from(history, &schema, cutoff, customers, Some(&census), Some(sums))?;
+    Ok((schema, x))
+}
+
 fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
+    build_from(history, schema, cutoff, customers, census, None)
+}
+
+/// `build`, with every customer's summary at `cutoff` (under the schema's windows)
+/// given when already computed.
+fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>, sums: Option<Vec<Option<Summary>>>) -> Result<FeatureMatrix> {
     // A shard's columns are those of the whole data (its merged census): a shard whose
     // lines carry no channel value (built from values) still has the channel column,
     // empty for its customers, as those customers' lines are on one machine.
@@ -664,10 +701,10 @@ fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[us
     let need_btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
     let need_population = need_btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
     let horizon = schema.options.btyd_horizon_days.unwrap_or(0) as f64;
-    let all: Vec<Option<Summary>> = if need_population && census.is_none() {
-        (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, windows)).collect()
-    } else {
-        Vec::new()
+    let all: Vec<Option<Summary>> = match sums {
+        Some(sums) => sums,
+        None if need_population && census.is_none() => (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, windows)).collect(),
+        None => Vec::new(),
     };
     let pop = need_population.then(|| match census {
         Some(census) => census.population(need_btyd),

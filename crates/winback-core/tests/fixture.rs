@@ -578,3 +578,24 @@ fn parallel_chunks_number_lines_of_windows_files() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One pass (`learn_and_build`) gives the schema and matrix of `learn` then
+/// `build_features`, to the bit, with every option that changes the columns.
+#[test]
+fn learning_and_building_in_one_pass_changes_nothing() {
+    use winback_core::features::learn_and_build;
+    let h = small();
+    let rows: Vec<usize> = (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, cutoff()).is_some()).collect();
+    for options in [
+        FeatureOptions::default(),
+        FeatureOptions { percentiles: true, ..Default::default() },
+        FeatureOptions { windows: vec![30], btyd_horizon_days: None, rfm: false, ..Default::default() },
+    ] {
+        let (schema, x) = learn_and_build(&h, cutoff(), &options, &rows).unwrap();
+        let apart = FeatureSchema::learn(&h, cutoff(), &options).unwrap();
+        assert_eq!(schema, apart);
+        let want = build_features(&h, &apart, cutoff(), &rows).unwrap();
+        assert_eq!(x.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.x.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+    assert!(learn_and_build(&h, cutoff(), &FeatureOptions { windows: vec![0], ..Default::default() }, &rows).is_err());
+}

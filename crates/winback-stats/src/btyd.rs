@@ -29,6 +29,7 @@
 //! assert!(m.p_buy(&recent, 60.0) > m.p_buy(&silent, 60.0));
 //! ```
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::ln_gamma;
@@ -212,29 +213,46 @@ impl BgNbd {
             p.t_x /= scale;
         }
         // Patterns grouped by x: the x-only part is computed once per distinct x.
-        let mut by_x: Vec<(f64, std::ops::Range<usize>)> = Vec::new();
-        let mut start = 0;
-        for i in 1..=merged.len() {
-            if i == merged.len() || merged[i].x != merged[start].x {
-                by_x.push((merged[start].x, start..i));
-                start = i;
+        let mut xs: Vec<f64> = Vec::new();
+        let mut group_of: Vec<u32> = Vec::with_capacity(merged.len());
+        for p in &merged {
+            if xs.last() != Some(&p.x) {
+                xs.push(p.x);
             }
+            group_of.push((xs.len() - 1) as u32);
         }
+        // The log-likelihood is summed in fixed chunks of patterns, each in order, and
+        // the chunks' sums in order: the same bits on any number of threads, and the
+        // chunks in parallel on large data (17,750 patterns from 357k customers).
+        const CHUNK: usize = 2048;
         let objective = |v: &[f64; 4]| -> f64 {
             let m = BgNbd { r: v[0].exp(), alpha: v[1].exp(), a: v[2].exp(), b: v[3].exp() };
             if !m.is_valid() {
                 return f64::INFINITY;
             }
             let base = ln_gamma(m.a + m.b) - ln_gamma(m.b) - ln_gamma(m.r) + m.r * m.alpha.ln();
-            let mut ll = 0.0;
-            for (x, range) in &by_x {
-                let common = base + ln_gamma(m.r + x) - ln_gamma(m.a + m.b + x) + ln_gamma(m.b + x);
-                let repeat = if *x > 0.0 { m.a.ln() - (m.b + x - 1.0).ln() } else { 0.0 };
-                for p in &merged[range.clone()] {
+            let parts: Vec<(f64, f64)> = xs
+                .iter()
+                .map(|&x| {
+                    let common = base + ln_gamma(m.r + x) - ln_gamma(m.a + m.b + x) + ln_gamma(m.b + x);
+                    let repeat = if x > 0.0 { m.a.ln() - (m.b + x - 1.0).ln() } else { 0.0 };
+                    (common, repeat)
+                })
+                .collect();
+            let chunk_sum = |(k, chunk): (usize, &[Pattern])| -> f64 {
+                let mut ll = 0.0;
+                for (i, p) in chunk.iter().enumerate() {
+                    let (common, repeat) = parts[group_of[k * CHUNK + i] as usize];
                     ll += p.weight * m.log_likelihood_rest(p, common, repeat);
                 }
-            }
-            let nll = -ll / total;
+                ll
+            };
+            let sums: Vec<f64> = if merged.len() > CHUNK {
+                merged.par_chunks(CHUNK).enumerate().map(chunk_sum).collect()
+            } else {
+                merged.chunks(CHUNK).enumerate().map(chunk_sum).collect()
+            };
+            let nll = -sums.iter().sum::<f64>() / total;
             if nll.is_finite() {
                 nll
             } else {
@@ -489,6 +507,11 @@ mod tests {
         assert!((m.r / truth.r - 1.0).abs() < 0.15 && (m.alpha / truth.alpha - 1.0).abs() < 0.2, "{m:?}");
         let drop = |b: &BgNbd| b.a / (b.a + b.b);
         assert!((drop(&m) / drop(&truth) - 1.0).abs() < 0.25, "{m:?}");
+        // Summed in parallel chunks: the same fit, bit for bit, on 1 or 3 threads.
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            assert_eq!(pool.install(|| BgNbd::fit(&data)), Some(m), "{threads} threads");
+        }
     }
 
     #[test]
