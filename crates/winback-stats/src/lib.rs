@@ -309,7 +309,11 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     }
     d = 1.0 / d;
     let mut h = d;
-    for m in 1..500 {
+    // The fraction needs about √max(a, b) terms: 500 served counts up to ~10^4, and
+    // gave wrong, non-monotone values near the mean at 10^8 (a model file may hold
+    // posteriors up to 10^12).
+    let terms = (10.0 * a.max(b).sqrt()).clamp(500.0, 2e7) as u32;
+    for m in 1..terms {
         let m = f64::from(m);
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
@@ -345,6 +349,18 @@ fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cdf_holds_for_posteriors_of_millions() {
+        // Near the mean a Beta this concentrated is a normal: cdf(mean) ≈ ½.
+        for (a, b) in [(1e6, 9e6), (1e8, 9e8), (1e9, 9e9)] {
+            let c = Beta { alpha: a, beta: b }.cdf(0.1);
+            assert!((c - 0.5).abs() < 2e-3, "Beta({a}, {b}).cdf(0.1) = {c}");
+            let sd = (a * b / ((a + b) * (a + b) * (a + b + 1.0))).sqrt();
+            let up = Beta { alpha: a, beta: b }.cdf(0.1 + sd);
+            assert!((up - 0.8413).abs() < 2e-3, "Beta({a}, {b}).cdf(mean + sd) = {up}");
+        }
+    }
 
     #[test]
     fn degenerate_inputs_give_an_answer_instead_of_hanging_or_panicking() {
