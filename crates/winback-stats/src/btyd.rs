@@ -149,12 +149,16 @@ impl BgNbd {
         // Both forms give ln((1−z)^(r+x) ₂F₁(r+x, b+x; c; z)); the one whose terms
         // shrink sooner is summed (a term's ratio tends to p·q/c · z at its start).
         let euler = (a + b - 1.0 - r).abs() * (a - 1.0).abs() <= (r + x) * (b + x);
-        let ln_rest = if euler {
-            (a - 1.0) * ln_1mz + ln_hyp2f1(a + b - 1.0 - r, a - 1.0, c, z)
+        // The sum can be negative (a one-purchase customer with a + b < 1 has c < 0):
+        // its sign is carried apart from the logarithm of its size.
+        let ((ln_f, sign), pre) = if euler {
+            (ln_hyp2f1(a + b - 1.0 - r, a - 1.0, c, z), (a - 1.0) * ln_1mz)
         } else {
-            (r + x) * ln_1mz + ln_hyp2f1(r + x, b + x, c, z)
+            (ln_hyp2f1(r + x, b + x, c, z), (r + x) * ln_1mz)
         };
-        let num = c / (a - 1.0) * (-ln_rest.exp_m1());
+        let ln_rest = pre + ln_f;
+        let one_minus = if sign > 0.0 { -ln_rest.exp_m1() } else { 1.0 + ln_rest.exp() };
+        let num = c / (a - 1.0) * one_minus;
         let den = if x > 0.0 { 1.0 + (a / (b + x - 1.0)) * ((alpha + p.t) / (alpha + p.t_x)).powf(r + x) } else { 1.0 };
         let e = num / den;
         if e.is_finite() {
@@ -280,13 +284,14 @@ impl BgNbd {
 /// Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1`.
 #[cfg(test)]
 fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
-    ln_hyp2f1(a, b, c, z).exp()
+    let (ln, sign) = ln_hyp2f1(a, b, c, z);
+    sign * ln.exp()
 }
 
-/// The logarithm of Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1`
-/// and a positive sum, summed with a running scale so that terms beyond `f64`'s range
-/// (parameters in the millions) neither overflow nor lose the sum.
-fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
+/// Gauss's hypergeometric series `₂F₁(a, b; c; z)` for `0 ≤ z < 1` as the logarithm
+/// of its size and its sign (±1), summed with a running scale so that terms beyond
+/// `f64`'s range (parameters in the millions) neither overflow nor lose the sum.
+fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> (f64, f64) {
     // sum and term are both scaled by e^(−shift).
     let (mut term, mut sum, mut shift) = (1.0f64, 1.0f64, 0.0f64);
     for k in 0..1_000_000 {
@@ -302,7 +307,7 @@ fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> f64 {
             break;
         }
     }
-    sum.ln() + shift
+    (sum.abs().ln() + shift, if sum < 0.0 { -1.0 } else { 1.0 })
 }
 
 /// Nelder–Mead minimisation from `start` with initial steps `step`; returns the best
@@ -478,6 +483,13 @@ mod tests {
                 assert!(e60.is_finite() && e60 >= pb * (1.0 - 1e-9) && e60 > e30 && e30 > 0.0, "{m:?} {p:?}: E30 {e30} E60 {e60} P {pb}");
             }
         }
+        // a + b < 1: a one-purchase customer's series has c = a+b−1 < 0 and a negative
+        // sum (values by mpmath's hyp2f1 in eq. 10; the logarithm of the sum gave NaN
+        // and the fallback bound, 1.5 and 20.0).
+        let m = BgNbd { r: 1.0, alpha: 10.0, a: 0.3, b: 0.5 };
+        assert!((m.expected_purchases(&pat(0.0, 0.0, 30.0), 60.0) - 1.0750).abs() < 1e-3, "{}", m.expected_purchases(&pat(0.0, 0.0, 30.0), 60.0));
+        let m = BgNbd { r: 2.0, alpha: 1.0, a: 0.5, b: 0.3 };
+        assert!((m.expected_purchases(&pat(0.0, 0.0, 5.0), 60.0) - 3.588).abs() < 2e-3, "{}", m.expected_purchases(&pat(0.0, 0.0, 5.0), 60.0));
         // With a/(a+b) → 0 (no dropout) E tends to the NBD's (r+x) t / (α+T).
         let m = BgNbd { r: 0.3, alpha: 12.0, a: 1e6, b: 1e12 };
         let p = pat(5.0, 115.0, 120.0);
