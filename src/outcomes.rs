@@ -59,7 +59,8 @@ fn fnv(bytes: &[u8]) -> u64 {
 /// Reads outcomes; rows keyed by `customer_id` are mapped to their group in `scores`
 /// (a customer not in the scores is an error naming the line).
 pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate::Scores>) -> Result<WaveOutcomes> {
-    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    // Line ends as every winback CSV reader sees them (a Windows file's lines numbered right).
+    let mut r = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(winback_core::read::LineEnds::new(reader));
     let bad = |line: u64, column: &str, value: &str, message: &str| Error::BadOutcome {
         file: source.to_string(),
         line,

@@ -298,3 +298,15 @@ fn a_per_group_wave_read_at_another_date_warns() {
     let later = m.score(&h, at + 7).unwrap();
     assert!(later.warnings.iter().any(|w| w.starts_with("wave 1 (counts per group) was recorded at ")), "{:?}", later.warnings);
 }
+
+/// Outcome files from Windows (`\r\n`) or old Macs (`\r`) name the right line.
+#[test]
+fn outcome_errors_name_the_line_whatever_the_line_ends() {
+    for eol in ["\n", "\r\n", "\r"] {
+        let csv = format!("group,contacted,came_back{eol}1,10,2{eol}2,ten,1{eol}");
+        let e = read_outcomes(csv.as_bytes(), "w.csv").unwrap_err().to_string();
+        assert!(e.starts_with("w.csv, line 3"), "{eol:?}: {e}");
+        let ok = read_outcomes(format!("group,contacted,came_back{eol}1,10,2{eol}2,8,1{eol}").as_bytes(), "w.csv").unwrap();
+        assert_eq!(ok.fingerprint, read_outcomes("group,contacted,came_back\n1,10,2\n2,8,1\n".as_bytes(), "w.csv").unwrap().fingerprint, "{eol:?}");
+    }
+}

@@ -108,8 +108,9 @@ fn stored(a: &ArrayRef, r: usize) -> String {
     if a.is_null(r) {
         return String::new();
     }
-    match arrow_cast::cast(a, &DataType::Int64) {
-        Ok(i) => format!("{} as {}", i.as_primitive::<arrow_array::types::Int64Type>().value(r), a.data_type()),
+    // One value, not the column: this runs for every bad row.
+    match arrow_cast::cast(&a.slice(r, 1), &DataType::Int64) {
+        Ok(i) => format!("{} as {}", i.as_primitive::<arrow_array::types::Int64Type>().value(0), a.data_type()),
         Err(_) => display(a, r),
     }
 }
@@ -741,7 +742,8 @@ pub fn read_attribute_batches(
             for a in arrays {
                 let d = cast(a, &DataType::Date32, source)?;
                 let d = d.as_primitive::<Date32Type>();
-                v.extend((0..d.len()).map(|r| d.is_valid(r).then(|| d.value(r))));
+                // A day outside years 1 to 9999 (a null sentinel) is a missing value.
+                v.extend((0..d.len()).map(|r| d.is_valid(r).then(|| d.value(r)).filter(|&day| crate::date::in_file_range(i64::from(day)))));
             }
             AttrValues::Date(v)
         } else {

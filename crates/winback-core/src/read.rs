@@ -95,79 +95,58 @@ pub(crate) fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
 
 /// A CSV reader with the header resolved to column indices.
 /// A reader that ends every line with `\n`: `\r\n` becomes `\n` and a lone `\r`
-/// (old Mac files) becomes `\n`. The CSV parser counts lines by `\n` and, at a
-/// `\r\n`, takes a record's position before its `\n`: on Windows files every
-/// line number was one too low, and on `\r` files every line was line 1.
-pub(crate) struct LineEnds<R> {
+/// (old Mac files) becomes `\n`, also inside quoted fields (a quoted `"a\r\nb"`
+/// reads as `"a\nb"`). The CSV parser counts lines by `\n` and, at a `\r\n`,
+/// takes a record's position before its `\n`: on Windows files every line number
+/// was one too low, and on `\r` files every line was line 1. Every CSV reader of
+/// winback reads through it (purchases, attributes, outcomes).
+///
+/// ```
+/// use std::io::Read;
+/// let mut out = String::new();
+/// winback_core::read::LineEnds::new("a,b\r\nc\rd\n".as_bytes()).read_to_string(&mut out)?;
+/// assert_eq!(out, "a,b\nc\nd\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct LineEnds<R> {
     inner: R,
-    /// The previous read ended in `\r`, not yet written.
-    cr: bool,
+    /// The last byte handed on was a `\r` (written as `\n`): a `\n` right after it
+    /// is the same line end and is dropped.
+    after_cr: bool,
 }
 
 impl<R> LineEnds<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        LineEnds { inner, cr: false }
+    /// Wraps a reader.
+    pub fn new(inner: R) -> Self {
+        LineEnds { inner, after_cr: false }
     }
 }
 
 impl<R: Read> Read for LineEnds<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
         loop {
-            // A `\r` held back from the previous read becomes this read's first `\n`
-            // (and a `\n` right after it is then dropped).
-            let (start, held) = if self.cr { (1, true) } else { (0, false) };
-            let got = self.inner.read(&mut buf[start..])?;
+            let got = self.inner.read(buf)?;
             if got == 0 {
-                if held {
-                    self.cr = false;
-                    buf[0] = b'\n';
-                    return Ok(1);
-                }
                 return Ok(0);
             }
-            let end = start + got;
-            let mut r = start;
+            if !self.after_cr && !buf[..got].contains(&b'\r') {
+                return Ok(got);
+            }
             let mut w = 0;
-            if held {
-                buf[0] = b'\n';
-                w = 1;
-                if buf[r] == b'\n' {
-                    r += 1;
+            for r in 0..got {
+                let c = buf[r];
+                if c == b'\n' && self.after_cr {
+                    self.after_cr = false;
+                    continue;
                 }
-                self.cr = false;
+                self.after_cr = c == b'\r';
+                buf[w] = if c == b'\r' { b'\n' } else { c };
+                w += 1;
             }
-            if !buf[r..end].contains(&b'\r') {
-                if r != w {
-                    buf.copy_within(r..end, w);
-                }
-                w += end - r;
-            } else {
-                while r < end {
-                    let c = buf[r];
-                    if c == b'\r' {
-                        if r + 1 == end {
-                            self.cr = true;
-                        } else {
-                            buf[w] = b'\n';
-                            w += 1;
-                            if buf[r + 1] == b'\n' {
-                                r += 1;
-                            }
-                        }
-                    } else {
-                        buf[w] = c;
-                        w += 1;
-                    }
-                    r += 1;
-                }
-            }
+            // Nothing left (the `\n` of a `\r\n` alone): read on rather than report the end.
             if w > 0 {
                 return Ok(w);
             }
-            // Only a held-back `\r`: read again rather than report the end.
         }
     }
 }
@@ -186,37 +165,28 @@ pub(crate) fn count_line_ends(bytes: &[u8], cr: &mut bool) -> u64 {
     n
 }
 
-/// The offset in the file of the `pos`-th byte that [`LineEnds`] hands on (a `\r`
-/// followed by `\n` is not handed on).
+/// The offset in the file just after the first `pos` bytes that [`LineEnds`]
+/// hands on, past a dropped `\n` (of a `\r\n`) right there.
 fn raw_offset(path: &Path, pos: u64) -> Result<u64> {
     let io = |e| Error::Io { path: path.to_path_buf(), source: e };
     let mut f = BufReader::new(File::open(path).map_err(io)?);
     let (mut raw, mut out, mut prev_cr) = (0u64, 0u64, false);
     let mut buf = [0u8; 64 * 1024];
-    while out < pos {
+    loop {
         let got = f.read(&mut buf).map_err(io)?;
         if got == 0 {
-            break;
+            return Ok(raw);
         }
         for &c in &buf[..got] {
-            // The previous `\r` is handed on unless this byte is its `\n`.
-            if prev_cr && c != b'\n' {
-                out += 1;
-            }
-            if out >= pos {
+            let dropped = c == b'\n' && prev_cr;
+            if out == pos && !dropped {
                 return Ok(raw);
             }
-            if c != b'\r' {
-                out += 1;
-            }
+            out += u64::from(!dropped);
             prev_cr = c == b'\r';
             raw += 1;
-            if out >= pos && !prev_cr {
-                return Ok(raw);
-            }
         }
     }
-    Ok(raw)
 }
 
 pub(crate) struct CsvTable<R: Read> {

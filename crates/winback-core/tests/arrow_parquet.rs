@@ -505,4 +505,13 @@ fn attribute_batches_with_other_columns_are_refused() {
     .unwrap();
     assert!(read_attribute_batches([Ok(b1.clone()), Ok(swapped)], "attrs", "id").is_err());
     assert!(read_attribute_batches([Ok(b1.clone()), Ok(b1)], "attrs", "id").is_ok());
+    // A date attribute outside years 1 to 9999 (an i32::MIN sentinel) is missing.
+    let d = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["a", "b"])) as _),
+        ("joined", Arc::new(Date32Array::from(vec![i32::MIN, 19_000])) as _),
+    ])
+    .unwrap();
+    let a = read_attribute_batches([Ok(d)], "attrs", "id").unwrap();
+    let col = &a.columns()[0];
+    assert!(matches!(&col.values, winback_core::attributes::AttrValues::Date(v) if v == &vec![None, Some(19_000)]), "{:?}", col.values);
 }

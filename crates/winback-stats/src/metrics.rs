@@ -20,17 +20,24 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Two scores in one block of ties (NaNs of a sign tie with each other; `total_cmp`
-/// sorts them next to each other).
+/// Two scores in one block of ties (every NaN ties with every other).
 fn same(a: f64, b: f64) -> bool {
     a == b || (a.is_nan() && b.is_nan())
+}
+
+/// The order of two scores: numbers by value, every NaN above every number (a NaN
+/// computed at run time, 0/0, carries the sign bit, which `total_cmp` alone puts
+/// below every number).
+fn order(a: f64, b: f64) -> std::cmp::Ordering {
+    let canon = |v: f64| if v.is_nan() { f64::NAN } else { v };
+    canon(a).total_cmp(&canon(b))
 }
 
 /// Area under the ROC curve (Mann–Whitney, ties count ½). 0.5 when one class is absent.
 pub fn auc(score: &[f64], y: &[bool]) -> f64 {
     let (score, y) = (&score[..score.len().min(y.len())], &y[..score.len().min(y.len())]);
     let mut idx: Vec<usize> = (0..score.len()).collect();
-    idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    idx.sort_by(|&a, &b| order(score[a], score[b]));
     let (mut rank_sum, mut pos) = (0.0, 0usize);
     let mut i = 0;
     while i < idx.len() {
@@ -124,7 +131,7 @@ pub fn ece(table: &[CalibrationRow]) -> f64 {
 /// row, so with large ties the top deciles can be empty.
 pub fn deciles(score: &[f64]) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..score.len()).collect();
-    idx.sort_by(|&a, &b| score[a].total_cmp(&score[b]));
+    idx.sort_by(|&a, &b| order(score[a], score[b]));
     let n = score.len().max(1);
     let mut out = vec![1; score.len()];
     let mut i = 0;
@@ -151,7 +158,7 @@ pub fn capture_at(score: &[f64], y: &[bool], share: f64) -> f64 {
         return 0.0;
     }
     let mut idx: Vec<usize> = (0..score.len()).collect();
-    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    idx.sort_by(|&a, &b| order(score[b], score[a]));
     let k = share.clamp(0.0, 1.0) * score.len() as f64;
     let (mut taken, mut found) = (0.0, 0.0);
     let mut i = 0;
@@ -175,7 +182,7 @@ pub fn capture_at(score: &[f64], y: &[bool], share: f64) -> f64 {
 fn uplift_blocks(score: &[f64], treated: &[bool], y: &[bool]) -> Vec<[f64; 5]> {
     let n = score.len().min(treated.len()).min(y.len());
     let mut idx: Vec<usize> = (0..n).collect();
-    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]).then(a.cmp(&b)));
+    idx.sort_by(|&a, &b| order(score[b], score[a]).then(a.cmp(&b)));
     let mut acc = [0.0; 5];
     let mut out = vec![acc];
     let mut i = 0;
@@ -316,10 +323,12 @@ pub struct Metrics {
 
 /// All metrics of probabilities `p` with bins `bin` (groups) against outcomes `y`.
 pub fn evaluate(p: &[f64], y: &[bool], bin: &[usize]) -> Metrics {
+    let n = p.len().min(y.len()).min(bin.len());
+    let (p, y, bin) = (&p[..n], &y[..n], &bin[..n]);
     let calibration = calibration_table(p, y, bin);
     Metrics {
-        count: p.len(),
-        base_rate: if y.is_empty() { 0.0 } else { y.iter().filter(|&&b| b).count() as f64 / y.len() as f64 },
+        count: n,
+        base_rate: if n == 0 { 0.0 } else { y.iter().filter(|&&b| b).count() as f64 / n as f64 },
         auc: auc(p, y),
         brier: brier(p, y),
         log_loss: log_loss(p, y),
@@ -340,8 +349,10 @@ mod tests {
         // Two NaNs are one block of ties: ½ either way (it was 0 or 1 by row order).
         assert_eq!(auc(&[f64::NAN, f64::NAN], &[true, false]), 0.5);
         assert_eq!(auc(&[f64::NAN, f64::NAN], &[false, true]), 0.5);
-        // NaN ranks above every number.
+        // NaN ranks above every number, a NaN with its sign bit (0/0 at run time) too.
         assert_eq!(auc(&[f64::NAN, 0.3], &[true, false]), 1.0);
+        assert_eq!(auc(&[-f64::NAN, 0.3], &[true, false]), 1.0);
+        assert_eq!(auc(&[-f64::NAN, f64::NAN, 0.3], &[true, false, false]), 0.75);
         assert_eq!(deciles(&[f64::NAN, f64::NAN, 1.0]), deciles(&[f64::NAN, f64::NAN, 1.0]));
         let d = deciles(&[f64::NAN, 1.0, f64::NAN]);
         assert_eq!(d[0], d[2]);
