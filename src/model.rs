@@ -696,6 +696,31 @@ pub(crate) fn grow(
 pub(crate) fn plan_with_controls(mut candidates: Vec<Candidate>, customers: Vec<CustomerScore>, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
     let before: Vec<usize> = candidates.iter().map(|c| c.group).collect();
     let control = hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
+    if candidates.is_empty() {
+        // Nobody left to contact (a wave took everyone, or the rest are all held out
+        // as controls): an empty plan, not an error — feedback must still record the wave.
+        params.validate()?;
+        let skipped: Vec<winback_rank::Skipped> = before
+            .iter()
+            .map(|&g| winback_rank::Skipped { group: g, customers: control.get(&g).copied().unwrap_or(0), reason: StopReason::HeldOut, cost_saved: 0.0, winbacks_forgone: 0.0 })
+            .collect();
+        let stop = if skipped.is_empty() { StopReason::AllContacted } else { StopReason::HeldOut };
+        let empty = Plan {
+            params: params.clone(),
+            steps: Vec::new(),
+            skipped,
+            stop,
+            contacts: 0,
+            expected_winbacks: 0.0,
+            revenue: 0.0,
+            cost: 0.0,
+            profit: 0.0,
+            cost_saved: 0.0,
+            gains: Vec::new(),
+        };
+        let list = contact_list(&empty, &candidates, &[])?;
+        return Ok((empty, list));
+    }
     let mut p = plan(&candidates, params)?;
     let held_out: Vec<usize> = before.into_iter().filter(|g| !candidates.iter().any(|c| c.group == *g)).collect();
     let customers: Vec<CustomerScore> =

@@ -310,3 +310,25 @@ fn outcome_errors_name_the_line_whatever_the_line_ends() {
         assert_eq!(ok.fingerprint, read_outcomes("group,contacted,came_back\n1,10,2\n2,8,1\n".as_bytes(), "w.csv").unwrap().fingerprint, "{eol:?}");
     }
 }
+
+/// A wave that leaves nobody to plan (everyone contacted or held out as a control)
+/// is recorded, with an empty re-plan: the re-plan's "no candidate groups" error
+/// used to lose the whole wave.
+#[test]
+fn a_wave_that_leaves_nobody_to_plan_is_still_recorded() {
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let params = PlanParams { control_share: 0.3, ..Default::default() };
+    let (_, list) = m.plan(&s, &params).unwrap();
+    let mut csv = String::from("customer_id,arm,came_back\n");
+    for (i, r) in list.iter().enumerate() {
+        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 4 == 0)));
+    }
+    let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
+    let fb = m.feedback(&s, &wave, &params).unwrap();
+    assert_eq!(fb.wave, 1);
+    assert!(fb.contacts.iter().all(|r| r.arm == winback::rank::Arm::Control), "only controls are left");
+    assert_eq!(fb.plan.contacts, 0);
+    assert!(fb.plan.skipped.iter().all(|k| k.reason == winback::rank::StopReason::HeldOut));
+    assert_eq!(m.waves.len(), 1);
+}
