@@ -51,6 +51,10 @@ pub enum Error {
     /// A feature window must be 1 to 36500 days.
     #[error("feature windows must be between 1 and 36500 days, got {0}")]
     InvalidWindow(i64),
+    /// An uplift plan given a cost per contact but no value per win-back: an uplift
+    /// model knows no spend, so every group would be unprofitable.
+    #[error("an uplift plan with a cost per contact needs a value per win-back (value_per_winback, CLI --value-per-winback): an uplift model knows no spend, so without it every group is unprofitable and nobody is contacted")]
+    UpliftCostWithoutValue,
     /// The priority feature is not a feature of the schema.
     #[error("priority feature {name:?} is not a feature (available: {available})")]
     UnknownPriorityFeature {
@@ -227,6 +231,7 @@ impl Error {
             | Error::InvalidRecentWeight(_)
             | Error::InvalidWindow(_)
             | Error::UnknownPriorityFeature { .. }
+            | Error::UpliftCostWithoutValue
             | Error::CampaignColumn { .. }
             | Error::NoParquetSupport { .. } => K::Parameter,
             _ => K::Data,

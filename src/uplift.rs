@@ -418,11 +418,16 @@ impl UpliftModel {
     /// (contacts × effect), groups whose effect interval lies wholly below
     /// `min_effect` (default 0) left out, and with a cost and a value per win-back
     /// (`value_per_winback`; an uplift model knows no spend) money-losing groups
-    /// too. `control_share` keeps a holdout in every group, as in
+    /// too (a cost without a value is refused: [`Error::UpliftCostWithoutValue`]).
+    /// A group whose held-out customers lack one arm has no measured effect and is
+    /// left out. `control_share` keeps a holdout in every group, as in
     /// [`crate::WinbackModel::plan`]. Returns the plan and the contact list.
     pub fn plan(&self, scores: &[UpliftScore], params: &winback_rank::PlanParams) -> Result<(winback_rank::Plan, Vec<winback_rank::ContactRow>)> {
         let params = winback_rank::PlanParams { objective: winback_rank::Objective::Incremental, ..params.clone() };
         params.validate()?;
+        if params.cost_per_contact > 0.0 && params.value_per_winback.is_none() {
+            return Err(Error::UpliftCostWithoutValue);
+        }
         // Customer-id order whatever order the list came in; a customer listed twice is refused.
         let mut sorted = scores.to_vec();
         sorted.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
@@ -453,10 +458,13 @@ impl UpliftModel {
                     effect_low: gr.effect_low,
                     effect_high: gr.effect_high,
                 };
+                // An arm with no held-out customer measured nothing: the group's rate
+                // there is the prior alone, and the plan treats the effect as unknown.
+                let measured = gr.honest_contacted > 0 && gr.honest_control > 0;
                 winback_rank::Candidate {
                     posterior: Some(gr.contact_posterior),
                     label: gr.sentence.clone(),
-                    effect: Some(effect),
+                    effect: measured.then_some(effect),
                     ..winback_rank::Candidate::new(g, n, gr.contact_rate, low, high, 0.0)
                 }
             })

@@ -116,6 +116,13 @@ fn effects_by_hand_and_row_order_does_not_matter() {
     assert!(plan.skipped.iter().any(|k| k.group == 2));
     rows.reverse();
     assert_eq!(plan_of(&rows).1, list);
+    // A cost without a value per win-back: refused (every group scored 0 − cost and
+    // nobody was contacted, with a plan that looked fine).
+    let scores = model.score(&table("id,vip,constant
+a,1,1
+")).unwrap();
+    let e = model.plan(&scores, &PlanParams { cost_per_contact: 0.1, ..Default::default() }).unwrap_err();
+    assert!(matches!(e, winback::Error::UpliftCostWithoutValue), "{e}");
 }
 
 #[test]
