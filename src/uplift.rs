@@ -473,6 +473,22 @@ impl UpliftModel {
         crate::model::plan_with_controls(candidates, customers, &params)
     }
 
+    /// [`UpliftModel::evaluate`] on a table that may lack the history's features: a
+    /// model grown on a table with them ([`with_history_features`], CLI `uplift
+    /// --transactions`) gets them added at the model's own date, as the fit did.
+    pub fn evaluate_with_history(&self, table: &Attributes, history: &winback_core::History) -> Result<UpliftEvaluation> {
+        use winback_core::features::Source;
+        let column = |f: &winback_core::features::Feature| match &f.source {
+            Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => Some(n.clone()),
+            _ => None,
+        };
+        let lacks = self.schema.features.iter().filter_map(column).any(|n| table.column(&n).is_none());
+        match self.schema.at {
+            Some(at) if lacks => self.evaluate(&with_history_features(table, history, at, &Default::default())?.0),
+            _ => self.evaluate(table),
+        }
+    }
+
     /// Measures the groups on a campaign table with the same columns (customers
     /// the fit did not see): effect per group, Qini curve and coefficient, uplift
     /// in the top 30%.

@@ -965,6 +965,11 @@ fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
 
 fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     use winback::uplift::{UpliftModel, UpliftOptions};
+    // One thing on stdout: the group table (-o -), the contact list (--contacts -) or the JSON summary.
+    let on_stdout = [cli.json, c.output.as_deref() == Some("-"), c.contacts.as_deref() == Some("-")].iter().filter(|&&b| b).count();
+    if on_stdout > 1 {
+        return Err(usage("one thing on stdout: --json, `-o -` and `--contacts -` each print there; write the others to files"));
+    }
     let history = match (&c.history.transactions, &c.at) {
         (Some(_), Some(at)) => Some((c.history.load(cli.quiet)?.0, day(at, "--at")?)),
         (Some(_), None) => return Err(usage("--transactions needs --at (the wave's scoring date)")),
@@ -996,24 +1001,31 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
             step(cli.quiet, "growing uplift groups", || UpliftModel::fit(&table, &options))?
         }
     };
-    if let Some(p) = &c.save {
-        model.save(p)?;
-    }
-    if let Some(o) = &c.output {
-        output::write(&winback::uplift_groups_table(&model)?, o)?;
-    }
+    // Everything that can fail comes before anything is written: a bad --evaluate or
+    // --plan table left a new model file and group table behind with exit 1.
     let evaluation = c.evaluate.as_deref().map(|p| read(p).and_then(|(t, _)| Ok(model.evaluate(&t)?))).transpose()?;
     let planned = match &c.plan {
         Some(p) => {
             let (list, _) = read(p)?;
-            let (plan, contacts) = model.plan(&model.score(&list)?, &c.plan_opts.params())?;
-            if let Some(o) = &c.contacts {
-                output::write(&winback::contacts_table(&contacts)?, o)?;
-            }
-            Some(plan)
+            Some(model.plan(&model.score(&list)?, &c.plan_opts.params())?)
         }
         None => None,
     };
+    let contacts_table = match (&planned, &c.contacts) {
+        (Some((_, contacts)), Some(_)) => Some(winback::contacts_table(contacts)?),
+        _ => None,
+    };
+    let groups_table = c.output.as_ref().map(|_| winback::uplift_groups_table(&model)).transpose()?;
+    if let Some(p) = &c.save {
+        model.save(p)?;
+    }
+    if let (Some(t), Some(o)) = (&groups_table, &c.output) {
+        output::write(t, o)?;
+    }
+    if let (Some(t), Some(o)) = (&contacts_table, &c.contacts) {
+        output::write(t, o)?;
+    }
+    let planned = planned.map(|(plan, _)| plan);
     if cli.json {
         return print_json(&serde_json::json!({
             "report": model.report,
@@ -1023,7 +1035,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
             "plan": planned.as_ref().map(|p| p.summary()),
         }));
     }
-    if c.output.as_deref() == Some("-") {
+    if c.output.as_deref() == Some("-") || c.contacts.as_deref() == Some("-") {
         return Ok(());
     }
     let r = &model.report;
@@ -1120,7 +1132,8 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
         (Some(u), Some(t)) => {
             let text = std::fs::read_to_string(u).map_err(|e| io_failure(u, e))?;
             let model = winback::uplift::UpliftModel::from_json(&text, &u.display().to_string())?;
-            let eval = model.evaluate(&Attributes::read_csv(t, &c.uplift_id_col, &Default::default())?)?;
+            let table = Attributes::read_csv(t, &c.uplift_id_col, &Default::default())?;
+            let eval = model.evaluate_with_history(&table, &h)?;
             Some((model, eval))
         }
         _ => None,

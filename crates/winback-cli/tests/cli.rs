@@ -606,6 +606,23 @@ fn feedback_with_a_control_group_and_the_campaign() {
     let rules: Vec<&str> = u["groups"].as_array().unwrap().iter().map(|g| g["sentence"].as_str().unwrap()).collect();
     assert!(rules.len() >= 2, "{rules:?}");
     winback().args(["uplift", "--table", file.to_str().unwrap(), "--transactions", "x.csv"]).assert().code(2);
+    // The report evaluates such a model on an outcome table too (it has no features of
+    // its own: the report adds the history's, as `uplift` did; it failed on `recency_days`).
+    let up_hist = tmp("uplift-history.json");
+    winback()
+        .args(["uplift", "--table", file.to_str().unwrap(), "--groups", "4", "--save", up_hist.to_str().unwrap(), "-q"])
+        .args(retail())
+        .assert()
+        .success();
+    let html_hist = tmp("report-uplift-history.html");
+    winback()
+        .arg("report")
+        .args(["--model", m.to_str().unwrap(), "--uplift", up_hist.to_str().unwrap(), "--uplift-table", file.to_str().unwrap(), "--cutoffs", "2011-10-01"])
+        .args(retail())
+        .args(["-o", html_hist.to_str().unwrap()])
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&html_hist).unwrap().contains("Qini"));
     // Every other command still requires --transactions.
     winback().args(["score", "--model", m.to_str().unwrap(), "--at", "2011-12-10"]).assert().code(2).stderr(predicates::str::contains("--transactions"));
     // The report has a section for the wave (effect per group, with a chart), and uplift
@@ -626,6 +643,19 @@ fn feedback_with_a_control_group_and_the_campaign() {
     let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     let contacts = v["plan"]["contacts"].as_u64().unwrap();
     assert!(contacts > 1000 && contacts < 32_000, "{contacts}");
+    // One thing on stdout (the contact list and the JSON summary were printed one after
+    // the other); a bad --plan table writes nothing (the model file was already replaced).
+    winback()
+        .args(["uplift", "--model", up.to_str().unwrap(), "--plan", &hill("holdout"), "--value-per-winback", "3", "--contacts", "-", "--json"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("one thing on stdout"));
+    let saved = tmp("uplift-not-written.json");
+    winback()
+        .args(["uplift", "--model", up.to_str().unwrap(), "--plan", "/nonexistent/list.csv", "--save", saved.to_str().unwrap(), "-q"])
+        .assert()
+        .failure();
+    assert!(!saved.exists(), "nothing is written when a later step fails");
     let html = tmp("report-waves.html");
     winback()
         .arg("report")
