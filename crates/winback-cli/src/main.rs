@@ -869,6 +869,11 @@ fn finish_plan(p: &Plan, list: &[winback::rank::ContactRow], output: &Option<Str
     if let Some(o) = output {
         output::write(&winback::contacts_table(list)?, o)?;
     }
+    print_plan_summary(p, output, cli, extra)
+}
+
+/// The plan's summary (text, or JSON with `extra` fields), unless the table took stdout.
+fn print_plan_summary(p: &Plan, output: &Option<String>, cli: &Cli, extra: &[(&str, serde_json::Value)]) -> Res<()> {
     let stdout_taken = output.as_deref() == Some("-");
     if cli.json && !stdout_taken {
         let mut v = serde_json::to_value(p.summary()).unwrap_or_default();
@@ -908,6 +913,16 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     // flag or file leaves it as it was, so a corrected re-run counts the wave once.
     let fb = m.feedback(&s, &wave, &c.plan.params())?;
     let out = c.model_out.clone().unwrap_or_else(|| c.model.clone());
+    let extra = [("wave", fb.wave.into()), ("groups", serde_json::to_value(&fb.effects).unwrap_or_default())];
+    // The contact list is written to a temporary file, the model saved, and only then
+    // the list put in place and the summary printed: when either write fails, the wave
+    // is not recorded and no list of it is left behind, and the corrected re-run
+    // records it once.
+    let staged = c.output.as_ref().map(|o| output::stage(&winback::contacts_table(&fb.contacts)?, o)).transpose()?;
+    m.save(&out)?;
+    if let Some(st) = staged {
+        st.commit()?;
+    }
     if !cli.json && c.output.as_deref() != Some("-") && !fb.effects.is_empty() {
         outln!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
         outln!("group | contacted | came back | control | came back | effect [interval]");
@@ -918,11 +933,7 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
             );
         }
     }
-    let extra = [("wave", fb.wave.into()), ("groups", serde_json::to_value(&fb.effects).unwrap_or_default())];
-    // The model file is written last: when the contact list cannot be written, the
-    // wave is not recorded, and the corrected re-run records it once.
-    finish_plan(&fb.plan, &fb.contacts, &c.output, cli, &extra)?;
-    m.save(&out)?;
+    print_plan_summary(&fb.plan, &c.output, cli, &extra)?;
     if !cli.quiet && !cli.json {
         eprintln!("recorded wave {} ({} group outcome(s), {}) into {}", fb.wave, wave.outcomes.len(), wave.source, out.display());
     }

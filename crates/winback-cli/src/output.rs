@@ -22,10 +22,62 @@ fn cell(a: &dyn Array, r: usize) -> String {
 }
 
 /// Writes `batch` to `target`: `-` = CSV on stdout, `*.parquet` = Parquet, else CSV.
+/// A file is written whole or not at all: through a temporary file beside it,
+/// renamed over it at the end (a full disk left a truncated list, or a Parquet file
+/// without its footer, in place of the previous good one).
 pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
+    stage(batch, target)?.commit()
+}
+
+/// A table written to a temporary file, put in place by [`Staged::commit`]
+/// (removed when dropped uncommitted): a command can write its table, then save a
+/// model, and put the table in place only when both succeeded.
+pub struct Staged {
+    tmp: Option<std::path::PathBuf>,
+    target: String,
+}
+
+impl Staged {
+    /// Renames the temporary file over the target.
+    pub fn commit(mut self) -> Result<(), Failure> {
+        match self.tmp.take() {
+            Some(tmp) => std::fs::rename(&tmp, &self.target).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Failure::Data(format!("cannot write {}: {e}", self.target))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Writes `batch` for `target` (see [`write`]): stdout at once, a file to a
+/// temporary file beside it.
+pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
+    if target == "-" {
+        write_to(batch, target, target)?;
+        return Ok(Staged { tmp: None, target: target.to_string() });
+    }
+    let path = std::path::Path::new(target);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let staged = Staged { tmp: Some(tmp.clone()), target: target.to_string() };
+    write_to(batch, target, &tmp.to_string_lossy())?;
+    Ok(staged)
+}
+
+/// Writes `batch` in `target`'s format (by its name) to `dest`.
+fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure> {
     let fail = |e: String| Failure::Data(format!("cannot write {target}: {e}"));
     if target.ends_with(".parquet") {
-        let f = std::fs::File::create(target).map_err(|e| fail(e.to_string()))?;
+        let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| fail(e.to_string()))?;
         w.write(batch).map_err(|e| fail(e.to_string()))?;
         w.close().map_err(|e| fail(e.to_string()))?;
@@ -34,7 +86,7 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
     let sink: Box<dyn std::io::Write> = if target == "-" {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::fs::File::create(target).map_err(|e| fail(e.to_string()))?)
+        Box::new(std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?)
     };
     // Stdout closed by its reader (`| head`): stop quietly (see `Failure::Closed`).
     let csv_fail = |e: csv::Error| match e.kind() {

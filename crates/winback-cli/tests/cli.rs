@@ -146,6 +146,18 @@ fn fit_score_plan_and_feedback() {
         .code(2)
         .stderr(predicate::str::contains("margin must be in (0, 1], got 2"));
     assert_eq!(std::fs::read_to_string(&m).unwrap(), untouched);
+    // The model cannot be saved: the command fails and leaves no contact list of the
+    // unrecorded wave behind (it was written first, with a success-looking summary).
+    let list_not_written = tmp("wave1-contacts-not-written.csv");
+    winback()
+        .arg("feedback")
+        .args(["--model", m.to_str().unwrap(), "--model-out", "/nonexistent/dir/m.json", "--outcomes", outcomes.to_str().unwrap()])
+        .args(["-o", list_not_written.to_str().unwrap(), "--json"])
+        .args(retail())
+        .assert()
+        .code(1)
+        .stdout(predicate::str::is_empty());
+    assert!(!list_not_written.exists());
     // More contacts than the group has customers: refused.
     std::fs::write(&outcomes, "group,contacted,came_back\n9,100000,1\n").unwrap();
     winback()
