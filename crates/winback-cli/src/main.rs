@@ -758,7 +758,7 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
 }
 
 fn group_table(m: &WinbackModel) -> String {
-    let mut s = format!("{:>5} {:>8} {:>6} {:>24}  rule\n", "group", "size", "share", "probability [90%]");
+    let mut s = format!("{:>5} {:>8} {:>6} {:>24}  rule\n", "group", "size", "share", format!("probability [{}]", report::level_pct(m.segmentation.params.interval_level())));
     for g in &m.segmentation.groups {
         s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}]  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
     }
@@ -1064,7 +1064,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     if !r.unused_columns.is_empty() {
         outln!("not traits: {}", r.unused_columns.join(", "));
     }
-    outln!("{:>5} {:>7} {:>6} {:>9} {:>9} {:>27}  rule", "group", "size", "share", "contact", "control", "effect [90%] (held out)");
+    outln!("{:>5} {:>7} {:>6} {:>9} {:>9} {:>27}  rule", "group", "size", "share", "contact", "control", format!("effect [{}] (held out)", report::level_pct(model.tree.params.interval_level())));
     for g in &model.tree.groups {
         outln!(
             "{:>5} {:>7} {:>5.1}% {:>8.1}% {:>8.1}% {:>+8.3} [{:+.3}, {:+.3}]  {}",

@@ -11,6 +11,16 @@ use winback::rank::{Effect, Plan};
 use winback::uplift::{UpliftEvaluation, UpliftModel};
 use winback::{Backtest, Scores, WaveSummary, WinbackModel};
 
+/// An interval level as a label: 0.9 → "90%", 0.975 → "97.5%".
+pub(crate) fn level_pct(level: f64) -> String {
+    let p = level * 100.0;
+    if (p - p.round()).abs() < 1e-9 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -150,8 +160,9 @@ fn briefing(m: &WinbackModel, group: usize, pr: &Profile, s: &Scores) -> String 
     let Some(g) = m.segmentation.group(group) else { return String::new() };
     let share = s.group_shares.get(group - 1).copied().unwrap_or(0.0);
     let mut b = format!(
-        r#"<div class="profile" id="profile-{id}"><h3>Group {id} — {p:.1}% chance of a win-back (90% interval {lo:.1}–{hi:.1}%)</h3><p class="desc">{desc}</p><p><b>Rule:</b> {rule}</p><p><b>On the list:</b> {n} customers ({sh:.1}% of the lapsed list)."#,
+        r#"<div class="profile" id="profile-{id}"><h3>Group {id} — {p:.1}% chance of a win-back ({lv} interval {lo:.1}–{hi:.1}%)</h3><p class="desc">{desc}</p><p><b>Rule:</b> {rule}</p><p><b>On the list:</b> {n} customers ({sh:.1}% of the lapsed list)."#,
         id = g.id,
+        lv = level_pct(m.segmentation.params.interval_level()),
         p = g.probability * 100.0,
         lo = g.low * 100.0,
         hi = g.high * 100.0,
@@ -201,12 +212,12 @@ fn briefing(m: &WinbackModel, group: usize, pr: &Profile, s: &Scores) -> String 
 
 /// The whole report.
 /// Effects per group with their intervals: a dot and a bar per group, a zero line.
-fn effects_chart(id: &str, effects: &[(String, f64, f64, f64)]) -> String {
+fn effects_chart(id: &str, effects: &[(String, f64, f64, f64)], level: f64) -> String {
     let lo = effects.iter().map(|e| e.2).fold(0.0f64, f64::min);
     let hi = effects.iter().map(|e| e.3).fold(0.01f64, f64::max);
     let (lo, hi) = (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo));
     let mut s = format!(r##"<svg class="chart" id="{id}" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="effect per group">"##);
-    axes(&mut s, "group", "effect of a contact (90% interval)");
+    axes(&mut s, "group", &format!("effect of a contact ({} interval)", level_pct(level)));
     let (x0, y0, w, h) = (PAD, H - PAD, W - PAD - 10.0, H - PAD - 10.0);
     let y = |v: f64| y0 - (v - lo) / (hi - lo) * h;
     let _ = write!(s, r##"<line x1="{x0}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#bbb" stroke-dasharray="4 3"/>"##, y(0.0), x0 + w, y(0.0));
@@ -232,7 +243,7 @@ fn effects_chart(id: &str, effects: &[(String, f64, f64, f64)]) -> String {
 }
 
 /// One part per recorded wave: both arms, the effect, and the effect per group.
-fn waves_section(waves: &[(WaveSummary, Vec<Effect>)]) -> String {
+fn waves_section(waves: &[(WaveSummary, Vec<Effect>)], level: f64) -> String {
     if waves.is_empty() {
         return String::new();
     }
@@ -252,7 +263,7 @@ fn waves_section(waves: &[(WaveSummary, Vec<Effect>)]) -> String {
             kk = w.control_came_back
         );
         if !effects.is_empty() {
-            s.push_str("<table><tr><th>group</th><th>contacted</th><th>came back</th><th>control</th><th>came back</th><th>effect</th><th>90% interval</th></tr>");
+            let _ = write!(s, "<table><tr><th>group</th><th>contacted</th><th>came back</th><th>control</th><th>came back</th><th>effect</th><th>{} interval</th></tr>", level_pct(level));
             for e in effects {
                 let _ = write!(
                     s,
@@ -262,7 +273,7 @@ fn waves_section(waves: &[(WaveSummary, Vec<Effect>)]) -> String {
             }
             s.push_str("</table><div class=\"charts\">");
             let pts: Vec<(String, f64, f64, f64)> = effects.iter().map(|e| (e.group.to_string(), e.effect, e.effect_low, e.effect_high)).collect();
-            s.push_str(&effects_chart(&format!("wave-{}-effects", w.wave), &pts));
+            s.push_str(&effects_chart(&format!("wave-{}-effects", w.wave), &pts, level));
             s.push_str("</div>");
         }
         s.push_str("</div>");
@@ -312,7 +323,7 @@ fn uplift_section(u: &UpliftModel, e: &UpliftEvaluation) -> String {
         esc(&u.outcome_col),
         e.report.rows
     );
-    s.push_str("<table><tr><th>group</th><th>size</th><th>effect (fit, held out)</th><th>effect measured</th><th>90% interval</th><th>rule</th></tr>");
+    let _ = write!(s, "<table><tr><th>group</th><th>size</th><th>effect (fit, held out)</th><th>effect measured</th><th>{} interval</th><th>rule</th></tr>", level_pct(u.tree.params.interval_level()));
     for (g, m) in u.tree.groups.iter().zip(&e.groups) {
         let _ = write!(
             s,
@@ -331,7 +342,7 @@ fn uplift_section(u: &UpliftModel, e: &UpliftEvaluation) -> String {
     s.push_str("</table><div class=\"charts\">");
     s.push_str(&qini_chart(e));
     let pts: Vec<(String, f64, f64, f64)> = e.groups.iter().map(|m| (m.group.to_string(), m.effect, m.effect_low, m.effect_high)).collect();
-    s.push_str(&effects_chart("uplift-effects", &pts));
+    s.push_str(&effects_chart("uplift-effects", &pts, u.tree.params.interval_level()));
     s.push_str("</div>");
     s
 }
@@ -403,7 +414,7 @@ tr.stop td {{ color: #c0392b; font-weight: 600; }} .charts {{ display: flex; fle
 <h2>Gaps between purchases</h2>
 <div class="charts">{gaps}</div>
 <h2>Groups</h2>
-<table><tr><th>group</th><th>on the list</th><th>share of the list</th><th>training rows</th><th>probability</th><th>90% interval</th><th>rule</th></tr>{groups}</table>{note}
+<table><tr><th>group</th><th>on the list</th><th>share of the list</th><th>training rows</th><th>probability</th><th>{level} interval</th><th>rule</th></tr>{groups}</table>{note}
 <h2>Group briefings</h2>
 <p>Everyone lapsed at {at}: {all_desc}.</p>
 {briefings}
@@ -451,7 +462,19 @@ window.addEventListener("load", function () {{
         },
         left_n = p.skipped.iter().map(|x| x.customers).sum::<usize>(),
         saved = p.cost_saved,
-        waves = waves_section(waves),
+        waves = waves_section(waves, m.segmentation.params.interval_level()),
+        level = level_pct(m.segmentation.params.interval_level()),
         uplift = uplift.map_or(String::new(), |(u, e)| uplift_section(u, e)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Interval labels follow the model's level (a model fitted at 0.8 was labelled 90%).
+    #[test]
+    fn level_labels() {
+        assert_eq!(super::level_pct(0.9), "90%");
+        assert_eq!(super::level_pct(0.8), "80%");
+        assert_eq!(super::level_pct(0.975), "97.5%");
+    }
 }
