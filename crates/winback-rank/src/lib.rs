@@ -113,8 +113,9 @@ pub struct PlanParams {
     /// Leave out groups below this probability.
     pub min_probability: Option<f64>,
     /// Leave out groups whose expected profit per contact is below this. When
-    /// unset and a cost is given, money-losing groups (profit < 0) are left out
-    /// unless `include_unprofitable`.
+    /// unset and a cost is given — or under the incremental objective, where a group
+    /// expected to lose win-backs loses money even at no cost — money-losing groups
+    /// (expected value < 0) are left out unless `include_unprofitable`.
     pub min_expected_profit: Option<f64>,
     /// Keep money-losing groups in the plan.
     pub include_unprofitable: bool,
@@ -558,7 +559,12 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
     let mut skipped: Vec<Skipped> = Vec::new();
     let mut stop = StopReason::AllContacted;
     let (mut contacts, mut wb, mut lo, mut hi, mut rev, mut cost) = (0usize, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let min_profit = params.min_expected_profit.or((params.cost_per_contact > 0.0 && !params.include_unprofitable).then_some(0.0));
+    // With a cost, or under the incremental objective (where a group whose contact is
+    // expected to lose win-backs has a negative value even when contacts are free),
+    // groups with a negative expected value are left out unless asked for.
+    let min_profit = params
+        .min_expected_profit
+        .or(((params.cost_per_contact > 0.0 || params.objective == Objective::Incremental) && !params.include_unprofitable).then_some(0.0));
     let mut halted: Option<StopReason> = None;
     for &i in &ord {
         let c = &candidates[i];

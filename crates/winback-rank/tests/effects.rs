@@ -96,4 +96,17 @@ fn the_incremental_objective_plans_on_the_effect_and_leaves_out_what_it_cannot_m
     let e = plan(&[Candidate::new(4, 300, 0.5, 0.4, 0.6, 40.0)], &params).unwrap_err();
     assert!(matches!(e, winback_rank::Error::NoEffectMeasured), "{e}");
     assert_eq!(e.kind(), winback_stats::ErrorKind::Parameter);
+    // A group whose effect is negative but whose interval reaches above 0 (1% vs 2%
+    // of 500 and 200: measurable, not wholly below 0), at no cost: contacting it is
+    // expected to lose win-backs, so it is left out as unprofitable (it was contacted),
+    // unless asked for.
+    let harm = measured(5, 2, 4);
+    let e5 = harm.effect.as_ref().unwrap();
+    assert!(e5.effect < 0.0 && e5.effect_high > 0.0, "{e5:?}");
+    let with_harm = vec![measured(2, 25, 10), harm];
+    let p = plan(&with_harm, &params).unwrap();
+    assert_eq!(p.groups_contacted(), vec![2]);
+    assert_eq!(p.skipped.iter().find(|s| s.group == 5).map(|s| s.reason), Some(StopReason::Unprofitable));
+    let all = plan(&with_harm, &PlanParams { include_unprofitable: true, ..params.clone() }).unwrap();
+    assert_eq!(all.groups_contacted(), vec![2, 5]);
 }
