@@ -904,10 +904,11 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
     one_thing_on_stdout(cli, c.output.as_deref())?;
     let mut m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
+    // The outcomes file is opened before the (long) load.
+    let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     warn_shares(&m, &s, cli.quiet);
-    let f = std::fs::File::open(&c.outcomes).map_err(|e| io_failure(&c.outcomes, e))?;
     let wave = winback::read_outcomes_with(f, &c.outcomes.display().to_string(), Some(&s))?;
     // The model changes only when the wave is recorded and the plan made: a bad
     // flag or file leaves it as it was, so a corrected re-run counts the wave once.
@@ -982,7 +983,10 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         return Err(usage("one thing on stdout: --json, `-o -` and `--contacts -` each print there; write the others to files"));
     }
     let history = match (&c.history.transactions, &c.at) {
-        (Some(_), Some(at)) => Some((c.history.load(cli.quiet)?.0, day(at, "--at")?)),
+        (Some(_), Some(at)) => {
+            let at = day(at, "--at")?;
+            Some((c.history.load(cli.quiet)?.0, at))
+        }
         (Some(_), None) => return Err(usage("--transactions needs --at (the wave's scoring date)")),
         _ => None,
     };
@@ -1099,13 +1103,11 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
 
 fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
+    // Flags are checked before the (long) load.
+    let given: Vec<_> = c.cutoffs.iter().map(|s| day(s, "--cutoffs")).collect::<Res<_>>()?;
     let (h, _) = c.input.load(cli.quiet)?;
     let config = c.model_opts.config(&c.lapse);
-    let cutoffs = if c.cutoffs.is_empty() {
-        winback::default_cutoffs(&h, at, &config, 3)
-    } else {
-        c.cutoffs.iter().map(|s| day(s, "--cutoffs")).collect::<Res<_>>()?
-    };
+    let cutoffs = if given.is_empty() { winback::default_cutoffs(&h, at, &config, 3) } else { given };
     let b = step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &config))?;
     if cli.json {
         // Dates as YYYY-MM-DD, as every other command prints them (not day numbers).
@@ -1127,15 +1129,13 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     one_thing_on_stdout(cli, to_stdout.then_some("-"))?;
     let m = load_model(&c.model)?;
     let at = day(&c.at.at, "--at")?;
+    // Flags are checked before the (long) load.
+    let given: Vec<_> = c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?;
     let (h, _) = c.input.load(cli.quiet)?;
     let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
     warn_shares(&m, &s, cli.quiet);
     let (p, _) = m.plan(&s, &c.plan.params())?;
-    let cutoffs = if c.cutoffs.is_empty() {
-        winback::default_cutoffs(&h, at, &m.config, 2)
-    } else {
-        c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?
-    };
+    let cutoffs = if given.is_empty() { winback::default_cutoffs(&h, at, &m.config, 2) } else { given };
     let bt = if cutoffs.is_empty() { None } else { Some(step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &m.config))?) };
     let profiles = step(cli.quiet, "profiling", || m.profile_scores(&h, &s));
     let waves = m.campaign()?.into_iter().map(|w| Ok((m.wave_effects(w.wave)?.unwrap_or_default(), w))).map(|r: Res<_>| r.map(|(e, w)| (w, e))).collect::<Res<Vec<_>>>()?;

@@ -179,6 +179,19 @@ fn fit_score_plan_and_feedback() {
 }
 
 #[test]
+fn bad_flags_are_refused_before_the_history_is_read() {
+    // The history does not exist: the flag's error comes first (it came after a long load).
+    let missing = ["--transactions", "/nonexistent/big.parquet", "--at", "2011-12-10"];
+    winback().args(["backtest", "--cutoffs", "2011-13-01"]).args(missing).assert().code(2).stderr(predicate::str::contains("--cutoffs"));
+    winback()
+        .args(["feedback", "--model", "/nonexistent/m.json", "--outcomes", "/nonexistent/w.csv"])
+        .args(missing)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("m.json"));
+}
+
+#[test]
 fn backtest_table_and_json() {
     winback()
         .arg("backtest")
