@@ -608,6 +608,9 @@ impl Input {
         let h = match &self.attributes {
             Some(p) => {
                 let a = Attributes::read_csv(p, &self.attributes_key, &csv)?;
+                if self.strict {
+                    a.report().strict(&p.display().to_string())?;
+                }
                 let h = h.with_attributes(a);
                 if let (false, Some(r)) = (quiet, h.attributes().map(Attributes::report)) {
                     eprintln!(
@@ -982,6 +985,9 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     if on_stdout > 1 {
         return Err(usage("one thing on stdout: --json, `-o -` and `--contacts -` each print there; write the others to files"));
     }
+    if !c.history.delimiter.is_ascii() {
+        return Err(usage(format!("--delimiter {:?} must be one ASCII character", c.history.delimiter)));
+    }
     let history = match (&c.history.transactions, &c.at) {
         (Some(_), Some(at)) => {
             let at = day(at, "--at")?;
@@ -992,7 +998,7 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
     };
     // The table's traits, with winback's features at --at when a history is given.
     let read = |p: &Path| -> Res<(Attributes, Vec<winback::core::features::Feature>)> {
-        let t = Attributes::read_csv(p, &c.id_col, &Default::default())?;
+        let t = Attributes::read_csv(p, &c.id_col, &CsvOptions { delimiter: c.history.delimiter as u8, has_header: true })?;
         match &history {
             Some((h, at)) => Ok(winback::uplift::with_history_features(&t, h, *at, &Default::default())?),
             None => Ok((t, Vec::new())),
@@ -1143,7 +1149,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
         (Some(u), Some(t)) => {
             let text = std::fs::read_to_string(u).map_err(|e| io_failure(u, e))?;
             let model = winback::uplift::UpliftModel::from_json(&text, &u.display().to_string())?;
-            let table = Attributes::read_csv(t, &c.uplift_id_col, &Default::default())?;
+            let table = Attributes::read_csv(t, &c.uplift_id_col, &CsvOptions { delimiter: c.input.delimiter as u8, has_header: true })?;
             let eval = model.evaluate_with_history(&table, &h)?;
             Some((model, eval))
         }

@@ -178,6 +178,26 @@ fn fit_score_plan_and_feedback() {
         .stderr(predicate::str::contains("wave1.csv, line 2, column `contacted`: not a whole number ≥ 0 (value \"forty\")"));
 }
 
+/// `--strict` covers the attribute table too: a short row or an unreadable number
+/// is refused naming the file (it was counted, and hidden by -q).
+#[test]
+fn strict_refuses_bad_attribute_rows() {
+    let attrs = tmp("attrs-strict.csv");
+    std::fs::write(&attrs, "customer_id,age,region\n12346,34,North\n12347,41\n").unwrap();
+    let out = tmp("features-strict.csv");
+    let tx = tmp("tx-strict.csv");
+    std::fs::write(&tx, "customer_id,date,amount\n12346,2024-01-05,10\n12346,2024-03-01,12\n12347,2024-02-01,8\n12347,2024-02-20,9\n").unwrap();
+    let input = ["--transactions", tx.to_str().unwrap(), "--at", "2024-07-01", "--all"];
+    winback()
+        .arg("features")
+        .args(input)
+        .args(["--attributes", attrs.to_str().unwrap(), "--strict", "-q", "-o", out.to_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("strict mode refuses 1 rows with another field count than the header"));
+    winback().arg("features").args(input).args(["--attributes", attrs.to_str().unwrap(), "-q", "-o", out.to_str().unwrap()]).assert().success();
+}
+
 #[test]
 fn bad_flags_are_refused_before_the_history_is_read() {
     // The history does not exist: the flag's error comes first (it came after a long load).

@@ -71,6 +71,27 @@ pub struct AttributesReport {
     pub unread: Vec<UnreadValues>,
 }
 
+impl AttributesReport {
+    /// Strict mode's verdict on the table: an error naming `source` when any row
+    /// was skipped (no key, a repeated key, a wrong field count) or any value of a
+    /// number or date column could not be read; `Ok` when every row and value was used.
+    pub fn strict(&self, source: &str) -> Result<()> {
+        let mut what = Vec::new();
+        for (n, why) in [(self.missing_key, "without a key"), (self.duplicate_keys, "repeating an earlier key"), (self.malformed, "with another field count than the header")] {
+            if n > 0 {
+                what.push(format!("{n} rows {why}"));
+            }
+        }
+        for u in &self.unread {
+            what.push(format!("{} values of `{}` that are not a {} (such as {:?})", u.count, u.column, u.kind, u.example));
+        }
+        if what.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidAttribute { column: "(table)".into(), message: format!("{source}: strict mode refuses {}", what.join(", ")) })
+    }
+}
+
 /// Values of a number or date column that are not numbers or dates: read as missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnreadValues {
