@@ -46,6 +46,9 @@ pub enum Error {
     /// A minimum effect outside [-1, 1].
     #[error("minimum effect must be between -1 and 1, got {0}")]
     InvalidMinEffect(f64),
+    /// An interval level outside (0, 1).
+    #[error("interval level must be in (0, 1), got {0}")]
+    InvalidLevel(f64),
     /// A minimum expected profit that is not a finite number.
     #[error("minimum expected profit must be a finite number, got {0}")]
     InvalidMinProfit(f64),
@@ -96,6 +99,7 @@ impl Error {
             | Error::InvalidMinProfit(_)
             | Error::InvalidControlShare(_)
             | Error::InvalidMinEffect(_)
+            | Error::InvalidLevel(_)
             | Error::RoiWithoutCost
             | Error::NoEffectMeasured
             | Error::BudgetWithoutCost => winback_stats::ErrorKind::Parameter,

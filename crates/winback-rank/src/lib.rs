@@ -815,6 +815,9 @@ pub struct Effect {
 /// # Ok::<(), winback_rank::Error>(())
 /// ```
 pub fn effects(contact: &[Outcome], control: &[Outcome], level: f64) -> Result<Vec<Effect>> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::InvalidLevel(level));
+    }
     let mut by: std::collections::BTreeMap<usize, [u64; 4]> = std::collections::BTreeMap::new();
     for (arm, list) in [(0usize, contact), (2, control)] {
         for o in list {
@@ -853,6 +856,9 @@ pub fn effects(contact: &[Outcome], control: &[Outcome], level: f64) -> Result<V
 /// at `level`, and its size drops by the customers contacted. Re-plan the result
 /// to re-rank what is left.
 pub fn record_outcomes(candidates: &[Candidate], outcomes: &[Outcome], level: f64) -> Result<Vec<Candidate>> {
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::InvalidLevel(level));
+    }
     let mut out = candidates.to_vec();
     for o in outcomes {
         let c = out.iter_mut().find(|c| c.group == o.group).ok_or(Error::UnknownGroup(o.group))?;
@@ -873,7 +879,11 @@ pub fn record_outcomes(candidates: &[Candidate], outcomes: &[Outcome], level: f6
 /// Thompson sampling for the next wave of `wave_size` contacts: each group gets
 /// a share equal to how often it has the highest sampled objective in `draws`
 /// draws from the groups' Beta posteriors — groups with wide intervals get
-/// explored. Returns `(group, contacts)` in candidate order; deterministic for a seed.
+/// explored. The contacts add up to `wave_size` (or to every customer, when fewer),
+/// apportioned by largest remainders and never more than a group's size. Under the
+/// incremental objective the contact rate is sampled, as under the profit objective
+/// (the effect's own posterior is not modelled here). Returns `(group, contacts)` in
+/// candidate order; deterministic for a seed.
 pub fn thompson_allocation(candidates: &[Candidate], params: &PlanParams, wave_size: usize, draws: usize, seed: u64) -> Result<Vec<(usize, usize)>> {
     validate(candidates)?;
     params.validate()?;
@@ -899,10 +909,27 @@ pub fn thompson_allocation(candidates: &[Candidate], params: &PlanParams, wave_s
             wins[best.1] += 1;
         }
     }
-    let total: usize = wins.iter().sum();
-    Ok(candidates
-        .iter()
-        .zip(&wins)
-        .map(|(c, &w)| (c.group, ((w as f64 / total.max(1) as f64) * wave_size as f64).round().min(c.size as f64) as usize))
-        .collect())
+    // Largest remainders: the contacts add up to the wave (or to everyone, when the
+    // wave is larger), no group gets more than its size (rounding each share on its
+    // own gave 1 + 1 + 1 contacts to a wave of 2).
+    let total = wins.iter().sum::<usize>().max(1) as f64;
+    let quota: Vec<f64> = wins.iter().map(|&w| w as f64 / total * wave_size as f64).collect();
+    let mut out: Vec<usize> = candidates.iter().zip(&quota).map(|(c, q)| (q.floor() as usize).min(c.size)).collect();
+    let capacity: usize = candidates.iter().map(|c| c.size).sum();
+    let mut left = wave_size.min(capacity).saturating_sub(out.iter().sum());
+    let mut by_remainder: Vec<usize> = (0..candidates.len()).collect();
+    by_remainder.sort_by(|&a, &b| (quota[b] - quota[b].floor()).total_cmp(&(quota[a] - quota[a].floor())).then(wins[b].cmp(&wins[a])).then(a.cmp(&b)));
+    while left > 0 {
+        let before = left;
+        for &i in &by_remainder {
+            if left > 0 && out[i] < candidates[i].size {
+                out[i] += 1;
+                left -= 1;
+            }
+        }
+        if left == before {
+            break;
+        }
+    }
+    Ok(candidates.iter().zip(out).map(|(c, n)| (c.group, n)).collect())
 }

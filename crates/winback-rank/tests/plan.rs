@@ -152,6 +152,11 @@ fn feedback_updates_and_reranks() {
     let p = plan(&next, &PlanParams::default()).unwrap();
     assert!(p.groups_contacted().iter().position(|&x| x == 3) < p.groups_contacted().iter().position(|&x| x == 1));
     assert!(matches!(record_outcomes(&cands, &[Outcome { group: 9, contacted: 1, came_back: 0 }], 0.9), Err(Error::UnknownGroup(9))));
+    // A level outside (0, 1) is refused (NaN gave intervals of −1 to −1).
+    for level in [f64::NAN, 1.5, 0.0] {
+        assert!(matches!(record_outcomes(&cands, &[], level), Err(Error::InvalidLevel(_))));
+        assert!(matches!(winback_rank::effects(&[], &[], level), Err(Error::InvalidLevel(_))));
+    }
     assert!(matches!(record_outcomes(&cands, &[Outcome { group: 1, contacted: 5, came_back: 6 }], 0.9), Err(Error::InvalidFeedback { .. })));
 }
 
@@ -164,6 +169,15 @@ fn thompson_explores_uncertain_groups() {
     assert_eq!(a, thompson_allocation(&[sure, unsure], &PlanParams::default(), 100, 2000, 1).unwrap());
     assert!(a[1].1 >= 30 && a[1].1 <= 70, "{a:?}");
     assert_eq!(a[0].1 + a[1].1, 100);
+    // Three equal groups and a wave of 2: two contacts (rounding each share gave 3),
+    // of 1: one (it gave 0); a wave larger than everyone: everyone.
+    let same = |g| Candidate { posterior: Some(winback_stats::Beta { alpha: 20.0, beta: 80.0 }), ..Candidate::new(g, 5, 0.2, 0.1, 0.3, 10.0) };
+    let three = [same(1), same(2), same(3)];
+    for (wave, want) in [(2, 2), (1, 1), (100, 15)] {
+        let a = thompson_allocation(&three, &PlanParams::default(), wave, 300, 7).unwrap();
+        assert_eq!(a.iter().map(|x| x.1).sum::<usize>(), want, "{a:?}");
+        assert!(a.iter().all(|x| x.1 <= 5));
+    }
 }
 
 fn candidates() -> impl Strategy<Value = Vec<Candidate>> {
