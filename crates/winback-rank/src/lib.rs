@@ -658,6 +658,11 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
     if halted.is_none() && !skipped.is_empty() {
         stop = skipped[0].reason;
     }
+    // Nobody left out: every group was contacted, whatever limit was met on the way
+    // (a contact cap or budget exactly the list's size read "max contacts").
+    if skipped.is_empty() {
+        stop = StopReason::AllContacted;
+    }
     // Gains over every group in objective order.
     let total_n: usize = candidates.iter().map(|c| c.size).sum();
     let total_wb: f64 = candidates.iter().map(|c| c.size as f64 * c.probability).sum();

@@ -161,6 +161,17 @@ fn feedback_updates_and_reranks() {
 }
 
 #[test]
+fn a_limit_met_exactly_by_the_whole_list_stops_nothing() {
+    let cands = [Candidate::new(1, 100, 0.3, 0.2, 0.4, 10.0), Candidate::new(2, 50, 0.2, 0.1, 0.3, 10.0)];
+    let p = plan(&cands, &PlanParams { max_contacts: Some(150), ..Default::default() }).unwrap();
+    assert_eq!((p.contacts, p.stop), (150, StopReason::AllContacted));
+    let p = plan(&cands, &PlanParams { cost_per_contact: 1.0, budget: Some(150.0), include_unprofitable: true, ..Default::default() }).unwrap();
+    assert_eq!((p.contacts, p.stop), (150, StopReason::AllContacted));
+    let p = plan(&cands, &PlanParams { max_contacts: Some(149), ..Default::default() }).unwrap();
+    assert_eq!((p.contacts, p.stop), (149, StopReason::MaxContacts));
+}
+
+#[test]
 fn thompson_explores_uncertain_groups() {
     // Two groups with the same mean; the one with a wide interval gets a real share.
     let sure = Candidate { posterior: Some(winback_stats::Beta { alpha: 200.0, beta: 800.0 }), ..Candidate::new(1, 1000, 0.2, 0.18, 0.22, 10.0) };
