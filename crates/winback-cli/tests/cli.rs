@@ -349,7 +349,10 @@ fn chromium() -> Option<PathBuf> {
 }
 
 fn browser(bin: &Path, args: &[&str]) -> std::process::Output {
-    let profile = tmp("chrome-profile");
+    // A profile folder per call: tests run in parallel, and a second Chromium on a
+    // profile in use can refuse it and print an empty page.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let profile = tmp(&format!("chrome-profile-{}", CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
     Command::new(bin)
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", profile.display()))
