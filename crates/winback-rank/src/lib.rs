@@ -414,7 +414,7 @@ impl Plan {
             parts.push(format!("{} of group {}", c.customers, c.group));
         }
         let what = if parts.is_empty() { "nobody".to_string() } else { parts.join(" and ") };
-        let n: usize = self.skipped.iter().map(|s| s.customers).sum();
+        let n: usize = self.skipped.iter().fold(0usize, |a, s| a.saturating_add(s.customers));
         format!("{what} ({n} customer{})", if n == 1 { "" } else { "s" })
     }
 
@@ -597,8 +597,8 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
         let mut n = c.size;
         let mut cut: Option<StopReason> = None;
         if let Some(maxc) = params.max_contacts {
-            if contacts + n >= maxc {
-                if contacts + n > maxc {
+            if contacts.saturating_add(n) >= maxc {
+                if contacts.saturating_add(n) > maxc {
                     cut = Some(StopReason::MaxContacts);
                 }
                 n = maxc.saturating_sub(contacts);
@@ -618,7 +618,7 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
         if n > 0 {
             let (rate, low, high) = params.rate(c);
             let e = n as f64 * rate;
-            contacts += n;
+            contacts = contacts.saturating_add(n);
             wb += e;
             lo += n as f64 * low;
             hi += n as f64 * high;
@@ -664,14 +664,14 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
         stop = StopReason::AllContacted;
     }
     // Gains over every group in objective order.
-    let total_n: usize = candidates.iter().map(|c| c.size).sum();
+    let total_n: usize = candidates.iter().fold(0usize, |a, c| a.saturating_add(c.size));
     let total_wb: f64 = candidates.iter().map(|c| c.size as f64 * c.probability).sum();
     let (mut cn, mut cw) = (0usize, 0.0);
     let gains = ord
         .iter()
         .map(|&i| {
             let c = &candidates[i];
-            cn += c.size;
+            cn = cn.saturating_add(c.size);
             cw += c.size as f64 * c.probability;
             GainsRow {
                 group: c.group,
@@ -830,8 +830,8 @@ pub fn effects(contact: &[Outcome], control: &[Outcome], level: f64) -> Result<V
                 return Err(Error::InvalidFeedback { group: o.group, contacted: o.contacted, came_back: o.came_back, size: o.contacted as usize });
             }
             let e = by.entry(o.group).or_default();
-            e[arm] += o.contacted;
-            e[arm + 1] += o.came_back;
+            e[arm] = e[arm].saturating_add(o.contacted);
+            e[arm + 1] = e[arm + 1].saturating_add(o.came_back);
         }
     }
     let prior = Beta { alpha: 1.0, beta: 1.0 };
@@ -920,7 +920,7 @@ pub fn thompson_allocation(candidates: &[Candidate], params: &PlanParams, wave_s
     let total = wins.iter().sum::<usize>().max(1) as f64;
     let quota: Vec<f64> = wins.iter().map(|&w| w as f64 / total * wave_size as f64).collect();
     let mut out: Vec<usize> = candidates.iter().zip(&quota).map(|(c, q)| (q.floor() as usize).min(c.size)).collect();
-    let capacity: usize = candidates.iter().map(|c| c.size).sum();
+    let capacity: usize = candidates.iter().fold(0usize, |a, c| a.saturating_add(c.size));
     let mut left = wave_size.min(capacity).saturating_sub(out.iter().sum());
     let mut by_remainder: Vec<usize> = (0..candidates.len()).collect();
     by_remainder.sort_by(|&a, &b| (quota[b] - quota[b].floor()).total_cmp(&(quota[a] - quota[a].floor())).then(wins[b].cmp(&wins[a])).then(a.cmp(&b)));

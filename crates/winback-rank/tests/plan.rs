@@ -171,6 +171,17 @@ fn a_limit_met_exactly_by_the_whole_list_stops_nothing() {
     assert_eq!((p.contacts, p.stop), (149, StopReason::MaxContacts));
 }
 
+/// Sizes near usize::MAX (a deserialized candidate) do not overflow the counts.
+#[test]
+fn huge_groups_do_not_overflow() {
+    let big = usize::MAX / 2 + 1;
+    let cands = [Candidate::new(1, big, 0.3, 0.2, 0.4, 10.0), Candidate::new(2, big, 0.2, 0.1, 0.3, 10.0)];
+    let p = plan(&cands, &PlanParams::default()).unwrap();
+    assert_eq!(p.contacts, usize::MAX);
+    let p = plan(&cands, &PlanParams { max_contacts: Some(10), ..Default::default() }).unwrap();
+    assert_eq!((p.contacts, p.stop), (10, StopReason::MaxContacts));
+}
+
 #[test]
 fn thompson_explores_uncertain_groups() {
     // Two groups with the same mean; the one with a wide interval gets a real share.

@@ -174,8 +174,11 @@ impl BgNbd {
     /// 2, 4, … 64 time units (the smallest that leaves at most that many) before fitting. Time is rescaled
     /// internally so that the mean age is 1; `alpha` is returned in the patterns'
     /// unit. Deterministic: the same patterns in any order give the same fit.
-    /// `None` when no pattern has positive weight and age, or the fit does not converge
-    /// to finite parameters.
+    /// `None` when no pattern has positive weight and age, or the best point found is
+    /// not finite. On a likelihood ridge (no repeat buyers: r → 0, α → ∞; everyone
+    /// seen at the end: a → 0, b → ∞) the search stops at its iteration limit at some
+    /// point of the ridge and returns it: parameters there are not identified, though
+    /// the chances they give are (see the README on Complete Journey and Online Retail).
     pub fn fit(data: &[Pattern]) -> Option<BgNbd> {
         let mut pts: Vec<Pattern> = data.iter().copied().filter(|p| p.weight > 0.0 && p.t > 0.0 && p.x >= 0.0 && p.t_x >= 0.0 && p.t_x <= p.t).collect();
         if pts.is_empty() {
