@@ -734,6 +734,10 @@ pub(crate) fn plan_with_controls(mut candidates: Vec<Candidate>, customers: Vec<
         let held = control.get(&s.group).copied().unwrap_or(0);
         s.customers += held.saturating_sub(listed.get(&s.group).copied().unwrap_or(0));
     }
+    // Groups held out whole were not contacted: "every group was contacted" no longer holds.
+    if !held_out.is_empty() && p.stop == StopReason::AllContacted {
+        p.stop = StopReason::HeldOut;
+    }
     for g in held_out {
         let customers = control.get(&g).copied().unwrap_or(0);
         p.skipped.push(winback_rank::Skipped { group: g, customers, reason: StopReason::HeldOut, cost_saved: 0.0, winbacks_forgone: 0.0 });
