@@ -220,6 +220,10 @@ fn read_history(
     progress_total: Option<u64>,
 ) -> PyResult<History> {
     let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
+    // strict covers the attribute table too, as in the CLI.
+    if let Some(a) = attrs.as_ref().filter(|_| strict) {
+        a.report().strict("attributes").map_err(err)?;
+    }
     // A path (file, directory of Parquet files, or pattern) is read by the facade;
     // anything else is an Arrow stream.
     let path: Option<String> = data.extract::<String>().ok();

@@ -167,3 +167,17 @@ def test_the_gains_stop_point_sits_inside_a_group_cut_short(model):
     assert x == pytest.approx(plan["contacts"] / total, rel=1e-9)
     point = [g for g in plan["gains"] if g["group"] == cut["group"]][0]
     assert x < point["contact_share"] and y < point["winback_share"]
+
+
+def test_strict_covers_the_attribute_table(tmp_path):
+    # strict=True refused bad transaction rows but let a short attribute row through.
+    tx = pd.DataFrame({"customer_id": [1, 1, 2, 2], "date": ["2024-01-05", "2024-03-01", "2024-02-01", "2024-02-20"],
+                       "amount": [10.0, 12.0, 8.0, 9.0]})
+    attrs = tmp_path / "attrs.csv"
+    attrs.write_text("customer_id,age,region\n1,34,North\n2,41\n")
+    with pytest.raises(winback.WinbackDataError, match="strict mode refuses 1 rows with another field count"):
+        winback.read_history(tx, strict=True, attributes=str(attrs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = winback.read_history(tx, attributes=str(attrs))
+    assert json.loads(h.attributes_report_json)["malformed"] == 1
