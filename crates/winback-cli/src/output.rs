@@ -21,7 +21,8 @@ fn cell(a: &dyn Array, r: usize) -> String {
     }
 }
 
-/// Writes `batch` to `target`: `-` = CSV on stdout, `*.parquet` = Parquet, else CSV.
+/// Writes `batch` to `target`: `-` = CSV on stdout, `*.parquet` or `*.pq` = Parquet,
+/// `*.gz` = gzip-compressed CSV, else CSV.
 /// A file is written whole or not at all: through a temporary file beside it,
 /// renamed over it at the end (a full disk left a truncated list, or a Parquet file
 /// without its footer, in place of the previous good one).
@@ -76,12 +77,24 @@ pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
 /// Writes `batch` in `target`'s format (by its name) to `dest`.
 fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure> {
     let fail = |e: String| Failure::Data(format!("cannot write {target}: {e}"));
-    if target.ends_with(".parquet") {
+    // By the name, as the readers take it: `.parquet`/`.pq` (any case) is Parquet,
+    // `.gz` gzip-compressed CSV, anything else CSV (`x.pq` and `x.csv.gz` were plain CSV).
+    let lower = target.to_ascii_lowercase();
+    if lower.ends_with(".parquet") || lower.ends_with(".pq") {
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| fail(e.to_string()))?;
         w.write(batch).map_err(|e| fail(e.to_string()))?;
         w.close().map_err(|e| fail(e.to_string()))?;
         return Ok(());
+    }
+    if lower.ends_with(".gz") && target != "-" {
+        let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
+        let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::default());
+        let mut w = csv::Writer::from_writer(gz);
+        write_csv(&mut w, batch).map_err(|e| fail(e.to_string()))?;
+        let gz = w.into_inner().map_err(|e| fail(e.to_string()))?;
+        use std::io::Write;
+        return gz.finish().and_then(|mut b| b.flush()).map_err(|e| fail(e.to_string()));
     }
     let sink: Box<dyn std::io::Write> = if target == "-" {
         Box::new(std::io::stdout().lock())
@@ -94,10 +107,16 @@ fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure
         _ => fail(e.to_string()),
     };
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
-    let schema = batch.schema();
-    w.write_record(schema.fields().iter().map(|f| f.name().as_str())).map_err(csv_fail)?;
-    for r in 0..batch.num_rows() {
-        w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r))).map_err(csv_fail)?;
-    }
+    write_csv(&mut w, batch).map_err(csv_fail)?;
     w.flush().map_err(|e| if target == "-" { crate::stdout_failure(&e, target) } else { fail(e.to_string()) })
+}
+
+/// The header and rows of `batch` as CSV records.
+fn write_csv<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> Result<(), csv::Error> {
+    let schema = batch.schema();
+    w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
+    for r in 0..batch.num_rows() {
+        w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r)))?;
+    }
+    Ok(())
 }

@@ -198,6 +198,27 @@ fn strict_refuses_bad_attribute_rows() {
     winback().arg("features").args(input).args(["--attributes", attrs.to_str().unwrap(), "-q", "-o", out.to_str().unwrap()]).assert().success();
 }
 
+/// Output formats follow the name as the readers do: `.pq` (any case) is Parquet,
+/// `.gz` gzip-compressed CSV (both were written as plain CSV).
+#[test]
+fn output_format_follows_the_name() {
+    let tx = tmp("tx-formats.csv");
+    std::fs::write(&tx, "customer_id,date,amount\na,2024-01-05,10\na,2024-03-01,12\nb,2024-02-01,8\n").unwrap();
+    let input = ["--transactions", tx.to_str().unwrap(), "--at", "2024-07-01", "--all", "-q"];
+    let plain = tmp("features-plain.csv");
+    winback().arg("features").args(input).args(["-o", plain.to_str().unwrap()]).assert().success();
+    let gz = tmp("features.csv.gz");
+    winback().arg("features").args(input).args(["-o", gz.to_str().unwrap()]).assert().success();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap()), &mut text).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&plain).unwrap());
+    for name in ["features.pq", "features.PARQUET"] {
+        let pq = tmp(name);
+        winback().arg("features").args(input).args(["-o", pq.to_str().unwrap()]).assert().success();
+        assert_eq!(&std::fs::read(&pq).unwrap()[..4], b"PAR1", "{name}");
+    }
+}
+
 #[test]
 fn bad_flags_are_refused_before_the_history_is_read() {
     // The history does not exist: the flag's error comes first (it came after a long load).
