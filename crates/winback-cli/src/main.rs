@@ -779,7 +779,7 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
     m.save(&c.model)?;
     if cli.json {
         print_json(&serde_json::json!({
-            "model": c.model, "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
+            "model": c.model.display().to_string(), "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
             "skipped_cutoffs": m.skipped_cutoffs.iter().map(|s| serde_json::json!({"cutoff": format_day(s.cutoff), "reason": s.reason})).collect::<Vec<_>>(),
             "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "groups": m.segmentation.groups, "note": m.segmentation.note,
         }))?;
@@ -945,6 +945,9 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
 }
 
 fn cmd_campaign(c: &CampaignCmd, cli: &Cli) -> Res<()> {
+    if !(c.cost_per_contact.is_finite() && c.cost_per_contact >= 0.0) {
+        return Err(usage(format!("--cost-per-contact must be a finite number of at least 0, got {}", c.cost_per_contact)));
+    }
     let m = load_model(&c.model)?;
     let waves = m.campaign()?;
     if cli.json {
@@ -1164,7 +1167,7 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     }
     std::fs::write(&c.output, html).map_err(|e| io_failure(&c.output, e))?;
     if cli.json {
-        print_json(&serde_json::json!({"report": c.output, "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;
+        print_json(&serde_json::json!({"report": c.output.display().to_string(), "groups": m.segmentation.groups.len(), "scored": s.customers.len(), "backtest_cutoffs": cutoffs.len()}))?;
     } else if !cli.quiet {
         eprintln!("report written to {}", c.output.display());
     }

@@ -652,6 +652,7 @@ fn feedback_with_a_control_group_and_the_campaign() {
         .success()
         .stdout(predicates::str::contains("win-backs caused"))
         .stdout(predicates::str::contains("   1 | "));
+    winback().arg("campaign").args(["--model", m.to_str().unwrap(), "--cost-per-contact", "-1"]).assert().code(2).stderr(predicates::str::contains("--cost-per-contact"));
     let out = winback().arg("campaign").args(["--model", m.to_str().unwrap(), "--json"]).assert().success();
     let c: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(c["waves"][0]["control"].as_u64().unwrap(), control);
