@@ -928,7 +928,7 @@ fn cmd_feedback(c: &FeedbackCmd, cli: &Cli) -> Res<()> {
         st.commit()?;
     }
     if !cli.json && c.output.as_deref() != Some("-") && !fb.effects.is_empty() {
-        outln!("effect of contact per group (recorded waves with a control group; {:.0}% intervals):", m.segmentation.params.interval_level() * 100.0);
+        outln!("effect of contact per group (recorded waves with a control group; {} intervals):", report::level_pct(m.segmentation.params.interval_level()));
         outln!("group | contacted | came back | control | came back | effect [interval]");
         for e in &fb.effects {
             outln!(
@@ -1039,15 +1039,24 @@ fn cmd_uplift(c: &UpliftCmd, cli: &Cli) -> Res<()> {
         (Some((_, contacts)), Some(_)) => Some(winback::contacts_table(contacts)?),
         _ => None,
     };
+    if c.output.is_some() && c.output.as_deref() != Some("-") && c.output == c.contacts {
+        return Err(usage("-o and --contacts name the same file: the contact list would overwrite the group table"));
+    }
     let groups_table = c.output.as_ref().map(|_| winback::uplift_groups_table(&model)).transpose()?;
+    // Both tables staged, the model saved, then the tables put in place.
+    let staged_groups = match (&groups_table, &c.output) {
+        (Some(t), Some(o)) => Some(output::stage(t, o)?),
+        _ => None,
+    };
+    let staged_contacts = match (&contacts_table, &c.contacts) {
+        (Some(t), Some(o)) => Some(output::stage(t, o)?),
+        _ => None,
+    };
     if let Some(p) = &c.save {
         model.save(p)?;
     }
-    if let (Some(t), Some(o)) = (&groups_table, &c.output) {
-        output::write(t, o)?;
-    }
-    if let (Some(t), Some(o)) = (&contacts_table, &c.contacts) {
-        output::write(t, o)?;
+    for st in [staged_groups, staged_contacts].into_iter().flatten() {
+        st.commit()?;
     }
     let planned = planned.map(|(plan, _)| plan);
     if cli.json {

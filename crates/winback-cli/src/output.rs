@@ -30,19 +30,30 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
     stage(batch, target)?.commit()
 }
 
-/// A table written to a temporary file, put in place by [`Staged::commit`]
-/// (removed when dropped uncommitted): a command can write its table, then save a
-/// model, and put the table in place only when both succeeded.
+/// A table written to a temporary file (or, for stdout, kept in memory), put in
+/// place by [`Staged::commit`] and removed when dropped uncommitted: a command can
+/// write its table, then save a model, and put the table in place only when both
+/// succeeded.
 pub struct Staged {
     tmp: Option<std::path::PathBuf>,
+    /// The file the temporary file replaces (a link followed).
+    dest: std::path::PathBuf,
+    /// The target as given, for messages.
     target: String,
+    /// CSV for stdout, printed at commit.
+    stdout: Option<Vec<u8>>,
 }
 
 impl Staged {
-    /// Renames the temporary file over the target.
+    /// Renames the temporary file over the target (or prints the table).
     pub fn commit(mut self) -> Result<(), Failure> {
+        if let Some(bytes) = self.stdout.take() {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            return out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| crate::stdout_failure(&e, "-"));
+        }
         match self.tmp.take() {
-            Some(tmp) => std::fs::rename(&tmp, &self.target).map_err(|e| {
+            Some(tmp) => std::fs::rename(&tmp, &self.dest).map_err(|e| {
                 let _ = std::fs::remove_file(&tmp);
                 Failure::Data(format!("cannot write {}: {e}", self.target))
             }),
@@ -59,18 +70,38 @@ impl Drop for Staged {
     }
 }
 
-/// Writes `batch` for `target` (see [`write`]): stdout at once, a file to a
-/// temporary file beside it.
+/// Writes `batch` for `target` (see [`write`]). stdout: kept in memory until the
+/// commit. A regular file (or a new one): a temporary file beside the file a link
+/// points to, with that file's permissions. A device or pipe (`/dev/null`,
+/// `/dev/stdout`, a process substitution): written at once, as it is. A directory,
+/// or a path without a file name: refused before anything is written.
 pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
-    if target == "-" {
-        write_to(batch, target, target)?;
-        return Ok(Staged { tmp: None, target: target.to_string() });
-    }
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let fail = |m: &str| Failure::Data(format!("cannot write {target}: {m}"));
     let path = std::path::Path::new(target);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let staged = Staged { tmp: Some(tmp.clone()), target: target.to_string() };
+    if target == "-" {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        write_csv(&mut w, batch).map_err(|e| fail(&e.to_string()))?;
+        let bytes = w.into_inner().map_err(|e| fail(&e.to_string()))?;
+        return Ok(Staged { tmp: None, dest: path.to_path_buf(), target: target.to_string(), stdout: Some(bytes) });
+    }
+    let dest = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match std::fs::metadata(&dest) {
+        Ok(m) if m.is_dir() => return Err(fail("it is a directory")),
+        Ok(m) if !m.is_file() => {
+            write_to(batch, target, &dest.to_string_lossy())?;
+            return Ok(Staged { tmp: None, dest, target: target.to_string(), stdout: None });
+        }
+        _ => {}
+    }
+    let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Err(fail("the path names no file")) };
+    let tmp = dest.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), CALLS.fetch_add(1, Ordering::Relaxed)));
+    let staged = Staged { tmp: Some(tmp.clone()), dest: dest.clone(), target: target.to_string(), stdout: None };
     write_to(batch, target, &tmp.to_string_lossy())?;
+    if let Ok(meta) = std::fs::metadata(&dest) {
+        std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| fail(&e.to_string()))?;
+    }
     Ok(staged)
 }
 

@@ -219,6 +219,31 @@ fn output_format_follows_the_name() {
     }
 }
 
+/// Whole-or-nothing writes still write where the user points: a device (/dev/null),
+/// through a link (the file it points to, permissions kept); a directory is refused
+/// before anything is written.
+#[test]
+fn tables_go_where_the_target_points() {
+    use std::os::unix::fs::PermissionsExt;
+    let tx = tmp("tx-targets.csv");
+    std::fs::write(&tx, "customer_id,date,amount\na,2024-01-05,10\na,2024-03-01,12\nb,2024-02-01,8\n").unwrap();
+    let input = ["--transactions", tx.to_str().unwrap(), "--at", "2024-07-01", "--all", "-q"];
+    winback().arg("features").args(input).args(["-o", "/dev/null"]).assert().success();
+    let real = tmp("features-real.csv");
+    std::fs::write(&real, "old").unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = tmp("features-link.csv");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    winback().arg("features").args(input).args(["-o", link.to_str().unwrap()]).assert().success();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with("customer_id,"));
+    assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600);
+    let dir = tmp("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    winback().arg("features").args(input).args(["-o", dir.to_str().unwrap()]).assert().code(1).stderr(predicate::str::contains("it is a directory"));
+}
+
 #[test]
 fn bad_flags_are_refused_before_the_history_is_read() {
     // The history does not exist: the flag's error comes first (it came after a long load).

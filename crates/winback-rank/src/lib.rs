@@ -590,7 +590,13 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
         }
         // Money either way: under the incremental objective, of the win-backs the contact causes.
         let profit = params.rate(c).0 * value - params.cost_per_contact;
-        if min_profit.is_some_and(|m| profit < m) {
+        // A contact expected to lose win-backs, even when a win-back is worth nothing
+        // here (an uplift model knows no spend: effect × 0 is not below 0).
+        let harmful = params.objective == Objective::Incremental
+            && params.min_expected_profit.is_none()
+            && !params.include_unprofitable
+            && c.effect.as_ref().is_some_and(|e| e.effect < 0.0);
+        if harmful || min_profit.is_some_and(|m| profit < m) {
             skipped.push(skip(c.size, StopReason::Unprofitable));
             continue;
         }

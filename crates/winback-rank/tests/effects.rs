@@ -109,4 +109,8 @@ fn the_incremental_objective_plans_on_the_effect_and_leaves_out_what_it_cannot_m
     assert_eq!(p.skipped.iter().find(|s| s.group == 5).map(|s| s.reason), Some(StopReason::Unprofitable));
     let all = plan(&with_harm, &PlanParams { include_unprofitable: true, ..params.clone() }).unwrap();
     assert_eq!(all.groups_contacted(), vec![2, 5]);
+    // The same with a win-back worth nothing (an uplift model's candidates have no spend).
+    let no_value: Vec<Candidate> = with_harm.iter().map(|c| Candidate { return_spend: 0.0, ..c.clone() }).collect();
+    let p = plan(&no_value, &params).unwrap();
+    assert_eq!(p.groups_contacted(), vec![2]);
 }
