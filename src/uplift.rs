@@ -290,7 +290,7 @@ fn campaign(table: &Attributes, o: &UpliftOptions, schema: Option<&TraitSchema>)
         .columns()
         .iter()
         .filter(|c| {
-            let used = !drop(&c.name) && (o.at.is_some() || !matches!(c.values, AttrValues::Date(_))) && schema.is_none_or(|s| s.levels.contains_key(&c.name) || s.features.iter().any(|f| trait_column(f) == Some(&c.name)));
+            let used = !drop(&c.name) && (o.at.is_some() || !matches!(c.values, AttrValues::Date(_))) && schema.is_none_or(|s| s.levels.contains_key(&c.name) || s.features.iter().any(|f| f.source.attribute_column() == Some(c.name.as_str())));
             if !used {
                 report.unused_columns.push(c.name.clone());
             }
@@ -350,13 +350,6 @@ pub fn with_history_features(
     Ok((table.with_columns(columns)?, schema.features))
 }
 
-fn trait_column(f: &winback_core::features::Feature) -> Option<&String> {
-    use winback_core::features::Source;
-    match &f.source {
-        Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => Some(n),
-        _ => None,
-    }
-}
 
 impl UpliftModel {
     /// Fits uplift groups on a campaign table (see the module docs).
@@ -477,12 +470,7 @@ impl UpliftModel {
     /// model grown on a table with them ([`with_history_features`], CLI `uplift
     /// --transactions`) gets them added at the model's own date, as the fit did.
     pub fn evaluate_with_history(&self, table: &Attributes, history: &winback_core::History) -> Result<UpliftEvaluation> {
-        use winback_core::features::Source;
-        let column = |f: &winback_core::features::Feature| match &f.source {
-            Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => Some(n.clone()),
-            _ => None,
-        };
-        let lacks = self.schema.features.iter().filter_map(column).any(|n| table.column(&n).is_none());
+        let lacks = self.schema.features.iter().filter_map(|f| f.source.attribute_column()).any(|n| table.column(n).is_none());
         match self.schema.at {
             Some(at) if lacks => self.evaluate(&with_history_features(table, history, at, &Default::default())?.0),
             _ => self.evaluate(table),

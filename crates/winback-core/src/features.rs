@@ -183,6 +183,16 @@ pub enum Source {
     BtydBuyPct,
 }
 
+impl Source {
+    /// The attribute (or trait) column a feature reads, for attribute sources.
+    pub fn attribute_column(&self) -> Option<&str> {
+        match self {
+            Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => Some(n),
+            _ => None,
+        }
+    }
+}
+
 /// One column of the feature matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Feature {
@@ -731,18 +741,11 @@ fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers:
     let cols: Vec<Option<usize>> = schema
         .features
         .iter()
-        .map(|f| match &f.source {
-            Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => attr_col(n),
-            _ => None,
-        })
+        .map(|f| f.source.attribute_column().and_then(attr_col))
         .collect();
     for (f, col) in schema.features.iter().zip(&cols) {
-        if matches!(f.source, Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..)) && col.is_none() {
-            let column = match &f.source {
-                Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => n.clone(),
-                _ => String::new(),
-            };
-            return Err(Error::MissingAttributeColumn { feature: f.name.clone(), column });
+        if let (Some(column), None) = (f.source.attribute_column(), col) {
+            return Err(Error::MissingAttributeColumn { feature: f.name.clone(), column: column.to_string() });
         }
     }
 

@@ -90,11 +90,10 @@ impl TraitSchema {
             .collect();
         let mut x = Array2::<f64>::zeros((table.len(), self.features.len()));
         for (j, f) in self.features.iter().enumerate() {
-            let name = match &f.source {
-                Source::AttrNumber(n) | Source::AttrDays(n) | Source::AttrMissing(n) | Source::AttrLevel(n, _) => n,
-                _ => return Err(Error::MissingAttributeColumn { feature: f.name.clone(), column: String::new() }),
+            let Some(name) = f.source.attribute_column() else {
+                return Err(Error::MissingAttributeColumn { feature: f.name.clone(), column: String::new() });
             };
-            let col = table.column(name).ok_or_else(|| Error::MissingAttributeColumn { feature: f.name.clone(), column: name.clone() })?;
+            let col = table.column(name).ok_or_else(|| Error::MissingAttributeColumn { feature: f.name.clone(), column: name.to_string() })?;
             let fits = matches!(
                 (&f.source, &col.values),
                 (Source::AttrNumber(_), AttrValues::Numeric(_))
