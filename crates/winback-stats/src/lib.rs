@@ -16,6 +16,7 @@
 //! ```
 
 pub mod btyd;
+pub mod logistic;
 pub mod metrics;
 mod rng;
 
