@@ -3,7 +3,8 @@
 //! `cargo run --release --example backtest`; `-- --shared` runs it on the full
 //! data in `../shared/data` (Complete Journey at 2017-07-01, 09-01, 11-01; Online
 //! Retail at 2011-06-01, 08-01, 10-10); `--no-btyd`, `--percentiles`, `--recent-weight W` and
-//! `--training-rows-only` change the config to measure what each part adds; `--restarts M`
+//! `--training-rows-only` change the config to measure what each part adds (`--split-on smoothed`
+//! chooses the splits on a smoothed chance); `--restarts M`
 //! (honest splits tried) and `--seed S` set the segmenter's.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -14,7 +15,7 @@ use winback::core::date::parse_iso_date;
 use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv, ColumnMap, CsvOptions};
 use winback::core::LoadOptions;
-use winback::{backtest, Config};
+use winback::{backtest, Config, SplitOn};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets").join(name)
@@ -47,13 +48,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(s) = flag("--seed") {
         segmenter = segmenter.seed(s?);
     }
+    // `--split-on smoothed`: a logistic regression's chance chooses the splits.
+    let split_on = match args.iter().position(|a| a == "--split-on").and_then(|i| args.get(i + 1)) {
+        None => SplitOn::Outcomes,
+        Some(v) => SplitOn::parse(v).ok_or_else(|| format!("--split-on must be outcomes or smoothed, got {v:?}"))?,
+    };
     // `--shared`: the full data sets in ../shared/data instead of the bundled samples.
     if args.iter().any(|a| a == "--shared") {
         let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
         let map = ColumnMap::new("household_id", "date_local", "sales_value").quantity("quantity").order("basket_id").region("store_id");
         let (cj, _) = read_csv(shared.join("completejourney/transactions.csv.gz"), &map, &csv, &LoadOptions::default())?;
         let cj = cj.with_attributes(Attributes::read_csv(shared.join("completejourney/demographics.csv"), "household_id", &csv)?);
-        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, segmenter: segmenter.clone(), ..Default::default() };
+        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, segmenter: segmenter.clone(), split_on, ..Default::default() };
         let at = parse_iso_date("2018-01-01").ok_or("date")?;
         let b = backtest(&cj, at, &days(&["2017-07-01", "2017-09-01", "2017-11-01"]), &config)?;
         println!("## Complete Journey, full (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());
@@ -69,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = ColumnMap::new("household_id", "date", "sales_value").quantity("quantity").order("basket_id").category("department").region("store_id");
     let (cj, _) = read_csv(data("completejourney_baskets.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let cj = cj.with_attributes(Attributes::read_csv(data("completejourney_demographics.csv"), "household_id", &csv)?);
-    let config = Config { lapse: LapseRule::Fixed { days: 30 }, size_on_scoring_list: on_list, recent_weight, features: features.clone(), ..Default::default() };
+    let config = Config { lapse: LapseRule::Fixed { days: 30 }, size_on_scoring_list: on_list, recent_weight, features: features.clone(), split_on, ..Default::default() };
     let at = parse_iso_date("2018-01-01").ok_or("date")?;
     let b = backtest(&cj, at, &days(&["2017-09-01", "2017-10-01", "2017-11-01"]), &config)?;
     println!("## Complete Journey sample (lapse: 30 days, horizon 60 days)\n\n{}", b.table());
@@ -78,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").order("invoice_no").region("country").cancelled("is_cancellation");
     let (or, _) = read_csv(data("online_retail_invoices.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let at = parse_iso_date("2011-12-10").ok_or("date")?;
-    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config { size_on_scoring_list: on_list, recent_weight, features, ..Default::default() })?;
+    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config { size_on_scoring_list: on_list, recent_weight, features, split_on, ..Default::default() })?;
     println!("\n## Online Retail sample (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());
     summary(&b);
     Ok(())

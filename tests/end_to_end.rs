@@ -14,7 +14,7 @@ use winback::core::read::{read_csv, ColumnMap, CsvOptions};
 use winback::core::synthetic::{Synthetic, SyntheticConfig};
 use winback::core::{History, LoadOptions};
 use winback::rank::{Objective, PlanParams, StopReason};
-use winback::{Config, Error, WinbackModel};
+use winback::{Config, Error, SplitOn, WinbackModel};
 use linfa::ParamGuard;
 
 fn root() -> PathBuf {
@@ -364,4 +364,41 @@ fn a_single_cohort_keeps_groups_within_the_limits() {
     let s2 = plain.score(&h, at).unwrap();
     let over = s2.group_shares.iter().filter(|&&s| s > 0.25 + 1e-9).count();
     assert_eq!(over, s2.warnings.len(), "{:?} {:?}", s2.group_shares, s2.warnings);
+}
+
+/// `SplitOn::Smoothed`: a logistic regression's chance chooses the splits, the
+/// outcomes still give every group's counts; the fit is the same on 1 or 3
+/// threads, the option round-trips through the model file, and a file written
+/// before the option existed reads as `outcomes` (how it was fitted).
+#[test]
+fn smoothed_splits_fit_round_trip_and_old_files_read_as_outcomes() {
+    let (h, at) = synthetic();
+    let plain = Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() };
+    assert_eq!(plain.split_on, SplitOn::Outcomes);
+    let config = plain.clone().with_split_on(SplitOn::Smoothed);
+    let fit = || WinbackModel::fit(&h, at, &config).unwrap();
+    let model = fit();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| fit().to_json().unwrap());
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap().install(|| fit().to_json().unwrap());
+    assert_eq!(one, three);
+    assert!((8..=10).contains(&model.segmentation.groups.len()));
+    let outcomes = WinbackModel::fit(&h, at, &plain).unwrap();
+    assert_ne!(model.segmentation.nodes, outcomes.segmentation.nodes, "the smoothed target chose other splits");
+    // Every group's counts are its training rows' outcomes: together, all rows and all returns.
+    let (rows, back) = model.segmentation.groups.iter().fold((0, 0), |(r, b), g| (r + g.size, b + g.came_back));
+    let (rows0, back0) = outcomes.segmentation.groups.iter().fold((0, 0), |(r, b), g| (r + g.size, b + g.came_back));
+    assert_eq!((rows, back), (rows0, back0));
+    assert_eq!(model.segmentation.base_rate, outcomes.segmentation.base_rate);
+    // The file keeps the option; an older file without it is read as outcomes.
+    let text = model.to_json().unwrap();
+    assert!(text.contains("\"split_on\": \"smoothed\""), "{}", &text[..text.len().min(600)]);
+    assert_eq!(WinbackModel::from_json(&text, "m.json").unwrap(), model);
+    // The field is the config's last: drop it with the comma before it.
+    let full = outcomes.to_json().unwrap();
+    let at_field = full.find(",\n    \"split_on\": \"outcomes\"").expect("split_on is written after recent_weight");
+    let old = format!("{}{}", &full[..at_field], &full[at_field + ",\n    \"split_on\": \"outcomes\"".len()..]);
+    assert!(!old.contains("split_on"));
+    assert_eq!(WinbackModel::from_json(&old, "m.json").unwrap().config.split_on, SplitOn::Outcomes);
+    let bad = text.replacen("\"split_on\": \"smoothed\"", "\"split_on\": \"tea leaves\"", 1);
+    assert!(WinbackModel::from_json(&bad, "m.json").is_err());
 }

@@ -27,7 +27,7 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
 use winback::rank::{Objective, Plan, PlanParams};
-use winback::{Config, WinbackModel};
+use winback::{Config, SplitOn, WinbackModel};
 
 
 /// Writes a line to stdout: a closed or full stdout is an error (exit 1), never a panic.
@@ -191,6 +191,15 @@ struct ModelOpts {
     /// Share of customers held out to estimate the groups' probabilities, 0 to 0.9 (default 0: every training row chooses the splits and estimates the probabilities).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     honest_fraction: f64,
+    /// What chooses the groups' splits: the training outcomes, or a smoothed chance (a logistic regression on log recency and the BG/NBD chance; see the README, "Accuracy").
+    #[arg(long, value_enum, default_value_t = SplitOnArg::Outcomes)]
+    split_on: SplitOnArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum SplitOnArg {
+    Outcomes,
+    Smoothed,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -648,7 +657,10 @@ impl LapseOpts {
 
 impl ModelOpts {
     fn config(&self, lapse: &LapseOpts) -> Config {
-        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction)
+        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction).with_split_on(match self.split_on {
+            SplitOnArg::Outcomes => SplitOn::Outcomes,
+            SplitOnArg::Smoothed => SplitOn::Smoothed,
+        })
     }
 
 }

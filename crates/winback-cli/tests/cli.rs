@@ -350,6 +350,12 @@ fn exit_codes_and_messages() {
     winback().arg("fit").args(retail()).args(["--honest-fraction", "0.3", "--model", held.to_str().unwrap()]).assert().success();
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
     assert_eq!(v["config"]["segmenter"]["honest_fraction"], 0.3, "{}", v["config"]["segmenter"]);
+    assert_eq!(v["config"]["split_on"], "outcomes");
+    // What chooses the splits: stored in the model; an unknown value is a usage error.
+    winback().arg("fit").args(retail()).args(["--split-on", "smoothed", "--model", held.to_str().unwrap()]).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
+    assert_eq!(v["config"]["split_on"], "smoothed");
+    winback().arg("fit").args(retail()).args(["--split-on", "tea", "--model", held.to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains("invalid value 'tea' for '--split-on"));
     // 1: bad data, naming file, line, column and value.
     winback()
         .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--quantity-col", "quantity", "--at", "2024-06-01", "--strict", "-q"])

@@ -21,7 +21,7 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
 use winback::rank::PlanParams;
-use winback::{Config, WinbackModel};
+use winback::{Config, SplitOn, WinbackModel};
 
 /// An exception of the Python package's own classes (`winback._errors`: every one
 /// derives from `WinbackError`, data and parameter errors from `ValueError` too).
@@ -400,12 +400,16 @@ struct FitOptions {
     seed: u64,
     min_history_days: Option<i64>,
     honest_fraction: f64,
+    split_on: String,
 }
 
 impl FitOptions {
-    fn config(&self) -> Config {
+    fn config(&self) -> PyResult<Config> {
         let lapse = LapseRule::from_options(self.lapse_days, self.lapse_quantile);
-        Config::from_options(lapse, self.horizon_days, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction)
+        let split_on = SplitOn::parse(&self.split_on).ok_or_else(|| WinbackParamError(format!("split_on must be 'outcomes' or 'smoothed', got {:?}", self.split_on)))?;
+        Ok(Config::from_options(lapse, self.horizon_days, self.groups, self.seed, self.training_cutoffs, self.min_history_days)
+            .with_honest_fraction(self.honest_fraction)
+            .with_split_on(split_on))
     }
 }
 
@@ -416,7 +420,7 @@ impl Model {
     #[pyo3(signature = (history, at, options, threads=None))]
     fn fit(py: Python<'_>, history: &History, at: &str, options: FitOptions, threads: Option<usize>) -> PyResult<Model> {
         let at = day(at)?;
-        let config = options.config();
+        let config = options.config()?;
         let h = Arc::clone(&history.inner);
         let inner = run(py, threads, move || WinbackModel::fit(&h, at, &config))?.map_err(err)?;
         Ok(Model { inner })
@@ -624,7 +628,7 @@ impl Model {
 #[pyo3(signature = (history, at, cutoffs, options, threads=None))]
 fn backtest(py: Python<'_>, history: &History, at: &str, cutoffs: Option<Vec<String>>, options: FitOptions, threads: Option<usize>) -> PyResult<String> {
     let at = day(at)?;
-    let config = options.config();
+    let config = options.config()?;
     let cuts = match cutoffs {
         Some(c) => c.iter().map(|c| day(c)).collect::<PyResult<Vec<_>>>()?,
         None => winback::default_cutoffs(&history.inner, at, &config, 3),
@@ -647,7 +651,7 @@ fn days_of(v: &[String]) -> PyResult<Vec<Day>> {
 /// The cutoffs (ISO dates) whose censuses a fit standing at `at` needs.
 #[pyfunction]
 fn fit_cutoffs(at: &str, options: FitOptions) -> PyResult<Vec<String>> {
-    Ok(winback::sharded::fit_cutoffs(day(at)?, &options.config()).map_err(err)?.into_iter().map(format_day).collect())
+    Ok(winback::sharded::fit_cutoffs(day(at)?, &options.config()?).map_err(err)?.into_iter().map(format_day).collect())
 }
 
 /// A shard's censuses at `cutoffs` (ISO dates), as JSON.
@@ -675,7 +679,7 @@ fn merge_censuses(parts: Vec<String>) -> PyResult<String> {
 #[pyfunction]
 #[pyo3(signature = (census, at, options, max_rows=None))]
 fn fit_plan(py: Python<'_>, census: &str, at: &str, options: FitOptions, max_rows: Option<u64>) -> PyResult<String> {
-    let config = options.config();
+    let config = options.config()?;
     let census: winback::sharded::ShardCensus = serde_json::from_str(census).map_err(json_err)?;
     let at = day(at)?;
     let plan = run(py, None, move || -> winback::Result<_> {

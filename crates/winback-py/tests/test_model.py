@@ -1,4 +1,5 @@
 """The estimator: same numbers as Rust, scikit-learn conventions, pickling, errors."""
+import json
 import pickle
 import re
 
@@ -103,6 +104,30 @@ def test_honest_fraction_holds_customers_out_when_asked(retail_table, tmp_path):
     for bad in (-0.1, 0.95, "0.3", float("nan"), True):
         with pytest.raises(winback.WinbackParamError, match="honest_fraction must be a number between 0.0 and 0.9"):
             winback.WinbackModel(honest_fraction=bad, **COLUMNS).fit(retail_table, at=AT)
+
+
+def test_split_on_smoothed_changes_the_splits_not_the_counts(retail_table, tmp_path):
+    """split_on="smoothed": a logistic regression's chance chooses the splits; every
+    training row is still counted once with its own outcome; the option survives a
+    save and load (a clone trains the same model) and is checked by name."""
+    from sklearn.base import clone
+
+    plain = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    assert plain.get_params()["split_on"] == "outcomes"
+    sm = winback.WinbackModel(split_on="smoothed", **COLUMNS).fit(retail_table, at=AT)
+    rules = lambda m: sorted(g["sentence"] for g in m._groups)  # noqa: E731
+    assert rules(sm) != rules(plain)
+    count = lambda m: (sum(g["size"] for g in m._groups), sum(g["came_back"] for g in m._groups))  # noqa: E731
+    assert count(sm) == count(plain)
+    assert json.loads(sm.model_.config_json())["split_on"] == "smoothed"
+    path = tmp_path / "smoothed.json"
+    sm.save(str(path))
+    loaded = winback.WinbackModel.load(str(path), **COLUMNS)
+    assert loaded.get_params()["split_on"] == "smoothed"
+    assert clone(loaded).fit(retail_table, at=AT).model_.to_json() == sm.model_.to_json()
+    for bad in ("smooth", None, 1):
+        with pytest.raises(winback.WinbackParamError, match="split_on must be 'outcomes' or 'smoothed'"):
+            winback.WinbackModel(split_on=bad, **COLUMNS).fit(retail_table, at=AT)
 
 
 def test_error_classes_and_messages(retail_table):

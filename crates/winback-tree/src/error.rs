@@ -55,6 +55,14 @@ pub enum Error {
         /// The weight.
         value: f64,
     },
+    /// A smoothed target outside [0, 1] or not finite.
+    #[error("smoothed targets must be chances in [0, 1] (row {row}: {value})")]
+    BadTarget {
+        /// 0-based row.
+        row: usize,
+        /// The target.
+        value: f64,
+    },
     /// The feature matrix does not have the schema's columns.
     #[error("feature matrix has {got} columns, the schema {expected}")]
     ColumnMismatch {

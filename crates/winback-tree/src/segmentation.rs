@@ -60,6 +60,15 @@ pub struct TrainingData<'a> {
     /// ignore it): the facade gives the most recent training cutoff more weight, so
     /// that probabilities follow the latest base rate. `None` = every row weighs 1.
     pub weight: Option<&'a [f64]>,
+    /// A smoothed chance of coming back per row, in [0, 1], that chooses the
+    /// splits in place of the outcomes (the groups' sizes, probabilities and
+    /// ordering still come from the outcomes). Each row then counts as `t` of a
+    /// return and `1 − t` of a non-return, so a split follows the smooth score's
+    /// landscape rather than the noise of a few hundred outcomes. A node in which
+    /// the target allows no split (it is nearly constant there, or every split it
+    /// prefers would leave a side too small) is split on the outcomes instead.
+    /// `None` = the outcomes choose the splits.
+    pub target: Option<&'a [f64]>,
 }
 
 /// A node of the fitted tree.
@@ -199,6 +208,22 @@ pub(crate) fn class_weights(w: ClassWeighting, pos: usize, neg: usize) -> (f64, 
     }
 }
 
+/// [`class_weights`] on soft counts: each row is `t` of a return and `1 − t` of
+/// a non-return. Balanced weights make both soft classes weigh half.
+pub(crate) fn soft_class_weights(w: ClassWeighting, t: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut n, mut pos) = (0.0, 0.0);
+    for v in t {
+        n += 1.0;
+        pos += v;
+    }
+    let neg = n - pos;
+    match w {
+        ClassWeighting::BalancedPerNode if pos > 0.0 && neg > 0.0 => (n / (2.0 * pos), n / (2.0 * neg)),
+        ClassWeighting::Unweighted => (1.001, 1.0),
+        ClassWeighting::BalancedPerNode => (1.0, 1.0),
+    }
+}
+
 /// The split linfa-trees chooses for the rows `rows` (a depth-1 tree fitted on them
 /// alone, classes weighted per `params`), with at least `min_rows` rows per side.
 /// `None` when no split is possible. Deterministic. Labels must cover the matrix's
@@ -226,10 +251,12 @@ struct ScoringSide<'x, 'r> {
     x: ArrayView2<'x, f64>,
     rows: &'r [u32],
     min_rows: usize,
+    /// The most a group may hold (the maximum share of the list).
+    max_rows: usize,
 }
 
 fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &SegmenterValidParams, min_rows: usize, node_id: u64) -> Result<Option<Candidate>> {
-    choose_split_for(x, y, rows, params, min_rows, node_id, None, None)
+    choose_split_for(x, y, None, rows, params, min_rows, node_id, None, None)
 }
 
 /// [`choose_split`], also keeping at least `scoring.min_rows` rows of the
@@ -241,6 +268,7 @@ fn choose_split(x: ArrayView2<'_, f64>, y: &[bool], rows: &[u32], params: &Segme
 fn choose_split_for(
     x: ArrayView2<'_, f64>,
     y: &[bool],
+    soft: Option<&[f64]>,
     rows: &[u32],
     params: &SegmenterValidParams,
     min_rows: usize,
@@ -260,12 +288,32 @@ fn choose_split_for(
     if spos == 0 || sneg == 0 {
         return Ok(None);
     }
-    let (wp, wn) = class_weights(params.class_weighting, spos, sneg);
+    // With a smoothed target, each row enters twice: as a return weighing `t` and
+    // as a non-return weighing `1 − t` (times the class weights, balanced on these
+    // soft counts).
+    let (wp, wn) = match soft {
+        None => class_weights(params.class_weighting, spos, sneg),
+        Some(t) => soft_class_weights(params.class_weighting, sample.iter().map(|&r| t[r as usize])),
+    };
+    let copies = if soft.is_some() { 2 } else { 1 };
     let p = x.ncols();
-    let mut records = Array2::<f64>::zeros((sample.len(), p));
-    for (i, &r) in sample.iter().enumerate() {
-        records.row_mut(i).assign(&x.row(r as usize));
+    let mut records = Array2::<f64>::zeros((sample.len() * copies, p));
+    for c in 0..copies {
+        for (i, &r) in sample.iter().enumerate() {
+            records.row_mut(c * sample.len() + i).assign(&x.row(r as usize));
+        }
     }
+    // A row's weight in the stump (both copies together).
+    let row_weight = |r: u32| match soft {
+        None => {
+            if y[r as usize] {
+                wp
+            } else {
+                wn
+            }
+        }
+        Some(t) => wp * t[r as usize] + wn * (1.0 - t[r as usize]),
+    };
     // Features a split may not use are made constant (linfa never splits on them).
     let mut excluded = 0usize;
     if let Some(only) = only {
@@ -277,8 +325,13 @@ fn choose_split_for(
             return Ok(None);
         }
     }
-    let targets: Array1<bool> = sample.iter().map(|&r| y[r as usize]).collect();
-    let weights: Array1<f32> = sample.iter().map(|&r| if y[r as usize] { wp as f32 } else { wn as f32 }).collect();
+    let (targets, weights): (Array1<bool>, Array1<f32>) = match soft {
+        None => (sample.iter().map(|&r| y[r as usize]).collect(), sample.iter().map(|&r| if y[r as usize] { wp as f32 } else { wn as f32 }).collect()),
+        Some(t) => (
+            sample.iter().map(|_| true).chain(sample.iter().map(|_| false)).collect(),
+            sample.iter().map(|&r| (wp * t[r as usize]) as f32).chain(sample.iter().map(|&r| (wn * (1.0 - t[r as usize])) as f32)).collect(),
+        ),
+    };
     let quality = match params.criterion {
         SplitCriterion::Gini => SplitQuality::Gini,
         SplitCriterion::Entropy => SplitQuality::Entropy,
@@ -289,6 +342,25 @@ fn choose_split_for(
     let w_min = wp.min(wn);
     let first_weight = ((min_sample_rows - 0.5) * w_min).max(0.5) as f32;
     let mut min_weight = first_weight;
+    // The impurity decrease of a split on all the node's rows (soft counts with a target).
+    let gain_of = |left: &[u32], right: &[u32]| {
+        let count = |side: &[u32]| match soft {
+            None => {
+                let k = side.iter().filter(|&&r| y[r as usize]).count();
+                (k as f64, (side.len() - k) as f64)
+            }
+            Some(t) => {
+                let k: f64 = side.iter().map(|&r| t[r as usize]).sum();
+                (k, side.len() as f64 - k)
+            }
+        };
+        let (wp_all, wn_all) = match soft {
+            None => class_weights(params.class_weighting, pos, neg),
+            Some(t) => soft_class_weights(params.class_weighting, rows.iter().map(|&r| t[r as usize])),
+        };
+        weighted_gain(params.criterion, wp_all, wn_all, count(left), count(right))
+    };
+    let mut fallback: Option<Candidate> = None;
     for _attempt in 0..(12 + p) {
         let dataset = Dataset::new(records.clone(), targets.clone()).with_weights(weights.clone());
         let tree = DecisionTree::params()
@@ -301,37 +373,40 @@ fn choose_split_for(
             .map_err(|e| Error::Linfa(e.to_string()))?;
         let root = tree.root_node();
         if root.is_leaf() {
-            return Ok(None);
+            return Ok(fallback);
         }
         let (feature, threshold, _) = root.split();
         let (left, right): (Vec<u32>, Vec<u32>) = rows.iter().partition(|&&r| x[(r as usize, feature)] < threshold);
         let too_small = |side: &[u32]| side.len() < min_rows;
-        if let (false, false, Some(s)) = (too_small(&left), too_small(&right), scoring) {
-            let sleft = s.rows.iter().filter(|&&r| s.x[(r as usize, feature)] < threshold).count();
-            if sleft < s.min_rows || s.rows.len() - sleft < s.min_rows {
-                // Fine on the training rows, (nearly) empty on the scoring list: this
-                // feature cannot split this node; make it constant and ask again.
-                records.column_mut(feature).fill(0.0);
-                excluded += 1;
-                if excluded >= p {
-                    return Ok(None);
-                }
-                min_weight = first_weight;
-                continue;
-            }
-        }
         if !too_small(&left) && !too_small(&right) {
-            let count = |side: &[u32]| {
-                let k = side.iter().filter(|&&r| y[r as usize]).count();
-                (k as f64, (side.len() - k) as f64)
-            };
-            let (wp_all, wn_all) = class_weights(params.class_weighting, pos, neg);
-            let gain = weighted_gain(params.criterion, wp_all, wn_all, count(&left), count(&right));
-            return Ok(Some(Candidate { feature, threshold, left, right, priority: gain * rows.len() as f64 }));
+            let candidate = Candidate { feature, threshold, priority: gain_of(&left, &right) * rows.len() as f64, left, right };
+            let Some(s) = scoring else { return Ok(Some(candidate)) };
+            let sleft = s.rows.iter().filter(|&&r| s.x[(r as usize, feature)] < threshold).count();
+            let sright = s.rows.len() - sleft;
+            // A child above the maximum share of the list with too few training rows
+            // to be split again would stay oversized for good: another feature is
+            // tried first, and this split is kept only if none is found.
+            let stuck = |list: usize, train: usize| list > s.max_rows && train < min_rows.saturating_mul(2);
+            let empty = sleft < s.min_rows || sright < s.min_rows;
+            if !empty && !stuck(sleft, candidate.left.len()) && !stuck(sright, candidate.right.len()) {
+                return Ok(Some(candidate));
+            }
+            if !empty && fallback.is_none() {
+                fallback = Some(candidate);
+            }
+            // Fine on the training rows, (nearly) empty on the scoring list or stuck
+            // there: this feature cannot split this node; make it constant and ask again.
+            records.column_mut(feature).fill(0.0);
+            excluded += 1;
+            if excluded >= p {
+                return Ok(fallback);
+            }
+            min_weight = first_weight;
+            continue;
         }
         // Too small in real rows: demand more weight of each side and ask again.
         let small = if left.len() < right.len() { &left } else { &right };
-        let small_weight: f64 = small.iter().filter(|r| sample.binary_search(r).is_ok()).map(|&r| if y[r as usize] { wp } else { wn }).sum();
+        let small_weight: f64 = small.iter().filter(|r| sample.binary_search(r).is_ok()).map(|&r| row_weight(r)).sum();
         let next = (small_weight * 1.05 + w_min) as f32;
         if next <= min_weight {
             min_weight *= 1.5;
@@ -339,7 +414,7 @@ fn choose_split_for(
             min_weight = next;
         }
     }
-    Ok(None)
+    Ok(fallback)
 }
 
 /// The rows of a node a split is chosen on: all of them, or the `limit` rows with
@@ -520,6 +595,14 @@ impl SegmenterValidParams {
                 return Err(Error::BadWeight { row: 0, value: 0.0 });
             }
         }
+        if let Some(t) = data.target {
+            if t.len() != n {
+                return Err(Error::RowMismatch { what: "smoothed targets", rows: n, got: t.len() });
+            }
+            if let Some(r) = t.iter().position(|v| !(0.0..=1.0).contains(v)) {
+                return Err(Error::BadTarget { row: r, value: t[r] });
+            }
+        }
         if data.features.len() != p {
             return Err(Error::ColumnMismatch { expected: data.features.len(), got: p });
         }
@@ -577,10 +660,16 @@ impl SegmenterValidParams {
                     }
                     // A rule at the maximum number of conditions may still narrow one.
                     let full = depth[l].len() >= self.max_depth;
-                    let side = scoring.map(|x| ScoringSide { x, rows: &srows_of[l], min_rows: smin });
+                    let side = scoring.map(|x| ScoringSide { x, rows: &srows_of[l], min_rows: smin, max_rows: smax });
                     let only = full.then_some(depth[l].as_slice());
                     let blocked = if full { Blocked::Depth } else { Blocked::Size };
-                    let c = choose_split_for(data.x, data.y, &rows_of[l], self, min_rows, l as u64, side, only).map(|c| c.ok_or(blocked));
+                    // A smoothed target that cannot tell the node's rows apart (nearly
+                    // constant within it) leaves the choice to the outcomes.
+                    let c = match choose_split_for(data.x, data.y, data.target, &rows_of[l], self, min_rows, l as u64, side, only) {
+                        Ok(None) if data.target.is_some() => choose_split_for(data.x, data.y, None, &rows_of[l], self, min_rows, l as u64, side, only),
+                        other => other,
+                    }
+                    .map(|c| c.ok_or(blocked));
                     (l, c)
                 })
                 .collect();
@@ -967,6 +1056,88 @@ mod tests {
         Feature { name: name.into(), kind: FeatureKind::Number, unit: String::new(), source: Source::AttrNumber(name.into()) }
     }
 
+    /// A split that would leave a child above the maximum share of the scoring
+    /// list with too few training rows to be split again is passed over for
+    /// another feature; when no other feature splits the node, it is still taken.
+    #[test]
+    fn a_split_that_strands_an_oversized_group_on_the_list_is_avoided() -> Result<()> {
+        // Training: a = i, b = i % 20; 3 in 4 come back below a = 80, 1 in 4 above.
+        let n = 400usize;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { i as f64 } else { (i % 20) as f64 });
+        let y: Vec<bool> = (0..n).map(|i| if i < 80 { i % 4 != 3 } else { i % 4 == 0 }).collect();
+        // The list: 60 of 100 below a = 80 (only 80 training rows there: < 2 × 50).
+        let sx = Array2::from_shape_fn((100, 2), |(i, j)| if j == 0 { if i < 60 { i as f64 } else { 100.0 + 3.0 * i as f64 } } else { (i % 20) as f64 });
+        let features = [feature("a"), feature("b")];
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+        let params = |groups| crate::Segmenter::params().groups(groups).min_group_size(MinGroupSize::Rows(50)).honest_fraction(0.0).check();
+        // Without the list, the outcomes split on a at 80.
+        let plain = params(2)?.fit(&data)?;
+        let (f, t, _, _) = plain.nodes[0].split.expect("a split");
+        assert!(f == 0 && t > 79.0 && t <= 81.0, "{f} {t}");
+        // With it, a at 80 would strand 60% of the list in 80 rows: b splits first.
+        let on_list = params(2)?.fit_for(&data, Some(sx.view()))?;
+        assert_eq!(on_list.nodes[0].split.map(|s| s.0), Some(1));
+        // With only a, the split is still taken.
+        let xa = x.column(0).to_owned().insert_axis(ndarray::Axis(1));
+        let sxa = sx.column(0).to_owned().insert_axis(ndarray::Axis(1));
+        let only_a = TrainingData { x: xa.view(), features: &features[..1], ..data };
+        let seg = params(2)?.fit_for(&only_a, Some(sxa.view()))?;
+        let (f, t, _, _) = seg.nodes[0].split.expect("a split");
+        assert!(f == 0 && t > 79.0 && t <= 81.0, "{f} {t}");
+        let mut shares: Vec<f64> = seg.groups.iter().map(|g| g.scoring_share.unwrap_or(0.0)).collect();
+        shares.sort_by(f64::total_cmp);
+        assert_eq!(shares, vec![0.4, 0.6]);
+        Ok(())
+    }
+
+    /// A smoothed target chooses the split; the outcomes still give the groups'
+    /// counts and probabilities.
+    #[test]
+    fn a_smoothed_target_chooses_the_split_and_the_outcomes_the_probabilities() -> Result<()> {
+        // Column a = i; column b = a permutation of 0..400. The outcomes follow b
+        // (b >= 200: 3 in 4 come back, else 1 in 4); the target follows a.
+        let n = 400usize;
+        let b = |i: usize| ((i * 7919) % n) as f64;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { i as f64 } else { b(i) });
+        let y: Vec<bool> = (0..n).map(|i| if b(i) >= 200.0 { (b(i) as usize) % 4 != 3 } else { (b(i) as usize) % 4 == 0 }).collect();
+        let t: Vec<f64> = (0..n).map(|i| if i < 200 { 0.2 } else { 0.8 }).collect();
+        let features = [feature("a"), feature("b")];
+        let params = crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).check()?;
+        let on_outcomes = params.fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None })?;
+        assert_eq!(on_outcomes.nodes[0].split.map(|s| s.0), Some(1), "the outcomes split on b");
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: Some(&t) };
+        let seg = params.fit(&data)?;
+        let (f, thr, _, _) = seg.nodes[0].split.expect("a split");
+        assert!(f == 0 && thr > 199.0 && thr <= 200.0, "{f} {thr}");
+        // Each group's counts are the real outcomes of its rows.
+        let came_back = |lo: usize, hi: usize| (lo..hi).filter(|&i| y[i]).count();
+        let (upper, lower) = (came_back(200, 400), came_back(0, 200));
+        let mut sizes: Vec<(usize, usize)> = seg.groups.iter().map(|g| (g.size, g.came_back)).collect();
+        sizes.sort_unstable();
+        let mut expected = vec![(200, upper), (200, lower)];
+        expected.sort_unstable();
+        assert_eq!(sizes, expected);
+        let base = (upper + lower) as f64 / 400.0;
+        for g in &seg.groups {
+            let p = (20.0 * base + g.came_back as f64) / (20.0 + 200.0);
+            assert!((g.probability - p).abs() < 1e-12, "{} {p}", g.probability);
+        }
+        // A target that is the same for every row cannot choose: the outcomes do.
+        let flat = vec![0.5; n];
+        let seg = params.fit(&TrainingData { target: Some(&flat), ..data })?;
+        assert_eq!(seg.nodes, on_outcomes.nodes);
+        // Targets are checked.
+        let short = TrainingData { target: Some(&t[..10]), ..data };
+        assert!(matches!(params.fit(&short), Err(Error::RowMismatch { got: 10, .. })));
+        let mut bad = t.clone();
+        bad[7] = 1.5;
+        assert!(matches!(params.fit(&TrainingData { target: Some(&bad), ..data }), Err(Error::BadTarget { row: 7, .. })));
+        let mut nan = t.clone();
+        nan[7] = f64::NAN;
+        assert!(matches!(params.fit(&TrainingData { target: Some(&nan), ..data }), Err(Error::BadTarget { row: 7, .. })));
+        Ok(())
+    }
+
     /// Nobody held out (honest fraction 0): every row estimates its group, the
     /// posterior is the base-rate prior updated with all of the group's rows, and
     /// the seed changes nothing (no split is drawn, no node is sampled).
@@ -977,7 +1148,7 @@ mod tests {
         let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
         let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
         let features = [feature("x")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
         let params = |seed| crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).seed(seed);
         let seg = params(1).check()?.fit(&data)?;
         assert_eq!(seg.groups.len(), 2);
@@ -1017,7 +1188,7 @@ mod tests {
             })
             .collect();
         let features = [feature("a"), feature("b")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
         let seg = crate::Segmenter::params().groups(3).max_depth(1).min_group_size(MinGroupSize::Rows(200)).honest_fraction(0.0).check()?.fit(&data)?;
         assert_eq!(seg.groups.len(), 3, "{:?}", seg.note);
         let used: std::collections::BTreeSet<usize> = seg.nodes.iter().filter_map(|nd| nd.split.map(|s| s.0)).collect();
@@ -1043,7 +1214,7 @@ mod tests {
         let y: Vec<bool> = (0..n).map(|i| winback_stats::mix(5, i as u64) % 100 < 10 + (i % 97) as u64 / 3).collect();
         let f = |name: &str| Feature { name: name.into(), kind: FeatureKind::Number, unit: String::new(), source: Source::AttrNumber(name.into()) };
         let features = [f("a"), f("b")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
         let base = crate::Segmenter::params().groups(4).min_group_size(MinGroupSize::Rows(100)).seed(7);
         let best = base.clone().restarts(3).check()?.fit(&data)?;
         let singles: Vec<Segmentation> = (7..10).map(|s| base.clone().seed(s).check().and_then(|p| p.fit(&data))).collect::<Result<_>>()?;

@@ -591,6 +591,10 @@ class WinbackModel(_Estimator):
         estimates the probabilities (measured on the full Online Retail and
         Complete Journey data, it ranked and calibrated better on the next period
         than holding 30% out, and does not depend on the seed).
+    split_on : {'outcomes', 'smoothed'}
+        What chooses the groups' splits: the training outcomes (default), or a smoothed
+        chance of coming back (a logistic regression on log recency and the BG/NBD chance,
+        fitted on the same rows); the groups' probabilities always come from the outcomes.
     *_col : str
         Column names (lifetimes-style).
     n_threads : int, optional
@@ -619,6 +623,7 @@ class WinbackModel(_Estimator):
         min_history_days: Optional[int] = None,
         seed: int = 42,
         honest_fraction: float = 0.0,
+        split_on: str = "outcomes",
         customer_id_col: str = "customer_id",
         datetime_col: str = "date",
         monetary_value_col: str = "amount",
@@ -643,6 +648,7 @@ class WinbackModel(_Estimator):
         self.min_history_days = min_history_days
         self.seed = seed
         self.honest_fraction = honest_fraction
+        self.split_on = split_on
         self.customer_id_col = customer_id_col
         self.datetime_col = datetime_col
         self.monetary_value_col = monetary_value_col
@@ -671,6 +677,7 @@ class WinbackModel(_Estimator):
         "min_history_days",
         "seed",
         "honest_fraction",
+        "split_on",
         *_COLUMN_KEYS,
         "attributes_key",
         "n_threads",
@@ -731,6 +738,7 @@ class WinbackModel(_Estimator):
             seed=_int("seed", self.seed, 0, 2**64 - 1),
             min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
             honest_fraction=_share("honest_fraction", getattr(self, "honest_fraction", 0.0), 0.0, 0.9),
+            split_on=_split_on(getattr(self, "split_on", "outcomes")),
         )
 
     def _learned(self) -> None:
@@ -944,6 +952,7 @@ class WinbackModel(_Estimator):
             min_history_days=cfg["min_history_days"],
             seed=seg["seed"],
             honest_fraction=seg["honest_fraction"],
+            split_on=cfg.get("split_on", "outcomes"),
         )
         obj = cls(**{**fitted, **params})
         obj.model_ = model
@@ -1125,6 +1134,12 @@ class UpliftModel(_Estimator):
 
 
 _DEFAULTS = WinbackModel().get_params()
+
+
+def _split_on(value: Any) -> str:
+    if not isinstance(value, str) or value not in ("outcomes", "smoothed"):
+        raise WinbackParamError(f"split_on must be 'outcomes' or 'smoothed', got {value!r}")
+    return value
 
 
 def _esc(s: Any) -> str:
