@@ -83,7 +83,7 @@ impl WinbackModel {
     }
 
     /// Who the recorded waves took among the scored customers: id -> wave number
-    /// (1 = the first). Per-customer waves took their ids; then each per-group wave,
+    /// (1 = the first). Per-customer waves took their ids (contacted and held out); then each per-group wave,
     /// in order, took the next customers of each group in priority order not yet
     /// taken: as many as it contacted plus, with a control arm, as many as it held
     /// out (the contact list mixes both in priority order, and counts do not say
@@ -91,7 +91,7 @@ impl WinbackModel {
     fn taken<'a>(&self, by_group: &BTreeMap<usize, Vec<&'a ScoredCustomer>>) -> HashMap<&'a str, usize> {
         let mut taken: HashMap<&'a str, usize> = HashMap::new();
         for c in by_group.values().flatten() {
-            if let Some(i) = self.waves.iter().position(|w| w.contacted.binary_search(&c.customer_id).is_ok()) {
+            if let Some(i) = self.waves.iter().position(|w| w.contacted.binary_search(&c.customer_id).is_ok() || w.held_out.binary_search(&c.customer_id).is_ok()) {
                 taken.insert(c.customer_id.as_str(), i + 1);
             }
         }
@@ -180,15 +180,17 @@ impl WinbackModel {
         if let Some(i) = self.waves.iter().position(|w| w.fingerprint == wave.fingerprint) {
             return Err(Error::WaveAlreadyRecorded { file: wave.source.clone(), wave: i + 1 });
         }
+        // A customer of this wave, contacted or held out, who was in an earlier one.
+        let ids = || wave.contacted.iter().chain(&wave.held_out);
         for (i, w) in self.waves.iter().enumerate() {
-            if let Some(id) = wave.contacted.iter().find(|id| w.contacted.binary_search(id).is_ok()) {
+            if let Some(id) = ids().find(|id| w.contacted.binary_search(id).is_ok() || w.held_out.binary_search(id).is_ok()) {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i + 1 });
             }
         }
         // Customers a per-group wave took (the first of their group in priority order).
-        if !wave.contacted.is_empty() {
+        if !wave.contacted.is_empty() || !wave.held_out.is_empty() {
             let taken = self.taken(&by_priority(&scores.customers));
-            if let Some((id, i)) = wave.contacted.iter().find_map(|id| taken.get(id.as_str()).map(|&i| (id, i))) {
+            if let Some((id, i)) = ids().find_map(|id| taken.get(id.as_str()).map(|&i| (id, i))) {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i });
             }
         }
@@ -223,6 +225,7 @@ impl WinbackModel {
             outcomes: wave.outcomes.clone(),
             contacted: wave.contacted.clone(),
             control: wave.control.clone(),
+            held_out: wave.held_out.clone(),
         });
         // What is left, counted on the customers (a wave's held-out block included).
         next.effects()?;

@@ -265,6 +265,11 @@ pub struct Wave {
     /// Per-group counts of the control arm (`contacted` = customers held out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control: Vec<Outcome>,
+    /// Ids of the customers held out (per-customer outcomes with an `arm`
+    /// column), sorted; they are not listed again. Empty in files written before
+    /// they were kept (those controls are listed again, as then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<String>,
 }
 
 /// A group as a plan candidate of `size` customers.
