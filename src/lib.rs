@@ -39,6 +39,7 @@ mod feedback;
 mod model;
 mod model_file;
 mod outcomes;
+mod report;
 pub mod sharded;
 pub mod uplift;
 #[cfg(feature = "arrow")]
@@ -51,6 +52,7 @@ pub use feedback::{Feedback, WaveSummary};
 pub use model::{Config, LapseSummary, SplitOn, ScoredCustomer, Scores, SkippedCutoff, Wave, WinbackModel, AUTO_PRIORITY, FORMAT_VERSION};
 pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
 pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
+pub use report::{ReportData, ReportOptions};
 #[cfg(feature = "arrow")]
 pub use tables::{contacts_table, features_table, profiles_table, scores_table, shard_rows_from, shard_rows_table, uplift_groups_table, uplift_scores_table};
 pub use winback_core as core;

@@ -376,3 +376,29 @@ fn a_per_customer_waves_controls_are_not_listed_again() {
     let e = WinbackModel::from_json(&fewer, "m.json").unwrap_err().to_string();
     assert!(e.contains("waves[0].held_out") && e.contains(&format!("{} customer ids where the control arm counts {} held out", held.len() - 1, held.len())), "{e}");
 }
+
+/// The report verb assembles what the report shows from the facade's own verbs:
+/// the same scores, plan, waves with their effects, and the backtest at the cutoffs given.
+#[test]
+fn report_data_is_the_verbs_it_is_made_of() {
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let params = PlanParams { control_share: 0.3, ..Default::default() };
+    let (_, list) = m.plan(&s, &params).unwrap();
+    let mut csv = String::from("customer_id,arm,came_back\n");
+    for (i, r) in list.iter().take(400).enumerate() {
+        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 3 == 0)));
+    }
+    m.feedback(&s, &read_outcomes_with(csv.as_bytes(), "w1.csv", Some(&s)).unwrap(), &params).unwrap();
+    let cutoffs = winback::default_cutoffs(&h, at, &m.config, 1);
+    let options = winback::ReportOptions { plan: params.clone(), cutoffs: cutoffs.clone(), uplift: None };
+    let r = m.report_data(&h, at, &options, &winback::core::progress::Silent).unwrap();
+    assert_eq!(r.scores, m.score(&h, at).unwrap());
+    assert_eq!(r.plan, m.plan(&r.scores, &params).unwrap().0);
+    assert_eq!(r.cutoffs, cutoffs);
+    assert_eq!(r.backtest.unwrap().rows.len(), cutoffs.len());
+    assert_eq!(r.waves.len(), 1);
+    assert_eq!(r.waves[0].0, m.campaign().unwrap()[0]);
+    assert_eq!(Some(r.waves[0].1.clone()), m.wave_effects(1).unwrap());
+    assert!(!r.waves[0].1.is_empty());
+}

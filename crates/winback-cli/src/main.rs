@@ -27,7 +27,7 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
 use winback::rank::{Objective, Plan, PlanParams};
-use winback::{Config, SplitOn, WinbackModel};
+use winback::{Config, ReportOptions, SplitOn, WinbackModel};
 
 
 /// Writes a line to stdout: a closed or full stdout is an error (exit 1), never a panic.
@@ -565,8 +565,10 @@ impl winback::core::progress::Progress for Bar {
             });
             self.0.set_style(style.progress_chars("=> "));
         }
+        // A bar may carry several steps (a report's scoring, backtest, profiles):
+        // each begins afresh, also after the previous one finished.
+        self.0.reset();
         self.0.set_length(total.unwrap_or(0));
-        self.0.set_position(0);
         self.0.set_message(step.to_string());
         self.0.enable_steady_tick(Duration::from_millis(200));
     }
@@ -1161,25 +1163,23 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     // Flags are checked before the (long) load.
     let given: Vec<_> = c.cutoffs.iter().map(|x| day(x, "--cutoffs")).collect::<Res<Vec<_>>>()?;
-    let (h, _) = c.input.load(cli.quiet)?;
-    let s = step(cli.quiet, "scoring", || m.score(&h, at))?;
-    warn_shares(&m, &s, cli.quiet);
-    let (p, _) = m.plan(&s, &c.plan.params())?;
-    let cutoffs = if given.is_empty() { winback::default_cutoffs(&h, at, &m.config, 2) } else { given };
-    let bt = if cutoffs.is_empty() { None } else { Some(step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &m.config))?) };
-    let profiles = step(cli.quiet, "profiling", || m.profile_scores(&h, &s));
-    let waves = m.campaign()?.into_iter().map(|w| Ok((m.wave_effects(w.wave)?.unwrap_or_default(), w))).map(|r: Res<_>| r.map(|(e, w)| (w, e))).collect::<Res<Vec<_>>>()?;
+    // The uplift model and its table are read (and checked) before the long load.
     let uplift = match (&c.uplift, &c.uplift_table) {
         (Some(u), Some(t)) => {
             let text = std::fs::read_to_string(u).map_err(|e| io_failure(u, e))?;
             let model = winback::uplift::UpliftModel::from_json(&text, &u.display().to_string())?;
             let table = Attributes::read_csv(t, &c.uplift_id_col, &CsvOptions { delimiter: c.input.delimiter as u8, has_header: true })?;
-            let eval = model.evaluate_with_history(&table, &h)?;
-            Some((model, eval))
+            Some((model, table))
         }
         _ => None,
     };
-    let html = report::render(&m, &s, &p, bt.as_ref(), &profiles, &waves, uplift.as_ref().map(|(u, e)| (u, e)));
+    let (h, _) = c.input.load(cli.quiet)?;
+    let options = ReportOptions { plan: c.plan.params(), cutoffs: given, uplift: uplift.as_ref().map(|(u, t)| (u, t)) };
+    let data = m.report_data(&h, at, &options, &Bar::new(cli.quiet))?;
+    warn_shares(&m, &data.scores, cli.quiet);
+    let (s, cutoffs) = (&data.scores, &data.cutoffs);
+    let uplift_shown = uplift.as_ref().zip(data.uplift.as_ref()).map(|((u, _), e)| (u, e));
+    let html = report::render(&m, s, &data.plan, data.backtest.as_ref(), &data.profiles, &data.waves, uplift_shown);
     if to_stdout {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
