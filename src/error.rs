@@ -14,14 +14,16 @@ pub enum Error {
     #[error(transparent)]
     Rank(#[from] winback_rank::Error),
     /// A model file of another format version.
-    #[error("{path}: model file format version {found} is not supported (this build reads version {supported}; refit the model with this version)")]
+    #[error("{path}: model file format version {found} is not supported (this build reads {}; refit the model with this version)", versions(*.oldest, *.supported))]
     UnsupportedVersion {
         /// The file.
         path: String,
         /// Version in the file.
         found: u64,
-        /// Version this build reads.
+        /// The newest version this build reads (and writes).
         supported: u32,
+        /// The oldest version this build reads.
+        oldest: u32,
     },
     /// A model file that is not a winback model.
     #[error("{path}: not a winback model file: {message}")]
@@ -48,6 +50,9 @@ pub enum Error {
     /// The weight of older training cutoffs must lie in [0, 1].
     #[error("recent_weight (the weight of each older training cutoff) must be between 0 and 1, got {0}")]
     InvalidRecentWeight(f64),
+    /// Smoothed splits with customers held out (see [`crate::SplitOn::Smoothed`]).
+    #[error("split_on = smoothed needs every training row to estimate the groups (honest fraction 0), got an honest fraction of {0}: the smoother would see the held-out customers' outcomes")]
+    SmoothedWithHoldout(f64),
     /// A feature window must be 1 to 36500 days.
     #[error("feature windows must be between 1 and 36500 days, got {0}")]
     InvalidWindow(i64),
@@ -230,6 +235,7 @@ impl Error {
             | Error::RepeatedBacktestCutoff(_)
             | Error::InvalidMinHistory(_)
             | Error::InvalidRecentWeight(_)
+            | Error::SmoothedWithHoldout(_)
             | Error::InvalidWindow(_)
             | Error::UnknownPriorityFeature { .. }
             | Error::UpliftCostWithoutValue
@@ -247,3 +253,12 @@ impl Error {
 
 /// `Result` with [`enum@Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// "version 2", or "versions 2 to 3".
+fn versions(oldest: u32, newest: u32) -> String {
+    if oldest >= newest {
+        format!("version {newest}")
+    } else {
+        format!("versions {oldest} to {newest}")
+    }
+}

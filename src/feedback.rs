@@ -62,10 +62,11 @@ pub struct Feedback {
 }
 
 impl WinbackModel {
-    /// The scored customers not contacted in any recorded wave, in each group's
-    /// priority order. Per-customer waves remove their ids; per-group waves
-    /// (counts only) remove the first customers of each group in priority order,
-    /// as the contact list ordered them.
+    /// The scored customers neither contacted nor held out in any recorded wave,
+    /// in each group's priority order. Per-customer waves remove their ids (the
+    /// contacted and the held out); per-group waves (counts only) remove the first
+    /// customers of each group in priority order, contacts and controls, as the
+    /// contact list ordered them.
     pub fn remaining(&self, scores: &Scores) -> Vec<CustomerScore> {
         self.remaining_of(&scores.customers)
     }
@@ -168,8 +169,8 @@ impl WinbackModel {
     /// Records a wave's outcomes: each group's probability becomes its
     /// Beta-Binomial posterior (the current estimate as prior), with a new interval
     /// at the model's level, and the wave is kept in the model. Refused: outcomes
-    /// already recorded (same fingerprint), a customer contacted in an earlier
-    /// wave, and more contacts in a group than are left of it. Returns the
+    /// already recorded (same fingerprint), a customer contacted or held out in an
+    /// earlier wave, and more contacts in a group than are left of it. Returns the
     /// candidates left in `scores`, ready to re-plan.
     pub fn record_outcomes(&mut self, scores: &Scores, wave: &WaveOutcomes) -> Result<Vec<Candidate>> {
         // A wave is its contacts: a control arm alone measures nothing (and its

@@ -17,7 +17,12 @@ use winback_tree::{Segmentation, Segmenter, TrainingData};
 use crate::error::{Error, Result};
 
 /// Version of the model file format written and read by this build.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The oldest model file format this build reads. Version 2 lacks
+/// [`Config::split_on`] and [`Wave::held_out`] (read as `outcomes` and no ids, how
+/// such files were made); a file read is written back as [`FORMAT_VERSION`].
+pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// The default [`Config::priority_feature`]: resolved when fitting.
 pub const AUTO_PRIORITY: &str = "auto";
@@ -211,7 +216,12 @@ impl Config {
         if self.priority_feature.trim().is_empty() {
             return Err(Error::UnknownPriorityFeature { name: self.priority_feature.clone(), available: String::new() });
         }
-        self.segmenter.check_ref()?;
+        let segmenter = self.segmenter.check_ref()?;
+        // The smoother is fitted on every training row: held-out customers' outcomes
+        // would help choose the splits their estimates are meant to be honest about.
+        if self.split_on == SplitOn::Smoothed && segmenter.honest_fraction() > 0.0 {
+            return Err(Error::SmoothedWithHoldout(segmenter.honest_fraction()));
+        }
         Ok(())
     }
 }
@@ -592,8 +602,8 @@ impl WinbackModel {
             field: "format_version".into(),
             message: "missing, or not a whole number".into(),
         })?;
-        if found != u64::from(FORMAT_VERSION) {
-            return Err(Error::UnsupportedVersion { path, found, supported: FORMAT_VERSION });
+        if !(u64::from(OLDEST_FORMAT_VERSION)..=u64::from(FORMAT_VERSION)).contains(&found) {
+            return Err(Error::UnsupportedVersion { path, found, supported: FORMAT_VERSION, oldest: OLDEST_FORMAT_VERSION });
         }
         let file: crate::ModelFile = serde_path_to_error::deserialize(v).map_err(|e| {
             let field = e.path().to_string();
@@ -750,7 +760,9 @@ pub(crate) fn grow(
         SplitOn::Outcomes => None,
         SplitOn::Smoothed => smoothed_target(&schema, rows.x, rows.y),
     };
-    let segmentation = params.fit_for(
+    let unsmoothed = (config.split_on == SplitOn::Smoothed && target.is_none())
+        .then_some("split on the outcomes: the smoothing regression could not be fitted on these rows");
+    let mut segmentation = params.fit_for(
         &TrainingData {
             x: rows.x.view(),
             y: rows.y,
@@ -762,6 +774,9 @@ pub(crate) fn grow(
         },
         scoring,
     )?;
+    if let Some(why) = unsmoothed {
+        segmentation.note = Some(segmentation.note.map_or(why.to_string(), |n| format!("{n}; {why}")));
+    }
     Ok(WinbackModel {
         format_version: FORMAT_VERSION,
         config: config.clone(),

@@ -19,7 +19,7 @@ use winback_tree::{Group, Node, Segmentation};
 
 use crate::error::Error;
 use crate::model::Wave;
-use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION};
+use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 /// The lapse decision at the fitting date, as stored (the rule is in the config,
 /// the date is `fitted_at`).
@@ -196,8 +196,8 @@ impl TryFrom<ModelFile> for WinbackModel {
     type Error = ModelFileError;
 
     fn try_from(f: ModelFile) -> Result<WinbackModel, ModelFileError> {
-        if f.format_version != FORMAT_VERSION {
-            return refuse("format_version", format!("version {} (this build reads {FORMAT_VERSION})", f.format_version));
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&f.format_version) {
+            return refuse("format_version", format!("version {} (this build reads {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})", f.format_version));
         }
         let c = &f.config;
         if let Err(e) = c.validate() {
@@ -341,6 +341,10 @@ impl TryFrom<ModelFile> for WinbackModel {
             // Held-out ids (per-customer waves since they were kept): sorted, distinct,
             // as many as the control arm counts, none of them contacted.
             if !w.held_out.is_empty() {
+                // Only per-customer waves name their controls; a per-group wave takes its block by count.
+                if w.contacted.is_empty() {
+                    return refuse(format!("waves[{i}].held_out"), "held-out ids on a wave without contacted ids (only per-customer waves name their controls)");
+                }
                 let held: u64 = w.control.iter().map(|o| o.contacted).sum();
                 if !w.held_out.windows(2).all(|p| p[0] < p[1]) {
                     return refuse(format!("waves[{i}].held_out"), "ids must be sorted and distinct");
@@ -364,7 +368,8 @@ impl TryFrom<ModelFile> for WinbackModel {
             lapsed: f.lapse.lapsed,
         };
         Ok(WinbackModel {
-            format_version: f.format_version,
+            // An older file read is a model of this build: written back as the current version.
+            format_version: FORMAT_VERSION,
             config: f.config,
             fitted_at: f.fitted_at,
             lapse_days: lapse.threshold_days,

@@ -520,7 +520,7 @@ impl UpliftModel {
         let mut m: UpliftModel = serde_json::from_str(s).map_err(|e| Error::BadModelFile { path: path.into(), message: e.to_string() })?;
         let invalid = |field: &str, message: String| Error::InvalidModel { path: path.into(), field: field.into(), message };
         if m.format_version != UPLIFT_FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { path: path.into(), found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion { path: path.into(), found: u64::from(m.format_version), supported: UPLIFT_FORMAT_VERSION, oldest: UPLIFT_FORMAT_VERSION });
         }
         use winback_core::features::Source;
         let mut names = std::collections::BTreeSet::new();

@@ -135,9 +135,14 @@ fn synthetic_pipeline_golden_and_round_trip() {
     assert_eq!(back, model);
     assert_eq!(back.score(&h, at).unwrap(), model.score(&h, at).unwrap());
     // Another format version is refused with a clear message (tests/model_file.rs checks every field).
-    let text = std::fs::read_to_string(&path).unwrap().replacen("\"format_version\": 2", "\"format_version\": 1", 1);
-    let e = WinbackModel::from_json(&text, "model.json").unwrap_err();
-    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads version 2; refit the model with this version)");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"format_version\": 3"));
+    let e = WinbackModel::from_json(&text.replacen("\"format_version\": 3", "\"format_version\": 1", 1), "model.json").unwrap_err();
+    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads versions 2 to 3; refit the model with this version)");
+    // A version 2 file (before split_on and held-out ids) is read, and written back as version 3.
+    let old = WinbackModel::from_json(&text.replacen("\"format_version\": 3", "\"format_version\": 2", 1), "model.json").unwrap();
+    assert_eq!(old, model);
+    assert_eq!(old.format_version, 3);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -401,4 +406,15 @@ fn smoothed_splits_fit_round_trip_and_old_files_read_as_outcomes() {
     assert_eq!(WinbackModel::from_json(&old, "m.json").unwrap().config.split_on, SplitOn::Outcomes);
     let bad = text.replacen("\"split_on\": \"smoothed\"", "\"split_on\": \"tea leaves\"", 1);
     assert!(WinbackModel::from_json(&bad, "m.json").is_err());
+}
+
+/// Smoothed splits fit a regression on every training row, so they refuse customers
+/// held out to estimate the groups (the held-out outcomes would choose the splits).
+#[test]
+fn smoothed_splits_refuse_a_holdout() {
+    let (h, at) = synthetic();
+    let config = Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() }.with_split_on(SplitOn::Smoothed).with_honest_fraction(0.3);
+    let e = WinbackModel::fit(&h, at, &config).unwrap_err();
+    assert!(matches!(e, Error::SmoothedWithHoldout(f) if f == 0.3), "{e}");
+    assert!(e.is_parameter());
 }

@@ -375,6 +375,15 @@ fn a_per_customer_waves_controls_are_not_listed_again() {
     let fewer = format!("{}{}", &text[..start], &text[start + first.len() + 1..]);
     let e = WinbackModel::from_json(&fewer, "m.json").unwrap_err().to_string();
     assert!(e.contains("waves[0].held_out") && e.contains(&format!("{} customer ids where the control arm counts {} held out", held.len() - 1, held.len())), "{e}");
+    // Held-out ids on a wave without contacted ids (a per-group wave takes its block by count) are refused.
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["waves"][0]["contacted"] = serde_json::json!([]);
+    for o in v["waves"][0]["outcomes"].as_array_mut().unwrap() {
+        o["contacted"] = serde_json::json!(0);
+        o["came_back"] = serde_json::json!(0);
+    }
+    let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err().to_string();
+    assert!(e.contains("waves[0].held_out") && e.contains("without contacted ids"), "{e}");
 }
 
 /// The report verb assembles what the report shows from the facade's own verbs:

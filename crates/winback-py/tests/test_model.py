@@ -128,6 +128,8 @@ def test_split_on_smoothed_changes_the_splits_not_the_counts(retail_table, tmp_p
     for bad in ("smooth", None, 1):
         with pytest.raises(winback.WinbackParamError, match="split_on must be 'outcomes' or 'smoothed'"):
             winback.WinbackModel(split_on=bad, **COLUMNS).fit(retail_table, at=AT)
+    with pytest.raises(winback.WinbackParamError, match="split_on = smoothed needs every training row"):
+        winback.WinbackModel(split_on="smoothed", honest_fraction=0.3, **COLUMNS).fit(retail_table, at=AT)
 
 
 def test_error_classes_and_messages(retail_table):

@@ -5,8 +5,9 @@
 //! The objective is scikit-learn's `LogisticRegression(C = 1 / ridge)` on columns
 //! standardised to mean 0 and population standard deviation 1: the sum of the
 //! rows' log losses plus `ridge / 2 · Σ βⱼ²` (the intercept is not penalised).
-//! A constant column keeps a coefficient of 0. Sums run in row order, so the
-//! same rows give the same bits on every machine.
+//! A column whose values are all equal keeps a coefficient of 0. Sums run in row
+//! order, so the same rows give the same result whatever the thread count (the
+//! last bits follow the platform's `exp` and `ln_1p`).
 //!
 //! ```
 //! use winback_stats::logistic::Logistic;
@@ -38,8 +39,10 @@ const MAX_ITER: usize = 100;
 impl Logistic {
     /// Fits on `x` (row-major, `p` columns, `y.len()` rows) with penalty `ridge`
     /// (> 0, finite). `None` when the input cannot be fitted: no rows, `x` not of
-    /// `y.len() × p` values, a non-finite value, `p` = 0, an invalid `ridge`, or
-    /// one outcome only (the chance would be 0 or 1 for everyone).
+    /// `y.len() × p` values, a non-finite value, a column whose mean or spread
+    /// overflows (values near `f64::MAX`), `p` = 0, an invalid `ridge`, one outcome
+    /// only (the chance would be 0 or 1 for everyone), or a system too
+    /// ill-conditioned to solve (identical columns with a vanishing ridge).
     pub fn fit(x: &[f64], p: usize, y: &[bool], ridge: f64) -> Option<Logistic> {
         let n = y.len();
         if n == 0 || p == 0 || x.len() != n.checked_mul(p)? || !(ridge.is_finite() && ridge > 0.0) || x.iter().any(|v| !v.is_finite()) {
@@ -56,6 +59,9 @@ impl Logistic {
             }
         }
         mean.iter_mut().for_each(|m| *m /= n as f64);
+        if mean.iter().any(|m| !m.is_finite()) {
+            return None;
+        }
         let mut scale = vec![0.0; p];
         for row in x.chunks_exact(p) {
             for ((s, v), m) in scale.iter_mut().zip(row).zip(&mean) {
@@ -65,7 +71,12 @@ impl Logistic {
         let mut constant = vec![false; p];
         for (j, s) in scale.iter_mut().enumerate() {
             *s = (*s / n as f64).sqrt();
-            if !(*s > 0.0 && s.is_finite()) {
+            if !s.is_finite() {
+                return None;
+            }
+            // All values equal (tested exactly: a mean that rounds leaves a tiny spread).
+            let first = x[j];
+            if x.chunks_exact(p).all(|row| row[j] == first) || *s <= 0.0 {
                 *s = 1.0;
                 constant[j] = true;
             }
@@ -267,5 +278,20 @@ mod tests {
         }
         let b = Logistic::fit(&xr, 2, &yr, 1.0).unwrap();
         assert!((a.intercept() - b.intercept()).abs() < 1e-12);
+        for (ca, cb) in a.coefficients().iter().zip(b.coefficients()) {
+            assert!((ca - cb).abs() < 1e-12, "{ca} {cb}");
+        }
+    }
+
+    #[test]
+    fn values_near_the_float_limit_are_refused_not_nan() {
+        // The mean overflows: no fit (a chance of NaN would be no chance).
+        assert!(Logistic::fit(&[1e308, 1.7e308, 1e308, 1.7e308], 1, &[true, false, true, false], 1.0).is_none());
+        // The spread overflows: refused rather than the column silently dropped.
+        assert!(Logistic::fit(&[1e200, -1e200, 1e200, -1e200], 1, &[true, false, true, false], 1.0).is_none());
+        // Equal values whose mean rounds (0.1 × 3 / 3) are still a constant column.
+        let m = Logistic::fit(&[0.1, 1.0, 0.1, 2.0, 0.1, 3.0], 2, &[false, true, true], 1.0).unwrap();
+        assert_eq!(m.coefficients()[0], 0.0);
+        assert!(m.chance(&[0.1, 2.0]).is_finite());
     }
 }

@@ -65,9 +65,10 @@ pub struct TrainingData<'a> {
     /// ordering still come from the outcomes). Each row then counts as `t` of a
     /// return and `1 − t` of a non-return, so a split follows the smooth score's
     /// landscape rather than the noise of a few hundred outcomes. A node in which
-    /// the target allows no split (it is nearly constant there, or every split it
-    /// prefers would leave a side too small) is split on the outcomes instead.
-    /// `None` = the outcomes choose the splits.
+    /// the target allows no split (linfa finds no impurity decrease: the target is
+    /// constant there, or every split it prefers leaves a side too small) is split
+    /// on the outcomes instead; the two kinds of split compete for the next group
+    /// by their own impurity decrease. `None` = the outcomes choose the splits.
     pub target: Option<&'a [f64]>,
 }
 
@@ -217,8 +218,10 @@ pub(crate) fn soft_class_weights(w: ClassWeighting, t: impl Iterator<Item = f64>
         pos += v;
     }
     let neg = n - pos;
+    // A soft mass too small to weigh (subnormal, say) would give infinite weights.
+    let tiny = f64::EPSILON * n;
     match w {
-        ClassWeighting::BalancedPerNode if pos > 0.0 && neg > 0.0 => (n / (2.0 * pos), n / (2.0 * neg)),
+        ClassWeighting::BalancedPerNode if pos > tiny && neg > tiny => (n / (2.0 * pos), n / (2.0 * neg)),
         ClassWeighting::Unweighted => (1.001, 1.0),
         ClassWeighting::BalancedPerNode => (1.0, 1.0),
     }
