@@ -87,11 +87,6 @@ fn s(a: &ArrayRef, r: usize) -> Option<&str> {
     a.is_valid(r).then(|| a.value(r))
 }
 
-fn f(a: &ArrayRef, r: usize) -> Option<f64> {
-    let a = a.as_primitive::<Float64Type>();
-    a.is_valid(r).then(|| a.value(r))
-}
-
 /// One value of any array as text ("" for null), for error messages.
 fn display(a: &ArrayRef, r: usize) -> String {
     if a.is_null(r) {
@@ -148,6 +143,44 @@ fn id_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
         })
         .collect();
     Ok(std::sync::Arc::new(text))
+}
+
+/// An integer id column as `i64` values (signed integers, and unsigned ones that
+/// fit), to be written as text row by row; `None` for any other type.
+fn int_ids(a: &ArrayRef) -> Option<arrow_array::Int64Array> {
+    use arrow_array::types::Int64Type;
+    match a.data_type() {
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+            arrow_cast::cast(a, &DataType::Int64).ok().map(|c| c.as_primitive::<Int64Type>().clone())
+        }
+        _ => None,
+    }
+}
+
+/// A buffer an `i64` is written into as decimal text (what casting the column to
+/// text gives: `-12`, `0`, `9223372036854775807`).
+#[derive(Default)]
+struct IntText([u8; 20]);
+
+impl IntText {
+    fn write(&mut self, v: i64) -> &str {
+        let mut n = v.unsigned_abs();
+        let mut i = self.0.len();
+        loop {
+            i -= 1;
+            self.0[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0 {
+            i -= 1;
+            self.0[i] = b'-';
+        }
+        // Digits and a sign only: always UTF-8.
+        std::str::from_utf8(&self.0[i..]).unwrap_or("")
+    }
 }
 
 fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<ArrayRef>> {
@@ -207,7 +240,11 @@ fn fill(
             })
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
-        let id = id_col(batch.column(find(&map.customer)?), source)?;
+        let id_raw = batch.column(find(&map.customer)?);
+        // Integer ids are written as text row by row (no text column is built).
+        let id_int = int_ids(id_raw);
+        let id = if id_int.is_some() { None } else { Some(id_col(id_raw, source)?) };
+        let id_text = id.as_ref().map(|a| a.as_string::<i32>());
         let date_raw = batch.column(find(&map.date)?);
         let date = dates(date_raw, parser, source)?;
         let amount_raw = batch.column(find(&map.amount)?);
@@ -218,6 +255,12 @@ fn fill(
         let channel = text_col(&batch, opt(&map.channel)?, source)?;
         let category = text_col(&batch, opt(&map.category)?, source)?;
         let region = text_col(&batch, opt(&map.region)?, source)?;
+        // Downcast once per batch, not once per row and column.
+        let texts = |a: &Option<ArrayRef>| a.as_ref().map(|a| a.as_string::<i32>().clone());
+        let (order, channel, category, region) = (texts(&order), texts(&channel), texts(&category), texts(&region));
+        let amount = amount.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
+        let qty = qty.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
+        let mut id_buf = IntText::default();
         let cancel_idx = opt(&map.cancelled)?;
         let cancel_bool = cancel_idx.and_then(|i| batch.column(i).as_boolean_opt().cloned());
         let cancel_text = match (cancel_idx, &cancel_bool) {
@@ -243,7 +286,7 @@ fn fill(
             // A quantity present but not numeric is a bad quantity, not "unknown".
             let qty_text;
             let quantity = match (&qty, qty_raw) {
-                (Some(q), Some(raw)) => Some(match f(q, r) {
+                (Some(q), Some(raw)) => Some(match q.is_valid(r).then(|| q.value(r)) {
                     Some(v) => Ok(v),
                     None => {
                         qty_text = display(raw, r);
@@ -254,7 +297,7 @@ fn fill(
             };
             // The amount as text is only needed to report a bad value.
             let amount_text;
-            let amount = match amount.as_ref().and_then(|a| f(a, r)) {
+            let amount = match amount.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))) {
                 Some(v) => Ok(v),
                 None => {
                     amount_text = display(amount_raw, r);
@@ -272,14 +315,18 @@ fn fill(
             b.push(
                 row_no,
                 RawRow {
-                    customer: s(&id, r).unwrap_or(""),
+                    customer: match (&id_int, &id_text) {
+                        (Some(ints), _) => if ints.is_valid(r) { id_buf.write(ints.value(r)) } else { "" },
+                        (None, Some(t)) => if t.is_valid(r) { t.value(r) } else { "" },
+                        (None, None) => "",
+                    },
                     day,
                     amount,
                     quantity,
-                    order: order.as_ref().and_then(|a| s(a, r)),
-                    channel: channel.as_ref().and_then(|a| s(a, r)),
-                    category: category.as_ref().and_then(|a| s(a, r)),
-                    region: region.as_ref().and_then(|a| s(a, r)),
+                    order: order.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
+                    channel: channel.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
+                    category: category.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
+                    region: region.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
                     cancelled,
                 },
             )?;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow_array::{BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, TimestampSecondArray};
+use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray, TimestampSecondArray};
 use winback_core::arrow::{read_parquet, read_record_batches};
 use winback_core::date::{day_from_ymd, Zone};
 use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
@@ -243,6 +243,42 @@ fn float_ids_are_integers_and_nan_is_missing() {
     .unwrap();
     let (h2, _) = read_record_batches([Ok(ints)], "df", &ColumnMap::new("customer_id", "date", "amount"), &LoadOptions::default()).unwrap();
     assert_eq!(h2.customer_ids()[0], h.customer_ids()[0]);
+}
+
+/// Integer ids of every integer type are written as text row by row: the same
+/// ids as the text column of the same values (a null id is a missing id), and the
+/// same history as from that text column.
+#[test]
+fn integer_ids_read_as_their_decimal_text() {
+    let values: Vec<Option<i64>> = vec![Some(-12), Some(0), Some(i64::MAX), Some(i64::MIN), None, Some(7), Some(-12)];
+    let n = values.len();
+    let texts: Vec<Option<String>> = values.iter().map(|v| v.map(|v| v.to_string())).collect();
+    let batch = |ids: ArrayRef| {
+        RecordBatch::try_from_iter([
+            ("customer_id", ids),
+            ("date", Arc::new(StringArray::from((0..n).map(|i| format!("2024-01-{:02}", i + 1)).collect::<Vec<_>>())) as _),
+            ("amount", Arc::new(Float64Array::from((0..n).map(|i| i as f64 + 1.0).collect::<Vec<_>>())) as _),
+        ])
+        .unwrap()
+    };
+    let map = ColumnMap::new("customer_id", "date", "amount");
+    let read = |b: RecordBatch| read_record_batches([Ok(b)], "df", &map, &LoadOptions::default()).unwrap();
+    let (from_text, rt) = read(batch(Arc::new(StringArray::from(texts.clone()))));
+    let (from_ints, ri) = read(batch(Arc::new(Int64Array::from(values.clone()))));
+    assert_eq!(format!("{from_ints:?}"), format!("{from_text:?}"));
+    assert_eq!((ri.rows_used, ri.count(SkipReason::MissingId)), (rt.rows_used, 1));
+    let mut want: Vec<String> = texts.iter().flatten().cloned().collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(from_ints.customer_ids(), &want[..]);
+    // Narrower integer types give the same text.
+    let small: Vec<Option<i32>> = vec![Some(-12), Some(0), Some(5), Some(i32::MIN), None, Some(7), Some(-12)];
+    let (from_i32, _) = read(batch(Arc::new(arrow_array::Int32Array::from(small.clone()))));
+    let (from_i32_text, _) = read(batch(Arc::new(StringArray::from(small.iter().map(|v| v.map(|v| v.to_string())).collect::<Vec<_>>()))));
+    assert_eq!(format!("{from_i32:?}"), format!("{from_i32_text:?}"));
+    let (from_u32, _) = read(batch(Arc::new(arrow_array::UInt32Array::from(vec![Some(u32::MAX), Some(0), Some(1), Some(2), None, Some(3), Some(4)]))));
+    assert_eq!(from_u32.customer_ids()[..2], ["0".to_string(), "1".to_string()]);
+    assert!(from_u32.customer_ids().contains(&u32::MAX.to_string()));
 }
 
 /// Issue 9, 2.5: text amounts that are not plain numbers ("1,234.50") are bad

@@ -38,7 +38,6 @@ const LONG_TAG: u8 = 0xFF;
 /// Interns names (channels, categories, regions) to dense codes. Names of up to
 /// 15 bytes are keyed inline as a `u128` (bytes plus length), so a lookup
 /// touches the hash table only, not a heap string.
-#[derive(Default)]
 struct Interner {
     short: FxHashMap<u128, u32>,
     long: FxHashMap<Box<str>, u32>,
@@ -46,6 +45,44 @@ struct Interner {
     /// Each name's inline key by code (`u128::MAX` for long names): a small
     /// vocabulary (channels, a few categories) is searched here, without hashing.
     keys: Vec<u128>,
+    /// The last short name seen in each of [`CACHE_SLOTS`] slots (chosen by a
+    /// multiplicative hash of its key) and its code: most lines find their value
+    /// here with one comparison. `u32::MAX` = an empty slot.
+    cache: Box<[(u128, u32)]>,
+}
+
+/// Slots of [`Interner::cache`] (a power of two).
+const CACHE_SLOTS: usize = 64;
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            short: FxHashMap::default(),
+            long: FxHashMap::default(),
+            names: Vec::new(),
+            keys: Vec::new(),
+            cache: vec![(0u128, u32::MAX); CACHE_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+#[inline]
+fn cache_slot(k: u128) -> usize {
+    let folded = (k as u64) ^ ((k >> 64) as u64).rotate_left(29);
+    (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
+}
+
+/// `s.trim()`, without looking at the characters when the first and the last
+/// byte are ASCII other than whitespace (then nothing can be trimmed).
+#[inline]
+fn trim(s: &str) -> &str {
+    let plain = |b: &u8| b.is_ascii() && !b.is_ascii_whitespace();
+    let b = s.as_bytes();
+    if b.first().is_some_and(plain) && b.last().is_some_and(plain) {
+        s
+    } else {
+        s.trim()
+    }
 }
 
 /// Vocabularies up to this size are searched linearly.
@@ -69,10 +106,15 @@ impl Interner {
     fn get(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
         let key = inline_key(s);
         if let Some(k) = key {
-            if self.keys.len() <= SMALL_VOCABULARY {
-                if let Some(i) = self.keys.iter().position(|&x| x == k) {
-                    return Ok(i as u32);
-                }
+            let slot = cache_slot(k);
+            let (ck, code) = self.cache[slot];
+            if ck == k && code != u32::MAX {
+                return Ok(code);
+            }
+            let found = if self.keys.len() <= SMALL_VOCABULARY { self.keys.iter().position(|&x| x == k).map(|i| i as u32) } else { self.short.get(&k).copied() };
+            if let Some(i) = found {
+                self.cache[slot] = (k, i);
+                return Ok(i);
             }
         }
         let found = match key {
@@ -312,7 +354,7 @@ impl HistoryBuilder {
     /// Validates one row and stores it, or counts (strict: refuses) it.
     pub(crate) fn push(&mut self, line: u64, row: RawRow<'_>) -> Result<()> {
         self.report.rows_read += 1;
-        let customer = row.customer.trim();
+        let customer = trim(row.customer);
         if customer.is_empty() {
             let col = self.names.customer.clone();
             return self.skip(SkipReason::MissingId, line, &col, row.customer);
@@ -388,7 +430,7 @@ impl HistoryBuilder {
             self.report.zero_amount_purchases += 1;
         }
         let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
-            match v.map(str::trim) {
+            match v.map(trim) {
                 None | Some("") => Ok(NONE_CODE),
                 Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| x as u16),
             }
@@ -400,7 +442,7 @@ impl HistoryBuilder {
         // no order id). Keying by day too means a line dated later under the same
         // order id (a return, say) is its own event: nothing dated on or after a
         // cutoff can join a purchase made before it.
-        let key = match row.order.map(str::trim) {
+        let key = match row.order.map(trim) {
             Some(o) if self.present.order && !o.is_empty() => hash_bytes(0x9e37_79b9 ^ u64::from(day as u32), o.as_bytes()),
             _ => day as u32 as u64,
         };
@@ -880,5 +922,37 @@ impl EventsBuilder {
         self.cat_amount[base..].copy_from_slice(&amounts);
         self.cat_off[first..m].copy_from_slice(&offs);
         self.scratch = idx;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn the_quick_trim_is_str_trim() {
+        for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{3000}", "é", " é ", "\u{2003}", "c001", "x\r"] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    /// Codes come from the cache, the small-vocabulary scan or the maps alike:
+    /// every name keeps the code it first got, whatever collides in the cache.
+    #[test]
+    fn interned_codes_are_stable_through_the_cache() {
+        let mut i = Interner::default();
+        let names: Vec<String> = (0..300).map(|k| format!("level-{k}")).collect();
+        let long = "a name longer than fifteen bytes".to_string();
+        let first: Vec<u32> = names.iter().map(|n| i.get(n, 10_000, "levels").unwrap()).collect();
+        assert_eq!(first, (0..300).collect::<Vec<u32>>());
+        let l = i.get(&long, 10_000, "levels").unwrap();
+        for round in 0..3 {
+            for (k, n) in names.iter().enumerate().rev() {
+                assert_eq!(i.get(n, 10_000, "levels").unwrap(), k as u32, "round {round}");
+            }
+            assert_eq!(i.get(&long, 10_000, "levels").unwrap(), l);
+        }
+        assert!(matches!(i.get("one more", 301, "levels"), Err(Error::TooMany { max: 301, .. })));
     }
 }
