@@ -92,13 +92,31 @@ const SMALL_VOCABULARY: usize = 24;
 #[inline]
 fn inline_key(s: &str) -> Option<u128> {
     let b = s.as_bytes();
-    if b.len() > 15 {
+    let n = b.len();
+    if n > 15 {
         return None;
     }
-    let mut k = [0u8; 16];
-    k[..b.len()].copy_from_slice(b);
-    k[15] = b.len() as u8;
-    Some(u128::from_le_bytes(k))
+    // Whole-word loads instead of a variable-length copy into a stack buffer (whose
+    // byte stores the next word load had to wait for).
+    let (lo, hi) = if n > 8 { (le_word(&b[..8]), le_word(&b[8..])) } else { (le_word(b), 0) };
+    Some(u128::from(lo) | (u128::from(hi) << 64) | ((n as u128) << 120))
+}
+
+/// Up to 8 bytes as a little-endian word, the missing high bytes 0.
+#[inline]
+fn le_word(b: &[u8]) -> u64 {
+    let n = b.len();
+    match n {
+        0 => 0,
+        1..=3 => u64::from(b[0]) | (u64::from(b[n / 2]) << (n / 2 * 8)) | (u64::from(b[n - 1]) << ((n - 1) * 8)),
+        4..=7 => {
+            let first = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let last = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+            // The two halves overlap on the same bytes: OR keeps them.
+            first | (last << ((n - 4) * 8))
+        }
+        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+    }
 }
 
 impl Interner {
@@ -929,6 +947,21 @@ impl EventsBuilder {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn inline_keys_are_the_bytes_then_the_length() {
+        let text = "abcdefghijklmnopq\u{e9}";
+        for end in 0..=text.len() {
+            let Some(s) = text.get(..end) else { continue };
+            let mut k = [0u8; 16];
+            let want = (s.len() <= 15).then(|| {
+                k[..s.len()].copy_from_slice(s.as_bytes());
+                k[15] = s.len() as u8;
+                u128::from_le_bytes(k)
+            });
+            assert_eq!(inline_key(s), want, "{s:?}");
+        }
+    }
 
     #[test]
     fn the_quick_trim_is_str_trim() {
