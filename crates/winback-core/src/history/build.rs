@@ -73,10 +73,11 @@ fn cache_slot(k: u128) -> usize {
 }
 
 /// `s.trim()`, without looking at the characters when the first and the last
-/// byte are ASCII other than whitespace (then nothing can be trimmed).
+/// byte are visible ASCII (0x21–0x7E: then nothing can be trimmed). Not
+/// `is_ascii_whitespace`, which leaves out the vertical tab that `str::trim` trims.
 #[inline]
 fn trim(s: &str) -> &str {
-    let plain = |b: &u8| b.is_ascii() && !b.is_ascii_whitespace();
+    let plain = |b: &u8| b.is_ascii_graphic();
     let b = s.as_bytes();
     if b.first().is_some_and(plain) && b.last().is_some_and(plain) {
         s
@@ -965,7 +966,7 @@ mod tests {
 
     #[test]
     fn the_quick_trim_is_str_trim() {
-        for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{3000}", "é", " é ", "\u{2003}", "c001", "x\r"] {
+        for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{3000}", "é", " é ", "\u{2003}", "c001", "x\r", "\x0b", "a\x0b", "\x0ba", "\x0c1\x1f", "\x00", "~"] {
             assert_eq!(trim(s), s.trim(), "{s:?}");
         }
     }
@@ -987,5 +988,10 @@ mod tests {
             assert_eq!(i.get(&long, 10_000, "levels").unwrap(), l);
         }
         assert!(matches!(i.get("one more", 301, "levels"), Err(Error::TooMany { max: 301, .. })));
+        // The empty name's key is 0, the key of an empty cache slot: it is interned, not read from the slot.
+        let mut fresh = Interner::default();
+        assert_eq!(fresh.get("x", 10, "levels").unwrap(), 0);
+        assert_eq!(fresh.get("", 10, "levels").unwrap(), 1);
+        assert_eq!(fresh.get("", 10, "levels").unwrap(), 1);
     }
 }
