@@ -92,9 +92,8 @@ pub enum Error {
         /// The model's number of groups.
         groups: usize,
     },
-    /// A customer of the outcomes was contacted (or held out as a control) in an
-    /// earlier recorded wave.
-    #[error("{file}: customer {customer:?} was already contacted or held out in wave {wave}")]
+    /// A customer of the outcomes was contacted in an earlier recorded wave.
+    #[error("{file}: customer {customer:?} was already contacted in wave {wave}")]
     AlreadyContacted {
         /// The outcomes file.
         file: String,

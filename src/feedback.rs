@@ -62,11 +62,10 @@ pub struct Feedback {
 }
 
 impl WinbackModel {
-    /// The scored customers neither contacted nor held out in any recorded wave,
-    /// in each group's priority order. Per-customer waves remove their ids (the
-    /// contacted and the held out); per-group waves (counts only) remove the first
-    /// customers of each group in priority order, contacts and controls, as the
-    /// contact list ordered them.
+    /// The scored customers not contacted in any recorded wave, in each group's
+    /// priority order. Per-customer waves remove their ids; per-group waves
+    /// (counts only) remove the first customers of each group in priority order,
+    /// as the contact list ordered them.
     pub fn remaining(&self, scores: &Scores) -> Vec<CustomerScore> {
         self.remaining_of(&scores.customers)
     }
@@ -84,7 +83,7 @@ impl WinbackModel {
     }
 
     /// Who the recorded waves took among the scored customers: id -> wave number
-    /// (1 = the first). Per-customer waves took their ids (contacted and held out); then each per-group wave,
+    /// (1 = the first). Per-customer waves took their ids; then each per-group wave,
     /// in order, took the next customers of each group in priority order not yet
     /// taken: as many as it contacted plus, with a control arm, as many as it held
     /// out (the contact list mixes both in priority order, and counts do not say
@@ -92,7 +91,7 @@ impl WinbackModel {
     fn taken<'a>(&self, by_group: &BTreeMap<usize, Vec<&'a ScoredCustomer>>) -> HashMap<&'a str, usize> {
         let mut taken: HashMap<&'a str, usize> = HashMap::new();
         for c in by_group.values().flatten() {
-            if let Some(i) = self.waves.iter().position(|w| w.contacted.binary_search(&c.customer_id).is_ok() || w.held_out.binary_search(&c.customer_id).is_ok()) {
+            if let Some(i) = self.waves.iter().position(|w| w.contacted.binary_search(&c.customer_id).is_ok()) {
                 taken.insert(c.customer_id.as_str(), i + 1);
             }
         }
@@ -169,8 +168,8 @@ impl WinbackModel {
     /// Records a wave's outcomes: each group's probability becomes its
     /// Beta-Binomial posterior (the current estimate as prior), with a new interval
     /// at the model's level, and the wave is kept in the model. Refused: outcomes
-    /// already recorded (same fingerprint), a customer contacted or held out in an
-    /// earlier wave, and more contacts in a group than are left of it. Returns the
+    /// already recorded (same fingerprint), a customer contacted in an earlier
+    /// wave, and more contacts in a group than are left of it. Returns the
     /// candidates left in `scores`, ready to re-plan.
     pub fn record_outcomes(&mut self, scores: &Scores, wave: &WaveOutcomes) -> Result<Vec<Candidate>> {
         // A wave is its contacts: a control arm alone measures nothing (and its
@@ -181,17 +180,15 @@ impl WinbackModel {
         if let Some(i) = self.waves.iter().position(|w| w.fingerprint == wave.fingerprint) {
             return Err(Error::WaveAlreadyRecorded { file: wave.source.clone(), wave: i + 1 });
         }
-        // A customer of this wave, contacted or held out, who was in an earlier one.
-        let ids = || wave.contacted.iter().chain(&wave.held_out);
         for (i, w) in self.waves.iter().enumerate() {
-            if let Some(id) = ids().find(|id| w.contacted.binary_search(id).is_ok() || w.held_out.binary_search(id).is_ok()) {
+            if let Some(id) = wave.contacted.iter().find(|id| w.contacted.binary_search(id).is_ok()) {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i + 1 });
             }
         }
         // Customers a per-group wave took (the first of their group in priority order).
-        if !wave.contacted.is_empty() || !wave.held_out.is_empty() {
+        if !wave.contacted.is_empty() {
             let taken = self.taken(&by_priority(&scores.customers));
-            if let Some((id, i)) = ids().find_map(|id| taken.get(id.as_str()).map(|&i| (id, i))) {
+            if let Some((id, i)) = wave.contacted.iter().find_map(|id| taken.get(id.as_str()).map(|&i| (id, i))) {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i });
             }
         }
@@ -226,7 +223,6 @@ impl WinbackModel {
             outcomes: wave.outcomes.clone(),
             contacted: wave.contacted.clone(),
             control: wave.control.clone(),
-            held_out: wave.held_out.clone(),
         });
         // What is left, counted on the customers (a wave's held-out block included).
         next.effects()?;

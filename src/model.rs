@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest model file format this build reads. Version 2 lacks
-/// [`Config::split_on`] and [`Wave::held_out`] (read as `outcomes` and no ids, how
-/// such files were made); a file read is written back as [`FORMAT_VERSION`].
+/// [`Config::split_on`] (read as `outcomes`, how such files were fitted); a file
+/// read is written back as [`FORMAT_VERSION`].
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// The default [`Config::priority_feature`]: resolved when fitting.
@@ -275,11 +275,6 @@ pub struct Wave {
     /// Per-group counts of the control arm (`contacted` = customers held out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control: Vec<Outcome>,
-    /// Ids of the customers held out (per-customer outcomes with an `arm`
-    /// column), sorted; they are not listed again. Empty in files written before
-    /// they were kept (those controls are listed again, as then).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub held_out: Vec<String>,
 }
 
 /// A group as a plan candidate of `size` customers.
