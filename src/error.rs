@@ -102,6 +102,16 @@ pub enum Error {
         /// The earlier wave (1-based).
         wave: usize,
     },
+    /// A customer held out in the outcomes was held out in an earlier recorded wave.
+    #[error("{file}: customer {customer:?} was already held out as a control in wave {wave}: a control customer is measured once (plans after that wave never hold them out again)")]
+    AlreadyHeldOut {
+        /// The outcomes file.
+        file: String,
+        /// The customer id.
+        customer: String,
+        /// The earlier wave (1-based).
+        wave: usize,
+    },
     /// More contacts in a group than are left of it after the recorded waves.
     #[error("{file}: group {group}: {contacted} contacted, but only {left} of its customers are left after the recorded waves")]
     ContactsExceedGroup {

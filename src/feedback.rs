@@ -184,6 +184,10 @@ impl WinbackModel {
             if let Some(id) = wave.contacted.iter().find(|id| w.contacted.binary_search(id).is_ok()) {
                 return Err(Error::AlreadyContacted { file: wave.source.clone(), customer: id.clone(), wave: i + 1 });
             }
+            // A control customer is measured once: the pooled effects would count them twice.
+            if let Some(id) = wave.held_out.iter().find(|id| w.held_out.binary_search(id).is_ok()) {
+                return Err(Error::AlreadyHeldOut { file: wave.source.clone(), customer: id.clone(), wave: i + 1 });
+            }
         }
         // Customers a per-group wave took (the first of their group in priority order).
         if !wave.contacted.is_empty() {
@@ -223,6 +227,7 @@ impl WinbackModel {
             outcomes: wave.outcomes.clone(),
             contacted: wave.contacted.clone(),
             control: wave.control.clone(),
+            held_out: wave.held_out.clone(),
         });
         // What is left, counted on the customers (a wave's held-out block included).
         next.effects()?;

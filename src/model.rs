@@ -11,7 +11,7 @@ use winback_core::labels::{training_cutoffs, TrainingSet};
 use winback_core::profile::{profiles, Profiles};
 use winback_core::lapse::{Lapse, LapseRule};
 use winback_core::History;
-use winback_rank::{contact_list, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams, StopReason};
+use winback_rank::{contact_list_exempting, plan, Candidate, ContactRow, CustomerScore, Outcome, Plan, PlanParams, StopReason};
 use winback_tree::{Segmentation, Segmenter, TrainingData};
 
 use crate::error::{Error, Result};
@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest model file format this build reads. Version 2 lacks
-/// [`Config::split_on`] (read as `outcomes`, how such files were fitted); a file
-/// read is written back as [`FORMAT_VERSION`].
+/// [`Config::split_on`] and [`Wave::held_out`] (read as `outcomes` and no ids,
+/// how such files were made); a file read is written back as [`FORMAT_VERSION`].
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// The default [`Config::priority_feature`]: resolved when fitting.
@@ -275,6 +275,12 @@ pub struct Wave {
     /// Per-group counts of the control arm (`contacted` = customers held out).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub control: Vec<Outcome>,
+    /// Ids of the customers held out (per-customer outcomes with an `arm`
+    /// column), sorted. Later plans list them like anyone not contacted but never
+    /// hold them out again, so no customer is counted in two waves' control arms.
+    /// Empty in files written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_out: Vec<String>,
 }
 
 /// A group as a plan candidate of `size` customers.
@@ -575,7 +581,9 @@ impl WinbackModel {
         let effects = self.effects()?;
         let candidates: Vec<Candidate> =
             self.segmentation.groups.iter().filter(|g| size[g.id] > 0).map(|g| self.with_effect(candidate(g, size[g.id]), &effects)).collect();
-        plan_with_controls(candidates, customers, params)
+        // Customers held out in a recorded wave are measured: never held out again.
+        let measured: std::collections::HashSet<&str> = self.waves.iter().flat_map(|w| w.held_out.iter().map(String::as_str)).collect();
+        plan_with_controls(candidates, customers, params, &|id| measured.contains(id))
     }
 
     /// The model as JSON.
@@ -796,10 +804,16 @@ pub(crate) fn grow(
 /// before planning; those of a group not contacted (or met after a cut-short
 /// group's last contact) are not listed and count as not contacted, and a group
 /// whose every customer is held out is skipped as [`StopReason::HeldOut`]: contacts
-/// + listed controls + not contacted = `customers`.
-pub(crate) fn plan_with_controls(mut candidates: Vec<Candidate>, customers: Vec<CustomerScore>, params: &PlanParams) -> Result<(Plan, Vec<ContactRow>)> {
+/// plus listed controls plus not contacted = `customers`. Customers `exempt` names
+/// (held out in an earlier wave) are never held out again.
+pub(crate) fn plan_with_controls(
+    mut candidates: Vec<Candidate>,
+    customers: Vec<CustomerScore>,
+    params: &PlanParams,
+    exempt: &dyn Fn(&str) -> bool,
+) -> Result<(Plan, Vec<ContactRow>)> {
     let before: Vec<usize> = candidates.iter().map(|c| c.group).collect();
-    let control = hold_out(&mut candidates, customers.iter().map(|c| (c.customer.as_str(), c.group)), params);
+    let control = hold_out(&mut candidates, customers.iter().filter(|c| !exempt(&c.customer)).map(|c| (c.customer.as_str(), c.group)), params);
     if candidates.is_empty() {
         // Nobody left to contact (a wave took everyone, or the rest are all held out
         // as controls): an empty plan, not an error — feedback must still record the wave.
@@ -822,14 +836,14 @@ pub(crate) fn plan_with_controls(mut candidates: Vec<Candidate>, customers: Vec<
             cost_saved: 0.0,
             gains: Vec::new(),
         };
-        let list = contact_list(&empty, &candidates, &[])?;
+        let list = contact_list_exempting(&empty, &candidates, &[], exempt)?;
         return Ok((empty, list));
     }
     let mut p = plan(&candidates, params)?;
     let held_out: Vec<usize> = before.into_iter().filter(|g| !candidates.iter().any(|c| c.group == *g)).collect();
     let customers: Vec<CustomerScore> =
         if held_out.is_empty() { customers } else { customers.into_iter().filter(|c| !held_out.contains(&c.group)).collect() };
-    let list = contact_list(&p, &candidates, &customers)?;
+    let list = contact_list_exempting(&p, &candidates, &customers, exempt)?;
     let mut listed: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
     for r in list.iter().filter(|r| r.arm == winback_rank::Arm::Control) {
         *listed.entry(r.group).or_default() += 1;

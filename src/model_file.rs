@@ -338,6 +338,23 @@ impl TryFrom<ModelFile> for WinbackModel {
                     return refuse(format!("waves[{i}].contacted"), format!("{} customer ids where the outcomes count {contacted} contacted", w.contacted.len()));
                 }
             }
+            // Held-out ids (per-customer waves): sorted, distinct, as many as the control
+            // arm counts, none of them contacted in the same wave.
+            if !w.held_out.is_empty() {
+                if w.contacted.is_empty() {
+                    return refuse(format!("waves[{i}].held_out"), "held-out ids on a wave without contacted ids (only per-customer waves name their controls)");
+                }
+                let held: u64 = w.control.iter().map(|o| o.contacted).sum();
+                if !w.held_out.windows(2).all(|p| p[0] < p[1]) {
+                    return refuse(format!("waves[{i}].held_out"), "ids must be sorted and distinct");
+                }
+                if w.held_out.len() as u64 != held {
+                    return refuse(format!("waves[{i}].held_out"), format!("{} customer ids where the control arm counts {held} held out", w.held_out.len()));
+                }
+                if let Some(id) = w.held_out.iter().find(|id| w.contacted.binary_search(id).is_ok()) {
+                    return refuse(format!("waves[{i}].held_out"), format!("customer {id:?} is both contacted and held out"));
+                }
+            }
         }
 
         let lapse = LapseSummary {

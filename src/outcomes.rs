@@ -22,6 +22,10 @@ pub struct WaveOutcomes {
     /// Per-group counts of the control arm (files with an `arm` column):
     /// `contacted` = customers held out, `came_back` = of which came back anyway.
     pub control: Vec<Outcome>,
+    /// Ids of the customers held out (per-customer files with an `arm` column;
+    /// empty otherwise), sorted: later plans on the model never hold them out
+    /// again (a control customer is measured once), and may contact them.
+    pub held_out: Vec<String>,
     /// A stable fingerprint of the content (hex), so the same outcomes are never
     /// recorded twice whatever the file's name or row order.
     pub fingerprint: String,
@@ -90,6 +94,7 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
     let mut rows: Vec<(String, u64, u64)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut contacted_ids = Vec::new();
+    let mut held_out_ids = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| bad(e.position().map_or(0, |p| p.line()), "", "", &e.to_string()))?;
         let line = rec.position().map_or(0, |p| p.line());
@@ -132,6 +137,9 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
             if contacted == 1 && !control {
                 contacted_ids.push(id.to_string());
             }
+            if control {
+                held_out_ids.push(id.to_string());
+            }
             rows.push((keyed(id.to_string()), contacted, back));
         } else {
             let group = num(g, "group")? as usize;
@@ -147,6 +155,7 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
     }
     rows.sort();
     contacted_ids.sort();
+    held_out_ids.sort();
     let mut canon = Vec::new();
     canon.extend_from_slice(if by_customer { b"customer\n" } else { b"group\n" });
     for (key, n, b) in &rows {
@@ -158,6 +167,7 @@ pub fn read_outcomes_with(reader: impl Read, source: &str, scores: Option<&crate
         outcomes: list(per_group),
         contacted: contacted_ids,
         control: list(per_group_control),
+        held_out: held_out_ids,
         fingerprint: format!("{:016x}", fnv(&canon)),
     })
 }

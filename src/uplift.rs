@@ -463,7 +463,7 @@ impl UpliftModel {
             })
             .collect();
         let customers: Vec<winback_rank::CustomerScore> = scores.iter().map(|s| winback_rank::CustomerScore { customer: s.customer_id.clone(), group: s.group, score: 0.0 }).collect();
-        crate::model::plan_with_controls(candidates, customers, &params)
+        crate::model::plan_with_controls(candidates, customers, &params, &|_| false)
     }
 
     /// [`UpliftModel::evaluate`] on a table that may lack the history's features: a

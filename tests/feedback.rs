@@ -311,9 +311,9 @@ fn outcome_errors_name_the_line_whatever_the_line_ends() {
     }
 }
 
-/// A wave that leaves nobody to plan (everyone contacted or held out as a control)
-/// is recorded, with an empty re-plan: the re-plan's "no candidate groups" error
-/// used to lose the whole wave.
+/// A wave that leaves nobody to plan is recorded, with an empty re-plan: the
+/// re-plan's "no candidate groups" error used to lose the whole wave. (A first
+/// wave with controls leaves them; a second wave contacting them leaves nobody.)
 #[test]
 fn a_wave_that_leaves_nobody_to_plan_is_still_recorded() {
     let (h, at, mut m) = fitted();
@@ -327,17 +327,20 @@ fn a_wave_that_leaves_nobody_to_plan_is_still_recorded() {
     let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
     let fb = m.feedback(&s, &wave, &params).unwrap();
     assert_eq!(fb.wave, 1);
-    // Only the controls are left, and the same holdout keeps them all out again:
-    // nobody to contact, none listed, all counted as held out.
-    assert!(fb.contacts.is_empty(), "{} listed", fb.contacts.len());
-    assert_eq!(fb.plan.contacts, 0);
-    assert!(fb.plan.skipped.iter().all(|k| k.reason == winback::rank::StopReason::HeldOut));
+    // Only the controls are left; measured once, they are not held out again under
+    // the same holdout: the re-plan contacts them all.
     let controls = list.iter().filter(|r| r.arm == winback::rank::Arm::Control).count();
-    assert_eq!(fb.plan.skipped.iter().map(|k| k.customers).sum::<usize>(), controls);
-    // Without a holdout, the re-plan contacts them (the effect is measured).
-    let again = m.plan(&s, &PlanParams::default()).unwrap();
-    assert_eq!(again.0.contacts, controls);
+    assert_eq!(fb.plan.contacts, controls);
+    assert!(fb.contacts.iter().all(|r| r.arm == winback::rank::Arm::Contact));
+    assert_eq!(m.plan(&s, &PlanParams::default()).unwrap().0.contacts, controls);
     assert_eq!(m.waves.len(), 1);
+    let mut csv2 = String::from("customer_id,contacted,came_back\n");
+    for r in &fb.contacts {
+        csv2.push_str(&format!("{},1,0\n", r.customer));
+    }
+    let fb2 = m.feedback(&s, &read_outcomes_with(csv2.as_bytes(), "wave2.csv", Some(&s)).unwrap(), &params).unwrap();
+    assert_eq!((fb2.wave, fb2.plan.contacts, fb2.contacts.len()), (2, 0, 0));
+    assert_eq!(m.waves.len(), 2);
 }
 
 /// The report verb assembles what the report shows from the facade's own verbs:
@@ -364,4 +367,63 @@ fn report_data_is_the_verbs_it_is_made_of() {
     assert_eq!(r.waves[0].0, m.campaign().unwrap()[0]);
     assert_eq!(Some(r.waves[0].1.clone()), m.wave_effects(1).unwrap());
     assert!(!r.waves[0].1.is_empty());
+}
+
+/// A per-customer wave's control customers are measured once: later plans list
+/// them like anyone not contacted but never hold them out again (the same holdout
+/// seed would), a later wave holding one out again is refused, and the ids survive
+/// a save and load; a model file whose ids disagree with the counts is refused.
+#[test]
+fn a_per_customer_waves_controls_are_not_held_out_again() {
+    let (h, at, mut m) = fitted();
+    let s = m.score(&h, at).unwrap();
+    let params = PlanParams { cost_per_contact: 1.0, budget: Some(200.0), control_share: 0.3, ..PlanParams::default() };
+    let (_, list) = m.plan(&s, &params).unwrap();
+    let mut held: Vec<String> = list.iter().filter(|r| r.arm == winback::rank::Arm::Control).map(|r| r.customer.clone()).collect();
+    held.sort();
+    assert!(held.len() > 20, "{} controls", held.len());
+    let mut csv = String::from("customer_id,arm,came_back\n");
+    for (i, r) in list.iter().enumerate() {
+        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 5 == 0)));
+    }
+    let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
+    assert_eq!(wave.held_out, held);
+    m.feedback(&s, &wave, &params).unwrap();
+    assert_eq!(m.waves[0].held_out, held);
+    // The next plan, same holdout: the earlier controls are contacted, none held out again.
+    let all = PlanParams { control_share: 0.3, ..PlanParams::default() };
+    let (p, rows) = m.plan(&s, &all).unwrap();
+    let is_held = |id: &str| held.binary_search(&id.to_string()).is_ok();
+    assert!(rows.iter().filter(|r| is_held(&r.customer)).all(|r| r.arm == winback::rank::Arm::Contact));
+    assert_eq!(rows.iter().filter(|r| is_held(&r.customer)).count(), held.len(), "every earlier control is listed");
+    assert!(rows.iter().any(|r| r.arm == winback::rank::Arm::Control), "others are still held out");
+    // Every customer left is contacted, listed as a control, or counted as not contacted.
+    let controls = rows.iter().filter(|r| r.arm == winback::rank::Arm::Control).count();
+    let not_contacted: usize = p.skipped.iter().map(|k| k.customers).sum();
+    assert_eq!(p.contacts + controls + not_contacted, s.customers.len() - wave.contacted.len());
+    // A second wave holding one of them out again is refused, naming the customer and the wave.
+    let g = s.customers.iter().find(|c| c.customer_id == held[0]).unwrap().group;
+    let other = rows.iter().find(|r| r.arm == winback::rank::Arm::Contact && r.group == g).map(|r| r.customer.clone()).unwrap();
+    let second = format!("customer_id,arm,came_back\n{},control,0\n{other},contact,1\n", held[0]);
+    let w2 = read_outcomes_with(second.as_bytes(), "w2.csv", Some(&s)).unwrap();
+    let e = m.clone().feedback(&s, &w2, &PlanParams::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("w2.csv: customer {:?} was already held out as a control in wave 1: a control customer is measured once (plans after that wave never hold them out again)", held[0])
+    );
+    // The ids survive a save and load; counts that disagree with them, or ids on a wave without contacted ids, are refused.
+    let text = m.to_json().unwrap();
+    assert_eq!(WinbackModel::from_json(&text, "m.json").unwrap().waves[0].held_out, held);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["waves"][0]["held_out"].as_array_mut().unwrap().pop();
+    let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err().to_string();
+    assert!(e.contains("waves[0].held_out") && e.contains(&format!("{} customer ids where the control arm counts {} held out", held.len() - 1, held.len())), "{e}");
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["waves"][0]["contacted"] = serde_json::json!([]);
+    for o in v["waves"][0]["outcomes"].as_array_mut().unwrap() {
+        o["contacted"] = serde_json::json!(0);
+        o["came_back"] = serde_json::json!(0);
+    }
+    let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err().to_string();
+    assert!(e.contains("waves[0].held_out") && e.contains("without contacted ids"), "{e}");
 }

@@ -731,6 +731,14 @@ pub struct ContactRow {
 /// them, with arm `control` and rank 0, so that both arms come from the same part
 /// of the group.
 pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[CustomerScore]) -> Result<Vec<ContactRow>> {
+    contact_list_exempting(plan, candidates, customers, &|_| false)
+}
+
+/// [`contact_list`], where the customers `exempt` names are never held out (they
+/// were a control group once already and are measured): with a control share,
+/// they are contacted like anyone not in the control arm. The candidates' sizes
+/// must then count them as contactable.
+pub fn contact_list_exempting(plan: &Plan, candidates: &[Candidate], customers: &[CustomerScore], exempt: &dyn Fn(&str) -> bool) -> Result<Vec<ContactRow>> {
     let mut by_group: std::collections::BTreeMap<usize, Vec<&CustomerScore>> = std::collections::BTreeMap::new();
     for c in customers {
         if !candidates.iter().any(|k| k.group == c.group) {
@@ -752,7 +760,7 @@ pub fn contact_list(plan: &Plan, candidates: &[Candidate], customers: &[Customer
         // those met before its last contact.
         let full = step.contacts >= cand.size;
         for c in list {
-            let control = in_control(&c.customer, &plan.params);
+            let control = in_control(&c.customer, &plan.params) && !exempt(&c.customer);
             if taken == step.contacts && (!full || !control) {
                 if full {
                     continue;
