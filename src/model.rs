@@ -96,23 +96,17 @@ pub enum SplitOn {
     /// split, so the splits follow a smooth score rather than the noise of a few
     /// hundred outcomes per group. Both traits are ones a data extract's start
     /// does not cut short (tenure, lifetime purchases and spend are). Measured on
-    /// the full real data (README, "Accuracy"): closer to the best single score on
-    /// Online Retail at every date, a little further on Complete Journey at one
-    /// date of three, calibration mixed, hence not the default. Falls back to the
-    /// outcomes when the regression cannot be fitted (one outcome only).
+    /// the full real data (README, "Accuracy"): better on some dates and worse on
+    /// others, inside the noise, with calibration mixed, hence not the default.
+    /// Falls back to the outcomes when the regression cannot be fitted (one
+    /// outcome only; the model's note says so). Refused with an honest fraction
+    /// above 0.
     Smoothed,
 }
 
 impl SplitOn {
-    /// The option's name as the CLI and Python write it (`outcomes`, `smoothed`).
-    pub fn name(self) -> &'static str {
-        match self {
-            SplitOn::Outcomes => "outcomes",
-            SplitOn::Smoothed => "smoothed",
-        }
-    }
-
-    /// Parses [`SplitOn::name`]; `None` for any other text.
+    /// Parses the option's name as the CLI and Python write it (`outcomes`,
+    /// `smoothed`); `None` for any other text.
     pub fn parse(s: &str) -> Option<SplitOn> {
         match s {
             "outcomes" => Some(SplitOn::Outcomes),

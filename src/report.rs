@@ -91,8 +91,10 @@ impl WinbackModel {
         let waves = self
             .campaign()?
             .into_iter()
-            .map(|w| Ok((self.wave_effects(w.wave)?.unwrap_or_default(), w)))
-            .map(|r: Result<_>| r.map(|(e, w)| (w, e)))
+            .map(|w| {
+                let effects = self.wave_effects(w.wave)?.unwrap_or_default();
+                Ok((w, effects))
+            })
             .collect::<Result<Vec<_>>>()?;
         let uplift = match options.uplift {
             Some((model, table)) => {

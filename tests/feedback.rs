@@ -320,10 +320,7 @@ fn a_wave_that_leaves_nobody_to_plan_is_still_recorded() {
     let s = m.score(&h, at).unwrap();
     let params = PlanParams { control_share: 0.3, ..Default::default() };
     let (_, list) = m.plan(&s, &params).unwrap();
-    let mut csv = String::from("customer_id,arm,came_back\n");
-    for (i, r) in list.iter().enumerate() {
-        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 4 == 0)));
-    }
+    let csv = arm_outcomes(&list, |i| i % 4 == 0);
     let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
     let fb = m.feedback(&s, &wave, &params).unwrap();
     assert_eq!(fb.wave, 1);
@@ -351,10 +348,7 @@ fn report_data_is_the_verbs_it_is_made_of() {
     let s = m.score(&h, at).unwrap();
     let params = PlanParams { control_share: 0.3, ..Default::default() };
     let (_, list) = m.plan(&s, &params).unwrap();
-    let mut csv = String::from("customer_id,arm,came_back\n");
-    for (i, r) in list.iter().take(400).enumerate() {
-        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 3 == 0)));
-    }
+    let csv = arm_outcomes(&list[..400.min(list.len())], |i| i % 3 == 0);
     m.feedback(&s, &read_outcomes_with(csv.as_bytes(), "w1.csv", Some(&s)).unwrap(), &params).unwrap();
     let cutoffs = winback::default_cutoffs(&h, at, &m.config, 1);
     let options = winback::ReportOptions { plan: params.clone(), cutoffs: cutoffs.clone(), uplift: None };
@@ -382,10 +376,7 @@ fn a_per_customer_waves_controls_are_not_held_out_again() {
     let mut held: Vec<String> = list.iter().filter(|r| r.arm == winback::rank::Arm::Control).map(|r| r.customer.clone()).collect();
     held.sort();
     assert!(held.len() > 20, "{} controls", held.len());
-    let mut csv = String::from("customer_id,arm,came_back\n");
-    for (i, r) in list.iter().enumerate() {
-        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(i % 5 == 0)));
-    }
+    let csv = arm_outcomes(&list, |i| i % 5 == 0);
     let wave = read_outcomes_with(csv.as_bytes(), "wave1.csv", Some(&s)).unwrap();
     assert_eq!(wave.held_out, held);
     m.feedback(&s, &wave, &params).unwrap();
@@ -426,4 +417,14 @@ fn a_per_customer_waves_controls_are_not_held_out_again() {
     }
     let e = WinbackModel::from_json(&v.to_string(), "m.json").unwrap_err().to_string();
     assert!(e.contains("waves[0].held_out") && e.contains("without contacted ids"), "{e}");
+}
+
+/// A per-customer outcome file (`customer_id,arm,came_back`) for contact-list rows;
+/// row `i` came back when `back(i)`.
+fn arm_outcomes(rows: &[winback::rank::ContactRow], back: impl Fn(usize) -> bool) -> String {
+    let mut csv = String::from("customer_id,arm,came_back\n");
+    for (i, r) in rows.iter().enumerate() {
+        csv.push_str(&format!("{},{},{}\n", r.customer, r.arm.name(), u8::from(back(i))));
+    }
+    csv
 }

@@ -195,33 +195,28 @@ pub(crate) fn weighted_gain(criterion: SplitCriterion, wp: f64, wn: f64, left: (
 
 /// Class weights of a node: balanced (each class weighs half) or 1.
 pub(crate) fn class_weights(w: ClassWeighting, pos: usize, neg: usize) -> (f64, f64) {
-    match w {
-        ClassWeighting::BalancedPerNode if pos > 0 && neg > 0 => {
-            let n = (pos + neg) as f64;
-            (n / (2.0 * pos as f64), n / (2.0 * neg as f64))
-        }
-        // Unweighted, a child with as many positives as negatives predicts whichever
-        // class linfa's HashMap yields first, and its pruning (siblings predicting one
-        // class merge) then kept or dropped the split from run to run. A positive
-        // weighing 0.1% more breaks such ties the same way every time.
-        ClassWeighting::Unweighted => (1.001, 1.0),
-        ClassWeighting::BalancedPerNode => (1.0, 1.0),
-    }
+    weights_of_masses(w, pos as f64, neg as f64, (pos + neg) as f64)
 }
 
 /// [`class_weights`] on soft counts: each row is `t` of a return and `1 − t` of
 /// a non-return. Balanced weights make both soft classes weigh half.
 pub(crate) fn soft_class_weights(w: ClassWeighting, t: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (mut n, mut pos) = (0.0, 0.0);
-    for v in t {
-        n += 1.0;
-        pos += v;
-    }
-    let neg = n - pos;
-    // A soft mass too small to weigh (subnormal, say) would give infinite weights.
+    let (n, pos) = t.fold((0.0, 0.0), |(n, pos), v| (n + 1.0, pos + v));
+    weights_of_masses(w, pos, n - pos, n)
+}
+
+/// Class weights for masses `pos` and `neg` of returns and non-returns (counts,
+/// or sums of soft targets) over `n` rows.
+fn weights_of_masses(w: ClassWeighting, pos: f64, neg: f64, n: f64) -> (f64, f64) {
+    // A mass too small to weigh (a subnormal soft sum, say) would give infinite
+    // weights; whole counts are 0 or at least 1.
     let tiny = f64::EPSILON * n;
     match w {
         ClassWeighting::BalancedPerNode if pos > tiny && neg > tiny => (n / (2.0 * pos), n / (2.0 * neg)),
+        // Unweighted, a child with as many positives as negatives predicts whichever
+        // class linfa's HashMap yields first, and its pruning (siblings predicting one
+        // class merge) then kept or dropped the split from run to run. A positive
+        // weighing 0.1% more breaks such ties the same way every time.
         ClassWeighting::Unweighted => (1.001, 1.0),
         ClassWeighting::BalancedPerNode => (1.0, 1.0),
     }
