@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     let seg = Segmenter::params()
         .check()
         .expect("params")
-        .fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None })
+        .fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None })
         .expect("fit");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let mut g = c.benchmark_group("assign");

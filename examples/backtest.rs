@@ -4,7 +4,9 @@
 //! data in `../shared/data` (Complete Journey at 2017-07-01, 09-01, 11-01; Online
 //! Retail at 2011-06-01, 08-01, 10-10); `--no-btyd`, `--percentiles`, `--recent-weight W` and
 //! `--training-rows-only` change the config to measure what each part adds (`--split-on smoothed`
-//! chooses the splits on a smoothed chance); `--restarts M`
+//! chooses the splits on a smoothed chance; `--group-order observed` orders the groups by their
+//! own rates); `--synthetic` runs it on the seeded generator (40,000 customers, with and without its
+//! yearly season) instead; `--restarts M`
 //! (honest splits tried) and `--seed S` set the segmenter's.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -15,7 +17,7 @@ use winback::core::date::parse_iso_date;
 use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv, ColumnMap, CsvOptions};
 use winback::core::LoadOptions;
-use winback::{backtest, Config, SplitOn};
+use winback::{backtest, Config, GroupOrder, SplitOn};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("datasets").join(name)
@@ -53,13 +55,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => SplitOn::Outcomes,
         Some(v) => SplitOn::parse(v).ok_or_else(|| format!("--split-on must be outcomes or smoothed, got {v:?}"))?,
     };
+    // `--group-order observed`: groups ordered by their own rates.
+    let group_order = match args.iter().position(|a| a == "--group-order").and_then(|i| args.get(i + 1)) {
+        None => GroupOrder::Smoothed,
+        Some(v) => GroupOrder::parse(v).ok_or_else(|| format!("--group-order must be smoothed or observed, got {v:?}"))?,
+    };
+    // `--synthetic`: the seeded generator, whose customers' behaviour is known.
+    if args.iter().any(|a| a == "--synthetic") {
+        use winback::core::synthetic::{Synthetic, SyntheticConfig};
+        for seasonality in [0.0, SyntheticConfig::default().seasonality] {
+            let s = Synthetic::new(SyntheticConfig { customers: 40_000, seed: 7, seasonality, ..Default::default() });
+            let h = s.history()?.0;
+            let start = s.config().start;
+            let config = Config { lapse: LapseRule::Fixed { days: 45 }, recent_weight, features: features.clone(), segmenter: segmenter.clone(), split_on, group_order, ..Default::default() };
+            let b = backtest(&h, start + 720, &[start + 480, start + 540, start + 600], &config)?;
+            println!("## Synthetic, 40,000 customers, season ±{:.0}% (lapse 45 days, horizon 60 days)\n\n{}", seasonality * 100.0, b.table());
+            summary(&b);
+        }
+        return Ok(());
+    }
     // `--shared`: the full data sets in ../shared/data instead of the bundled samples.
     if args.iter().any(|a| a == "--shared") {
         let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
         let map = ColumnMap::new("household_id", "date_local", "sales_value").quantity("quantity").order("basket_id").region("store_id");
         let (cj, _) = read_csv(shared.join("completejourney/transactions.csv.gz"), &map, &csv, &LoadOptions::default())?;
         let cj = cj.with_attributes(Attributes::read_csv(shared.join("completejourney/demographics.csv"), "household_id", &csv)?);
-        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, segmenter: segmenter.clone(), split_on, ..Default::default() };
+        let config = Config { recent_weight, features: features.clone(), size_on_scoring_list: on_list, segmenter: segmenter.clone(), split_on, group_order, ..Default::default() };
         let at = parse_iso_date("2018-01-01").ok_or("date")?;
         let b = backtest(&cj, at, &days(&["2017-07-01", "2017-09-01", "2017-11-01"]), &config)?;
         println!("## Complete Journey, full (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());
@@ -75,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = ColumnMap::new("household_id", "date", "sales_value").quantity("quantity").order("basket_id").category("department").region("store_id");
     let (cj, _) = read_csv(data("completejourney_baskets.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let cj = cj.with_attributes(Attributes::read_csv(data("completejourney_demographics.csv"), "household_id", &csv)?);
-    let config = Config { lapse: LapseRule::Fixed { days: 30 }, size_on_scoring_list: on_list, recent_weight, features: features.clone(), split_on, ..Default::default() };
+    let config = Config { lapse: LapseRule::Fixed { days: 30 }, size_on_scoring_list: on_list, recent_weight, features: features.clone(), split_on, group_order, ..Default::default() };
     let at = parse_iso_date("2018-01-01").ok_or("date")?;
     let b = backtest(&cj, at, &days(&["2017-09-01", "2017-10-01", "2017-11-01"]), &config)?;
     println!("## Complete Journey sample (lapse: 30 days, horizon 60 days)\n\n{}", b.table());
@@ -84,7 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = ColumnMap::new("customer_id", "invoice_date", "amount").quantity("quantity").order("invoice_no").region("country").cancelled("is_cancellation");
     let (or, _) = read_csv(data("online_retail_invoices.csv.gz"), &map, &csv, &LoadOptions::default())?;
     let at = parse_iso_date("2011-12-10").ok_or("date")?;
-    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config { size_on_scoring_list: on_list, recent_weight, features, split_on, ..Default::default() })?;
+    let b = backtest(&or, at, &days(&["2011-08-01", "2011-09-01", "2011-10-01"]), &Config { size_on_scoring_list: on_list, recent_weight, features, split_on, group_order, ..Default::default() })?;
     println!("\n## Online Retail sample (lapse: 0.9-quantile of gaps, horizon 60 days)\n\n{}", b.table());
     summary(&b);
     Ok(())

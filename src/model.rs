@@ -17,11 +17,13 @@ use winback_tree::{Segmentation, Segmenter, TrainingData};
 use crate::error::{Error, Result};
 
 /// Version of the model file format written and read by this build.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The oldest model file format this build reads. Version 2 lacks
 /// [`Config::split_on`] and [`Wave::held_out`] (read as `outcomes` and no ids,
-/// how such files were made); a file read is written back as [`FORMAT_VERSION`].
+/// how such files were made); versions 2 and 3 lack [`Config::group_order`]
+/// (read as `observed`, how their groups were ordered). A file read is written
+/// back as [`FORMAT_VERSION`].
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
 /// The default [`Config::priority_feature`]: resolved when fitting.
@@ -80,6 +82,47 @@ pub struct Config {
     /// groups' probabilities always come from the outcomes.
     #[serde(default = "outcomes")]
     pub split_on: SplitOn,
+    /// What orders the groups and numbers them (default [`GroupOrder::Smoothed`];
+    /// a model file that does not say was ordered by [`GroupOrder::Observed`]).
+    #[serde(default = "observed")]
+    pub group_order: GroupOrder,
+}
+
+/// What orders the groups ([`Config::group_order`]), and so the contact plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupOrder {
+    /// Each group's own probability (its training rows' outcomes).
+    Observed,
+    /// A smooth chance of coming back: a logistic regression
+    /// ([`winback_stats::logistic::Logistic`], ridge 1) on log recency, log
+    /// purchases, log spend, log tenure and the BG/NBD chance of buying within
+    /// the horizon, fitted on every training row. Groups are numbered by the mean
+    /// chance of their rows ([`winback_tree::Group::order_score`]); where the
+    /// groups' own outcomes go against that order, adjacent groups pool their
+    /// outcomes into one probability ([`winback_tree::Group::pooled`]), so that
+    /// probabilities still fall with the group id and stay estimated from
+    /// outcomes. A group's own rate from a few hundred rows orders it with noise
+    /// as large as the gaps between groups. Falls back to
+    /// [`GroupOrder::Observed`] (the model's note says so) when the regression
+    /// cannot be fitted (one outcome only).
+    Smoothed,
+}
+
+impl GroupOrder {
+    /// Parses the option's name as the CLI and Python write it (`observed`,
+    /// `smoothed`); `None` for any other text.
+    pub fn parse(s: &str) -> Option<GroupOrder> {
+        match s {
+            "observed" => Some(GroupOrder::Observed),
+            "smoothed" => Some(GroupOrder::Smoothed),
+            _ => None,
+        }
+    }
+}
+
+fn observed() -> GroupOrder {
+    GroupOrder::Observed
 }
 
 /// What chooses the groups' splits ([`Config::split_on`]).
@@ -141,6 +184,7 @@ impl Default for Config {
             size_on_scoring_list: true,
             recent_weight: 1.0,
             split_on: SplitOn::Outcomes,
+            group_order: GroupOrder::Smoothed,
         }
     }
 }
@@ -164,6 +208,12 @@ impl Config {
     /// The same config with the splits chosen by `split_on` (see [`SplitOn`]).
     pub fn with_split_on(mut self, split_on: SplitOn) -> Config {
         self.split_on = split_on;
+        self
+    }
+
+    /// The same config with the groups ordered by `group_order` (see [`GroupOrder`]).
+    pub fn with_group_order(mut self, group_order: GroupOrder) -> Config {
+        self.group_order = group_order;
         self
     }
 
@@ -700,19 +750,58 @@ pub(crate) fn choose_cutoffs(
 /// cannot be fitted (one outcome only).
 pub(crate) fn smoothed_target(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool]) -> Option<Vec<f64>> {
     use winback_core::features::Source;
-    // (column, take its log): the traits a data extract's start does not censor.
-    let columns: Vec<(usize, bool)> = schema
-        .features
-        .iter()
-        .enumerate()
-        .filter_map(|(j, f)| match f.source {
-            Source::Recency => Some((j, true)),
-            Source::BtydBuy => Some((j, false)),
-            _ => None,
+    // The traits a data extract's start does not censor; the chance as it is.
+    smooth_chance(schema, x, y, |s| match s {
+        Source::Recency => Some(Scale::Log),
+        Source::BtydBuy => Some(Scale::Linear),
+        _ => None,
+    })
+}
+
+/// How a column enters a smoothing regression.
+#[derive(Clone, Copy)]
+enum Scale {
+    Linear,
+    /// `ln(1 + max(v, 0))`: counts, days and amounts.
+    Log,
+    /// `ln(p / (1 − p))`, `p` kept within [1e-6, 1 − 1e-6]: a chance.
+    Logit,
+}
+
+/// Each training row's chance of coming back from a logistic regression on log
+/// recency, purchases, spend and tenure and the BG/NBD chance (see
+/// [`GroupOrder::Smoothed`]), or `None` when it cannot be fitted.
+pub(crate) fn order_scores(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool]) -> Option<Vec<f64>> {
+    use winback_core::features::Source;
+    smooth_chance(schema, x, y, |s| match s {
+        Source::Recency | Source::Purchases | Source::SpendTotal | Source::Tenure => Some(Scale::Log),
+        // On the log-odds scale, so that customers whose chance is near 0 can be told apart.
+        Source::BtydBuy => Some(Scale::Logit),
+        _ => None,
+    })
+}
+
+/// A ridge logistic regression's chance per row on the schema's columns `scale`
+/// names, each on its scale.
+fn smooth_chance(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool], scale: impl Fn(&winback_core::features::Source) -> Option<Scale>) -> Option<Vec<f64>> {
+    let columns: Vec<(usize, Scale)> = schema.features.iter().enumerate().filter_map(|(j, f)| scale(&f.source).map(|s| (j, s))).collect();
+    let p = columns.len();
+    if p == 0 {
+        return None;
+    }
+    let flat: Vec<f64> = x
+        .outer_iter()
+        .flat_map(|row| {
+            columns.iter().map(move |&(j, s)| match s {
+                Scale::Linear => row[j],
+                Scale::Log => row[j].max(0.0).ln_1p(),
+                Scale::Logit => {
+                    let q = row[j].clamp(1e-6, 1.0 - 1e-6);
+                    (q / (1.0 - q)).ln()
+                }
+            })
         })
         .collect();
-    let p = columns.len();
-    let flat: Vec<f64> = x.outer_iter().flat_map(|row| columns.iter().map(move |&(j, log)| if log { row[j].max(0.0).ln_1p() } else { row[j] })).collect();
     let model = winback_stats::logistic::Logistic::fit(&flat, p, y, 1.0)?;
     Some(flat.chunks_exact(p).map(|r| model.chance(r)).collect())
 }
@@ -759,6 +848,12 @@ pub(crate) fn grow(
     };
     let unsmoothed = (config.split_on == SplitOn::Smoothed && target.is_none())
         .then_some("split on the outcomes: the smoothing regression could not be fitted on these rows");
+    let order = match config.group_order {
+        GroupOrder::Observed => None,
+        GroupOrder::Smoothed => order_scores(&schema, rows.x, rows.y),
+    };
+    let unordered = (config.group_order == GroupOrder::Smoothed && order.is_none())
+        .then_some("groups ordered by their own probabilities: the ordering regression could not be fitted on these rows");
     let mut segmentation = params.fit_for(
         &TrainingData {
             x: rows.x.view(),
@@ -768,10 +863,11 @@ pub(crate) fn grow(
             features: &schema.features,
             weight: Some(&weight),
             target: target.as_deref(),
+            order: order.as_deref(),
         },
         scoring,
     )?;
-    if let Some(why) = unsmoothed {
+    for why in [unsmoothed, unordered].into_iter().flatten() {
         segmentation.note = Some(segmentation.note.map_or(why.to_string(), |n| format!("{n}; {why}")));
     }
     Ok(WinbackModel {

@@ -14,7 +14,7 @@ use winback::core::read::{read_csv, ColumnMap, CsvOptions};
 use winback::core::synthetic::{Synthetic, SyntheticConfig};
 use winback::core::{History, LoadOptions};
 use winback::rank::{Objective, PlanParams, StopReason};
-use winback::{Config, Error, SplitOn, WinbackModel};
+use winback::{Config, Error, GroupOrder, SplitOn, WinbackModel};
 use linfa::ParamGuard;
 
 fn root() -> PathBuf {
@@ -46,7 +46,12 @@ fn render(model: &WinbackModel, history: &History, at: i32, params: &PlanParams)
         writeln!(s, "note: {n}").unwrap();
     }
     for g in &model.segmentation.groups {
-        writeln!(s, "group {:>2} | n {:>6} | back {:>5} | p {:.4} [{:.4}, {:.4}] | {}", g.id, g.size, g.came_back, g.probability, g.low, g.high, g.sentence).unwrap();
+        let order = g.order_score.map_or(String::new(), |o| format!(" | order {o:.4}"));
+        let pooled = match (g.pooled.first(), g.pooled.last()) {
+            (Some(a), Some(b)) => format!(" | pooled {a}-{b}"),
+            _ => String::new(),
+        };
+        writeln!(s, "group {:>2} | n {:>6} | back {:>5} | p {:.4} [{:.4}, {:.4}]{order}{pooled} | {}", g.id, g.size, g.came_back, g.probability, g.low, g.high, g.sentence).unwrap();
     }
     let scores = model.score(history, at).unwrap();
     let (plan, contacts) = model.plan(&scores, params).unwrap();
@@ -136,13 +141,22 @@ fn synthetic_pipeline_golden_and_round_trip() {
     assert_eq!(back.score(&h, at).unwrap(), model.score(&h, at).unwrap());
     // Another format version is refused with a clear message (tests/model_file.rs checks every field).
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"format_version\": 3"));
-    let e = WinbackModel::from_json(&text.replacen("\"format_version\": 3", "\"format_version\": 1", 1), "model.json").unwrap_err();
-    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads versions 2 to 3; refit the model with this version)");
-    // A version 2 file (before split_on and held-out ids) is read, and written back as version 3.
-    let old = WinbackModel::from_json(&text.replacen("\"format_version\": 3", "\"format_version\": 2", 1), "model.json").unwrap();
-    assert_eq!(old, model);
-    assert_eq!(old.format_version, 3);
+    assert!(text.contains("\"format_version\": 4"));
+    let e = WinbackModel::from_json(&text.replacen("\"format_version\": 4", "\"format_version\": 1", 1), "model.json").unwrap_err();
+    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads versions 2 to 4; refit the model with this version)");
+    // Version 2 and 3 files (before group_order; version 2 also before split_on and
+    // held-out ids) are read as ordered by the groups' own rates, as they were made,
+    // and written back as version 4.
+    let field = ",\n    \"group_order\": \"smoothed\"";
+    assert!(text.contains(field));
+    for version in [2, 3] {
+        let old = text.replacen(field, "", 1).replacen("\"format_version\": 4", &format!("\"format_version\": {version}"), 1);
+        let old = WinbackModel::from_json(&old, "model.json").unwrap();
+        assert_eq!(old.config.group_order, GroupOrder::Observed);
+        assert_eq!(old.segmentation, model.segmentation);
+        assert_eq!(old.format_version, 4);
+        assert!(old.to_json().unwrap().contains("\"group_order\": \"observed\""));
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 

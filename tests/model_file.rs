@@ -136,7 +136,7 @@ fn another_format_version_is_refused_with_a_clear_message() {
     let mut v = value();
     v["format_version"] = json!(1);
     let e = refused(&v);
-    assert_eq!(e, "m.json: model file format version 1 is not supported (this build reads versions 2 to 3; refit the model with this version)");
+    assert_eq!(e, "m.json: model file format version 1 is not supported (this build reads versions 2 to 4; refit the model with this version)");
     let e = WinbackModel::from_json("{\"hello\": 1}", "x.json").unwrap_err();
     assert_eq!(e.to_string(), "x.json: invalid model file: field `format_version`: missing, or not a whole number");
     assert!(matches!(WinbackModel::from_json("not json", "x.json"), Err(Error::BadModelFile { .. })));

@@ -27,7 +27,7 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::{read_csv_from, ColumnMap, CsvOptions};
 use winback::core::{History, LoadOptions, LoadReport};
 use winback::rank::{Objective, Plan, PlanParams};
-use winback::{Config, ReportOptions, SplitOn, WinbackModel};
+use winback::{Config, GroupOrder, ReportOptions, SplitOn, WinbackModel};
 
 
 /// Writes a line to stdout: a closed or full stdout is an error (exit 1), never a panic.
@@ -194,12 +194,21 @@ struct ModelOpts {
     /// What chooses the groups' splits: the training outcomes, or a smoothed chance (a logistic regression on log recency and the BG/NBD chance; see the README, "Accuracy").
     #[arg(long, value_enum, default_value_t = SplitOnArg::Outcomes)]
     split_on: SplitOnArg,
+    /// What numbers the groups and orders the plan: a smoothed chance (a logistic regression on log recency, purchases, spend, tenure and the BG/NBD chance; adjacent groups whose outcomes go against it share one probability), or each group's own probability.
+    #[arg(long, value_enum, default_value_t = GroupOrderArg::Smoothed)]
+    group_order: GroupOrderArg,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum SplitOnArg {
     Outcomes,
     Smoothed,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum GroupOrderArg {
+    Smoothed,
+    Observed,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -663,6 +672,10 @@ impl ModelOpts {
             SplitOnArg::Outcomes => SplitOn::Outcomes,
             SplitOnArg::Smoothed => SplitOn::Smoothed,
         })
+        .with_group_order(match self.group_order {
+            GroupOrderArg::Smoothed => GroupOrder::Smoothed,
+            GroupOrderArg::Observed => GroupOrder::Observed,
+        })
     }
 
 }
@@ -775,9 +788,16 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
 }
 
 fn group_table(m: &WinbackModel) -> String {
-    let mut s = format!("{:>5} {:>8} {:>6} {:>24}  rule\n", "group", "size", "share", format!("probability [{}]", report::level_pct(m.segmentation.params.interval_level())));
+    let mut s = format!("{:>5} {:>8} {:>6} {:>24} {:>6}  rule\n", "group", "size", "share", format!("probability [{}]", report::level_pct(m.segmentation.params.interval_level())), "pooled");
     for g in &m.segmentation.groups {
-        s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}]  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
+        let pooled = match (g.pooled.first(), g.pooled.last()) {
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => String::new(),
+        };
+        s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}] {pooled:>6}  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
+    }
+    if m.segmentation.groups.iter().any(|g| !g.pooled.is_empty()) {
+        s.push_str("pooled: groups numbered by a smooth chance of coming back share one probability where their own rates went against that order (--group-order observed: each its own)\n");
     }
     if let Some(n) = &m.segmentation.note {
         s.push_str(&format!("note: {n}\n"));

@@ -166,7 +166,7 @@ fn fit_score_plan_and_feedback() {
         .args(retail())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("wave1.csv: group 9: 100000 contacted, but only 27 of its customers are left after the recorded waves"));
+        .stderr(predicate::str::contains("wave1.csv: group 9: 100000 contacted, but only 217 of its customers are left after the recorded waves"));
     // Bad outcomes: exit 1 naming file, line, column and value.
     std::fs::write(&outcomes, "group,contacted,came_back\n1,forty,1\n").unwrap();
     winback()
@@ -356,6 +356,14 @@ fn exit_codes_and_messages() {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
     assert_eq!(v["config"]["split_on"], "smoothed");
     winback().arg("fit").args(retail()).args(["--split-on", "tea", "--model", held.to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains("invalid value 'tea' for '--split-on"));
+    // What orders the groups: smoothed by default, observed on request; stored in the model.
+    assert_eq!(v["config"]["group_order"], "smoothed");
+    assert!(v["segmentation"]["groups"][0]["order_score"].is_f64());
+    winback().arg("fit").args(retail()).args(["--group-order", "observed", "--model", held.to_str().unwrap()]).assert().success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
+    assert_eq!(v["config"]["group_order"], "observed");
+    assert!(v["segmentation"]["groups"][0].get("order_score").is_none());
+    winback().arg("fit").args(retail()).args(["--group-order", "random", "--model", held.to_str().unwrap()]).assert().code(2).stderr(predicate::str::contains("invalid value 'random' for '--group-order"));
     // 1: bad data, naming file, line, column and value.
     winback()
         .args(["lapse", "--transactions", fixture.to_str().unwrap(), "--quantity-col", "quantity", "--at", "2024-06-01", "--strict", "-q"])

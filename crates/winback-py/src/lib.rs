@@ -21,7 +21,7 @@ use winback::core::lapse::LapseRule;
 use winback::core::read::ColumnMap;
 use winback::core::LoadOptions;
 use winback::rank::PlanParams;
-use winback::{Config, SplitOn, WinbackModel};
+use winback::{Config, GroupOrder, SplitOn, WinbackModel};
 
 /// An exception of the Python package's own classes (`winback._errors`: every one
 /// derives from `WinbackError`, data and parameter errors from `ValueError` too).
@@ -401,15 +401,18 @@ struct FitOptions {
     min_history_days: Option<i64>,
     honest_fraction: f64,
     split_on: String,
+    group_order: String,
 }
 
 impl FitOptions {
     fn config(&self) -> PyResult<Config> {
         let lapse = LapseRule::from_options(self.lapse_days, self.lapse_quantile);
         let split_on = SplitOn::parse(&self.split_on).ok_or_else(|| WinbackParamError(format!("split_on must be 'outcomes' or 'smoothed', got {:?}", self.split_on)))?;
+        let group_order = GroupOrder::parse(&self.group_order).ok_or_else(|| WinbackParamError(format!("group_order must be 'smoothed' or 'observed', got {:?}", self.group_order)))?;
         Ok(Config::from_options(lapse, self.horizon_days, self.groups, self.seed, self.training_cutoffs, self.min_history_days)
             .with_honest_fraction(self.honest_fraction)
-            .with_split_on(split_on))
+            .with_split_on(split_on)
+            .with_group_order(group_order))
     }
 }
 

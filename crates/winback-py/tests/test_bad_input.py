@@ -111,7 +111,7 @@ def test_plan_tables(retail_table):
     assert isinstance(plan.steps, pd.DataFrame) and len(plan.steps) == len(plan["steps"])
     assert isinstance(plan.summary, pd.DataFrame) and plan.summary["contacts"].iloc[0] == plan["contacts"]
     assert isinstance(plan.gains, pd.DataFrame) and isinstance(plan.skipped, pd.DataFrame)
-    assert isinstance(m.groups_, pd.DataFrame) and list(m.groups_.columns) == ["id", "size", "share", "came_back", "probability", "low", "high", "rule"]
+    assert isinstance(m.groups_, pd.DataFrame) and list(m.groups_.columns) == ["id", "size", "share", "came_back", "probability", "low", "high", "order_score", "pooled", "rule"]
     with pytest.raises(winback.WinbackParamError, match="unknown plan parameter"):
         m.plan(retail_table, at=AT, budjet=10)
     with pytest.raises(winback.WinbackParamError, match="roi"):
@@ -187,7 +187,7 @@ def test_model_files_are_named_by_their_path_in_errors(tmp_path):
     with pytest.raises(winback.WinbackDataError) as e:
         winback.WinbackModel.load(str(other_version))
     assert str(e.value) == (f"{other_version}: model file format version 99 is not supported "
-                            "(this build reads versions 2 to 3; refit the model with this version)")
+                            "(this build reads versions 2 to 4; refit the model with this version)")
 
 
 def test_unknown_keywords_name_the_function_called():

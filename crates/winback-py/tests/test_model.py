@@ -13,10 +13,11 @@ def golden_groups():
     """group id -> (size, came_back, probability, low, high, sentence) from the Rust end-to-end golden file."""
     out = {}
     for line in (ROOT / "tests" / "golden" / "online_retail.txt").read_text().splitlines():
-        m = re.match(r"group +(\d+) \| n +(\d+) \| back +(\d+) \| p ([\d.]+) \[([\d.]+), ([\d.]+)\] \| (.*)", line)
+        m = re.match(r"group +(\d+) \| n +(\d+) \| back +(\d+) \| p ([\d.]+) \[([\d.]+), ([\d.]+)\] \| order ([\d.]+) (?:\| pooled (\d+)-(\d+) )?\| (.*)", line)
         if m:
             g = m.groups()
-            out[int(g[0])] = (int(g[1]), int(g[2]), float(g[3]), float(g[4]), float(g[5]), g[6])
+            pooled = f"{g[7]}-{g[8]}" if g[7] else None
+            out[int(g[0])] = (int(g[1]), int(g[2]), float(g[3]), float(g[4]), float(g[5]), float(g[6]), pooled, g[9])
     return out
 
 
@@ -26,9 +27,11 @@ def test_same_groups_as_rust_for_every_input_kind(retail):
     want = golden_groups()
     assert len(model.groups_) == len(want) == 10
     for g in model.groups_.to_dict("records"):
-        size, back, p, lo, hi, sentence = want[g["id"]]
+        size, back, p, lo, hi, order, pooled, sentence = want[g["id"]]
         assert (g["size"], g["came_back"], g["rule"]) == (size, back, sentence)
         assert round(g["probability"], 4) == p and round(g["low"], 4) == lo and round(g["high"], 4) == hi
+        assert round(g["order_score"], 4) == order
+        assert g["pooled"] == pooled if pooled else g["pooled"] is None or g["pooled"] != g["pooled"]  # None, or NaN in pandas
 
 
 def test_score_plan_contact_list(retail_table):
@@ -104,6 +107,26 @@ def test_honest_fraction_holds_customers_out_when_asked(retail_table, tmp_path):
     for bad in (-0.1, 0.95, "0.3", float("nan"), True):
         with pytest.raises(winback.WinbackParamError, match="honest_fraction must be a number between 0.0 and 0.9"):
             winback.WinbackModel(honest_fraction=bad, **COLUMNS).fit(retail_table, at=AT)
+
+
+def test_group_order_numbers_the_groups_by_a_smooth_chance_or_their_own_rates(retail_table, tmp_path):
+    """group_order="smoothed" (default): groups numbered by a smooth chance, probabilities
+    never rising with the id (pooled where the rates go against it); "observed": by
+    their own probabilities, no pooling. Same rules either way; stored in the model."""
+    sm = winback.WinbackModel(**COLUMNS).fit(retail_table, at=AT)
+    ob = winback.WinbackModel(group_order="observed", **COLUMNS).fit(retail_table, at=AT)
+    assert sm.get_params()["group_order"] == "smoothed" and ob.get_params()["group_order"] == "observed"
+    gs, go = sm.groups_, ob.groups_
+    assert sorted(gs["rule"]) == sorted(go["rule"])
+    assert (gs["order_score"].diff().dropna() <= 0).all() and (gs["probability"].diff().dropna() <= 1e-15).all()
+    assert gs["pooled"].notna().any() and go["pooled"].isna().all() and go["order_score"].isna().all()
+    assert (go["probability"].diff().dropna() <= 0).all()
+    path = tmp_path / "observed.json"
+    ob.save(str(path))
+    assert winback.WinbackModel.load(str(path), **COLUMNS).get_params()["group_order"] == "observed"
+    for bad in ("random", None, 1):
+        with pytest.raises(winback.WinbackParamError, match="group_order must be 'smoothed' or 'observed'"):
+            winback.WinbackModel(group_order=bad, **COLUMNS).fit(retail_table, at=AT)
 
 
 def test_split_on_smoothed_changes_the_splits_not_the_counts(retail_table, tmp_path):

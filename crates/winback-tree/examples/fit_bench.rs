@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let params = Segmenter::params().check()?;
     let t = Instant::now();
-    let seg = params.fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None })?;
+    let seg = params.fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None })?;
     let fit_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let a = seg.assign_unchecked(x.view());

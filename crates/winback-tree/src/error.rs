@@ -55,9 +55,11 @@ pub enum Error {
         /// The weight.
         value: f64,
     },
-    /// A smoothed target outside [0, 1] or not finite.
-    #[error("smoothed targets must be chances in [0, 1] (row {row}: {value})")]
+    /// A smoothed target or order score outside [0, 1] or not finite.
+    #[error("{what} must be chances in [0, 1] (row {row}: {value})")]
     BadTarget {
+        /// "smoothed targets" or "order scores".
+        what: &'static str,
         /// 0-based row.
         row: usize,
         /// The target.

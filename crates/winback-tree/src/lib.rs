@@ -21,7 +21,7 @@
 //! let y: Vec<bool> = (0..n).map(|i| if i % 200 < 60 { i % 3 == 0 } else { i / 200 == 0 }).collect();
 //! let features = vec![Feature { name: "recency_days".into(), kind: FeatureKind::Days, unit: "days".into(), source: Source::Recency }];
 //! let seg = Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).check()?
-//!     .fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None })?;
+//!     .fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None })?;
 //! assert_eq!(seg.groups.len(), 2);
 //! assert_eq!(seg.groups[0].sentence, "last purchase at most 58 days ago");
 //! assert!(seg.groups[0].probability > seg.groups[1].probability);

@@ -70,6 +70,15 @@ pub struct TrainingData<'a> {
     /// on the outcomes instead; the two kinds of split compete for the next group
     /// by their own impurity decrease. `None` = the outcomes choose the splits.
     pub target: Option<&'a [f64]>,
+    /// A smooth chance of coming back per row, in [0, 1], that orders the groups
+    /// (see [`Group::order_score`]): each group's score is the mean over the rows
+    /// that estimate its probability, groups are numbered by decreasing score, and
+    /// the probabilities are pooled (pool adjacent violators) where the groups'
+    /// own outcomes go against that order, so that they still decrease with the
+    /// group id. A group's rate from a few hundred rows orders it with noise as
+    /// large as the gaps between groups; a score fitted on every row does not.
+    /// `None` = groups ordered by their own probabilities.
+    pub order: Option<&'a [f64]>,
 }
 
 /// A node of the fitted tree.
@@ -129,6 +138,18 @@ pub struct Group {
     /// group, when the segmentation was fitted for one ([`SegmenterValidParams::fit_for`]).
     #[serde(default)]
     pub scoring_share: Option<f64>,
+    /// The mean smooth chance of the group's estimating rows when the groups were
+    /// ordered by one ([`TrainingData::order`]); ids follow it. Its probability
+    /// is then pooled with its neighbours' where their outcomes went against that
+    /// order ([`Group::pooled`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_score: Option<f64>,
+    /// The groups (ids, this one included) whose outcomes were pooled into this
+    /// group's probability because their own rates went against the order of
+    /// their smooth scores; empty when the group's probability is its own. They
+    /// share one posterior when fitted; a recorded wave updates each group's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pooled: Vec<usize>,
 }
 
 /// A fitted segmentation: the tree, its groups, and why it has that many.
@@ -598,7 +619,15 @@ impl SegmenterValidParams {
                 return Err(Error::RowMismatch { what: "smoothed targets", rows: n, got: t.len() });
             }
             if let Some(r) = t.iter().position(|v| !(0.0..=1.0).contains(v)) {
-                return Err(Error::BadTarget { row: r, value: t[r] });
+                return Err(Error::BadTarget { what: "smoothed targets", row: r, value: t[r] });
+            }
+        }
+        if let Some(t) = data.order {
+            if t.len() != n {
+                return Err(Error::RowMismatch { what: "order scores", rows: n, got: t.len() });
+            }
+            if let Some(r) = t.iter().position(|v| !(0.0..=1.0).contains(v)) {
+                return Err(Error::BadTarget { what: "order scores", row: r, value: t[r] });
             }
         }
         if data.features.len() != p {
@@ -809,6 +838,9 @@ impl Segmentation {
             hbw: f64,
             past: f64,
             ret_spend: f64,
+            /// Order scores summed (weighted) over the estimating rows, and over all rows.
+            score_w: f64,
+            score_all: f64,
         }
         let mut acc: BTreeMap<usize, Acc> = leaves.iter().map(|&l| (l, Acc::default())).collect();
         let past_col = self.features.iter().position(|f| f.name == "spend_total");
@@ -824,8 +856,14 @@ impl Segmentation {
                     a.ret_spend += s[r];
                 }
             }
+            if let Some(o) = data.order {
+                a.score_all += o[r];
+            }
             if honest[r] {
                 let w = data.weight.map_or(1.0, |w| w[r]);
+                if let Some(o) = data.order {
+                    a.score_w += w * o[r];
+                }
                 a.hsize += 1;
                 a.hback += usize::from(data.y[r]);
                 a.hw += w;
@@ -845,9 +883,13 @@ impl Segmentation {
                 0.0
             }
         });
+        // (leaf, pooling counts (weighted came back, weighted rows), order score).
+        let mut order: Vec<(usize, f64, f64, Option<f64>)> = Vec::with_capacity(acc.len());
         let mut groups: Vec<(usize, Group)> = acc
             .into_iter()
             .map(|(leaf, a)| {
+                let score = data.order.map(|_| if a.hw > 0.0 { a.score_w / a.hw } else if a.size > 0 { a.score_all / a.size as f64 } else { 0.0 });
+                order.push((leaf, a.hbw, a.hw, score));
                 let post = prior.update_weighted(a.hbw, a.hw);
                 let (low, high) = post.interval(self.params.interval_level);
                 let rule = self.path_conditions(leaf);
@@ -869,11 +911,55 @@ impl Segmentation {
                     mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
                     mean_return_spend: overall_return_spend.map(|all| if a.back > 0 { a.ret_spend / a.back as f64 } else { all }),
                     scoring_share: None,
+                    order_score: score,
+                    pooled: Vec::new(),
                 };
                 (leaf, g)
             })
             .collect();
-        groups.sort_by(|a, b| b.1.probability.total_cmp(&a.1.probability).then(a.0.cmp(&b.0)));
+        if data.order.is_some() {
+            // By decreasing order score; then pool adjacent violators: a run of groups
+            // whose rates rise along that order shares the posterior of its pooled rows.
+            order.sort_by(|a, b| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)).then(a.0.cmp(&b.0)));
+            let mut blocks: Vec<(f64, f64, Vec<usize>)> = Vec::new();
+            for &(leaf, back, rows, _) in &order {
+                blocks.push((back, rows, vec![leaf]));
+                while blocks.len() > 1 {
+                    let rate = |b: &(f64, f64, Vec<usize>)| prior.update_weighted(b.0, b.1).mean();
+                    let k = blocks.len();
+                    if rate(&blocks[k - 2]) >= rate(&blocks[k - 1]) {
+                        break;
+                    }
+                    let (b, r, m) = blocks.pop().unwrap_or_default();
+                    let last = blocks.len() - 1;
+                    blocks[last].0 += b;
+                    blocks[last].1 += r;
+                    blocks[last].2.extend(m);
+                }
+            }
+            let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(i, o)| (o.0, i)).collect();
+            let ids: BTreeMap<usize, usize> = position.iter().map(|(&leaf, &i)| (leaf, i + 1)).collect();
+            for (back, rows, members) in &blocks {
+                if members.len() < 2 {
+                    continue;
+                }
+                let post = prior.update_weighted(*back, *rows);
+                let (low, high) = post.interval(self.params.interval_level);
+                let mut pooled: Vec<usize> = members.iter().map(|l| ids[l]).collect();
+                pooled.sort_unstable();
+                for (_, g) in groups.iter_mut().filter(|(l, _)| members.contains(l)) {
+                    g.probability = post.mean();
+                    g.low = low;
+                    g.high = high;
+                    g.alpha = post.alpha;
+                    g.beta = post.beta;
+                    g.pooled = pooled.clone();
+                }
+            }
+            groups.sort_by_key(|(leaf, _)| position[leaf]);
+        } else {
+            groups.sort_by(|a, b| b.1.probability.total_cmp(&a.1.probability).then(a.0.cmp(&b.0)));
+        }
         for (i, (leaf, g)) in groups.iter_mut().enumerate() {
             g.id = i + 1;
             self.nodes[*leaf].group = Some(i + 1);
@@ -986,6 +1072,27 @@ impl Segmentation {
                     return bad(format!("{}: {v} is not a share in [0, 1]", at("scoring_share")));
                 }
             }
+            if let Some(v) = g.order_score {
+                if !prob(v) {
+                    return bad(format!("{}: {v} is not a chance in [0, 1]", at("order_score")));
+                }
+            }
+            if g.order_score.is_some() != self.groups[0].order_score.is_some() {
+                return bad(format!("{}: present on some groups only (every group has one when the groups were ordered by it)", at("order_score")));
+            }
+            if i > 0 && g.order_score > self.groups[i - 1].order_score {
+                return bad(format!("{}: {:?} is above the previous group's {:?} (groups are numbered by decreasing order score)", at("order_score"), g.order_score, self.groups[i - 1].order_score));
+            }
+            if !g.pooled.is_empty() {
+                let ok = g.pooled.len() >= 2
+                    && g.pooled.windows(2).all(|w| w[1] == w[0] + 1)
+                    && g.pooled.contains(&g.id)
+                    && g.pooled.iter().all(|&m| (1..=k).contains(&m) && self.groups[m - 1].pooled == g.pooled);
+                // Their posteriors are equal when fitted; recorded waves then update each group's own.
+                if !ok {
+                    return bad(format!("{}: {:?} is not a run of 2 or more adjacent groups, this one included, each naming the same run", at("pooled"), g.pooled));
+                }
+            }
             if g.mean_return_spend.is_some_and(|v| v < 0.0) {
                 return bad(format!("{} is negative", at("mean_return_spend")));
             }
@@ -1066,7 +1173,7 @@ mod tests {
         // The list: 60 of 100 below a = 80 (only 80 training rows there: < 2 × 50).
         let sx = Array2::from_shape_fn((100, 2), |(i, j)| if j == 0 { if i < 60 { i as f64 } else { 100.0 + 3.0 * i as f64 } } else { (i % 20) as f64 });
         let features = [feature("a"), feature("b")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
         let params = |groups| crate::Segmenter::params().groups(groups).min_group_size(MinGroupSize::Rows(50)).honest_fraction(0.0).check();
         // Without the list, the outcomes split on a at 80.
         let plain = params(2)?.fit(&data)?;
@@ -1101,9 +1208,9 @@ mod tests {
         let t: Vec<f64> = (0..n).map(|i| if i < 200 { 0.2 } else { 0.8 }).collect();
         let features = [feature("a"), feature("b")];
         let params = crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).check()?;
-        let on_outcomes = params.fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None })?;
+        let on_outcomes = params.fit(&TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None })?;
         assert_eq!(on_outcomes.nodes[0].split.map(|s| s.0), Some(1), "the outcomes split on b");
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: Some(&t) };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: Some(&t), order: None };
         let seg = params.fit(&data)?;
         let (f, thr, _, _) = seg.nodes[0].split.expect("a split");
         assert!(f == 0 && thr > 199.0 && thr <= 200.0, "{f} {thr}");
@@ -1146,7 +1253,7 @@ mod tests {
         let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
         let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
         let features = [feature("x")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
         let params = |seed| crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).seed(seed);
         let seg = params(1).check()?.fit(&data)?;
         assert_eq!(seg.groups.len(), 2);
@@ -1170,6 +1277,57 @@ mod tests {
         Ok(())
     }
 
+    /// An order score numbers the groups; where the groups' outcomes go against
+    /// it, their rows are pooled into one posterior (and where they agree, each
+    /// keeps its own).
+    #[test]
+    fn an_order_score_numbers_the_groups_and_pools_the_outcomes_that_go_against_it() -> Result<()> {
+        // The same 400 rows: x < 200 come back 50 of 200, x >= 200 150 of 200.
+        let n = 400;
+        let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
+        let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
+        let features = [feature("x")];
+        let params = crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).check()?;
+        // The score ranks the low-x rows first (0.5 against 0.25, rows 0-199 and 200-399).
+        let against: Vec<f64> = (0..n).map(|i| if i < 200 { 0.5 } else { 0.25 }).collect();
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: Some(&against) };
+        let seg = params.fit(&data)?;
+        let (g1, g2) = (&seg.groups[0], &seg.groups[1]);
+        // Group 1 is the low-x leaf (score 0.5); its 50 of 200 are below the other's 150
+        // of 200, so both share Beta(10 + 200, 10 + 200) = 0.5.
+        assert_eq!((g1.size, g1.came_back, g1.order_score, g1.pooled.clone()), (200, 50, Some(0.5), vec![1, 2]));
+        assert_eq!((g2.size, g2.came_back, g2.order_score, g2.pooled.clone()), (200, 150, Some(0.25), vec![1, 2]));
+        for g in [g1, g2] {
+            assert!((g.alpha - 210.0).abs() < 1e-9 && (g.beta - 210.0).abs() < 1e-9, "{} {}", g.alpha, g.beta);
+            assert!((g.probability - 0.5).abs() < 1e-12);
+            assert_eq!((g.low, g.high), Beta { alpha: 210.0, beta: 210.0 }.interval(0.9));
+        }
+        seg.validate()?;
+        // A score that agrees with the outcomes: own posteriors, as without a score.
+        let along: Vec<f64> = against.iter().map(|v| 1.0 - v).collect();
+        let seg = params.fit(&TrainingData { order: Some(&along), ..data })?;
+        let plain = params.fit(&TrainingData { order: None, ..data })?;
+        assert_eq!(seg.groups[0].order_score, Some(0.75));
+        assert!(seg.groups.iter().all(|g| g.pooled.is_empty()));
+        for (a, b) in seg.groups.iter().zip(&plain.groups) {
+            assert_eq!((a.id, a.size, a.alpha, a.beta, a.probability), (b.id, b.size, b.alpha, b.beta, b.probability));
+        }
+        assert!((seg.groups[0].probability - 160.0 / 220.0).abs() < 1e-12);
+        // Scores outside [0, 1] or of the wrong length are refused.
+        let mut bad = along.clone();
+        bad[3] = 1.5;
+        assert!(matches!(params.fit(&TrainingData { order: Some(&bad), ..data }), Err(Error::BadTarget { what: "order scores", row: 3, .. })));
+        assert!(matches!(params.fit(&TrainingData { order: Some(&along[..7]), ..data }), Err(Error::RowMismatch { what: "order scores", .. })));
+        // A tampered file: pooled groups that are not a run naming each other are refused.
+        let mut t = params.fit(&TrainingData { order: Some(&against), ..data })?;
+        t.groups[1].pooled = vec![2, 3];
+        assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[0].pooled") || m.starts_with("groups[1].pooled")));
+        let mut t = params.fit(&TrainingData { order: Some(&against), ..data })?;
+        t.groups[1].order_score = Some(0.9);
+        assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[1].order_score")));
+        Ok(())
+    }
+
     /// The depth limit counts a rule's conditions (distinct features): a group at
     /// the limit may still narrow one of its features, never add another.
     #[test]
@@ -1186,7 +1344,7 @@ mod tests {
             })
             .collect();
         let features = [feature("a"), feature("b")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
         let seg = crate::Segmenter::params().groups(3).max_depth(1).min_group_size(MinGroupSize::Rows(200)).honest_fraction(0.0).check()?.fit(&data)?;
         assert_eq!(seg.groups.len(), 3, "{:?}", seg.note);
         let used: std::collections::BTreeSet<usize> = seg.nodes.iter().filter_map(|nd| nd.split.map(|s| s.0)).collect();
@@ -1212,7 +1370,7 @@ mod tests {
         let y: Vec<bool> = (0..n).map(|i| winback_stats::mix(5, i as u64) % 100 < 10 + (i % 97) as u64 / 3).collect();
         let f = |name: &str| Feature { name: name.into(), kind: FeatureKind::Number, unit: String::new(), source: Source::AttrNumber(name.into()) };
         let features = [f("a"), f("b")];
-        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+        let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
         let base = crate::Segmenter::params().groups(4).min_group_size(MinGroupSize::Rows(100)).seed(7);
         let best = base.clone().restarts(3).check()?.fit(&data)?;
         let singles: Vec<Segmentation> = (7..10).map(|s| base.clone().seed(s).check().and_then(|p| p.fit(&data))).collect::<Result<_>>()?;

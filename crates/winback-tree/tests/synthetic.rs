@@ -45,6 +45,7 @@ fn fit_with(customers: usize, seasonality: f64, honest: f64) -> Fitted {
             features: &schema.features,
             weight: None,
             target: None,
+            order: None,
         })
         .unwrap();
     Fitted { synth, seg, train }
@@ -199,7 +200,7 @@ fn groups_hold_on_the_scoring_list() {
         Feature { name: "purchases".into(), kind: FeatureKind::Count, unit: "purchases".into(), source: Source::Purchases },
     ];
     let params = Segmenter::params().groups(10).check().unwrap();
-    let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None };
+    let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
     let shares = |seg: &winback_tree::Segmentation| {
         let g = seg.assign(s.view()).unwrap();
         let mut c = vec![0usize; seg.groups.len()];

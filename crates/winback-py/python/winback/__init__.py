@@ -595,6 +595,12 @@ class WinbackModel(_Estimator):
         What chooses the groups' splits: the training outcomes (default), or a smoothed
         chance of coming back (a logistic regression on log recency and the BG/NBD chance,
         fitted on the same rows); the groups' probabilities always come from the outcomes.
+    group_order : {'smoothed', 'observed'}
+        What numbers the groups and so orders the plan: a smooth chance of coming back
+        (default; a logistic regression on log recency, purchases, spend and tenure and the
+        BG/NBD chance, fitted on every training row; adjacent groups whose own outcomes go
+        against it share one probability, ``pooled`` in ``groups_``), or each group's own
+        probability.
     *_col : str
         Column names (lifetimes-style).
     n_threads : int, optional
@@ -624,6 +630,7 @@ class WinbackModel(_Estimator):
         seed: int = 42,
         honest_fraction: float = 0.0,
         split_on: str = "outcomes",
+        group_order: str = "smoothed",
         customer_id_col: str = "customer_id",
         datetime_col: str = "date",
         monetary_value_col: str = "amount",
@@ -649,6 +656,7 @@ class WinbackModel(_Estimator):
         self.seed = seed
         self.honest_fraction = honest_fraction
         self.split_on = split_on
+        self.group_order = group_order
         self.customer_id_col = customer_id_col
         self.datetime_col = datetime_col
         self.monetary_value_col = monetary_value_col
@@ -678,6 +686,7 @@ class WinbackModel(_Estimator):
         "seed",
         "honest_fraction",
         "split_on",
+        "group_order",
         *_COLUMN_KEYS,
         "attributes_key",
         "n_threads",
@@ -739,6 +748,7 @@ class WinbackModel(_Estimator):
             min_history_days=_int("min_history_days", self.min_history_days, 1, 36500, optional=True),
             honest_fraction=_share("honest_fraction", getattr(self, "honest_fraction", 0.0), 0.0, 0.9),
             split_on=_split_on(getattr(self, "split_on", "outcomes")),
+            group_order=_group_order(getattr(self, "group_order", "smoothed")),
         )
 
     def _learned(self) -> None:
@@ -751,10 +761,14 @@ class WinbackModel(_Estimator):
 
     @property
     def groups_(self) -> Any:
-        """The groups as a table (id, size, share, came_back, probability, low, high, rule)."""
+        """The groups as a table (id, size, share, came_back, probability, low, high,
+        order_score, pooled, rule). ``order_score``: the smooth chance that numbers the
+        groups (``group_order="smoothed"``); ``pooled``: the run of groups (``"3-6"``) whose
+        outcomes share this group's probability because their own rates went against that
+        order, or None."""
         self._check()
-        rows = [dict(g, rule=g["sentence"]) for g in self._groups]
-        return _rows(rows, ["id", "size", "share", "came_back", "probability", "low", "high", "rule"], self.output)
+        rows = [dict(g, rule=g["sentence"], pooled=f"{g['pooled'][0]}-{g['pooled'][-1]}" if g.get("pooled") else None) for g in self._groups]
+        return _rows(rows, ["id", "size", "share", "came_back", "probability", "low", "high", "order_score", "pooled", "rule"], self.output)
 
     @property
     def effects_(self) -> Any:
@@ -953,6 +967,7 @@ class WinbackModel(_Estimator):
             seed=seg["seed"],
             honest_fraction=seg["honest_fraction"],
             split_on=cfg.get("split_on", "outcomes"),
+            group_order=cfg.get("group_order", "observed"),
         )
         obj = cls(**{**fitted, **params})
         obj.model_ = model
@@ -1139,6 +1154,12 @@ _DEFAULTS = WinbackModel().get_params()
 def _split_on(value: Any) -> str:
     if not isinstance(value, str) or value not in ("outcomes", "smoothed"):
         raise WinbackParamError(f"split_on must be 'outcomes' or 'smoothed', got {value!r}")
+    return value
+
+
+def _group_order(value: Any) -> str:
+    if not isinstance(value, str) or value not in ("smoothed", "observed"):
+        raise WinbackParamError(f"group_order must be 'smoothed' or 'observed', got {value!r}")
     return value
 
 
