@@ -39,9 +39,16 @@ fn run(title: &str, history: &History, at: &str, config: &Config, cost: f64, mar
         model.training_cutoffs.first().map_or(String::new(), |d| format_day(*d)),
         model.segmentation.base_rate
     );
-    println!("\n{:>5} {:>7} {:>6} {:>22}  rule", "group", "size", "share", "p(back in 60 days)");
+    println!("\n{:>5} {:>7} {:>6} {:>22} {:>6}  rule", "group", "size", "share", "p(back in 60 days)", "pooled");
     for g in &model.segmentation.groups {
-        println!("{:>5} {:>7} {:>5.1}% {:>8.3} [{:.3}, {:.3}]  {}", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence);
+        let pooled = match (g.pooled.first(), g.pooled.last()) {
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => String::new(),
+        };
+        println!("{:>5} {:>7} {:>5.1}% {:>8.3} [{:.3}, {:.3}] {pooled:>6}  {}", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence);
+    }
+    if model.segmentation.groups.iter().any(|g| !g.pooled.is_empty()) {
+        println!("pooled: groups are numbered by a smooth chance of coming back; a run whose own rates went against that order shares one probability");
     }
     if let Some(n) = &model.segmentation.note {
         println!("note: {n}");

@@ -389,7 +389,7 @@ impl From<&Lapse> for LapseSummary {
 pub struct ScoredCustomer {
     /// Customer id.
     pub customer_id: String,
-    /// Group id (1 = highest probability).
+    /// Group id (1 = highest probability when fitted; see [`winback_tree::Group::id`]).
     pub group: usize,
     /// Group probability of a win-back within the horizon.
     pub probability: f64,

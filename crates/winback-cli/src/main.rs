@@ -797,7 +797,7 @@ fn group_table(m: &WinbackModel) -> String {
         s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}] {pooled:>6}  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
     }
     if m.segmentation.groups.iter().any(|g| !g.pooled.is_empty()) {
-        s.push_str("pooled: groups numbered by a smooth chance of coming back share one probability where their own rates went against that order (--group-order observed: each its own)\n");
+        s.push_str("pooled: groups are numbered by a smooth chance of coming back; a run whose own rates went against that order was fitted one shared probability (--group-order observed: each its own; recorded waves update each group's own)\n");
     }
     if let Some(n) = &m.segmentation.note {
         s.push_str(&format!("note: {n}\n"));
@@ -815,7 +815,8 @@ fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
         print_json(&serde_json::json!({
             "model": c.model.display().to_string(), "lapse_days": m.lapse_days, "training_cutoffs": m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>(),
             "skipped_cutoffs": m.skipped_cutoffs.iter().map(|s| serde_json::json!({"cutoff": format_day(s.cutoff), "reason": s.reason})).collect::<Vec<_>>(),
-            "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "groups": m.segmentation.groups, "note": m.segmentation.note,
+            "training_rows": m.training_rows, "base_rate": m.segmentation.base_rate, "split_on": m.config.split_on, "group_order": m.config.group_order,
+            "groups": m.segmentation.groups, "note": m.segmentation.note,
         }))?;
     } else {
         let cutoffs = m.training_cutoffs.iter().map(|d| format_day(*d)).collect::<Vec<_>>().join(", ");

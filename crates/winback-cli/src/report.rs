@@ -357,9 +357,14 @@ pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, pro
         on_list[c.group] += 1;
     }
     for g in &m.segmentation.groups {
+        // A run of groups sharing one probability (their rates went against the smooth order).
+        let pooled = match (g.pooled.first(), g.pooled.last()) {
+            (Some(a), Some(b)) => format!(" <span title=\"groups {a}-{b} share one probability: their own rates went against the order of their smooth chance\">(pooled {a}–{b})</span>"),
+            _ => String::new(),
+        };
         let _ = write!(
             groups,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.3}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.3}{pooled}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",
             g.id,
             on_list[g.id],
             s.group_shares.get(g.id - 1).copied().unwrap_or(0.0) * 100.0,

@@ -535,6 +535,7 @@ fn min_history_days_is_a_flag() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["training_cutoffs"], serde_json::json!(["2011-10-11", "2011-08-12", "2011-06-13"]));
+    assert_eq!((v["split_on"].as_str(), v["group_order"].as_str()), (Some("outcomes"), Some("smoothed")));
     let model: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     assert_eq!(model["config"]["min_history_days"], 30);
 }

@@ -60,10 +60,10 @@ impl Segmentation {
 
     /// The group table as CSV, one row per group by id.
     pub fn groups_csv(&self) -> String {
-        let mut s = String::from("group,size,share,came_back,observed_rate,honest_size,honest_came_back,probability,probability_low,probability_high,mean_past_spend,mean_return_spend,rule\n");
+        let mut s = String::from("group,size,share,came_back,observed_rate,honest_size,honest_came_back,probability,probability_low,probability_high,mean_past_spend,mean_return_spend,order_score,pooled,rule\n");
         for g in &self.groups {
             s.push_str(&format!(
-                "{},{},{:.4},{},{:.4},{},{},{:.4},{:.4},{:.4},{},{},{}\n",
+                "{},{},{:.4},{},{:.4},{},{},{:.4},{:.4},{:.4},{},{},{},{},{}\n",
                 g.id,
                 g.size,
                 g.share,
@@ -76,6 +76,11 @@ impl Segmentation {
                 g.high,
                 opt(g.mean_past_spend),
                 opt(g.mean_return_spend),
+                g.order_score.map_or(String::new(), |v| format!("{v:.4}")),
+                match (g.pooled.first(), g.pooled.last()) {
+                    (Some(a), Some(b)) => format!("{a}-{b}"),
+                    _ => String::new(),
+                },
                 csv_field(&g.sentence)
             ));
         }

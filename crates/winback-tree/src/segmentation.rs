@@ -25,7 +25,10 @@
 //!    group when nothing is held out), with an equal-tailed interval. A group of
 //!    40 customers with no repurchase therefore does not claim 0%.
 //!
-//! Groups are numbered 1..K by decreasing probability.
+//! Groups are numbered 1..K by decreasing probability, or, when an order score is
+//! given ([`TrainingData::order`]), by decreasing score, with the probabilities
+//! of runs of groups whose outcomes go against it pooled so that they still do
+//! not rise with the id.
 
 use std::collections::BTreeMap;
 
@@ -100,7 +103,8 @@ pub const MAX_BETA: f64 = 1e12;
 /// One group: a leaf with its rule and honest probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
-    /// 1 = highest probability.
+    /// 1 = highest probability (ties: pooled groups, numbered by their order
+    /// score). Recorded waves then update each group's probability on its own.
     pub id: usize,
     /// The conditions that define it (one per feature, merged along the path).
     pub rule: Vec<Condition>,
@@ -824,7 +828,8 @@ pub(crate) fn check_finite(x: ArrayView2<'_, f64>, features: &[Feature]) -> Resu
 
 impl Segmentation {
     /// Counts per leaf, posteriors from the `honest` rows (the held-out ones, or
-    /// every row when nothing is held out), group ids by decreasing probability.
+    /// every row when nothing is held out), group ids by decreasing probability (or
+    /// order score, the probabilities pooled where they go against it).
     fn estimate(&mut self, data: &TrainingData<'_>, honest: &[bool], leaves: &[usize]) {
         let n = data.x.nrows();
         let leaf_of: Vec<usize> = (0..n).into_par_iter().map(|r| self.leaf(data.x.row(r))).collect();
@@ -885,6 +890,7 @@ impl Segmentation {
         });
         // (leaf, pooling counts (weighted came back, weighted rows), order score).
         let mut order: Vec<(usize, f64, f64, Option<f64>)> = Vec::with_capacity(acc.len());
+        let own = |back: f64, rows: f64| prior.update_weighted(back, rows).mean();
         let mut groups: Vec<(usize, Group)> = acc
             .into_iter()
             .map(|(leaf, a)| {
@@ -920,7 +926,8 @@ impl Segmentation {
         if data.order.is_some() {
             // By decreasing order score; then pool adjacent violators: a run of groups
             // whose rates rise along that order shares the posterior of its pooled rows.
-            order.sort_by(|a, b| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)).then(a.0.cmp(&b.0)));
+            // Equal scores: the higher own rate first (no needless pooling), then the leaf.
+            order.sort_by(|a, b| b.3.unwrap_or(0.0).total_cmp(&a.3.unwrap_or(0.0)).then(own(b.1, b.2).total_cmp(&own(a.1, a.2))).then(a.0.cmp(&b.0)));
             let mut blocks: Vec<(f64, f64, Vec<usize>)> = Vec::new();
             for &(leaf, back, rows, _) in &order {
                 blocks.push((back, rows, vec![leaf]));
@@ -1084,10 +1091,12 @@ impl Segmentation {
                 return bad(format!("{}: {:?} is above the previous group's {:?} (groups are numbered by decreasing order score)", at("order_score"), g.order_score, self.groups[i - 1].order_score));
             }
             if !g.pooled.is_empty() {
+                // In range first: the ids index the groups and are added to.
                 let ok = g.pooled.len() >= 2
-                    && g.pooled.windows(2).all(|w| w[1] == w[0] + 1)
+                    && g.pooled.iter().all(|m| (1..=k).contains(m))
+                    && g.pooled.windows(2).all(|w| w[0].checked_add(1) == Some(w[1]))
                     && g.pooled.contains(&g.id)
-                    && g.pooled.iter().all(|&m| (1..=k).contains(&m) && self.groups[m - 1].pooled == g.pooled);
+                    && g.pooled.iter().all(|&m| self.groups[m - 1].pooled == g.pooled);
                 // Their posteriors are equal when fitted; recorded waves then update each group's own.
                 if !ok {
                     return bad(format!("{}: {:?} is not a run of 2 or more adjacent groups, this one included, each naming the same run", at("pooled"), g.pooled));
@@ -1322,6 +1331,11 @@ mod tests {
         let mut t = params.fit(&TrainingData { order: Some(&against), ..data })?;
         t.groups[1].pooled = vec![2, 3];
         assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[0].pooled") || m.starts_with("groups[1].pooled")));
+        for ids in [vec![usize::MAX, 0], vec![1, 1], vec![2], vec![0, 1]] {
+            t.groups[0].pooled = ids.clone();
+            t.groups[1].pooled = ids.clone();
+            assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[0].pooled")), "{ids:?}");
+        }
         let mut t = params.fit(&TrainingData { order: Some(&against), ..data })?;
         t.groups[1].order_score = Some(0.9);
         assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[1].order_score")));
