@@ -46,7 +46,7 @@ def test_score_plan_contact_list(retail_table):
     assert plan["stop"] == "target_reached"
     assert plan["contacts"] == len(plan.contacts)
     assert list(plan.contacts.columns) == ["rank", "arm", "customer_id", "group", "probability", "expected_value", "rule"]
-    assert "stop" in plan._repr_html_() and "<table>" in model._repr_html_()
+    assert "stop" in plan._repr_html_() and "<table>" in model._repr_html_() and "<th>pooled</th>" in model._repr_html_()
     # A contact cap that stops inside a group names what is left of it.
     capped = model.plan(retail_table, at=AT, max_contacts=200)
     cut = capped["cut_short"]

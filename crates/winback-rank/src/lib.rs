@@ -902,7 +902,11 @@ pub fn record_outcomes(candidates: &[Candidate], outcomes: &[Outcome], level: f6
 /// apportioned by largest remainders and never more than a group's size. Under the
 /// incremental objective the contact rate is sampled, as under the profit objective
 /// (the effect's own posterior is not modelled here). Returns `(group, contacts)` in
-/// candidate order; deterministic for a seed.
+/// candidate order; deterministic for a seed. Each candidate's posterior is drawn
+/// on its own: candidates that share one posterior (a model's pooled groups, see
+/// `winback_tree::Group::pooled`) are drawn as if independent, so such a run of
+/// `m` groups wins about `m` times as often as one group with that posterior; pass
+/// one candidate per run when that matters.
 pub fn thompson_allocation(candidates: &[Candidate], params: &PlanParams, wave_size: usize, draws: usize, seed: u64) -> Result<Vec<(usize, usize)>> {
     validate(candidates)?;
     params.validate()?;

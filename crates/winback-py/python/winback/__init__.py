@@ -767,7 +767,7 @@ class WinbackModel(_Estimator):
         outcomes share this group's probability because their own rates went against that
         order, or None."""
         self._check()
-        rows = [dict(g, rule=g["sentence"], pooled=f"{g['pooled'][0]}-{g['pooled'][-1]}" if g.get("pooled") else None) for g in self._groups]
+        rows = [dict(g, rule=g["sentence"], pooled=_pooled(g) or None) for g in self._groups]
         return _rows(rows, ["id", "size", "share", "came_back", "probability", "low", "high", "order_score", "pooled", "rule"], self.output)
 
     @property
@@ -980,11 +980,17 @@ class WinbackModel(_Estimator):
             return f"<pre>{_esc(repr(self))} (not fitted)</pre>"
         rows = "".join(
             f"<tr><td>{g['id']}</td><td>{g['size']}</td><td>{g['share']:.1%}</td><td>{g['probability']:.3f}</td>"
-            f"<td>[{g['low']:.3f}, {g['high']:.3f}]</td><td>{_esc(g['sentence'])}</td></tr>"
+            f"<td>[{g['low']:.3f}, {g['high']:.3f}]</td><td>{_pooled(g)}</td><td>{_esc(g['sentence'])}</td></tr>"
             for g in self._groups
         )
         return ("<table><tr><th>group</th><th>size</th><th>share</th><th>probability</th><th>90% interval</th>"
-                f"<th>rule</th></tr>{rows}</table>")
+                f"<th>pooled</th><th>rule</th></tr>{rows}</table>")
+
+
+def _pooled(g: dict) -> str:
+    """The run of groups sharing this group's fitted probability ("3-6"), or ""."""
+    run = g.get("pooled") or []
+    return f"{run[0]}-{run[-1]}" if run else ""
 
 
 def _from_file(native: Any, path: Any, placeholder: str) -> Any:
