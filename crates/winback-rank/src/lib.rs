@@ -42,7 +42,7 @@ pub struct Candidate {
     pub low: f64,
     /// Interval high.
     pub high: f64,
-    /// Mean spend of a returning customer (before margin).
+    /// Mean spend of a returning customer (before margin), finite and at least 0.
     pub return_spend: f64,
     /// The probability's Beta posterior, if known (used as the prior for feedback).
     pub posterior: Option<Beta>,
@@ -419,19 +419,23 @@ impl Plan {
     }
 
     /// Where the plan stops on its gains curve: (share of customers, share of expected
-    /// win-backs) after the last group contacted, or within it, in proportion to the
-    /// contacts made, when a budget or a cap cut it short. `None` when nobody is contacted.
+    /// win-backs) of the groups contacted — after the last group contacted, or within
+    /// it, in proportion to the contacts made, when a budget or a cap cut it short.
+    /// A group skipped before the last one contacted (below the minimum probability,
+    /// say) adds nothing, so the point then lies off the curve, at what the plan
+    /// contacts. `None` when nobody is contacted.
     pub fn stop_point(&self) -> Option<(f64, f64)> {
         let contacted = self.groups_contacted();
-        let (mut prev, mut stop) = ((0.0, 0.0), None);
+        let (mut prev, mut at, mut any) = ((0.0, 0.0), (0.0, 0.0), false);
         for g in &self.gains {
             if contacted.contains(&g.group) {
                 let frac = self.steps.iter().find(|s| s.group == g.group).filter(|s| s.size > 0).map_or(1.0, |s| s.contacts as f64 / s.size as f64);
-                stop = Some((prev.0 + frac * (g.contact_share - prev.0), prev.1 + frac * (g.winback_share - prev.1)));
+                at = (at.0 + frac * (g.contact_share - prev.0), at.1 + frac * (g.winback_share - prev.1));
+                any = true;
             }
             prev = (g.contact_share, g.winback_share);
         }
-        stop
+        any.then_some(at)
     }
 
     /// The plan as every interface shows it (CLI `--json`, Python `Plan`):
@@ -526,7 +530,7 @@ fn validate(candidates: &[Candidate]) -> Result<()> {
         if !ok {
             return Err(Error::InvalidProbability { group: c.group, probability: c.probability, low: c.low, high: c.high });
         }
-        if !(c.return_spend.is_finite()) {
+        if !(c.return_spend.is_finite() && c.return_spend >= 0.0) {
             return Err(Error::InvalidValue(c.return_spend));
         }
     }
@@ -566,6 +570,8 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
         .min_expected_profit
         .or(((params.cost_per_contact > 0.0 || params.objective == Objective::Incremental) && !params.include_unprofitable).then_some(0.0));
     let mut halted: Option<StopReason> = None;
+    // The skipped groups from here on come after the last group contacted: why the plan ends.
+    let mut tail_from = 0;
     for &i in &ord {
         let c = &candidates[i];
         let value = params.value(c);
@@ -648,6 +654,7 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
                 cum_profit: rev - cost,
                 cum_roi: (cost > 0.0).then(|| (rev - cost) / cost),
             });
+            tail_from = skipped.len();
         }
         if n < c.size {
             skipped.push(skip(c.size - n, cut.or(halted).unwrap_or(StopReason::Budget)));
@@ -661,8 +668,12 @@ pub fn plan(candidates: &[Candidate], params: &PlanParams) -> Result<Plan> {
             stop = StopReason::TargetReached;
         }
     }
+    // Not halted: the reason of the first group left out after the last one
+    // contacted (a group skipped mid-order, say below the minimum probability
+    // under the profit objective, did not end the plan); with none there, the first
+    // group left out.
     if halted.is_none() && !skipped.is_empty() {
-        stop = skipped[0].reason;
+        stop = skipped.get(tail_from).unwrap_or(&skipped[0]).reason;
     }
     // Nobody left out: every group was contacted, whatever limit was met on the way
     // (a contact cap or budget exactly the list's size read "max contacts").

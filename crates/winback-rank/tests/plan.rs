@@ -104,6 +104,27 @@ fn max_contacts_and_min_probability() {
     assert_eq!(p.skipped[0].reason, StopReason::MinProbability);
 }
 
+/// The stop reason says why the plan ends: a group skipped mid-order (below the
+/// minimum probability, but first by expected profit) does not end it.
+#[test]
+fn the_stop_reason_is_that_of_the_groups_after_the_last_contacted() {
+    // Profit per contact (value = spend × 0.5, cost 2): group 1 0.05 × 500 − 2 = 23,
+    // group 2 0.30 × 25 − 2 = 5.5, group 3 0.12 × 10 − 2 = −0.8.
+    let c = |group, p: f64, spend| Candidate::new(group, 100, p, p * 0.8, (p * 1.2).min(1.0), spend);
+    let cands = vec![c(1, 0.05, 1000.0), c(2, 0.30, 50.0), c(3, 0.12, 20.0)];
+    let p = plan(&cands, &PlanParams { min_probability: Some(0.10), ..econ() }).unwrap();
+    assert_eq!(p.groups_contacted(), vec![2]);
+    assert_eq!(p.skipped.iter().map(|s| (s.group, s.reason)).collect::<Vec<_>>(), vec![(1, StopReason::MinProbability), (3, StopReason::Unprofitable)]);
+    assert_eq!(p.stop, StopReason::Unprofitable);
+    // The stop point counts what is contacted: group 2's 100 of 300 customers and its
+    // 30 of the 5 + 30 + 12 = 47 expected win-backs (not group 1's, skipped before it).
+    let (x, y) = p.stop_point().unwrap();
+    assert!(close(x, 1.0 / 3.0) && close(y, 30.0 / 47.0), "{x} {y}");
+    // Nothing after the last contacted group: the first group left out says why.
+    let p = plan(&cands[..2], &PlanParams { min_probability: Some(0.10), ..econ() }).unwrap();
+    assert_eq!((p.groups_contacted(), p.stop), (vec![2], StopReason::MinProbability));
+}
+
 #[test]
 fn bad_parameters_are_errors() {
     assert!(matches!(plan(&[], &econ()), Err(Error::NoCandidates)));
@@ -112,6 +133,10 @@ fn bad_parameters_are_errors() {
     let mut dup = four();
     dup[0].group = 1;
     assert_eq!(plan(&dup, &econ()).unwrap_err().to_string(), "group 1 appears twice among the candidates");
+    // A win-back worth less than nothing is refused, not planned as a loss.
+    let mut negative = four();
+    negative[1].return_spend = -5.0;
+    assert!(matches!(plan(&negative, &econ()), Err(Error::InvalidValue(v)) if v == -5.0));
     let mut bad = four();
     bad[0].probability = 1.5;
     assert!(matches!(plan(&bad, &econ()), Err(Error::InvalidProbability { group: 3, .. })));

@@ -915,7 +915,8 @@ impl Segmentation {
                     alpha: post.alpha,
                     beta: post.beta,
                     mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
-                    mean_return_spend: overall_return_spend.map(|all| if a.back > 0 { a.ret_spend / a.back as f64 } else { all }),
+                    // Net of returns, a mean can fall below 0; a win-back is never worth less than nothing.
+                    mean_return_spend: overall_return_spend.map(|all| (if a.back > 0 { a.ret_spend / a.back as f64 } else { all }).max(0.0)),
                     scoring_share: None,
                     order_score: score,
                     pooled: Vec::new(),
