@@ -60,6 +60,10 @@ pub enum Error {
     /// model knows no spend, so every group would be unprofitable.
     #[error("an uplift plan with a cost per contact needs a value per win-back (value_per_winback, CLI --value-per-winback): an uplift model knows no spend, so without it every group is unprofitable and nobody is contacted")]
     UpliftCostWithoutValue,
+    /// An uplift plan where no group has held-out customers in both arms: no effect
+    /// of contact was measured, so nothing can be planned by it.
+    #[error("no uplift group has held-out customers in both arms, so no effect of contact was measured: fit the uplift model on a campaign table with both arms in every group, or hold out more of it (honest fraction)")]
+    UpliftNoMeasuredEffect,
     /// The priority feature is not a feature of the schema.
     #[error("priority feature {name:?} is not a feature (available: {available})")]
     UnknownPriorityFeature {

@@ -413,7 +413,7 @@ impl UpliftModel {
     /// (`value_per_winback`; an uplift model knows no spend) money-losing groups
     /// too (a cost without a value is refused: [`Error::UpliftCostWithoutValue`]).
     /// A group whose held-out customers lack one arm has no measured effect and is
-    /// left out. `control_share` keeps a holdout in every group, as in
+    /// left out; with no group measured, [`Error::UpliftNoMeasuredEffect`]. `control_share` keeps a holdout in every group, as in
     /// [`crate::WinbackModel::plan`]. Returns the plan and the contact list.
     pub fn plan(&self, scores: &[UpliftScore], params: &winback_rank::PlanParams) -> Result<(winback_rank::Plan, Vec<winback_rank::ContactRow>)> {
         let params = winback_rank::PlanParams { objective: winback_rank::Objective::Incremental, ..params.clone() };
@@ -462,6 +462,11 @@ impl UpliftModel {
                 }
             })
             .collect();
+        // The planner's own advice (record a wave with a control group) is the winback
+        // model's; an uplift model measures its effects when fitted.
+        if !candidates.is_empty() && candidates.iter().all(|c| c.effect.is_none()) {
+            return Err(Error::UpliftNoMeasuredEffect);
+        }
         let customers: Vec<winback_rank::CustomerScore> = scores.iter().map(|s| winback_rank::CustomerScore { customer: s.customer_id.clone(), group: s.group, score: 0.0 }).collect();
         crate::model::plan_with_controls(candidates, customers, &params, &|_| false)
     }

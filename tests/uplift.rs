@@ -123,6 +123,15 @@ a,1,1
 ")).unwrap();
     let e = model.plan(&scores, &PlanParams { cost_per_contact: 0.1, ..Default::default() }).unwrap_err();
     assert!(matches!(e, winback::Error::UpliftCostWithoutValue), "{e}");
+    // No group with held-out customers in both arms: the uplift model's own advice,
+    // not the planner's "record a wave with a control group".
+    let mut one_armed = model.clone();
+    for g in &mut one_armed.tree.groups {
+        g.honest_control = 0;
+    }
+    let e = one_armed.plan(&scores, &PlanParams::default()).unwrap_err();
+    assert!(matches!(e, winback::Error::UpliftNoMeasuredEffect), "{e}");
+    assert!(e.to_string().contains("both arms") && !e.to_string().contains("record a wave"), "{e}");
 }
 
 #[test]
