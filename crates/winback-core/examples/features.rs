@@ -37,13 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         read_csv(path, &map, &CsvOptions::default(), &LoadOptions::default())?
     };
     let load = t0.elapsed();
+    let load_peak = peak_mb();
     let t1 = Instant::now();
     let lapse = LapseRule::FromHistory { quantile: 0.9 }.resolve(&h, at)?;
     let all: Vec<usize> = (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, at).is_some()).collect();
     let (_, x) = learn_and_build(&h, at, &FeatureOptions::default(), &all)?;
     let feat = t1.elapsed();
     println!(
-        "rows={} customers={} lapse_days={} lapsed={} features={}x{} load_s={:.3} features_s={:.3} total_s={:.3}",
+        "rows={} customers={} lapse_days={} lapsed={} features={}x{} load_s={:.3} features_s={:.3} total_s={:.3} load_peak_mb={} peak_mb={}",
         report.rows_read,
         report.customers,
         lapse.threshold_days,
@@ -52,7 +53,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x.x.ncols(),
         load.as_secs_f64(),
         feat.as_secs_f64(),
-        t0.elapsed().as_secs_f64()
+        t0.elapsed().as_secs_f64(),
+        load_peak,
+        peak_mb()
     );
     Ok(())
+}
+
+/// The process's peak resident memory so far in MB (`VmHWM` of /proc/self/status;
+/// 0 where that file does not exist).
+fn peak_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .map_or(0, |kb| kb / 1024)
 }
