@@ -105,7 +105,10 @@ pub enum GroupOrder {
     /// outcomes. A group's own rate from a few hundred rows orders it with noise
     /// as large as the gaps between groups. Falls back to
     /// [`GroupOrder::Observed`] (the model's note says so) when the regression
-    /// cannot be fitted (one outcome only).
+    /// cannot be fitted (one outcome only). With an honest fraction above 0 the
+    /// scores are averaged, and the runs pooled, on the held-out rows, but the
+    /// regression's few coefficients are fitted on every row (their outcomes
+    /// included).
     Smoothed,
 }
 
