@@ -252,6 +252,7 @@ impl Error {
             | Error::InvalidWindow(_)
             | Error::UnknownPriorityFeature { .. }
             | Error::UpliftCostWithoutValue
+            | Error::UpliftNoMeasuredEffect
             | Error::CampaignColumn { .. }
             | Error::NoParquetSupport { .. } => K::Parameter,
             _ => K::Data,

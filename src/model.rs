@@ -96,8 +96,8 @@ pub enum GroupOrder {
     Observed,
     /// A smooth chance of coming back: a logistic regression
     /// ([`winback_stats::logistic::Logistic`], ridge 1) on log recency, log
-    /// purchases, log spend, log tenure and the BG/NBD chance of buying within
-    /// the horizon, fitted on every training row. Groups are numbered by the mean
+    /// purchases, log spend, log tenure and the log-odds of the BG/NBD chance of
+    /// buying within the horizon, fitted on every training row. Groups are numbered by the mean
     /// chance of their rows ([`winback_tree::Group::order_score`]); where the
     /// groups' own outcomes go against that order, adjacent groups pool their
     /// outcomes into one probability ([`winback_tree::Group::pooled`]), so that

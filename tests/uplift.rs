@@ -131,6 +131,7 @@ a,1,1
     }
     let e = one_armed.plan(&scores, &PlanParams::default()).unwrap_err();
     assert!(matches!(e, winback::Error::UpliftNoMeasuredEffect), "{e}");
+    assert!(e.is_parameter(), "a usage error (CLI exit 2, Python WinbackParamError), as the planner's was");
     assert!(e.to_string().contains("both arms") && !e.to_string().contains("record a wave"), "{e}");
 }
 

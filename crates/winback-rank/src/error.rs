@@ -31,6 +31,14 @@ pub enum Error {
     /// A negative or non-finite value per win-back.
     #[error("value per win-back must be a finite number ≥ 0, got {0}")]
     InvalidValue(f64),
+    /// A candidate whose mean spend of a returning customer is negative or not finite.
+    #[error("group {group}: the mean spend of a returning customer must be a finite number ≥ 0, got {value}")]
+    InvalidReturnSpend {
+        /// Group id.
+        group: usize,
+        /// The spend given.
+        value: f64,
+    },
     /// A negative or non-finite budget.
     #[error("budget must be a finite number ≥ 0, got {0}")]
     InvalidBudget(f64),

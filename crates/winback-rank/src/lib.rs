@@ -531,7 +531,7 @@ fn validate(candidates: &[Candidate]) -> Result<()> {
             return Err(Error::InvalidProbability { group: c.group, probability: c.probability, low: c.low, high: c.high });
         }
         if !(c.return_spend.is_finite() && c.return_spend >= 0.0) {
-            return Err(Error::InvalidValue(c.return_spend));
+            return Err(Error::InvalidReturnSpend { group: c.group, value: c.return_spend });
         }
     }
     Ok(())

@@ -136,7 +136,9 @@ fn bad_parameters_are_errors() {
     // A win-back worth less than nothing is refused, not planned as a loss.
     let mut negative = four();
     negative[1].return_spend = -5.0;
-    assert!(matches!(plan(&negative, &econ()), Err(Error::InvalidValue(v)) if v == -5.0));
+    let e = plan(&negative, &econ()).unwrap_err();
+    assert!(matches!(e, Error::InvalidReturnSpend { group: 1, value } if value == -5.0), "{e}");
+    assert_eq!(e.to_string(), "group 1: the mean spend of a returning customer must be a finite number ≥ 0, got -5");
     let mut bad = four();
     bad[0].probability = 1.5;
     assert!(matches!(plan(&bad, &econ()), Err(Error::InvalidProbability { group: 3, .. })));

@@ -915,8 +915,16 @@ impl Segmentation {
                     alpha: post.alpha,
                     beta: post.beta,
                     mean_past_spend: past_col.map(|_| if a.size > 0 { a.past / a.size as f64 } else { 0.0 }),
-                    // Net of returns, a mean can fall below 0; a win-back is never worth less than nothing.
-                    mean_return_spend: overall_return_spend.map(|all| (if a.back > 0 { a.ret_spend / a.back as f64 } else { all }).max(0.0)),
+                    // Net of returns, a mean can fall below 0; a win-back is never worth less
+                    // than nothing (a NaN is kept, for validation to name).
+                    mean_return_spend: overall_return_spend.map(|all| {
+                        let m = if a.back > 0 { a.ret_spend / a.back as f64 } else { all };
+                        if m < 0.0 {
+                            0.0
+                        } else {
+                            m
+                        }
+                    }),
                     scoring_share: None,
                     order_score: score,
                     pooled: Vec::new(),
@@ -1340,6 +1348,16 @@ mod tests {
         let mut t = params.fit(&TrainingData { order: Some(&against), ..data })?;
         t.groups[1].order_score = Some(0.9);
         assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[1].order_score")));
+        t.groups[1].order_score = None;
+        assert!(matches!(t.validate(), Err(Error::InvalidSegmentation(m)) if m.starts_with("groups[1].order_score") && m.contains("some groups only")));
+        // Spend net of returns below 0 for everyone who came back: the group's mean
+        // return spend is 0, and the segmentation still validates.
+        let spend: Vec<f64> = (0..n).map(|i| if i < 200 { -5.0 } else { 3.0 }).collect();
+        let s = params.fit(&TrainingData { spend: Some(&spend), ..data })?;
+        let low_x = s.groups.iter().find(|g| g.came_back == 50).expect("the low-x group");
+        assert_eq!(low_x.mean_return_spend, Some(0.0));
+        assert!(s.groups.iter().any(|g| g.mean_return_spend == Some(3.0)));
+        s.validate()?;
         Ok(())
     }
 
