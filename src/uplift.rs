@@ -325,7 +325,19 @@ pub fn with_history_features(
     at: Day,
     options: &winback_core::features::FeatureOptions,
 ) -> Result<(Attributes, Vec<winback_core::features::Feature>)> {
-    let schema = winback_core::features::FeatureSchema::learn(history, at, options)?;
+    history_columns(table, history, at, options, |_| true)
+}
+
+/// [`with_history_features`] adding only the features whose names `keep` accepts.
+fn history_columns(
+    table: &Attributes,
+    history: &winback_core::History,
+    at: Day,
+    options: &winback_core::features::FeatureOptions,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Attributes, Vec<winback_core::features::Feature>)> {
+    let mut schema = winback_core::features::FeatureSchema::learn(history, at, options)?;
+    schema.features.retain(|f| keep(&f.name));
     let rows: Vec<Option<usize>> = table.ids().iter().map(|id| history.customer_index(id).filter(|&c| history.last_purchase_before(c, at).is_some())).collect();
     let known: Vec<usize> = rows.iter().flatten().copied().collect();
     let x = winback_core::features::build_features(history, &schema, at, &known)?;
@@ -474,10 +486,13 @@ impl UpliftModel {
     /// [`UpliftModel::evaluate`] on a table that may lack the history's features: a
     /// model grown on a table with them ([`with_history_features`], CLI `uplift
     /// --transactions`) gets them added at the model's own date, as the fit did.
+    /// Only the columns the model reads and the table lacks are added, so a history
+    /// carrying other columns (customer attributes of the same name as the table's,
+    /// say) is not a clash.
     pub fn evaluate_with_history(&self, table: &Attributes, history: &winback_core::History) -> Result<UpliftEvaluation> {
-        let lacks = self.schema.features.iter().filter_map(|f| f.source.attribute_column()).any(|n| table.column(n).is_none());
+        let lacking: Vec<&str> = self.schema.features.iter().filter_map(|f| f.source.attribute_column()).filter(|n| table.column(n).is_none()).collect();
         match self.schema.at {
-            Some(at) if lacks => self.evaluate(&with_history_features(table, history, at, &Default::default())?.0),
+            Some(at) if !lacking.is_empty() => self.evaluate(&history_columns(table, history, at, &Default::default(), |n| lacking.contains(&n))?.0),
             _ => self.evaluate(table),
         }
     }

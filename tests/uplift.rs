@@ -135,6 +135,33 @@ a,1,1
     assert!(e.to_string().contains("both arms") && !e.to_string().contains("record a wave"), "{e}");
 }
 
+/// A model grown with history features is evaluated on a table that lacks them
+/// (they are added from the history); a history that also carries customer
+/// attributes named like the table's columns is not a clash: only the columns
+/// the model reads and the table lacks are added.
+#[test]
+fn history_features_are_added_for_evaluation_only_where_the_table_lacks_them() {
+    use winback::core::{History, Line, LoadOptions};
+    let day = winback::core::date::parse_iso_date("2024-03-01").unwrap();
+    let ids: Vec<String> = (0..2000).map(|i| format!("c{i:05}")).collect();
+    // Everyone bought once before the campaign, 10 to 109 days before it.
+    let lines: Vec<Line> = ids.iter().enumerate().map(|(i, id)| Line { customer: id.as_str(), day: day - 10 - (i % 100) as i32, amount: 5.0, ..Default::default() }).collect();
+    let (history, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+    let options = UpliftOptions { at: Some(day), segmenter: Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)), ..UpliftOptions::new("arm", "mail", "none", "came_back") };
+    let campaign = table(&vip_campaign(false));
+    let (grown, added) = winback::uplift::with_history_features(&campaign, &history, day, &Default::default()).unwrap();
+    assert!(added.iter().any(|f| f.name == "recency_days"));
+    let model = UpliftModel::fit(&grown, &options).unwrap();
+    let want = model.evaluate(&grown).unwrap();
+    // The history also holds a `vip` attribute (as a report's --attributes would add).
+    let attrs = format!("id,vip\n{}\n", ids.iter().enumerate().map(|(i, id)| format!("{id},{}", (i / 2) % 2)).collect::<Vec<_>>().join("\n"));
+    let with_attrs = history.clone().with_attributes(table(&attrs));
+    assert!(matches!(winback::uplift::with_history_features(&campaign, &with_attrs, day, &Default::default()), Err(Error::CampaignColumn { column, .. }) if column == "vip"));
+    let got = model.evaluate_with_history(&campaign, &with_attrs).unwrap();
+    assert_eq!(got.groups, want.groups);
+    assert_eq!(got.qini_coefficient, want.qini_coefficient);
+}
+
 #[test]
 fn rows_are_counted_and_bad_values_refused() {
     let options = UpliftOptions { segmenter: Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(2)), ..UpliftOptions::new("arm", "mail", "none", "came_back") };
