@@ -480,7 +480,11 @@ impl UpliftModel {
             return Err(Error::UpliftNoMeasuredEffect);
         }
         let customers: Vec<winback_rank::CustomerScore> = scores.iter().map(|s| winback_rank::CustomerScore { customer: s.customer_id.clone(), group: s.group, score: 0.0 }).collect();
-        crate::model::plan_with_controls(candidates, customers, &params, &|_| false)
+        // The control share can hold out every measured group whole: the same answer.
+        crate::model::plan_with_controls(candidates, customers, &params, &|_| false).map_err(|e| match e {
+            Error::Rank(winback_rank::Error::NoEffectMeasured) => Error::UpliftNoMeasuredEffect,
+            other => other,
+        })
     }
 
     /// [`UpliftModel::evaluate`] on a table that may lack the history's features: a

@@ -132,6 +132,15 @@ a,1,1
     let e = one_armed.plan(&scores, &PlanParams::default()).unwrap_err();
     assert!(matches!(e, winback::Error::UpliftNoMeasuredEffect), "{e}");
     assert!(e.is_parameter(), "a usage error (CLI exit 2, Python WinbackParamError), as the planner's was");
+    // Only the vips measured, and the one vip on the list held out as a control: the
+    // same answer, not the planner's advice.
+    let mut vips_only = model.clone();
+    vips_only.tree.groups[1].honest_control = 0;
+    let params = PlanParams { control_share: 0.5, ..Default::default() };
+    let held = (0..1000).map(|i| format!("v{i}")).find(|id| winback::rank::in_control(id, &params)).unwrap();
+    let list = vips_only.score(&table(&format!("id,vip,constant\n{held},1,1\nother,0,1\n"))).unwrap();
+    let e = vips_only.plan(&list, &params).unwrap_err();
+    assert!(matches!(e, winback::Error::UpliftNoMeasuredEffect), "{e}");
     assert!(e.to_string().contains("both arms") && !e.to_string().contains("record a wave"), "{e}");
 }
 
