@@ -41,10 +41,7 @@ fn run(title: &str, history: &History, at: &str, config: &Config, cost: f64, mar
     );
     println!("\n{:>5} {:>7} {:>6} {:>22} {:>6}  rule", "group", "size", "share", "p(back in 60 days)", "pooled");
     for g in &model.segmentation.groups {
-        let pooled = match (g.pooled.first(), g.pooled.last()) {
-            (Some(a), Some(b)) => format!("{a}-{b}"),
-            _ => String::new(),
-        };
+        let pooled = g.pooled_run().unwrap_or_default();
         println!("{:>5} {:>7} {:>5.1}% {:>8.3} [{:.3}, {:.3}] {pooled:>6}  {}", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence);
     }
     if model.segmentation.groups.iter().any(|g| !g.pooled.is_empty()) {

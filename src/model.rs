@@ -772,7 +772,7 @@ enum Scale {
 }
 
 /// Each training row's chance of coming back from a logistic regression on log
-/// recency, purchases, spend and tenure and the BG/NBD chance (see
+/// recency, purchases, spend and tenure and the log-odds of the BG/NBD chance (see
 /// [`GroupOrder::Smoothed`]), or `None` when it cannot be fitted.
 pub(crate) fn order_scores(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool]) -> Option<Vec<f64>> {
     use winback_core::features::Source;

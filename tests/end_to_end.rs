@@ -47,10 +47,7 @@ fn render(model: &WinbackModel, history: &History, at: i32, params: &PlanParams)
     }
     for g in &model.segmentation.groups {
         let order = g.order_score.map_or(String::new(), |o| format!(" | order {o:.4}"));
-        let pooled = match (g.pooled.first(), g.pooled.last()) {
-            (Some(a), Some(b)) => format!(" | pooled {a}-{b}"),
-            _ => String::new(),
-        };
+        let pooled = g.pooled_run().map_or(String::new(), |run| format!(" | pooled {run}"));
         writeln!(s, "group {:>2} | n {:>6} | back {:>5} | p {:.4} [{:.4}, {:.4}]{order}{pooled} | {}", g.id, g.size, g.came_back, g.probability, g.low, g.high, g.sentence).unwrap();
     }
     let scores = model.score(history, at).unwrap();

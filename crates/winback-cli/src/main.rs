@@ -790,10 +790,7 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
 fn group_table(m: &WinbackModel) -> String {
     let mut s = format!("{:>5} {:>8} {:>6} {:>24} {:>6}  rule\n", "group", "size", "share", format!("probability [{}]", report::level_pct(m.segmentation.params.interval_level())), "pooled");
     for g in &m.segmentation.groups {
-        let pooled = match (g.pooled.first(), g.pooled.last()) {
-            (Some(a), Some(b)) => format!("{a}-{b}"),
-            _ => String::new(),
-        };
+        let pooled = g.pooled_run().unwrap_or_default();
         s.push_str(&format!("{:>5} {:>8} {:>5.1}% {:>8.3} [{:.3}, {:.3}] {pooled:>6}  {}\n", g.id, g.size, g.share * 100.0, g.probability, g.low, g.high, g.sentence));
     }
     if m.segmentation.groups.iter().any(|g| !g.pooled.is_empty()) {

@@ -358,10 +358,9 @@ pub fn render(m: &WinbackModel, s: &Scores, p: &Plan, bt: Option<&Backtest>, pro
     }
     for g in &m.segmentation.groups {
         // A run of groups sharing one probability (their rates went against the smooth order).
-        let pooled = match (g.pooled.first(), g.pooled.last()) {
-            (Some(a), Some(b)) => format!(" <span title=\"groups {a}-{b} share one probability: their own rates went against the order of their smooth chance\">(pooled {a}–{b})</span>"),
-            _ => String::new(),
-        };
+        let pooled = g.pooled_run().map_or(String::new(), |run| {
+            format!(" <span title=\"groups {run} share one probability: their own rates went against the order of their smooth chance\">(pooled {run})</span>")
+        });
         let _ = write!(
             groups,
             "<tr><td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{:.3}{pooled}</td><td>[{:.3}, {:.3}]</td><td>{}</td></tr>",

@@ -77,10 +77,7 @@ impl Segmentation {
                 opt(g.mean_past_spend),
                 opt(g.mean_return_spend),
                 g.order_score.map_or(String::new(), |v| format!("{v:.4}")),
-                match (g.pooled.first(), g.pooled.last()) {
-                    (Some(a), Some(b)) => format!("{a}-{b}"),
-                    _ => String::new(),
-                },
+                g.pooled_run().unwrap_or_default(),
                 csv_field(&g.sentence)
             ));
         }

@@ -156,6 +156,17 @@ pub struct Group {
     pub pooled: Vec<usize>,
 }
 
+impl Group {
+    /// The run of groups this group's fitted probability is pooled with, as
+    /// displayed ("3-6"); `None` when it is its own.
+    pub fn pooled_run(&self) -> Option<String> {
+        match (self.pooled.first(), self.pooled.last()) {
+            (Some(a), Some(b)) => Some(format!("{a}-{b}")),
+            _ => None,
+        }
+    }
+}
+
 /// A fitted segmentation: the tree, its groups, and why it has that many.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segmentation {
@@ -941,9 +952,8 @@ impl Segmentation {
             for &(leaf, back, rows, _) in &order {
                 blocks.push((back, rows, vec![leaf]));
                 while blocks.len() > 1 {
-                    let rate = |b: &(f64, f64, Vec<usize>)| prior.update_weighted(b.0, b.1).mean();
                     let k = blocks.len();
-                    if rate(&blocks[k - 2]) >= rate(&blocks[k - 1]) {
+                    if own(blocks[k - 2].0, blocks[k - 2].1) >= own(blocks[k - 1].0, blocks[k - 1].1) {
                         break;
                     }
                     let (b, r, m) = blocks.pop().unwrap_or_default();
@@ -954,14 +964,13 @@ impl Segmentation {
                 }
             }
             let position: BTreeMap<usize, usize> = order.iter().enumerate().map(|(i, o)| (o.0, i)).collect();
-            let ids: BTreeMap<usize, usize> = position.iter().map(|(&leaf, &i)| (leaf, i + 1)).collect();
             for (back, rows, members) in &blocks {
                 if members.len() < 2 {
                     continue;
                 }
                 let post = prior.update_weighted(*back, *rows);
                 let (low, high) = post.interval(self.params.interval_level);
-                let mut pooled: Vec<usize> = members.iter().map(|l| ids[l]).collect();
+                let mut pooled: Vec<usize> = members.iter().map(|l| position[l] + 1).collect();
                 pooled.sort_unstable();
                 for (_, g) in groups.iter_mut().filter(|(l, _)| members.contains(l)) {
                     g.probability = post.mean();
@@ -1261,15 +1270,20 @@ mod tests {
         Ok(())
     }
 
+    /// 400 rows, x = 0..400: x < 200 come back 1 in 4 (50 of 200), x >= 200 come
+    /// back 3 in 4 (150 of 200).
+    fn two_bands() -> (Array2<f64>, Vec<bool>) {
+        let x = Array2::from_shape_fn((400, 1), |(i, _)| i as f64);
+        let y = (0..400).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
+        (x, y)
+    }
+
     /// Nobody held out (honest fraction 0): every row estimates its group, the
     /// posterior is the base-rate prior updated with all of the group's rows, and
     /// the seed changes nothing (no split is drawn, no node is sampled).
     #[test]
     fn with_nobody_held_out_every_row_estimates_and_the_seed_does_not_matter() -> Result<()> {
-        // 400 rows: x < 200 come back 1 in 4 (50 of 200), x >= 200 come back 3 in 4 (150 of 200).
-        let n = 400;
-        let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
-        let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
+        let (x, y) = two_bands();
         let features = [feature("x")];
         let data = TrainingData { x: x.view(), y: &y, spend: None, customer: None, features: &features, weight: None, target: None, order: None };
         let params = |seed| crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).seed(seed);
@@ -1300,10 +1314,8 @@ mod tests {
     /// keeps its own).
     #[test]
     fn an_order_score_numbers_the_groups_and_pools_the_outcomes_that_go_against_it() -> Result<()> {
-        // The same 400 rows: x < 200 come back 50 of 200, x >= 200 150 of 200.
-        let n = 400;
-        let x = Array2::from_shape_fn((n, 1), |(i, _)| i as f64);
-        let y: Vec<bool> = (0..n).map(|i| if i < 200 { i % 4 == 0 } else { i % 4 != 3 }).collect();
+        let (x, y) = two_bands();
+        let n = y.len();
         let features = [feature("x")];
         let params = crate::Segmenter::params().groups(2).min_group_size(MinGroupSize::Rows(100)).honest_fraction(0.0).prior_strength(20.0).check()?;
         // The score ranks the low-x rows first (0.5 against 0.25, rows 0-199 and 200-399).
