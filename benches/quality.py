@@ -5,8 +5,9 @@ What it measures
 ================
 
 For each data set (UCI Online Retail, dunnhumby Complete Journey; full data, not the
-samples in ``datasets/``) and each scoring date T (three by default, ``--or-dates`` /
-``--cj-dates``), with horizon H (``--horizon``, 60 days):
+samples in ``datasets/``; and CDNOW, below) and each scoring date T (three by default,
+``--or-dates`` / ``--cj-dates`` / ``--cdnow-dates``), with horizon H (``--horizon``, 60
+days):
 
 * **The list** is the customers lapsed at T: the rows of ``winback.features(df, at=T)``
   (lapse threshold learned by winback: the 0.9-quantile of gaps between purchase days
@@ -75,6 +76,13 @@ Country, cancelled = IsCancellation. Complete Journey, one row per basket x depa
 (sales_value and quantity summed; store and date from the basket's first line):
 customer = household_id, order = basket_id, date = date_local, amount = sales_value,
 quantity = quantity, region = store_id, category = department (from products.csv.gz).
+CDNOW (``--datasets cdnow``, on by default): the full ``CDNOW_master.txt`` that the
+``lifetimes`` package ships (69,659 lines, 23,570 customers who first bought in Q1 1997,
+their purchases to June 1998; read from the installed package, not from ``../shared``):
+customer = customer_id, date, amount = dollar_value, quantity = number_of_cds; no order
+id, so a purchase is a customer's day. It is a single acquisition cohort with a falling
+base rate, unlike the other two, and it guided no change: it was added after the
+current defaults were chosen, with its three quarterly dates fixed before its first run.
 The aggregation matters for the drop-duplicates load option: lines equal in every
 mapped column (customer, day, order, amount, quantity, region/category/channel, cancel
 flag) are kept by default and counted as identical lines; with ``drop_duplicates=True``
@@ -127,6 +135,8 @@ IMPORTS = "import sklearn, scipy, pandas, pyarrow, numpy, lifetimes"
 SEED = 42  # winback's seed: which customers choose the splits and which estimate (--seed)
 OR_DATES = ["2011-06-01", "2011-08-01", "2011-10-10"]
 CJ_DATES = ["2017-07-01", "2017-09-01", "2017-11-01"]
+# CDNOW (lifetimes' copy): chosen once, quarterly, before any run on it.
+CDNOW_DATES = ["1997-10-01", "1998-01-01", "1998-04-01"]
 
 
 # --------------------------------------------------------------------------
@@ -150,6 +160,27 @@ OR_COLS = dict(customer_id_col="CustomerID", datetime_col="InvoiceDate", monetar
 CJ_COLS = dict(customer_id_col="household_id", datetime_col="date_local", monetary_value_col="sales_value",
                order_id_col="basket_id", region_col="store_id", category_col="department",
                quantity_col="quantity")
+
+CDNOW_COLS = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="dollar_value",
+                  quantity_col="number_of_cds")
+
+
+def load_cdnow(data: Path):
+    """CDNOW (a music retailer's customers first buying in Q1 1997, their purchases to
+    June 1998), the full ``CDNOW_master.txt`` that the ``lifetimes`` package ships
+    (``data`` is not used): one row per customer-day line as distributed, no order id,
+    so a purchase is a customer's day; amounts of 0 are kept (zero-amount purchases)."""
+    import lifetimes
+    import pandas as pd
+
+    path = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+    df = pd.read_csv(path, sep=r"\s+", dtype={"customer_id": "int64", "date": str})
+    df["date"] = pd.to_datetime(df["date"], format="%Y%m%d").dt.strftime("%Y-%m-%d")
+    df = df[list(CDNOW_COLS.values())]
+    p = df[df["dollar_value"] >= 0]
+    days = pd.DataFrame({"customer_id": p["customer_id"].to_numpy(), "day": pd.to_datetime(p["date"])}).drop_duplicates()
+    note = f"{len(df)} lines (lifetimes {lifetimes.__version__}'s CDNOW_master.txt), {df['customer_id'].nunique()} customers"
+    return df, days, note
 
 
 def load_online_retail(data: Path):
@@ -774,12 +805,13 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=60)
     ap.add_argument("--or-dates", nargs="+", default=OR_DATES, help="Online Retail scoring dates")
     ap.add_argument("--cj-dates", nargs="+", default=CJ_DATES, help="Complete Journey scoring dates")
+    ap.add_argument("--cdnow-dates", nargs="+", default=CDNOW_DATES, help="CDNOW scoring dates")
     ap.add_argument("--or-lapse-days", type=int, default=None,
                     help="fixed lapse threshold for Online Retail (default: learned, 0.9-quantile of gaps)")
     ap.add_argument("--cj-lapse-days", type=int, default=None,
                     help="fixed lapse threshold for Complete Journey (default: learned, 0.9-quantile of gaps)")
-    ap.add_argument("--datasets", nargs="+", default=["online_retail", "completejourney"],
-                    choices=["online_retail", "completejourney"])
+    ap.add_argument("--datasets", nargs="+", default=["online_retail", "completejourney", "cdnow"],
+                    choices=["online_retail", "completejourney", "cdnow"])
     ap.add_argument("--out", type=Path, default=OUT_DIR / "quality.md")
     ap.add_argument("--seed", type=int, default=42,
                     help="winback's seed (its held-out split of customers; default 42, the package default)")
@@ -822,6 +854,8 @@ def main() -> None:
         "online_retail": ("Online Retail (UCI, full)", load_online_retail, OR_COLS, args.or_dates, args.or_lapse_days),
         "completejourney": ("Complete Journey (dunnhumby, full)", load_complete_journey, CJ_COLS, args.cj_dates,
                             args.cj_lapse_days),
+        "cdnow": ("CDNOW (lifetimes' copy, full; a check on data that guided no change)", load_cdnow, CDNOW_COLS,
+                  args.cdnow_dates, None),
     }
     result = {"versions": versions, "horizon": args.horizon, "datasets": {}}
     for key in args.datasets:
