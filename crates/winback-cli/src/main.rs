@@ -11,6 +11,9 @@ mod report;
 /// The program's allocator. Measured on the 100M-line fit (`benches/fit_large.sh`):
 /// glibc kept the loader's freed per-partition buffers in its per-thread arenas
 /// (peak 9.12 GB, 46.2 s); mimalloc gives them back and reuses them (7.10 GB, 42.4 s).
+/// Built with `no_thp`: with transparent huge pages on `madvise` (this machine's
+/// setting) mimalloc asked for them, and the kernel zeroing 2 MB pages took half
+/// the CPU time (the 100M fit 68.3 s, 47 s of it in the kernel; without: 48.8 s).
 /// The library itself leaves the allocator to the program that links it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -6,7 +6,8 @@
 /// The extension's allocator for Rust's own allocations (Python and pyarrow keep
 /// theirs). Measured on a 100M-line fit from Python: glibc kept the loader's freed
 /// per-partition buffers in its per-thread arenas (see the README, "Memory on a
-/// large job"); mimalloc gives them back.
+/// large job"); mimalloc gives them back. Built with `no_thp`, as the CLI is (the
+/// kernel zeroing transparent huge pages otherwise took much of the time).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
