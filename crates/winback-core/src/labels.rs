@@ -21,7 +21,7 @@
 //! # Ok::<(), winback_core::Error>(())
 //! ```
 
-use ndarray::{concatenate, Array2, Axis};
+use ndarray::{Array2, Axis, Slice};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -134,31 +134,35 @@ impl TrainingSet {
                 return Err(Error::CutoffTooLate { cutoff: format_day(t), horizon, at: format_day(at) });
             }
         }
-        let mut xs = Vec::new();
+        // Every cutoff's lapsed list first, so that the stacked matrix is allocated
+        // once and each cutoff's rows are copied into it and dropped: the rows are
+        // never held twice (at 100M lines, 1.8 GB of training rows).
+        let lapses = cutoffs.iter().map(|&t| rule.resolve(history, t)).collect::<Result<Vec<_>>>()?;
+        let total: usize = lapses.iter().map(|l| l.lapsed.len()).sum();
         let mut set = TrainingSet {
-            x: Array2::zeros((0, schema.features.len())),
-            y: Vec::new(),
-            spend: Vec::new(),
-            customers: Vec::new(),
-            row_cutoff: Vec::new(),
-            lapses: Vec::new(),
+            x: Array2::zeros((total, schema.features.len())),
+            y: Vec::with_capacity(total),
+            spend: Vec::with_capacity(total),
+            customers: Vec::with_capacity(total),
+            row_cutoff: Vec::with_capacity(total),
+            lapses: Vec::with_capacity(lapses.len()),
             schema: schema.clone(),
             horizon,
         };
-        for &t in cutoffs {
-            let lapse = rule.resolve(history, t)?;
+        let mut from = 0;
+        for (&t, lapse) in cutoffs.iter().zip(lapses) {
+            let n = lapse.lapsed.len();
             let fm = build_features(history, schema, t, &lapse.lapsed)?;
+            set.x.slice_axis_mut(Axis(0), Slice::from(from..from + n)).assign(&fm.x);
+            drop(fm);
+            from += n;
             let lb = labels(history, t, horizon, &lapse.lapsed)?;
             set.y.extend(lb.repurchased);
             set.spend.extend(lb.spend);
-            set.row_cutoff.extend(std::iter::repeat_n(t, lapse.lapsed.len()));
+            set.row_cutoff.extend(std::iter::repeat_n(t, n));
             set.customers.extend_from_slice(&lapse.lapsed);
-            xs.push(fm.x);
             set.lapses.push(lapse);
         }
-        let views: Vec<_> = xs.iter().map(|a| a.view()).collect();
-        // Every cutoff's matrix has the schema's columns: stacking cannot fail.
-        set.x = concatenate(Axis(0), &views).unwrap_or_default();
         Ok(set)
     }
 
