@@ -52,7 +52,11 @@ CUTOFF = "2023-07-01"
 WINDOWS = (90, 180, 365)
 CHANNELS = ("app", "online", "store")  # the generator's channels
 LINES_PER_CUSTOMER = 28
-ENGINES = ("winback", "duckdb", "polars")
+# "winback": winback-core's `features` example (load, lapse, features; nothing written).
+# "winback-cli": the user's command, `winback features --all ... -o FILE.parquet` (the
+# program on mimalloc, the 48-column table written as Parquet).
+ENGINES = ("winback", "winback-cli", "duckdb", "polars")
+CLI = ROOT / "target" / "release" / "winback"
 LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
 DUCKDB_COLUMNS = ("{'customer_id': 'VARCHAR', 'order_id': 'VARCHAR', 'date': 'DATE', 'amount': 'DOUBLE', "
                   "'quantity': 'INTEGER', 'channel': 'VARCHAR', 'category': 'VARCHAR', 'region': 'VARCHAR'}")
@@ -202,12 +206,19 @@ def measure(cmd):
     if w["rc"] != 0:
         raise RuntimeError(f"{cmd} failed ({w['rc']}):\n{w['err']}")
     kv = dict(tok.split("=", 1) for tok in w["out"].split() if "=" in tok)
+    if w["out"].lstrip().startswith("{"):
+        kv = json.loads(w["out"])
     return w["wall"], w["rss_kb"] / 1024, kv
 
 
 def engine_cmd(engine, path):
     if engine == "winback":
         return [str(EXAMPLES / "features"), str(path), CUTOFF]
+    if engine == "winback-cli":
+        return [str(CLI), "features", "--transactions", str(path), "--at", CUTOFF, "--all", "--customer-col", "customer_id",
+                "--date-col", "date", "--amount-col", "amount", "--quantity-col", "quantity", "--order-col", "order_id",
+                "--channel-col", "channel", "--category-col", "category", "--region-col", "region",
+                "-o", str(OUT / "cli_features.parquet"), "-q", "--json"]
     return [sys.executable, __file__, "--engine", engine, str(path)]
 
 
@@ -215,6 +226,8 @@ def normalise(engine, kv):
     """customers with a purchase before the cutoff, lapse days, lapsed, in-process seconds."""
     if engine == "winback":
         return int(kv["features"].split("x")[0]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["total_s"])
+    if engine == "winback-cli":  # every customer with a purchase before the cutoff; no lapse figures printed
+        return int(kv["rows"]), None, None, float("nan")
     return int(kv["customers"]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["inner_s"])
 
 
@@ -268,9 +281,10 @@ def render(results):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
-        rows.append(f"| {r['file_lines']:,} | {lay} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {r['inner']:.2f} "
-                    f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days']} "
-                    f"| {r['lapsed']:,} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
+        inner = "–" if r["inner"] != r["inner"] else f"{r['inner']:.2f}"  # NaN: the program prints no in-process time
+        rows.append(f"| {r['file_lines']:,} | {lay} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {inner} "
+                    f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days'] or '–'} "
+                    f"| {format(r['lapsed'], ',') if r['lapsed'] is not None else '–'} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
     return "\n".join(rows) + "\n"
 
 
@@ -304,6 +318,8 @@ def main():
     for b in ("generate", "features"):
         if not (EXAMPLES / b).exists():
             sys.exit(f"missing {EXAMPLES / b}: build the examples first (cargo build --release --examples)")
+    if "winback-cli" in args.engines and not CLI.exists():
+        sys.exit(f"missing {CLI}: build the program first (cargo build --release -p winback-cli)")
     store = OUT / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     log = open(OUT / "compare.log", "a")
