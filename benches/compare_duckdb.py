@@ -5,6 +5,10 @@ features at a cutoff, on the same synthetic data.
 What is measured, per file size (lines) and format (CSV, Parquet/Snappy):
   * winback: `target/release/examples/features FILE 2023-07-01` (load, group lines
     into purchases, lapse threshold, ~45 features per customer);
+  * winback-cli: the user's command, `target/release/winback features --transactions
+    FILE --at 2023-07-01 --all` with the column flags and `-o FILE.parquet -q --json`
+    (the program on mimalloc; the table of 49 columns, id and 48 features, written
+    as Parquet; no lapse figures printed, so its lapse columns show "–");
   * DuckDB (threads = all cores) and polars (lazy, streaming engine) running the
     equivalent aggregation: lines with date < cutoff -> purchases (one per
     (customer_id, order_id): earliest date, sum of positive / of negative amounts)
@@ -26,8 +30,10 @@ writes each layout (time order = sorted by date, as warehouses and point-of-sale
 exports write logs; customer order; seeded shuffle), and the Parquet copy keeps
 the row order.
 
-Run (no cargo: the `generate` and `features` examples must already be built,
-`cargo build --release -p winback-core --examples --features parquet`):
+Run (no cargo: the `generate` and `features` examples and the program must already be
+built, `cargo build --release -p winback-core --examples --features parquet` and
+`cargo build --release -p winback-cli`; `--engines winback duckdb polars` leaves the
+program out):
     python3 benches/compare_duckdb.py --lines 1000000 10000000
     python3 benches/compare_duckdb.py --lines 100000000 --repeat 1
 Data, venv and results go to bench-out/ (git-ignored); results of earlier
@@ -54,7 +60,7 @@ CHANNELS = ("app", "online", "store")  # the generator's channels
 LINES_PER_CUSTOMER = 28
 # "winback": winback-core's `features` example (load, lapse, features; nothing written).
 # "winback-cli": the user's command, `winback features --all ... -o FILE.parquet` (the
-# program on mimalloc, the 48-column table written as Parquet).
+# program on mimalloc, the table of 49 columns, id and 48 features, written as Parquet).
 ENGINES = ("winback", "winback-cli", "duckdb", "polars")
 CLI = ROOT / "target" / "release" / "winback"
 LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
@@ -227,7 +233,7 @@ def normalise(engine, kv):
     if engine == "winback":
         return int(kv["features"].split("x")[0]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["total_s"])
     if engine == "winback-cli":  # every customer with a purchase before the cutoff; no lapse figures printed
-        return int(kv["rows"]), None, None, float("nan")
+        return int(kv["rows"]), None, None, None
     return int(kv["customers"]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["inner_s"])
 
 
@@ -281,7 +287,7 @@ def render(results):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
-        inner = "–" if r["inner"] != r["inner"] else f"{r['inner']:.2f}"  # NaN: the program prints no in-process time
+        inner = "–" if r["inner"] is None else f"{r['inner']:.2f}"  # the program prints no in-process time
         rows.append(f"| {r['file_lines']:,} | {lay} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {inner} "
                     f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days'] or '–'} "
                     f"| {format(r['lapsed'], ',') if r['lapsed'] is not None else '–'} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
@@ -318,7 +324,7 @@ def main():
     for b in ("generate", "features"):
         if not (EXAMPLES / b).exists():
             sys.exit(f"missing {EXAMPLES / b}: build the examples first (cargo build --release --examples)")
-    if "winback-cli" in args.engines and not CLI.exists():
+    if "winback-cli" in args.engines and not args.prepare_only and not CLI.exists():
         sys.exit(f"missing {CLI}: build the program first (cargo build --release -p winback-cli)")
     store = OUT / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}

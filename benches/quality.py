@@ -168,8 +168,9 @@ CDNOW_COLS = dict(customer_id_col="customer_id", datetime_col="date", monetary_v
 def load_cdnow(data: Path):
     """CDNOW (a music retailer's customers first buying in Q1 1997, their purchases to
     June 1998), the full ``CDNOW_master.txt`` that the ``lifetimes`` package ships
-    (``data`` is not used): one row per customer-day line as distributed, no order id,
-    so a purchase is a customer's day; amounts of 0 are kept (zero-amount purchases)."""
+    (``data`` is not used): one row per line of the file, no order id, so the lines of
+    one customer and day form one purchase; amounts of 0 are kept (zero-amount
+    purchases)."""
     import lifetimes
     import pandas as pd
 
@@ -750,7 +751,7 @@ def notes(result: dict) -> list[str]:
     if sizes:
         out.append(f"- The baselines train on one period (the list at date − H: {min(sizes):,}–{max(sizes):,} customers); "
                    "winback stacks up to three. HistGradientBoostingClassifier runs with its defaults (no tuning) on these "
-                   "few rows.")
+                   "rows.")
     cj = result["datasets"].get("completejourney")
     if cj and cj["lapse_rule"].startswith("learned"):
         lapses = [r["lapse_days"] for r in cj["dates"]]
