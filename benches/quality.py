@@ -487,7 +487,7 @@ def run_date(name: str, hist, cols: dict, days, T: str, H: int, lapse: int | Non
     assert int(model.lapse_days_) == int(lapse_T), "the model's lapse threshold differs from features'"
     rows["winback"] = m
     # The contact order: group probability, then the priority inside the group (the
-    # BG/NBD chance of buying by default), as the contact list orders customers.
+    # ordering regression's chance by default), as the contact list orders customers.
     prio = sc["priority"].to_numpy(dtype=float)
     span = max(float(np.nanmax(prio) - np.nanmin(prio)), 1e-12)
     order_score = p + 1e-6 * (prio - np.nanmin(prio)) / span

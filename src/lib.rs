@@ -49,7 +49,7 @@ pub use backtest::{backtest, default_cutoffs, Backtest, BacktestRow, Spread};
 pub use describe::{btyd, feature_table, lapse, Who};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, WaveSummary};
-pub use model::{Config, GroupOrder, LapseSummary, SplitOn, ScoredCustomer, Scores, SkippedCutoff, Wave, WinbackModel, AUTO_PRIORITY, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+pub use model::{Config, GroupOrder, LapseSummary, OrderColumn, OrderModel, Scale, ScoredCustomer, Scores, SkippedCutoff, SplitOn, Wave, WinbackModel, AUTO_PRIORITY, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ORDER_CHANCE};
 pub use model_file::{LapseFile, ModelFile, ModelFileError, SchemaFile, SegmentationFile};
 pub use outcomes::{read_outcomes, read_outcomes_with, WaveOutcomes};
 pub use report::{ReportData, ReportOptions};

@@ -17,17 +17,30 @@ use winback_tree::{Segmentation, Segmenter, TrainingData};
 use crate::error::{Error, Result};
 
 /// Version of the model file format written and read by this build.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest model file format this build reads. Version 2 lacks
 /// [`Config::split_on`] and [`Wave::held_out`] (read as `outcomes` and no ids,
 /// how such files were made); versions 2 and 3 lack [`Config::group_order`]
-/// (read as `observed`, how their groups were ordered). A file read is written
-/// back as [`FORMAT_VERSION`].
+/// (read as `observed`, how their groups were ordered); versions 2 to 4 lack
+/// [`WinbackModel::order_model`] (their priority is a feature, as it was). A file
+/// read is written back as [`FORMAT_VERSION`].
 pub const OLDEST_FORMAT_VERSION: u32 = 2;
 
-/// The default [`Config::priority_feature`]: resolved when fitting.
+/// The default [`Config::priority_feature`]: resolved when fitting, to
+/// [`ORDER_CHANCE`] when the groups are ordered by a smooth chance
+/// ([`GroupOrder::Smoothed`]) and its regression could be fitted, else to the
+/// BG/NBD chance of buying within the horizon (`btyd_p_buy_{H}d`), or
+/// `overdue_ratio` when the BG/NBD features are off.
 pub const AUTO_PRIORITY: &str = "auto";
+
+/// The [`Config::priority_feature`] that orders customers inside a group by the
+/// ordering regression's chance of coming back ([`WinbackModel::order_model`]:
+/// log recency, purchases, spend and tenure and the log-odds of the BG/NBD chance,
+/// fitted on the training rows) instead of by one feature. On the full real data
+/// (README, "Accuracy") it ranked the contact list better than the BG/NBD chance
+/// alone at 16 of 19 scoring dates over three data sets.
+pub const ORDER_CHANCE: &str = "order_chance";
 
 /// How a model is fitted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,10 +71,12 @@ pub struct Config {
     /// 28 for a grocery list lapsed after 13 days, whose customers show their
     /// pattern within weeks). See [`Config::min_history`].
     pub min_history_days: Option<i64>,
-    /// Feature that orders customers inside a group in the contact list (higher
-    /// first). The default, [`AUTO_PRIORITY`], is the BG/NBD chance of buying
-    /// within the horizon (`btyd_p_buy_{H}d`), or `overdue_ratio` when the BG/NBD
-    /// features are off; the fitted model stores the name it resolved to.
+    /// What orders customers inside a group in the contact list (higher first):
+    /// a feature's name, or [`ORDER_CHANCE`] (the ordering regression's chance).
+    /// The default, [`AUTO_PRIORITY`], is [`ORDER_CHANCE`] when the groups are
+    /// ordered by a smooth chance, else the BG/NBD chance of buying within the
+    /// horizon (`btyd_p_buy_{H}d`), or `overdue_ratio` when the BG/NBD features are
+    /// off; the fitted model stores what it resolved to.
     pub priority_feature: String,
     /// Size the groups on the list that will be contacted too (default true): the
     /// lapsed customers at the fitting date (their features, never their
@@ -305,6 +320,56 @@ pub struct WinbackModel {
     /// The share of customers whose rows trained the model, when a cluster fit
     /// sampled them (`None`: every customer; see [`crate::sharded::FitPlan::limit_rows`]).
     pub training_sample: Option<f64>,
+    /// The ordering regression, kept when it orders customers inside the groups
+    /// (`config.priority_feature` is [`ORDER_CHANCE`]); `None` otherwise.
+    pub order_model: Option<OrderModel>,
+}
+
+/// The ordering regression a model keeps to order customers inside a group
+/// ([`ORDER_CHANCE`]): the feature columns it reads, each on its scale, and the
+/// fitted ridge logistic regression on them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderModel {
+    /// The features it reads, in the regression's column order.
+    pub columns: Vec<OrderColumn>,
+    /// The regression on those columns.
+    pub regression: winback_stats::logistic::Logistic,
+}
+
+/// One column of an [`OrderModel`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderColumn {
+    /// The feature's name in the schema.
+    pub feature: String,
+    /// How its value enters the regression.
+    pub scale: Scale,
+}
+
+impl OrderModel {
+    /// Each row's chance of coming back; `x` has the columns of `schema`, which
+    /// must name every feature the model reads.
+    pub fn chances(&self, schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+        let idx = self.indices(schema).map_err(|name| Error::UnknownPriorityFeature { name, available: schema.names().join(", ") })?;
+        Ok(x.outer_iter().map(|row| self.regression.chance(&idx.iter().map(|&(j, s)| s.apply(row[j])).collect::<Vec<f64>>())).collect())
+    }
+
+    /// The schema position and scale of each column, or the first name the schema lacks.
+    fn indices(&self, schema: &FeatureSchema) -> std::result::Result<Vec<(usize, Scale)>, String> {
+        self.columns.iter().map(|c| schema.index(&c.feature).map(|j| (j, c.scale)).ok_or_else(|| c.feature.clone())).collect()
+    }
+
+    /// Why a stored regression cannot be used with `schema`, if it cannot.
+    pub(crate) fn problem(&self, schema: &FeatureSchema) -> Option<String> {
+        if let Err(name) = self.indices(schema) {
+            return Some(format!("{name:?} is not a feature of the schema"));
+        }
+        if self.regression.columns() != self.columns.len() || !self.regression.is_valid() {
+            return Some(format!("the regression must have {} columns of finite numbers with spreads above 0", self.columns.len()));
+        }
+        None
+    }
 }
 
 /// A recorded contact wave.
@@ -400,7 +465,8 @@ pub struct ScoredCustomer {
     pub probability_low: f64,
     /// Interval high.
     pub probability_high: f64,
-    /// The individual priority inside the group (the priority feature's value).
+    /// The individual priority inside the group: the ordering regression's chance
+    /// ([`ORDER_CHANCE`]) or the priority feature's value.
     pub priority: f64,
 }
 
@@ -503,7 +569,13 @@ impl WinbackModel {
 
     fn scores_of(&self, history: &History, at: Day, lapse: Lapse, features: FeatureMatrix) -> Result<Scores> {
         let groups = self.segmentation.assign(features.x.view())?;
-        let prio = self.schema.index(&self.config.priority_feature);
+        let priority: Vec<f64> = match &self.order_model {
+            Some(m) if self.config.priority_feature == ORDER_CHANCE => m.chances(&self.schema, features.x.view())?,
+            _ => {
+                let j = self.schema.index(&self.config.priority_feature);
+                (0..features.x.nrows()).map(|i| j.map_or(0.0, |j| features.x[(i, j)])).collect()
+            }
+        };
         let customers = lapse
             .lapsed
             .iter()
@@ -516,7 +588,7 @@ impl WinbackModel {
                     probability: g.probability,
                     probability_low: g.low,
                     probability_high: g.high,
-                    priority: prio.map_or(0.0, |j| features.x[(i, j)]),
+                    priority: priority[i],
                 }
             })
             .collect::<Vec<_>>();
@@ -679,22 +751,26 @@ impl WinbackModel {
 }
 
 impl Config {
-    /// The configuration a fit uses: validated, the BG/NBD horizon set to the
-    /// model's own, and [`AUTO_PRIORITY`] resolved to a feature name.
+    /// The configuration a fit uses: validated and the BG/NBD horizon set to the
+    /// model's own ([`AUTO_PRIORITY`] is resolved when the groups are grown).
     pub(crate) fn resolved(&self) -> Result<Config> {
         self.validate()?;
         let mut config = self.clone();
         if config.features.btyd_horizon_days.is_some() {
             config.features.btyd_horizon_days = Some(config.horizon_days);
         }
-        if config.priority_feature == AUTO_PRIORITY {
-            config.priority_feature = match config.features.btyd_horizon_days {
-                Some(h) => format!("btyd_p_buy_{h}d"),
-                None => "overdue_ratio".into(),
-            };
-        }
         config.segmenter.check_ref()?;
         Ok(config)
+    }
+
+    /// The feature [`AUTO_PRIORITY`] resolves to when no ordering regression
+    /// orders customers: the BG/NBD chance of buying within the horizon, or
+    /// `overdue_ratio` when the BG/NBD features are off.
+    fn feature_priority(&self) -> String {
+        match self.features.btyd_horizon_days {
+            Some(h) => format!("btyd_p_buy_{h}d"),
+            None => "overdue_ratio".into(),
+        }
     }
 }
 
@@ -759,11 +835,14 @@ pub(crate) fn smoothed_target(schema: &FeatureSchema, x: ndarray::ArrayView2<'_,
         Source::BtydBuy => Some(Scale::Linear),
         _ => None,
     })
+    .map(|(_, chances)| chances)
 }
 
-/// How a column enters a smoothing regression.
-#[derive(Clone, Copy)]
-enum Scale {
+/// How a column enters a smoothing regression ([`OrderModel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scale {
+    /// The value as it is.
     Linear,
     /// `ln(1 + max(v, 0))`: counts, days and amounts.
     Log,
@@ -771,10 +850,24 @@ enum Scale {
     Logit,
 }
 
-/// Each training row's chance of coming back from a logistic regression on log
-/// recency, purchases, spend and tenure and the log-odds of the BG/NBD chance (see
-/// [`GroupOrder::Smoothed`]), or `None` when it cannot be fitted.
-pub(crate) fn order_scores(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool]) -> Option<Vec<f64>> {
+impl Scale {
+    /// The value on this scale.
+    pub fn apply(self, v: f64) -> f64 {
+        match self {
+            Scale::Linear => v,
+            Scale::Log => v.max(0.0).ln_1p(),
+            Scale::Logit => {
+                let q = v.clamp(1e-6, 1.0 - 1e-6);
+                (q / (1.0 - q)).ln()
+            }
+        }
+    }
+}
+
+/// The ordering regression (log recency, purchases, spend and tenure and the
+/// log-odds of the BG/NBD chance; see [`GroupOrder::Smoothed`]) and each training
+/// row's chance under it, or `None` when it cannot be fitted.
+pub(crate) fn order_scores(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool]) -> Option<(OrderModel, Vec<f64>)> {
     use winback_core::features::Source;
     smooth_chance(schema, x, y, |s| match s {
         Source::Recency | Source::Purchases | Source::SpendTotal | Source::Tenure => Some(Scale::Log),
@@ -784,29 +877,19 @@ pub(crate) fn order_scores(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f6
     })
 }
 
-/// A ridge logistic regression's chance per row on the schema's columns `scale`
-/// names, each on its scale.
-fn smooth_chance(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool], scale: impl Fn(&winback_core::features::Source) -> Option<Scale>) -> Option<Vec<f64>> {
+/// A ridge logistic regression on the schema's columns `scale` names, each on
+/// its scale, and its chance per row.
+fn smooth_chance(schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>, y: &[bool], scale: impl Fn(&winback_core::features::Source) -> Option<Scale>) -> Option<(OrderModel, Vec<f64>)> {
     let columns: Vec<(usize, Scale)> = schema.features.iter().enumerate().filter_map(|(j, f)| scale(&f.source).map(|s| (j, s))).collect();
     let p = columns.len();
     if p == 0 {
         return None;
     }
-    let flat: Vec<f64> = x
-        .outer_iter()
-        .flat_map(|row| {
-            columns.iter().map(move |&(j, s)| match s {
-                Scale::Linear => row[j],
-                Scale::Log => row[j].max(0.0).ln_1p(),
-                Scale::Logit => {
-                    let q = row[j].clamp(1e-6, 1.0 - 1e-6);
-                    (q / (1.0 - q)).ln()
-                }
-            })
-        })
-        .collect();
-    let model = winback_stats::logistic::Logistic::fit(&flat, p, y, 1.0)?;
-    Some(flat.chunks_exact(p).map(|r| model.chance(r)).collect())
+    let flat: Vec<f64> = x.outer_iter().flat_map(|row| columns.iter().map(move |&(j, s)| s.apply(row[j]))).collect();
+    let regression = winback_stats::logistic::Logistic::fit(&flat, p, y, 1.0)?;
+    let chances = flat.chunks_exact(p).map(|r| regression.chance(r)).collect();
+    let columns = columns.iter().map(|&(j, scale)| OrderColumn { feature: schema.features[j].name.clone(), scale }).collect();
+    Some((OrderModel { columns, regression }, chances))
 }
 
 /// Stacked training rows, in cutoff order (latest first), then customer id order.
@@ -832,9 +915,37 @@ pub(crate) fn grow(
     rows: &Rows<'_>,
     scoring: Option<ndarray::ArrayView2<'_, f64>>,
 ) -> Result<WinbackModel> {
-    if schema.index(&config.priority_feature).is_none() {
+    let mut config = config.clone();
+    // The ordering regression: fitted when it orders the groups or the customers inside them.
+    let chance_priority = config.priority_feature == ORDER_CHANCE || (config.priority_feature == AUTO_PRIORITY && config.group_order == GroupOrder::Smoothed);
+    let (fitted, chances) = match (config.group_order == GroupOrder::Smoothed || chance_priority).then(|| order_scores(&schema, rows.x, rows.y)).flatten() {
+        Some((model, chances)) => (Some(model), Some(chances)),
+        None => (None, None),
+    };
+    let order = match config.group_order {
+        GroupOrder::Observed => None,
+        GroupOrder::Smoothed => chances,
+    };
+    let mut order_model = None;
+    let mut unprioritized = None;
+    if config.priority_feature == AUTO_PRIORITY || config.priority_feature == ORDER_CHANCE {
+        match fitted {
+            Some(model) if chance_priority => {
+                config.priority_feature = ORDER_CHANCE.into();
+                order_model = Some(model);
+            }
+            _ => {
+                if config.priority_feature == ORDER_CHANCE {
+                    unprioritized = Some("customers inside a group ordered by one feature: the ordering regression could not be fitted on these rows");
+                }
+                config.priority_feature = config.feature_priority();
+            }
+        }
+    }
+    if order_model.is_none() && schema.index(&config.priority_feature).is_none() {
         return Err(Error::UnknownPriorityFeature { name: config.priority_feature.clone(), available: schema.names().join(", ") });
     }
+    let config = &config;
     let params = config.segmenter.check_ref()?;
     // Cutoff k (0 = the latest) weighs recent_weight^k in the probabilities.
     let weight: Vec<f64> = rows
@@ -851,10 +962,6 @@ pub(crate) fn grow(
     };
     let unsmoothed = (config.split_on == SplitOn::Smoothed && target.is_none())
         .then_some("split on the outcomes: the smoothing regression could not be fitted on these rows");
-    let order = match config.group_order {
-        GroupOrder::Observed => None,
-        GroupOrder::Smoothed => order_scores(&schema, rows.x, rows.y),
-    };
     let unordered = (config.group_order == GroupOrder::Smoothed && order.is_none())
         .then_some("groups ordered by their own probabilities: the ordering regression could not be fitted on these rows");
     let mut segmentation = params.fit_for(
@@ -870,7 +977,7 @@ pub(crate) fn grow(
         },
         scoring,
     )?;
-    for why in [unsmoothed, unordered].into_iter().flatten() {
+    for why in [unsmoothed, unordered, unprioritized].into_iter().flatten() {
         segmentation.note = Some(segmentation.note.map_or(why.to_string(), |n| format!("{n}; {why}")));
     }
     Ok(WinbackModel {
@@ -886,6 +993,7 @@ pub(crate) fn grow(
         segmentation,
         waves: Vec::new(),
         training_sample: None,
+        order_model,
     })
 }
 

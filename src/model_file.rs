@@ -19,7 +19,7 @@ use winback_tree::{Group, Node, Segmentation};
 
 use crate::error::Error;
 use crate::model::Wave;
-use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
+use crate::model::{Config, LapseSummary, OrderModel, SkippedCutoff, WinbackModel, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ORDER_CHANCE};
 
 /// The lapse decision at the fitting date, as stored (the rule is in the config,
 /// the date is `fitted_at`).
@@ -104,6 +104,10 @@ pub struct ModelFile {
     /// Share of customers sampled for training (a cluster fit above its row limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_sample: Option<f64>,
+    /// The ordering regression, when it orders customers inside the groups
+    /// (`config.priority_feature` = `order_chance`; format 5 on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_model: Option<OrderModel>,
 }
 
 impl From<WinbackModel> for ModelFile {
@@ -140,6 +144,7 @@ impl From<WinbackModel> for ModelFile {
             },
             waves: m.waves,
             training_sample: m.training_sample,
+            order_model: m.order_model,
         }
     }
 }
@@ -258,8 +263,19 @@ impl TryFrom<ModelFile> for WinbackModel {
                 other => refuse("schema", other.to_string()),
             };
         }
-        if schema.index(&c.priority_feature).is_none() {
-            return refuse("config.priority_feature", format!("{:?} is not a feature of the schema", c.priority_feature));
+        match (&f.order_model, c.priority_feature == ORDER_CHANCE) {
+            (Some(m), true) => {
+                if let Some(why) = m.problem(&schema) {
+                    return refuse("order_model", why);
+                }
+            }
+            (None, true) => return refuse("order_model", format!("missing: config.priority_feature is {ORDER_CHANCE:?}, which needs it")),
+            (Some(_), false) => return refuse("order_model", format!("present, but config.priority_feature is {:?}, not {ORDER_CHANCE:?}", c.priority_feature)),
+            (None, false) => {
+                if schema.index(&c.priority_feature).is_none() {
+                    return refuse("config.priority_feature", format!("{:?} is not a feature of the schema", c.priority_feature));
+                }
+            }
         }
 
         // Training cutoffs: at least one, before the fitting date, latest first.
@@ -380,6 +396,7 @@ impl TryFrom<ModelFile> for WinbackModel {
             segmentation,
             waves: f.waves,
             training_sample: f.training_sample,
+            order_model: f.order_model,
         })
     }
 }

@@ -14,7 +14,7 @@ use winback::core::read::{read_csv, ColumnMap, CsvOptions};
 use winback::core::synthetic::{Synthetic, SyntheticConfig};
 use winback::core::{History, LoadOptions};
 use winback::rank::{Objective, PlanParams, StopReason};
-use winback::{Config, Error, GroupOrder, SplitOn, WinbackModel};
+use winback::{Config, Error, GroupOrder, Scale, SplitOn, WinbackModel};
 use linfa::ParamGuard;
 
 fn root() -> PathBuf {
@@ -138,23 +138,82 @@ fn synthetic_pipeline_golden_and_round_trip() {
     assert_eq!(back.score(&h, at).unwrap(), model.score(&h, at).unwrap());
     // Another format version is refused with a clear message (tests/model_file.rs checks every field).
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\"format_version\": 4"));
-    let e = WinbackModel::from_json(&text.replacen("\"format_version\": 4", "\"format_version\": 1", 1), "model.json").unwrap_err();
-    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads versions 2 to 4; refit the model with this version)");
-    // Version 2 and 3 files (before group_order; version 2 also before split_on and
-    // held-out ids) are read as ordered by the groups' own rates, as they were made,
-    // and written back as version 4.
-    let field = ",\n    \"group_order\": \"smoothed\"";
-    assert!(text.contains(field));
-    for version in [2, 3] {
-        let old = text.replacen(field, "", 1).replacen("\"format_version\": 4", &format!("\"format_version\": {version}"), 1);
-        let old = WinbackModel::from_json(&old, "model.json").unwrap();
-        assert_eq!(old.config.group_order, GroupOrder::Observed);
+    assert!(text.contains("\"format_version\": 5"));
+    let e = WinbackModel::from_json(&text.replacen("\"format_version\": 5", "\"format_version\": 1", 1), "model.json").unwrap_err();
+    assert_eq!(e.to_string(), "model.json: model file format version 1 is not supported (this build reads versions 2 to 5; refit the model with this version)");
+    // Files of versions 2 to 4 have no ordering regression: their priority is a
+    // feature (what "auto" resolved to then), read and scored as it was. Versions
+    // 2 and 3 (before group_order; version 2 also before split_on and held-out
+    // ids) are read as ordered by the groups' own rates, as they were made. All
+    // are written back as version 5.
+    assert_eq!(model.config.priority_feature, winback::ORDER_CHANCE);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("order_model");
+    v["config"]["priority_feature"] = serde_json::json!("btyd_p_buy_60d");
+    let prio = model.schema.index("btyd_p_buy_60d").unwrap();
+    for version in [2, 3, 4] {
+        let mut old = v.clone();
+        old["format_version"] = serde_json::json!(version);
+        if version < 4 {
+            old["config"].as_object_mut().unwrap().remove("group_order");
+        }
+        let old = WinbackModel::from_json(&old.to_string(), "model.json").unwrap();
+        let want = if version < 4 { GroupOrder::Observed } else { GroupOrder::Smoothed };
+        assert_eq!(old.config.group_order, want);
         assert_eq!(old.segmentation, model.segmentation);
-        assert_eq!(old.format_version, 4);
-        assert!(old.to_json().unwrap().contains("\"group_order\": \"observed\""));
+        assert_eq!(old.format_version, 5);
+        assert!(old.order_model.is_none());
+        let scores = old.score(&h, at).unwrap();
+        for (c, row) in scores.customers.iter().zip(scores.features.x.outer_iter()) {
+            assert_eq!(c.priority, row[prio]);
+        }
+        if version < 4 {
+            assert!(old.to_json().unwrap().contains("\"group_order\": \"observed\""));
+        }
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Inside a group, customers are ordered by the ordering regression's chance: the
+/// stored regression applied to each customer's features, each on its scale.
+/// Groups ordered by their own rates keep the BG/NBD feature as the priority
+/// unless the regression is asked for.
+#[test]
+fn customers_inside_a_group_are_ordered_by_the_ordering_regression() {
+    let (h, at) = synthetic();
+    let config = Config { lapse: LapseRule::Fixed { days: 45 }, ..Default::default() };
+    let model = WinbackModel::fit(&h, at, &config).unwrap();
+    let om = model.order_model.as_ref().unwrap();
+    let columns: Vec<(&str, Scale)> = om.columns.iter().map(|c| (c.feature.as_str(), c.scale)).collect();
+    assert_eq!(
+        columns,
+        [("recency_days", Scale::Log), ("purchases", Scale::Log), ("tenure_days", Scale::Log), ("spend_total", Scale::Log), ("btyd_p_buy_60d", Scale::Logit)]
+    );
+    let scores = model.score(&h, at).unwrap();
+    for (c, row) in scores.customers.iter().zip(scores.features.x.outer_iter()) {
+        let z: Vec<f64> = om
+            .columns
+            .iter()
+            .map(|col| {
+                let v = row[model.schema.index(&col.feature).unwrap()];
+                match col.scale {
+                    Scale::Log => (1.0 + v.max(0.0)).ln(),
+                    Scale::Logit => (v.clamp(1e-6, 1.0 - 1e-6) / (1.0 - v.clamp(1e-6, 1.0 - 1e-6))).ln(),
+                    Scale::Linear => v,
+                }
+            })
+            .collect();
+        assert!((c.priority - om.regression.chance(&z)).abs() < 1e-12, "{}: {} vs {}", c.customer_id, c.priority, om.regression.chance(&z));
+    }
+    // The regression puts customers who bought recently first: its recency coefficient is negative.
+    assert!(om.regression.coefficients()[0] < 0.0);
+    let observed = WinbackModel::fit(&h, at, &Config { group_order: GroupOrder::Observed, ..config.clone() }).unwrap();
+    assert_eq!(observed.config.priority_feature, "btyd_p_buy_60d");
+    assert!(observed.order_model.is_none());
+    let asked = Config { group_order: GroupOrder::Observed, priority_feature: winback::ORDER_CHANCE.into(), ..config };
+    let asked = WinbackModel::fit(&h, at, &asked).unwrap();
+    assert_eq!(asked.order_model, model.order_model);
+    assert_eq!(asked.segmentation, observed.segmentation);
 }
 
 #[test]

@@ -94,7 +94,15 @@ fn each_kind_of_bad_field_is_named() {
         ("missing", Box::new(|v| { v["segmentation"]["groups"][2].as_object_mut().unwrap().remove("beta"); }), "missing field `beta`"),
         ("unknown", Box::new(|v| v["surprise"] = json!(1)), "unknown field `surprise`"),
         ("split to the root", Box::new(|v| v["segmentation"]["nodes"][0]["split"][2] = json!(0)), "field `segmentation.nodes[0].split`"),
-        ("priority feature", Box::new(|v| v["config"]["priority_feature"] = json!("shoe_size")), "field `config.priority_feature`"),
+        ("priority feature", Box::new(|v| { v["config"]["priority_feature"] = json!("shoe_size"); v.as_object_mut().unwrap().remove("order_model"); }), "field `config.priority_feature`"),
+        // The ordering regression that orders customers inside the groups.
+        ("order model, feature priority", Box::new(|v| v["config"]["priority_feature"] = json!("recency_days")), "field `order_model`: present, but config.priority_feature is \"recency_days\""),
+        ("order model missing", Box::new(|v| { v.as_object_mut().unwrap().remove("order_model"); }), "field `order_model`: missing"),
+        ("order model, unknown feature", Box::new(|v| v["order_model"]["columns"][0]["feature"] = json!("shoe_size")), "field `order_model`: \"shoe_size\" is not a feature"),
+        ("order model, zero spread", Box::new(|v| v["order_model"]["regression"]["scale"][0] = json!(0.0)), "field `order_model`: the regression must have"),
+        ("order model, a column too many", Box::new(|v| { let c = v["order_model"]["columns"][0].clone(); v["order_model"]["columns"].as_array_mut().unwrap().push(c); }), "field `order_model`: the regression must have"),
+        ("order model, unknown scale", Box::new(|v| v["order_model"]["columns"][0]["scale"] = json!("cube")), "unknown variant `cube`"),
+        ("order model, unknown field", Box::new(|v| v["order_model"]["regression"]["extra"] = json!(1)), "unknown field `extra`"),
         ("fitted in year 30000", Box::new(|v| v["fitted_at"] = json!(10_000_000)), "field `fitted_at`"),
         ("no cutoffs", Box::new(|v| v["training_cutoffs"] = json!([])), "field `training_cutoffs`"),
         // Facts stored for reading must say what the tree and the counts say.
@@ -136,7 +144,7 @@ fn another_format_version_is_refused_with_a_clear_message() {
     let mut v = value();
     v["format_version"] = json!(1);
     let e = refused(&v);
-    assert_eq!(e, "m.json: model file format version 1 is not supported (this build reads versions 2 to 4; refit the model with this version)");
+    assert_eq!(e, "m.json: model file format version 1 is not supported (this build reads versions 2 to 5; refit the model with this version)");
     let e = WinbackModel::from_json("{\"hello\": 1}", "x.json").unwrap_err();
     assert_eq!(e.to_string(), "x.json: invalid model file: field `format_version`: missing, or not a whole number");
     assert!(matches!(WinbackModel::from_json("not json", "x.json"), Err(Error::BadModelFile { .. })));

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 /// A fitted logistic regression (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Logistic {
     mean: Vec<f64>,
     scale: Vec<f64>,
@@ -155,6 +156,31 @@ impl Logistic {
         Some(Logistic { mean, scale, coef: beta, intercept })
     }
 
+    /// Number of columns it reads.
+    pub fn columns(&self) -> usize {
+        self.coef.len()
+    }
+
+    /// Whether the parts are those of a fit: at least one column, as many means,
+    /// spreads and coefficients as columns, every number finite and every spread
+    /// above 0. A regression read from a file is checked with this before use.
+    ///
+    /// ```
+    /// use winback_stats::logistic::Logistic;
+    /// let m = Logistic::fit(&[1.0, 2.0, 3.0, 4.0], 1, &[false, true, false, true], 1.0).expect("fits");
+    /// assert!(m.is_valid());
+    /// assert_eq!(m.columns(), 1);
+    /// ```
+    pub fn is_valid(&self) -> bool {
+        let p = self.coef.len();
+        p > 0
+            && self.mean.len() == p
+            && self.scale.len() == p
+            && self.intercept.is_finite()
+            && self.coef.iter().chain(&self.mean).all(|v| v.is_finite())
+            && self.scale.iter().all(|s| s.is_finite() && *s > 0.0)
+    }
+
     /// The coefficients of the standardised columns.
     pub fn coefficients(&self) -> &[f64] {
         &self.coef
@@ -233,6 +259,24 @@ fn solve_spd(a: &mut [f64], b: &[f64], q: usize) -> Option<Vec<f64>> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+
+    #[test]
+    fn parts_that_no_fit_gives_are_not_valid() {
+        let m = Logistic::fit(&[1.0, 2.0, 3.0, 4.0], 1, &[false, true, false, true], 1.0).unwrap();
+        assert!(m.is_valid());
+        let bad = [
+            Logistic { scale: vec![0.0], ..m.clone() },
+            Logistic { scale: vec![-1.0], ..m.clone() },
+            Logistic { mean: vec![f64::NAN], ..m.clone() },
+            Logistic { coef: vec![f64::INFINITY], ..m.clone() },
+            Logistic { intercept: f64::NAN, ..m.clone() },
+            Logistic { coef: vec![1.0, 2.0], ..m.clone() },
+            Logistic { mean: vec![], scale: vec![], coef: vec![], ..m.clone() },
+        ];
+        for b in bad {
+            assert!(!b.is_valid(), "{b:?}");
+        }
+    }
 
     #[test]
     fn symmetric_data_gives_even_odds_and_a_constant_column_no_weight() {
