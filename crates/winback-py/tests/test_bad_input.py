@@ -187,7 +187,7 @@ def test_model_files_are_named_by_their_path_in_errors(tmp_path):
     with pytest.raises(winback.WinbackDataError) as e:
         winback.WinbackModel.load(str(other_version))
     assert str(e.value) == (f"{other_version}: model file format version 99 is not supported "
-                            "(this build reads versions 2 to 4; refit the model with this version)")
+                            "(this build reads versions 2 to 5; refit the model with this version)")
 
 
 def test_unknown_keywords_name_the_function_called():
