@@ -29,8 +29,9 @@ pub struct BacktestRow {
     /// The grouped model (ranking and calibration by group probability: customers
     /// of one group tie).
     pub model: Metrics,
-    /// AUC of the model's contact order: by group, then by the priority feature
-    /// inside the group (what a full contact list does).
+    /// AUC of the model's contact order: by group, then by the priority inside
+    /// the group (the ordering regression's chance or the priority feature: what a
+    /// full contact list does).
     #[serde(default)]
     pub contact_order_auc: f64,
     /// Ranking by recency alone (10 equal-frequency bins for calibration).

@@ -36,8 +36,9 @@ pub const AUTO_PRIORITY: &str = "auto";
 
 /// The [`Config::priority_feature`] that orders customers inside a group by the
 /// ordering regression's chance of coming back ([`WinbackModel::order_model`]:
-/// log recency, purchases, spend and tenure and the log-odds of the BG/NBD chance,
-/// fitted on the training rows) instead of by one feature. On the full real data
+/// log recency, purchases, spend and tenure and, with the BG/NBD features on, the
+/// log-odds of the BG/NBD chance, fitted on the training rows) instead of by one
+/// feature. On the full real data
 /// (README, "Accuracy") it ranked the contact list better than the BG/NBD chance
 /// alone at 16 of 19 scoring dates over three data sets.
 pub const ORDER_CHANCE: &str = "order_chance";
@@ -76,7 +77,10 @@ pub struct Config {
     /// The default, [`AUTO_PRIORITY`], is [`ORDER_CHANCE`] when the groups are
     /// ordered by a smooth chance, else the BG/NBD chance of buying within the
     /// horizon (`btyd_p_buy_{H}d`), or `overdue_ratio` when the BG/NBD features are
-    /// off; the fitted model stores what it resolved to.
+    /// off; the fitted model stores what it resolved to. When the regression
+    /// cannot be fitted (one outcome only), [`ORDER_CHANCE`] falls back to that
+    /// feature and the model's note says so. `auto` and `order_chance` always mean
+    /// these (a customer attribute of either name cannot be the priority).
     pub priority_feature: String,
     /// Size the groups on the list that will be contacted too (default true): the
     /// lapsed customers at the fitting date (their features, never their
@@ -571,6 +575,10 @@ impl WinbackModel {
         let groups = self.segmentation.assign(features.x.view())?;
         let priority: Vec<f64> = match &self.order_model {
             Some(m) if self.config.priority_feature == ORDER_CHANCE => m.chances(&self.schema, features.x.view())?,
+            // A model assembled by hand with the regression's priority but no regression.
+            None if self.config.priority_feature == ORDER_CHANCE => {
+                return Err(Error::UnknownPriorityFeature { name: ORDER_CHANCE.into(), available: self.schema.names().join(", ") });
+            }
             _ => {
                 let j = self.schema.index(&self.config.priority_feature);
                 (0..features.x.nrows()).map(|i| j.map_or(0.0, |j| features.x[(i, j)])).collect()
@@ -935,10 +943,11 @@ pub(crate) fn grow(
                 order_model = Some(model);
             }
             _ => {
+                let feature = config.feature_priority();
                 if config.priority_feature == ORDER_CHANCE {
-                    unprioritized = Some("customers inside a group ordered by one feature: the ordering regression could not be fitted on these rows");
+                    unprioritized = Some(format!("customers inside a group ordered by {feature}: the ordering regression could not be fitted on these rows"));
                 }
-                config.priority_feature = config.feature_priority();
+                config.priority_feature = feature;
             }
         }
     }
@@ -977,7 +986,7 @@ pub(crate) fn grow(
         },
         scoring,
     )?;
-    for why in [unsmoothed, unordered, unprioritized].into_iter().flatten() {
+    for why in [unsmoothed.map(str::to_string), unordered.map(str::to_string), unprioritized].into_iter().flatten() {
         segmentation.note = Some(segmentation.note.map_or(why.to_string(), |n| format!("{n}; {why}")));
     }
     Ok(WinbackModel {

@@ -140,7 +140,8 @@ pub fn fit_cutoffs(at: Day, config: &Config) -> Result<Vec<Day>> {
 /// rows: everything a fit needs from all customers at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitPlan {
-    /// The configuration, resolved (BG/NBD horizon, priority feature).
+    /// The configuration, resolved (BG/NBD horizon; an `auto` priority is resolved
+    /// when the groups are grown).
     pub config: Config,
     /// The date the fit stands at.
     pub at: Day,

@@ -210,10 +210,26 @@ fn customers_inside_a_group_are_ordered_by_the_ordering_regression() {
     let observed = WinbackModel::fit(&h, at, &Config { group_order: GroupOrder::Observed, ..config.clone() }).unwrap();
     assert_eq!(observed.config.priority_feature, "btyd_p_buy_60d");
     assert!(observed.order_model.is_none());
-    let asked = Config { group_order: GroupOrder::Observed, priority_feature: winback::ORDER_CHANCE.into(), ..config };
+    let asked = Config { group_order: GroupOrder::Observed, priority_feature: winback::ORDER_CHANCE.into(), ..config.clone() };
     let asked = WinbackModel::fit(&h, at, &asked).unwrap();
+    assert_eq!(asked.config.priority_feature, winback::ORDER_CHANCE);
     assert_eq!(asked.order_model, model.order_model);
     assert_eq!(asked.segmentation, observed.segmentation);
+    // A feature named with the groups ordered by the regression: that feature
+    // orders customers, the same groups, no regression kept.
+    let named = WinbackModel::fit(&h, at, &Config { priority_feature: "recency_days".into(), ..config.clone() }).unwrap();
+    assert!(named.order_model.is_none());
+    assert_eq!(named.segmentation, model.segmentation);
+    let j = named.schema.index("recency_days").unwrap();
+    let s = named.score(&h, at).unwrap();
+    assert!(s.customers.iter().zip(s.features.x.outer_iter()).all(|(c, row)| c.priority == row[j]));
+    // An unknown name is refused when fitting; a model assembled by hand with the
+    // regression's priority but no regression is refused when scoring.
+    let e = WinbackModel::fit(&h, at, &Config { priority_feature: "shoe_size".into(), ..config }).unwrap_err();
+    assert!(matches!(&e, Error::UnknownPriorityFeature { name, .. } if name == "shoe_size"), "{e}");
+    let mut hand = model.clone();
+    hand.order_model = None;
+    assert!(matches!(hand.score(&h, at), Err(Error::UnknownPriorityFeature { .. })));
 }
 
 #[test]

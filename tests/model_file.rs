@@ -140,6 +140,21 @@ fn a_sentence_is_reworded_from_its_rule_and_an_old_control_only_wave_is_read() {
 }
 
 #[test]
+fn an_ordering_regression_whose_terms_overflow_still_gives_chances() {
+    // Finite parts that no fit gives (huge coefficients, a tiny spread) pass the
+    // checks; every priority is still a chance in [0, 1], never NaN.
+    let f = fixture();
+    let mut v = value();
+    let p = v["order_model"]["columns"].as_array().unwrap().len();
+    v["order_model"]["regression"]["coef"] = json!((0..p).map(|i| if i % 2 == 0 { 1e308 } else { -1e308 }).collect::<Vec<f64>>());
+    v["order_model"]["regression"]["scale"][0] = json!(1e-300);
+    let m = WinbackModel::from_json(&v.to_string(), "m.json").unwrap();
+    let s = m.score(&f.history, f.at).unwrap();
+    assert!(!s.customers.is_empty());
+    assert!(s.customers.iter().all(|c| (0.0..=1.0).contains(&c.priority)));
+}
+
+#[test]
 fn another_format_version_is_refused_with_a_clear_message() {
     let mut v = value();
     v["format_version"] = json!(1);

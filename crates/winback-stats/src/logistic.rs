@@ -192,15 +192,24 @@ impl Logistic {
     }
 
     /// The chance of the positive outcome for one row of the fitted columns (in
-    /// their original units). A row of another length, or a non-finite value, is
-    /// read as the columns' means (their value is then not known).
+    /// their original units), always in [0, 1]. A row of another length, or a
+    /// non-finite value, is read as the columns' means (their value is then not
+    /// known); a column's term that overflows (parts no fit gives, read from a
+    /// file) counts 0, so the chance is never NaN.
     pub fn chance(&self, row: &[f64]) -> f64 {
         let eta: f64 = if row.len() == self.coef.len() {
             row.iter()
                 .zip(&self.mean)
                 .zip(&self.scale)
                 .zip(&self.coef)
-                .map(|(((v, m), s), c)| if v.is_finite() { c * (v - m) / s } else { 0.0 })
+                .map(|(((v, m), s), c)| {
+                    let term = c * (v - m) / s;
+                    if term.is_finite() {
+                        term
+                    } else {
+                        0.0
+                    }
+                })
                 .sum::<f64>()
         } else {
             0.0
@@ -276,6 +285,14 @@ mod tests {
         for b in bad {
             assert!(!b.is_valid(), "{b:?}");
         }
+        // Valid parts whose terms overflow: +inf and -inf would sum to NaN.
+        let huge = Logistic { mean: vec![0.0, 0.0], scale: vec![1.0, 1e-300], coef: vec![1e308, -1e308], intercept: 0.0 };
+        assert!(huge.is_valid());
+        for row in [[10.0, 10.0], [1e300, -1e300], [f64::NAN, 1.0]] {
+            let c = huge.chance(&row);
+            assert!((0.0..=1.0).contains(&c), "{row:?}: {c}");
+        }
+        assert_eq!(huge.chance(&[10.0, 10.0]), 0.5);
     }
 
     #[test]
