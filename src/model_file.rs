@@ -19,7 +19,8 @@ use winback_tree::{Group, Node, Segmentation};
 
 use crate::error::Error;
 use crate::model::Wave;
-use crate::model::{Config, LapseSummary, OrderModel, SkippedCutoff, WinbackModel, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ORDER_CHANCE};
+use crate::model::{Config, LapseSummary, SkippedCutoff, WinbackModel, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ORDER_CHANCE};
+use crate::order::OrderModel;
 
 /// The lapse decision at the fitting date, as stored (the rule is in the config,
 /// the date is `fitted_at`).
