@@ -330,7 +330,6 @@ pub struct WinbackModel {
     pub order_model: Option<OrderModel>,
 }
 
-
 /// A recorded contact wave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -813,10 +812,7 @@ pub(crate) fn grow(
     let mut config = config.clone();
     // The ordering regression: fitted when it orders the groups or the customers inside them.
     let chance_priority = config.priority_feature == ORDER_CHANCE || (config.priority_feature == AUTO_PRIORITY && config.group_order == GroupOrder::Smoothed);
-    let (fitted, chances) = match (config.group_order == GroupOrder::Smoothed || chance_priority).then(|| order_scores(&schema, rows.x, rows.y)).flatten() {
-        Some((model, chances)) => (Some(model), Some(chances)),
-        None => (None, None),
-    };
+    let (fitted, chances) = (config.group_order == GroupOrder::Smoothed || chance_priority).then(|| order_scores(&schema, rows.x, rows.y)).flatten().unzip();
     let order = match config.group_order {
         GroupOrder::Observed => None,
         GroupOrder::Smoothed => chances,

@@ -36,7 +36,16 @@ impl OrderModel {
     /// must name every feature the model reads.
     pub fn chances(&self, schema: &FeatureSchema, x: ndarray::ArrayView2<'_, f64>) -> Result<Vec<f64>> {
         let idx = self.indices(schema).map_err(|name| Error::UnknownPriorityFeature { name, available: schema.names().join(", ") })?;
-        Ok(x.outer_iter().map(|row| self.regression.chance(&idx.iter().map(|&(j, s)| s.apply(row[j])).collect::<Vec<f64>>())).collect())
+        let mut z = vec![0.0; idx.len()];
+        Ok(x
+            .outer_iter()
+            .map(|row| {
+                for (zk, &(j, s)) in z.iter_mut().zip(&idx) {
+                    *zk = s.apply(row[j]);
+                }
+                self.regression.chance(&z)
+            })
+            .collect())
     }
 
     /// The schema position and scale of each column, or the first name the schema lacks.
