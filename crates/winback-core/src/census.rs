@@ -96,43 +96,67 @@ impl Census {
     pub(crate) fn of_summaries(history: &History, cutoff: Day, sums: &[Option<Summary>]) -> Census {
         let mut census = Census::from_summaries(cutoff, sums);
         census.present = history.present();
-        let name = |names: &[String], code: u16| names.get(usize::from(code)).cloned();
+        // Tallied by code, in customer order (the category sums saturate, so their
+        // order is kept), then named: no string per customer and level.
+        let mut channels: Vec<Option<u64>> = vec![None; history.channels().len()];
+        let mut regions: Vec<Option<u64>> = vec![None; history.regions().len()];
+        let mut categories: Vec<Option<i64>> = vec![None; history.categories().len()];
         for s in sums.iter().flatten() {
             for &(k, n) in &s.channels {
-                if let Some(l) = name(history.channels(), k) {
-                    *census.channels.entry(l).or_default() += u64::from(n);
+                if let Some(t) = channels.get_mut(usize::from(k)) {
+                    *t = Some(t.unwrap_or(0) + u64::from(n));
                 }
             }
             for &(k, n) in &s.regions {
-                if let Some(l) = name(history.regions(), k) {
-                    *census.regions.entry(l).or_default() += u64::from(n);
+                if let Some(t) = regions.get_mut(usize::from(k)) {
+                    *t = Some(t.unwrap_or(0) + u64::from(n));
                 }
             }
             for &(k, v) in &s.categories {
-                if let Some(l) = name(history.categories(), k) {
-                    let e = census.categories.entry(l).or_default();
-                    *e = e.saturating_add(category_units(v));
+                if let Some(t) = categories.get_mut(usize::from(k)) {
+                    *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
                 }
             }
         }
+        let named = |names: &[String], tallies: Vec<Option<u64>>| -> BTreeMap<String, u64> { names.iter().zip(tallies).filter_map(|(l, t)| Some((l.clone(), t?))).collect() };
+        census.channels = named(history.channels(), channels);
+        census.regions = named(history.regions(), regions);
+        census.categories = history.categories().iter().zip(categories).filter_map(|(l, t)| Some((l.clone(), t?))).collect();
         census
     }
 
     /// The customer counts (recency, purchases, spend, patterns) of per-customer
     /// summaries; no gaps, vocabularies or column flags.
     pub(crate) fn from_summaries(cutoff: Day, sums: &[Option<Summary>]) -> Census {
-        let mut c = Census { cutoff, ..Default::default() };
-        let mut spend: Vec<f64> = Vec::new();
-        for s in sums.iter().flatten() {
-            c.customers += 1;
-            *c.recency.entry(i64::from(cutoff) - i64::from(s.last)).or_default() += 1;
-            *c.purchases.entry(s.purchases).or_default() += 1;
-            spend.push(s.gross - s.returned);
-            *c.patterns.entry(pattern_key(s, cutoff)).or_default() += 1;
+        // Each tally from its keys sorted (in parallel) and counted in runs: counts
+        // are integers, so this is the same census as inserting customer by customer.
+        let present: Vec<&Summary> = sums.iter().flatten().collect();
+        fn runs<K: Ord + Copy + Send>(mut keys: Vec<K>) -> BTreeMap<K, u64> {
+            keys.par_sort_unstable();
+            let mut out: Vec<(K, u64)> = Vec::new();
+            for k in keys {
+                match out.last_mut() {
+                    Some(last) if last.0 == k => last.1 += 1,
+                    _ => out.push((k, 1)),
+                }
+            }
+            out.into_iter().collect()
         }
-        spend.sort_by(f64::total_cmp);
-        c.spend = run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1)));
-        c
+        let recency = runs(present.par_iter().map(|s| i64::from(cutoff) - i64::from(s.last)).collect());
+        let purchases = runs(present.par_iter().map(|s| s.purchases).collect());
+        let patterns = runs(present.par_iter().map(|s| pattern_key(s, cutoff)).collect());
+        // Sorted by value; equal under `total_cmp` means the same bits.
+        let mut spend: Vec<f64> = present.par_iter().map(|s| s.gross - s.returned).collect();
+        spend.par_sort_unstable_by(f64::total_cmp);
+        Census {
+            cutoff,
+            customers: present.len() as u64,
+            recency,
+            purchases,
+            patterns,
+            spend: run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1))),
+            ..Default::default()
+        }
     }
 
     /// Checks a census received as a message (from another process or machine):
@@ -374,6 +398,65 @@ mod pairs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Line, LoadOptions};
+    use proptest::prelude::*;
+
+    /// The census as it was first computed: customer by customer, into the maps.
+    fn inserted(history: &History, cutoff: Day, sums: &[Option<Summary>]) -> Census {
+        let mut c = Census { cutoff, present: history.present(), ..Default::default() };
+        let mut spend: Vec<f64> = Vec::new();
+        for s in sums.iter().flatten() {
+            c.customers += 1;
+            *c.recency.entry(i64::from(cutoff) - i64::from(s.last)).or_default() += 1;
+            *c.purchases.entry(s.purchases).or_default() += 1;
+            spend.push(s.gross - s.returned);
+            *c.patterns.entry(pattern_key(s, cutoff)).or_default() += 1;
+            for &(k, n) in &s.channels {
+                *c.channels.entry(history.channels()[usize::from(k)].clone()).or_default() += u64::from(n);
+            }
+            for &(k, n) in &s.regions {
+                *c.regions.entry(history.regions()[usize::from(k)].clone()).or_default() += u64::from(n);
+            }
+            for &(k, v) in &s.categories {
+                let e = c.categories.entry(history.categories()[usize::from(k)].clone()).or_default();
+                *e = e.saturating_add(category_units(v));
+            }
+        }
+        spend.sort_by(f64::total_cmp);
+        c.spend = run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1)));
+        c
+    }
+
+    proptest! {
+        /// Sorted runs and tallies by code give the census that inserting customer by
+        /// customer gives, level names, empty tallies and saturated sums included.
+        #[test]
+        fn the_census_equals_the_one_inserted_customer_by_customer(
+            rows in proptest::collection::vec((0u8..12, 0i32..60, prop_oneof![Just(0.0), Just(-0.0), Just(1e15), -50.0f64..200.0], 0usize..4, 0usize..3, 0usize..4), 1..120),
+            cutoff in 1i32..70,
+        ) {
+            let ids: Vec<String> = (0..12).map(|c| format!("c{c}")).collect();
+            let channel = [None, Some("app"), Some("store"), Some("web")];
+            let region = [None, Some("north"), Some("south")];
+            let category = [None, Some("bakery"), Some("dairy"), Some("tiny")];
+            let lines: Vec<Line> = rows
+                .iter()
+                .map(|&(c, day, amount, ch, re, ca)| Line {
+                    customer: &ids[usize::from(c)],
+                    day,
+                    // A category whose value rounds to 0 units still has its (zero) tally.
+                    amount: if ca == 3 { 1e-6 } else { amount },
+                    channel: channel[ch],
+                    region: region[re],
+                    category: category[ca],
+                    ..Default::default()
+                })
+                .collect();
+            let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let sums: Vec<Option<Summary>> = (0..h.num_customers()).map(|c| summarize(&h, c, cutoff, &[])).collect();
+            prop_assert_eq!(Census::of_summaries(&h, cutoff, &sums), inserted(&h, cutoff, &sums));
+        }
+    }
 
     #[test]
     fn a_census_round_trips_through_json_exactly() {
