@@ -95,10 +95,17 @@ impl BgNbd {
     /// depend on `x` only: `common` and `repeat` = ln(a/(b+x−1)) (B(a+1, b+x−1)/B(a, b+x)).
     #[inline]
     fn log_likelihood_rest(&self, p: &Pattern, common: f64, repeat: f64) -> f64 {
-        let rx = self.r + p.x;
-        let t1 = -rx * (self.alpha + p.t).ln();
-        if p.x > 0.0 {
-            let t2 = repeat - rx * (self.alpha + p.t_x).ln();
+        self.log_likelihood_rest_ln(p.x, common, repeat, (self.alpha + p.t).ln(), (self.alpha + p.t_x).ln())
+    }
+
+    /// [`BgNbd::log_likelihood_rest`] given ln(α + T) and ln(α + t_x) (the fit computes
+    /// them once per distinct time, not once per pattern: the same values, to the bit).
+    #[inline]
+    fn log_likelihood_rest_ln(&self, x: f64, common: f64, repeat: f64, ln_at: f64, ln_atx: f64) -> f64 {
+        let rx = self.r + x;
+        let t1 = -rx * ln_at;
+        if x > 0.0 {
+            let t2 = repeat - rx * ln_atx;
             common + log_add(t1, t2)
         } else {
             common + t1
@@ -228,6 +235,13 @@ impl BgNbd {
             }
             group_of.push((xs.len() - 1) as u32);
         }
+        // The distinct times (T and t_x together), and each pattern's places among them:
+        // ln(α + time) is computed once per distinct time and evaluation.
+        let mut times: Vec<f64> = merged.iter().flat_map(|p| [p.t, p.t_x]).collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup_by(|a, b| a.total_cmp(b).is_eq());
+        let place = |v: f64| times.binary_search_by(|t| t.total_cmp(&v)).unwrap_or(0) as u32;
+        let at: Vec<(u32, u32)> = merged.iter().map(|p| (place(p.t), place(p.t_x))).collect();
         // The log-likelihood is summed in fixed chunks of patterns, each in order, and
         // the chunks' sums in order: the same bits on any number of threads, and the
         // chunks in parallel on large data (17,750 patterns from 357k customers).
@@ -246,11 +260,13 @@ impl BgNbd {
                     (common, repeat)
                 })
                 .collect();
+            let ln_time: Vec<f64> = times.iter().map(|&t| (m.alpha + t).ln()).collect();
             let chunk_sum = |(k, chunk): (usize, &[Pattern])| -> f64 {
                 let mut ll = 0.0;
                 for (i, p) in chunk.iter().enumerate() {
                     let (common, repeat) = parts[group_of[k * CHUNK + i] as usize];
-                    ll += p.weight * m.log_likelihood_rest(p, common, repeat);
+                    let (it, itx) = at[k * CHUNK + i];
+                    ll += p.weight * m.log_likelihood_rest_ln(p.x, common, repeat, ln_time[it as usize], ln_time[itx as usize]);
                 }
                 ll
             };
