@@ -205,9 +205,9 @@ struct Part {
     arena: Vec<u8>,
     /// The last long id stored: (offset, length).
     last_long: (usize, usize),
-    /// Source line of each line (saturating at u32::MAX), kept only when strict
-    /// mode must name the two lines of a dropped duplicate.
-    line_no: Vec<u32>,
+    /// Source line of each line, kept only when strict mode must name the two
+    /// lines of a dropped duplicate.
+    line_no: Vec<u64>,
 }
 
 impl Part {
@@ -486,7 +486,7 @@ impl HistoryBuilder {
         };
         part.lines.push(PLine { id: [id as u64, (id >> 64) as u64], key, amount, day, qty: qty as f32, channel: ch, category: ca, region: re });
         if self.options.strict && self.options.drop_duplicates {
-            part.line_no.push(u32::try_from(line).unwrap_or(u32::MAX));
+            part.line_no.push(line);
         }
         Ok(())
     }
@@ -693,7 +693,7 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u
                         out.duplicate_zeros += 1;
                     }
                     if out.duplicate.is_none() {
-                        out.duplicate = Some((out.ids[c].clone(), u64::from(x.line), u64::from(px.line)));
+                        out.duplicate = Some((out.ids[c].clone(), x.line, px.line));
                     }
                     out.duplicates += 1;
                     continue;
@@ -723,8 +723,11 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u
 struct Line {
     l: PLine,
     rowhash: u64,
-    line: u32,
+    /// Source line (0 when not kept): 64 bytes in all, the same as with a u32 and padding.
+    line: u64,
 }
+
+const _: () = assert!(std::mem::size_of::<Line>() == 64);
 
 /// Joins grouped partitions into one history, customers in id order.
 fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
