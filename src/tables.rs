@@ -64,6 +64,10 @@ pub fn contacts_table(list: &[ContactRow]) -> Result<RecordBatch> {
 
 /// The feature table: `customer_id` and one column per feature.
 pub fn features_table(history: &History, x: &FeatureMatrix) -> Result<RecordBatch> {
+    if x.x.ncols() != x.schema.features.len() {
+        let message = format!("the matrix has {} columns for {} features", x.x.ncols(), x.schema.features.len());
+        return Err(winback_core::Error::InvalidSchema { field: "features".into(), message }.into());
+    }
     let ids = StringArray::from_iter_values(x.customers.iter().map(|&i| history.customer_ids()[i].as_str()));
     let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(ids))];
     // The matrix holds rows, so reading one column straight down loads a cache line
@@ -215,4 +219,51 @@ pub fn uplift_scores_table(scores: &[crate::uplift::UpliftScore]) -> Result<Reco
         ("effect_low", number(scores.iter().map(|x| x.effect_low))),
         ("effect_high", number(scores.iter().map(|x| x.effect_high))),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use winback_core::lapse::LapseRule;
+    use winback_core::{Line, LoadOptions};
+
+    fn history() -> History {
+        // 1,100 customers: three blocks of rows (the last one partial) for each group
+        // of 8 columns.
+        let ids: Vec<String> = (0..1100).map(|c| format!("c{c:04}")).collect();
+        let lines: Vec<Line> = (0..1100usize)
+            .flat_map(|c| (0..(c % 5 + 1)).map(move |k| (c, k)))
+            .map(|(c, k)| Line { customer: ids[c].as_str(), day: (c % 17 + 11 * k) as i32, amount: 2.5 + (c * k) as f64, channel: Some(["app", "store"][c % 2]), ..Default::default() })
+            .collect();
+        History::from_lines(lines, false, &LoadOptions::default()).unwrap().0
+    }
+
+    #[test]
+    fn the_feature_table_holds_the_matrix_column_by_column() {
+        let h = history();
+        let x = crate::feature_table(&h, 80, &LapseRule::Fixed { days: 1 }, crate::Who::All, &Default::default()).unwrap();
+        let t = features_table(&h, &x).unwrap();
+        assert_eq!((t.num_rows(), t.num_columns()), (x.x.nrows(), x.x.ncols() + 1));
+        assert!(x.x.ncols() > 8, "more than one group of 8 columns");
+        let ids = t.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+        for (r, &c) in x.customers.iter().enumerate() {
+            assert_eq!(ids.value(r), h.customer_ids()[c]);
+        }
+        for (j, f) in x.schema.features.iter().enumerate() {
+            assert_eq!(t.schema().field(j + 1).name(), &f.name);
+            let col = t.column(j + 1).as_any().downcast_ref::<Float64Array>().unwrap();
+            let want: Vec<u64> = x.x.column(j).iter().map(|v| v.to_bits()).collect();
+            assert_eq!(col.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn a_matrix_without_a_column_per_feature_is_refused() {
+        let h = history();
+        let mut x = crate::feature_table(&h, 80, &LapseRule::Fixed { days: 1 }, crate::Who::All, &Default::default()).unwrap();
+        x.x = x.x.slice_axis(Axis(1), ndarray::Slice::from(1..)).to_owned();
+        let e = features_table(&h, &x).unwrap_err().to_string();
+        assert!(e.contains("columns for"), "{e}");
+    }
 }

@@ -240,7 +240,9 @@ impl BgNbd {
         let mut times: Vec<f64> = merged.iter().flat_map(|p| [p.t, p.t_x]).collect();
         times.sort_by(f64::total_cmp);
         times.dedup_by(|a, b| a.total_cmp(b).is_eq());
-        let place = |v: f64| times.binary_search_by(|t| t.total_cmp(&v)).unwrap_or(0) as u32;
+        // Every time is in `times` (built from these very values); `unwrap_or_else` keeps
+        // the nearest place should it not be.
+        let place = |v: f64| times.binary_search_by(|t| t.total_cmp(&v)).unwrap_or_else(|i| i.min(times.len() - 1)) as u32;
         let at: Vec<(u32, u32)> = merged.iter().map(|p| (place(p.t), place(p.t_x))).collect();
         // The log-likelihood is summed in fixed chunks of patterns, each in order, and
         // the chunks' sums in order: the same bits on any number of threads, and the
