@@ -118,10 +118,12 @@ impl Census {
                 }
             }
         }
-        let named = |names: &[String], tallies: Vec<Option<u64>>| -> BTreeMap<String, u64> { names.iter().zip(tallies).filter_map(|(l, t)| Some((l.clone(), t?))).collect() };
+        fn named<T>(names: &[String], tallies: Vec<Option<T>>) -> BTreeMap<String, T> {
+            names.iter().zip(tallies).filter_map(|(l, t)| Some((l.clone(), t?))).collect()
+        }
         census.channels = named(history.channels(), channels);
         census.regions = named(history.regions(), regions);
-        census.categories = history.categories().iter().zip(categories).filter_map(|(l, t)| Some((l.clone(), t?))).collect();
+        census.categories = named(history.categories(), categories);
         census
     }
 
