@@ -211,9 +211,11 @@ def measure(cmd):
                                   check=True).stdout)
     if w["rc"] != 0:
         raise RuntimeError(f"{cmd} failed ({w['rc']}):\n{w['err']}")
-    kv = dict(tok.split("=", 1) for tok in w["out"].split() if "=" in tok)
+    # The program prints JSON (--json); the example and the engines `key=value` tokens.
     if w["out"].lstrip().startswith("{"):
         kv = json.loads(w["out"])
+    else:
+        kv = dict(tok.split("=", 1) for tok in w["out"].split() if "=" in tok)
     return w["wall"], w["rss_kb"] / 1024, kv
 
 
