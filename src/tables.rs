@@ -62,18 +62,32 @@ pub fn contacts_table(list: &[ContactRow]) -> Result<RecordBatch> {
     ])
 }
 
-/// The feature table: `customer_id` and one column per feature.
-pub fn features_table(history: &History, x: &FeatureMatrix) -> Result<RecordBatch> {
+/// The feature table: `customer_id` and one column per feature. A column-major
+/// matrix (as [`crate::feature_table`] returns) gives its memory to the table:
+/// each column is a slice of it, nothing is copied. A row-major one is copied
+/// column by column.
+pub fn features_table(history: &History, x: FeatureMatrix) -> Result<RecordBatch> {
     if x.x.ncols() != x.schema.features.len() {
         let message = format!("the matrix has {} columns for {} features", x.x.ncols(), x.schema.features.len());
         return Err(winback_core::Error::InvalidSchema { field: "features".into(), message }.into());
     }
     let ids = StringArray::from_iter_values(x.customers.iter().map(|&i| history.customer_ids()[i].as_str()));
     let mut cols: Vec<(&str, ArrayRef)> = vec![("customer_id", Arc::new(ids))];
+    let n = x.x.nrows();
+    if x.x.t().is_standard_layout() {
+        // Column-major and contiguous: one buffer, the columns slices of it.
+        let (values, offset) = x.x.into_raw_vec_and_offset();
+        let all = Float64Array::from(values);
+        let start = offset.unwrap_or(0);
+        for (j, f) in x.schema.features.iter().enumerate() {
+            cols.push((f.name.as_str(), Arc::new(all.slice(start + j * n, n))));
+        }
+        return batch(cols);
+    }
     // The matrix holds rows, so reading one column straight down loads a cache line
     // per value. Instead, 8 columns (one cache line of a row) at a time, by blocks
     // of rows, the column groups in parallel.
-    let mut columns: Vec<Vec<f64>> = (0..x.x.ncols()).map(|_| Vec::with_capacity(x.x.nrows())).collect();
+    let mut columns: Vec<Vec<f64>> = (0..x.x.ncols()).map(|_| Vec::with_capacity(n)).collect();
     columns.par_chunks_mut(8).enumerate().for_each(|(g, group)| {
         for block in x.x.axis_chunks_iter(Axis(0), 512) {
             for (i, column) in group.iter_mut().enumerate() {
@@ -240,21 +254,28 @@ mod tests {
     }
 
     #[test]
-    fn the_feature_table_holds_the_matrix_column_by_column() {
+    fn the_feature_table_holds_the_matrix_column_by_column_in_either_layout() {
         let h = history();
         let x = crate::feature_table(&h, 80, &LapseRule::Fixed { days: 1 }, crate::Who::All, &Default::default()).unwrap();
-        let t = features_table(&h, &x).unwrap();
-        assert_eq!((t.num_rows(), t.num_columns()), (x.x.nrows(), x.x.ncols() + 1));
+        assert!(x.x.t().is_standard_layout(), "feature_table gives a column-major matrix");
         assert!(x.x.ncols() > 8, "more than one group of 8 columns");
-        let ids = t.column(0).as_any().downcast_ref::<StringArray>().unwrap();
-        for (r, &c) in x.customers.iter().enumerate() {
-            assert_eq!(ids.value(r), h.customer_ids()[c]);
-        }
-        for (j, f) in x.schema.features.iter().enumerate() {
-            assert_eq!(t.schema().field(j + 1).name(), &f.name);
-            let col = t.column(j + 1).as_any().downcast_ref::<Float64Array>().unwrap();
-            let want: Vec<u64> = x.x.column(j).iter().map(|v| v.to_bits()).collect();
-            assert_eq!(col.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{}", f.name);
+        let mut rows = x.clone();
+        rows.x = x.x.as_standard_layout().to_owned();
+        assert!(rows.x.is_standard_layout());
+        for m in [x.clone(), rows] {
+            let t = features_table(&h, m).unwrap();
+            assert_eq!((t.num_rows(), t.num_columns()), (x.x.nrows(), x.x.ncols() + 1));
+            let ids = t.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            for (r, &c) in x.customers.iter().enumerate() {
+                assert_eq!(ids.value(r), h.customer_ids()[c]);
+            }
+            for (j, f) in x.schema.features.iter().enumerate() {
+                assert_eq!(t.schema().field(j + 1).name(), &f.name);
+                let col = t.column(j + 1).as_any().downcast_ref::<Float64Array>().unwrap();
+                assert_eq!(col.len(), x.x.nrows());
+                let want: Vec<u64> = x.x.column(j).iter().map(|v| v.to_bits()).collect();
+                assert_eq!(col.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{}", f.name);
+            }
         }
     }
 
@@ -263,7 +284,7 @@ mod tests {
         let h = history();
         let mut x = crate::feature_table(&h, 80, &LapseRule::Fixed { days: 1 }, crate::Who::All, &Default::default()).unwrap();
         x.x = x.x.slice_axis(Axis(1), ndarray::Slice::from(1..)).to_owned();
-        let e = features_table(&h, &x).unwrap_err().to_string();
+        let e = features_table(&h, x).unwrap_err().to_string();
         assert!(e.contains("columns for"), "{e}");
     }
 }

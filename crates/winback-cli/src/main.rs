@@ -783,10 +783,10 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     let (h, _) = c.input.load(cli.quiet)?;
     let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
     let x = step(cli.quiet, "building features", || winback::feature_table(&h, at, &c.lapse.rule(), who, &Default::default()))?;
-    let table = winback::features_table(&h, &x)?;
-    // The table holds what is written: the history and the matrix are freed before
-    // the writer's buffers are allocated, which can then reuse their memory.
-    drop((h, x));
+    // The table takes the matrix's memory (its columns are slices of it); the
+    // history is freed before the writer's buffers are allocated.
+    let table = winback::features_table(&h, x)?;
+    drop(h);
     output::write(&table, &c.output)?;
     if cli.json && c.output != "-" {
         print_json(&serde_json::json!({"rows": table.num_rows(), "columns": table.num_columns(), "output": c.output}))?;

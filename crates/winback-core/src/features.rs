@@ -65,7 +65,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, Axis, ShapeBuilder};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -269,7 +269,8 @@ pub struct FeatureMatrix {
     pub cutoff: Day,
     /// History indices of the rows' customers.
     pub customers: Vec<usize>,
-    /// Values, `customers.len() × schema.features.len()`; never NaN.
+    /// Values, `customers.len() × schema.features.len()`; never NaN. Row-major
+    /// from [`build_features`], column-major from [`learn_and_build`].
     pub x: Array2<f64>,
     /// The schema.
     pub schema: FeatureSchema,
@@ -641,6 +642,8 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
 /// the customers instead of two (each customer's purchases before the cutoff are
 /// summarized once, for the vocabularies and population facts and for the rows):
 /// the same schema and matrix, to the bit, in about two thirds of the time.
+/// The matrix is column-major (each feature's values contiguous, as a table's
+/// columns are; [`build_features`]' is row-major): same values, other layout.
 ///
 /// ```
 /// use winback_core::{History, Line};
@@ -655,6 +658,7 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
 /// let apart = build_features(&h, &FeatureSchema::learn(&h, 100, &FeatureOptions::default())?, 100, &rows)?;
 /// assert_eq!(schema.names(), FeatureSchema::learn(&h, 100, &FeatureOptions::default())?.names());
 /// assert_eq!(x.x, apart.x);
+/// assert!(x.x.t().is_standard_layout() && apart.x.is_standard_layout());
 /// # Ok::<(), winback_core::Error>(())
 /// ```
 pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions, customers: &[usize]) -> Result<(FeatureSchema, FeatureMatrix)> {
@@ -664,17 +668,35 @@ pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions,
     let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
     let census = Census::of_summaries(history, cutoff, &sums);
     let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
-    let x = build_from(history, &schema, cutoff, customers, Some(&census), Some(sums))?;
+    let x = build_from(history, &schema, cutoff, customers, Some(&census), Some(sums), Layout::Columns)?;
     Ok((schema, x))
 }
 
+/// How a feature matrix lies in memory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Row-major: each customer's values together (what the tree reads).
+    Rows,
+    /// Column-major: each feature's values together (a table takes its columns
+    /// without copying them).
+    Columns,
+}
+
 fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
-    build_from(history, schema, cutoff, customers, census, None)
+    build_from(history, schema, cutoff, customers, census, None, Layout::Rows)
 }
 
 /// `build`, with every customer's summary at `cutoff` (under the schema's windows)
 /// given when already computed.
-fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>, sums: Option<Vec<Option<Summary>>>) -> Result<FeatureMatrix> {
+fn build_from(
+    history: &History,
+    schema: &FeatureSchema,
+    cutoff: Day,
+    customers: &[usize],
+    census: Option<&Census>,
+    sums: Option<Vec<Option<Summary>>>,
+    layout: Layout,
+) -> Result<FeatureMatrix> {
     // A shard's columns are those of the whole data (its merged census): a shard whose
     // lines carry no channel value (built from values) still has the channel column,
     // empty for its customers, as those customers' lines are on one machine.
@@ -750,7 +772,10 @@ fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers:
     }
 
     let k = schema.features.len();
-    let mut x = Array2::<f64>::zeros((customers.len(), k));
+    let mut x = match layout {
+        Layout::Rows => Array2::<f64>::zeros((customers.len(), k)),
+        Layout::Columns => Array2::<f64>::zeros((customers.len(), k).f()),
+    };
     let results: Vec<Result<()>> = x
         .axis_iter_mut(Axis(0))
         .into_par_iter()
@@ -856,6 +881,7 @@ fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers:
         })
         .collect();
     results.into_iter().collect::<Result<()>>()?;
+    drop(all);
     for (j, f) in schema.features.iter().enumerate() {
         let of = match f.source {
             Source::RecencyPct => schema.features.iter().position(|g| g.source == Source::Recency),

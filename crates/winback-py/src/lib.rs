@@ -351,7 +351,7 @@ fn features<'py>(py: Python<'py>, history: &History, at: &str, lapse_days: Optio
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
     let table = run(py, threads, move || -> winback::Result<_> {
         let x = winback::feature_table(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default())?;
-        winback::features_table(&h, &x)
+        winback::features_table(&h, x)
     })?
     .map_err(err)?;
     table.to_pyarrow(py)
@@ -725,7 +725,7 @@ fn features_with<'py>(py: Python<'py>, history: &History, at: &str, census: &str
     let who = if all { winback::Who::All } else { winback::Who::Lapsed };
     let table = run(py, Some(1), move || -> winback::Result<_> {
         let x = winback::sharded::feature_table_with(&h, at, &LapseRule::from_options(lapse_days, lapse_quantile), who, &Default::default(), &census)?;
-        winback::features_table(&h, &x)
+        winback::features_table(&h, x)
     })?
     .map_err(err)?;
     table.to_pyarrow(py)
