@@ -59,7 +59,7 @@ struct Cli {
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long, global = true)]
     json: bool,
-    /// No progress display on stderr.
+    /// Quiet: no progress display and no load report on stderr (warnings and errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -97,7 +97,9 @@ enum Cmd {
 /// Where the purchase history comes from and which column holds what.
 #[derive(Args, Debug, Clone)]
 struct Input {
-    /// Transactions file: CSV (optionally .gz) or Parquet by extension; `-` reads CSV from stdin.
+    /// Transactions: a CSV (optionally .gz) or Parquet file by extension, a directory of
+    /// Parquet/CSV files (`part-*.parquet`, hive-style `date=2023-01-01/` folders), a
+    /// glob (`'logs/*.parquet'`), or `-` for CSV on stdin.
     // An `Option` only so that `winback uplift` can make it optional; every other command requires it.
     #[arg(long, required = true)]
     transactions: Option<PathBuf>,
@@ -140,8 +142,8 @@ struct Input {
     /// Take purchase days in this IANA time zone (default: as written); values without an offset are read as times of this zone.
     #[arg(long)]
     time_zone: Option<String>,
-    /// CSV delimiter.
-    #[arg(long, default_value_t = ',')]
+    /// CSV delimiter: one ASCII character; a tab as `tab` or `\t`.
+    #[arg(long, default_value = ",", value_parser = parse_delimiter)]
     delimiter: char,
     /// Refuse any bad row (error with file, line, column, value) instead of counting it.
     #[arg(long)]
@@ -282,7 +284,7 @@ struct FeaturesCmd {
     /// Every customer with a purchase before the date, not only the lapsed.
     #[arg(long)]
     all: bool,
-    /// Output file (CSV, or Parquet by extension); `-` for stdout.
+    /// Output file: CSV, gzip-compressed CSV (`.gz`) or Parquet (`.parquet`) by extension; `-` for stdout (CSV).
     #[arg(short, long, default_value = "-")]
     output: String,
 }
@@ -311,7 +313,7 @@ struct ScoreCmd {
     input: Input,
     #[command(flatten)]
     at: Standing,
-    /// Output file (CSV, or Parquet by extension); `-` for stdout.
+    /// Output file: CSV, gzip-compressed CSV (`.gz`) or Parquet (`.parquet`) by extension; `-` for stdout (CSV).
     #[arg(short, long, default_value = "-")]
     output: String,
 }
@@ -534,6 +536,21 @@ fn usage(msg: impl Into<String>) -> Failure {
     Failure::Usage(msg.into())
 }
 
+/// `--delimiter`: one ASCII character, or a tab written as `tab` or `\t` (a shell
+/// passes a typed `'\t'` as two characters).
+fn parse_delimiter(s: &str) -> Result<char, String> {
+    match s {
+        "tab" | "\\t" => Ok('\t'),
+        _ => {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii() => Ok(c),
+                _ => Err(format!("{s:?} is not one ASCII character (a tab: `tab` or `\\t`)")),
+            }
+        }
+    }
+}
+
 fn io_failure(path: &Path, e: std::io::Error) -> Failure {
     Failure::Data(format!("cannot access {}: {e}", path.display()))
 }
@@ -663,22 +680,29 @@ impl Input {
 }
 
 impl LapseOpts {
-    fn rule(&self) -> LapseRule {
-        LapseRule::from_options(self.lapse_days, self.lapse_quantile)
+    /// The rule, its parameters checked: callers take it before the (long) load, so
+    /// that `--lapse-days 0` is refused at once, not after reading the file.
+    fn rule(&self) -> Res<LapseRule> {
+        let rule = LapseRule::from_options(self.lapse_days, self.lapse_quantile);
+        rule.validate()?;
+        Ok(rule)
     }
 
 }
 
 impl ModelOpts {
-    fn config(&self, lapse: &LapseOpts) -> Config {
-        Config::from_options(lapse.rule(), self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction).with_split_on(match self.split_on {
+    /// The model's configuration, checked (before the load, as [`LapseOpts::rule`]).
+    fn config(&self, lapse: &LapseOpts) -> Res<Config> {
+        let config = Config::from_options(lapse.rule()?, self.horizon, self.groups, self.seed, self.training_cutoffs, self.min_history_days).with_honest_fraction(self.honest_fraction).with_split_on(match self.split_on {
             SplitOnArg::Outcomes => SplitOn::Outcomes,
             SplitOnArg::Smoothed => SplitOn::Smoothed,
         })
         .with_group_order(match self.group_order {
             GroupOrderArg::Smoothed => GroupOrder::Smoothed,
             GroupOrderArg::Observed => GroupOrder::Observed,
-        })
+        });
+        config.validate()?;
+        Ok(config)
     }
 
 }
@@ -745,8 +769,9 @@ fn print_json(v: &serde_json::Value) -> Res<()> {
 
 fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
+    let rule = c.lapse.rule()?;
     let (h, _) = c.input.load(cli.quiet)?;
-    let l = winback::lapse(&h, at, &c.lapse.rule())?;
+    let l = winback::lapse(&h, at, &rule)?;
     if cli.json {
         print_json(&serde_json::json!({
             "at": format_day(at),
@@ -772,7 +797,7 @@ fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
 /// work, instead of the JSON summary being dropped without a word.
 fn one_thing_on_stdout(cli: &Cli, output: Option<&str>) -> Res<()> {
     if cli.json && output == Some("-") {
-        return Err(usage("--json prints a summary on stdout, where `-o -` sends the table: write the table to a file with -o FILE, or leave --json out"));
+        return Err(usage("--json prints a summary on stdout, where the table goes without -o FILE (the default, `-o -`): write the table to a file with -o FILE, or leave --json out"));
     }
     Ok(())
 }
@@ -780,9 +805,10 @@ fn one_thing_on_stdout(cli: &Cli, output: Option<&str>) -> Res<()> {
 fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     one_thing_on_stdout(cli, Some(&c.output))?;
     let at = day(&c.at.at, "--at")?;
+    let rule = c.lapse.rule()?;
     let (h, _) = c.input.load(cli.quiet)?;
     let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
-    let x = step(cli.quiet, "building features", || winback::feature_table(&h, at, &c.lapse.rule(), who, &Default::default()))?;
+    let x = step(cli.quiet, "building features", || winback::feature_table(&h, at, &rule, who, &Default::default()))?;
     // The table takes the matrix's memory (its columns are slices of it); the
     // history is freed before the writer's buffers are allocated.
     let table = winback::features_table(&h, x)?;
@@ -811,8 +837,8 @@ fn group_table(m: &WinbackModel) -> String {
 
 fn cmd_fit(c: &FitCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
+    let config = c.model_opts.config(&c.lapse)?;
     let (h, _) = c.input.load(cli.quiet)?;
-    let config = c.model_opts.config(&c.lapse);
     let m = step(cli.quiet, "fitting", || WinbackModel::fit(&h, at, &config))?;
     m.save(&c.model)?;
     if cli.json {
@@ -1162,8 +1188,8 @@ fn cmd_backtest(c: &BacktestCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     // Flags are checked before the (long) load.
     let given: Vec<_> = c.cutoffs.iter().map(|s| day(s, "--cutoffs")).collect::<Res<_>>()?;
+    let config = c.model_opts.config(&c.lapse)?;
     let (h, _) = c.input.load(cli.quiet)?;
-    let config = c.model_opts.config(&c.lapse);
     let cutoffs = if given.is_empty() { winback::default_cutoffs(&h, at, &config, 3) } else { given };
     let b = step(cli.quiet, "backtesting", || winback::backtest(&h, at, &cutoffs, &config))?;
     if cli.json {

@@ -279,7 +279,7 @@ fn backtest_table_and_json() {
         .args(retail())
         .assert()
         .code(2)
-        .stderr(predicate::str::diff("winback: --json prints a summary on stdout, where `-o -` sends the table: write the table to a file with -o FILE, or leave --json out\n"));
+        .stderr(predicate::str::diff("winback: --json prints a summary on stdout, where the table goes without -o FILE (the default, `-o -`): write the table to a file with -o FILE, or leave --json out\n"));
     winback()
         .arg("backtest")
         .args(retail())
@@ -525,6 +525,51 @@ fn negative_numbers_reach_the_range_checks() {
         .code(2)
         .stderr(predicate::str::contains("minimum history before a training cutoff must be between 1 and 36500 days, got 0"));
     winback().arg("plan").args(["--model", m.to_str().unwrap(), "--objective", "roi"]).args(retail()).assert().code(2).stderr(predicate::str::contains("objective `roi` needs a cost per contact above 0"));
+}
+
+/// Settings out of range are refused before the transactions are read: a
+/// missing file would otherwise be the error (exit 1), after a long load on a big one.
+#[test]
+fn bad_settings_are_refused_before_the_load() {
+    let missing = tmp("no-such-file.csv");
+    let m = tmp("never-written.json");
+    for (cmd, flags, says) in [
+        ("lapse", vec!["--lapse-days", "0"], "between 1 and 36500 days, got 0"),
+        ("features", vec!["--lapse-quantile", "1.5"], "1.5"),
+        ("fit", vec!["--lapse-days", "0", "--model", m.to_str().unwrap()], "between 1 and 36500 days, got 0"),
+        ("fit", vec!["--groups", "0", "--model", m.to_str().unwrap()], "groups"),
+        ("backtest", vec!["--horizon", "0"], "horizon must be between 1 and 36500 days, got 0"),
+    ] {
+        winback()
+            .arg(cmd)
+            .args(["--transactions", missing.to_str().unwrap(), "--at", "2011-12-10"])
+            .args(&flags)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says))
+            .stderr(predicate::str::contains("cannot").not());
+    }
+    assert!(!m.exists());
+}
+
+/// `--delimiter tab` and `--delimiter '\t'` read a tab-separated file; a longer
+/// value is refused with what is accepted.
+#[test]
+fn a_tab_delimiter_can_be_typed() {
+    let f = tmp("tabs.tsv");
+    std::fs::write(&f, "customer_id\tdate\tamount\na\t2024-01-05\t20\nb\t2024-02-01\t7.5\na\t2024-03-01\t3\n").unwrap();
+    for d in ["tab", "\\t", "\t"] {
+        winback()
+            .args(["lapse", "--transactions", f.to_str().unwrap(), "--at", "2024-06-01", "--lapse-days", "30", "--json", "--delimiter", d])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("\"customers_with_history\": 2"));
+    }
+    winback()
+        .args(["lapse", "--transactions", f.to_str().unwrap(), "--at", "2024-06-01", "--delimiter", ";;"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not one ASCII character (a tab: `tab` or `\\t`)"));
 }
 
 /// Issue 14, 3: the minimum history is a flag; fit says which cutoffs it used.

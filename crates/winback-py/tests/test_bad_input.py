@@ -60,6 +60,24 @@ def test_ids_come_back_in_their_type():
     del m, scores_int
 
 
+def test_categorical_ids_come_back_in_their_values_type():
+    # A pandas "category" of integer ids (an Arrow dictionary of int64) came back as
+    # text ("1"), so a merge on the caller's frame found no row.
+    df = small()
+    cat = df.assign(customer_id=df["customer_id"].astype("category"))
+    text = df.assign(customer_id=df["customer_id"].astype(str).astype("category"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f_cat = winback.features(cat, at="2024-04-01", lapse_days=30)
+        f_text = winback.features(text, at="2024-04-01", lapse_days=30)
+        m = winback.WinbackModel(lapse_days=30, horizon_days=14, min_history_days=7, training_cutoffs=1, groups=2).fit(cat, at="2024-03-01")
+        scores = m.score(cat, at="2024-04-01")
+    assert f_cat["customer_id"].dtype == np.int64 and f_cat["customer_id"].tolist() == [1, 2, 3, 4]
+    assert f_text["customer_id"].tolist() == ["1", "2", "3", "4"]  # text categories stay text
+    assert scores["customer_id"].dtype == np.int64
+    assert len(df.merge(scores[["customer_id", "group"]], on="customer_id")) == int(df["customer_id"].isin(scores["customer_id"]).sum()) > 0
+
+
 def test_dates_of_every_kind_and_bounded_threads():
     df = small()
     want = winback.lapse_threshold(df, at="2024-04-01", lapse_days=30)
@@ -296,3 +314,19 @@ def test_empty_outcomes_go_to_rust_unchanged(retail_table):
         except winback.WinbackDataError:
             pass  # once the facade refuses empty outcomes
     assert rec.calls == ['"customer_id","contacted","came_back"\n']
+
+
+def test_wrong_arguments_and_missing_files_are_winback_errors(tmp_path):
+    # Issue 9's promise, found broken in a review: a number for the data raised a bare
+    # TypeError, a missing or directory model file a bare FileNotFoundError/IsADirectoryError.
+    with pytest.raises(winback.WinbackTypeError, match="got int") as e:
+        winback.features(42, at="2024-04-01")
+    assert isinstance(e.value, TypeError) and isinstance(e.value, winback.WinbackError)
+    for path in (tmp_path / "nope.json", tmp_path):
+        for cls in (winback.WinbackModel, winback.UpliftModel):
+            with pytest.raises(winback.WinbackDataError, match=re.escape(f"cannot read {path}")):
+                cls.load(path)
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(b"{\xe9}")
+    with pytest.raises(winback.WinbackDataError, match="cannot read"):
+        winback.WinbackModel.load(bad)

@@ -20,6 +20,7 @@ import json
 import math
 import operator
 import os
+import re
 import sys
 import warnings
 from typing import Any, Optional, Sequence, Tuple, Union
@@ -27,7 +28,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import pyarrow as pa
 
 from . import _winback
-from ._errors import NotFittedError, WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError
+from ._errors import NotFittedError, WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError, WinbackTypeError
 
 # rayon's worker threads do not survive fork(): a forked child (multiprocessing)
 # switches to a fresh pool instead of deadlocking.
@@ -42,6 +43,7 @@ __all__ = [
     "WinbackDataError",
     "WinbackDataWarning",
     "WinbackParamError",
+    "WinbackTypeError",
     "WinbackError",
     "lapse_threshold",
     "features",
@@ -187,7 +189,7 @@ def _as_stream(data: Any, columns: Optional[Sequence[str]] = None) -> Any:
             return pa.Table.from_pandas(fixed, preserve_index=False)
     if hasattr(data, "__arrow_c_stream__"):
         return data
-    raise TypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas) or a path, got {type(data).__name__}")
+    raise WinbackTypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas) or a path, got {type(data).__name__}")
 
 
 def _warn_report(report: dict) -> None:
@@ -371,6 +373,11 @@ def _ids_back(table: pa.Table, id_type: str) -> pa.Table:
         if not ints.cast(pa.string()).equals(col.cast(pa.string())):
             return table  # "007" stays text
         return table.set_column(table.column_names.index("customer_id"), "customer_id", ints)
+    # A categorical column (pandas "category", an Arrow dictionary) comes back in the
+    # type of its values: `dictionary(int8, int64)` ids leave as int64.
+    dictionary = re.match(r"dictionary\(\s*[^,]+,\s*([^,)]+)", id_type)
+    if dictionary:
+        id_type = dictionary.group(1).strip()
     if "customer_id" not in table.column_names or not (id_type.startswith(("int", "uint")) or id_type in ("double", "float", "halffloat", "float64", "float32")):
         return table
     try:
@@ -996,8 +1003,13 @@ def _pooled(g: dict) -> str:
 def _from_file(native: Any, path: Any, placeholder: str) -> Any:
     """``native.from_json`` of the file at `path`; an error names the path (as the CLI's
     do) instead of the `placeholder` the native reader names the text by."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    # A missing or unreadable file is a data error, as for a transactions file
+    # (`features("missing.csv")`), not a bare OSError outside `WinbackError`.
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise WinbackDataError(f"cannot read {os.fspath(path)}: {getattr(e, 'strerror', None) or e}") from e
     try:
         return native.from_json(text)
     except WinbackError as e:

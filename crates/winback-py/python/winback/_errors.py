@@ -14,6 +14,11 @@ class WinbackParamError(WinbackError, ValueError):
     """An invalid parameter value (a usage error)."""
 
 
+class WinbackTypeError(WinbackParamError, TypeError):
+    """An argument of the wrong kind (a number where a table or a path is expected):
+    also a `TypeError`, as Python's own would be."""
+
+
 class NotFittedError(WinbackError, ValueError, AttributeError):
     """The model is used before `fit` (same bases as scikit-learn's, and `WinbackError`)."""
 
