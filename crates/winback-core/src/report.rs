@@ -131,7 +131,15 @@ pub struct LoadReport {
     /// Rows read per file, when a dataset of several files was read (in read order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRows>,
+    /// The first and the last day of the lines used (YYYY-MM-DD): a placeholder date
+    /// (`0001-01-01`, `9999-12-31`) is a valid date and is used, so the span shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<(String, String)>,
 }
+
+/// A span of the data longer than this many years is flagged in the report: no
+/// purchase log runs this long, so the first or last date is likely a placeholder.
+pub const LONG_SPAN_YEARS: i64 = 50;
 
 impl LoadReport {
     /// The number of rows skipped for `reason` (for [`SkipReason::Return`]: flagged).
@@ -178,6 +186,15 @@ impl fmt::Display for LoadReport {
             self.customers,
             self.purchases
         )?;
+        if let Some((first, last)) = &self.dates {
+            writeln!(f, "  dates   {first} to {last}")?;
+            let year = |d: &str| d.get(..4).and_then(|y| y.parse::<i64>().ok());
+            if let (Some(a), Some(b)) = (year(first), year(last)) {
+                if b - a > LONG_SPAN_YEARS {
+                    writeln!(f, "  check:  the dates span {} years: a placeholder date (such as 0001-01-01 or 9999-12-31) is read as a real purchase; fix it or filter it out", b - a)?;
+                }
+            }
+        }
         for (r, n) in &self.skipped {
             writeln!(f, "  skipped {n:>10}  {r}")?;
         }

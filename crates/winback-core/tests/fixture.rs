@@ -491,6 +491,25 @@ fn an_empty_file_says_it_is_empty() {
     }
 }
 
+/// The report names the span of the dates used, and flags a span no purchase log
+/// has (a placeholder date such as 0001-01-01 is a valid date, read as a purchase).
+#[test]
+fn the_report_shows_the_dates_and_flags_a_placeholder() {
+    let lines = |first: &'static str| {
+        [(first, 5.0), ("2024-01-05", 20.0), ("2024-03-01", 7.5)]
+            .into_iter()
+            .map(|(d, a)| winback_core::Line { customer: "a", day: parse_iso_date(d).unwrap(), amount: a, ..Default::default() })
+            .collect::<Vec<_>>()
+    };
+    let (_, r) = History::from_lines(lines("2023-12-30"), false, &LoadOptions::default()).unwrap();
+    assert_eq!(r.dates, Some(("2023-12-30".to_string(), "2024-03-01".to_string())));
+    assert!(r.to_string().contains("  dates   2023-12-30 to 2024-03-01\n"), "{r}");
+    assert!(!r.to_string().contains("check:"), "{r}");
+    let (_, r) = History::from_lines(lines("0001-01-01"), false, &LoadOptions::default()).unwrap();
+    assert_eq!(r.dates, Some(("0001-01-01".to_string(), "2024-03-01".to_string())));
+    assert!(r.to_string().contains("check:  the dates span 2023 years: a placeholder date"), "{r}");
+}
+
 /// Lines identical in every mapped column are kept by default (two products of
 /// the same price and quantity on one order look so when the product column is
 /// not mapped) and counted; `drop_duplicates` skips them, and strict mode then

@@ -330,3 +330,16 @@ def test_wrong_arguments_and_missing_files_are_winback_errors(tmp_path):
     bad.write_bytes(b"{\xe9}")
     with pytest.raises(winback.WinbackDataError, match="cannot read"):
         winback.WinbackModel.load(bad)
+
+
+def test_a_placeholder_date_is_flagged():
+    # Found in a review: a line dated 0001-01-01 is a valid date, read as a purchase,
+    # and every tenure and gap of its customer is off by two thousand years.
+    df = small()
+    df.loc[0, "date"] = "0001-01-01"
+    with pytest.warns(winback.WinbackDataWarning, match=r"dates span 0001-01-01 to 2024-03-01: a placeholder date"):
+        h = winback.read_history(df)
+    assert json.loads(h.report_json)["dates"] == ["0001-01-01", "2024-03-01"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert json.loads(winback.read_history(small()).report_json)["dates"] == ["2024-01-02", "2024-03-01"]

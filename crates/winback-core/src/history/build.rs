@@ -557,6 +557,8 @@ impl HistoryBuilder {
         zero_only.sort_unstable();
         self.report.zero_amount_only = zero_only;
         self.report.customers = history.num_customers() as u64;
+        let (first, last) = history.day_range();
+        self.report.dates = Some((format_day(first), format_day(last)));
         self.report.purchases = history.ev_is_purchase.iter().filter(|&&p| p).count() as u64;
         history.source = self.source;
         Ok((history, self.report))

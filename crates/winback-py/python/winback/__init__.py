@@ -192,6 +192,10 @@ def _as_stream(data: Any, columns: Optional[Sequence[str]] = None) -> Any:
     raise WinbackTypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas) or a path, got {type(data).__name__}")
 
 
+# As the CLI's load report (winback_core::report::LONG_SPAN_YEARS): no purchase log runs this long.
+_LONG_SPAN_YEARS = 50
+
+
 def _warn_report(report: dict) -> None:
     skipped = report.get("skipped", [])
     if skipped:
@@ -199,6 +203,13 @@ def _warn_report(report: dict) -> None:
         reasons = ", ".join(f"{c} {r}" for r, c in skipped)
         warnings.warn(
             WinbackDataWarning(f"{report['source']}: {n} of {report['rows_read']} rows skipped ({reasons}); see load_report_"),
+            stacklevel=_stacklevel(),
+        )
+    dates = report.get("dates")
+    if dates and int(dates[1][:4]) - int(dates[0][:4]) > _LONG_SPAN_YEARS:
+        warnings.warn(
+            WinbackDataWarning(f"{report['source']}: the dates span {dates[0]} to {dates[1]}: a placeholder date (such as "
+                               "0001-01-01 or 9999-12-31) is read as a real purchase; fix it or filter it out"),
             stacklevel=_stacklevel(),
         )
 
