@@ -343,7 +343,7 @@ struct PlanCmd {
     at: Standing,
     #[command(flatten)]
     plan: PlanOpts,
-    /// Contact list file (CSV, or Parquet by extension); `-` for stdout.
+    /// Contact list file: CSV, gzip-compressed CSV (`.gz`) or Parquet (`.parquet`) by extension; `-` for stdout (CSV).
     #[arg(short, long)]
     output: Option<String>,
 }

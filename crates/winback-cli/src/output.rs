@@ -3,10 +3,48 @@
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
-use arrow_schema::DataType;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
 
 use crate::Failure;
+
+/// The table as Parquet stores it, typed as the Python package returns it and as
+/// warehouses and Spark join on it: counts, group ids and ranks as `int64` (Spark
+/// has no unsigned types), and customer ids as `int64` when every id is written as
+/// a plain integer (`17850`, not `007` or `+5`: those stay text, as in Python).
+fn parquet_types(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        let signed: Option<ArrayRef> = match c.data_type() {
+            DataType::UInt64 => {
+                let u = c.as_primitive::<UInt64Type>();
+                let fits = u.iter().all(|v| v.is_none_or(|v| i64::try_from(v).is_ok()));
+                fits.then(|| Arc::new(u.iter().map(|v| v.and_then(|v| i64::try_from(v).ok())).collect::<Int64Array>()) as ArrayRef)
+            }
+            DataType::Utf8 if f.name() == "customer_id" => {
+                let t = c.as_string::<i32>();
+                let plain = |s: &str| s.parse::<i64>().ok().filter(|v| v.to_string() == s);
+                let all = t.null_count() == 0 && t.iter().all(|s| s.and_then(plain).is_some());
+                all.then(|| Arc::new(t.iter().map(|s| s.and_then(plain)).collect::<Int64Array>()) as ArrayRef)
+            }
+            _ => None,
+        };
+        match signed {
+            Some(a) => {
+                fields.push(Field::new(f.name(), DataType::Int64, f.is_nullable()));
+                columns.push(a);
+            }
+            None => {
+                fields.push(f.as_ref().clone());
+                columns.push(Arc::clone(c));
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
 
 /// One cell as CSV text (the facade's tables hold text, counts and numbers).
 fn cell(a: &dyn Array, r: usize) -> String {
@@ -112,6 +150,7 @@ fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure
     // `.gz` gzip-compressed CSV, anything else CSV (`x.pq` and `x.csv.gz` were plain CSV).
     let lower = target.to_ascii_lowercase();
     if lower.ends_with(".parquet") || lower.ends_with(".pq") {
+        let batch = &parquet_types(batch).map_err(|e| fail(e.to_string()))?;
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| fail(e.to_string()))?;
         w.write(batch).map_err(|e| fail(e.to_string()))?;

@@ -72,6 +72,30 @@ fn features_writes_csv_and_parquet() {
     let pq = tmp("features.parquet");
     winback().arg("features").args(retail()).args(["-o", pq.to_str().unwrap()]).assert().success();
     assert!(std::fs::read(&pq).unwrap().starts_with(b"PAR1"));
+    // Typed as Python returns them: integer ids as int64 (the sample's ids are plain
+    // integers), counts and groups as int64, never unsigned (Spark has no unsigned types).
+    let schema = |p: &std::path::Path| {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap()).unwrap().schema().clone()
+    };
+    let f = schema(&pq);
+    assert_eq!(f.field_with_name("customer_id").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    assert_eq!(f.field_with_name("recency_days").unwrap().data_type(), &arrow_schema::DataType::Float64);
+    let m = model("m-types.json");
+    let (sc, contacts) = (tmp("scores.parquet"), tmp("contacts.parquet"));
+    winback().arg("score").args(["--model", m.to_str().unwrap()]).args(retail()).args(["-o", sc.to_str().unwrap()]).assert().success();
+    winback().arg("plan").args(["--model", m.to_str().unwrap()]).args(retail()).args(["-o", contacts.to_str().unwrap(), "--control-share", "0.2"]).assert().success();
+    let s = schema(&sc);
+    assert_eq!(s.field_with_name("customer_id").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    assert_eq!(s.field_with_name("group").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    let c = schema(&contacts);
+    assert_eq!(c.field_with_name("rank").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    assert_eq!(c.field_with_name("group").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    // Ids that are not plain integers stay text: "007" would lose its zeros.
+    let padded = tmp("padded.csv");
+    std::fs::write(&padded, "customer_id,date,amount\n007,2024-01-05,20\n12,2024-02-01,7.5\n").unwrap();
+    let out = tmp("padded.parquet");
+    winback().args(["features", "--transactions", padded.to_str().unwrap(), "--at", "2024-06-01", "--all", "-o", out.to_str().unwrap()]).assert().success();
+    assert_eq!(schema(&out).field_with_name("customer_id").unwrap().data_type(), &arrow_schema::DataType::Utf8);
 }
 
 #[test]
