@@ -487,7 +487,7 @@ struct ReportCmd {
 
 #[derive(Args, Debug)]
 struct DemoCmd {
-    /// The datasets folder (default: the repository's `datasets/`).
+    /// The datasets folder (default: `./datasets`, else the repository the program was built in).
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -1246,8 +1246,29 @@ fn cmd_report(c: &ReportCmd, cli: &Cli) -> Res<()> {
     Ok(())
 }
 
+/// The bundled samples for `winback demo`: `./datasets` (run from the repository),
+/// then the repository the binary was built in (`target/release/winback` two levels
+/// down; then the source path, for a binary moved elsewhere on the build machine).
+/// A binary installed elsewhere says where it looked.
+fn demo_data_dir() -> Res<PathBuf> {
+    let file = "online_retail_invoices.csv.gz";
+    let mut candidates = vec![PathBuf::from("datasets")];
+    if let Some(repo) = std::env::current_exe().ok().and_then(|e| e.parent()?.parent()?.parent().map(Path::to_path_buf)) {
+        candidates.push(repo.join("datasets"));
+    }
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets"));
+    if let Some(dir) = candidates.iter().find(|d| d.join(file).is_file()) {
+        return Ok(dir.clone());
+    }
+    let looked = candidates.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    Err(usage(format!("the bundled samples ({file}) are not in {looked}: pass --data-dir with the repository's datasets/ folder")))
+}
+
 fn cmd_demo(c: &DemoCmd, cli: &Cli) -> Res<()> {
-    let dir = c.data_dir.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets"));
+    let dir = match &c.data_dir {
+        Some(d) => d.clone(),
+        None => demo_data_dir()?,
+    };
     let input = Input {
         transactions: Some(dir.join("online_retail_invoices.csv.gz")),
         customer_col: "customer_id".into(),

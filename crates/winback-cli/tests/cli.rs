@@ -316,6 +316,10 @@ fn backtest_table_and_json() {
 #[test]
 fn demo_runs_on_the_bundled_data() {
     winback().args(["demo", "--quiet"]).assert().success().stdout(predicate::str::contains("lapse threshold 110 days")).stdout(predicate::str::contains("stop:"));
+    // From the repository, the samples are ./datasets (the report names them so); from
+    // elsewhere, the repository the binary was built in.
+    winback().current_dir(root()).arg("demo").assert().success().stderr(predicate::str::starts_with("datasets/online_retail_invoices.csv.gz: 25900 rows read"));
+    winback().current_dir(std::env::temp_dir()).args(["demo", "--quiet"]).assert().success().stdout(predicate::str::contains("lapse threshold 110 days"));
 }
 
 #[test]

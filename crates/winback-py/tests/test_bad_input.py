@@ -343,3 +343,17 @@ def test_a_placeholder_date_is_flagged():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert json.loads(winback.read_history(small()).report_json)["dates"] == ["2024-01-02", "2024-03-01"]
+
+
+def test_reading_keywords_on_a_read_history_are_refused_not_ignored():
+    # Found in a review: features(history, datetime_col="zzz") ignored the keyword.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = winback.read_history(small())
+        with pytest.raises(winback.WinbackParamError, match=r"features\(\): \['datetime_col'\] apply when reading"):
+            winback.features(h, at="2024-04-01", datetime_col="zzz")
+        with pytest.raises(winback.WinbackParamError, match=r"lapse_threshold\(\): \['strict'\] apply when reading"):
+            winback.lapse_threshold(h, at="2024-04-01", strict=True)
+        # n_threads is about the call, not the reading: allowed.
+        assert len(winback.features(h, at="2024-04-01", lapse_days=30, n_threads=1)) == 4
+    assert isinstance(winback.__version__, str) and winback.__version__[0].isdigit()

@@ -192,6 +192,13 @@ def _as_stream(data: Any, columns: Optional[Sequence[str]] = None) -> Any:
     raise WinbackTypeError(f"expected a table with __arrow_c_stream__ (pyarrow, polars, pandas) or a path, got {type(data).__name__}")
 
 
+try:
+    from importlib.metadata import version as _version
+
+    __version__ = _version("winback")
+except Exception:  # noqa: BLE001 - not installed as a distribution (a source checkout)
+    __version__ = "0.1.0"
+
 # As the CLI's load report (winback_core::report::LONG_SPAN_YEARS): no purchase log runs this long.
 _LONG_SPAN_YEARS = 50
 
@@ -205,6 +212,11 @@ def _warn_report(report: dict) -> None:
             WinbackDataWarning(f"{report['source']}: {n} of {report['rows_read']} rows skipped ({reasons}); see load_report_"),
             stacklevel=_stacklevel(),
         )
+    _warn_dates(report)
+
+
+def _warn_dates(report: dict) -> None:
+    """A `WinbackDataWarning` when the report's dates span more than no purchase log runs."""
     dates = report.get("dates")
     if dates and int(dates[1][:4]) - int(dates[0][:4]) > _LONG_SPAN_YEARS:
         warnings.warn(
@@ -324,13 +336,20 @@ def read_history(
 _READ_KEYS = tuple(inspect.signature(read_history).parameters)[1:]
 
 
-def _read_options(func: Any, columns: dict) -> dict:
+def _read_options(func: Any, columns: dict, data: Any = None) -> dict:
     """The keywords `func` passes on to ``read_history``, or a WinbackParamError naming
-    `func` and every keyword it takes (its own and ``read_history``'s)."""
+    `func` and every keyword it takes (its own and ``read_history``'s). With a
+    `History` as the data, keywords about reading it (all but ``n_threads``) are
+    refused: the history is read already, and they would be silently ignored."""
     unknown = sorted(set(columns) - set(_READ_KEYS))
     if unknown:
         own = [k for k, p in inspect.signature(func).parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD][1:]
         raise WinbackParamError(f"{func.__name__}(): unknown keyword(s) {unknown}; known: {own + list(_READ_KEYS)}")
+    if isinstance(data, _winback.History):
+        late = sorted(set(columns) - {"n_threads"})
+        if late:
+            raise WinbackParamError(f"{func.__name__}(): {late} apply when reading, and this history is read already: "
+                                    "give them to read_history, or pass the table or path instead")
     return columns
 
 
@@ -448,7 +467,7 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
         ``cutoff`` (`at`, ``YYYY-MM-DD``), ``threshold_days``, ``gaps`` (count, mean, quantiles, histogram),
         ``customers_with_history``, ``lapsed``.
     """
-    opts = _read_options(lapse_threshold, columns)
+    opts = _read_options(lapse_threshold, columns, data)
     h = read_history(data, **opts)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
@@ -470,7 +489,7 @@ def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
     dict or None
         ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
     """
-    opts = _read_options(bgnbd, columns)
+    opts = _read_options(bgnbd, columns, data)
     h = read_history(data, **opts)
     p = _winback.bgnbd(h, _iso(at), threads=_threads(opts.get("n_threads")))
     return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
@@ -494,7 +513,7 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     table
         ``customer_id`` (in the type it came in) and one column per feature.
     """
-    opts = _read_options(features, columns)
+    opts = _read_options(features, columns, data)
     h = read_history(data, **opts)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)

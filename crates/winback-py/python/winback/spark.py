@@ -39,7 +39,7 @@ from typing import Any, Iterator, Optional, Tuple
 
 import pyarrow as pa
 
-from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _output, _plan_params, _stacklevel, _winback
+from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _output, _plan_params, _stacklevel, _warn_dates, _winback
 from ._errors import WinbackDataError, WinbackDataWarning, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
@@ -177,12 +177,18 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
         for reason, n in rep.get("skipped", []):
             report["skipped"][reason] = report["skipped"].get(reason, 0) + n
         report["zero_amount_only"] += rep.get("zero_amount_only", [])
+        if rep.get("dates"):
+            # ISO dates compare as text: the span is the earliest first and the latest last.
+            first, last = rep["dates"]
+            old = report.get("dates")
+            report["dates"] = [min(first, old[0]), max(last, old[1])] if old else [first, last]
     report["skipped"] = [[r, n] for r, n in _in_reason_order(report["skipped"])]  # as one machine's JSON gives them
     report["zero_amount_only"].sort()
     if report["skipped"]:
         n = sum(c for _, c in report["skipped"])
         reasons = ", ".join(f"{c} {r}" for r, c in report["skipped"])
         warnings.warn(WinbackDataWarning(f"spark: {n} of {report['rows_read']} rows skipped ({reasons})"), stacklevel=_stacklevel())
+    _warn_dates(report)
     return merged, report
 
 
