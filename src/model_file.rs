@@ -318,6 +318,10 @@ impl TryFrom<ModelFile> for WinbackModel {
         }
         // The sentences say the rules, as this build words them.
         segmentation.reword();
+        // The training rows are counted twice in the file: once per model, once per tree.
+        if f.training_rows != segmentation.rows {
+            return refuse("training_rows", format!("{} where segmentation.rows counts {} (the tree's rows are the training rows)", f.training_rows, segmentation.rows));
+        }
 
         if let Some(f) = f.training_sample.filter(|f| !(*f > 0.0 && *f < 1.0)) {
             return refuse("training_sample", format!("{f} is not a share in (0, 1)"));

@@ -105,6 +105,10 @@ fn each_kind_of_bad_field_is_named() {
         ("order model, unknown field", Box::new(|v| v["order_model"]["regression"]["extra"] = json!(1)), "unknown field `extra`"),
         ("fitted in year 30000", Box::new(|v| v["fitted_at"] = json!(10_000_000)), "field `fitted_at`"),
         ("no cutoffs", Box::new(|v| v["training_cutoffs"] = json!([])), "field `training_cutoffs`"),
+        // Found in a review: an edited row count was read without a word.
+        ("training rows edited", Box::new(|v| v["training_rows"] = json!(5)), "field `training_rows`: 5 where segmentation.rows counts"),
+        ("split out of the tree", Box::new(|v| v["segmentation"]["nodes"][0]["split"][0] = json!(999)), "field `segmentation.nodes[0].split`: feature 999, threshold"),
+        ("huge spend", Box::new(|v| v["segmentation"]["groups"][0]["mean_return_spend"] = json!(1e300)), "field `segmentation.groups[0].mean_return_spend`: 1e300 is not a representable amount"),
         // Facts stored for reading must say what the tree and the counts say.
         ("rule emptied", Box::new(|v| v["segmentation"]["groups"][0]["rule"] = json!([])), "field `segmentation.groups[0].rule`: differs from the tree's path"),
         ("share 1", Box::new(|v| v["segmentation"]["groups"][0]["share"] = json!(1.0)), "field `segmentation.groups[0].share`: 1 differs from size / rows"),

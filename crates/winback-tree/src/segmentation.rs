@@ -522,7 +522,11 @@ pub(crate) fn validate_tree(nodes: &[Node], k: usize, n_features: usize) -> std:
             (Some((f, t, l, r)), None) => {
                 // Children after their parent: the tree has no cycle, and routing ends.
                 if f >= n_features || !t.is_finite() || l <= i || r <= i || l >= nodes.len() || r >= nodes.len() || l == r {
-                    return Err(format!("nodes[{i}].split: {:?} is not a split of this tree", n.split));
+                    return Err(format!(
+                        "nodes[{i}].split: feature {f}, threshold {t}, children {l} and {r} is not a split of this tree \
+                         (it needs a feature below {n_features}, a finite threshold, and two distinct children after node {i} among the {} nodes)",
+                        nodes.len()
+                    ));
                 }
             }
             (Some(_), Some(_)) => return Err(format!("nodes[{i}]: both a split and a group")),
@@ -1088,7 +1092,7 @@ impl Segmentation {
             for (name, v) in [("mean_past_spend", g.mean_past_spend), ("mean_return_spend", g.mean_return_spend)] {
                 if let Some(v) = v {
                     if !v.is_finite() || v.abs() > 1e15 {
-                        return bad(format!("{}: {v} is not a representable amount", at(name)));
+                        return bad(format!("{}: {v:e} is not a representable amount", at(name)));
                     }
                 }
             }
@@ -1103,7 +1107,13 @@ impl Segmentation {
                 }
             }
             if g.order_score.is_some() != self.groups[0].order_score.is_some() {
-                return bad(format!("{}: present on some groups only (every group has one when the groups were ordered by it)", at("order_score")));
+                let has = |b: bool| if b { "has one" } else { "has none" };
+                return bad(format!(
+                    "{}: present on some groups only: this group {}, groups[0] {} (every group has one when the groups were ordered by it)",
+                    at("order_score"),
+                    has(g.order_score.is_some()),
+                    has(self.groups[0].order_score.is_some())
+                ));
             }
             if i > 0 && g.order_score > self.groups[i - 1].order_score {
                 return bad(format!("{}: {:?} is above the previous group's {:?} (groups are numbered by decreasing order score)", at("order_score"), g.order_score, self.groups[i - 1].order_score));
