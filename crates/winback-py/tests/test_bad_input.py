@@ -357,3 +357,18 @@ def test_reading_keywords_on_a_read_history_are_refused_not_ignored():
         # n_threads is about the call, not the reading: allowed.
         assert len(winback.features(h, at="2024-04-01", lapse_days=30, n_threads=1)) == 4
     assert isinstance(winback.__version__, str) and winback.__version__[0].isdigit()
+
+
+def test_strict_errors_on_a_frame_name_the_row_and_its_index():
+    # Found in a review: "<dataframe>, line 2" for iloc[1] whose index label was 200,
+    # and a NaN amount shown as (value "").
+    df = pd.DataFrame({"customer_id": [1, 2, 3], "date": ["2024-01-01", "2024-01-02", "bad"],
+                       "amount": [1.0, np.nan, 3.0]}, index=[100, 200, 300])
+    with pytest.raises(winback.WinbackDataError, match=re.escape("<dataframe>, row 2 (iloc[1], index 200), column `amount`: ")) as e:
+        winback.read_history(df, strict=True)
+    assert str(e.value).endswith("(value missing)")
+    with pytest.raises(winback.WinbackDataError, match=re.escape("row 2 (iloc[1], index 300), column `date`: unparseable date (value \"bad\")")):
+        winback.read_history(df.iloc[[0, 2]], strict=True)
+    twice = pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01"] * 2, "amount": [1.0, 1.0]})
+    with pytest.raises(winback.WinbackDataError, match=re.escape("<dataframe>, row 2 (iloc[1], index 1): exact duplicate of row 1")):
+        winback.read_history(twice, strict=True, drop_duplicates=True)

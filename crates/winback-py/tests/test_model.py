@@ -162,7 +162,7 @@ def test_error_classes_and_messages(retail_table):
         winback.lapse_threshold(retail_table, at=AT, datetime_col="when")
     with pytest.raises(winback.WinbackParamError, match="is not YYYY-MM-DD"):
         winback.lapse_threshold(retail_table, at="10/12/2011", **COLUMNS)
-    with pytest.raises(winback.WinbackDataError, match=r"line 2, column `customer_id`: missing customer id"):
+    with pytest.raises(winback.WinbackDataError, match=r"row 2, column `customer_id`: missing customer id"):
         import pyarrow as pa
 
         t = pa.table({"customer_id": ["a", None], "date": ["2024-01-01", "2024-01-02"], "amount": [1.0, 2.0]})

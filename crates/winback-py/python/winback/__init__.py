@@ -226,6 +226,27 @@ def _warn_dates(report: dict) -> None:
         )
 
 
+_read_native = _winback.read_history
+
+
+def _name_the_row(e: WinbackDataError, data: Any) -> None:
+    """A strict-mode error on a table says "row N" (1-based position) and, for pandas,
+    the row's ``iloc`` and index label, instead of the "line N" of a file; a null or
+    NaN value reads "missing" instead of an empty text."""
+    m = re.match(r"^(<[a-z]+>), line (\d+)(,|:)(.*)$", str(e), re.S)
+    if not m:
+        return
+    n = int(m.group(2))
+    where = f"row {n}"
+    index = getattr(data, "index", None)
+    if index is not None and hasattr(data, "iloc") and 0 < n <= len(index):
+        label = index[n - 1]
+        label = label.item() if hasattr(label, "item") else label  # 200, not np.int64(200)
+        where += f" (iloc[{n - 1}], index {label!r})"
+    rest = re.sub(r"duplicate of line (\d+)", r"duplicate of row \1", m.group(4)).replace('(value "")', "(value missing)")
+    e.args = (f"{m.group(1)}, {where}{m.group(3)}{rest}",)
+
+
 def read_history(
     data: Any,
     customer_id_col: str = "customer_id",
@@ -290,7 +311,8 @@ def read_history(
         if c is not None and not isinstance(c, str):
             raise WinbackParamError(f"column names are text, got {c!r} ({type(c).__name__})")
     stream = _as_stream(data, mapped)
-    h = _winback.read_history(
+    try:
+        h = _read_native(
         stream,
         customer_id_col,
         datetime_col,
@@ -311,7 +333,10 @@ def read_history(
         threads=_int("n_threads", n_threads, 1, _MAX_THREADS, optional=True),
         progress=_ProgressLine() if progress else None,
         progress_total=stream.num_rows if progress and isinstance(stream, pa.Table) else None,
-    )
+        )
+    except WinbackDataError as e:
+        _name_the_row(e, data)
+        raise
     _warn_report(json.loads(h.report_json))
     if h.attributes_report_json:
         a = json.loads(h.attributes_report_json)
