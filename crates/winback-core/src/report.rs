@@ -135,7 +135,23 @@ pub struct LoadReport {
     /// (`0001-01-01`, `9999-12-31`) is a valid date and is used, so the span shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dates: Option<(String, String)>,
+    /// Customer ids that are another customer's id with a decimal zero added
+    /// (`17850.0` beside `17850`: one customer written two ways, as a float column
+    /// exported as text does), at most [`FLOAT_TWINS_SHOWN`] of them (sorted); the
+    /// two stay two customers, as written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub float_twins: Vec<String>,
+    /// How many such ids there are in all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub float_twin_count: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// At most this many [`LoadReport::float_twins`] are listed.
+pub const FLOAT_TWINS_SHOWN: usize = 10;
 
 /// A span of the data longer than this many years is flagged in the report: no
 /// purchase log runs this long, so the first or last date is likely a placeholder.
@@ -197,6 +213,15 @@ impl fmt::Display for LoadReport {
         }
         for (r, n) in &self.skipped {
             writeln!(f, "  skipped {n:>10}  {r}")?;
+        }
+        if self.float_twin_count > 0 {
+            let more = if self.float_twin_count as usize > self.float_twins.len() { ", ..." } else { "" };
+            writeln!(
+                f,
+                "  check:  {} customer ids are another id with a decimal zero added ({}{more}): one customer written two ways? (counted as two)",
+                self.float_twin_count,
+                self.float_twins.join(", ")
+            )?;
         }
         if self.zero_amount_purchases > 0 {
             writeln!(f, "  kept    {:>10}  zero-amount lines, as purchases with no spend", self.zero_amount_purchases)?;

@@ -491,6 +491,23 @@ fn an_empty_file_says_it_is_empty() {
     }
 }
 
+/// An id that is another id with a decimal zero added ("17850.0" beside "17850",
+/// a float column exported as text) is flagged; the two stay two customers.
+#[test]
+fn ids_written_as_floats_beside_integers_are_flagged() {
+    let day = parse_iso_date("2024-01-05").unwrap();
+    let ids = ["17850", "17850.0", "12.00", "12", "7.5", "7", "x.0", "99.0"];
+    let lines: Vec<winback_core::Line> = ids.iter().map(|&c| winback_core::Line { customer: c, day, amount: 1.0, ..Default::default() }).collect();
+    let (h, r) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+    assert_eq!(h.num_customers(), 8);
+    // 7.5 is not 7 with a zero added; x.0 and 99.0 have no twin.
+    assert_eq!((r.float_twin_count, r.float_twins.clone()), (2, vec!["12.00".to_string(), "17850.0".to_string()]));
+    assert!(r.to_string().contains("check:  2 customer ids are another id with a decimal zero added (12.00, 17850.0): one customer written two ways?"), "{r}");
+    let (_, r) = History::from_lines(ids[..1].iter().map(|&c| winback_core::Line { customer: c, day, amount: 1.0, ..Default::default() }), false, &LoadOptions::default()).unwrap();
+    assert_eq!(r.float_twin_count, 0);
+    assert!(!r.to_string().contains("check:"));
+}
+
 /// The report names the span of the dates used, and flags a span no purchase log
 /// has (a placeholder date such as 0001-01-01 is a valid date, read as a purchase).
 #[test]

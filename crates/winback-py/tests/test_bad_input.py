@@ -372,3 +372,13 @@ def test_strict_errors_on_a_frame_name_the_row_and_its_index():
     twice = pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01"] * 2, "amount": [1.0, 1.0]})
     with pytest.raises(winback.WinbackDataError, match=re.escape("<dataframe>, row 2 (iloc[1], index 1): exact duplicate of row 1")):
         winback.read_history(twice, strict=True, drop_duplicates=True)
+
+
+def test_ids_written_as_floats_beside_integers_are_flagged(tmp_path):
+    # Found in a review: "17850.0" on some rows and "17850" on others (a float
+    # column exported as text) made two customers without a word.
+    f = tmp_path / "ids.csv"
+    f.write_text("customer_id,date,amount\n17850,2024-01-05,20\n17850.0,2024-02-01,7.5\n12,2024-01-07,3\n")
+    with pytest.warns(winback.WinbackDataWarning, match=r"1 customer ids are another id with a decimal zero added \(17850.0\)"):
+        h = winback.read_history(str(f))
+    assert h.num_customers() == 3 and json.loads(h.report_json)["float_twins"] == ["17850.0"]

@@ -559,6 +559,14 @@ impl HistoryBuilder {
         self.report.customers = history.num_customers() as u64;
         let (first, last) = history.day_range();
         self.report.dates = Some((format_day(first), format_day(last)));
+        // Ids such as "17850.0" beside "17850" (a float column exported as text).
+        let twins: Vec<&String> = history
+            .customer_ids()
+            .iter()
+            .filter(|id| id.split_once('.').is_some_and(|(whole, zeros)| !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') && history.customer_index(whole).is_some()))
+            .collect();
+        self.report.float_twin_count = twins.len() as u64;
+        self.report.float_twins = twins.into_iter().take(crate::report::FLOAT_TWINS_SHOWN).cloned().collect();
         self.report.purchases = history.ev_is_purchase.iter().filter(|&&p| p).count() as u64;
         history.source = self.source;
         Ok((history, self.report))

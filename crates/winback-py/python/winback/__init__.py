@@ -213,6 +213,12 @@ def _warn_report(report: dict) -> None:
             stacklevel=_stacklevel(),
         )
     _warn_dates(report)
+    if report.get("float_twin_count"):
+        warnings.warn(
+            WinbackDataWarning(f"{report['source']}: {report['float_twin_count']} customer ids are another id with a decimal "
+                               f"zero added ({', '.join(report['float_twins'])}): one customer written two ways? (counted as two)"),
+            stacklevel=_stacklevel(),
+        )
 
 
 def _warn_dates(report: dict) -> None:
