@@ -561,9 +561,22 @@ impl WinbackModel {
         }
         let n = customers.len().max(1) as f64;
         let group_shares: Vec<f64> = count.iter().map(|&c| c as f64 / n).collect();
+        let warnings = self.scoring_warnings(at, history.day_range().1, &count);
+        Ok(Scores { at, lapse, customers, features, group_shares, warnings })
+    }
+
+    /// What to check before using scores at `at`, in words (the `warnings` of
+    /// [`Scores`]): a date more than a horizon after `data_end` (the last day of the
+    /// data), a wave recorded per group at another date, a date before the model's
+    /// fitting date, and groups above the model's maximum share of the list, from
+    /// `group_counts` (customers scored per group, by group id − 1). A cluster's
+    /// scoring calls it on the driver with the counts of every shard.
+    pub fn scoring_warnings(&self, at: Day, data_end: Day, group_counts: &[usize]) -> Vec<String> {
+        let listed: usize = group_counts.iter().sum();
+        let n = listed.max(1) as f64;
+        let group_shares: Vec<f64> = group_counts.iter().map(|&c| c as f64 / n).collect();
         let max = self.segmentation.params.max_group_share();
         let mut warnings: Vec<String> = Vec::new();
-        let data_end = history.day_range().1;
         let past = i64::from(at) - i64::from(data_end) - 1;
         if past > self.config.horizon_days {
             warnings.push(format!(
@@ -591,16 +604,16 @@ impl WinbackModel {
         warnings.extend(group_shares
             .iter()
             .enumerate()
-            .filter(|(_, &s)| s > max && customers.len() >= 100)
+            .filter(|(_, &s)| s > max && listed >= 100)
             .map(|(g, &s)| {
-                let head = format!("group {} holds {:.1}% of the {} lapsed customers at {}, above the maximum share of {:.0}%", g + 1, s * 100.0, customers.len(), format_day(at), max * 100.0);
-                match self.segmentation.groups[g].scoring_share {
+                let head = format!("group {} holds {:.1}% of the {} lapsed customers at {}, above the maximum share of {:.0}%", g + 1, s * 100.0, listed, format_day(at), max * 100.0);
+                match self.segmentation.groups.get(g).and_then(|group| group.scoring_share) {
                     _ if at == self.fitted_at => format!("{head}: the training data could not support a finer split there (see the model's note)"),
                     Some(f) => format!("{head} (it held {:.1}% at {}): refit standing at this date", f * 100.0, format_day(self.fitted_at)),
                     None => format!("{head}: refit standing at this date"),
                 }
             }));
-        Ok(Scores { at, lapse, customers, features, group_shares, warnings })
+        warnings
     }
 
     /// The groups present in `scores` as plan candidates (size = customers scored).

@@ -517,6 +517,17 @@ impl Model {
         winback::scores_table(&self.inner, &s).map_err(err)?.to_pyarrow(py)
     }
 
+    /// The warnings of scores at `at` gathered from every shard: `data_end` is the
+    /// last day of the data, `group_counts` the customers scored per group (by id − 1).
+    fn scoring_warnings(&self, at: &str, data_end: &str, group_counts: Vec<usize>) -> PyResult<Vec<String>> {
+        let (at, data_end) = (day(at)?, day(data_end)?);
+        let k = self.inner.segmentation.groups.len();
+        if group_counts.len() != k {
+            return Err(WinbackParamError(format!("{} group counts for a model of {k} groups", group_counts.len())));
+        }
+        Ok(self.inner.scoring_warnings(at, data_end, &group_counts))
+    }
+
     /// The plan (JSON) and contact list of scored customers given as an Arrow
     /// stream (`customer_id, group, probability, probability_low, probability_high,
     /// priority`), as gathered from every shard.

@@ -252,3 +252,55 @@ def test_whole_float_ids_leave_as_integers_as_on_one_machine(spark):
         want = winback.features(df, "2024-03-01", all=True, **cols)
         got = wbs.features(spark.createDataFrame(df), "2024-03-01", all=True, partitions=2, **cols).toPandas()
     assert sorted(want["customer_id"]) == sorted(got["customer_id"]) == ["12346", "7.5"]
+
+
+def test_review_findings_on_spark(spark, retail):
+    # Found in a review, each compared with one machine.
+    sdf = shuffled(spark, retail)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ms = wbs.fit(winback.WinbackModel(**RETAIL_COLS), sdf, AT, partitions=4)
+        one = winback.WinbackModel(**RETAIL_COLS).fit(retail, AT)
+
+    # Scoring and planning warn as on one machine (a date before the fitting date, the
+    # group shares with what they were at the fitting date).
+    def said(call):
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            call()
+        return sorted(str(x.message) for x in w if issubclass(x.category, winback.WinbackDataWarning) and "rows skipped" not in str(x.message))
+
+    for name, on_spark, alone in [
+        ("score", lambda: wbs.score(ms, sdf, "2011-06-01", partitions=4), lambda: one.score(retail, at="2011-06-01")),
+        ("plan", lambda: wbs.plan(ms, sdf, "2011-06-01", partitions=4, target_winbacks=50),
+         lambda: one.plan(retail, at="2011-06-01", target_winbacks=50)),
+    ]:
+        want = said(alone)
+        assert any("before the model's fitting date" in x for x in want), want
+        assert said(on_spark) == want, name
+
+    # A winback error inside the tasks comes back as itself, not as Spark's exception.
+    for call in (lambda: wbs.score(ms, sdf, "2009-01-01", partitions=4), lambda: wbs.plan(ms, sdf, "2009-01-01", partitions=4)):
+        with pytest.raises(winback.WinbackDataError, match="^no purchase before the cutoff 2009-01-01"):
+            call()
+
+    # An empty DataFrame (no partition at all) is no usable rows, not a bad `partitions`.
+    empty = sdf.limit(0)
+    with pytest.raises(winback.WinbackDataError, match=r"no usable purchase rows \(0 rows read"):
+        wbs.features(empty, AT, **RETAIL_COLS)
+
+    # Two columns of one name (after a join): refused on the driver, by name.
+    joined = sdf.join(sdf.select("invoice_no", "amount"), "invoice_no")
+    with pytest.raises(winback.WinbackParamError, match=r"more than one column named \['amount'\]"):
+        wbs.features(joined, AT, **RETAIL_COLS)
+
+    # -0.0 and 0.0 are one id to the loader, so one partition too.
+    cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")
+    t = pa.table({"customer_id": [0.0, -0.0] * 4 + [1.0] * 4,
+                  "date": ["2011-01-01", "2011-03-01", "2011-05-01", "2011-06-01"] * 2 + ["2011-01-02", "2011-01-03", "2011-01-04", "2011-01-05"],
+                  "amount": [10.0] * 12})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = winback.features(t, "2011-12-10", all=True, **cols)[["customer_id", "purchases"]]
+        got = wbs.features(spark.createDataFrame(t).repartition(4), "2011-12-10", all=True, partitions=4, **cols).toPandas()
+    assert by_id(got[["customer_id", "purchases"]]).to_dict("list") == by_id(want).to_dict("list")

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Optional, Tuple
 import pyarrow as pa
 
 from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _output, _plan_params, _stacklevel, _warn_dates, _winback
-from ._errors import WinbackDataError, WinbackDataWarning, WinbackParamError
+from ._errors import WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError
 
 __all__ = ["features", "fit", "score", "plan"]
 
@@ -80,24 +80,58 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     missing = [c for c in names if c not in sdf.columns]
     if missing:
         raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
+    # After a join, two columns can share a name: Spark would fail deep in the job.
+    twice = sorted({c for c in names if sdf.columns.count(c) > 1})
+    if twice:
+        raise WinbackParamError(f"the DataFrame has more than one column named {twice} (after a join?): select or rename one")
     if partitions is None:
         try:
             partitions = sdf.rdd.getNumPartitions()
         except Exception:  # Spark Connect has no RDDs
             partitions = int(sdf.sparkSession.conf.get("spark.sql.shuffle.partitions", "200"))
+        # An empty DataFrame can have no partition at all: one, so that the load
+        # reports "no usable purchase rows" rather than a bad `partitions`.
+        partitions = max(partitions, 1)
     n = _int("partitions", partitions, 1)
     # (?U): \s is Unicode White_Space, as Rust's trim() (no-break and ideographic spaces too).
     # Each mapped column once, renamed to a plain internal name: one column may serve two
     # roles, and names with dots or backticks (legal in Spark) break mapInArrow.
     alias = {c: f"_wb{i}" for i, c in enumerate(names)}
     renamed = {k: (alias[v] if v else v) for k, v in cols.items()}
-    key = F.regexp_replace(F.col(alias[cols["customer_id_col"]]).cast("string"), r"(?U)^\s+|\s+$", "")
+    id_col = F.col(alias[cols["customer_id_col"]])
+    if dict(sdf.dtypes).get(cols["customer_id_col"]) in ("double", "float"):
+        # -0.0 + 0.0 is 0.0: the two zeros are one id to the loader, so one partition.
+        id_col = id_col + F.lit(0.0)
+    key = F.regexp_replace(id_col.cast("string"), r"(?U)^\s+|\s+$", "")
     return sdf.select(*[F.col(_quote(c)).alias(alias[c]) for c in names]).repartition(n, key), renamed
 
 
 #: The load report's skip reasons in the loader's order (winback_core::SkipReason::ALL).
 _SKIP_ORDER = ("missing_id", "bad_date", "bad_amount", "zero_amount", "return", "duplicate", "after_end", "bad_quantity",
                "bad_flag", "malformed")
+
+
+class _WorkerErrors:
+    """Around a Spark action: a winback error raised on an executor comes back wrapped
+    in Spark's own exception (a Python worker trace inside a Java one); raised again
+    as the winback error it was, with its message."""
+
+    _PATTERN = r"winback\._errors\.(WinbackDataError|WinbackParamError|WinbackError): (.*?)(?:\n|$)"
+
+    def __enter__(self) -> "_WorkerErrors":
+        return self
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> bool:
+        if error is None or isinstance(error, WinbackError):
+            return False
+        import re
+
+        found = re.findall(self._PATTERN, str(error))
+        if not found:
+            return False
+        name, message = found[-1]
+        cls = {"WinbackDataError": WinbackDataError, "WinbackParamError": WinbackParamError}.get(name, WinbackError)
+        raise cls(message.strip()) from None
 
 
 def _in_reason_order(counts: dict) -> list:
@@ -155,7 +189,8 @@ def _census(part, cols: dict, cutoffs: list, load: dict) -> Tuple[str, dict]:
         elif skipped_only is not None:
             yield pa.RecordBatch.from_pydict({"census": [None], "report": [json.dumps(skipped_only)]}, schema=pa.schema([("census", pa.string()), ("report", pa.string())]))
 
-    rows = part.mapInArrow(run, "census string, report string").collect()
+    with _WorkerErrors():
+        rows = part.mapInArrow(run, "census string, report string").collect()
     censuses = [r["census"] for r in rows if r["census"] is not None]
     if not censuses:
         report = {"rows_read": 0, "skipped": {}}
@@ -312,7 +347,8 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
             yield _winback.shard_rows(h, plan)
 
         rows = part.mapInArrow(run, _rows_schema(expected))
-        table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
+        with _WorkerErrors():
+            table = rows.toArrow() if hasattr(rows, "toArrow") else pa.Table.from_pandas(rows.toPandas(), preserve_index=False)
     finally:
         part.unpersist()
     table = table.cast(_rows_arrow_schema(expected))
@@ -343,7 +379,7 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
     load = _load_options(model)
     id_type = _id_type(sdf, cols["customer_id_col"])
     part, cols = _by_customer(sdf, cols, partitions)
-    merged, _ = _census(part, cols, [at], load)
+    merged, report = _census(part, cols, [at], load)
     schema = (f"customer_id {_id_ddl(id_type)}, `group` bigint, probability double, probability_low double, "
               "probability_high double, priority double, rule string")
     model_json = m.to_json()
@@ -355,7 +391,18 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
         mm = _winback.Model.from_json(model_json)
         yield _ids_back(mm.score_with(h, at, merged), id_type)
 
-    return part.mapInArrow(run, schema), id_type
+    return part.mapInArrow(run, schema), id_type, report
+
+
+def _warn_scoring(model: WinbackModel, at: str, report: dict, counts: dict) -> None:
+    """The warnings one machine's scoring gives (a date before the model's fitting
+    date, a group above the maximum share, ...), from every shard's group counts."""
+    m = model._check()
+    k = len(json.loads(m.groups_json()))
+    by_group = [int(counts.get(g, 0)) for g in range(1, k + 1)]
+    data_end = (report.get("dates") or [at, at])[1]
+    for w in m.scoring_warnings(at, data_end, by_group):
+        warnings.warn(WinbackDataWarning(w), stacklevel=_stacklevel())
 
 
 def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None):
@@ -363,17 +410,10 @@ def score(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = No
     (the columns of ``WinbackModel.score``). Group shares above the model's maximum
     warn (``WinbackDataWarning``), counted with a Spark aggregation."""
     at = _at(at)
-    df, _ = _score_df(model, sdf, at, partitions)
-    counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
-    total = sum(counts.values())
-    if total >= 100:
-        max_share = json.loads(model._check().config_json())["segmenter"].get("max_group_share")
-        if max_share:
-            for g, c in sorted(counts.items()):
-                if c / total > max_share:
-                    warnings.warn(WinbackDataWarning(
-                        f"group {g} holds {100 * c / total:.1f}% of the {total} lapsed customers at {at}, above the "
-                        f"maximum share of {100 * max_share:.0f}%: refit standing at this date"), stacklevel=_stacklevel())
+    df, _, report = _score_df(model, sdf, at, partitions)
+    with _WorkerErrors():
+        counts = {r["group"]: r["count"] for r in df.groupBy("group").count().collect()}
+    _warn_scoring(model, at, report, counts)
     return df
 
 
@@ -385,10 +425,13 @@ def plan(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = Non
     machine (the contact list is at most the lapsed list)."""
     at = _at(at)
     m = model._check()
-    df, id_type = _score_df(model, sdf, at, partitions)
+    df, id_type, report = _score_df(model, sdf, at, partitions)
     spark = df.sparkSession
     scores = df.select("customer_id", "group", "probability", "probability_low", "probability_high", "priority")
-    table = scores.toArrow() if hasattr(scores, "toArrow") else pa.Table.from_pandas(scores.toPandas(), preserve_index=False)
+    with _WorkerErrors():
+        table = scores.toArrow() if hasattr(scores, "toArrow") else pa.Table.from_pandas(scores.toPandas(), preserve_index=False)
+    counts = {row["values"]: row["counts"] for row in table.column("group").value_counts().to_pylist()}
+    _warn_scoring(model, at, report, counts)
     plan_json, contacts = m.plan_scores(table, _plan_params(params))
     contacts = pa.Table.from_batches([_ids_back(contacts, id_type)])
     try:
