@@ -233,11 +233,16 @@ fn fill(
             if times > 1 {
                 return Err(Error::AmbiguousColumn { file: source.to_string(), column: name.to_string(), times });
             }
-            schema.index_of(name).map_err(|_| Error::MissingColumn {
+            let i = schema.index_of(name).map_err(|_| Error::MissingColumn {
                 file: source.to_string(),
                 column: name.to_string(),
                 available: schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
-            })
+            })?;
+            let dt = schema.field(i).data_type();
+            if dt.is_nested() {
+                return Err(Error::NestedColumn { file: source.to_string(), column: name.to_string(), data_type: dt.to_string() });
+            }
+            Ok(i)
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
         let id_raw = batch.column(find(&map.customer)?);

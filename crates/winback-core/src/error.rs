@@ -39,6 +39,17 @@ pub enum Error {
         /// The columns that are there, comma separated.
         available: String,
     },
+    /// A mapped column of lists, structs or maps: its values are not one id, date,
+    /// amount or name each (as text they would read `[12346]`, one customer per list).
+    #[error("{file}: column `{column}` holds {data_type} values: a mapped column needs one value per row (text, a number or a date)")]
+    NestedColumn {
+        /// The source.
+        file: String,
+        /// The column.
+        column: String,
+        /// Its Arrow type.
+        data_type: String,
+    },
     /// A mapped column's name appears more than once in the header.
     #[error("{file}: column `{column}` appears {times} times in the header: which one is meant is ambiguous (rename the copies)")]
     AmbiguousColumn {

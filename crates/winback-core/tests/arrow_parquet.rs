@@ -551,3 +551,30 @@ fn attribute_batches_with_other_columns_are_refused() {
     let col = &a.columns()[0];
     assert!(matches!(&col.values, winback_core::attributes::AttrValues::Date(v) if v == &vec![None, Some(19_000)]), "{:?}", col.values);
 }
+
+/// A mapped column of lists (or structs, maps) is refused by name: as text its
+/// values read `[12346]`, and every null id became one customer `[]` (found in a review).
+#[test]
+fn a_column_of_lists_is_refused_by_name() {
+    use arrow_array::builder::{Int64Builder, ListBuilder};
+    let mut ids = ListBuilder::new(Int64Builder::new());
+    for v in [Some(1), Some(2), None] {
+        match v {
+            Some(v) => {
+                ids.values().append_value(v);
+                ids.append(true);
+            }
+            None => ids.append(false),
+        }
+    }
+    let b = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(ids.finish()) as ArrayRef),
+        ("date", Arc::new(Date32Array::from(vec![19000, 19001, 19002])) as ArrayRef),
+        ("amount", Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])) as ArrayRef),
+    ])
+    .unwrap();
+    let m = ColumnMap::new("customer_id", "date", "amount");
+    let e = read_record_batches([Ok(b)], "<table>", &m, &LoadOptions::default()).unwrap_err().to_string();
+    assert!(e.starts_with("<table>: column `customer_id` holds List("), "{e}");
+    assert!(e.ends_with("values: a mapped column needs one value per row (text, a number or a date)"), "{e}");
+}
