@@ -59,7 +59,7 @@ struct Cli {
     /// Print a machine-readable JSON summary on stdout.
     #[arg(long, global = true)]
     json: bool,
-    /// Quiet: no progress display and no load report on stderr (warnings and errors still print).
+    /// Quiet: no progress display and no load report on stderr (warnings, the report's data checks and errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -674,7 +674,13 @@ impl Input {
         };
         if !quiet {
             eprint!("{report}");
+        } else {
+            // What looks wrong in the data is said even when the report is not.
+            for check in report.checks() {
+                eprintln!("{}: check: {check}", report.source);
+            }
         }
+        output::ids_are_integers(h.ids_are_integers());
         Ok((h, report))
     }
 }

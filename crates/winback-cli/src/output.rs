@@ -10,11 +10,23 @@ use arrow_schema::{DataType, Field, Schema};
 
 use crate::Failure;
 
+/// Whether the history the program read has only plain-integer ids
+/// ([`winback::core::History::ids_are_integers`]), set once it is read: every table
+/// of one run then has the same id type, whichever customers it lists.
+static INT_IDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records whether the history's ids are all plain integers (see [`INT_IDS`]).
+pub fn ids_are_integers(yes: bool) {
+    INT_IDS.store(yes, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The table as Parquet stores it, typed as the Python package returns it and as
 /// warehouses and Spark join on it: counts, group ids and ranks as `int64` (Spark
-/// has no unsigned types), and customer ids as `int64` when every id is written as
-/// a plain integer (`17850`, not `007` or `+5`: those stay text, as in Python).
+/// has no unsigned types), and customer ids as `int64` when every id of the
+/// history read is written as a plain integer (`17850`, not `007` or `+5`: a
+/// history with one such id keeps every table's ids as text, as Python does).
 fn parquet_types(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let int_ids = INT_IDS.load(std::sync::atomic::Ordering::Relaxed);
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -24,7 +36,7 @@ fn parquet_types(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::Arrow
                 let fits = u.iter().all(|v| v.is_none_or(|v| i64::try_from(v).is_ok()));
                 fits.then(|| Arc::new(u.iter().map(|v| v.and_then(|v| i64::try_from(v).ok())).collect::<Int64Array>()) as ArrayRef)
             }
-            DataType::Utf8 if f.name() == "customer_id" => {
+            DataType::Utf8 if f.name() == "customer_id" && int_ids => {
                 let t = c.as_string::<i32>();
                 let plain = |s: &str| s.parse::<i64>().ok().filter(|v| v.to_string() == s);
                 let all = t.null_count() == 0 && t.iter().all(|s| s.and_then(plain).is_some());

@@ -242,6 +242,13 @@ impl History {
     pub fn customer_ids(&self) -> &[String] {
         &self.customer_ids
     }
+    /// Whether every customer id is written as a plain integer (no plus sign, no
+    /// leading zero; `-5` is one): the ids of a file can then leave as integers, as
+    /// an integer column's would. Decided on the whole history, so every table
+    /// written from it has the same id type.
+    pub fn ids_are_integers(&self) -> bool {
+        self.customer_ids.iter().all(|id| id.parse::<i64>().is_ok_and(|v| v.to_string() == *id))
+    }
     /// The index of a customer id.
     pub fn customer_index(&self, id: &str) -> Option<usize> {
         self.customer_ids.binary_search_by(|c| c.as_str().cmp(id)).ok()

@@ -189,6 +189,32 @@ impl LoadReport {
     }
 }
 
+impl LoadReport {
+    /// What in the data looks wrong though it was read (the report's `check:` lines):
+    /// a span of dates no purchase log has, ids that are another id with a decimal
+    /// zero added. A front end says them even when it hides the rest of the report.
+    pub fn checks(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some((first, last)) = &self.dates {
+            let year = |d: &str| d.get(..4).and_then(|y| y.parse::<i64>().ok());
+            if let (Some(a), Some(b)) = (year(first), year(last)) {
+                if b - a > LONG_SPAN_YEARS {
+                    out.push(format!("the dates span {} years: a placeholder date (such as 0001-01-01 or 9999-12-31) is read as a real purchase; fix it or filter it out", b - a));
+                }
+            }
+        }
+        if self.float_twin_count > 0 {
+            let more = if self.float_twin_count as usize > self.float_twins.len() { ", ..." } else { "" };
+            out.push(format!(
+                "{} customer ids are another id with a decimal zero added ({}{more}): one customer written two ways? (counted as two)",
+                self.float_twin_count,
+                self.float_twins.join(", ")
+            ));
+        }
+        out
+    }
+}
+
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -204,24 +230,12 @@ impl fmt::Display for LoadReport {
         )?;
         if let Some((first, last)) = &self.dates {
             writeln!(f, "  dates   {first} to {last}")?;
-            let year = |d: &str| d.get(..4).and_then(|y| y.parse::<i64>().ok());
-            if let (Some(a), Some(b)) = (year(first), year(last)) {
-                if b - a > LONG_SPAN_YEARS {
-                    writeln!(f, "  check:  the dates span {} years: a placeholder date (such as 0001-01-01 or 9999-12-31) is read as a real purchase; fix it or filter it out", b - a)?;
-                }
-            }
         }
         for (r, n) in &self.skipped {
             writeln!(f, "  skipped {n:>10}  {r}")?;
         }
-        if self.float_twin_count > 0 {
-            let more = if self.float_twin_count as usize > self.float_twins.len() { ", ..." } else { "" };
-            writeln!(
-                f,
-                "  check:  {} customer ids are another id with a decimal zero added ({}{more}): one customer written two ways? (counted as two)",
-                self.float_twin_count,
-                self.float_twins.join(", ")
-            )?;
+        for check in self.checks() {
+            writeln!(f, "  check:  {check}")?;
         }
         if self.zero_amount_purchases > 0 {
             writeln!(f, "  kept    {:>10}  zero-amount lines, as purchases with no spend", self.zero_amount_purchases)?;

@@ -289,7 +289,7 @@ fn read_history(
     };
     // A file names no id type: ids written as plain integers (no plus sign, no
     // leading zero; "-5" is one) leave as int64, as a table's int64 column would.
-    let id_type = if id_type.is_empty() && h.customer_ids().iter().all(|id| id.parse::<i64>().is_ok_and(|v| v.to_string() == *id)) {
+    let id_type = if id_type.is_empty() && h.ids_are_integers() {
         "int64".to_string()
     } else {
         id_type

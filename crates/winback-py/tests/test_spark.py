@@ -293,6 +293,12 @@ def test_review_findings_on_spark(spark, retail):
     joined = sdf.join(sdf.select("invoice_no", "amount"), "invoice_no")
     with pytest.raises(winback.WinbackParamError, match=r"more than one column named \['amount'\]"):
         wbs.features(joined, AT, **RETAIL_COLS)
+    # ... also when the repeated column is a float id, which is typed before anything else.
+    ids = spark.createDataFrame(retail.select(["customer_id", "invoice_date", "amount"]).to_pandas())
+    assert dict(ids.dtypes)["customer_id"] == "double"
+    twice = ids.join(ids.select("customer_id"), "customer_id").crossJoin(ids.select("customer_id").limit(1))
+    with pytest.raises(winback.WinbackParamError, match=r"more than one column named \['customer_id'\]"):
+        wbs.features(twice, AT, customer_id_col="customer_id", datetime_col="invoice_date", monetary_value_col="amount")
 
     # -0.0 and 0.0 are one id to the loader, so one partition too.
     cols = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount")

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Optional, Tuple
 import pyarrow as pa
 
 from . import Plan, WinbackModel, _COLUMN_KEYS, _int, _iso, _output, _plan_params, _stacklevel, _warn_dates, _winback
-from ._errors import WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError
+from ._errors import NotFittedError, WinbackDataError, WinbackDataWarning, WinbackError, WinbackParamError, WinbackTypeError
 
 __all__ = ["features", "fit", "score", "plan"]
 
@@ -69,21 +69,28 @@ def _require_spark(sdf: Any) -> None:
                                 "(for pandas, polars or pyarrow tables use winback.WinbackModel and winback.features)")
 
 
+def _check_columns(sdf: Any, cols: dict) -> list:
+    """The mapped column names, each once, after checking that the DataFrame has each
+    exactly once (after a join two columns can share a name, and Spark would fail deep
+    in the job): checked before anything reads a column."""
+    _require_spark(sdf)
+    names = list(dict.fromkeys(v for v in cols.values() if v))
+    missing = [c for c in names if c not in sdf.columns]
+    if missing:
+        raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
+    twice = sorted({c for c in names if sdf.columns.count(c) > 1})
+    if twice:
+        raise WinbackParamError(f"the DataFrame has more than one column named {twice} (after a join?): select or rename one")
+    return names
+
+
 def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
     """The mapped columns only, hash-partitioned by customer. The key is the id as the
     Rust loader reads it (text, surrounding whitespace removed), so that " C1" and "C1"
     (one customer to winback) always land in the same partition."""
     from pyspark.sql import functions as F
 
-    _require_spark(sdf)
-    names = list(dict.fromkeys(v for v in cols.values() if v))
-    missing = [c for c in names if c not in sdf.columns]
-    if missing:
-        raise WinbackParamError(f"the DataFrame has no column(s) {missing} (columns: {sdf.columns})")
-    # After a join, two columns can share a name: Spark would fail deep in the job.
-    twice = sorted({c for c in names if sdf.columns.count(c) > 1})
-    if twice:
-        raise WinbackParamError(f"the DataFrame has more than one column named {twice} (after a join?): select or rename one")
+    names = _check_columns(sdf, cols)
     if partitions is None:
         try:
             partitions = sdf.rdd.getNumPartitions()
@@ -116,7 +123,7 @@ class _WorkerErrors:
     in Spark's own exception (a Python worker trace inside a Java one); raised again
     as the winback error it was, with its message."""
 
-    _PATTERN = r"winback\._errors\.(WinbackDataError|WinbackParamError|WinbackError): (.*?)(?:\n|$)"
+    _PATTERN = r"winback\._errors\.(WinbackDataError|WinbackParamError|WinbackTypeError|NotFittedError|WinbackError): (.*?)(?:\n|$)"
 
     def __enter__(self) -> "_WorkerErrors":
         return self
@@ -130,7 +137,8 @@ class _WorkerErrors:
         if not found:
             return False
         name, message = found[-1]
-        cls = {"WinbackDataError": WinbackDataError, "WinbackParamError": WinbackParamError}.get(name, WinbackError)
+        cls = {"WinbackDataError": WinbackDataError, "WinbackParamError": WinbackParamError,
+               "WinbackTypeError": WinbackTypeError, "NotFittedError": NotFittedError}.get(name, WinbackError)
         raise cls(message.strip()) from None
 
 
@@ -298,6 +306,7 @@ def features(sdf: Any, at: Any, lapse_days: Optional[int] = None, quantile: floa
     at = _at(at)
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     lapse_quantile = None if lapse_days else quantile
+    _check_columns(sdf, cols)
     id_type = _id_type(sdf, cols["customer_id_col"])
     part, cols = _by_customer(sdf, cols, partitions)
     load = {"skip_zero_amounts": bool(skip_zero_amounts), "drop_duplicates": bool(drop_duplicates)}
@@ -330,8 +339,9 @@ def fit(model: WinbackModel, sdf: Any, at: Any, partitions: Optional[int] = None
     cols = _columns(model)
     at = _at(at)
     load = _load_options(model)
-    # Two passes read the partitioned rows: shuffle them once.
+    _check_columns(sdf, cols)
     id_type = _id_type(sdf, cols["customer_id_col"])
+    # Two passes read the partitioned rows: shuffle them once.
     part, cols = _by_customer(sdf, cols, partitions)
     part = part.persist()
     try:
@@ -377,6 +387,7 @@ def _score_df(model: WinbackModel, sdf: Any, at: str, partitions: Optional[int])
     m = model._check()
     cols = _columns(model)
     load = _load_options(model)
+    _check_columns(sdf, cols)
     id_type = _id_type(sdf, cols["customer_id_col"])
     part, cols = _by_customer(sdf, cols, partitions)
     merged, report = _census(part, cols, [at], load)
