@@ -38,7 +38,7 @@ fn parquet_types(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::Arrow
             }
             DataType::Utf8 if f.name() == "customer_id" && int_ids => {
                 let t = c.as_string::<i32>();
-                let plain = |s: &str| s.parse::<i64>().ok().filter(|v| v.to_string() == s);
+                let plain = winback::core::history::plain_integer;
                 let all = t.null_count() == 0 && t.iter().all(|s| s.and_then(plain).is_some());
                 all.then(|| Arc::new(t.iter().map(|s| s.and_then(plain)).collect::<Int64Array>()) as ArrayRef)
             }

@@ -176,6 +176,12 @@ pub struct Event {
     pub is_purchase: bool,
 }
 
+/// An id written as a plain integer (no plus sign, no leading zero, no spaces;
+/// `-5` is one), as that integer: the one rule by which file ids leave as integers.
+pub fn plain_integer(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok().filter(|v| v.to_string() == id)
+}
+
 impl History {
     /// Builds a history from Rust values. Rows are validated exactly as a file's
     /// would be; the report's line numbers are 1-based positions in the iterator.
@@ -247,7 +253,7 @@ impl History {
     /// an integer column's would. Decided on the whole history, so every table
     /// written from it has the same id type.
     pub fn ids_are_integers(&self) -> bool {
-        self.customer_ids.iter().all(|id| id.parse::<i64>().is_ok_and(|v| v.to_string() == *id))
+        self.customer_ids.iter().all(|id| plain_integer(id).is_some())
     }
     /// The index of a customer id.
     pub fn customer_index(&self, id: &str) -> Option<usize> {

@@ -187,9 +187,7 @@ impl LoadReport {
             }
         }
     }
-}
 
-impl LoadReport {
     /// What in the data looks wrong though it was read (the report's `check:` lines):
     /// a span of dates no purchase log has, ids that are another id with a decimal
     /// zero added. A front end says them even when it hides the rest of the report.
