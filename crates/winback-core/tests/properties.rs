@@ -13,9 +13,12 @@ struct Row {
     day: i32,
     cents: i64,
     order: Option<u8>,
-    channel: usize,
-    category: usize,
-    region: usize,
+    /// Unknown quantity, channel, category or region on some lines (the loader
+    /// stores such a column only from its first known value on).
+    quantity: Option<u8>,
+    channel: Option<usize>,
+    category: Option<usize>,
+    region: Option<usize>,
     cancelled: bool,
 }
 
@@ -27,12 +30,17 @@ const CATEGORIES: [&str; 4] = ["x", "y", "z", "w"];
 const ORDERS: [&str; 8] = ["o0", "o1", "o2", "o3", "o4", "o5", "o6", "o7"];
 
 fn row(day_range: std::ops::Range<i32>) -> impl Strategy<Value = Row> {
-    (0..IDS.len(), day_range, -500i64..5_000, proptest::option::of(0u8..8), 0..3usize, 0..4usize, 0..3usize, proptest::bool::weighted(0.05))
-        .prop_map(|(customer, day, cents, order, channel, category, region, cancelled)| Row {
+    let some = |p| proptest::option::weighted(p, 0..3usize);
+    (
+        (0..IDS.len(), day_range, -500i64..5_000, proptest::option::of(0u8..8)),
+        (proptest::option::weighted(0.8, 1u8..4), some(0.8), proptest::option::weighted(0.8, 0..4usize), some(0.9), proptest::bool::weighted(0.05)),
+    )
+        .prop_map(|((customer, day, cents, order), (quantity, channel, category, region, cancelled))| Row {
             customer,
             day,
             cents,
             order,
+            quantity,
             channel,
             category,
             region,
@@ -45,12 +53,12 @@ fn to_line(r: &Row) -> Line<'static> {
         customer: IDS[r.customer],
         day: r.day,
         amount: r.cents as f64 / 100.0,
-        quantity: Some(1.0),
+        quantity: r.quantity.map(f64::from),
         // Order ids are per customer in real data; prefixing keeps them so.
         order: r.order.map(|o| ORDERS[usize::from(o)]),
-        channel: Some(CHANNELS[r.channel]),
-        category: Some(CATEGORIES[r.category]),
-        region: Some(["n", "s", "e"][r.region]),
+        channel: r.channel.map(|c| CHANNELS[c]),
+        category: r.category.map(|c| CATEGORIES[c]),
+        region: r.region.map(|c| ["n", "s", "e"][c]),
         cancelled: r.cancelled,
     }
 }

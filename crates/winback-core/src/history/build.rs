@@ -3,7 +3,10 @@
 //! Lines are validated as they arrive and stored in one of [`PARTS`] partitions
 //! chosen by a hash of the customer id (radix partitioning): a partition holds
 //! all lines of its customers, whatever the row order of the input, and is
-//! appended to sequentially. [`HistoryBuilder::finish`] then groups each
+//! appended to sequentially. Consecutive lines of one purchase (an order's
+//! lines, as logs write them) share one [`Run`] for what they have in common,
+//! and each line keeps only its own values, a column each, so a line costs 8–18
+//! bytes plus its share of a 32-byte run. [`HistoryBuilder::finish`] then groups each
 //! partition into purchases on its own, in parallel and within the cache —
 //! interning its customers, sorting each customer's lines, counting (or, with
 //! `drop_duplicates`, removing) identical lines, grouping lines into events and
@@ -169,13 +172,10 @@ impl Interner {
     }
 }
 
-/// One validated line in its customer's partition (48 bytes: memory during a
-/// load follows this times the lines).
+/// One line being grouped (32 bytes; its customer is known by where it is),
+/// put together from its [`Run`] and its own values in the partition's columns.
 #[derive(Clone, Copy)]
 struct PLine {
-    /// The customer id ([`inline_key`], or [`LONG_TAG`] and a place in the
-    /// arena) as two words, so the line needs 8-byte alignment only.
-    id: [u64; 2],
     /// The purchase key: a hash of (order id, day), or the day without an order id.
     key: u64,
     /// Value; returns are stored negative (-0.0 for a cancelled zero line).
@@ -188,19 +188,39 @@ struct PLine {
     region: u16,
 }
 
-const _: () = assert!(std::mem::size_of::<PLine>() == 48);
+const _: () = assert!(std::mem::size_of::<PLine>() == 32);
 
-impl PLine {
-    #[inline]
-    fn id(&self) -> u128 {
-        u128::from(self.id[0]) | (u128::from(self.id[1]) << 64)
-    }
+/// Consecutive lines of one partition with the same customer, purchase key and
+/// day (the lines of one order, as logs write them): what they share is stored
+/// once. 32 bytes.
+#[derive(Clone, Copy)]
+struct Run {
+    /// The customer id ([`inline_key`], or [`LONG_TAG`] and a place in the
+    /// arena) as two words, so a run needs 8-byte alignment only.
+    id: [u64; 2],
+    key: u64,
+    day: Day,
+    /// Lines in the run (a run is split before it would overflow).
+    lines: u32,
 }
 
-/// The lines of one partition, from one reader (or chunk).
+const _: () = assert!(std::mem::size_of::<Run>() == 32);
+
+/// The lines of one partition, from one reader (or chunk): runs, and each
+/// line's own values by column. Memory during a load follows these: 32 bytes a
+/// run, then 8 bytes a line for the amount, 4 for a quantity and 2 for each
+/// channel, category and region — a column is only stored from its first known
+/// value on (before that, and when it never has one, it stays empty).
 #[derive(Default)]
 struct Part {
-    lines: Vec<PLine>,
+    runs: Vec<Run>,
+    amount: Vec<f64>,
+    /// Empty, or one per line (NaN = unknown).
+    qty: Vec<f32>,
+    /// Each empty, or one code per line ([`NONE_CODE`] = none).
+    channel: Vec<u16>,
+    category: Vec<u16>,
+    region: Vec<u16>,
     /// Bytes of the ids longer than 15 bytes (one copy per run of lines of a customer).
     arena: Vec<u8>,
     /// The last long id stored: (offset, length).
@@ -210,7 +230,59 @@ struct Part {
     line_no: Vec<u64>,
 }
 
+/// Appends `x` to an optional column of `len` values so far: an empty column
+/// stays empty while every value is `none`, and is filled with `none` up to
+/// `len` on its first other value.
+#[inline]
+fn push_column<T: Copy>(col: &mut Vec<T>, len: usize, cap: usize, x: T, is_none: impl Fn(T) -> bool, none: T) {
+    if col.is_empty() {
+        if is_none(x) {
+            return;
+        }
+        col.reserve(cap.max(len + 1));
+        col.resize(len, none);
+    }
+    col.push(x);
+}
+
 impl Part {
+    /// Lines stored.
+    fn len(&self) -> usize {
+        self.amount.len()
+    }
+
+    /// Stores one line: into the last run when it continues it, else as a new run.
+    #[inline]
+    fn push(&mut self, id: u128, key: u64, day: Day, amount: f64, qty: f32, [channel, category, region]: [u16; 3]) {
+        let id = [id as u64, (id >> 64) as u64];
+        match self.runs.last_mut() {
+            Some(r) if r.id == id && r.key == key && r.day == day && r.lines < u32::MAX => r.lines += 1,
+            _ => self.runs.push(Run { id, key, day, lines: 1 }),
+        }
+        let (len, cap) = (self.amount.len(), self.amount.capacity());
+        push_column(&mut self.qty, len, cap, qty, f32::is_nan, f32::NAN);
+        let none = |c: u16| c == NONE_CODE;
+        push_column(&mut self.channel, len, cap, channel, none, NONE_CODE);
+        push_column(&mut self.category, len, cap, category, none, NONE_CODE);
+        push_column(&mut self.region, len, cap, region, none, NONE_CODE);
+        self.amount.push(amount);
+    }
+
+    /// Line `j`, put together from its run and its own values.
+    #[inline]
+    fn line(&self, r: &Run, j: usize) -> PLine {
+        let code = |col: &[u16]| col.get(j).copied().unwrap_or(NONE_CODE);
+        PLine {
+            key: r.key,
+            amount: self.amount[j],
+            day: r.day,
+            qty: self.qty.get(j).copied().unwrap_or(f32::NAN),
+            channel: code(&self.channel),
+            category: code(&self.category),
+            region: code(&self.region),
+        }
+    }
+
     /// The id text of a line.
     fn id_text(&self, id: u128) -> std::borrow::Cow<'_, str> {
         let b = id.to_le_bytes();
@@ -286,7 +358,8 @@ impl HistoryBuilder {
         }
         let per = n / PARTS + n / PARTS / 8;
         for p in &mut self.sources[0].parts {
-            p.lines.reserve(per);
+            p.amount.reserve(per);
+            p.runs.reserve(per);
         }
     }
 
@@ -484,7 +557,7 @@ impl HistoryBuilder {
                 (at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120), part)
             }
         };
-        part.lines.push(PLine { id: [id as u64, (id >> 64) as u64], key, amount, day, qty: qty as f32, channel: ch, category: ca, region: re });
+        part.push(id, key, day, amount, qty as f32, [ch, ca, re]);
         if self.options.strict && self.options.drop_duplicates {
             part.line_no.push(line);
         }
@@ -494,7 +567,7 @@ impl HistoryBuilder {
     /// Groups each partition into events (in parallel), then joins the partitions
     /// in customer-id order.
     pub(crate) fn finish(mut self) -> Result<(History, LoadReport)> {
-        let n: usize = self.sources.iter().flat_map(|s| &s.parts).map(|p| p.lines.len()).sum();
+        let n: usize = self.sources.iter().flat_map(|s| &s.parts).map(Part::len).sum();
         if n == 0 {
             let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
             let mut report = self.report;
@@ -524,7 +597,7 @@ impl HistoryBuilder {
         let mut by_part: Vec<Vec<(usize, Part)>> = (0..PARTS).map(|_| Vec::with_capacity(self.sources.len())).collect();
         for (s, source) in std::mem::take(&mut self.sources).into_iter().enumerate() {
             for (p, part) in source.parts.into_iter().enumerate() {
-                if !part.lines.is_empty() {
+                if part.len() > 0 {
                     by_part[p].push((s, part));
                 }
             }
@@ -594,20 +667,20 @@ struct PartEvents {
 
 /// Groups the lines of one partition (from every source) into events.
 fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool) -> PartEvents {
-    let n: usize = parts.iter().map(|(_, p)| p.lines.len()).sum();
+    let n: usize = parts.iter().map(|(_, p)| p.len()).sum();
     let mut out = PartEvents::default();
     if n == 0 {
         out.offsets.push(0);
         return out;
     }
-    // Local customer codes (first seen first) and each line's, in the parts' order.
+    // Local customer codes (first seen first) and each run's, in the parts' order.
     let mut short: FxHashMap<u128, u32> = FxHashMap::default();
     let mut long: FxHashMap<String, u32> = FxHashMap::default();
-    let mut cust = Vec::with_capacity(n);
+    let mut cust = Vec::with_capacity(parts.iter().map(|(_, p)| p.runs.len()).sum());
     for (_, part) in &parts {
-        for l in &part.lines {
+        for r in &part.runs {
             let next = out.ids.len() as u32;
-            let id = l.id();
+            let id = u128::from(r.id[0]) | (u128::from(r.id[1]) << 64);
             let c = if id.to_le_bytes()[15] == LONG_TAG {
                 let text = part.id_text(id);
                 match long.get(text.as_ref()) {
@@ -641,35 +714,48 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u
     // on the way, each line's content hashed), then each customer's lines by
     // (order key, day, content, source line).
     let mut start = vec![0usize; nc + 1];
-    for c in &mut cust {
-        *c = rank[*c as usize];
-        start[*c as usize + 1] += 1;
+    {
+        let mut k = 0;
+        for (_, part) in &parts {
+            for r in &part.runs {
+                let c = &mut cust[k];
+                *c = rank[*c as usize];
+                start[*c as usize + 1] += r.lines as usize;
+                k += 1;
+            }
+        }
     }
     for c in 0..nc {
         start[c + 1] += start[c];
     }
-    let blank = PLine { id: [0; 2], key: 0, amount: 0.0, day: 0, qty: 0.0, channel: 0, category: 0, region: 0 };
+    let blank = PLine { key: 0, amount: 0.0, day: 0, qty: 0.0, channel: 0, category: 0, region: 0 };
     let mut lines = vec![Line { l: blank, rowhash: 0, line: 0 }; n];
     let mut pos = start.clone();
     let code = |m: &[u16], c: u16| if c == NONE_CODE { NONE_CODE } else { m[usize::from(c)] };
     let text = |k: usize, c: u16| if c == NONE_CODE { 0 } else { hashes[k][usize::from(c)] };
-    let mut i = 0;
+    let mut k = 0;
     for (s, part) in parts {
         let [ch, ca, re] = &maps[s];
-        for (j, mut l) in part.lines.into_iter().enumerate() {
-            l.channel = code(ch, l.channel);
-            l.category = code(ca, l.category);
-            l.region = code(re, l.region);
-            // The line's content, never codes of arrival order (the customer is the
-            // same for all lines compared; a cancelled 5 and a -5 are both a return of 5).
-            let mut h = FxHasher::default();
-            for w in [l.day as u32 as u64, l.amount.to_bits(), u64::from(l.qty.to_bits()), l.key, text(0, l.channel), text(1, l.category), text(2, l.region)] {
-                h.write_u64(w);
+        let mut first = 0;
+        for r in &part.runs {
+            let c = cust[k] as usize;
+            k += 1;
+            let end = first + r.lines as usize;
+            for j in first..end {
+                let mut l = part.line(r, j);
+                l.channel = code(ch, l.channel);
+                l.category = code(ca, l.category);
+                l.region = code(re, l.region);
+                // The line's content, never codes of arrival order (the customer is the
+                // same for all lines compared; a cancelled 5 and a -5 are both a return of 5).
+                let mut h = FxHasher::default();
+                for w in [l.day as u32 as u64, l.amount.to_bits(), u64::from(l.qty.to_bits()), l.key, text(0, l.channel), text(1, l.category), text(2, l.region)] {
+                    h.write_u64(w);
+                }
+                lines[pos[c]] = Line { l, rowhash: h.finish(), line: part.line_no.get(j).copied().unwrap_or(0) };
+                pos[c] += 1;
             }
-            let c = cust[i] as usize;
-            lines[pos[c]] = Line { l, rowhash: h.finish(), line: part.line_no.get(j).copied().unwrap_or(0) };
-            pos[c] += 1;
-            i += 1;
+            first = end;
         }
     }
     drop(cust);
@@ -733,11 +819,11 @@ fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u
 struct Line {
     l: PLine,
     rowhash: u64,
-    /// Source line (0 when not kept): 64 bytes in all, the same as with a u32 and padding.
+    /// Source line (0 when not kept): 48 bytes in all, the same as with a u32 and padding.
     line: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<Line>() == 64);
+const _: () = assert!(std::mem::size_of::<Line>() == 48);
 
 /// Joins grouped partitions into one history, customers in id order.
 fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
