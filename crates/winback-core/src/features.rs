@@ -776,19 +776,40 @@ fn build_from(
         Layout::Rows => Array2::<f64>::zeros((customers.len(), k)),
         Layout::Columns => Array2::<f64>::zeros((customers.len(), k).f()),
     };
-    let results: Vec<Result<()>> = x
+    // Summaries given for every customer go to their rows, each dropped once its
+    // row is built (at 100M lines they weigh about as much as the matrix).
+    // Rows in customer order (every caller's): the summaries are moved to their
+    // rows' places in the same vector, not copied into another.
+    let (mine, shared) = if !all.is_empty() && customers.windows(2).all(|w| w[0] < w[1]) {
+        let mut all = all;
+        for (i, &c) in customers.iter().enumerate() {
+            // c >= i: the place c is not yet taken by an earlier row.
+            all.swap(i, c);
+        }
+        all.truncate(customers.len());
+        (all, Vec::new())
+    } else {
+        (Vec::new(), all)
+    };
+    // The first failing row, in row order (not the first a thread met): no
+    // result per row is kept.
+    let first_error = x
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(customers.par_iter())
-        .map(|(mut row, &c)| {
+        .zip(mine.into_par_iter().map(Some).chain(rayon::iter::repeat(None).take(customers.len())).take(customers.len()))
+        .enumerate()
+        .map(|(i, ((mut row, &c), given))| -> std::result::Result<(), (usize, Error)> {
             let owned;
-            let s = match all.get(c) {
-                Some(Some(s)) => s,
+            let s = match (given.flatten(), shared.get(c)) {
+                (Some(s), _) => {
+                    owned = s;
+                    &owned
+                }
+                (None, Some(Some(s))) => s,
                 _ => {
-                    owned = summarize(history, c, cutoff, windows).ok_or_else(|| Error::NoPurchaseBefore {
-                        customer: history.customer_ids[c].clone(),
-                        cutoff: format_day(cutoff),
-                    })?;
+                    owned = summarize(history, c, cutoff, windows)
+                        .ok_or_else(|| (i, Error::NoPurchaseBefore { customer: history.customer_ids[c].clone(), cutoff: format_day(cutoff) }))?;
                     &owned
                 }
             };
@@ -879,9 +900,12 @@ fn build_from(
             }
             Ok(())
         })
-        .collect();
-    results.into_iter().collect::<Result<()>>()?;
-    drop(all);
+        .filter_map(std::result::Result::err)
+        .min_by_key(|(i, _)| *i);
+    drop(shared);
+    if let Some((_, e)) = first_error {
+        return Err(e);
+    }
     for (j, f) in schema.features.iter().enumerate() {
         let of = match f.source {
             Source::RecencyPct => schema.features.iter().position(|g| g.source == Source::Recency),
@@ -948,5 +972,51 @@ mod tests {
         // 1 is below everything: (0 + ½)/4; 2: (1 + ½)/4; the two 3s: (2 + ½·2)/4.
         assert_eq!(super::percentiles(&[3.0, 1.0, 3.0, 2.0]), vec![0.75, 0.125, 0.75, 0.375]);
         assert!(super::percentiles(&[]).is_empty());
+    }
+
+    /// `learn_and_build` moves each summary to its row when the rows are in
+    /// customer order, and reads them in place otherwise (any order, repeats):
+    /// the same rows either way, equal to `build_features`'.
+    #[test]
+    fn rows_in_any_order_get_their_own_summaries() {
+        #![allow(clippy::unwrap_used)]
+        use super::*;
+        use crate::Line;
+        let ids: Vec<String> = (0..30).map(|c| format!("c{c:02}")).collect();
+        let lines: Vec<Line> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(c, id)| (0..(c % 4 + 1)).map(move |k| Line { customer: id.as_str(), day: (c % 9 + 11 * k) as i32, amount: 1.0 + (c * k) as f64, ..Default::default() }))
+            .collect();
+        let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
+        let opts = FeatureOptions::default();
+        let schema = FeatureSchema::learn(&h, 60, &opts).unwrap();
+        for rows in [vec![0, 3, 4, 17, 29], vec![29, 3, 0, 17], vec![5, 5, 2, 5]] {
+            let (_, x) = learn_and_build(&h, 60, &opts, &rows).unwrap();
+            let want = build_features(&h, &schema, 60, &rows).unwrap();
+            assert_eq!(x.x, want.x, "{rows:?}");
+        }
+    }
+
+    /// A row without a purchase before the cutoff is refused, naming the first
+    /// such row in row order whatever the threads met first.
+    #[test]
+    fn the_first_failing_row_is_named() {
+        #![allow(clippy::unwrap_used, clippy::panic)]
+        use super::*;
+        use crate::Line;
+        let ids: Vec<String> = (0..2000).map(|c| format!("c{c:04}")).collect();
+        // Customers from c1000 on buy on day 50 only: nothing before the cutoff 40.
+        let lines: Vec<Line> = ids.iter().enumerate().map(|(c, id)| Line { customer: id.as_str(), day: if c < 1000 { 10 } else { 50 }, amount: 2.0, ..Default::default() }).collect();
+        let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
+        let rows: Vec<usize> = (0..2000).rev().step_by(3).collect::<Vec<_>>().into_iter().rev().collect();
+        let first_bad = rows.iter().find(|&&c| c >= 1000).copied().unwrap();
+        for threads in [1, 4] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            match pool.install(|| learn_and_build(&h, 40, &FeatureOptions::default(), &rows)) {
+                Err(Error::NoPurchaseBefore { customer, .. }) => assert_eq!(customer, h.customer_ids()[first_bad]),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
     }
 }

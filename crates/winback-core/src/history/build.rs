@@ -124,15 +124,23 @@ fn le_word(b: &[u8]) -> u64 {
 }
 
 impl Interner {
-    #[inline]
+    /// The code of `s`: from the cache inline (most lines), else [`Interner::lookup`].
+    #[inline(always)]
     fn get(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
-        let key = inline_key(s);
-        if let Some(k) = key {
-            let slot = cache_slot(k);
-            let (ck, code) = self.cache[slot];
+        if let Some(k) = inline_key(s) {
+            let (ck, code) = self.cache[cache_slot(k)];
             if ck == k && code != u32::MAX {
                 return Ok(code);
             }
+        }
+        self.lookup(s, max, what)
+    }
+
+    #[inline(never)]
+    fn lookup(&mut self, s: &str, max: u64, what: &'static str) -> Result<u32> {
+        let key = inline_key(s);
+        if let Some(k) = key {
+            let slot = cache_slot(k);
             let found = if self.keys.len() <= SMALL_VOCABULARY { self.keys.iter().position(|&x| x == k).map(|i| i as u32) } else { self.short.get(&k).copied() };
             if let Some(i) = found {
                 self.cache[slot] = (k, i);
@@ -193,7 +201,7 @@ const _: () = assert!(std::mem::size_of::<PLine>() == 32);
 /// Consecutive lines of one partition with the same customer, purchase key and
 /// day (the lines of one order, as logs write them): what they share is stored
 /// once. 32 bytes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Run {
     /// The customer id ([`inline_key`], or [`LONG_TAG`] and a place in the
     /// arena) as two words, so a run needs 8-byte alignment only.
@@ -213,7 +221,12 @@ const _: () = assert!(std::mem::size_of::<Run>() == 32);
 /// value on (before that, and when it never has one, it stays empty).
 #[derive(Default)]
 struct Part {
+    /// Closed runs; the open one is [`Part::open`].
     runs: Vec<Run>,
+    /// The run the next line may continue (`lines == 0`: none), kept here rather
+    /// than as the last of `runs` so that comparing with it reads this struct,
+    /// which every line touches anyway, not a line of memory elsewhere.
+    open: Run,
     amount: Vec<f64>,
     /// Empty, or one per line (NaN = unknown).
     qty: Vec<f32>,
@@ -255,9 +268,14 @@ impl Part {
     #[inline]
     fn push(&mut self, id: u128, key: u64, day: Day, amount: f64, qty: f32, [channel, category, region]: [u16; 3]) {
         let id = [id as u64, (id >> 64) as u64];
-        match self.runs.last_mut() {
-            Some(r) if r.id == id && r.key == key && r.day == day && r.lines < u32::MAX => r.lines += 1,
-            _ => self.runs.push(Run { id, key, day, lines: 1 }),
+        let r = &mut self.open;
+        if r.lines > 0 && r.id == id && r.key == key && r.day == day && r.lines < u32::MAX {
+            r.lines += 1;
+        } else {
+            if r.lines > 0 {
+                self.runs.push(*r);
+            }
+            *r = Run { id, key, day, lines: 1 };
         }
         let (len, cap) = (self.amount.len(), self.amount.capacity());
         push_column(&mut self.qty, len, cap, qty, f32::is_nan, f32::NAN);
@@ -266,6 +284,14 @@ impl Part {
         push_column(&mut self.category, len, cap, category, none, NONE_CODE);
         push_column(&mut self.region, len, cap, region, none, NONE_CODE);
         self.amount.push(amount);
+    }
+
+    /// Closes the open run (before the runs are read).
+    fn close_run(&mut self) {
+        if self.open.lines > 0 {
+            self.runs.push(self.open);
+            self.open.lines = 0;
+        }
     }
 
     /// Line `j`, put together from its run and its own values.
@@ -666,7 +692,10 @@ struct PartEvents {
 }
 
 /// Groups the lines of one partition (from every source) into events.
-fn group_part(parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool) -> PartEvents {
+fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool) -> PartEvents {
+    for (_, part) in &mut parts {
+        part.close_run();
+    }
     let n: usize = parts.iter().map(|(_, p)| p.len()).sum();
     let mut out = PartEvents::default();
     if n == 0 {
@@ -841,58 +870,70 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
     let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
     // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
-    // Each customer's run of events: (partition, first event, end).
-    let runs: Vec<(usize, usize, usize)> = keyed
-        .iter()
-        .map(|&(_, p, c)| {
-            let o = &parts[p as usize].offsets;
-            (p as usize, o[c as usize] as usize, o[c as usize + 1] as usize)
-        })
-        .collect();
-    let mut offsets = Vec::with_capacity(runs.len() + 1);
+    // Each customer's (partition, local customer), in id order.
+    let order: Vec<(u32, u32)> = keyed.iter().map(|&(_, p, c)| (p, c)).collect();
+    drop(keyed);
+    let mut parts = parts;
+    let customer_ids: Vec<String> = order.iter().map(|&(p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
+    let local: Vec<Vec<u32>> = parts.iter_mut().map(|p| std::mem::take(&mut p.offsets)).collect();
+    let mut offsets = Vec::with_capacity(order.len() + 1);
     offsets.push(0u32);
-    for &(_, a, b) in &runs {
-        offsets.push(offsets[offsets.len() - 1] + (b - a) as u32);
+    for &(p, c) in &order {
+        let o = &local[p as usize];
+        offsets.push(offsets[offsets.len() - 1] + o[c as usize + 1] - o[c as usize]);
     }
-    let m = runs.iter().map(|&(_, a, b)| b - a).sum();
-    fn gather<T: Copy>(parts: &[PartEvents], runs: &[(usize, usize, usize)], m: usize, col: impl Fn(&EventsBuilder) -> &Vec<T>) -> Vec<T> {
+    let m = offsets[offsets.len() - 1] as usize;
+    /// One event column in customer-id order, from the partitions' columns,
+    /// which are freed as soon as it is done (not all at the end of the join:
+    /// the history and the partitions' events are never both whole).
+    fn gather<T: Copy>(cols: Vec<Vec<T>>, order: &[(u32, u32)], local: &[Vec<u32>], m: usize) -> Vec<T> {
         let mut out = Vec::with_capacity(m);
-        for &(p, a, b) in runs {
-            out.extend_from_slice(&col(&parts[p].ev)[a..b]);
+        for &(p, c) in order {
+            let o = &local[p as usize];
+            out.extend_from_slice(&cols[p as usize][o[c as usize] as usize..o[c as usize + 1] as usize]);
         }
         out
     }
-    // The event columns, gathered run by run, each column by its own task.
+    let mut take = |f: fn(&mut EventsBuilder) -> &mut Vec<f64>| parts.iter_mut().map(|p| std::mem::take(f(&mut p.ev))).collect::<Vec<_>>();
+    let (gross, returned, qty, cat_amount_in) = (take(|e| &mut e.gross), take(|e| &mut e.returned), take(|e| &mut e.qty), take(|e| &mut e.cat_amount));
+    let day: Vec<Vec<Day>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.day)).collect();
+    let channel: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.channel)).collect();
+    let region: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.region)).collect();
+    let cat_code_in: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.cat_code)).collect();
+    let is_purchase: Vec<Vec<bool>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.is_purchase)).collect();
+    let cat_off_in: Vec<Vec<u32>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.cat_off)).collect();
+    drop(parts);
+    // The event columns, each by its own task.
     let (mut ev_day, mut ev_gross, mut ev_returned, mut ev_qty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut ev_channel, mut ev_region, mut ev_is_purchase) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ev_cat_off, mut cat_code, mut cat_amount) = (Vec::with_capacity(m + 1), Vec::new(), Vec::new());
-    let (parts_ref, runs_ref) = (&parts, &runs);
+    let (order_ref, local_ref) = (&order, &local);
     rayon::scope(|s| {
-        s.spawn(|_| ev_day = gather(parts_ref, runs_ref, m, |e| &e.day));
-        s.spawn(|_| ev_gross = gather(parts_ref, runs_ref, m, |e| &e.gross));
-        s.spawn(|_| ev_returned = gather(parts_ref, runs_ref, m, |e| &e.returned));
-        s.spawn(|_| ev_qty = gather(parts_ref, runs_ref, m, |e| &e.qty));
-        s.spawn(|_| ev_channel = gather(parts_ref, runs_ref, m, |e| &e.channel));
-        s.spawn(|_| ev_region = gather(parts_ref, runs_ref, m, |e| &e.region));
-        s.spawn(|_| ev_is_purchase = gather(parts_ref, runs_ref, m, |e| &e.is_purchase));
+        s.spawn(|_| ev_gross = gather(gross, order_ref, local_ref, m));
+        s.spawn(|_| ev_returned = gather(returned, order_ref, local_ref, m));
+        s.spawn(|_| ev_qty = gather(qty, order_ref, local_ref, m));
+        s.spawn(|_| ev_day = gather(day, order_ref, local_ref, m));
+        s.spawn(|_| ev_channel = gather(channel, order_ref, local_ref, m));
+        s.spawn(|_| ev_region = gather(region, order_ref, local_ref, m));
+        s.spawn(|_| ev_is_purchase = gather(is_purchase, order_ref, local_ref, m));
         s.spawn(|_| {
             // Category spend: each event's (code, value) run, offsets rebased.
-            for &(p, a, b) in runs_ref {
-                let e = &parts_ref[p].ev;
-                for k in a..b {
+            for &(p, c) in order_ref {
+                let o = &local_ref[p as usize];
+                let (off, codes, amounts) = (&cat_off_in[p as usize], &cat_code_in[p as usize], &cat_amount_in[p as usize]);
+                for k in o[c as usize] as usize..o[c as usize + 1] as usize {
                     ev_cat_off.push(cat_code.len() as u32);
-                    let (x, y) = (e.cat_off[k] as usize, e.cat_off[k + 1] as usize);
-                    cat_code.extend_from_slice(&e.cat_code[x..y]);
-                    cat_amount.extend_from_slice(&e.cat_amount[x..y]);
+                    let (x, y) = (off[k] as usize, off[k + 1] as usize);
+                    cat_code.extend_from_slice(&codes[x..y]);
+                    cat_amount.extend_from_slice(&amounts[x..y]);
                 }
             }
             ev_cat_off.push(cat_code.len() as u32);
+            drop((cat_off_in, cat_code_in, cat_amount_in));
         });
     });
     let first_day = ev_day.iter().copied().min().unwrap_or(0);
     let last_day = ev_day.iter().copied().max().unwrap_or(0);
-    let mut parts = parts;
-    let customer_ids = keyed.iter().map(|&(_, p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
     History {
         source: String::new(),
         customer_ids,
