@@ -2,7 +2,7 @@
 //! (the lapse report) and the feature table.
 
 use winback_core::date::Day;
-use winback_core::features::{build_features, FeatureMatrix, FeatureOptions, FeatureSchema};
+use winback_core::features::{build_features, FeatureBlocks, FeatureMatrix, FeatureOptions, FeatureSchema};
 use winback_core::lapse::{Lapse, LapseRule};
 use winback_core::History;
 
@@ -45,12 +45,38 @@ pub enum Who {
 /// # Ok::<(), winback::Error>(())
 /// ```
 pub fn feature_table(history: &History, at: Day, rule: &LapseRule, who: Who, options: &FeatureOptions) -> Result<FeatureMatrix> {
-    let rows: Vec<usize> = match who {
+    // One pass over the customers learns the columns and builds the rows.
+    Ok(winback_core::features::learn_and_build(history, at, options, &rows_of(history, at, rule, who)?)?.1)
+}
+
+fn rows_of(history: &History, at: Day, rule: &LapseRule, who: Who) -> Result<Vec<usize>> {
+    Ok(match who {
         Who::Lapsed => rule.resolve(history, at)?.lapsed,
         Who::All => (0..history.num_customers()).filter(|&i| history.last_purchase_before(i, at).is_some()).collect(),
-    };
-    // One pass over the customers learns the columns and builds the rows.
-    Ok(winback_core::features::learn_and_build(history, at, options, &rows)?.1)
+    })
+}
+
+/// [`feature_table`] block by block ([`FeatureBlocks`]): the same rows and
+/// values, to the bit, for writing a large table without holding all of it
+/// (`winback features` writes each block as it is built).
+///
+/// ```
+/// use winback::core::{History, Line};
+/// use winback::core::lapse::LapseRule;
+/// let lines = [
+///     Line { customer: "a", day: 0, amount: 10.0, ..Default::default() },
+///     Line { customer: "b", day: 95, amount: 7.0, ..Default::default() },
+/// ];
+/// let (h, _) = History::from_lines(lines, false, &Default::default())?;
+/// let rule = LapseRule::Fixed { days: 60 };
+/// let whole = winback::feature_table(&h, 100, &rule, winback::Who::All, &Default::default())?;
+/// let blocks: Vec<_> = winback::feature_blocks(&h, 100, &rule, winback::Who::All, &Default::default())?.collect::<Result<_, _>>()?;
+/// assert_eq!(blocks.len(), 1);
+/// assert_eq!((&blocks[0].customers, &blocks[0].x), (&whole.customers, &whole.x));
+/// # Ok::<(), winback::Error>(())
+/// ```
+pub fn feature_blocks<'h>(history: &'h History, at: Day, rule: &LapseRule, who: Who, options: &FeatureOptions) -> Result<FeatureBlocks<'h>> {
+    Ok(FeatureBlocks::new(history, at, options, rows_of(history, at, rule, who)?)?)
 }
 
 /// The BG/NBD buy-till-you-die model fitted by maximum likelihood on every

@@ -47,7 +47,7 @@ pub mod uplift;
 mod tables;
 
 pub use backtest::{backtest, default_cutoffs, Backtest, BacktestRow, Spread};
-pub use describe::{btyd, feature_table, lapse, Who};
+pub use describe::{btyd, feature_blocks, feature_table, lapse, Who};
 pub use error::{Error, Result};
 pub use feedback::{Feedback, WaveSummary};
 pub use model::{Config, GroupOrder, LapseSummary, ScoredCustomer, Scores, SkippedCutoff, SplitOn, Wave, WinbackModel, AUTO_PRIORITY, FORMAT_VERSION, OLDEST_FORMAT_VERSION, ORDER_CHANCE};

@@ -80,6 +80,16 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
     stage(batch, target)?.commit()
 }
 
+/// Writes a table given block by block (each block is written as it comes, so
+/// the whole table is never in memory; for stdout it is, as CSV text, until the
+/// end), as [`write`] does; returns the rows written. The blocks share the first
+/// block's columns; an error from a block leaves no file.
+pub fn write_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<usize, Failure> {
+    let (staged, rows) = stage_batches(batches, target)?;
+    staged.commit()?;
+    Ok(rows)
+}
+
 /// A table written to a temporary file (or, for stdout, kept in memory), put in
 /// place by [`Staged::commit`] and removed when dropped uncommitted: a command can
 /// write its table, then save a model, and put the table in place only when both
@@ -126,57 +136,70 @@ impl Drop for Staged {
 /// `/dev/stdout`, a process substitution): written at once, as it is. A directory,
 /// or a path without a file name: refused before anything is written.
 pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
+    Ok(stage_batches(std::iter::once(Ok(batch.clone())), target)?.0)
+}
+
+/// [`stage`] for a table given block by block; also returns the rows written.
+fn stage_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<(Staged, usize), Failure> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let fail = |m: &str| Failure::Data(format!("cannot write {target}: {m}"));
     let path = std::path::Path::new(target);
     if target == "-" {
         let mut w = csv::Writer::from_writer(Vec::new());
-        write_csv(&mut w, batch).map_err(|e| fail(&e.to_string()))?;
+        let rows = write_csv(&mut w, batches, &|e| fail(&e.to_string()))?;
         let bytes = w.into_inner().map_err(|e| fail(&e.to_string()))?;
-        return Ok(Staged { tmp: None, dest: path.to_path_buf(), target: target.to_string(), stdout: Some(bytes) });
+        return Ok((Staged { tmp: None, dest: path.to_path_buf(), target: target.to_string(), stdout: Some(bytes) }, rows));
     }
     let dest = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     match std::fs::metadata(&dest) {
         Ok(m) if m.is_dir() => return Err(fail("it is a directory")),
         Ok(m) if !m.is_file() => {
-            write_to(batch, target, &dest.to_string_lossy())?;
-            return Ok(Staged { tmp: None, dest, target: target.to_string(), stdout: None });
+            let rows = write_to(batches, target, &dest.to_string_lossy())?;
+            return Ok((Staged { tmp: None, dest, target: target.to_string(), stdout: None }, rows));
         }
         _ => {}
     }
     let Some(name) = dest.file_name().map(|n| n.to_string_lossy().into_owned()) else { return Err(fail("the path names no file")) };
     let tmp = dest.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), CALLS.fetch_add(1, Ordering::Relaxed)));
     let staged = Staged { tmp: Some(tmp.clone()), dest: dest.clone(), target: target.to_string(), stdout: None };
-    write_to(batch, target, &tmp.to_string_lossy())?;
+    let rows = write_to(batches, target, &tmp.to_string_lossy())?;
     if let Ok(meta) = std::fs::metadata(&dest) {
         std::fs::set_permissions(&tmp, meta.permissions()).map_err(|e| fail(&e.to_string()))?;
     }
-    Ok(staged)
+    Ok((staged, rows))
 }
 
-/// Writes `batch` in `target`'s format (by its name) to `dest`.
-fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure> {
+/// Writes the blocks in `target`'s format (by its name) to `dest`; returns the rows.
+fn write_to(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str, dest: &str) -> Result<usize, Failure> {
     let fail = |e: String| Failure::Data(format!("cannot write {target}: {e}"));
     // By the name, as the readers take it: `.parquet`/`.pq` (any case) is Parquet,
     // `.gz` gzip-compressed CSV, anything else CSV (`x.pq` and `x.csv.gz` were plain CSV).
     let lower = target.to_ascii_lowercase();
     if lower.ends_with(".parquet") || lower.ends_with(".pq") {
-        let batch = &parquet_types(batch).map_err(|e| fail(e.to_string()))?;
+        let mut batches = batches.map(|b| b.and_then(|b| parquet_types(&b).map_err(|e| fail(e.to_string()))));
+        let Some(first) = batches.next().transpose()? else { return Ok(0) };
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
-        let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).map_err(|e| fail(e.to_string()))?;
-        w.write(batch).map_err(|e| fail(e.to_string()))?;
+        let mut w = parquet::arrow::ArrowWriter::try_new(f, first.schema(), None).map_err(|e| fail(e.to_string()))?;
+        let mut rows = first.num_rows();
+        w.write(&first).map_err(|e| fail(e.to_string()))?;
+        drop(first);
+        for b in batches {
+            let b = b?;
+            rows += b.num_rows();
+            w.write(&b).map_err(|e| fail(e.to_string()))?;
+        }
         w.close().map_err(|e| fail(e.to_string()))?;
-        return Ok(());
+        return Ok(rows);
     }
     if lower.ends_with(".gz") && target != "-" {
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
         let gz = flate2::write::GzEncoder::new(std::io::BufWriter::new(f), flate2::Compression::default());
         let mut w = csv::Writer::from_writer(gz);
-        write_csv(&mut w, batch).map_err(|e| fail(e.to_string()))?;
+        let rows = write_csv(&mut w, batches, &|e| fail(e.to_string()))?;
         let gz = w.into_inner().map_err(|e| fail(e.to_string()))?;
         use std::io::Write;
-        return gz.finish().and_then(|mut b| b.flush()).map_err(|e| fail(e.to_string()));
+        return gz.finish().and_then(|mut b| b.flush()).map(|()| rows).map_err(|e| fail(e.to_string()));
     }
     let sink: Box<dyn std::io::Write> = if target == "-" {
         Box::new(std::io::stdout().lock())
@@ -189,16 +212,88 @@ fn write_to(batch: &RecordBatch, target: &str, dest: &str) -> Result<(), Failure
         _ => fail(e.to_string()),
     };
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(sink));
-    write_csv(&mut w, batch).map_err(csv_fail)?;
-    w.flush().map_err(|e| if target == "-" { crate::stdout_failure(&e, target) } else { fail(e.to_string()) })
+    let rows = write_csv(&mut w, batches, &csv_fail)?;
+    w.flush().map_err(|e| if target == "-" { crate::stdout_failure(&e, target) } else { fail(e.to_string()) })?;
+    Ok(rows)
 }
 
-/// The header and rows of `batch` as CSV records.
-fn write_csv<W: std::io::Write>(w: &mut csv::Writer<W>, batch: &RecordBatch) -> Result<(), csv::Error> {
-    let schema = batch.schema();
-    w.write_record(schema.fields().iter().map(|f| f.name().as_str()))?;
-    for r in 0..batch.num_rows() {
-        w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r)))?;
+/// The header (the first block's columns) and the rows of every block as CSV
+/// records; returns the rows.
+fn write_csv<W: std::io::Write>(w: &mut csv::Writer<W>, batches: impl Iterator<Item = Result<RecordBatch, Failure>>, fail: &dyn Fn(csv::Error) -> Failure) -> Result<usize, Failure> {
+    let mut rows = 0;
+    for (k, batch) in batches.enumerate() {
+        let batch = batch?;
+        if k == 0 {
+            w.write_record(batch.schema().fields().iter().map(|f| f.name().as_str())).map_err(fail)?;
+        }
+        for r in 0..batch.num_rows() {
+            w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r))).map_err(fail)?;
+        }
+        rows += batch.num_rows();
     }
-    Ok(())
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use arrow_array::{Float64Array, StringArray};
+
+    fn block(ids: &[&str], values: &[f64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("customer_id", DataType::Utf8, false), Field::new("v", DataType::Float64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(ids.to_vec())), Arc::new(Float64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    fn dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("winback-output-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn three() -> Vec<Result<RecordBatch, Failure>> {
+        vec![Ok(block(&["a", "b"], &[1.0, 2.5])), Ok(block(&[], &[])), Ok(block(&["c"], &[-3.0]))]
+    }
+
+    /// Blocks written one after the other make one table: one CSV header, every
+    /// block's rows in order (plain and gzip), one Parquet file holding them all.
+    #[test]
+    fn blocks_make_one_table() {
+        let d = dir();
+        let csv = d.join("t.csv");
+        assert_eq!(write_batches(three().into_iter(), csv.to_str().unwrap()).unwrap(), 3);
+        assert_eq!(std::fs::read_to_string(&csv).unwrap(), "customer_id,v\na,1\nb,2.5\nc,-3\n");
+        let gz = d.join("t.csv.gz");
+        assert_eq!(write_batches(three().into_iter(), gz.to_str().unwrap()).unwrap(), 3);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap()), &mut text).unwrap();
+        assert_eq!(text, "customer_id,v\na,1\nb,2.5\nc,-3\n");
+        let pq = d.join("t.parquet");
+        assert_eq!(write_batches(three().into_iter(), pq.to_str().unwrap()).unwrap(), 3);
+        let read: Vec<RecordBatch> = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&pq).unwrap()).unwrap().build().unwrap().map(|b| b.unwrap()).collect();
+        assert_eq!(read[0].schema(), block(&[], &[]).schema());
+        let ids: Vec<String> = read.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>()).collect();
+        let values: Vec<f64> = read.iter().flat_map(|b| b.column(1).as_primitive::<Float64Type>().values().to_vec()).collect();
+        assert_eq!((ids, values), (vec!["a".to_string(), "b".into(), "c".into()], vec![1.0, 2.5, -3.0]));
+    }
+
+    /// A block that fails leaves neither the file nor its temporary file, and
+    /// the previous file is kept.
+    #[test]
+    fn a_failing_block_leaves_the_old_file() {
+        let d = dir().join("fail");
+        std::fs::create_dir_all(&d).unwrap();
+        for name in ["old.csv", "old.parquet"] {
+            let target = d.join(name);
+            std::fs::write(&target, "before").unwrap();
+            let blocks = vec![Ok(block(&["a"], &[1.0])), Err(Failure::Data("block 2 failed".into())), Ok(block(&["c"], &[3.0]))];
+            match write_batches(blocks.into_iter(), target.to_str().unwrap()) {
+                Err(Failure::Data(m)) => assert_eq!(m, "block 2 failed"),
+                _ => panic!("{name}: the block's error is the error"),
+            }
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "before", "{name}");
+            let left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.ends_with(".tmp")).collect();
+            assert!(left.is_empty(), "{left:?}");
+        }
+    }
 }
