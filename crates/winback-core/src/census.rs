@@ -86,79 +86,33 @@ impl Census {
     }
 
     /// [`Census::of`] without the gap histogram (what learning a schema needs).
+    /// Customers are summarized a block at a time and only what the census counts
+    /// of each is kept (32 bytes a customer, not a whole summary).
     pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
-        let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &[])).collect();
-        Census::of_summaries(history, cutoff, &sums)
+        const BLOCK: usize = 1 << 16;
+        let n = history.num_customers();
+        let mut tally = Counts::new(history, cutoff);
+        for start in (0..n).step_by(BLOCK) {
+            let sums: Vec<Option<Summary>> = (start..(start + BLOCK).min(n)).into_par_iter().map(|c| summarize(history, c, cutoff, &[])).collect();
+            sums.iter().flatten().for_each(|s| tally.add(s));
+        }
+        tally.census(history)
     }
 
     /// [`Census::without_gaps`] from every customer's summary at `cutoff` (one per
     /// customer of `history`, in order), already computed.
     pub(crate) fn of_summaries(history: &History, cutoff: Day, sums: &[Option<Summary>]) -> Census {
-        let mut census = Census::from_summaries(cutoff, sums);
-        census.present = history.present();
-        // Tallied by code, in customer order (the category sums saturate, so their
-        // order is kept), then named: no string per customer and level.
-        let mut channels: Vec<Option<u64>> = vec![None; history.channels().len()];
-        let mut regions: Vec<Option<u64>> = vec![None; history.regions().len()];
-        let mut categories: Vec<Option<i64>> = vec![None; history.categories().len()];
-        for s in sums.iter().flatten() {
-            for &(k, n) in &s.channels {
-                if let Some(t) = channels.get_mut(usize::from(k)) {
-                    *t = Some(t.unwrap_or(0) + u64::from(n));
-                }
-            }
-            for &(k, n) in &s.regions {
-                if let Some(t) = regions.get_mut(usize::from(k)) {
-                    *t = Some(t.unwrap_or(0) + u64::from(n));
-                }
-            }
-            for &(k, v) in &s.categories {
-                if let Some(t) = categories.get_mut(usize::from(k)) {
-                    *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
-                }
-            }
-        }
-        fn named<T>(names: &[String], tallies: Vec<Option<T>>) -> BTreeMap<String, T> {
-            names.iter().zip(tallies).filter_map(|(l, t)| Some((l.clone(), t?))).collect()
-        }
-        census.channels = named(history.channels(), channels);
-        census.regions = named(history.regions(), regions);
-        census.categories = named(history.categories(), categories);
-        census
+        let mut tally = Counts::new(history, cutoff);
+        sums.iter().flatten().for_each(|s| tally.add(s));
+        tally.census(history)
     }
 
     /// The customer counts (recency, purchases, spend, patterns) of per-customer
     /// summaries; no gaps, vocabularies or column flags.
     pub(crate) fn from_summaries(cutoff: Day, sums: &[Option<Summary>]) -> Census {
-        // Each tally from its keys sorted (in parallel) and counted in runs: counts
-        // are integers, so this is the same census as inserting customer by customer.
-        let present: Vec<&Summary> = sums.iter().flatten().collect();
-        fn runs<K: Ord + Copy + Send>(mut keys: Vec<K>) -> BTreeMap<K, u64> {
-            keys.par_sort_unstable();
-            let mut out: Vec<(K, u64)> = Vec::new();
-            for k in keys {
-                match out.last_mut() {
-                    Some(last) if last.0 == k => last.1 += 1,
-                    _ => out.push((k, 1)),
-                }
-            }
-            out.into_iter().collect()
-        }
-        let recency = runs(present.par_iter().map(|s| i64::from(cutoff) - i64::from(s.last)).collect());
-        let purchases = runs(present.par_iter().map(|s| s.purchases).collect());
-        let patterns = runs(present.par_iter().map(|s| pattern_key(s, cutoff)).collect());
-        // Sorted by value; equal under `total_cmp` means the same bits.
-        let mut spend: Vec<f64> = present.par_iter().map(|s| s.gross - s.returned).collect();
-        spend.par_sort_unstable_by(f64::total_cmp);
-        Census {
-            cutoff,
-            customers: present.len() as u64,
-            recency,
-            purchases,
-            patterns,
-            spend: run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1))),
-            ..Default::default()
-        }
+        let mut tally = Counts { cutoff, ..Default::default() };
+        sums.iter().flatten().for_each(|s| tally.add(s));
+        tally.counts()
     }
 
     /// Checks a census received as a message (from another process or machine):
@@ -289,6 +243,101 @@ impl Population {
         } else {
             2
         }
+    }
+}
+
+/// What a census counts of each customer, added customer by customer in
+/// customer order (the category sums saturate, so their order is kept); the
+/// counts are then taken from the keys sorted, so the census is the same as
+/// inserting customer by customer.
+#[derive(Default)]
+struct Counts {
+    cutoff: Day,
+    recency: Vec<i64>,
+    purchases: Vec<u32>,
+    patterns: Vec<(u32, u32, u32)>,
+    spend: Vec<f64>,
+    /// Tallied by code, then named: no string per customer and level (empty
+    /// without a history's vocabularies).
+    channels: Vec<Option<u64>>,
+    regions: Vec<Option<u64>>,
+    categories: Vec<Option<i64>>,
+}
+
+impl Counts {
+    fn new(history: &History, cutoff: Day) -> Counts {
+        Counts {
+            cutoff,
+            channels: vec![None; history.channels().len()],
+            regions: vec![None; history.regions().len()],
+            categories: vec![None; history.categories().len()],
+            ..Default::default()
+        }
+    }
+
+    fn add(&mut self, s: &Summary) {
+        self.recency.push(i64::from(self.cutoff) - i64::from(s.last));
+        self.purchases.push(s.purchases);
+        self.patterns.push(pattern_key(s, self.cutoff));
+        self.spend.push(s.gross - s.returned);
+        for &(k, n) in &s.channels {
+            if let Some(t) = self.channels.get_mut(usize::from(k)) {
+                *t = Some(t.unwrap_or(0) + u64::from(n));
+            }
+        }
+        for &(k, n) in &s.regions {
+            if let Some(t) = self.regions.get_mut(usize::from(k)) {
+                *t = Some(t.unwrap_or(0) + u64::from(n));
+            }
+        }
+        for &(k, v) in &s.categories {
+            if let Some(t) = self.categories.get_mut(usize::from(k)) {
+                *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
+            }
+        }
+    }
+
+    /// The customer counts (recency, purchases, spend, patterns).
+    fn counts(self) -> Census {
+        // Each tally from its keys sorted (in parallel) and counted in runs.
+        fn runs<K: Ord + Copy + Send>(mut keys: Vec<K>) -> BTreeMap<K, u64> {
+            keys.par_sort_unstable();
+            let mut out: Vec<(K, u64)> = Vec::new();
+            for k in keys {
+                match out.last_mut() {
+                    Some(last) if last.0 == k => last.1 += 1,
+                    _ => out.push((k, 1)),
+                }
+            }
+            out.into_iter().collect()
+        }
+        let customers = self.recency.len() as u64;
+        // Sorted by value; equal under `total_cmp` means the same bits.
+        let mut spend = self.spend;
+        spend.par_sort_unstable_by(f64::total_cmp);
+        Census {
+            cutoff: self.cutoff,
+            customers,
+            recency: runs(self.recency),
+            purchases: runs(self.purchases),
+            patterns: runs(self.patterns),
+            spend: run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1))),
+            ..Default::default()
+        }
+    }
+
+    /// The census: counts, vocabularies and column flags.
+    fn census(mut self, history: &History) -> Census {
+        let (channels, regions, categories) = (std::mem::take(&mut self.channels), std::mem::take(&mut self.regions), std::mem::take(&mut self.categories));
+        let mut census = self.counts();
+        census.present = history.present();
+        fn named<T>(names: &[String], tallies: Vec<Option<T>>) -> BTreeMap<String, T> {
+            names.iter().zip(tallies).filter_map(|(l, t)| Some((l.clone(), t?))).collect()
+        }
+        census.channels = named(history.channels(), channels);
+        census.regions = named(history.regions(), regions);
+        census.categories = named(history.categories(), categories);
+        census
     }
 }
 

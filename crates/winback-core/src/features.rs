@@ -714,8 +714,8 @@ impl<'h> FeatureBlocks<'h> {
     /// Rows per block (about 25 MB of values at 48 features).
     pub const BLOCK: usize = 1 << 16;
 
-    /// Learns the schema at `cutoff` (one summary per customer, dropped once the
-    /// census is taken) for the rows `customers`.
+    /// Learns the schema at `cutoff` for the rows `customers` (the customers are
+    /// summarized a block at a time for the census; only its counts are kept).
     pub fn new(history: &'h History, cutoff: Day, options: &FeatureOptions, customers: Vec<usize>) -> Result<Self> {
         if let Some(&w) = options.windows.iter().find(|&&w| w < 1) {
             return Err(Error::InvalidHorizon(w));
@@ -723,10 +723,7 @@ impl<'h> FeatureBlocks<'h> {
         if let Some(&bad) = customers.iter().find(|&&c| c >= history.num_customers()) {
             return Err(Error::CustomerOutOfRange { index: bad, customers: history.num_customers() });
         }
-        let census = {
-            let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
-            Census::of_summaries(history, cutoff, &sums)
-        };
+        let census = Census::without_gaps(history, cutoff);
         let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
         let need_btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
         let need_population = need_btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
