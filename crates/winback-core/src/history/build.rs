@@ -882,16 +882,30 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
         let o = &local[p as usize];
         offsets.push(offsets[offsets.len() - 1] + o[c as usize + 1] - o[c as usize]);
     }
-    let m = offsets[offsets.len() - 1] as usize;
-    /// One event column in customer-id order, from the partitions' columns,
-    /// which are freed as soon as it is done (not all at the end of the join:
-    /// the history and the partitions' events are never both whole).
-    fn gather<T: Copy>(cols: Vec<Vec<T>>, order: &[(u32, u32)], local: &[Vec<u32>], m: usize) -> Vec<T> {
-        let mut out = Vec::with_capacity(m);
-        for &(p, c) in order {
-            let o = &local[p as usize];
-            out.extend_from_slice(&cols[p as usize][o[c as usize] as usize..o[c as usize + 1] as usize]);
+    /// One column in customer-id order, from the partitions' columns, which are
+    /// freed as soon as it is done: the columns are gathered one after the other
+    /// (each by both halves of the customers in parallel), so the history and the
+    /// partitions' events are never both whole — at most one column is in both.
+    /// `range(p, c)`: local customer `c`'s values in partition `p`'s column;
+    /// `at`: where each customer's values start in the result, plus the end.
+    fn gather<T: Copy + Default + Send + Sync>(cols: Vec<Vec<T>>, order: &[(u32, u32)], at: &[u32], range: &(dyn Fn(usize, usize) -> (usize, usize) + Sync)) -> Vec<T> {
+        fn fill<T: Copy + Send + Sync>(out: &mut [T], cols: &[Vec<T>], order: &[(u32, u32)], at: &[u32], range: &(dyn Fn(usize, usize) -> (usize, usize) + Sync)) {
+            if order.len() > 1 << 15 {
+                let mid = order.len() / 2;
+                let (a, b) = out.split_at_mut((at[mid] - at[0]) as usize);
+                rayon::join(|| fill(a, cols, &order[..mid], &at[..=mid], range), || fill(b, cols, &order[mid..], &at[mid..], range));
+                return;
+            }
+            let mut w = 0;
+            for &(p, c) in order {
+                let (x, y) = range(p as usize, c as usize);
+                out[w..w + y - x].copy_from_slice(&cols[p as usize][x..y]);
+                w += y - x;
+            }
         }
+        // Zeroed memory: pages are only taken as they are written.
+        let mut out = vec![T::default(); at[at.len() - 1] as usize];
+        fill(&mut out, &cols, order, at, range);
         out
     }
     let mut take = |f: fn(&mut EventsBuilder) -> &mut Vec<f64>| parts.iter_mut().map(|p| std::mem::take(f(&mut p.ev))).collect::<Vec<_>>();
@@ -903,35 +917,51 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
     let is_purchase: Vec<Vec<bool>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.is_purchase)).collect();
     let cat_off_in: Vec<Vec<u32>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.cat_off)).collect();
     drop(parts);
-    // The event columns, each by its own task.
-    let (mut ev_day, mut ev_gross, mut ev_returned, mut ev_qty) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut ev_channel, mut ev_region, mut ev_is_purchase) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut ev_cat_off, mut cat_code, mut cat_amount) = (Vec::with_capacity(m + 1), Vec::new(), Vec::new());
-    let (order_ref, local_ref) = (&order, &local);
-    rayon::scope(|s| {
-        s.spawn(|_| ev_gross = gather(gross, order_ref, local_ref, m));
-        s.spawn(|_| ev_returned = gather(returned, order_ref, local_ref, m));
-        s.spawn(|_| ev_qty = gather(qty, order_ref, local_ref, m));
-        s.spawn(|_| ev_day = gather(day, order_ref, local_ref, m));
-        s.spawn(|_| ev_channel = gather(channel, order_ref, local_ref, m));
-        s.spawn(|_| ev_region = gather(region, order_ref, local_ref, m));
-        s.spawn(|_| ev_is_purchase = gather(is_purchase, order_ref, local_ref, m));
-        s.spawn(|_| {
-            // Category spend: each event's (code, value) run, offsets rebased.
-            for &(p, c) in order_ref {
-                let o = &local_ref[p as usize];
-                let (off, codes, amounts) = (&cat_off_in[p as usize], &cat_code_in[p as usize], &cat_amount_in[p as usize]);
+    let events = |p: usize, c: usize| (local[p][c] as usize, local[p][c + 1] as usize);
+    let ev_gross = gather(gross, &order, &offsets, &events);
+    let ev_returned = gather(returned, &order, &offsets, &events);
+    let ev_qty = gather(qty, &order, &offsets, &events);
+    let ev_day = gather(day, &order, &offsets, &events);
+    let ev_channel = gather(channel, &order, &offsets, &events);
+    let ev_region = gather(region, &order, &offsets, &events);
+    let ev_is_purchase = gather(is_purchase, &order, &offsets, &events);
+    // Category spend: each customer's (code, value) entries, then each event's
+    // start among them rebased.
+    // (A partition without events has no category offsets at all.)
+    let cat_start = |p: usize, e: u32| cat_off_in[p].get(e as usize).map_or(0, |&x| x as usize);
+    let cats = |p: usize, c: usize| (cat_start(p, local[p][c]), cat_start(p, local[p][c + 1]));
+    let mut cat_at = Vec::with_capacity(order.len() + 1);
+    cat_at.push(0u32);
+    for &(p, c) in &order {
+        let (x, y) = cats(p as usize, c as usize);
+        cat_at.push(cat_at[cat_at.len() - 1] + (y - x) as u32);
+    }
+    let mut ev_cat_off = vec![0u32; ev_day.len() + 1];
+    {
+        let (events_out, end) = ev_cat_off.split_at_mut(ev_day.len());
+        end[0] = cat_at[cat_at.len() - 1];
+        // Per customer: its events' starts, from its first entry in the result.
+        fn rebase(out: &mut [u32], order: &[(u32, u32)], at: &[u32], cat_at: &[u32], local: &[Vec<u32>], off: &[Vec<u32>]) {
+            if order.len() > 1 << 15 {
+                let mid = order.len() / 2;
+                let (a, b) = out.split_at_mut((at[mid] - at[0]) as usize);
+                rayon::join(|| rebase(a, &order[..mid], &at[..=mid], &cat_at[..=mid], local, off), || rebase(b, &order[mid..], &at[mid..], &cat_at[mid..], local, off));
+                return;
+            }
+            let mut w = 0;
+            for (i, &(p, c)) in order.iter().enumerate() {
+                let (o, f) = (&local[p as usize], &off[p as usize]);
+                let first = f[o[c as usize] as usize];
                 for k in o[c as usize] as usize..o[c as usize + 1] as usize {
-                    ev_cat_off.push(cat_code.len() as u32);
-                    let (x, y) = (off[k] as usize, off[k + 1] as usize);
-                    cat_code.extend_from_slice(&codes[x..y]);
-                    cat_amount.extend_from_slice(&amounts[x..y]);
+                    out[w] = cat_at[i] + (f[k] - first);
+                    w += 1;
                 }
             }
-            ev_cat_off.push(cat_code.len() as u32);
-            drop((cat_off_in, cat_code_in, cat_amount_in));
-        });
-    });
+        }
+        rebase(events_out, &order, &offsets, &cat_at, &local, &cat_off_in);
+    }
+    let cat_code = gather(cat_code_in, &order, &cat_at, &cats);
+    let cat_amount = gather(cat_amount_in, &order, &cat_at, &cats);
     let first_day = ev_day.iter().copied().min().unwrap_or(0);
     let last_day = ev_day.iter().copied().max().unwrap_or(0);
     History {
@@ -1109,6 +1139,52 @@ mod tests {
         for s in ["", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{3000}", "é", " é ", "\u{2003}", "c001", "x\r", "\x0b", "a\x0b", "\x0ba", "\x0c1\x1f", "\x00", "~"] {
             assert_eq!(trim(s), s.trim(), "{s:?}");
         }
+    }
+
+    /// Enough customers that the join splits its columns between threads (over
+    /// 2^15 customers): every customer still gets its own events, category
+    /// spend and channel, in id order, with their events' category starts rebased.
+    #[test]
+    fn a_join_split_between_threads_keeps_each_customers_events() {
+        let n = 70_000usize;
+        let ids: Vec<String> = (0..n).map(|c| format!("{c:06}")).collect();
+        let cats = ["a", "b", "c"];
+        let lines: Vec<crate::Line> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(c, id)| {
+                // Customer c: a purchase of c + 1 on day c % 50 (category c % 3, plus "c"
+                // for every fifth customer), and a return of 1 on day 60.
+                let mut v = vec![crate::Line { customer: id.as_str(), day: (c % 50) as i32, amount: (c + 1) as f64, category: Some(cats[c % 3]), channel: Some("web"), ..Default::default() }];
+                if c % 5 == 0 {
+                    v.push(crate::Line { customer: id.as_str(), day: (c % 50) as i32, amount: 0.5, category: Some("c"), channel: Some("web"), ..Default::default() });
+                }
+                v.push(crate::Line { customer: id.as_str(), day: 60, amount: -1.0, channel: Some("web"), ..Default::default() });
+                v
+            })
+            .collect();
+        let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
+        assert_eq!(h.customer_ids, ids);
+        assert_eq!(h.offsets.len(), n + 1);
+        for c in 0..n {
+            let (a, b) = (h.offsets[c] as usize, h.offsets[c + 1] as usize);
+            assert_eq!(b - a, 2, "customer {c}");
+            assert_eq!((h.ev_day[a], h.ev_day[a + 1]), ((c % 50) as i32, 60));
+            let extra = if c % 5 == 0 { 0.5 } else { 0.0 };
+            assert_eq!((h.ev_gross[a], h.ev_returned[a + 1]), ((c + 1) as f64 + extra, 1.0));
+            let spend: Vec<(&str, f64)> = (h.ev_cat_off[a]..h.ev_cat_off[a + 1]).map(|k| (h.categories[usize::from(h.cat_code[k as usize])].as_str(), h.cat_amount[k as usize])).collect();
+            let mut want = vec![(cats[c % 3], (c + 1) as f64)];
+            if c % 5 == 0 {
+                match want[0].0 {
+                    "c" => want[0].1 += 0.5,
+                    _ => want.push(("c", 0.5)),
+                }
+            }
+            assert_eq!(spend, want, "customer {c}");
+            assert_eq!(h.ev_cat_off[a + 1], h.ev_cat_off[a + 2], "the return has no category");
+            assert_eq!(h.channels[usize::from(h.ev_channel[a])], "web");
+        }
+        assert_eq!(h.ev_cat_off[h.ev_cat_off.len() - 1] as usize, h.cat_code.len());
     }
 
     /// Codes come from the cache, the small-vocabulary scan or the maps alike:
