@@ -952,8 +952,8 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
             for (i, &(p, c)) in order.iter().enumerate() {
                 let (o, f) = (&local[p as usize], &off[p as usize]);
                 let first = f[o[c as usize] as usize];
-                for k in o[c as usize] as usize..o[c as usize + 1] as usize {
-                    out[w] = cat_at[i] + (f[k] - first);
+                for &start in &f[o[c as usize] as usize..o[c as usize + 1] as usize] {
+                    out[w] = cat_at[i] + (start - first);
                     w += 1;
                 }
             }
