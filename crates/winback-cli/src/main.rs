@@ -826,7 +826,7 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     let written = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Res<arrow_array::RecordBatch>>(1);
         let (h, bar) = (&h, &bar);
-        scope.spawn(move || {
+        let builder = scope.spawn(move || {
             for x in blocks {
                 let table = x.map_err(Failure::from).and_then(|x| {
                     winback::core::progress::Progress::advance(bar, x.customers.len() as u64);
@@ -838,7 +838,14 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
                 }
             }
         });
-        output::write_batches(rx.into_iter(), &c.output)
+        let staged = output::stage_batches(rx.into_iter(), &c.output);
+        // The channel also ends when the builder panics: the table is put in place
+        // only once the builder has finished (else the temporary file is removed
+        // as the panic goes on).
+        match builder.join() {
+            Ok(()) => staged.and_then(|(staged, rows)| staged.commit().map(|()| rows)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     });
     winback::core::progress::Progress::finish(&bar);
     let rows = written?;

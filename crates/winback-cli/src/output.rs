@@ -83,7 +83,10 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
 /// Writes a table given block by block (each block is written as it comes, so
 /// the whole table is never in memory; for stdout it is, as CSV text, until the
 /// end), as [`write`] does; returns the rows written. The blocks share the first
-/// block's columns; an error from a block leaves no file.
+/// block's columns. An error from a block leaves no file (and the previous file
+/// in place), except on a device or pipe, which receives the blocks before it
+/// as they come.
+#[cfg(test)]
 pub fn write_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<usize, Failure> {
     let (staged, rows) = stage_batches(batches, target)?;
     staged.commit()?;
@@ -139,8 +142,10 @@ pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
     Ok(stage_batches(std::iter::once(Ok(batch.clone())), target)?.0)
 }
 
-/// [`stage`] for a table given block by block; also returns the rows written.
-fn stage_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<(Staged, usize), Failure> {
+/// [`stage`] for a table given block by block (see `write_batches`); also
+/// returns the rows written. At least one block is needed (its columns are the
+/// table's).
+pub fn stage_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<(Staged, usize), Failure> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let fail = |m: &str| Failure::Data(format!("cannot write {target}: {m}"));
@@ -178,7 +183,7 @@ fn write_to(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target:
     let lower = target.to_ascii_lowercase();
     if lower.ends_with(".parquet") || lower.ends_with(".pq") {
         let mut batches = batches.map(|b| b.and_then(|b| parquet_types(&b).map_err(|e| fail(e.to_string()))));
-        let Some(first) = batches.next().transpose()? else { return Ok(0) };
+        let Some(first) = batches.next().transpose()? else { return Err(fail("no table to write (not even its columns)".into())) };
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
         let mut w = parquet::arrow::ArrowWriter::try_new(f, first.schema(), None).map_err(|e| fail(e.to_string()))?;
         let mut rows = first.num_rows();
@@ -220,7 +225,7 @@ fn write_to(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target:
 /// The header (the first block's columns) and the rows of every block as CSV
 /// records; returns the rows.
 fn write_csv<W: std::io::Write>(w: &mut csv::Writer<W>, batches: impl Iterator<Item = Result<RecordBatch, Failure>>, fail: &dyn Fn(csv::Error) -> Failure) -> Result<usize, Failure> {
-    let mut rows = 0;
+    let (mut rows, mut seen) = (0, false);
     for (k, batch) in batches.enumerate() {
         let batch = batch?;
         if k == 0 {
@@ -230,6 +235,10 @@ fn write_csv<W: std::io::Write>(w: &mut csv::Writer<W>, batches: impl Iterator<I
             w.write_record(batch.columns().iter().map(|c| cell(c.as_ref(), r))).map_err(fail)?;
         }
         rows += batch.num_rows();
+        seen = true;
+    }
+    if !seen {
+        return Err(Failure::Data("no table to write (not even its columns)".into()));
     }
     Ok(rows)
 }
@@ -275,6 +284,22 @@ mod tests {
         let ids: Vec<String> = read.iter().flat_map(|b| b.column(0).as_string::<i32>().iter().map(|s| s.unwrap().to_string()).collect::<Vec<_>>()).collect();
         let values: Vec<f64> = read.iter().flat_map(|b| b.column(1).as_primitive::<Float64Type>().values().to_vec()).collect();
         assert_eq!((ids, values), (vec!["a".to_string(), "b".into(), "c".into()], vec![1.0, 2.5, -3.0]));
+    }
+
+    /// No block at all is refused in every format (a table has at least its
+    /// columns), leaving nothing behind.
+    #[test]
+    fn no_block_is_no_table() {
+        let d = dir().join("none");
+        std::fs::create_dir_all(&d).unwrap();
+        for name in ["t.csv", "t.csv.gz", "t.parquet", "-"] {
+            let target = if name == "-" { "-".to_string() } else { d.join(name).to_string_lossy().into_owned() };
+            match write_batches(std::iter::empty(), &target) {
+                Err(Failure::Data(m)) => assert!(m.contains("no table to write"), "{name}: {m}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
     }
 
     /// A block that fails leaves neither the file nor its temporary file, and

@@ -218,7 +218,9 @@ const _: () = assert!(std::mem::size_of::<Run>() == 32);
 /// line's own values by column. Memory during a load follows these: 32 bytes a
 /// run, then 8 bytes a line for the amount, 4 for a quantity and 2 for each
 /// channel, category and region — a column is only stored from its first known
-/// value on (before that, and when it never has one, it stays empty).
+/// value on (before that, and when it never has one, it stays empty); 8 more
+/// bytes a line for its source line in strict mode with `drop_duplicates`. Lines
+/// of one purchase that do not arrive together (random order) cost a run each.
 #[derive(Default)]
 struct Part {
     /// Closed runs; the open one is [`Part::open`].
@@ -649,6 +651,15 @@ impl HistoryBuilder {
         let num_customers: usize = done.iter().map(|d| d.ids.len()).sum();
         if num_customers as u64 >= u64::from(u32::MAX) {
             return Err(Error::TooMany { what: "customers", max: u64::from(u32::MAX) });
+        }
+        // Events and category entries are placed by u32 offsets.
+        let events: u64 = done.iter().map(|d| d.ev.day.len() as u64).sum();
+        let entries: u64 = done.iter().map(|d| d.ev.cat_code.len() as u64).sum();
+        if events >= u64::from(u32::MAX) {
+            return Err(Error::TooMany { what: "purchases and returns", max: u64::from(u32::MAX) });
+        }
+        if entries >= u64::from(u32::MAX) {
+            return Err(Error::TooMany { what: "purchase categories", max: u64::from(u32::MAX) });
         }
         let mut history = join_parts(done, channels, categories, regions, self.present);
         // Customers whose only lines were skipped zero amounts: named, not silently missing.
