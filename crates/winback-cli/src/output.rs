@@ -80,19 +80,6 @@ pub fn write(batch: &RecordBatch, target: &str) -> Result<(), Failure> {
     stage(batch, target)?.commit()
 }
 
-/// Writes a table given block by block (each block is written as it comes, so
-/// the whole table is never in memory; for stdout it is, as CSV text, until the
-/// end), as [`write`] does; returns the rows written. The blocks share the first
-/// block's columns. An error from a block leaves no file (and the previous file
-/// in place), except on a device or pipe, which receives the blocks before it
-/// as they come.
-#[cfg(test)]
-pub fn write_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<usize, Failure> {
-    let (staged, rows) = stage_batches(batches, target)?;
-    staged.commit()?;
-    Ok(rows)
-}
-
 /// A table written to a temporary file (or, for stdout, kept in memory), put in
 /// place by [`Staged::commit`] and removed when dropped uncommitted: a command can
 /// write its table, then save a model, and put the table in place only when both
@@ -142,9 +129,12 @@ pub fn stage(batch: &RecordBatch, target: &str) -> Result<Staged, Failure> {
     Ok(stage_batches(std::iter::once(Ok(batch.clone())), target)?.0)
 }
 
-/// [`stage`] for a table given block by block (see `write_batches`); also
-/// returns the rows written. At least one block is needed (its columns are the
-/// table's).
+/// [`stage`] for a table given block by block: each block is written as it
+/// comes, so the whole table is never in memory (for stdout it is, as CSV text,
+/// until the commit); also returns the rows written. The blocks share the first
+/// block's columns, and at least one is needed. An error from a block leaves no
+/// file (and the previous file in place), except on a device or pipe, which
+/// receives the blocks before it as they come.
 pub fn stage_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<(Staged, usize), Failure> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static CALLS: AtomicU64 = AtomicU64::new(0);
@@ -258,6 +248,13 @@ mod tests {
         let d = std::env::temp_dir().join(format!("winback-output-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    /// Stages and commits, as `winback features` does once its blocks are built.
+    fn write_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str) -> Result<usize, Failure> {
+        let (staged, rows) = stage_batches(batches, target)?;
+        staged.commit()?;
+        Ok(rows)
     }
 
     fn three() -> Vec<Result<RecordBatch, Failure>> {

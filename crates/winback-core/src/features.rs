@@ -662,9 +662,7 @@ pub fn build_features_with(history: &History, schema: &FeatureSchema, cutoff: Da
 /// # Ok::<(), winback_core::Error>(())
 /// ```
 pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions, customers: &[usize]) -> Result<(FeatureSchema, FeatureMatrix)> {
-    if let Some(&w) = options.windows.iter().find(|&&w| w < 1) {
-        return Err(Error::InvalidHorizon(w));
-    }
+    check_windows(options)?;
     let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
     let census = Census::of_summaries(history, cutoff, &sums);
     let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
@@ -717,16 +715,13 @@ impl<'h> FeatureBlocks<'h> {
     /// Learns the schema at `cutoff` for the rows `customers` (the customers are
     /// summarized a block at a time for the census; only its counts are kept).
     pub fn new(history: &'h History, cutoff: Day, options: &FeatureOptions, customers: Vec<usize>) -> Result<Self> {
-        if let Some(&w) = options.windows.iter().find(|&&w| w < 1) {
-            return Err(Error::InvalidHorizon(w));
-        }
+        check_windows(options)?;
         if let Some(&bad) = customers.iter().find(|&&c| c >= history.num_customers()) {
             return Err(Error::CustomerOutOfRange { index: bad, customers: history.num_customers() });
         }
         let census = Census::without_gaps(history, cutoff);
         let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
-        let need_btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
-        let need_population = need_btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
+        let (need_btyd, need_population) = population_needs(&schema);
         let population = need_population.then(|| census.population(need_btyd));
         Ok(FeatureBlocks { history, cutoff, schema, census, population, customers, done: 0, started: false, block: Self::BLOCK })
     }
@@ -770,6 +765,21 @@ impl Iterator for FeatureBlocks<'_> {
         }
         Some(b)
     }
+}
+
+/// Refuses a window of less than a day (before any customer is summarized).
+fn check_windows(options: &FeatureOptions) -> Result<()> {
+    match options.windows.iter().find(|&&w| w < 1) {
+        Some(&w) => Err(Error::InvalidHorizon(w)),
+        None => Ok(()),
+    }
+}
+
+/// Whether a schema's features need the BG/NBD fit, and population facts at all
+/// (the fit, RFM breakpoints or ABC cuts).
+fn population_needs(schema: &FeatureSchema) -> (bool, bool) {
+    let btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
+    (btyd, btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_))))
 }
 
 /// How a feature matrix lies in memory.
@@ -833,8 +843,7 @@ fn build_from(
         return Err(Error::CustomerOutOfRange { index: bad, customers: history.num_customers() });
     }
     let windows = &schema.options.windows;
-    let need_btyd = schema.features.iter().any(|f| matches!(f.source, Source::BtydAlive | Source::BtydBuy | Source::BtydPurchases));
-    let need_population = need_btyd || schema.features.iter().any(|f| matches!(f.source, Source::RfmR | Source::RfmF | Source::RfmM | Source::Abc(_)));
+    let (need_btyd, need_population) = population_needs(schema);
     let horizon = schema.options.btyd_horizon_days.unwrap_or(0) as f64;
     let all: Vec<Option<Summary>> = match sums {
         Some(sums) => sums,
@@ -1080,6 +1089,19 @@ mod tests {
         assert!(super::percentiles(&[]).is_empty());
     }
 
+    /// `n` customers `c00`, `c01`, ..., customer `c` with `c % per + 1` purchases
+    /// on days `c % spread + gap * k`, of `1 + c * k` (`k` = 0, 1, ...).
+    fn history(n: usize, per: usize, spread: usize, gap: usize) -> crate::History {
+        #![allow(clippy::unwrap_used)]
+        let ids: Vec<String> = (0..n).map(|c| format!("c{c:02}")).collect();
+        let lines: Vec<crate::Line> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(c, id)| (0..(c % per + 1)).map(move |k| crate::Line { customer: id.as_str(), day: (c % spread + gap * k) as i32, amount: 1.0 + (c * k) as f64, ..Default::default() }))
+            .collect();
+        crate::History::from_lines(lines, false, &Default::default()).unwrap().0
+    }
+
     /// `learn_and_build` moves each summary to its row when the rows are in
     /// customer order, and reads them in place otherwise (any order, repeats):
     /// the same rows either way, equal to `build_features`'.
@@ -1087,14 +1109,7 @@ mod tests {
     fn rows_in_any_order_get_their_own_summaries() {
         #![allow(clippy::unwrap_used)]
         use super::*;
-        use crate::Line;
-        let ids: Vec<String> = (0..30).map(|c| format!("c{c:02}")).collect();
-        let lines: Vec<Line> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(c, id)| (0..(c % 4 + 1)).map(move |k| Line { customer: id.as_str(), day: (c % 9 + 11 * k) as i32, amount: 1.0 + (c * k) as f64, ..Default::default() }))
-            .collect();
-        let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
+        let h = history(30, 4, 9, 11);
         let opts = FeatureOptions::default();
         let schema = FeatureSchema::learn(&h, 60, &opts).unwrap();
         for rows in [vec![0, 3, 4, 17, 29], vec![29, 3, 0, 17], vec![5, 5, 2, 5]] {
@@ -1111,14 +1126,7 @@ mod tests {
     fn blocks_are_the_whole_matrix_cut_in_rows() {
         #![allow(clippy::unwrap_used)]
         use super::*;
-        use crate::Line;
-        let ids: Vec<String> = (0..50).map(|c| format!("c{c:02}")).collect();
-        let lines: Vec<Line> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(c, id)| (0..(c % 5 + 1)).map(move |k| Line { customer: id.as_str(), day: (c % 7 + 13 * k) as i32, amount: 2.0 + (c + k) as f64, ..Default::default() }))
-            .collect();
-        let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
+        let h = history(50, 5, 7, 13);
         let rows: Vec<usize> = (0..50).filter(|c| c % 3 != 1).collect();
         assert_eq!(rows.len(), 33);
         for percentiles in [false, true] {
