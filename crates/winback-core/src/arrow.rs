@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::date::{ColumnZone, DateParser, Day};
 use crate::error::{Error, Result};
-use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
+use crate::history::{History, HistoryBuilder, LoadOptions, Name, RawRow};
 use crate::columns::{parse_flag, ColumnMap};
 use crate::report::LoadReport;
 
@@ -187,6 +187,60 @@ fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Opt
     idx.map(|i| cast(batch.column(i), &DataType::Utf8, source)).transpose()
 }
 
+/// A channel, category or region column of one batch: text row by row, or a
+/// dictionary (as Parquet stores such columns, and pandas `category` columns
+/// arrive) whose entries are read as text once, not once per row.
+enum NameCol {
+    Text(arrow_array::StringArray),
+    /// Each row's entry ([`NameCol::NO_ENTRY`]: no value), and the entries' text.
+    Dict { keys: Vec<u32>, values: arrow_array::StringArray },
+}
+
+impl NameCol {
+    const NO_ENTRY: u32 = u32::MAX;
+
+    fn of(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<NameCol>> {
+        let Some(i) = idx else { return Ok(None) };
+        let a = batch.column(i);
+        let text = |a: &ArrayRef| Ok::<_, Error>(cast(a, &DataType::Utf8, source)?.as_string::<i32>().clone());
+        Ok(Some(match a.as_any_dictionary_opt().filter(|d| d.values().len() < Self::NO_ENTRY as usize) {
+            // The entries' text is what casting the whole column to text gives.
+            Some(d) => {
+                let values = text(d.values())?;
+                let nulls = d.keys().logical_nulls();
+                let keys = d
+                    .normalized_keys()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(r, k)| if nulls.as_ref().is_some_and(|n| n.is_null(r)) || values.is_null(k) { Self::NO_ENTRY } else { k as u32 })
+                    .collect();
+                NameCol::Dict { keys, values }
+            }
+            None => NameCol::Text(text(a)?),
+        }))
+    }
+
+    /// Entries of the dictionary (0 for text).
+    fn entries(c: &Option<NameCol>) -> usize {
+        match c {
+            Some(NameCol::Dict { values, .. }) => values.len(),
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn at(c: &Option<NameCol>, r: usize) -> Name<'_> {
+        match c {
+            None => Name::Text(None),
+            Some(NameCol::Text(a)) => Name::Text(a.is_valid(r).then(|| a.value(r))),
+            Some(NameCol::Dict { keys, values }) => match keys[r] {
+                Self::NO_ENTRY => Name::Text(None),
+                k => Name::Entry(k, values.value(k as usize)),
+            },
+        }
+    }
+}
+
 /// Reads record batches (from pyarrow, polars, DuckDB, Parquet...) into a history.
 ///
 /// ```
@@ -257,12 +311,12 @@ fn fill(
         let qty_raw = opt(&map.quantity)?.map(|i| batch.column(i));
         let qty = qty_raw.map(|a| number_col(a, source)).transpose()?;
         let order = text_col(&batch, opt(&map.order)?, source)?;
-        let channel = text_col(&batch, opt(&map.channel)?, source)?;
-        let category = text_col(&batch, opt(&map.category)?, source)?;
-        let region = text_col(&batch, opt(&map.region)?, source)?;
-        // Downcast once per batch, not once per row and column.
-        let texts = |a: &Option<ArrayRef>| a.as_ref().map(|a| a.as_string::<i32>().clone());
-        let (order, channel, category, region) = (texts(&order), texts(&channel), texts(&category), texts(&region));
+        // Downcast once per batch, not once per row.
+        let order = order.as_ref().map(|a| a.as_string::<i32>().clone());
+        let channel = NameCol::of(&batch, opt(&map.channel)?, source)?;
+        let category = NameCol::of(&batch, opt(&map.category)?, source)?;
+        let region = NameCol::of(&batch, opt(&map.region)?, source)?;
+        b.start_dictionaries([NameCol::entries(&channel), NameCol::entries(&category), NameCol::entries(&region)]);
         let amount = amount.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
         let qty = qty.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
         let mut id_buf = IntText::default();
@@ -329,9 +383,9 @@ fn fill(
                     amount,
                     quantity,
                     order: order.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
-                    channel: channel.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
-                    category: category.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
-                    region: region.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
+                    channel: NameCol::at(&channel, r),
+                    category: NameCol::at(&category, r),
+                    region: NameCol::at(&region, r),
                     cancelled,
                 },
             )?;
@@ -412,6 +466,37 @@ fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<pa
     changed.then(|| Arc::new(arrow_schema::Schema::new_with_metadata(fields, read.metadata().clone())))
 }
 
+/// The schema to read with when a channel, category or region text column is
+/// dictionary-encoded in every row group (as writers store such columns): read
+/// as an Arrow dictionary, its entries are decoded and interned once per batch
+/// instead of once per row. `None`: nothing to change.
+#[cfg(feature = "parquet")]
+fn names_as_dictionaries(
+    read: &arrow_schema::SchemaRef,
+    map: &ColumnMap,
+    leaves: &parquet::schema::types::SchemaDescriptor,
+    meta: &parquet::file::metadata::ParquetMetaData,
+) -> Option<arrow_schema::SchemaRef> {
+    let names: Vec<&String> = [&map.channel, &map.category, &map.region].into_iter().flatten().collect();
+    let dictionary_everywhere = |name: &str| {
+        let leaf = leaves.columns().iter().position(|c| c.path().parts() == [name]);
+        leaf.is_some_and(|l| meta.row_groups().iter().all(|g| g.columns().get(l).is_some_and(|c| c.dictionary_page_offset().is_some())))
+    };
+    let mut changed = false;
+    let fields: Vec<arrow_schema::FieldRef> = read
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 if names.contains(&f.name()) && dictionary_everywhere(f.name()) => {
+                changed = true;
+                Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(f.data_type().clone()))))
+            }
+            _ => Arc::clone(f),
+        })
+        .collect();
+    changed.then(|| Arc::new(arrow_schema::Schema::new_with_metadata(fields, read.metadata().clone())))
+}
+
 #[cfg(feature = "parquet")]
 fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &LoadOptions, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
     let parts = parquet_parts(path, map, options, &[], 0, progress)?;
@@ -477,6 +562,7 @@ fn parquet_parts(
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let supplied = zones_from_embedded_schema(&schema, builder.metadata().file_metadata().key_value_metadata());
+    let supplied = names_as_dictionaries(supplied.as_ref().unwrap_or(&schema), map, builder.parquet_schema(), builder.metadata()).or(supplied);
     let group_rows: Vec<u64> = builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
     drop(builder);
     // The row counts in the metadata are untrusted: they size the columns only up

@@ -101,10 +101,27 @@ pub(crate) struct RawRow<'a> {
     pub amount: Parsed<'a, f64>,
     pub quantity: Option<Parsed<'a, f64>>,
     pub order: Option<&'a str>,
-    pub channel: Option<&'a str>,
-    pub category: Option<&'a str>,
-    pub region: Option<&'a str>,
+    pub channel: Name<'a>,
+    pub category: Name<'a>,
+    pub region: Name<'a>,
     pub cancelled: Parsed<'a, bool>,
+}
+
+/// A channel, category or region as a reader hands it over.
+#[derive(Clone, Copy)]
+pub(crate) enum Name<'a> {
+    /// The text (`None`: no value).
+    Text(Option<&'a str>),
+    /// Entry `k` of the column's dictionary in the reader's current batch, with
+    /// its text: the builder interns each entry once per batch
+    /// ([`HistoryBuilder::start_dictionaries`]), on its first use by a kept row.
+    Entry(u32, &'a str),
+}
+
+impl<'a> From<Option<&'a str>> for Name<'a> {
+    fn from(text: Option<&'a str>) -> Self {
+        Name::Text(text)
+    }
 }
 
 /// Column names used in error messages.
@@ -221,9 +238,9 @@ impl History {
                     amount: Ok(l.amount),
                     quantity: l.quantity.map(Ok),
                     order: l.order,
-                    channel: l.channel,
-                    category: l.category,
-                    region: l.region,
+                    channel: l.channel.into(),
+                    category: l.category.into(),
+                    region: l.region.into(),
                     cancelled: Ok(l.cancelled),
                 },
             )?;

@@ -382,9 +382,9 @@ fn parse_into<R: Read>(
                 amount: amount_raw.trim().parse::<f64>().ok().filter(|a| a.is_finite()).ok_or(amount_raw),
                 quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(q)),
                 order: opt(c.order)?,
-                channel: opt(c.channel)?,
-                category: opt(c.category)?,
-                region: opt(c.region)?,
+                channel: opt(c.channel)?.into(),
+                category: opt(c.category)?.into(),
+                region: opt(c.region)?.into(),
                 cancelled: match opt(c.cancel)? {
                     None => Ok(false),
                     Some(v) => parse_flag(v).ok_or(v),

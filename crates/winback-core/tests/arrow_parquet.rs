@@ -578,3 +578,64 @@ fn a_column_of_lists_is_refused_by_name() {
     assert!(e.starts_with("<table>: column `customer_id` holds List("), "{e}");
     assert!(e.ends_with("values: a mapped column needs one value per row (text, a number or a date)"), "{e}");
 }
+
+/// Channel, category and region columns given as dictionaries (pandas
+/// `category`, Parquet's dictionary pages) give the history their text gives:
+/// an entry only a skipped row uses never enters the vocabulary, a null key or
+/// a null or blank entry is no value, and the entries are trimmed like text.
+#[test]
+fn dictionary_name_columns_match_text() {
+    use arrow_array::types::Int8Type;
+    use arrow_array::DictionaryArray;
+    // Row 3's date is bad: its channel `fax` and region `West` appear nowhere else.
+    let ids = ["a", "a", "b", "c", "c", "d"];
+    let dates = ["2024-01-05", "2024-02-05", "2024-01-07", "not a date", "2024-03-01", "2024-03-02"];
+    let channel: [Option<&str>; 6] = [Some(" web"), Some("store"), None, Some("fax"), Some(" "), Some("web ")];
+    let region: [Option<&str>; 6] = [Some("North"), None, Some("South"), Some("West"), Some("North"), Some("South")];
+    let text_batch = |channel: ArrayRef, region: ArrayRef| {
+        RecordBatch::try_from_iter_with_nullable([
+            ("customer_id", Arc::new(StringArray::from(ids.to_vec())) as ArrayRef, false),
+            ("date", Arc::new(StringArray::from(dates.to_vec())) as _, false),
+            ("amount", Arc::new(Float64Array::from(vec![10.0, 20.0, 5.0, 7.0, 8.0, 9.0])) as _, false),
+            ("channel", channel, true),
+            ("region", region, true),
+        ])
+        .unwrap()
+    };
+    let as_text = text_batch(Arc::new(StringArray::from(channel.to_vec())), Arc::new(StringArray::from(region.to_vec())));
+    // Dictionaries with a null key (row 2's channel), a null entry (row 1's region),
+    // entries in another order than first use, and an unused entry (`mail`).
+    let ch_values = StringArray::from(vec![Some("mail"), Some("web "), Some("fax"), Some(" "), Some("store"), Some(" web")]);
+    let ch_keys = arrow_array::Int8Array::from(vec![Some(5), Some(4), None, Some(2), Some(3), Some(1)]);
+    let re_values = StringArray::from(vec![Some("South"), None, Some("West"), Some("North")]);
+    let re_keys = arrow_array::Int8Array::from(vec![Some(3), Some(1), Some(0), Some(2), Some(3), Some(0)]);
+    let as_dict = text_batch(
+        Arc::new(DictionaryArray::<Int8Type>::try_new(ch_keys, Arc::new(ch_values)).unwrap()),
+        Arc::new(DictionaryArray::<Int8Type>::try_new(re_keys, Arc::new(re_values)).unwrap()),
+    );
+    let map = ColumnMap::new("customer_id", "date", "amount").channel("channel").region("region");
+    let (t, rt) = read_record_batches([Ok(as_text.clone())], "t", &map, &LoadOptions::default()).unwrap();
+    let (d, rd) = read_record_batches([Ok(as_dict.slice(0, 4)), Ok(as_dict.slice(4, 2))], "t", &map, &LoadOptions::default()).unwrap();
+    assert_eq!(rd, rt);
+    assert_eq!((rd.rows_used, rd.count(SkipReason::BadDate)), (5, 1));
+    assert_eq!(d.channels(), ["store", "web"]);
+    assert_eq!(d.regions(), ["North", "South"]);
+    assert_eq!((d.channels(), d.regions()), (t.channels(), t.regions()));
+    let events = |h: &History| (0..h.num_customers()).flat_map(|c| h.events(c).map(|e| format!("{e:?}")).collect::<Vec<_>>()).collect::<Vec<_>>();
+    assert_eq!(events(&d), events(&t));
+
+    // The same column written to Parquet (dictionary pages) is read as a dictionary: the same history.
+    let dir = std::env::temp_dir().join(format!("winback-pqdict-{}", std::process::id()));
+    let path = dir.join("dict.parquet");
+    write_pq(&path, &as_dict);
+    let (p, rp) = read_parquet(&path, &map, &LoadOptions::default()).unwrap();
+    assert_eq!(rp, winback_core::LoadReport { source: path.display().to_string(), ..rt.clone() });
+    assert_eq!(events(&p), events(&t));
+    // Text columns stored with dictionary pages (the writers' default) are read as dictionaries too.
+    let path = dir.join("text.parquet");
+    write_pq(&path, &as_text);
+    let (p, rp) = read_parquet(&path, &map, &LoadOptions::default()).unwrap();
+    assert_eq!(rp, winback_core::LoadReport { source: path.display().to_string(), ..rt });
+    assert_eq!((events(&p), p.channels()), (events(&t), t.channels()));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -23,10 +23,10 @@ use std::hash::Hasher;
 
 use rayon::prelude::*;
 
-use super::{ColumnNames, History, LoadOptions, Present, RawRow, MAX_AMOUNT, NONE_CODE};
+use super::{ColumnNames, History, LoadOptions, Name, Present, RawRow, MAX_AMOUNT, NONE_CODE};
 use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
-use crate::hash::{hash_bytes, FxHashMap, FxHasher};
+use crate::hash::{hash_bytes, le_word, FxHashMap, FxHasher};
 use crate::report::{LoadReport, SkipReason};
 
 /// Bits of the customer hash that choose a partition.
@@ -104,23 +104,6 @@ fn inline_key(s: &str) -> Option<u128> {
     // byte stores the next word load had to wait for).
     let (lo, hi) = if n > 8 { (le_word(&b[..8]), le_word(&b[8..])) } else { (le_word(b), 0) };
     Some(u128::from(lo) | (u128::from(hi) << 64) | ((n as u128) << 120))
-}
-
-/// Up to 8 bytes as a little-endian word, the missing high bytes 0.
-#[inline]
-fn le_word(b: &[u8]) -> u64 {
-    let n = b.len();
-    match n {
-        0 => 0,
-        1..=3 => u64::from(b[0]) | (u64::from(b[n / 2]) << (n / 2 * 8)) | (u64::from(b[n - 1]) << ((n - 1) * 8)),
-        4..=7 => {
-            let first = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            let last = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
-            // The two halves overlap on the same bytes: OR keeps them.
-            first | (last << ((n - 4) * 8))
-        }
-        _ => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-    }
 }
 
 impl Interner {
@@ -345,7 +328,13 @@ pub(crate) struct HistoryBuilder {
     sources: Vec<Source>,
     /// Ids seen on skipped zero-amount lines (only with `skip_zero_amounts`).
     zero_only: std::collections::BTreeSet<String>,
+    /// The code of each entry of the current batch's channel, category and
+    /// region dictionaries ([`UNSEEN`] until a kept row uses it).
+    entries: [Vec<u32>; 3],
 }
+
+/// An entry of [`HistoryBuilder::entries`] no kept row has used yet.
+const UNSEEN: u32 = u32::MAX;
 
 /// A hash of a short id's inline key (it chooses the id's partition).
 #[inline]
@@ -374,6 +363,18 @@ impl HistoryBuilder {
             regions: Interner::default(),
             sources: vec![Source { parts: (0..PARTS).map(|_| Part::default()).collect(), maps: None }],
             zero_only: Default::default(),
+            entries: Default::default(),
+        }
+    }
+
+    /// A new batch whose channel, category and region columns are dictionaries of
+    /// these sizes (0 for a column given as text): its rows name their values as
+    /// [`Name::Entry`].
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    pub(crate) fn start_dictionaries(&mut self, sizes: [usize; 3]) {
+        for (codes, n) in self.entries.iter_mut().zip(sizes) {
+            codes.clear();
+            codes.resize(n, UNSEEN);
         }
     }
 
@@ -549,15 +550,32 @@ impl HistoryBuilder {
             // quantity or flag).
             self.report.zero_amount_purchases += 1;
         }
-        let code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
+        let text_code = |i: &mut Interner, v: Option<&str>, what| -> Result<u16> {
             match v.map(trim) {
                 None | Some("") => Ok(NONE_CODE),
                 Some(s) => i.get(s, u64::from(NONE_CODE), what).map(|x| x as u16),
             }
         };
-        let ch = code(&mut self.channels, row.channel, "channels")?;
-        let ca = code(&mut self.categories, row.category, "categories")?;
-        let re = code(&mut self.regions, row.region, "regions")?;
+        // A dictionary entry is interned once, by the first row kept that uses it
+        // (so a name only skipped rows carry never enters the vocabulary).
+        let code = |i: &mut Interner, entries: &mut Vec<u32>, v: Name<'_>, what| -> Result<u16> {
+            match v {
+                Name::Text(t) => text_code(i, t, what),
+                Name::Entry(k, t) => match entries.get(k as usize).copied() {
+                    Some(UNSEEN) => {
+                        let c = text_code(i, Some(t), what)?;
+                        entries[k as usize] = u32::from(c);
+                        Ok(c)
+                    }
+                    Some(c) => Ok(c as u16),
+                    None => text_code(i, Some(t), what),
+                },
+            }
+        };
+        let [ech, eca, ere] = &mut self.entries;
+        let ch = code(&mut self.channels, ech, row.channel, "channels")?;
+        let ca = code(&mut self.categories, eca, row.category, "categories")?;
+        let re = code(&mut self.regions, ere, row.region, "regions")?;
         // One purchase = the lines of one order on one day (a blank order id counts as
         // no order id). Keying by day too means a line dated later under the same
         // order id (a return, say) is its own event: nothing dated on or after a
