@@ -877,7 +877,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     out.ids = order.iter().map(|&c| std::mem::take(&mut out.ids[c as usize])).collect();
     // Counting sort of the lines by customer (codes mapped to the sorted vocabularies
     // on the way, each line's content hashed), then each customer's lines by
-    // (order key, day, content, source line).
+    // (day, order key, content, source line).
     let mut start = vec![0usize; nc + 1];
     {
         let mut k = 0;
@@ -924,10 +924,14 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         }
     }
     drop(cust);
+    // By day first: a customer's lines arrive mostly in day order (logs are
+    // written in time order), so the sort finds them nearly sorted and the events
+    // come out in day order (ties in key order), which `sort_by_day` then keeps.
+    // Within an event (one key and day) the order is content, then source line.
     for c in 0..nc {
         let s = &mut lines[start[c]..start[c + 1]];
         if s.len() > 1 {
-            s.sort_unstable_by_key(|x| (x.l.key, x.l.day, x.rowhash, x.line));
+            s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
         }
     }
     // Walk each customer's lines: lines of one key into one event; identical lines
@@ -959,7 +963,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
                     out.duplicates += 1;
                     continue;
                 }
-                if p.key != l.key {
+                if p.key != l.key || p.day != l.day {
                     ev.close();
                 }
             }
