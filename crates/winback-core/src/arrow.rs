@@ -467,7 +467,8 @@ fn zones_from_embedded_schema(read: &arrow_schema::SchemaRef, kv: Option<&Vec<pa
 }
 
 /// The schema to read with when a channel, category or region text column is
-/// dictionary-encoded in every row group (as writers store such columns): read
+/// dictionary-encoded in (at least 7 in 8 of) its row groups, as writers store
+/// such columns: read
 /// as an Arrow dictionary, its entries are decoded and interned once per batch
 /// instead of once per row. `None`: nothing to change.
 #[cfg(feature = "parquet")]
@@ -478,16 +479,21 @@ fn names_as_dictionaries(
     meta: &parquet::file::metadata::ParquetMetaData,
 ) -> Option<arrow_schema::SchemaRef> {
     let names: Vec<&String> = [&map.channel, &map.category, &map.region].into_iter().flatten().collect();
-    let dictionary_everywhere = |name: &str| {
-        let leaf = leaves.columns().iter().position(|c| c.path().parts() == [name]);
-        leaf.is_some_and(|l| meta.row_groups().iter().all(|g| g.columns().get(l).is_some_and(|c| c.dictionary_page_offset().is_some())))
+    // Most row groups, not all: a writer may store one group plainly (DuckDB's
+    // 100M-line export has one such group in 797), which the reader then turns
+    // into a dictionary itself.
+    let mostly_dictionary = |name: &str| {
+        let Some(leaf) = leaves.columns().iter().position(|c| c.path().parts() == [name]) else { return false };
+        let groups = meta.row_groups();
+        let with = groups.iter().filter(|g| g.columns().get(leaf).is_some_and(|c| c.dictionary_page_offset().is_some())).count();
+        with > 0 && with * 8 >= groups.len() * 7
     };
     let mut changed = false;
     let fields: Vec<arrow_schema::FieldRef> = read
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 if names.contains(&f.name()) && dictionary_everywhere(f.name()) => {
+            DataType::Utf8 | DataType::LargeUtf8 if names.contains(&f.name()) && mostly_dictionary(f.name()) => {
                 changed = true;
                 Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(f.data_type().clone()))))
             }

@@ -639,3 +639,35 @@ fn dictionary_name_columns_match_text() {
     assert_eq!((events(&p), p.channels()), (events(&t), t.channels()));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A dictionary column that falls back to plain pages part-way through a row
+/// group (the writer's dictionary grew too large) reads as its text does.
+#[test]
+fn dictionary_pages_falling_back_to_plain_read_as_text() {
+    use parquet::file::properties::WriterProperties;
+    let n = 3000;
+    let batch = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from((0..n).map(|i| format!("c{}", i % 97)).collect::<Vec<_>>())) as ArrayRef),
+        ("date", Arc::new(Date32Array::from((0..n).map(|i| 19000 + i % 400).collect::<Vec<i32>>())) as _),
+        ("amount", Arc::new(Float64Array::from((0..n).map(|i| f64::from(i % 50) + 0.25).collect::<Vec<_>>())) as _),
+        ("category", Arc::new(StringArray::from((0..n).map(|i| format!("category {}", (i * 7) % 1500)).collect::<Vec<_>>())) as _),
+    ])
+    .unwrap();
+    let map = ColumnMap::new("customer_id", "date", "amount").category("category");
+    let (t, rt) = read_record_batches([Ok(batch.clone())], "t", &map, &LoadOptions::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("winback-pqfall-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fallback.parquet");
+    let props = WriterProperties::builder().set_dictionary_page_size_limit(512).set_data_page_row_count_limit(100).set_write_batch_size(100).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap()).clone();
+    let chunk = meta.row_group(0).column(3);
+    assert!(chunk.dictionary_page_offset().is_some() && chunk.encodings().any(|e| e == parquet::basic::Encoding::PLAIN), "{:?}", chunk.encodings().collect::<Vec<_>>());
+    let (p, rp) = read_parquet(&path, &map, &LoadOptions::default()).unwrap();
+    assert_eq!(rp, winback_core::LoadReport { source: path.display().to_string(), ..rt });
+    assert_eq!(p.categories(), t.categories());
+    assert_eq!(features(&p), features(&t));
+    std::fs::remove_dir_all(dir).ok();
+}
