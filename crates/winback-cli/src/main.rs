@@ -573,17 +573,25 @@ fn step<T>(quiet: bool, msg: &str, f: impl FnOnce() -> T) -> T {
 
 /// A progress bar on stderr for a read: percentage, rate and time left (hidden
 /// when stderr is not a terminal or with --quiet).
-struct Bar(indicatif::ProgressBar);
+struct Bar {
+    pb: indicatif::ProgressBar,
+    /// Shown on stderr (a terminal, not --quiet).
+    shown: bool,
+}
 
 impl Bar {
     fn new(quiet: bool) -> Bar {
-        Bar(if quiet || !std::io::stderr().is_terminal() { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) })
+        // Hidden until a step begins: a bar of no length drawn at creation, or
+        // while a step's style, length and message are being set, showed a stray
+        // "100% 0/0 rows" line.
+        Bar { pb: indicatif::ProgressBar::hidden(), shown: !quiet && std::io::stderr().is_terminal() }
     }
 }
 
 impl winback::core::progress::Progress for Bar {
     fn begin(&self, step: &str, total: Option<u64>, unit: winback::core::progress::Unit) {
         use winback::core::progress::Unit;
+        self.pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         let template = match (total, unit) {
             (Some(_), Unit::Bytes) => "{msg} [{bar:30}] {percent}% {binary_bytes_per_sec} ETA {eta}",
             (Some(_), Unit::Rows) => "{msg} [{bar:30}] {percent}% {human_pos}/{human_len} rows {rows_per_sec} rows/s ETA {eta}",
@@ -593,20 +601,24 @@ impl winback::core::progress::Progress for Bar {
             let style = style.with_key("rows_per_sec", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = write!(w, "{}", indicatif::HumanCount(s.per_sec() as u64));
             });
-            self.0.set_style(style.progress_chars("=> "));
+            self.pb.set_style(style.progress_chars("=> "));
         }
         // A bar may carry several steps (a report's scoring, backtest, profiles):
         // each begins afresh, also after the previous one finished.
-        self.0.reset();
-        self.0.set_length(total.unwrap_or(0));
-        self.0.set_message(step.to_string());
-        self.0.enable_steady_tick(Duration::from_millis(200));
+        self.pb.reset();
+        self.pb.set_length(total.unwrap_or(0));
+        self.pb.set_message(step.to_string());
+        if self.shown {
+            self.pb.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            self.pb.enable_steady_tick(Duration::from_millis(200));
+        }
     }
     fn advance(&self, n: u64) {
-        self.0.inc(n);
+        self.pb.inc(n);
     }
     fn finish(&self) {
-        self.0.finish_and_clear();
+        self.pb.finish_and_clear();
+        self.pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
 }
 

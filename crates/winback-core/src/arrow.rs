@@ -263,10 +263,23 @@ pub fn read_record_batches(
     map: &ColumnMap,
     options: &LoadOptions,
 ) -> Result<(History, LoadReport)> {
+    read_record_batches_with(batches, source, map, options, &crate::progress::Silent)
+}
+
+/// [`read_record_batches`] inside a step begun on `progress` by the caller (who
+/// counts the batches' rows, and ends the step): the grouping of the lines into
+/// purchases, once the last batch is read, is reported as a step of its own.
+pub fn read_record_batches_with(
+    batches: impl IntoIterator<Item = std::result::Result<RecordBatch, ArrowError>>,
+    source: &str,
+    map: &ColumnMap,
+    options: &LoadOptions,
+    progress: &dyn crate::progress::Progress,
+) -> Result<(History, LoadReport)> {
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
     fill(&mut b, batches, source, map, &parser, 0)?;
-    b.finish()
+    b.finish_with(progress)
 }
 
 /// Pushes the rows of `batches` into a builder; rows are numbered from `first_row + 1`.
@@ -510,7 +523,7 @@ fn read_parquet_unguarded(path: &std::path::Path, map: &ColumnMap, options: &Loa
         // No row group at all: an empty file.
         return HistoryBuilder::new(path.display().to_string(), map.names(), map.present(), options.clone()).finish();
     }
-    HistoryBuilder::merge(parts)?.finish()
+    HistoryBuilder::merge(parts)?.finish_with(progress)
 }
 
 /// Adds a constant text column for each `(name, value)` the batch lacks (hive partition values).
@@ -799,7 +812,7 @@ fn dataset_parts(
     let source = path.display().to_string();
     let mut b = if parts.is_empty() { HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()) } else { HistoryBuilder::merge(parts)? };
     b.set_source(&source);
-    let (h, mut report) = b.finish().map_err(|e| match e {
+    let (h, mut report) = b.finish_with(progress).map_err(|e| match e {
         Error::DuplicateLine { line, first_line, .. } if global => {
             // The file holding a dataset-wide row number, and the row within it.
             let at = |n: u64| {

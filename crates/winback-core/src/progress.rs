@@ -3,25 +3,29 @@
 //! time left (the CLI on a terminal; Python with `progress=True`).
 //!
 //! ```
-//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Mutex;
 //! use winback_core::progress::{Progress, Unit};
 //! use winback_core::read::{read_csv_with, ColumnMap, CsvOptions};
 //!
+//! /// Each step: its name, total and units done.
 //! #[derive(Default)]
-//! struct Count { total: AtomicU64, done: AtomicU64 }
-//! impl Progress for Count {
-//!     fn begin(&self, _step: &str, total: Option<u64>, _unit: Unit) { self.total.store(total.unwrap_or(0), Ordering::Relaxed) }
-//!     fn advance(&self, n: u64) { self.done.fetch_add(n, Ordering::Relaxed); }
+//! struct Steps(Mutex<Vec<(String, Option<u64>, u64)>>);
+//! impl Progress for Steps {
+//!     fn begin(&self, step: &str, total: Option<u64>, _unit: Unit) { self.0.lock().unwrap().push((step.into(), total, 0)) }
+//!     fn advance(&self, n: u64) { self.0.lock().unwrap().last_mut().unwrap().2 += n }
 //!     fn finish(&self) {}
 //! }
 //! let path = std::env::temp_dir().join(format!("winback-progress-doc-{}.csv", std::process::id()));
 //! std::fs::write(&path, "customer_id,date,amount\na,2024-01-05,20\nb,2024-02-01,7.5\n").unwrap();
-//! let count = Count::default();
+//! let steps = Steps::default();
 //! let map = ColumnMap::new("customer_id", "date", "amount");
-//! read_csv_with(&path, &map, &CsvOptions::default(), &Default::default(), &count)?;
-//! // Every byte of the file was reported, against the file's size as the total.
-//! assert_eq!(count.done.load(Ordering::Relaxed), std::fs::metadata(&path).unwrap().len());
-//! assert_eq!(count.total.load(Ordering::Relaxed), count.done.load(Ordering::Relaxed));
+//! read_csv_with(&path, &map, &CsvOptions::default(), &Default::default(), &steps)?;
+//! // Every byte of the file was reported against its size, then every line grouped.
+//! let size = std::fs::metadata(&path).unwrap().len();
+//! assert_eq!(steps.0.into_inner().unwrap(), [
+//!     (format!("reading {}", path.display()), Some(size), size),
+//!     ("grouping lines into purchases".to_string(), Some(2), 2),
+//! ]);
 //! std::fs::remove_file(&path).ok();
 //! # Ok::<(), winback_core::Error>(())
 //! ```

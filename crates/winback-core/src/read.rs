@@ -58,7 +58,7 @@ fn read_csv_counted(path: &Path, map: &ColumnMap, csv: &CsvOptions, options: &Lo
     // A plain file's size lets the columns be allocated once, near their final size.
     let size = if plain { std::fs::metadata(path).ok().map(|m| m.len()) } else { None };
     let (mut t, first) = CsvTable::new(reader, &path.display().to_string(), csv)?;
-    read_rows(&mut t, first, map, options, size)
+    read_rows(&mut t, first, map, options, size, progress)
 }
 
 /// [`open`], reporting the file's bytes (compressed bytes for `.gz`) as they are read.
@@ -268,7 +268,7 @@ pub fn read_csv_from(
     options: &LoadOptions,
 ) -> Result<(History, LoadReport)> {
     let (mut t, first) = CsvTable::new(reader, source, csv)?;
-    read_rows(&mut t, first, map, options, None)
+    read_rows(&mut t, first, map, options, None, &crate::progress::Silent)
 }
 
 /// The column positions of a mapped CSV table.
@@ -307,12 +307,13 @@ fn read_rows<R: Read>(
     map: &ColumnMap,
     options: &LoadOptions,
     file_bytes: Option<u64>,
+    progress: &dyn Progress,
 ) -> Result<(History, LoadReport)> {
     let cols = Cols::resolve(t, map)?;
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let mut b = HistoryBuilder::new(t.source.clone(), map.names(), map.present(), options.clone());
     parse_into(&mut b, &mut t.reader, first, &t.header, cols, &parser, &t.source, 0, file_bytes)?;
-    b.finish()
+    b.finish_with(progress)
 }
 
 /// Parses records into a builder; `line_offset` is added to the reader's line
@@ -514,7 +515,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
         .collect();
     // The first error in file order wins.
     let parts: Vec<HistoryBuilder> = parts.into_iter().collect::<Result<_>>()?;
-    HistoryBuilder::merge(parts)?.finish().map(Some)
+    HistoryBuilder::merge(parts)?.finish_with(progress).map(Some)
 }
 
 /// The attribute table's CSV readers live with the other readers (the table

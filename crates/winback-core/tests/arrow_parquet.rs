@@ -413,20 +413,22 @@ fn partitioned_datasets_match_csv() {
     std::fs::remove_dir_all(root).ok();
 }
 
-/// What a read reports: one step, its total, and increments that add up to it.
+/// A step: its name, total, unit and the units reported while it ran.
+type Step = (String, Option<u64>, winback_core::progress::Unit, u64);
+
+/// What a read reports: its steps, their totals, and increments that add up to them.
 #[derive(Default)]
 struct Recorder {
-    steps: std::sync::Mutex<Vec<(String, Option<u64>, winback_core::progress::Unit)>>,
-    done: std::sync::atomic::AtomicU64,
+    steps: std::sync::Mutex<Vec<Step>>,
     finished: std::sync::atomic::AtomicU64,
 }
 
 impl winback_core::progress::Progress for Recorder {
     fn begin(&self, step: &str, total: Option<u64>, unit: winback_core::progress::Unit) {
-        self.steps.lock().unwrap().push((step.to_string(), total, unit));
+        self.steps.lock().unwrap().push((step.to_string(), total, unit, 0));
     }
     fn advance(&self, n: u64) {
-        self.done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.steps.lock().unwrap().last_mut().unwrap().3 += n;
     }
     fn finish(&self) {
         self.finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -455,13 +457,17 @@ fn progress_adds_up_to_the_total() {
     let rec = Recorder::default();
     let (h, _) = pool.install(|| winback_core::arrow::read_parquet_with(&path, &map(), &LoadOptions::default(), &rec)).unwrap();
     assert_eq!(h.customer_ids(), read_parquet(&path, &map(), &LoadOptions::default()).unwrap().0.customer_ids());
-    assert_eq!(rec.steps.lock().unwrap().clone(), vec![(format!("reading {}", path.display()), Some(big.num_rows() as u64), Unit::Rows)]);
-    assert_eq!((rec.done.load(Relaxed), rec.finished.load(Relaxed)), (big.num_rows() as u64, 1));
+    // The rows read, then the lines grouped into purchases (every row is a line here).
+    let rows = big.num_rows() as u64;
+    let grouping = ("grouping lines into purchases".to_string(), Some(rows), Unit::Rows, rows);
+    assert_eq!(rec.steps.lock().unwrap().clone(), vec![(format!("reading {}", path.display()), Some(rows), Unit::Rows, rows), grouping.clone()]);
+    assert_eq!(rec.finished.load(Relaxed), 2);
     // The dataset (its directory): the footers' rows as the total.
     let rec = Recorder::default();
     winback_core::arrow::read_parquet_dataset_with(&dir, &map(), &LoadOptions::default(), &rec).unwrap();
-    assert_eq!(rec.steps.lock().unwrap()[0].1, Some(big.num_rows() as u64));
-    assert_eq!(rec.done.load(Relaxed), big.num_rows() as u64);
+    let steps = rec.steps.lock().unwrap().clone();
+    assert_eq!((steps[0].1, steps[0].3), (Some(rows), rows));
+    assert_eq!(steps[1..], [grouping]);
     // A CSV file above the parallel reader's 16 MB: every byte counted once.
     let csv_path = dir.join("big.csv");
     {
@@ -479,8 +485,10 @@ fn progress_adds_up_to_the_total() {
     let (h, r) = pool.install(|| winback_core::read::read_csv_with(&csv_path, &m, &CsvOptions::default(), &LoadOptions::default(), &rec)).unwrap();
     assert_eq!(r.rows_read, 700_000);
     assert_eq!(h.num_customers(), 50_000);
-    assert_eq!(rec.steps.lock().unwrap()[0].1, Some(size));
-    assert_eq!((rec.done.load(Relaxed), rec.finished.load(Relaxed)), (size, 1));
+    let steps = rec.steps.lock().unwrap().clone();
+    assert_eq!((steps[0].1, steps[0].3), (Some(size), size));
+    assert_eq!(steps[1..], [("grouping lines into purchases".to_string(), Some(700_000), Unit::Rows, 700_000)]);
+    assert_eq!(rec.finished.load(Relaxed), 2);
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -270,7 +270,7 @@ fn read_history(
                             p.advance(b.num_rows() as u64);
                         }
                     });
-                    let out = winback::core::arrow::read_record_batches(counted, &source, &map, &opts);
+                    let out = winback::core::arrow::read_record_batches_with(counted, &source, &map, &opts, p);
                     p.finish();
                     out
                 }

@@ -67,8 +67,11 @@ def test_progress_shows_the_read_on_stderr(capsys, tmp_path):
     for data in (str(csv), table):
         h = winback.read_history(data, progress=True, **kw)
         err = capsys.readouterr().err
-        last = err.rstrip("\n").split("\r")[-1]
-        assert last.startswith("reading ") and "100.0%" in last and "ETA 0 s" in last, repr(last)
+        lines = [s for s in err.replace("\n", "\r").split("\r") if s]
+        # The read ends at 100%, then the grouping of its lines into purchases does.
+        last = [s for s in lines if s.startswith("reading ")][-1]
+        assert "100.0%" in last and "ETA 0 s" in last, repr(last)
+        assert lines[-1].startswith("grouping lines into purchases: 100.0%") and "ETA 0 s" in lines[-1], repr(lines[-1])
         assert h.num_customers() == winback.read_history(data, **kw).num_customers()
     assert "rows" in last and f"{table.num_rows:,} rows of {table.num_rows:,} rows" in last
     # Off by default: nothing on stderr but warnings.
