@@ -207,14 +207,20 @@ impl NameCol {
             // The entries' text is what casting the whole column to text gives.
             Some(d) => {
                 let values = text(d.values())?;
-                let nulls = d.keys().logical_nulls();
-                let keys = d
-                    .normalized_keys()
-                    .into_iter()
-                    .enumerate()
-                    .map(|(r, k)| if nulls.as_ref().is_some_and(|n| n.is_null(r)) || values.is_null(k) { Self::NO_ENTRY } else { k as u32 })
-                    .collect();
-                NameCol::Dict { keys, values }
+                // Keys as i64 (any key type), each checked: a null key or a null entry is
+                // no value; a key outside the dictionary (possible in arrays handed over
+                // without validation) falls back to casting the column, which refuses it.
+                let keys = arrow_cast::cast(d.keys(), &DataType::Int64).map_err(arrow_err(source))?;
+                let keys = keys.as_primitive::<arrow_array::types::Int64Type>();
+                let entry = |r: usize| match usize::try_from(keys.value(r)) {
+                    _ if keys.is_null(r) => Some(Self::NO_ENTRY),
+                    Ok(k) if k < values.len() => Some(if values.is_null(k) { Self::NO_ENTRY } else { k as u32 }),
+                    _ => None,
+                };
+                match (0..keys.len()).map(entry).collect::<Option<Vec<u32>>>() {
+                    Some(keys) => NameCol::Dict { keys, values },
+                    None => NameCol::Text(text(a)?),
+                }
             }
             None => NameCol::Text(text(a)?),
         }))

@@ -679,3 +679,26 @@ fn dictionary_pages_falling_back_to_plain_read_as_text() {
     assert_eq!(features(&p), features(&t));
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A dictionary with no entries (every key null, as an all-missing pandas
+/// `category` column arrives) is a column of no values, not a panic; an empty
+/// batch of such a column too.
+#[test]
+fn an_empty_dictionary_is_no_value() {
+    use arrow_array::types::Int32Type;
+    use arrow_array::{DictionaryArray, Int32Array};
+    let empty = |n: usize| -> ArrayRef { Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::new_null(n), Arc::new(StringArray::from(Vec::<&str>::new()))).unwrap()) };
+    let batch = |n: usize| {
+        RecordBatch::try_from_iter([
+            ("customer_id", Arc::new(StringArray::from(vec!["a"; n])) as ArrayRef),
+            ("date", Arc::new(StringArray::from(vec!["2024-01-01"; n])) as _),
+            ("amount", Arc::new(Float64Array::from(vec![1.0; n])) as _),
+            ("channel", empty(n)),
+        ])
+        .unwrap()
+    };
+    let map = ColumnMap::new("customer_id", "date", "amount").channel("channel");
+    let (h, r) = read_record_batches([Ok(batch(0)), Ok(batch(2))], "t", &map, &LoadOptions::default()).unwrap();
+    assert_eq!((r.rows_used, h.channels().len()), (2, 0));
+    assert_eq!(h.events(0).next().unwrap().channel, winback_core::history::NONE_CODE);
+}
