@@ -2,6 +2,7 @@
 import json
 
 import pandas as pd
+import pyarrow as pa
 
 import winback
 from conftest import AT, COLUMNS
@@ -79,3 +80,18 @@ def test_progress_shows_the_read_on_stderr(capsys, tmp_path):
     assert "reading" not in capsys.readouterr().err
     m = winback.WinbackModel(progress=True, **kw)
     assert m.get_params()["progress"] is True
+
+
+def test_category_columns_read_like_text(retail_table):
+    """Issue 10: a region column as pandas `category` (an Arrow dictionary, read entry by
+    entry) gives the feature table the text column gives, including a category no row
+    uses, a missing value, and a blank that is no value."""
+    df = retail_table.to_pandas()
+    df.loc[df.index[:3], "country"] = None
+    df.loc[df.index[3:5], "country"] = " "
+    as_text = winback.features(df, at=AT, **COLUMNS)
+    cat = df.assign(country=df["country"].astype(pd.CategoricalDtype(sorted(set(df["country"].dropna())) + ["Nowhere"])))
+    assert isinstance(pa.Table.from_pandas(cat).schema.field("country").type, pa.DictionaryType)
+    as_cat = winback.features(cat, at=AT, **COLUMNS)
+    pd.testing.assert_frame_equal(as_cat, as_text)
+    assert not any("Nowhere" in c for c in as_cat.columns)
