@@ -36,6 +36,7 @@ built, `cargo build --release -p winback-core --examples --features parquet` and
 program out):
     python3 benches/compare_duckdb.py --lines 1000000 10000000
     python3 benches/compare_duckdb.py --lines 100000000 --repeat 1
+    python3 benches/compare_duckdb.py --lines 10000000 --layouts time --floor   # decoding alone
 Data, venv and results go to bench-out/ (git-ignored); results of earlier
 invocations are kept in bench-out/results.json and the table in
 bench-out/compare.md covers all of them.
@@ -296,6 +297,29 @@ def render(results):
     return "\n".join(rows) + "\n"
 
 
+def floor(path, lines, layout, repeat):
+    """The least any engine spends before aggregating: decoding every column the
+    command reads. arrow-rs with the loader's reader settings (the `parquet_floor`
+    example, both cores) and DuckDB scanning the same columns (threads = all cores),
+    both timed in-process; compare with the engines' whole runs above."""
+    ex = EXAMPLES / "parquet_floor"
+    if not ex.exists():
+        sys.exit(f"missing {ex}: cargo build --release -p winback-core --examples --features parquet")
+    arrow = min(float(subprocess.run([str(ex), str(path)], capture_output=True, text=True, check=True)
+                      .stdout.split(" in ")[1].split(" s")[0]) for _ in range(repeat))
+    import duckdb
+    con = duckdb.connect()
+    cols = ", ".join(f"sum(length({c}))" for c in ("customer_id", "order_id", "channel", "category", "region"))
+    q = f"SELECT count(*), max(date), sum(amount), sum(quantity), {cols} FROM read_parquet('{path}')"
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        con.execute(q).fetchall()
+        times.append(time.perf_counter() - t0)
+    print(f"{lines} {layout} parquet decoding floor (best of {repeat}, in-process): arrow-rs {arrow:.3f} s, "
+          f"DuckDB scan {min(times):.3f} s", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -306,6 +330,9 @@ def main():
                     help="row order of the generated logs: time (like real exports), customer, random")
     ap.add_argument("--int-ids", action="store_true",
                     help="integer customer ids (written from the text-id files with DuckDB), as warehouse exports have")
+    ap.add_argument("--floor", action="store_true",
+                    help="instead of the engines: the decoding floor of each Parquet file, arrow-rs (the "
+                         "parquet_floor example) and a DuckDB scan of the same columns, in-process, best of --repeat")
     ap.add_argument("--prepare-only", action="store_true", help="only write the data files (used by benches/fit_large.sh)")
     ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
     ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
@@ -339,6 +366,9 @@ def main():
         if args.prepare_only:
             print(" ".join(str(files[f]) for f in args.formats))
             continue
+        if args.floor:
+            floor(files["parquet"], lines, layout, args.repeat)
+            continue
         file_lines = sum(1 for _ in open(files["csv"], "rb")) - 1
         for fmt in args.formats:
             runs = {e: [] for e in args.engines}
@@ -359,7 +389,7 @@ def main():
                     rss=max(r[1] for r in rs), customers=customers, lapse_days=lapse_days, lapsed=lapsed,
                     runs=len(rs), loads=[r[2] for r in rs])
             store.write_text(json.dumps(results, indent=1))
-    if args.prepare_only:
+    if args.prepare_only or args.floor:
         return
     table = render(results)
     (OUT / "compare.md").write_text(f"# winback vs DuckDB vs polars (cutoff {CUTOFF}, {os.cpu_count()} cores)\n\n"
