@@ -128,7 +128,9 @@ pub struct LoadReport {
     /// [`SkipReason::Duplicate`] instead).
     #[serde(default)]
     pub identical_lines: u64,
-    /// Rows read per file, when a dataset of several files was read (in read order).
+    /// Rows read per file, when a dataset (a directory or a pattern) was read, in read
+    /// order. The printed report shows at most [`SHOWN_FILES`] of them (the first and
+    /// the last, and the rows of those between); this list keeps every file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRows>,
     /// The first and the last day of the lines used (YYYY-MM-DD): a placeholder date
@@ -152,6 +154,10 @@ fn is_zero(n: &u64) -> bool {
 
 /// At most this many [`LoadReport::float_twins`] are listed.
 pub const FLOAT_TWINS_SHOWN: usize = 10;
+
+/// Most files the printed load report lists one by one (the first half and the last
+/// quarter of them; a line between counts the others and their rows).
+pub const SHOWN_FILES: usize = 20;
 
 /// A span of the data longer than this many years is flagged in the report: no
 /// purchase log runs this long, so the first or last date is likely a placeholder.
@@ -246,12 +252,53 @@ impl fmt::Display for LoadReport {
             let more = if self.zero_amount_only.len() > 10 { ", ..." } else { "" };
             writeln!(f, "  {} customers have only zero-amount lines and no purchase: {shown}{more}", self.zero_amount_only.len())?;
         }
-        if self.files.len() > 1 {
-            writeln!(f, "  {} files:", self.files.len())?;
-            for r in &self.files {
+        // A dataset's files (one file too, when the source was a directory or a
+        // pattern); past SHOWN_FILES the first and last few, and what the rest hold.
+        if self.files.len() > 1 || self.files.first().is_some_and(|r| r.file != self.source) {
+            writeln!(f, "  {} file{}:", self.files.len(), if self.files.len() == 1 { "" } else { "s" })?;
+            let n = self.files.len();
+            let (head, tail) = if n > SHOWN_FILES { (SHOWN_FILES / 2, SHOWN_FILES / 4) } else { (n, 0) };
+            for r in &self.files[..head] {
                 writeln!(f, "    {:>12} rows  {}", r.rows_read, r.file)?;
+            }
+            if tail > 0 {
+                let rest = &self.files[head..n - tail];
+                let rows: u64 = rest.iter().map(|r| r.rows_read).sum();
+                writeln!(f, "    {:>12} rows  in {} more files", rows, rest.len())?;
+                for r in &self.files[n - tail..] {
+                    writeln!(f, "    {:>12} rows  {}", r.rows_read, r.file)?;
+                }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_files(source: &str, n: usize) -> LoadReport {
+        let files = (1..=n).map(|k| FileRows { file: format!("d/part-{k:03}.parquet"), rows_read: k as u64 }).collect();
+        LoadReport { source: source.into(), files, ..Default::default() }
+    }
+
+    /// A dataset of many files lists the first ten and the last five, and counts the
+    /// rest with their rows (a 540-folder dataset printed 543 lines); one file of a
+    /// directory is listed too, a file read by itself is not.
+    #[test]
+    fn the_file_list_is_shortened_past_twenty() {
+        let text = with_files("d", 25).to_string();
+        let listed: Vec<&str> = text.lines().skip_while(|l| !l.contains("files:")).collect();
+        assert_eq!(listed[0], "  25 files:");
+        assert_eq!(listed.len(), 1 + 10 + 1 + 5);
+        assert_eq!(listed[1], "               1 rows  d/part-001.parquet");
+        // Files 11 to 20 hold 11 + ... + 20 = 155 rows.
+        assert_eq!(listed[11], "             155 rows  in 10 more files");
+        assert_eq!(listed[16], "              25 rows  d/part-025.parquet");
+        let all = with_files("d", 20).to_string();
+        assert_eq!(all.lines().filter(|l| l.contains("part-")).count(), 20);
+        assert!(with_files("d", 1).to_string().contains("  1 file:\n               1 rows  d/part-001.parquet"));
+        assert!(!with_files("d/part-001.parquet", 1).to_string().contains("file:"));
     }
 }
