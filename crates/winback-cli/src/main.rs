@@ -98,8 +98,8 @@ enum Cmd {
 #[derive(Args, Debug, Clone)]
 struct Input {
     /// Transactions: a CSV (optionally .gz) or Parquet file by extension, a directory of
-    /// Parquet/CSV files (`part-*.parquet`, hive-style `date=2023-01-01/` folders), a
-    /// glob (`'logs/*.parquet'`), or `-` for CSV on stdin.
+    /// Parquet files (`part-*.parquet`, hive-style `date=2023-01-01/` folders; every file
+    /// but `_`/`.` names must be Parquet), a glob (`'logs/*.parquet'`), or `-` for CSV on stdin.
     // An `Option` only so that `winback uplift` can make it optional; every other command requires it.
     #[arg(long, required = true)]
     transactions: Option<PathBuf>,

@@ -111,8 +111,16 @@ fn stored(a: &ArrayRef, r: usize) -> String {
 }
 
 /// A number column as f64; text is trimmed first, as the CSV reader trims
-/// (" 12.50" is 12.5 in both).
+/// (" 12.50" is 12.5 in both). A `float32` value becomes the `f64` of its shortest
+/// decimal form — the number as written, 341.46 — not its binary widening
+/// (341.4599914550781, which moved sums in the fifth decimal against the same data
+/// as `float64` or CSV).
 fn number_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
+    if let Some(f) = a.as_primitive_opt::<arrow_array::types::Float32Type>() {
+        let widened: arrow_array::Float64Array =
+            f.iter().map(|v| v.map(|x| if x.is_finite() { x.to_string().parse::<f64>().unwrap_or(f64::from(x)) } else { f64::from(x) })).collect();
+        return Ok(Arc::new(widened));
+    }
     if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
         let text = cast(a, &DataType::Utf8, source)?;
         let trimmed: arrow_array::StringArray = text.as_string::<i32>().iter().map(|v| v.map(str::trim)).collect();
@@ -283,7 +291,7 @@ pub fn read_record_batches_with(
     progress: &dyn crate::progress::Progress,
 ) -> Result<(History, LoadReport)> {
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
-    let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone());
+    let mut b = HistoryBuilder::new(source, map.names(), map.present(), options.clone()).number_rows();
     fill(&mut b, batches, source, map, &parser, 0)?;
     b.finish_with(progress)
 }
@@ -623,7 +631,7 @@ fn parquet_parts(
                 .with_batch_size(64 * 1024)
                 .build()
                 .map_err(pq)?;
-            let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
+            let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()).number_rows();
             b.reserve(usize::try_from((*rows).min(reserve_cap)).unwrap_or(0));
             let batches = reader.map(|r| {
                 r.and_then(|batch| {
@@ -639,18 +647,32 @@ fn parquet_parts(
 }
 
 /// The Parquet files of a dataset, sorted by path: `path` itself when it is a file;
-/// every `*.parquet` (or `.pq`) file under a directory, recursively, skipping names
-/// that start with `_` or `.` (Spark's `_SUCCESS`, checksum files); or, when the
-/// last component holds `*` or `?`, the files of its directory whose names match
-/// (`exports/part-*.parquet`), hidden names skipped as in a directory unless the
-/// pattern itself starts with `_` or `.` (`exports/*` does not read `_SUCCESS`).
-/// A wildcard in a directory part is refused ([`Error::WildcardDirectory`]).
+/// every file under a directory, recursively, skipping names that start with `_` or
+/// `.` (Spark's `_SUCCESS`, checksum files); or, when the last component holds `*`
+/// or `?`, the files of its directory whose names match (`exports/part-*.parquet`),
+/// hidden names skipped as in a directory unless the pattern itself starts with `_`
+/// or `.` (`exports/*` does not read `_SUCCESS`). Whatever their names (Hive writes
+/// `000000_0`), the files of a directory or a pattern must be Parquet files: one that
+/// is not is refused by name ([`Error::NotParquet`]), never passed over. A wildcard
+/// in a directory part is refused ([`Error::WildcardDirectory`]).
 pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let io = |p: &std::path::Path| {
         let p = p.to_path_buf();
         move |e| Error::Io { path: p, source: e }
     };
-    let is_parquet = |p: &std::path::Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet") || e.eq_ignore_ascii_case("pq"));
+    // Every file a dataset names is read or refused, never passed over: a CSV beside
+    // the Parquet parts lost its rows without a word, and Hive's extensionless parts
+    // (`000000_0`) were not found. A Parquet file begins with `PAR1`.
+    let parquet = |p: std::path::PathBuf| -> Result<std::path::PathBuf> {
+        use std::io::Read;
+        let mut magic = Vec::with_capacity(4);
+        std::fs::File::open(&p).and_then(|f| f.take(4).read_to_end(&mut magic)).map_err(io(&p))?;
+        if magic == b"PAR1" {
+            Ok(p)
+        } else {
+            Err(Error::NotParquet { file: p.display().to_string() })
+        }
+    };
     let hidden = |p: &std::path::Path| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_') || n.starts_with('.'));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let wild = |s: &str| s.contains('*') || s.contains('?');
@@ -668,7 +690,7 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
             }
         }
         out.sort();
-        return Ok(out);
+        return out.into_iter().map(parquet).collect();
     }
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -683,13 +705,13 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
             }
             if p.is_dir() {
                 stack.push(p);
-            } else if is_parquet(&p) {
+            } else {
                 out.push(p);
             }
         }
     }
     out.sort();
-    Ok(out)
+    out.into_iter().map(parquet).collect()
 }
 
 /// `*` (any run of characters) and `?` (one character) matching of a file name.
@@ -807,7 +829,7 @@ fn dataset_parts(
                 Err(Error::CorruptFile { file: f.display().to_string(), message })
             })
             .map_err(|e| match e {
-                Error::BadValue { file, line, column, value, reason } => Error::BadValue { file, line: line - row_base, column, value, reason },
+                Error::BadValue { file, line, numbering, column, value, reason } => Error::BadValue { file, line: line - row_base, numbering, column, value, reason },
                 e => e,
             })?;
         let rows: u64 = p.iter().map(|b| b.rows_read()).sum();
@@ -819,7 +841,7 @@ fn dataset_parts(
     let mut b = if parts.is_empty() { HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()) } else { HistoryBuilder::merge(parts)? };
     b.set_source(&source);
     let (h, mut report) = b.finish_with(progress).map_err(|e| match e {
-        Error::DuplicateLine { line, first_line, .. } if global => {
+        Error::DuplicateLine { line, first_line, numbering, .. } if global => {
             // The file holding a dataset-wide row number, and the row within it.
             let at = |n: u64| {
                 let mut before = 0u64;
@@ -833,7 +855,7 @@ fn dataset_parts(
             };
             let ((file, line), (first_file, first_line)) = (at(line), at(first_line));
             let first_file = (first_file != file).then_some(first_file);
-            Error::DuplicateLine { file, line, first_line, first_file }
+            Error::DuplicateLine { file, line, numbering, first_line, first_file }
         }
         e => e,
     })?;

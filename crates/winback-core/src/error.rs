@@ -4,10 +4,38 @@ use std::path::PathBuf;
 
 use crate::report::SkipReason;
 
+/// How an error numbers the records of its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Numbering {
+    /// Lines of a text file (CSV): the header is line 1, the first record line 2.
+    #[default]
+    Line,
+    /// Rows of a table (Parquet, Arrow record batches, a data frame): the first is row 1.
+    Row,
+}
+
+impl std::fmt::Display for Numbering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Numbering::Line => "line",
+            Numbering::Row => "row",
+        })
+    }
+}
+
+/// A refused value as an error shows it: quoted, or "value missing" when empty.
+fn shown_value(value: &str) -> String {
+    if value.is_empty() {
+        "value missing".into()
+    } else {
+        format!("value {value:?}")
+    }
+}
+
 /// Everything that can go wrong in `winback-core`.
 ///
-/// Input errors name the file, the line (1-based, the header is line 1), the
-/// column and the offending value, so that a batch job's log says what to fix.
+/// Input errors name the file, the line (1-based, the header is line 1; for a
+/// table, the row, see [`Numbering`]), the column and the offending value, so that a batch job's log says what to fix.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -74,13 +102,16 @@ pub enum Error {
         /// The line as read (shortened).
         value: String,
     },
-    /// A value that strict mode refuses (or that can never be accepted).
-    #[error("{file}, line {line}, column `{column}`: {reason} (value {value:?})")]
+    /// A value that strict mode refuses (or that can never be accepted). An empty
+    /// value (an empty CSV field, a null) reads "value missing".
+    #[error("{file}, {numbering} {line}, column `{column}`: {reason} ({})", shown_value(value))]
     BadValue {
         /// The file.
         file: String,
-        /// 1-based line number (for Arrow/Parquet: 1-based row number).
+        /// 1-based line number (for Arrow/Parquet: 1-based row number, see `numbering`).
         line: u64,
+        /// Whether `line` counts lines of a text file or rows of a table.
+        numbering: Numbering,
         /// The column.
         column: String,
         /// The offending value as text.
@@ -89,22 +120,31 @@ pub enum Error {
         reason: SkipReason,
     },
     /// Strict mode refused an exact duplicate line.
-    #[error("{file}, line {line}: exact duplicate of {}line {first_line}", first_file.as_deref().map(|f| format!("{f}, ")).unwrap_or_default())]
+    #[error("{file}, {numbering} {line}: exact duplicate of {}{numbering} {first_line}", first_file.as_deref().map(|f| format!("{f}, ")).unwrap_or_default())]
     DuplicateLine {
         /// The file.
         file: String,
-        /// The duplicate's line.
+        /// The duplicate's line (row of a table, see `numbering`).
         line: u64,
+        /// Whether the numbers count lines of a text file or rows of a table.
+        numbering: Numbering,
         /// The line it repeats.
         first_line: u64,
         /// The file of the line it repeats, when another (a Parquet dataset).
         first_file: Option<String>,
     },
     /// A dataset path (directory or pattern) without any Parquet file.
-    #[error("{path}: no Parquet file found (a directory is searched for *.parquet files; a pattern matches file names in its directory)")]
+    #[error("{path}: no Parquet file found (a directory is searched for files, hidden names starting with `_` or `.` skipped; a pattern matches file names in its directory)")]
     NoDatasetFiles {
         /// The path given.
         path: String,
+    },
+    /// A file of a dataset (directory or pattern) that is not a Parquet file: every
+    /// file a dataset names is read, so none is left out unsaid.
+    #[error("{file}: not a Parquet file (it does not begin with `PAR1`): a directory or a pattern is read as a Parquet dataset, every file in it but hidden ones (names starting with `_` or `.`); give a CSV file by itself, one file per run")]
+    NotParquet {
+        /// The file.
+        file: String,
     },
     /// A wildcard in a directory part of a dataset path (`exports/date=*/part-*.parquet`).
     #[error("{path}: a wildcard may only be in the file name (the last part of the path); give the directory to read every Parquet file under it, hive folders (date=.../) included")]

@@ -223,7 +223,7 @@ impl History {
         options: &LoadOptions,
     ) -> Result<(History, LoadReport)> {
         let present = Present { quantity: true, order: has_orders, channel: true, category: true, region: true };
-        let mut b = HistoryBuilder::new("<values>", ColumnNames::default(), present, options.clone());
+        let mut b = HistoryBuilder::new("<values>", ColumnNames::default(), present, options.clone()).number_rows();
         let mut seen = Present::default();
         for (i, l) in lines.into_iter().enumerate() {
             seen.channel |= l.channel.is_some();

@@ -55,6 +55,6 @@ pub mod traits;
 #[cfg(feature = "arrow")]
 pub mod arrow;
 
-pub use error::{Error, Result};
+pub use error::{Error, Numbering, Result};
 pub use history::{Event, History, Line, LoadOptions, Present};
 pub use report::{FileRows, LoadReport, SkipReason};

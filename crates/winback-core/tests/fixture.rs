@@ -311,7 +311,7 @@ fn strict_mode_names_line_column_and_value() {
     let header = lines[0];
     // Feed the good line 2 plus one bad line at a time, so each error is reached.
     let cases: [(usize, &str); 8] = [
-        (3, "line 3, column `customer_id`: missing customer id (value \"\")"),
+        (3, "line 3, column `customer_id`: missing customer id (value missing)"),
         (4, "line 3, column `date`: unparseable date (value \"2024-13-01\")"),
         (5, "line 3, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"abc\")"),
         (6, "line 3, column `amount`: amount is not a finite number (at most 1e15 in size) (value \"inf\")"),

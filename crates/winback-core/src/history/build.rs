@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use super::{ColumnNames, History, LoadOptions, Name, Present, RawRow, MAX_AMOUNT, NONE_CODE};
 use crate::date::{format_day, Day};
-use crate::error::{Error, Result};
+use crate::error::{Error, Numbering, Result};
 use crate::hash::{hash_bytes, le_word, order_key, FxHashMap, FxHasher, Mixer};
 use crate::report::{LoadReport, SkipReason};
 
@@ -189,6 +189,8 @@ pub(crate) struct HistoryBuilder {
     /// The code of each entry of the current batch's channel, category and
     /// region dictionaries ([`UNSEEN`] until a kept row uses it).
     entries: [Vec<u32>; 3],
+    /// How errors number the records: lines of a text file or rows of a table.
+    numbering: Numbering,
 }
 
 /// An entry of [`HistoryBuilder::entries`] no kept row has used yet.
@@ -222,7 +224,15 @@ impl HistoryBuilder {
             sources: vec![Source { parts: (0..PARTS).map(|_| Part::default()).collect(), maps: None }],
             zero_only: Default::default(),
             entries: Default::default(),
+            numbering: Numbering::Line,
         }
+    }
+
+    /// Errors number this builder's records as rows of a table (Arrow, Parquet,
+    /// values), not lines.
+    pub(crate) fn number_rows(mut self) -> Self {
+        self.numbering = Numbering::Row;
+        self
     }
 
     /// A new batch whose channel, category and region columns are dictionaries of
@@ -284,6 +294,7 @@ impl HistoryBuilder {
             return Err(Error::BadValue {
                 file: self.source.clone(),
                 line,
+                numbering: self.numbering,
                 column: column.to_string(),
                 value: value.to_string(),
                 reason,
@@ -530,7 +541,7 @@ impl HistoryBuilder {
         // Exact duplicates in strict mode: the first in customer-id order, as a sequential walk would find it.
         if self.options.strict {
             if let Some((_, line, first_line)) = done.iter().filter_map(|d| d.duplicate.as_ref()).min_by(|a, b| a.0.cmp(&b.0)) {
-                return Err(Error::DuplicateLine { file: self.source, line: *line, first_line: *first_line, first_file: None });
+                return Err(Error::DuplicateLine { file: self.source, line: *line, numbering: self.numbering, first_line: *first_line, first_file: None });
             }
         }
         let mut dups = 0;

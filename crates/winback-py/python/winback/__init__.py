@@ -237,9 +237,8 @@ _read_native = _winback.read_history
 
 def _name_the_row(e: WinbackDataError, data: Any) -> None:
     """A strict-mode error on a table says "row N" (1-based position) and, for pandas,
-    the row's ``iloc`` and index label, instead of the "line N" of a file; a null or
-    NaN value reads "missing" instead of an empty text."""
-    m = re.match(r"^(<[a-z]+>), line (\d+)(,|:)(.*)$", str(e), re.S)
+    the row's ``iloc`` and index label (a NaN value reads "value missing" as a null does)."""
+    m = re.match(r"^(<[a-z]+>), (?:line|row) (\d+)(,|:)(.*)$", str(e), re.S)
     if not m:
         return
     n = int(m.group(2))
@@ -249,7 +248,7 @@ def _name_the_row(e: WinbackDataError, data: Any) -> None:
         label = index[n - 1]
         label = label.item() if hasattr(label, "item") else label  # 200, not np.int64(200)
         where += f" (iloc[{n - 1}], index {label!r})"
-    rest = re.sub(r"duplicate of line (\d+)", r"duplicate of row \1", m.group(4)).replace('(value "")', "(value missing)")
+    rest = re.sub(r"duplicate of (?:line|row) (\d+)", r"duplicate of row \1", m.group(4))
     e.args = (f"{m.group(1)}, {where}{m.group(3)}{rest}",)
 
 
