@@ -694,6 +694,7 @@ impl Input {
             }
         }
         output::ids_are_integers(h.ids_are_integers());
+        remember_load_report(&report);
         Ok((h, report))
     }
 }
@@ -781,8 +782,30 @@ fn days(n: impl Into<i64>) -> String {
     format!("{n} day{}", if n == 1 { "" } else { "s" })
 }
 
+/// The load report of the history this run read, for `--json` summaries.
+static LOAD_REPORT: std::sync::Mutex<Option<serde_json::Value>> = std::sync::Mutex::new(None);
+
+/// Keeps `report` (its fields as the Python package gives them, and its `checks`)
+/// for the `--json` summary: a batch job reads the rows read, used and skipped, the
+/// files and the checks from stdout instead of parsing stderr.
+fn remember_load_report(report: &LoadReport) {
+    let mut v = serde_json::to_value(report).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("checks".into(), report.checks().into_iter().map(serde_json::Value::from).collect());
+    }
+    if let Ok(mut slot) = LOAD_REPORT.lock() {
+        *slot = Some(v);
+    }
+}
+
+/// Prints a `--json` summary, with the load report as `load_report` when the
+/// command read a history.
 fn print_json(v: &serde_json::Value) -> Res<()> {
-    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    let mut v = v.clone();
+    if let (Some(o), Some(report)) = (v.as_object_mut(), LOAD_REPORT.lock().ok().and_then(|r| r.clone())) {
+        o.entry("load_report").or_insert(report);
+    }
+    outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())
 }
 

@@ -60,6 +60,16 @@ fn lapse_prints_threshold_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["threshold_days"], 110);
     assert_eq!(v["lapsed"], 1297);
+    // The load report rides along (a batch job reads it from stdout), the same
+    // numbers as the text report on stderr.
+    let r = &v["load_report"];
+    let loud: Vec<String> = retail().into_iter().filter(|a| a != "--quiet").collect();
+    let out = winback().arg("lapse").args(loud).arg("--json").output().unwrap();
+    assert_eq!(&serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["load_report"], r);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let first = stderr.lines().next().unwrap();
+    assert!(first.contains(&format!("{} rows read, {} used", r["rows_read"], r["rows_used"])), "{first} / {r}");
+    assert!(r["checks"].is_array(), "{r}");
 }
 
 #[test]
