@@ -743,15 +743,19 @@ fn wildcard(pattern: &str, name: &str) -> bool {
 /// for a null or empty value (`None`).
 fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, Option<String>)> {
     let rel = file.strip_prefix(root).unwrap_or(file);
-    rel.parent()
-        .map(|d| {
-            d.components()
-                .filter_map(|c| c.as_os_str().to_str())
-                .filter_map(|c| c.split_once('='))
-                .map(|(k, v)| (unescape_hive(k), (v != "__HIVE_DEFAULT_PARTITION__").then(|| unescape_hive(v))))
-                .collect()
-        })
-        .unwrap_or_default()
+    // The root's own name counts too (`sales/region=UK` given alone, or the pattern
+    // `sales/region=UK/part-*.parquet`: its files lack `region`, their folder says
+    // it); a key named twice takes its deepest folder's value.
+    let own = root.file_name().map(std::path::Path::new).into_iter();
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for c in own.chain(rel.parent()).flat_map(|d| d.components()) {
+        if let Some((k, v)) = c.as_os_str().to_str().and_then(|c| c.split_once('=')) {
+            let (k, v) = (unescape_hive(k), (v != "__HIVE_DEFAULT_PARTITION__").then(|| unescape_hive(v)));
+            out.retain(|(key, _)| *key != k);
+            out.push((k, v));
+        }
+    }
+    out
 }
 
 /// Undoes Hive's path escaping: `%XX` (two hex digits) is that byte; anything else,
@@ -833,7 +837,8 @@ fn dataset_parts(
                 e => e,
             })?;
         let rows: u64 = p.iter().map(|b| b.rows_read()).sum();
-        per_file.push(crate::report::FileRows { file: f.display().to_string(), rows_read: rows });
+        let rows_skipped: u64 = p.iter().map(|b| b.rows_skipped()).sum();
+        per_file.push(crate::report::FileRows { file: f.display().to_string(), rows_read: rows, rows_skipped });
         base += rows;
         parts.extend(p);
     }

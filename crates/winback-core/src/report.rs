@@ -96,6 +96,11 @@ pub struct FileRows {
     pub file: String,
     /// Rows read from it.
     pub rows_read: u64,
+    /// Of those, rows skipped as they were read (a bad value, a missing id...; the
+    /// duplicates `drop_duplicates` skips are found later, across files, and are
+    /// counted in the report only).
+    #[serde(default)]
+    pub rows_skipped: u64,
 }
 
 /// Counts of what a load did with every row: `rows_read = rows_used + skipped`.
@@ -258,15 +263,19 @@ impl fmt::Display for LoadReport {
             writeln!(f, "  {} file{}:", self.files.len(), if self.files.len() == 1 { "" } else { "s" })?;
             let n = self.files.len();
             let (head, tail) = if n > SHOWN_FILES { (SHOWN_FILES / 2, SHOWN_FILES / 4) } else { (n, 0) };
+            let line = |f: &mut fmt::Formatter<'_>, rows: u64, skipped: u64, what: &str| {
+                let skipped = if skipped > 0 { format!(" ({skipped} skipped)") } else { String::new() };
+                writeln!(f, "    {rows:>12} rows  {what}{skipped}")
+            };
             for r in &self.files[..head] {
-                writeln!(f, "    {:>12} rows  {}", r.rows_read, r.file)?;
+                line(f, r.rows_read, r.rows_skipped, &r.file)?;
             }
             if tail > 0 {
                 let rest = &self.files[head..n - tail];
-                let rows: u64 = rest.iter().map(|r| r.rows_read).sum();
-                writeln!(f, "    {:>12} rows  in {} more files", rows, rest.len())?;
+                let (rows, skipped) = rest.iter().fold((0, 0), |(a, b), r| (a + r.rows_read, b + r.rows_skipped));
+                line(f, rows, skipped, &format!("in {} more files", rest.len()))?;
                 for r in &self.files[n - tail..] {
-                    writeln!(f, "    {:>12} rows  {}", r.rows_read, r.file)?;
+                    line(f, r.rows_read, r.rows_skipped, &r.file)?;
                 }
             }
         }
@@ -279,13 +288,14 @@ mod tests {
     use super::*;
 
     fn with_files(source: &str, n: usize) -> LoadReport {
-        let files = (1..=n).map(|k| FileRows { file: format!("d/part-{k:03}.parquet"), rows_read: k as u64 }).collect();
+        let files = (1..=n).map(|k| FileRows { file: format!("d/part-{k:03}.parquet"), rows_read: k as u64, rows_skipped: u64::from(k == 3 || k == 12) }).collect();
         LoadReport { source: source.into(), files, ..Default::default() }
     }
 
     /// A dataset of many files lists the first ten and the last five, and counts the
-    /// rest with their rows (a 540-folder dataset printed 543 lines); one file of a
-    /// directory is listed too, a file read by itself is not.
+    /// rest with their rows (a 540-folder dataset printed 543 lines), each with the
+    /// rows skipped in it; one file of a directory is listed too, a file read by
+    /// itself is not.
     #[test]
     fn the_file_list_is_shortened_past_twenty() {
         let text = with_files("d", 25).to_string();
@@ -293,8 +303,9 @@ mod tests {
         assert_eq!(listed[0], "  25 files:");
         assert_eq!(listed.len(), 1 + 10 + 1 + 5);
         assert_eq!(listed[1], "               1 rows  d/part-001.parquet");
-        // Files 11 to 20 hold 11 + ... + 20 = 155 rows.
-        assert_eq!(listed[11], "             155 rows  in 10 more files");
+        assert_eq!(listed[3], "               3 rows  d/part-003.parquet (1 skipped)");
+        // Files 11 to 20 hold 11 + ... + 20 = 155 rows, one skipped (in file 12).
+        assert_eq!(listed[11], "             155 rows  in 10 more files (1 skipped)");
         assert_eq!(listed[16], "              25 rows  d/part-025.parquet");
         let all = with_files("d", 20).to_string();
         assert_eq!(all.lines().filter(|l| l.contains("part-")).count(), 20);

@@ -395,6 +395,11 @@ fn partitioned_datasets_match_csv() {
     assert_eq!(r_hive.files.iter().map(|f| f.rows_read).sum::<u64>(), r_hive.rows_read);
     assert!(r_hive.files.iter().all(|f| f.file.ends_with("part-0.parquet") && f.file.contains("date=")));
     assert!(r_hive.to_string().contains(&format!("{} files:", distinct.len())));
+    // One partition folder given by itself: its own name supplies the date.
+    let first = &distinct[0];
+    let (one, r_one) = read_parquet_dataset(hive.join(format!("date={first}")), &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(r_one.rows_read, dates.iter().filter(|d| *d == Some(first.as_str())).count() as u64);
+    assert!((0..one.num_customers()).flat_map(|c| one.events(c).map(|e| e.day).collect::<Vec<_>>()).all(|d| winback_core::date::format_day(d) == *first));
 
     // A pattern over flat part files (two halves), and a directory without Parquet files.
     let flat = root.join("flat");
@@ -446,6 +451,10 @@ fn partitioned_datasets_match_csv() {
     write_pq(&twice.join("part-1.parquet"), &RecordBatch::try_new(second.schema(), cols).unwrap());
     let e = read_parquet_dataset(&twice, &map(), &strict).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{p1}, row 2, column `customer_id`: missing customer id (value missing)")), "{e}");
+    // Not strict: the row is skipped, and counted against its file.
+    let (_, r) = read_parquet_dataset(&twice, &map(), &LoadOptions::default()).unwrap();
+    assert_eq!(r.files.iter().map(|f| f.rows_skipped).collect::<Vec<_>>(), vec![0, 1]);
+    assert!(r.to_string().contains("part-1.parquet (1 skipped)"), "{r}");
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let e = read_parquet_dataset(&empty, &map(), &LoadOptions::default()).unwrap_err();

@@ -276,6 +276,12 @@ impl HistoryBuilder {
         self.report.rows_read
     }
 
+    /// Rows skipped so far (as they were read).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn rows_skipped(&self) -> u64 {
+        self.report.total_skipped()
+    }
+
     /// Renames the source (a dataset read file by file is reported as one).
     #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
     pub(crate) fn set_source(&mut self, source: &str) {
