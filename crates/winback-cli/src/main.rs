@@ -959,8 +959,8 @@ fn cmd_profile(c: &ProfileCmd, cli: &Cli) -> Res<()> {
     } else if c.output != "-" {
         output::write(&winback::profiles_table(&p)?, &c.output)?;
     } else if cli.json {
-        outln!("{}", json()?);
-        return Ok(());
+        // The profiles document, with the load report as every `--json` summary has it.
+        return print_json(&serde_json::to_value(&p).map_err(|e| Failure::Data(e.to_string()))?);
     } else {
         for g in &p.groups {
             let rule = m.segmentation.group(g.group).map_or("", |x| x.sentence.as_str());

@@ -117,8 +117,8 @@ fn stored(a: &ArrayRef, r: usize) -> String {
 /// as `float64` or CSV).
 fn number_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
     if let Some(f) = a.as_primitive_opt::<arrow_array::types::Float32Type>() {
-        let widened: arrow_array::Float64Array =
-            f.iter().map(|v| v.map(|x| if x.is_finite() { x.to_string().parse::<f64>().unwrap_or(f64::from(x)) } else { f64::from(x) })).collect();
+        let mut text = String::new();
+        let widened: arrow_array::Float64Array = f.iter().map(|v| v.map(|x| f32_as_written(x, &mut text))).collect();
         return Ok(Arc::new(widened));
     }
     if matches!(a.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
@@ -127,6 +127,35 @@ fn number_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
         return cast(&(Arc::new(trimmed) as ArrayRef), &DataType::Float64, source);
     }
     cast(a, &DataType::Float64, source)
+}
+
+/// `x` as the `f64` nearest its shortest decimal form (`341.46f32` → 341.46, where
+/// `f64::from` gives 341.4599914550781). Values below 2^24 with at most 8 decimals
+/// (every price) take the first of `round(x·10^k)/10^k`, k = 0..8, that is `x` again
+/// as an `f32` — the decimal with the fewest digits, the nearest of them, as the
+/// shortest form is — without formatting (70 ns a value); others are formatted into
+/// `text` and read back. Never beyond `f32::MAX` (whose shortest form, 3.4028235e38,
+/// is above the `f32` range as an `f64`).
+fn f32_as_written(x: f32, text: &mut String) -> f64 {
+    const TENS: [f64; 9] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+    let wide = f64::from(x);
+    if !x.is_finite() {
+        return wide;
+    }
+    if wide.abs() < 16_777_216.0 {
+        for p in TENS {
+            let d = (wide * p).round() / p;
+            if d as f32 == x {
+                return d;
+            }
+        }
+    }
+    use std::fmt::Write;
+    text.clear();
+    match write!(text, "{x}").ok().and_then(|()| text.parse::<f64>().ok()) {
+        Some(d) if d.abs() <= f64::from(f32::MAX) => d,
+        _ => wide,
+    }
 }
 
 /// Customer ids as text. Float ids (what pandas makes of an integer column with a
@@ -653,8 +682,12 @@ fn parquet_parts(
 /// hidden names skipped as in a directory unless the pattern itself starts with `_`
 /// or `.` (`exports/*` does not read `_SUCCESS`). Whatever their names (Hive writes
 /// `000000_0`), the files of a directory or a pattern must be Parquet files: one that
-/// is not is refused by name ([`Error::NotParquet`]), never passed over. A wildcard
-/// in a directory part is refused ([`Error::WildcardDirectory`]).
+/// is not is refused by name ([`Error::NotParquet`]; a pipe, socket or device:
+/// [`Error::NotAFile`]), never passed over. Links to files are read; a link to a
+/// folder is followed when the folder lies outside the dataset (each real folder
+/// once), not when it lies inside, where the walk reads it anyway (a link back up the
+/// tree is not a walk without end). A wildcard in a directory part is refused
+/// ([`Error::WildcardDirectory`]).
 pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     let io = |p: &std::path::Path| {
         let p = p.to_path_buf();
@@ -663,6 +696,15 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
     // Every file a dataset names is read or refused, never passed over: a CSV beside
     // the Parquet parts lost its rows without a word, and Hive's extensionless parts
     // (`000000_0`) were not found. A Parquet file begins with `PAR1`.
+    // Opened only when a regular file (a link to one included): opening a named
+    // pipe waits for a writer.
+    let regular = |p: std::path::PathBuf| -> Result<std::path::PathBuf> {
+        if std::fs::metadata(&p).map_err(io(&p))?.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::NotAFile { path: p.display().to_string() })
+        }
+    };
     let parquet = |p: std::path::PathBuf| -> Result<std::path::PathBuf> {
         use std::io::Read;
         let mut magic = Vec::with_capacity(4);
@@ -685,33 +727,48 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).map_err(io(dir))? {
             let p = e.map_err(io(dir))?.path();
-            if p.is_file() && (pattern_hidden || !hidden(&p)) && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
-                out.push(p);
+            if (pattern_hidden || !hidden(&p)) && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
+                // A pattern names files: a directory that matches is not read.
+                if !std::fs::metadata(&p).map_err(io(&p))?.is_dir() {
+                    out.push(p);
+                }
             }
         }
         out.sort();
-        return out.into_iter().map(parquet).collect();
+        return out.into_iter().map(regular).map(|p| p.and_then(parquet)).collect();
     }
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
+    // A link to a folder inside the dataset is not followed: that folder is read where
+    // it is, under its own `key=value` names (a link back up the tree, `again -> .`,
+    // walked 40 levels deep and failed; two hung). A link to a folder elsewhere is
+    // read, each real folder once.
+    let real_root = std::fs::canonicalize(path).map_err(io(path))?;
+    let mut seen = std::collections::HashSet::new();
     while let Some(dir) = stack.pop() {
+        if !seen.insert(std::fs::canonicalize(&dir).map_err(io(&dir))?) {
+            continue;
+        }
         for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
             let p = e.map_err(io(&dir))?.path();
             if hidden(&p) {
                 continue;
             }
-            if p.is_dir() {
-                stack.push(p);
+            if std::fs::metadata(&p).map_err(io(&p))?.is_dir() {
+                let link = std::fs::symlink_metadata(&p).map_err(io(&p))?.file_type().is_symlink();
+                if !link || !std::fs::canonicalize(&p).map_err(io(&p))?.starts_with(&real_root) {
+                    stack.push(p);
+                }
             } else {
                 out.push(p);
             }
         }
     }
     out.sort();
-    out.into_iter().map(parquet).collect()
+    out.into_iter().map(regular).map(|p| p.and_then(parquet)).collect()
 }
 
 /// `*` (any run of characters) and `?` (one character) matching of a file name.
@@ -745,8 +802,11 @@ fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, O
     let rel = file.strip_prefix(root).unwrap_or(file);
     // The root's own name counts too (`sales/region=UK` given alone, or the pattern
     // `sales/region=UK/part-*.parquet`: its files lack `region`, their folder says
-    // it); a key named twice takes its deepest folder's value.
-    let own = root.file_name().map(std::path::Path::new).into_iter();
+    // it), by its real path (`.` inside it, `region=UK/..`, a link named otherwise);
+    // a key named twice takes its deepest folder's value.
+    let real = std::fs::canonicalize(if root.as_os_str().is_empty() { std::path::Path::new(".") } else { root }).ok();
+    let own_name = real.as_deref().and_then(std::path::Path::file_name).map(std::path::PathBuf::from);
+    let own = own_name.as_deref().into_iter();
     let mut out: Vec<(String, Option<String>)> = Vec::new();
     for c in own.chain(rel.parent()).flat_map(|d| d.components()) {
         if let Some((k, v)) = c.as_os_str().to_str().and_then(|c| c.split_once('=')) {
@@ -951,4 +1011,47 @@ pub fn read_attribute_batches(
         columns.push(AttrColumn { name: field.name().clone(), values });
     }
     Attributes::from_columns(ids, columns)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The shortest decimal form, formatted and read back (the slow path, alone).
+    fn formatted(x: f32) -> f64 {
+        let d: f64 = x.to_string().parse().unwrap();
+        if d.abs() <= f64::from(f32::MAX) {
+            d
+        } else {
+            f64::from(x)
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// The fast path gives the shortest decimal form to the bit: on prices, on
+        /// decimals of up to 9 places, and on any bit pattern.
+        #[test]
+        fn float32_values_read_as_their_shortest_decimal(bits in any::<u32>(), digits in any::<i32>(), places in 0i32..10, cents in -100_000_000i64..100_000_000) {
+            let mut text = String::new();
+            for x in [f32::from_bits(bits), digits as f32 / 10f32.powi(places), cents as f32 / 100.0, (digits % 100_000) as f32 / 10f32.powi(places)] {
+                if x.is_finite() {
+                    prop_assert_eq!(f32_as_written(x, &mut text).to_bits(), formatted(x).to_bits(), "{}", x);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn float32_edges() {
+        let mut text = String::new();
+        assert_eq!(f32_as_written(341.46, &mut text), 341.46);
+        assert_eq!(f32_as_written(-0.0, &mut text).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(f32_as_written(f32::MAX, &mut text), f64::from(f32::MAX));
+        assert!(f32_as_written(f32::NAN, &mut text).is_nan());
+        assert_eq!(f32_as_written(f32::INFINITY, &mut text), f64::INFINITY);
+        assert_eq!(f32_as_written(1e-45, &mut text), 1e-45);
+    }
 }

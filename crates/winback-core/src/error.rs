@@ -146,6 +146,13 @@ pub enum Error {
         /// The file.
         file: String,
     },
+    /// An entry of a dataset that is not a regular file (a named pipe, a socket, a
+    /// device): a dataset is read from files only.
+    #[error("{path}: not a regular file (a pipe, socket or device): a directory or a pattern is read as a Parquet dataset of files")]
+    NotAFile {
+        /// The entry.
+        path: String,
+    },
     /// A wildcard in a directory part of a dataset path (`exports/date=*/part-*.parquet`).
     #[error("{path}: a wildcard may only be in the file name (the last part of the path); give the directory to read every Parquet file under it, hive folders (date=.../) included")]
     WildcardDirectory {

@@ -105,6 +105,13 @@ fn float32_amounts_read_as_written() {
     let (from_wide, _) = read_record_batches([Ok(wide)], "b", &m, &LoadOptions::default()).unwrap();
     assert_eq!(features(&from_narrow), features(&from_wide));
     assert_eq!(from_narrow.events(0).next().unwrap().gross, 341.46);
+    // The largest float32 quantity is a quantity, as it is in float64 (its shortest
+    // decimal, 3.4028235e38, is above the range as an f64).
+    let mut big = qty.to_vec();
+    big[0] = f32::MAX;
+    let edge = table(Arc::new(arrow_array::Float32Array::from(amounts.to_vec())), Arc::new(arrow_array::Float32Array::from(big)));
+    let (_, r) = read_record_batches([Ok(edge)], "b", &m, &LoadOptions { strict: true, ..Default::default() }).unwrap();
+    assert_eq!(r.rows_used, 6);
 }
 
 #[test]
@@ -395,11 +402,31 @@ fn partitioned_datasets_match_csv() {
     assert_eq!(r_hive.files.iter().map(|f| f.rows_read).sum::<u64>(), r_hive.rows_read);
     assert!(r_hive.files.iter().all(|f| f.file.ends_with("part-0.parquet") && f.file.contains("date=")));
     assert!(r_hive.to_string().contains(&format!("{} files:", distinct.len())));
-    // One partition folder given by itself: its own name supplies the date.
+    // One partition folder given by itself: its own name supplies the date, by its
+    // real path (here through a link named otherwise).
     let first = &distinct[0];
-    let (one, r_one) = read_parquet_dataset(hive.join(format!("date={first}")), &map(), &LoadOptions::default()).unwrap();
-    assert_eq!(r_one.rows_read, dates.iter().filter(|d| *d == Some(first.as_str())).count() as u64);
-    assert!((0..one.num_customers()).flat_map(|c| one.events(c).map(|e| e.day).collect::<Vec<_>>()).all(|d| winback_core::date::format_day(d) == *first));
+    let folder = hive.join(format!("date={first}"));
+    let link = root.join("this-day");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&folder, &link).unwrap();
+    for given in [&folder, &link] {
+        let (one, r_one) = read_parquet_dataset(given, &map(), &LoadOptions::default()).unwrap();
+        assert_eq!(r_one.rows_read, dates.iter().filter(|d| *d == Some(first.as_str())).count() as u64);
+        assert!((0..one.num_customers()).flat_map(|c| one.events(c).map(|e| e.day).collect::<Vec<_>>()).all(|d| winback_core::date::format_day(d) == *first));
+    }
+    // A link back up the tree is a folder already read (it walked 40 levels deep and
+    // failed, and two such links hung), and two links to one folder read it once.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(".", hive.join("again")).unwrap();
+        std::os::unix::fs::symlink(".", hive.join("more")).unwrap();
+        std::os::unix::fs::symlink(&folder, hive.join("copy")).unwrap();
+        let (_, r_loops) = read_parquet_dataset(&hive, &map(), &LoadOptions::default()).unwrap();
+        assert_eq!((r_loops.rows_read, r_loops.files.len()), (r_hive.rows_read, distinct.len()));
+        for l in ["again", "more", "copy"] {
+            std::fs::remove_file(hive.join(l)).unwrap();
+        }
+    }
 
     // A pattern over flat part files (two halves), and a directory without Parquet files.
     let flat = root.join("flat");
@@ -425,6 +452,17 @@ fn partitioned_datasets_match_csv() {
     assert!(not_parquet(read_parquet_dataset(flat.join("*.csv"), &map(), &LoadOptions::default()).unwrap_err(), "part-00002.csv"));
     assert!(not_parquet(dataset_files(&flat.join("_*")).unwrap_err(), "_SUCCESS"), "a pattern naming hidden files reads them");
     std::fs::remove_file(flat.join("part-00002.csv")).unwrap();
+    // A named pipe is refused by name, not opened (opening it waited for a writer).
+    #[cfg(unix)]
+    {
+        let fifo = flat.join("pipe");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for given in [flat.clone(), flat.join("pi*")] {
+            let e = dataset_files(&given).unwrap_err();
+            assert!(matches!(&e, winback_core::Error::NotAFile { path } if path.ends_with("pipe")), "{e}");
+        }
+        std::fs::remove_file(fifo).unwrap();
+    }
     assert_eq!(dataset_files(&flat.join("*")).unwrap().len(), 2, "the two part files");
     // Parts without an extension, as Hive writes them, are Parquet by their first bytes.
     let hive_names = root.join("hive-names");
