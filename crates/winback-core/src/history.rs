@@ -115,6 +115,7 @@ pub(crate) enum Name<'a> {
     /// Entry `k` of the column's dictionary in the reader's current batch, with
     /// its text: the builder interns each entry once per batch
     /// ([`HistoryBuilder::start_dictionaries`]), on its first use by a kept row.
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
     Entry(u32, &'a str),
 }
 

@@ -54,6 +54,8 @@ pub mod synthetic;
 pub mod traits;
 #[cfg(feature = "arrow")]
 pub mod arrow;
+#[cfg(feature = "arrow")]
+mod dataset;
 
 pub use error::{Error, Numbering, Result};
 pub use history::{Event, History, Line, LoadOptions, Present};
