@@ -27,7 +27,7 @@ use crate::report::LoadReport;
 
 pub use crate::dataset::dataset_files;
 #[cfg(feature = "parquet")]
-use crate::dataset::hive_values;
+use crate::dataset::HiveFolders;
 
 fn arrow_err(source: &str) -> impl Fn(ArrowError) -> Error + '_ {
     move |e| Error::Arrow { file: source.to_string(), source: e }
@@ -718,6 +718,7 @@ fn dataset_parts(
     progress: &dyn crate::progress::Progress,
 ) -> Result<(History, LoadReport)> {
     let root = if path.is_dir() { path.to_path_buf() } else { path.parent().map(std::path::Path::to_path_buf).unwrap_or_default() };
+    let folders = HiveFolders::new(&root);
     let mut parts = Vec::new();
     let mut per_file = Vec::new();
     // Strict mode with duplicates dropped names the two lines of a duplicate, which
@@ -726,7 +727,7 @@ fn dataset_parts(
     let global = options.strict && options.drop_duplicates;
     let mut base = 0u64;
     for f in files {
-        let constants = hive_values(&root, f);
+        let constants = folders.values(f);
         let row_base = if global { base } else { 0 };
         let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parquet_parts(f, map, options, &constants, row_base, progress)))
             .unwrap_or_else(|panic| {

@@ -26,16 +26,12 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
     // Every file a dataset names is read or refused, never passed over: a CSV beside
     // the Parquet parts lost its rows without a word, and Hive's extensionless parts
     // (`000000_0`) were not found. A Parquet file begins with `PAR1`.
-    // Opened only when a regular file (a link to one included): opening a named
-    // pipe waits for a writer.
-    let regular = |p: std::path::PathBuf| -> Result<std::path::PathBuf> {
-        if std::fs::metadata(&p).map_err(io(&p))?.is_file() {
-            Ok(p)
-        } else {
-            Err(Error::NotAFile { path: p.display().to_string() })
+    // Opened only when a regular file (a link to one included; `metadata` follows
+    // links): opening a named pipe waits for a writer.
+    let parquet = |(p, regular): (std::path::PathBuf, bool)| -> Result<std::path::PathBuf> {
+        if !regular {
+            return Err(Error::NotAFile { path: p.display().to_string() });
         }
-    };
-    let parquet = |p: std::path::PathBuf| -> Result<std::path::PathBuf> {
         use std::io::Read;
         let mut magic = Vec::with_capacity(4);
         std::fs::File::open(&p).and_then(|f| f.take(4).read_to_end(&mut magic)).map_err(io(&p))?;
@@ -59,13 +55,14 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
             let p = e.map_err(io(dir))?.path();
             if (pattern_hidden || !hidden(&p)) && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| wildcard(name, n)) {
                 // A pattern names files: a directory that matches is not read.
-                if !std::fs::metadata(&p).map_err(io(&p))?.is_dir() {
-                    out.push(p);
+                let meta = std::fs::metadata(&p).map_err(io(&p))?;
+                if !meta.is_dir() {
+                    out.push((p, meta.is_file()));
                 }
             }
         }
         out.sort();
-        return out.into_iter().map(regular).map(|p| p.and_then(parquet)).collect();
+        return out.into_iter().map(parquet).collect();
     }
     if !path.is_dir() {
         return Ok(vec![path.to_path_buf()]);
@@ -83,22 +80,25 @@ pub fn dataset_files(path: &std::path::Path) -> Result<Vec<std::path::PathBuf>> 
             continue;
         }
         for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
-            let p = e.map_err(io(&dir))?.path();
+            let e = e.map_err(io(&dir))?;
+            let p = e.path();
             if hidden(&p) {
                 continue;
             }
-            if std::fs::metadata(&p).map_err(io(&p))?.is_dir() {
-                let link = std::fs::symlink_metadata(&p).map_err(io(&p))?.file_type().is_symlink();
+            let meta = std::fs::metadata(&p).map_err(io(&p))?;
+            if meta.is_dir() {
+                // The entry's own type: a link is not followed by `file_type`.
+                let link = e.file_type().map_err(io(&p))?.is_symlink();
                 if !link || !std::fs::canonicalize(&p).map_err(io(&p))?.starts_with(&real_root) {
                     stack.push(p);
                 }
             } else {
-                out.push(p);
+                out.push((p, meta.is_file()));
             }
         }
     }
     out.sort();
-    out.into_iter().map(regular).map(|p| p.and_then(parquet)).collect()
+    out.into_iter().map(parquet).collect()
 }
 
 /// `*` (any run of characters) and `?` (one character) matching of a file name.
@@ -124,29 +124,41 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     p[i..].iter().all(|&c| c == '*')
 }
 
-/// The `key=value` directory names between `root` and `file` (hive partitioning),
-/// decoded as Spark and Hive write them: `%XX` escapes (`CNTRL%2FSTORE SUP` is
-/// `CNTRL/STORE SUP`, `10%3A30` is `10:30`), and `__HIVE_DEFAULT_PARTITION__`
-/// for a null or empty value (`None`).
+/// The `key=value` folder names of a dataset's files (hive partitioning), decoded
+/// as Spark and Hive write them: `%XX` escapes (`CNTRL%2FSTORE SUP` is `CNTRL/STORE
+/// SUP`, `10%3A30` is `10:30`), and `__HIVE_DEFAULT_PARTITION__` for a null or empty
+/// value (`None`).
 #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
-pub(crate) fn hive_values(root: &std::path::Path, file: &std::path::Path) -> Vec<(String, Option<String>)> {
-    let rel = file.strip_prefix(root).unwrap_or(file);
-    // The root's own name counts too (`sales/region=UK` given alone, or the pattern
-    // `sales/region=UK/part-*.parquet`: its files lack `region`, their folder says
-    // it), by its real path (`.` inside it, `region=UK/..`, a link named otherwise);
-    // a key named twice takes its deepest folder's value.
-    let real = std::fs::canonicalize(if root.as_os_str().is_empty() { std::path::Path::new(".") } else { root }).ok();
-    let own_name = real.as_deref().and_then(std::path::Path::file_name).map(std::path::PathBuf::from);
-    let own = own_name.as_deref().into_iter();
-    let mut out: Vec<(String, Option<String>)> = Vec::new();
-    for c in own.chain(rel.parent()).flat_map(|d| d.components()) {
-        if let Some((k, v)) = c.as_os_str().to_str().and_then(|c| c.split_once('=')) {
-            let (k, v) = (unescape_hive(k), (v != "__HIVE_DEFAULT_PARTITION__").then(|| unescape_hive(v)));
-            out.retain(|(key, _)| *key != k);
-            out.push((k, v));
-        }
+pub(crate) struct HiveFolders {
+    root: std::path::PathBuf,
+    /// The root's own name, by its real path (`.` inside `region=UK`, `region=UK/..`,
+    /// a link named otherwise), found once for every file.
+    own: Option<std::path::PathBuf>,
+}
+
+#[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+impl HiveFolders {
+    pub(crate) fn new(root: &std::path::Path) -> Self {
+        let real = std::fs::canonicalize(if root.as_os_str().is_empty() { std::path::Path::new(".") } else { root }).ok();
+        HiveFolders { root: root.to_path_buf(), own: real.as_deref().and_then(std::path::Path::file_name).map(std::path::PathBuf::from) }
     }
-    out
+
+    /// The values of `file`'s folders between the root and it, the root's own name
+    /// included (`sales/region=UK` given alone, or the pattern
+    /// `sales/region=UK/part-*.parquet`: its files lack `region`, their folder says
+    /// it); a key named twice takes its deepest folder's value.
+    pub(crate) fn values(&self, file: &std::path::Path) -> Vec<(String, Option<String>)> {
+        let rel = file.strip_prefix(&self.root).unwrap_or(file);
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        for c in self.own.as_deref().into_iter().chain(rel.parent()).flat_map(|d| d.components()) {
+            if let Some((k, v)) = c.as_os_str().to_str().and_then(|c| c.split_once('=')) {
+                let (k, v) = (unescape_hive(k), (v != "__HIVE_DEFAULT_PARTITION__").then(|| unescape_hive(v)));
+                out.retain(|(key, _)| *key != k);
+                out.push((k, v));
+            }
+        }
+        out
+    }
 }
 
 /// Undoes Hive's path escaping: `%XX` (two hex digits) is that byte; anything else,
