@@ -154,18 +154,14 @@ pub(crate) use build::HistoryBuilder;
 pub struct History {
     pub(crate) source: String,
     pub(crate) customer_ids: Vec<String>,
-    /// Per customer, the range of its events: `offsets[c]..offsets[c+1]`.
-    pub(crate) offsets: Vec<u32>,
-    pub(crate) ev_day: Vec<Day>,
-    pub(crate) ev_gross: Vec<f64>,
-    pub(crate) ev_returned: Vec<f64>,
-    pub(crate) ev_qty: Vec<f64>,
-    pub(crate) ev_channel: Vec<u16>,
-    pub(crate) ev_region: Vec<u16>,
-    pub(crate) ev_is_purchase: Vec<bool>,
-    pub(crate) ev_cat_off: Vec<u32>,
-    pub(crate) cat_code: Vec<u16>,
-    pub(crate) cat_amount: Vec<f64>,
+    /// Per customer (id order), where its events are: a chunk and a range in it.
+    pub(crate) spans: Vec<Span>,
+    /// The events, in chunks as they were grouped (one per partition of the
+    /// load): each customer's events are together in one chunk, in day order.
+    /// The chunks are kept as grouped rather than copied into customer-id
+    /// order, which would hold the events twice while copying.
+    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) num_events: usize,
     pub(crate) channels: Vec<String>,
     pub(crate) categories: Vec<String>,
     pub(crate) regions: Vec<String>,
@@ -173,6 +169,68 @@ pub struct History {
     pub(crate) first_day: Day,
     pub(crate) last_day: Day,
     pub(crate) attributes: Option<Attributes>,
+}
+
+/// Where one customer's events are: `start..end` of chunk `chunk`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub(crate) chunk: u32,
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+/// Events by column, each customer's together and in day order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunk {
+    pub(crate) day: Vec<Day>,
+    pub(crate) gross: Vec<f64>,
+    pub(crate) returned: Vec<f64>,
+    pub(crate) qty: Vec<f64>,
+    pub(crate) channel: Vec<u16>,
+    pub(crate) region: Vec<u16>,
+    pub(crate) is_purchase: Vec<bool>,
+    /// Start of each event's categories in `cat_code`, plus the end: one more
+    /// entry than events.
+    pub(crate) cat_off: Vec<u32>,
+    pub(crate) cat_code: Vec<u16>,
+    pub(crate) cat_amount: Vec<f64>,
+}
+
+/// One customer's events, in day order, by column: index `e` is its `e`-th event.
+#[derive(Clone, Copy)]
+pub(crate) struct CustomerEvents<'a> {
+    pub(crate) day: &'a [Day],
+    pub(crate) gross: &'a [f64],
+    pub(crate) returned: &'a [f64],
+    pub(crate) qty: &'a [f64],
+    pub(crate) channel: &'a [u16],
+    pub(crate) region: &'a [u16],
+    pub(crate) is_purchase: &'a [bool],
+    /// One entry per event plus the end, into the chunk's category columns.
+    cat_off: &'a [u32],
+    cat_code: &'a [u16],
+    cat_amount: &'a [f64],
+}
+
+impl<'a> CustomerEvents<'a> {
+    /// Number of events.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.day.len()
+    }
+
+    /// The number of events before `cutoff` (strictly): they are `0..before(cutoff)`.
+    #[inline]
+    pub(crate) fn before(&self, cutoff: Day) -> usize {
+        self.day.partition_point(|&d| d < cutoff)
+    }
+
+    /// Category spend `(category code, value)` of event `e`.
+    #[inline]
+    pub(crate) fn categories(&self, e: usize) -> impl Iterator<Item = (u16, f64)> + 'a {
+        let (a, b) = (self.cat_off[e] as usize, self.cat_off[e + 1] as usize);
+        self.cat_code[a..b].iter().copied().zip(self.cat_amount[a..b].iter().copied())
+    }
 }
 
 /// One event (purchase or return-only event) of a customer.
@@ -260,7 +318,7 @@ impl History {
     }
     /// Number of events (purchases and return-only events).
     pub fn num_events(&self) -> usize {
-        self.ev_day.len()
+        self.num_events
     }
     /// Customer ids, sorted; a customer's index is its position here.
     pub fn customer_ids(&self) -> &[String] {
@@ -309,44 +367,45 @@ impl History {
         self
     }
 
-    /// The event range of customer `c`.
+    /// The events of customer `c`, by column.
     #[inline]
-    pub(crate) fn range(&self, c: usize) -> std::ops::Range<usize> {
-        self.offsets[c] as usize..self.offsets[c + 1] as usize
-    }
-
-    /// The events of customer `c` before `cutoff` (strictly), as indices.
-    #[inline]
-    pub(crate) fn range_before(&self, c: usize, cutoff: Day) -> std::ops::Range<usize> {
-        let r = self.range(c);
-        let end = r.start + self.ev_day[r.clone()].partition_point(|&d| d < cutoff);
-        r.start..end
+    pub(crate) fn customer(&self, c: usize) -> CustomerEvents<'_> {
+        let Span { chunk, start, end } = self.spans[c];
+        let k = &self.chunks[chunk as usize];
+        let (a, b) = (start as usize, end as usize);
+        CustomerEvents {
+            day: &k.day[a..b],
+            gross: &k.gross[a..b],
+            returned: &k.returned[a..b],
+            qty: &k.qty[a..b],
+            channel: &k.channel[a..b],
+            region: &k.region[a..b],
+            is_purchase: &k.is_purchase[a..b],
+            cat_off: &k.cat_off[a..=b],
+            cat_code: &k.cat_code,
+            cat_amount: &k.cat_amount,
+        }
     }
 
     /// The events of customer `c`, in day order.
     pub fn events(&self, c: usize) -> impl ExactSizeIterator<Item = Event> + '_ {
-        self.range(c).map(move |e| Event {
-            day: self.ev_day[e],
-            gross: self.ev_gross[e],
-            returned: self.ev_returned[e],
-            quantity: self.ev_qty[e],
-            channel: self.ev_channel[e],
-            region: self.ev_region[e],
-            is_purchase: self.ev_is_purchase[e],
+        let ev = self.customer(c);
+        (0..ev.len()).map(move |e| Event {
+            day: ev.day[e],
+            gross: ev.gross[e],
+            returned: ev.returned[e],
+            quantity: ev.qty[e],
+            channel: ev.channel[e],
+            region: ev.region[e],
+            is_purchase: ev.is_purchase[e],
         })
-    }
-
-    /// Category spend `(category code, value)` of event `e`.
-    #[inline]
-    pub(crate) fn event_categories(&self, e: usize) -> impl Iterator<Item = (u16, f64)> + '_ {
-        let (a, b) = (self.ev_cat_off[e] as usize, self.ev_cat_off[e + 1] as usize);
-        self.cat_code[a..b].iter().copied().zip(self.cat_amount[a..b].iter().copied())
     }
 
     /// The last purchase day of customer `c` before `cutoff`, if any.
     #[inline]
     pub fn last_purchase_before(&self, c: usize, cutoff: Day) -> Option<Day> {
-        self.range_before(c, cutoff).rev().find(|&e| self.ev_is_purchase[e]).map(|e| self.ev_day[e])
+        let ev = self.customer(c);
+        (0..ev.before(cutoff)).rev().find(|&e| ev.is_purchase[e]).map(|e| ev.day[e])
     }
 }
 

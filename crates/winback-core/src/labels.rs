@@ -59,16 +59,15 @@ pub fn labels(history: &History, cutoff: Day, horizon: i64, customers: &[usize])
     let (repurchased, spend): (Vec<bool>, Vec<f64>) = customers
         .par_iter()
         .map(|&c| {
-            let r = history.range(c);
-            let start = r.start + history.ev_day[r.clone()].partition_point(|&d| d < cutoff);
+            let ev = history.customer(c);
             let mut bought = false;
             let mut spend = 0.0;
-            for e in start..r.end {
-                if i64::from(history.ev_day[e]) >= end {
+            for e in ev.before(cutoff)..ev.len() {
+                if i64::from(ev.day[e]) >= end {
                     break;
                 }
-                bought |= history.ev_is_purchase[e];
-                spend += history.ev_gross[e] - history.ev_returned[e];
+                bought |= ev.is_purchase[e];
+                spend += ev.gross[e] - ev.returned[e];
             }
             (bought, spend)
         })

@@ -295,18 +295,19 @@ pub(crate) fn segment_of(history: &History, c: usize, cutoff: Day, by: SegmentBy
         Some((_, a)) => *a += v,
         None => acc.push((k, v)),
     };
-    for e in history.range_before(c, cutoff) {
-        if !history.ev_is_purchase[e] {
+    let ev = history.customer(c);
+    for e in 0..ev.before(cutoff) {
+        if !ev.is_purchase[e] {
             continue;
         }
         match by {
             SegmentBy::MainChannel => {
-                if history.ev_channel[e] != NONE_CODE {
-                    bump(history.ev_channel[e], 1.0);
+                if ev.channel[e] != NONE_CODE {
+                    bump(ev.channel[e], 1.0);
                 }
             }
             SegmentBy::MainCategory => {
-                for (k, v) in history.event_categories(e) {
+                for (k, v) in ev.categories(e) {
                     bump(k, v);
                 }
             }

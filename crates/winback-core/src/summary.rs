@@ -44,7 +44,7 @@ fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
 }
 
 pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
-    let r = h.range_before(c, t);
+    let ev = h.customer(c);
     let mut s = Summary {
         win_purchases: vec![0; windows.len()],
         win_spend: vec![0.0; windows.len()],
@@ -52,21 +52,21 @@ pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Optio
         ..Default::default()
     };
     let mut prev_day: Option<Day> = None;
-    for e in r {
-        let d = h.ev_day[e];
-        let (g, ret) = (h.ev_gross[e], h.ev_returned[e]);
+    for e in 0..ev.before(t) {
+        let d = ev.day[e];
+        let (g, ret) = (ev.gross[e], ev.returned[e]);
         s.gross += g;
         s.returned += ret;
         let age = i64::from(t) - i64::from(d);
         for (i, &w) in windows.iter().enumerate() {
             if age <= w {
                 s.win_spend[i] += g - ret;
-                if h.ev_is_purchase[e] {
+                if ev.is_purchase[e] {
                     s.win_purchases[i] += 1;
                 }
             }
         }
-        if !h.ev_is_purchase[e] {
+        if !ev.is_purchase[e] {
             continue;
         }
         if age <= 180 {
@@ -76,7 +76,7 @@ pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Optio
         }
         if s.purchases == 0 {
             s.first = d;
-            s.first_channel = h.ev_channel[e];
+            s.first_channel = ev.channel[e];
         }
         s.purchases += 1;
         s.last = d;
@@ -91,11 +91,11 @@ pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Optio
             None => s.distinct_days += 1,
         }
         prev_day = Some(d);
-        for (k, v) in h.event_categories(e) {
+        for (k, v) in ev.categories(e) {
             bump(&mut s.categories, k, v);
         }
-        bump(&mut s.channels, h.ev_channel[e], 1);
-        bump(&mut s.regions, h.ev_region[e], 1);
+        bump(&mut s.channels, ev.channel[e], 1);
+        bump(&mut s.regions, ev.region[e], 1);
     }
     (s.purchases > 0).then_some(s)
 }
@@ -123,11 +123,12 @@ pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize)
             |mut h, c| {
                 if keep(c) {
                     let mut prev: Option<Day> = None;
-                    for e in history.range_before(c, cutoff) {
-                        if !history.ev_is_purchase[e] {
+                    let ev = history.customer(c);
+                    for e in 0..ev.before(cutoff) {
+                        if !ev.is_purchase[e] {
                             continue;
                         }
-                        let d = history.ev_day[e];
+                        let d = ev.day[e];
                         if let Some(p) = prev {
                             if d > p {
                                 h[(d - p) as usize] += 1;

@@ -12,8 +12,10 @@
 //! interning its customers, sorting each customer's lines (by day first: they
 //! arrive nearly in that order), counting (or, with
 //! `drop_duplicates`, removing) identical lines, grouping lines into events and
-//! ordering events by day — and
-//! joins the partitions in customer-id order. No step sorts or looks up all
+//! ordering events by day, each column reserved to its exact length — and
+//! puts the customers in id order, each pointing at its events where they were
+//! grouped (a partition's events become one [`super::Chunk`] of the history,
+//! not copied again). No step sorts or looks up all
 //! lines at random, so a log in time order (a different customer on every line)
 //! costs about what one sorted by customer does.
 //!
@@ -25,7 +27,7 @@ use std::hash::Hasher;
 
 use rayon::prelude::*;
 
-use super::{ColumnNames, History, LoadOptions, Name, Present, RawRow, MAX_AMOUNT, NONE_CODE};
+use super::{Chunk, ColumnNames, History, LoadOptions, Name, Present, RawRow, Span, MAX_AMOUNT, NONE_CODE};
 use crate::date::{format_day, Day};
 use crate::error::{Error, Numbering, Result};
 use crate::hash::{hash_bytes, le_word, order_key, FxHashMap, FxHasher, Mixer};
@@ -485,8 +487,8 @@ impl HistoryBuilder {
         Ok(())
     }
 
-    /// Groups each partition into events (in parallel), then joins the partitions
-    /// in customer-id order.
+    /// Groups each partition into events (in parallel), then puts the customers
+    /// in id order.
     pub(crate) fn finish(self) -> Result<(History, LoadReport)> {
         self.finish_with(&crate::progress::Silent)
     }
@@ -588,7 +590,7 @@ impl HistoryBuilder {
             .collect();
         self.report.float_twin_count = twins.len() as u64;
         self.report.float_twins = twins.into_iter().take(crate::report::FLOAT_TWINS_SHOWN).cloned().collect();
-        self.report.purchases = history.ev_is_purchase.iter().filter(|&&p| p).count() as u64;
+        self.report.purchases = history.chunks.iter().flat_map(|k| &k.is_purchase).filter(|&&p| p).count() as u64;
         history.source = self.source;
         Ok((history, self.report))
     }
@@ -652,7 +654,8 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         }
     }
     drop((short, long));
-    // Local customers in id order, so events come out ready to be joined.
+    // Local customers in id order: a walk of all customers in id order then
+    // reads each chunk from start to end.
     let nc = out.ids.len();
     let mut order: Vec<u32> = (0..nc as u32).collect();
     order.sort_unstable_by(|&a, &b| out.ids[a as usize].cmp(&out.ids[b as usize]));
@@ -725,6 +728,28 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
             s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
         }
     }
+    // Room for exactly the events and category entries to come, counted first:
+    // columns grown by doubling keep up to half their room unused, which the
+    // history would then hold (a quarter more memory at 10M lines).
+    {
+        let (mut events, mut entries) = (0, 0);
+        let mut cats: Vec<u16> = Vec::new();
+        for c in 0..nc {
+            let s = &lines[start[c]..start[c + 1]];
+            for (i, x) in s.iter().enumerate() {
+                if i == 0 || s[i - 1].l.key != x.l.key || s[i - 1].l.day != x.l.day {
+                    events += 1;
+                    cats.clear();
+                }
+                let k = x.l.category;
+                if k != NONE_CODE && x.l.amount.is_sign_positive() && !cats.contains(&k) {
+                    cats.push(k);
+                    entries += 1;
+                }
+            }
+        }
+        out.ev.reserve(events, entries);
+    }
     // Walk each customer's lines: lines of one key into one event; identical lines
     // counted (with `drop_duplicates`, skipped).
     let ev = &mut out.ev;
@@ -785,7 +810,9 @@ struct Line {
 
 const _: () = assert!(std::mem::size_of::<Line>() == 48);
 
-/// Joins grouped partitions into one history, customers in id order.
+/// Joins grouped partitions into one history, customers in id order. The
+/// partitions' events stay where they are, one chunk each: only the customers
+/// are put in id order, each pointing at its events.
 fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
     // Customers in id order. Sorted by the ids' first 16 bytes as a big-endian
     // number (the same order as the bytes'), so most comparisons touch no string.
@@ -801,114 +828,25 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
     let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
     // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
-    // Each customer's (partition, local customer), in id order.
-    let order: Vec<(u32, u32)> = keyed.iter().map(|&(_, p, c)| (p, c)).collect();
-    drop(keyed);
     let mut parts = parts;
-    let customer_ids: Vec<String> = order.iter().map(|&(p, c)| std::mem::take(&mut parts[p as usize].ids[c as usize])).collect();
-    let local: Vec<Vec<u32>> = parts.iter_mut().map(|p| std::mem::take(&mut p.offsets)).collect();
-    let mut offsets = Vec::with_capacity(order.len() + 1);
-    offsets.push(0u32);
-    for &(p, c) in &order {
-        let o = &local[p as usize];
-        offsets.push(offsets[offsets.len() - 1] + o[c as usize + 1] - o[c as usize]);
+    let mut customer_ids = Vec::with_capacity(keyed.len());
+    let mut spans = Vec::with_capacity(keyed.len());
+    for &(_, p, c) in &keyed {
+        let part = &mut parts[p as usize];
+        customer_ids.push(std::mem::take(&mut part.ids[c as usize]));
+        spans.push(Span { chunk: p, start: part.offsets[c as usize], end: part.offsets[c as usize + 1] });
     }
-    /// One column in customer-id order, from the partitions' columns, which are
-    /// freed as soon as it is done: the columns are gathered one after the other
-    /// (each by both halves of the customers in parallel), so the history and the
-    /// partitions' events are never both whole — at most one column is in both.
-    /// `range(p, c)`: local customer `c`'s values in partition `p`'s column;
-    /// `at`: where each customer's values start in the result, plus the end.
-    fn gather<T: Copy + Default + Send + Sync>(cols: Vec<Vec<T>>, order: &[(u32, u32)], at: &[u32], range: &(dyn Fn(usize, usize) -> (usize, usize) + Sync)) -> Vec<T> {
-        fn fill<T: Copy + Send + Sync>(out: &mut [T], cols: &[Vec<T>], order: &[(u32, u32)], at: &[u32], range: &(dyn Fn(usize, usize) -> (usize, usize) + Sync)) {
-            if order.len() > 1 << 15 {
-                let mid = order.len() / 2;
-                let (a, b) = out.split_at_mut((at[mid] - at[0]) as usize);
-                rayon::join(|| fill(a, cols, &order[..mid], &at[..=mid], range), || fill(b, cols, &order[mid..], &at[mid..], range));
-                return;
-            }
-            let mut w = 0;
-            for &(p, c) in order {
-                let (x, y) = range(p as usize, c as usize);
-                out[w..w + y - x].copy_from_slice(&cols[p as usize][x..y]);
-                w += y - x;
-            }
-        }
-        // Zeroed memory: pages are only taken as they are written.
-        let mut out = vec![T::default(); at[at.len() - 1] as usize];
-        fill(&mut out, &cols, order, at, range);
-        out
-    }
-    let mut take = |f: fn(&mut EventsBuilder) -> &mut Vec<f64>| parts.iter_mut().map(|p| std::mem::take(f(&mut p.ev))).collect::<Vec<_>>();
-    let (gross, returned, qty, cat_amount_in) = (take(|e| &mut e.gross), take(|e| &mut e.returned), take(|e| &mut e.qty), take(|e| &mut e.cat_amount));
-    let day: Vec<Vec<Day>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.day)).collect();
-    let channel: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.channel)).collect();
-    let region: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.region)).collect();
-    let cat_code_in: Vec<Vec<u16>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.cat_code)).collect();
-    let is_purchase: Vec<Vec<bool>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.is_purchase)).collect();
-    let cat_off_in: Vec<Vec<u32>> = parts.iter_mut().map(|p| std::mem::take(&mut p.ev.cat_off)).collect();
-    drop(parts);
-    let events = |p: usize, c: usize| (local[p][c] as usize, local[p][c + 1] as usize);
-    let ev_gross = gather(gross, &order, &offsets, &events);
-    let ev_returned = gather(returned, &order, &offsets, &events);
-    let ev_qty = gather(qty, &order, &offsets, &events);
-    let ev_day = gather(day, &order, &offsets, &events);
-    let ev_channel = gather(channel, &order, &offsets, &events);
-    let ev_region = gather(region, &order, &offsets, &events);
-    let ev_is_purchase = gather(is_purchase, &order, &offsets, &events);
-    // Category spend: each customer's (code, value) entries, then each event's
-    // start among them rebased.
-    // (A partition without events has no category offsets at all.)
-    let cat_start = |p: usize, e: u32| cat_off_in[p].get(e as usize).map_or(0, |&x| x as usize);
-    let cats = |p: usize, c: usize| (cat_start(p, local[p][c]), cat_start(p, local[p][c + 1]));
-    let mut cat_at = Vec::with_capacity(order.len() + 1);
-    cat_at.push(0u32);
-    for &(p, c) in &order {
-        let (x, y) = cats(p as usize, c as usize);
-        cat_at.push(cat_at[cat_at.len() - 1] + (y - x) as u32);
-    }
-    let mut ev_cat_off = vec![0u32; ev_day.len() + 1];
-    {
-        let (events_out, end) = ev_cat_off.split_at_mut(ev_day.len());
-        end[0] = cat_at[cat_at.len() - 1];
-        // Per customer: its events' starts, from its first entry in the result.
-        fn rebase(out: &mut [u32], order: &[(u32, u32)], at: &[u32], cat_at: &[u32], local: &[Vec<u32>], off: &[Vec<u32>]) {
-            if order.len() > 1 << 15 {
-                let mid = order.len() / 2;
-                let (a, b) = out.split_at_mut((at[mid] - at[0]) as usize);
-                rayon::join(|| rebase(a, &order[..mid], &at[..=mid], &cat_at[..=mid], local, off), || rebase(b, &order[mid..], &at[mid..], &cat_at[mid..], local, off));
-                return;
-            }
-            let mut w = 0;
-            for (i, &(p, c)) in order.iter().enumerate() {
-                let (o, f) = (&local[p as usize], &off[p as usize]);
-                let first = f[o[c as usize] as usize];
-                for &start in &f[o[c as usize] as usize..o[c as usize + 1] as usize] {
-                    out[w] = cat_at[i] + (start - first);
-                    w += 1;
-                }
-            }
-        }
-        rebase(events_out, &order, &offsets, &cat_at, &local, &cat_off_in);
-    }
-    let cat_code = gather(cat_code_in, &order, &cat_at, &cats);
-    let cat_amount = gather(cat_amount_in, &order, &cat_at, &cats);
-    let first_day = ev_day.iter().copied().min().unwrap_or(0);
-    let last_day = ev_day.iter().copied().max().unwrap_or(0);
+    drop(keyed);
+    let chunks: Vec<Chunk> = parts.into_iter().map(|p| p.ev.into_chunk()).collect();
+    let num_events = chunks.iter().map(|k| k.day.len()).sum();
+    let first_day = chunks.iter().flat_map(|k| k.day.iter().copied().min()).min().unwrap_or(0);
+    let last_day = chunks.iter().flat_map(|k| k.day.iter().copied().max()).max().unwrap_or(0);
     History {
         source: String::new(),
         customer_ids,
-        offsets,
-        ev_day,
-        ev_gross,
-        ev_returned,
-        ev_qty,
-        ev_channel,
-        ev_region,
-        ev_is_purchase,
-        ev_cat_off,
-        cat_code,
-        cat_amount,
+        spans,
+        chunks,
+        num_events,
         channels,
         categories,
         regions,
@@ -944,6 +882,40 @@ struct EventsBuilder {
 }
 
 impl EventsBuilder {
+    /// The events as a chunk of the history (the builder's state left behind).
+    fn into_chunk(self) -> Chunk {
+        let mut cat_off = self.cat_off;
+        if cat_off.is_empty() {
+            cat_off.push(0);
+        }
+        Chunk {
+            day: self.day,
+            gross: self.gross,
+            returned: self.returned,
+            qty: self.qty,
+            channel: self.channel,
+            region: self.region,
+            is_purchase: self.is_purchase,
+            cat_off,
+            cat_code: self.cat_code,
+            cat_amount: self.cat_amount,
+        }
+    }
+
+    /// Room for `events` more events and `entries` more category entries.
+    fn reserve(&mut self, events: usize, entries: usize) {
+        self.day.reserve_exact(events);
+        self.gross.reserve_exact(events);
+        self.returned.reserve_exact(events);
+        self.qty.reserve_exact(events);
+        self.channel.reserve_exact(events);
+        self.region.reserve_exact(events);
+        self.is_purchase.reserve_exact(events);
+        self.cat_off.reserve_exact(events + 1);
+        self.cat_code.reserve_exact(entries);
+        self.cat_amount.reserve_exact(entries);
+    }
+
     fn start(&mut self, day: Day) {
         self.open = true;
         self.day.push(day);
@@ -1089,11 +1061,11 @@ mod tests {
         }
     }
 
-    /// Enough customers that the join splits its columns between threads (over
-    /// 2^15 customers): every customer still gets its own events, category
-    /// spend and channel, in id order, with their events' category starts rebased.
+    /// Customers spread over every partition (70,000 of them), in id order, each
+    /// pointing at its own events, category spend and channel in its chunk; each
+    /// chunk's columns hold exactly its events.
     #[test]
-    fn a_join_split_between_threads_keeps_each_customers_events() {
+    fn customers_in_id_order_point_at_their_own_events() {
         let n = 70_000usize;
         let ids: Vec<String> = (0..n).map(|c| format!("{c:06}")).collect();
         let cats = ["a", "b", "c"];
@@ -1113,14 +1085,14 @@ mod tests {
             .collect();
         let (h, _) = History::from_lines(lines, false, &Default::default()).unwrap();
         assert_eq!(h.customer_ids, ids);
-        assert_eq!(h.offsets.len(), n + 1);
+        assert_eq!(h.spans.len(), n);
         for c in 0..n {
-            let (a, b) = (h.offsets[c] as usize, h.offsets[c + 1] as usize);
-            assert_eq!(b - a, 2, "customer {c}");
-            assert_eq!((h.ev_day[a], h.ev_day[a + 1]), ((c % 50) as i32, 60));
+            let ev = h.customer(c);
+            assert_eq!(ev.len(), 2, "customer {c}");
+            assert_eq!((ev.day[0], ev.day[1]), ((c % 50) as i32, 60));
             let extra = if c % 5 == 0 { 0.5 } else { 0.0 };
-            assert_eq!((h.ev_gross[a], h.ev_returned[a + 1]), ((c + 1) as f64 + extra, 1.0));
-            let spend: Vec<(&str, f64)> = (h.ev_cat_off[a]..h.ev_cat_off[a + 1]).map(|k| (h.categories[usize::from(h.cat_code[k as usize])].as_str(), h.cat_amount[k as usize])).collect();
+            assert_eq!((ev.gross[0], ev.returned[1]), ((c + 1) as f64 + extra, 1.0));
+            let spend: Vec<(&str, f64)> = ev.categories(0).map(|(k, v)| (h.categories[usize::from(k)].as_str(), v)).collect();
             let mut want = vec![(cats[c % 3], (c + 1) as f64)];
             if c % 5 == 0 {
                 match want[0].0 {
@@ -1129,10 +1101,18 @@ mod tests {
                 }
             }
             assert_eq!(spend, want, "customer {c}");
-            assert_eq!(h.ev_cat_off[a + 1], h.ev_cat_off[a + 2], "the return has no category");
-            assert_eq!(h.channels[usize::from(h.ev_channel[a])], "web");
+            assert_eq!(ev.categories(1).count(), 0, "the return has no category");
+            assert_eq!(h.channels[usize::from(ev.channel[0])], "web");
         }
-        assert_eq!(h.ev_cat_off[h.ev_cat_off.len() - 1] as usize, h.cat_code.len());
+        assert_eq!(h.chunks.len(), PARTS);
+        for k in &h.chunks {
+            assert_eq!(k.cat_off.len(), k.day.len() + 1);
+            assert_eq!(k.cat_off[k.cat_off.len() - 1] as usize, k.cat_code.len());
+            // Reserved to the exact length, not grown.
+            assert_eq!((k.day.capacity(), k.gross.capacity(), k.is_purchase.capacity()), (k.day.len(), k.gross.len(), k.is_purchase.len()));
+            assert_eq!((k.cat_code.capacity(), k.cat_amount.capacity(), k.cat_off.capacity()), (k.cat_code.len(), k.cat_amount.len(), k.cat_off.len()));
+        }
+        assert_eq!(h.num_events(), 2 * n);
     }
 
     /// Codes come from the cache, the small-vocabulary scan or the maps alike:
