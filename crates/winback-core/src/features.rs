@@ -709,8 +709,9 @@ pub struct FeatureBlocks<'h> {
 }
 
 impl<'h> FeatureBlocks<'h> {
-    /// Rows per block (about 25 MB of values at 48 features).
-    pub const BLOCK: usize = 1 << 16;
+    /// Rows per block (about 6 MB of values at 48 features; a program writing
+    /// blocks as they come holds two or three).
+    pub const BLOCK: usize = 1 << 14;
 
     /// Learns the schema at `cutoff` for the rows `customers` (the customers are
     /// summarized a block at a time for the census; only its counts are kept).
