@@ -33,22 +33,31 @@ const OUR_PURGE_DELAY: std::ffi::c_long = 100;
 /// benchmark `winback features` peaked at 472-505 MB (live memory: 377 MB), and
 /// at 400-407 MB with 100 ms, in the same wall time (5 runs each, alternated;
 /// 100M lines: 2.82 -> 2.60 GB). A delay of 0 gets the live peak but costs
-/// ~25% more time. `MIMALLOC_PURGE_DELAY` in the environment still wins, and
-/// nothing is set when the option does not read as v3's default (another
-/// mimalloc, where 15 may be another option).
+/// ~25% more time. `MIMALLOC_PURGE_DELAY` in the environment still wins (in
+/// any case of letters, as mimalloc reads it), and nothing is set when the
+/// option does not read as v3's default (another mimalloc, where 15 may be
+/// another option).
 #[allow(unsafe_code)]
 fn give_memory_back_sooner() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some() {
+    if delay_from_environment() {
         return;
     }
-    // SAFETY: `mi_option_get` and `mi_option_set` read and write one entry of
-    // mimalloc's option table; they take any option number below the last and
-    // may be called from any thread at any time (this runs first in `main`).
+    // SAFETY: `mi_option_get` and `mi_option_set` read and write one `long` of
+    // mimalloc's option table (any option number below the last is valid; 15
+    // is); the table is plain memory, which mimalloc's other threads read when
+    // they schedule a purge, so this runs first in `main`, before the program
+    // starts any other thread.
     unsafe {
         if libmimalloc_sys::mi_option_get(PURGE_DELAY) == MIMALLOC_DEFAULT_PURGE_DELAY {
             libmimalloc_sys::mi_option_set(PURGE_DELAY, OUR_PURGE_DELAY);
         }
     }
+}
+
+/// Whether the environment names a purge delay for mimalloc (its current or
+/// legacy name, in any case of letters, as mimalloc matches them).
+fn delay_from_environment() -> bool {
+    std::env::vars_os().any(|(k, _)| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY") || k.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")))
 }
 
 use std::io::IsTerminal;
@@ -1522,11 +1531,13 @@ fn main() -> ExitCode {
 mod tests {
     /// Option 15 reads as mimalloc v3's purge delay default (1000 ms) and is set
     /// to the program's: with another mimalloc (where the default differs, or 15
-    /// is another option) nothing is set and this fails.
+    /// is another option) nothing is set and this fails. (Under `cargo test`
+    /// other tests' threads may be allocating while the option is written, which
+    /// `main` avoids; an aligned `long` is written whole on every target built.)
     #[test]
     #[allow(unsafe_code)]
     fn the_allocator_gives_memory_back_after_100_ms() {
-        let from_env = std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() || std::env::var_os("MIMALLOC_RESET_DELAY").is_some();
+        let from_env = super::delay_from_environment();
         // SAFETY: reads one entry of mimalloc's option table (see `give_memory_back_sooner`).
         let before = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
         super::give_memory_back_sooner();

@@ -161,6 +161,7 @@ pub struct History {
     /// The chunks are kept as grouped rather than copied into customer-id
     /// order, which would hold the events twice while copying.
     pub(crate) chunks: Vec<Chunk>,
+    /// Events in all chunks.
     pub(crate) num_events: usize,
     pub(crate) channels: Vec<String>,
     pub(crate) categories: Vec<String>,
@@ -174,37 +175,57 @@ pub struct History {
 /// Where one customer's events are: `start..end` of chunk `chunk`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Span {
+    /// Index in [`History::chunks`].
     pub(crate) chunk: u32,
+    /// The customer's first event in the chunk.
     pub(crate) start: u32,
+    /// One past its last event.
     pub(crate) end: u32,
 }
 
 /// Events by column, each customer's together and in day order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Chunk {
+    /// The event's day.
     pub(crate) day: Vec<Day>,
+    /// Value of its purchased lines (amounts of +0.0 or more).
     pub(crate) gross: Vec<f64>,
+    /// Value of its returned lines, stored positive.
     pub(crate) returned: Vec<f64>,
+    /// Sum of the known quantities of its purchased lines (0 when none is known).
     pub(crate) qty: Vec<f64>,
+    /// Channel of its first purchased line (lines in content order; for a
+    /// return-only event, of its first line with a channel), or [`NONE_CODE`].
     pub(crate) channel: Vec<u16>,
+    /// Region of the line the channel was taken from, or [`NONE_CODE`].
     pub(crate) region: Vec<u16>,
+    /// Whether it has a purchased line.
     pub(crate) is_purchase: Vec<bool>,
     /// Start of each event's categories in `cat_code`, plus the end: one more
     /// entry than events.
     pub(crate) cat_off: Vec<u32>,
+    /// Category codes of each event's purchased lines, each once per event, in code order.
     pub(crate) cat_code: Vec<u16>,
+    /// The event's spend in that category (its purchased lines' amounts).
     pub(crate) cat_amount: Vec<f64>,
 }
 
 /// One customer's events, in day order, by column: index `e` is its `e`-th event.
 #[derive(Clone, Copy)]
 pub(crate) struct CustomerEvents<'a> {
+    /// Days, ascending.
     pub(crate) day: &'a [Day],
+    /// See [`Chunk::gross`].
     pub(crate) gross: &'a [f64],
+    /// See [`Chunk::returned`].
     pub(crate) returned: &'a [f64],
+    /// See [`Chunk::qty`].
     pub(crate) qty: &'a [f64],
+    /// See [`Chunk::channel`].
     pub(crate) channel: &'a [u16],
+    /// See [`Chunk::region`].
     pub(crate) region: &'a [u16],
+    /// See [`Chunk::is_purchase`].
     pub(crate) is_purchase: &'a [bool],
     /// One entry per event plus the end, into the chunk's category columns.
     cat_off: &'a [u32],

@@ -20,8 +20,9 @@
 //! costs about what one sorted by customer does.
 //!
 //! Each customer's result depends only on the multiset of its lines (sorted by
-//! content before any sum), so the history is bit-identical whatever the row
-//! order, the chunking and the thread count.
+//! content before any sum), and its partition only on its id, so the history is
+//! bit-identical whatever the row order, the reader's chunking of the input and
+//! the thread count.
 
 use std::hash::Hasher;
 
@@ -884,10 +885,8 @@ struct EventsBuilder {
 impl EventsBuilder {
     /// The events as a chunk of the history (the builder's state left behind).
     fn into_chunk(self) -> Chunk {
-        let mut cat_off = self.cat_off;
-        if cat_off.is_empty() {
-            cat_off.push(0);
-        }
+        // A partition without events has no offsets yet: the end of its (no) categories.
+        let cat_off = if self.cat_off.is_empty() { vec![0] } else { self.cat_off };
         Chunk {
             day: self.day,
             gross: self.gross,
@@ -1113,6 +1112,47 @@ mod tests {
             assert_eq!((k.cat_code.capacity(), k.cat_amount.capacity(), k.cat_off.capacity()), (k.cat_code.len(), k.cat_amount.len(), k.cat_off.len()));
         }
         assert_eq!(h.num_events(), 2 * n);
+    }
+
+    /// The columns are reserved to exactly what the walk pushes, also with
+    /// identical lines (kept or dropped), returns of -0.0, purchases of +0.0 and
+    /// lines without a category; every chunk, empty ones too, holds no spare room.
+    #[test]
+    fn chunks_hold_exactly_their_events_whatever_the_lines() {
+        let l = |customer, day, order, amount: f64, category, cancelled| crate::history::Line { customer, day, amount, order, category, cancelled, ..Default::default() };
+        let lines = || {
+            vec![
+                l("a", 10, Some("o1"), 5.0, Some("x"), false),
+                l("a", 10, Some("o1"), 5.0, Some("x"), false),
+                l("a", 10, Some("o1"), 3.0, Some("y"), false),
+                l("a", 10, Some("o1"), -2.0, Some("x"), false),
+                l("a", 10, Some("o1"), 0.0, Some("w"), true),
+                l("a", 10, Some("o1"), 0.0, Some("z"), false),
+                l("a", 10, Some("o2"), 1.0, None, false),
+                l("a", 12, None, -4.0, Some("x"), false),
+                l("b", 3, Some("o9"), 2.5, Some("y"), false),
+            ]
+        };
+        for drop_duplicates in [false, true] {
+            let options = LoadOptions { drop_duplicates, ..Default::default() };
+            let (h, report) = History::from_lines(lines(), true, &options).unwrap();
+            assert_eq!((h.num_events(), report.purchases), (4, 3), "drop_duplicates {drop_duplicates}");
+            let a = h.customer(0);
+            // Orders o1 and o2 share a day: their order is their keys'.
+            let o1 = if a.gross[0] == 1.0 { 1 } else { 0 };
+            let spend: Vec<(&str, f64)> = a.categories(o1).map(|(k, v)| (h.categories[usize::from(k)].as_str(), v)).collect();
+            let x = if drop_duplicates { 5.0 } else { 10.0 };
+            assert_eq!(spend, [("x", x), ("y", 3.0), ("z", 0.0)]);
+            assert_eq!((a.categories(1 - o1).count(), a.categories(2).count()), (0, 0));
+            assert_eq!((a.gross[o1], a.returned[o1], a.gross[1 - o1], a.returned[2], a.day), (x + 3.0, 2.0, 1.0, 4.0, &[10, 10, 12][..]));
+            assert_eq!(h.chunks.len(), PARTS);
+            for k in &h.chunks {
+                assert_eq!(k.cat_off.len(), k.day.len() + 1);
+                assert_eq!((k.day.capacity(), k.gross.capacity(), k.returned.capacity(), k.qty.capacity()), (k.day.len(), k.gross.len(), k.returned.len(), k.qty.len()));
+                assert_eq!((k.channel.capacity(), k.region.capacity(), k.is_purchase.capacity()), (k.channel.len(), k.region.len(), k.is_purchase.len()));
+                assert_eq!((k.cat_code.capacity(), k.cat_amount.capacity(), k.cat_off.capacity()), (k.cat_code.len(), k.cat_amount.len(), k.cat_off.len()));
+            }
+        }
     }
 
     /// Codes come from the cache, the small-vocabulary scan or the maps alike:
