@@ -567,8 +567,8 @@ impl HistoryBuilder {
             return Err(Error::TooMany { what: "customers", max: u64::from(u32::MAX) });
         }
         // Events and category entries are placed by u32 offsets.
-        let events: u64 = done.iter().map(|d| d.ev.day.len() as u64).sum();
-        let entries: u64 = done.iter().map(|d| d.ev.cat_code.len() as u64).sum();
+        let events: u64 = done.iter().map(|d| d.ev.ev.day.len() as u64).sum();
+        let entries: u64 = done.iter().map(|d| d.ev.ev.cat_code.len() as u64).sum();
         if events >= u64::from(u32::MAX) {
             return Err(Error::TooMany { what: "purchases and returns", max: u64::from(u32::MAX) });
         }
@@ -758,7 +758,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     let mut events = 0u32;
     for c in 0..nc {
         out.offsets.push(events);
-        let first_event = ev.day.len();
+        let first_event = ev.ev.day.len();
         let mut prev: Option<&Line> = None;
         for x in &lines[start[c]..start[c + 1]] {
             let l = &x.l;
@@ -794,7 +794,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         ev.close();
         // This customer's events by day (ties: key order).
         ev.sort_by_day(first_event);
-        events = ev.day.len() as u32;
+        events = ev.ev.day.len() as u32;
     }
     out.offsets.push(events);
     out
@@ -864,17 +864,8 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
 #[derive(Default)]
 struct EventsBuilder {
     open: bool,
-    day: Vec<Day>,
-    gross: Vec<f64>,
-    returned: Vec<f64>,
-    qty: Vec<f64>,
-    channel: Vec<u16>,
-    region: Vec<u16>,
-    /// Start of each event's categories in `cat_code`, plus the end (kept as the last entry).
-    cat_off: Vec<u32>,
-    cat_code: Vec<u16>,
-    cat_amount: Vec<f64>,
-    is_purchase: Vec<bool>,
+    /// The events so far (`cat_off` empty until the first event is closed).
+    ev: Chunk,
     // the open event
     cur_cats: Vec<(u16, f64)>,
     cur_has_positive: bool,
@@ -885,60 +876,52 @@ struct EventsBuilder {
 impl EventsBuilder {
     /// The events as a chunk of the history (the builder's state left behind).
     fn into_chunk(self) -> Chunk {
+        let mut ev = self.ev;
         // A partition without events has no offsets yet: the end of its (no) categories.
-        let cat_off = if self.cat_off.is_empty() { vec![0] } else { self.cat_off };
-        Chunk {
-            day: self.day,
-            gross: self.gross,
-            returned: self.returned,
-            qty: self.qty,
-            channel: self.channel,
-            region: self.region,
-            is_purchase: self.is_purchase,
-            cat_off,
-            cat_code: self.cat_code,
-            cat_amount: self.cat_amount,
+        if ev.cat_off.is_empty() {
+            ev.cat_off = vec![0];
         }
+        ev
     }
 
     /// Room for `events` more events and `entries` more category entries.
     fn reserve(&mut self, events: usize, entries: usize) {
-        self.day.reserve_exact(events);
-        self.gross.reserve_exact(events);
-        self.returned.reserve_exact(events);
-        self.qty.reserve_exact(events);
-        self.channel.reserve_exact(events);
-        self.region.reserve_exact(events);
-        self.is_purchase.reserve_exact(events);
-        self.cat_off.reserve_exact(events + 1);
-        self.cat_code.reserve_exact(entries);
-        self.cat_amount.reserve_exact(entries);
+        self.ev.day.reserve_exact(events);
+        self.ev.gross.reserve_exact(events);
+        self.ev.returned.reserve_exact(events);
+        self.ev.qty.reserve_exact(events);
+        self.ev.channel.reserve_exact(events);
+        self.ev.region.reserve_exact(events);
+        self.ev.is_purchase.reserve_exact(events);
+        self.ev.cat_off.reserve_exact(events + 1);
+        self.ev.cat_code.reserve_exact(entries);
+        self.ev.cat_amount.reserve_exact(entries);
     }
 
     fn start(&mut self, day: Day) {
         self.open = true;
-        self.day.push(day);
-        self.gross.push(0.0);
-        self.returned.push(0.0);
-        self.qty.push(0.0);
-        self.channel.push(NONE_CODE);
-        self.region.push(NONE_CODE);
-        self.is_purchase.push(false);
+        self.ev.day.push(day);
+        self.ev.gross.push(0.0);
+        self.ev.returned.push(0.0);
+        self.ev.qty.push(0.0);
+        self.ev.channel.push(NONE_CODE);
+        self.ev.region.push(NONE_CODE);
+        self.ev.is_purchase.push(false);
         self.cur_cats.clear();
         self.cur_has_positive = false;
     }
 
     fn add_line(&mut self, amount: f64, qty: f64, channel: u16, category: u16, region: u16) {
-        let e = self.day.len() - 1;
+        let e = self.ev.day.len() - 1;
         // Returns are stored negative (-0.0 for a cancelled zero line); +0.0 is a
         // purchase line with no spend.
         if amount.is_sign_positive() {
-            self.gross[e] += amount;
-            self.is_purchase[e] = true;
+            self.ev.gross[e] += amount;
+            self.ev.is_purchase[e] = true;
             if !self.cur_has_positive {
                 // The event's channel and region are those of its first purchased line.
-                self.channel[e] = channel;
-                self.region[e] = region;
+                self.ev.channel[e] = channel;
+                self.ev.region[e] = region;
                 self.cur_has_positive = true;
             }
             if category != NONE_CODE {
@@ -948,13 +931,13 @@ impl EventsBuilder {
                 }
             }
             if qty.is_finite() {
-                self.qty[e] += qty;
+                self.ev.qty[e] += qty;
             }
         } else {
-            self.returned[e] += -amount;
-            if !self.cur_has_positive && self.channel[e] == NONE_CODE {
-                self.channel[e] = channel;
-                self.region[e] = region;
+            self.ev.returned[e] += -amount;
+            if !self.cur_has_positive && self.ev.channel[e] == NONE_CODE {
+                self.ev.channel[e] = channel;
+                self.ev.region[e] = region;
             }
         }
     }
@@ -965,53 +948,53 @@ impl EventsBuilder {
         }
         self.open = false;
         self.cur_cats.sort_unstable_by_key(|(c, _)| *c);
-        if self.cat_off.is_empty() {
-            self.cat_off.push(0);
+        if self.ev.cat_off.is_empty() {
+            self.ev.cat_off.push(0);
         }
         // cat_off's last entry is the end of the categories so far: the new event starts there.
         for &(c, a) in &self.cur_cats {
-            self.cat_code.push(c);
-            self.cat_amount.push(a);
+            self.ev.cat_code.push(c);
+            self.ev.cat_amount.push(a);
         }
-        self.cat_off.push(self.cat_code.len() as u32);
+        self.ev.cat_off.push(self.ev.cat_code.len() as u32);
     }
 
     /// Puts the events from `first` on (one customer's, in key order) in day
     /// order; ties keep key order.
     fn sort_by_day(&mut self, first: usize) {
-        let m = self.day.len();
-        if m - first < 2 || self.day[first..].windows(2).all(|w| w[0] <= w[1]) {
+        let m = self.ev.day.len();
+        if m - first < 2 || self.ev.day[first..].windows(2).all(|w| w[0] <= w[1]) {
             return;
         }
         let mut idx = std::mem::take(&mut self.scratch);
         idx.clear();
-        idx.extend((first..m).map(|e| (self.day[e], e as u32)));
+        idx.extend((first..m).map(|e| (self.ev.day[e], e as u32)));
         idx.sort_unstable();
         fn permute<T: Copy>(v: &mut [T], first: usize, idx: &[(Day, u32)]) {
             let picked: Vec<T> = idx.iter().map(|&(_, e)| v[e as usize]).collect();
             v[first..].copy_from_slice(&picked);
         }
-        permute(&mut self.day, first, &idx);
-        permute(&mut self.gross, first, &idx);
-        permute(&mut self.returned, first, &idx);
-        permute(&mut self.qty, first, &idx);
-        permute(&mut self.channel, first, &idx);
-        permute(&mut self.region, first, &idx);
-        permute(&mut self.is_purchase, first, &idx);
+        permute(&mut self.ev.day, first, &idx);
+        permute(&mut self.ev.gross, first, &idx);
+        permute(&mut self.ev.returned, first, &idx);
+        permute(&mut self.ev.qty, first, &idx);
+        permute(&mut self.ev.channel, first, &idx);
+        permute(&mut self.ev.region, first, &idx);
+        permute(&mut self.ev.is_purchase, first, &idx);
         // Categories: cat_off[e]..cat_off[e+1] per event; rebuild this customer's run.
-        let base = self.cat_off[first] as usize;
-        let mut codes = Vec::with_capacity(self.cat_code.len() - base);
+        let base = self.ev.cat_off[first] as usize;
+        let mut codes = Vec::with_capacity(self.ev.cat_code.len() - base);
         let mut amounts = Vec::with_capacity(codes.capacity());
         let mut offs = Vec::with_capacity(m - first);
         for &(_, e) in &idx {
             offs.push((base + codes.len()) as u32);
-            let (a, b) = (self.cat_off[e as usize] as usize, self.cat_off[e as usize + 1] as usize);
-            codes.extend_from_slice(&self.cat_code[a..b]);
-            amounts.extend_from_slice(&self.cat_amount[a..b]);
+            let (a, b) = (self.ev.cat_off[e as usize] as usize, self.ev.cat_off[e as usize + 1] as usize);
+            codes.extend_from_slice(&self.ev.cat_code[a..b]);
+            amounts.extend_from_slice(&self.ev.cat_amount[a..b]);
         }
-        self.cat_code[base..].copy_from_slice(&codes);
-        self.cat_amount[base..].copy_from_slice(&amounts);
-        self.cat_off[first..m].copy_from_slice(&offs);
+        self.ev.cat_code[base..].copy_from_slice(&codes);
+        self.ev.cat_amount[base..].copy_from_slice(&amounts);
+        self.ev.cat_off[first..m].copy_from_slice(&offs);
         self.scratch = idx;
     }
 }
