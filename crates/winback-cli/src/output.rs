@@ -165,6 +165,89 @@ pub fn stage_batches(batches: impl Iterator<Item = Result<RecordBatch, Failure>>
     Ok((staged, rows))
 }
 
+/// Why [`write_parquet`] stopped: the encoder or file failed, or a block did not come.
+enum Written {
+    Encoding(parquet::errors::ParquetError),
+    Input(Failure),
+}
+
+impl From<parquet::errors::ParquetError> for Written {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        Written::Encoding(e)
+    }
+}
+
+/// Writes blocks as Parquet with its columns encoded in parallel (on rayon's
+/// threads); returns the rows. The file is the one `ArrowWriter` writes with
+/// default properties, byte for byte: the same schema and metadata, each
+/// column encoded by the same column writer, row groups cut at the same
+/// row count. Encoding a 49-column table was about half of `winback
+/// features`' last step, all on one thread.
+fn write_parquet<W: std::io::Write + Send>(
+    f: W,
+    first: RecordBatch,
+    rest: impl Iterator<Item = Result<RecordBatch, Failure>>,
+    props: parquet::file::properties::WriterProperties,
+) -> Result<usize, Written> {
+    use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter};
+    use rayon::prelude::*;
+    if props.max_row_group_bytes().is_some() {
+        return Err(Written::Encoding(parquet::errors::ParquetError::General("row groups are cut by rows only".into())));
+    }
+    let schema = first.schema();
+    let (mut file, factory) = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props))?.into_serialized_writer()?;
+    let max_rows = file.properties().max_row_group_row_count().unwrap_or(usize::MAX).max(1);
+    let mut group: Option<(Vec<ArrowColumnWriter>, usize)> = None;
+    let mut rows = 0;
+    let mut pending = Some(first);
+    let mut rest = rest;
+    loop {
+        let batch = match pending.take() {
+            Some(b) => b,
+            None => match rest.next() {
+                Some(b) => b.map_err(Written::Input)?,
+                None => break,
+            },
+        };
+        rows += batch.num_rows();
+        let mut remaining = batch;
+        while remaining.num_rows() > 0 {
+            let (writers, buffered) = match &mut group {
+                Some(g) => g,
+                None => group.insert((factory.create_column_writers(file.flushed_row_groups().len())?, 0)),
+            };
+            let take = remaining.num_rows().min(max_rows - *buffered);
+            let part = remaining.slice(0, take);
+            remaining = remaining.slice(take, remaining.num_rows() - take);
+            let mut leaves = Vec::with_capacity(writers.len());
+            for (field, column) in schema.fields().iter().zip(part.columns()) {
+                leaves.extend(compute_leaves(field.as_ref(), column)?);
+            }
+            writers.par_iter_mut().zip(leaves.par_iter()).try_for_each(|(w, leaf)| w.write(leaf))?;
+            *buffered += take;
+            if *buffered >= max_rows {
+                flush_group(&mut file, group.take())?;
+            }
+        }
+    }
+    flush_group(&mut file, group.take())?;
+    file.close()?;
+    Ok(rows)
+}
+
+/// Closes a row group's column writers (in parallel) and appends their chunks in order.
+fn flush_group<W: std::io::Write + Send>(file: &mut parquet::file::writer::SerializedFileWriter<W>, group: Option<(Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>, usize)>) -> Result<(), Written> {
+    use rayon::prelude::*;
+    let Some((writers, _)) = group else { return Ok(()) };
+    let chunks: Vec<_> = writers.into_par_iter().map(|w| w.close()).collect::<Result<_, _>>()?;
+    let mut row_group = file.next_row_group()?;
+    for chunk in chunks {
+        chunk.append_to_row_group(&mut row_group)?;
+    }
+    row_group.close()?;
+    Ok(())
+}
+
 /// Writes the blocks in `target`'s format (by its name) to `dest`; returns the rows.
 fn write_to(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target: &str, dest: &str) -> Result<usize, Failure> {
     let fail = |e: String| Failure::Data(format!("cannot write {target}: {e}"));
@@ -175,17 +258,10 @@ fn write_to(batches: impl Iterator<Item = Result<RecordBatch, Failure>>, target:
         let mut batches = batches.map(|b| b.and_then(|b| parquet_types(&b).map_err(|e| fail(e.to_string()))));
         let Some(first) = batches.next().transpose()? else { return Err(fail("no table to write (not even its columns)".into())) };
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
-        let mut w = parquet::arrow::ArrowWriter::try_new(f, first.schema(), None).map_err(|e| fail(e.to_string()))?;
-        let mut rows = first.num_rows();
-        w.write(&first).map_err(|e| fail(e.to_string()))?;
-        drop(first);
-        for b in batches {
-            let b = b?;
-            rows += b.num_rows();
-            w.write(&b).map_err(|e| fail(e.to_string()))?;
-        }
-        w.close().map_err(|e| fail(e.to_string()))?;
-        return Ok(rows);
+        return write_parquet(f, first, batches, parquet::file::properties::WriterProperties::default()).map_err(|e| match e {
+            Written::Encoding(e) => fail(e.to_string()),
+            Written::Input(e) => e,
+        });
     }
     if lower.ends_with(".gz") && target != "-" {
         let f = std::fs::File::create(dest).map_err(|e| fail(e.to_string()))?;
@@ -259,6 +335,38 @@ mod tests {
 
     fn three() -> Vec<Result<RecordBatch, Failure>> {
         vec![Ok(block(&["a", "b"], &[1.0, 2.5])), Ok(block(&[], &[])), Ok(block(&["c"], &[-3.0]))]
+    }
+
+    /// The parallel writer writes what `ArrowWriter` writes, byte for byte, with
+    /// row groups cut inside blocks, at their ends and across them, empty blocks
+    /// between, and a dictionary column beside a plain one.
+    #[test]
+    fn parallel_parquet_is_arrow_writers_file_to_the_byte() {
+        use parquet::file::properties::WriterProperties;
+        let ids: Vec<String> = (0..40).map(|i| format!("c{}", i % 7)).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let values: Vec<f64> = (0..40).map(|i| f64::from(i) * 1.25 - 7.0).collect();
+        let cuts = [(0, 5), (5, 5), (5, 7), (7, 19), (19, 21), (21, 40)];
+        let blocks = || cuts.iter().map(|&(a, b)| block(&ids[a..b], &values[a..b]));
+        for max_rows in [1, 2, 3, 5, 7, 1024 * 1024] {
+            let props = || WriterProperties::builder().set_max_row_group_row_count(Some(max_rows)).build();
+            let mut expected = Vec::new();
+            let mut w = parquet::arrow::ArrowWriter::try_new(&mut expected, blocks().next().unwrap().schema(), Some(props())).unwrap();
+            for b in blocks() {
+                w.write(&b).unwrap();
+            }
+            let groups = w.close().unwrap().num_row_groups();
+            assert_eq!(groups, 40usize.div_ceil(max_rows), "{max_rows} rows a group");
+            let mut got = Vec::new();
+            let mut all = blocks();
+            let first = all.next().unwrap();
+            let rows = write_parquet(&mut got, first, all.map(Ok), props()).unwrap_or_else(|_| panic!("written"));
+            assert_eq!(rows, 40);
+            assert!(got == expected, "{max_rows} rows a group: {} bytes against {}", got.len(), expected.len());
+        }
+        // A byte limit is refused, not ignored.
+        let props = WriterProperties::builder().set_max_row_group_bytes(Some(1000)).build();
+        assert!(matches!(write_parquet(Vec::new(), block(&["a"], &[1.0]), std::iter::empty(), props), Err(Written::Encoding(_))));
     }
 
     /// Blocks written one after the other make one table: one CSV header, every

@@ -197,7 +197,9 @@ impl BgNbd {
         let merge = |pts: &mut Vec<Pattern>| {
             // The weight is part of the key: fractional weights summed in input order
             // would differ in their last bits, and Nelder–Mead would follow another path.
-            pts.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
+            // Patterns equal under this order are the same bits, so an unstable
+            // (and parallel) sort gives what a stable one does.
+            pts.par_sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
             let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
             for p in pts.iter() {
                 match merged.last_mut() {

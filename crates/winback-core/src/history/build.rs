@@ -194,6 +194,8 @@ pub(crate) struct HistoryBuilder {
     entries: [Vec<u32>; 3],
     /// How errors number the records: lines of a text file or rows of a table.
     numbering: Numbering,
+    /// The last order read: its day, id and key (see [`order_key`]).
+    last_order: (Day, Vec<u8>, u64),
 }
 
 /// An entry of [`HistoryBuilder::entries`] no kept row has used yet.
@@ -228,6 +230,8 @@ impl HistoryBuilder {
             zero_only: Default::default(),
             entries: Default::default(),
             numbering: Numbering::Line,
+            // No line is dated before year 1: the first order is hashed.
+            last_order: (Day::MIN, Vec::new(), 0),
         }
     }
 
@@ -459,7 +463,17 @@ impl HistoryBuilder {
         // order id (a return, say) is its own event: nothing dated on or after a
         // cutoff can join a purchase made before it.
         let key = match row.order.map(trim) {
-            Some(o) if self.present.order && !o.is_empty() => order_key(day, o.as_bytes()),
+            Some(o) if self.present.order && !o.is_empty() => {
+                // An order's lines arrive together: its key is hashed once.
+                let last = &mut self.last_order;
+                if last.0 != day || last.1 != o.as_bytes() {
+                    last.0 = day;
+                    last.1.clear();
+                    last.1.extend_from_slice(o.as_bytes());
+                    last.2 = order_key(day, o.as_bytes());
+                }
+                last.2
+            }
             _ => day as u32 as u64,
         };
         // The customer's partition: from its id alone, so from nothing about row order.
