@@ -408,6 +408,29 @@ impl History {
         }
     }
 
+    /// `customers` ordered by where their events lie: chunk by chunk, each
+    /// chunk's from its start. A pass over many customers in this order reads
+    /// each chunk's columns front to back, instead of jumping to another chunk
+    /// (a cold line of each column) at every customer as id order does. Stable
+    /// (a counting sort by chunk): customers of one chunk keep their order, which
+    /// for customers in id order is the order of their events in the chunk.
+    pub(crate) fn chunk_order(&self, customers: impl ExactSizeIterator<Item = usize> + Clone) -> Vec<usize> {
+        let mut start = vec![0usize; self.chunks.len() + 1];
+        for c in customers.clone() {
+            start[self.spans[c].chunk as usize + 1] += 1;
+        }
+        for k in 0..self.chunks.len() {
+            start[k + 1] += start[k];
+        }
+        let mut out = vec![0usize; customers.len()];
+        for c in customers {
+            let k = self.spans[c].chunk as usize;
+            out[start[k]] = c;
+            start[k] += 1;
+        }
+        out
+    }
+
     /// The events of customer `c`, in day order.
     pub fn events(&self, c: usize) -> impl ExactSizeIterator<Item = Event> + '_ {
         let ev = self.customer(c);
@@ -466,6 +489,32 @@ mod tests {
         // Order x on day 9 is its own event; blank ids fall back to one event per day.
         assert_eq!(days, [3, 5, 7, 7, 8, 9]);
         assert_eq!(r.purchases, 6);
+    }
+
+    /// Chunk order is a permutation of the customers given, chunk by chunk, each
+    /// chunk's customers in the order given (for id order: their events' order).
+    #[test]
+    fn chunk_order_walks_each_chunk_front_to_back() {
+        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
+        let lines: Vec<Line> = ids.iter().enumerate().flat_map(|(c, id)| (0..(c % 3 + 1) as Day).map(move |d| line(id, d * 7, 1.0))).collect();
+        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        assert!(h.chunks.len() > 50, "{} chunks", h.chunks.len());
+        let all = h.chunk_order(0..h.num_customers());
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..h.num_customers()).collect::<Vec<_>>());
+        for w in all.windows(2) {
+            let (a, b) = (h.spans[w[0]], h.spans[w[1]]);
+            assert!(a.chunk < b.chunk || (a.chunk == b.chunk && a.end <= b.start), "{w:?}");
+        }
+        // Some customers, in the order given within each chunk.
+        let some: Vec<usize> = (0..h.num_customers()).rev().step_by(3).collect();
+        let picked = h.chunk_order(some.iter().copied());
+        assert_eq!(picked.len(), some.len());
+        for w in picked.windows(2) {
+            let (a, b) = (h.spans[w[0]].chunk, h.spans[w[1]].chunk);
+            assert!(a < b || (a == b && w[0] > w[1]), "{w:?}");
+        }
     }
 
     #[test]
