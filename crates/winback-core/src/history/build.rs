@@ -738,10 +738,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     // come out in day order (ties in key order), which `sort_by_day` then keeps.
     // Within an event (one key and day) the order is content, then source line.
     for c in 0..nc {
-        let s = &mut lines[start[c]..start[c + 1]];
-        if s.len() > 1 {
-            s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
-        }
+        sort_customer_lines(&mut lines[start[c]..start[c + 1]]);
     }
     // Room for exactly the events and category entries to come, counted first:
     // columns grown by doubling keep up to half their room unused, which the
@@ -812,6 +809,44 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     }
     out.offsets.push(events);
     out
+}
+
+/// Puts one customer's lines in (day, order key, content hash, source line)
+/// order. Lines usually arrive with their events already in (day, key) order
+/// (logs in time order, or by customer and date): then only the lines within
+/// each event are sorted (a few, by insertion), not the whole customer's.
+fn sort_customer_lines(s: &mut [Line]) {
+    if s.len() < 2 {
+        return;
+    }
+    let event = |x: &Line| (x.l.day, x.l.key);
+    if !s.windows(2).all(|w| event(&w[0]) <= event(&w[1])) {
+        s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
+        return;
+    }
+    let mut a = 0;
+    while a < s.len() {
+        let mut b = a + 1;
+        while b < s.len() && event(&s[b]) == event(&s[a]) {
+            b += 1;
+        }
+        if b - a > 1 {
+            let group = &mut s[a..b];
+            // Insertion sort: an event has a few lines; a long one is left to the library sort.
+            if group.len() > 16 {
+                group.sort_unstable_by_key(|x| (x.rowhash, x.line));
+            } else {
+                for i in 1..group.len() {
+                    let mut j = i;
+                    while j > 0 && (group[j - 1].rowhash, group[j - 1].line) > (group[j].rowhash, group[j].line) {
+                        group.swap(j - 1, j);
+                        j -= 1;
+                    }
+                }
+            }
+        }
+        a = b;
+    }
 }
 
 /// A line being grouped: with its content hash and source line (0 unless needed).
@@ -1017,6 +1052,33 @@ impl EventsBuilder {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A customer's lines come out in the order the full sort gives, whether
+        /// their events arrive in order (only each event's lines sorted) or not.
+        #[test]
+        fn customer_lines_sort_as_the_full_sort(
+            raw in proptest::collection::vec((0i32..4, 0u64..3, 0u64..5, 0u64..3), 0..200),
+            presorted in any::<bool>(),
+        ) {
+            let mut lines: Vec<Line> = raw
+                .iter()
+                .map(|&(day, key, rowhash, line)| {
+                    let l = PLine { key, amount: rowhash as f64, day, qty: 0.0, channel: 0, category: 0, region: 0 };
+                    Line { l, rowhash, line }
+                })
+                .collect();
+            if presorted {
+                lines.sort_by_key(|x| (x.l.day, x.l.key));
+            }
+            let key = |x: &Line| (x.l.day, x.l.key, x.rowhash, x.line);
+            let mut expected: Vec<_> = lines.iter().map(key).collect();
+            expected.sort_unstable();
+            sort_customer_lines(&mut lines);
+            prop_assert_eq!(lines.iter().map(key).collect::<Vec<_>>(), expected);
+        }
+    }
 
     /// Orders whose purchase keys collided under the old, day-seeded key (`50-10` on
     /// day 19182 and `50-17` on day 19246; `1234567` and `12345678` on one day) are
