@@ -191,8 +191,10 @@ fn write_parquet<W: std::io::Write + Send>(
 ) -> Result<usize, Written> {
     use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter};
     use rayon::prelude::*;
-    if props.max_row_group_bytes().is_some() {
-        return Err(Written::Encoding(parquet::errors::ParquetError::General("row groups are cut by rows only".into())));
+    // ArrowWriter cuts row groups by bytes too, and pages by content, when asked:
+    // this writer does neither, so it refuses such properties.
+    if props.max_row_group_bytes().is_some() || props.content_defined_chunking().is_some() {
+        return Err(Written::Encoding(parquet::errors::ParquetError::General("row groups are cut by rows only, pages without content-defined chunking".into())));
     }
     let schema = first.schema();
     let (mut file, factory) = parquet::arrow::ArrowWriter::try_new(f, schema.clone(), Some(props))?.into_serialized_writer()?;
@@ -219,9 +221,16 @@ fn write_parquet<W: std::io::Write + Send>(
             let take = remaining.num_rows().min(max_rows - *buffered);
             let part = remaining.slice(0, take);
             remaining = remaining.slice(take, remaining.num_rows() - take);
+            // Every block has the first's columns (a zip would silently drop the rest).
+            if part.schema() != schema {
+                return Err(Written::Encoding(parquet::errors::ParquetError::General("a block's columns differ from the first block's".into())));
+            }
             let mut leaves = Vec::with_capacity(writers.len());
             for (field, column) in schema.fields().iter().zip(part.columns()) {
                 leaves.extend(compute_leaves(field.as_ref(), column)?);
+            }
+            if leaves.len() != writers.len() {
+                return Err(Written::Encoding(parquet::errors::ParquetError::General(format!("{} leaf columns for {} column writers", leaves.len(), writers.len()))));
             }
             writers.par_iter_mut().zip(leaves.par_iter()).try_for_each(|(w, leaf)| w.write(leaf))?;
             *buffered += take;
@@ -339,7 +348,8 @@ mod tests {
 
     /// The parallel writer writes what `ArrowWriter` writes, byte for byte, with
     /// row groups cut inside blocks, at their ends and across them, empty blocks
-    /// between, and a dictionary column beside a plain one.
+    /// between, a text and a float column; and with a dictionary page limit small
+    /// enough that the float column falls back to plain pages.
     #[test]
     fn parallel_parquet_is_arrow_writers_file_to_the_byte() {
         use parquet::file::properties::WriterProperties;
@@ -348,8 +358,9 @@ mod tests {
         let values: Vec<f64> = (0..40).map(|i| f64::from(i) * 1.25 - 7.0).collect();
         let cuts = [(0, 5), (5, 5), (5, 7), (7, 19), (19, 21), (21, 40)];
         let blocks = || cuts.iter().map(|&(a, b)| block(&ids[a..b], &values[a..b]));
-        for max_rows in [1, 2, 3, 5, 7, 1024 * 1024] {
-            let props = || WriterProperties::builder().set_max_row_group_row_count(Some(max_rows)).build();
+        let mut one_group = Vec::new();
+        for (max_rows, dict_limit) in [(1, 1 << 20), (2, 1 << 20), (3, 1 << 20), (5, 1 << 20), (7, 1 << 20), (1024 * 1024, 1 << 20), (1024 * 1024, 64), (7, 64)] {
+            let props = || WriterProperties::builder().set_max_row_group_row_count(Some(max_rows)).set_dictionary_page_size_limit(dict_limit).build();
             let mut expected = Vec::new();
             let mut w = parquet::arrow::ArrowWriter::try_new(&mut expected, blocks().next().unwrap().schema(), Some(props())).unwrap();
             for b in blocks() {
@@ -363,10 +374,20 @@ mod tests {
             let rows = write_parquet(&mut got, first, all.map(Ok), props()).unwrap_or_else(|_| panic!("written"));
             assert_eq!(rows, 40);
             assert!(got == expected, "{max_rows} rows a group: {} bytes against {}", got.len(), expected.len());
+            if max_rows == 1024 * 1024 {
+                one_group.push(got);
+            }
         }
+        // The small dictionary limit did change the pages (the fallback was exercised).
+        assert_eq!(one_group.len(), 2);
+        assert!(one_group[0] != one_group[1]);
         // A byte limit is refused, not ignored.
         let props = WriterProperties::builder().set_max_row_group_bytes(Some(1000)).build();
         assert!(matches!(write_parquet(Vec::new(), block(&["a"], &[1.0]), std::iter::empty(), props), Err(Written::Encoding(_))));
+        // A block with other columns than the first is refused.
+        let other = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, false)])), vec![Arc::new(Float64Array::from(vec![1.0]))]).unwrap();
+        let written = write_parquet(Vec::new(), block(&["a"], &[1.0]), std::iter::once(Ok(other)), WriterProperties::default());
+        assert!(matches!(written, Err(Written::Encoding(_))));
     }
 
     /// Blocks written one after the other make one table: one CSV header, every

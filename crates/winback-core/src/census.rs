@@ -96,7 +96,7 @@ impl Census {
         let order = history.chunk_order(0..history.num_customers());
         let mut tally = Counts::new(history, cutoff);
         for block in order.chunks(BLOCK) {
-            let sums: Vec<Option<Summary>> = block.par_iter().map(|&c| summarize(history, c, cutoff, &[])).collect();
+            let sums: Vec<Option<Summary>> = block.par_iter().map(|&c| summarize(history, c as usize, cutoff, &[])).collect();
             sums.iter().flatten().for_each(|s| tally.add(s));
         }
         tally.census(history)
@@ -120,7 +120,7 @@ impl Census {
 
     /// Checks a census received as a message (from another process or machine):
     /// net spend sorted and distinct, every customer counted once in each of its
-    /// tallies, no negative recency, and a bounded gap histogram.
+    /// tallies, no negative recency, a bounded gap histogram and no negative category value.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str| Err(Error::InvalidCensus { cutoff: crate::date::format_day(self.cutoff), what: what.to_string() });
         if self.spend.windows(2).any(|w| f64::from_bits(w[0].0).total_cmp(&f64::from_bits(w[1].0)) != std::cmp::Ordering::Less) {
@@ -141,6 +141,11 @@ impl Census {
         }
         if self.gaps.len() > MAX_GAP_DAYS {
             return bad("a gap histogram longer than 1,000,000 days");
+        }
+        // Category value is spend on purchased lines: never negative (and only then
+        // do saturating sums merge to the same total in any order).
+        if self.categories.values().any(|&v| v < 0) {
+            return bad("a negative category value");
         }
         Ok(())
     }
@@ -513,6 +518,20 @@ mod tests {
             // Customers summarized in the order their events lie (chunk by chunk), not id order: the same census.
             prop_assert_eq!(Census::without_gaps(&h, cutoff), inserted(&h, cutoff, &sums));
         }
+    }
+
+    /// A received census with a negative category value is refused: the sums of
+    /// such values would depend on the order of the merge.
+    #[test]
+    fn a_negative_category_value_is_refused() {
+        let line = |customer, day, amount| Line { customer, day, amount, category: Some("dairy"), ..Default::default() };
+        let (h, _) = History::from_lines([line("a", 1, 4.0), line("b", 2, 6.0)], false, &LoadOptions::default()).unwrap();
+        let mut c = Census::of(&h, 10);
+        assert_eq!(c.categories.get("dairy"), Some(&100_000));
+        assert!(c.validate().is_ok());
+        c.categories.insert("dairy".into(), -1);
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("a negative category value"), "{e}");
     }
 
     #[test]

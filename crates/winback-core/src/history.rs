@@ -414,7 +414,8 @@ impl History {
     /// (a cold line of each column) at every customer as id order does. Stable
     /// (a counting sort by chunk): customers of one chunk keep their order, which
     /// for customers in id order is the order of their events in the chunk.
-    pub(crate) fn chunk_order(&self, customers: impl ExactSizeIterator<Item = usize> + Clone) -> Vec<usize> {
+    /// Customer indices are below `u32::MAX` (the loader refuses more), so 4 bytes each.
+    pub(crate) fn chunk_order(&self, customers: impl ExactSizeIterator<Item = usize> + Clone) -> Vec<u32> {
         let mut start = vec![0usize; self.chunks.len() + 1];
         for c in customers.clone() {
             start[self.spans[c].chunk as usize + 1] += 1;
@@ -422,10 +423,10 @@ impl History {
         for k in 0..self.chunks.len() {
             start[k + 1] += start[k];
         }
-        let mut out = vec![0usize; customers.len()];
+        let mut out = vec![0u32; customers.len()];
         for c in customers {
             let k = self.spans[c].chunk as usize;
-            out[start[k]] = c;
+            out[start[k]] = c as u32;
             start[k] += 1;
         }
         out
@@ -502,9 +503,9 @@ mod tests {
         let all = h.chunk_order(0..h.num_customers());
         let mut sorted = all.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, (0..h.num_customers()).collect::<Vec<_>>());
+        assert_eq!(sorted, (0..h.num_customers() as u32).collect::<Vec<_>>());
         for w in all.windows(2) {
-            let (a, b) = (h.spans[w[0]], h.spans[w[1]]);
+            let (a, b) = (h.spans[w[0] as usize], h.spans[w[1] as usize]);
             assert!(a.chunk < b.chunk || (a.chunk == b.chunk && a.end <= b.start), "{w:?}");
         }
         // Some customers, in the order given within each chunk.
@@ -512,7 +513,7 @@ mod tests {
         let picked = h.chunk_order(some.iter().copied());
         assert_eq!(picked.len(), some.len());
         for w in picked.windows(2) {
-            let (a, b) = (h.spans[w[0]].chunk, h.spans[w[1]].chunk);
+            let (a, b) = (h.spans[w[0] as usize].chunk, h.spans[w[1] as usize].chunk);
             assert!(a < b || (a == b && w[0] > w[1]), "{w:?}");
         }
     }
