@@ -86,19 +86,27 @@ impl Census {
     }
 
     /// [`Census::of`] without the gap histogram (what learning a schema needs).
-    /// Customers are summarized a block at a time and only what the census counts
-    /// of each is kept (32 bytes a customer, not a whole summary).
+    /// Each customer is summarized and only what the census counts of it is kept
+    /// (32 bytes a customer, not a whole summary), on every core: each thread
+    /// counts a stretch of customers, and the stretches' counts are joined.
     pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
-        const BLOCK: usize = 1 << 16;
-        // Customers in the order their events lie (the counts do not depend on the
-        // order: the tallies are sorted, and the sums add counts and non-negative
+        // Customers in the order their events lie, so a thread reads each chunk front
+        // to back. The census does not depend on the order nor on how the customers
+        // are split (the tallies are sorted, and the sums add counts and non-negative
         // category units, saturating, which no order changes).
         let order = history.chunk_order(0..history.num_customers());
-        let mut tally = Counts::new(history, cutoff);
-        for block in order.chunks(BLOCK) {
-            let sums: Vec<Option<Summary>> = block.par_iter().map(|&c| summarize(history, c as usize, cutoff, &[])).collect();
-            sums.iter().flatten().for_each(|s| tally.add(s));
-        }
+        let tally = order
+            .par_iter()
+            .fold(
+                || Counts::new(history, cutoff),
+                |mut t, &c| {
+                    if let Some(s) = summarize(history, c as usize, cutoff, &[]) {
+                        t.add(&s);
+                    }
+                    t
+                },
+            )
+            .reduce(|| Counts::new(history, cutoff), Counts::join);
         tally.census(history)
     }
 
@@ -282,6 +290,28 @@ impl Counts {
             categories: vec![None; history.categories().len()],
             ..Default::default()
         }
+    }
+
+    /// The counts of two sets of customers together.
+    fn join(mut self, mut other: Counts) -> Counts {
+        self.recency.append(&mut other.recency);
+        self.purchases.append(&mut other.purchases);
+        self.patterns.append(&mut other.patterns);
+        self.spend.append(&mut other.spend);
+        fn sum<T: Copy>(into: &mut [Option<T>], from: Vec<Option<T>>, plus: impl Fn(T, T) -> T) {
+            for (a, b) in into.iter_mut().zip(from) {
+                if let Some(b) = b {
+                    *a = Some(match *a {
+                        Some(x) => plus(x, b),
+                        None => b,
+                    });
+                }
+            }
+        }
+        sum(&mut self.channels, other.channels, |a, b| a + b);
+        sum(&mut self.regions, other.regions, |a, b| a + b);
+        sum(&mut self.categories, other.categories, i64::saturating_add);
+        self
     }
 
     fn add(&mut self, s: &Summary) {
@@ -517,6 +547,16 @@ mod tests {
             prop_assert_eq!(Census::of_summaries(&h, cutoff, &sums), inserted(&h, cutoff, &sums));
             // Customers summarized in the order their events lie (chunk by chunk), not id order: the same census.
             prop_assert_eq!(Census::without_gaps(&h, cutoff), inserted(&h, cutoff, &sums));
+            // Counts of two stretches of customers, joined either way round: the same census.
+            let split = usize::from(rows[0].0) % (sums.len() + 1);
+            let counts = |part: &[Option<Summary>]| {
+                let mut t = Counts::new(&h, cutoff);
+                part.iter().flatten().for_each(|s| t.add(s));
+                t
+            };
+            let (a, b) = sums.split_at(split);
+            prop_assert_eq!(counts(a).join(counts(b)).census(&h), inserted(&h, cutoff, &sums));
+            prop_assert_eq!(counts(b).join(counts(a)).census(&h), inserted(&h, cutoff, &sums));
         }
     }
 
