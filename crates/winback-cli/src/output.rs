@@ -201,18 +201,9 @@ fn write_parquet<W: std::io::Write + Send>(
     let max_rows = file.properties().max_row_group_row_count().unwrap_or(usize::MAX).max(1);
     let mut group: Option<(Vec<ArrowColumnWriter>, usize)> = None;
     let mut rows = 0;
-    let mut pending = Some(first);
-    let mut rest = rest;
-    loop {
-        let batch = match pending.take() {
-            Some(b) => b,
-            None => match rest.next() {
-                Some(b) => b.map_err(Written::Input)?,
-                None => break,
-            },
-        };
-        rows += batch.num_rows();
-        let mut remaining = batch;
+    for batch in std::iter::once(Ok(first)).chain(rest) {
+        let mut remaining = batch.map_err(Written::Input)?;
+        rows += remaining.num_rows();
         while remaining.num_rows() > 0 {
             let (writers, buffered) = match &mut group {
                 Some(g) => g,

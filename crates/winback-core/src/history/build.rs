@@ -814,38 +814,16 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
 /// Puts one customer's lines in (day, order key, content hash, source line)
 /// order. Lines usually arrive with their events already in (day, key) order
 /// (logs in time order, or by customer and date): then only the lines within
-/// each event are sorted (a few, by insertion), not the whole customer's.
+/// each event are sorted (a few: the library sorts short slices by insertion),
+/// not the whole customer's.
 fn sort_customer_lines(s: &mut [Line]) {
-    if s.len() < 2 {
-        return;
-    }
     let event = |x: &Line| (x.l.day, x.l.key);
-    if !s.windows(2).all(|w| event(&w[0]) <= event(&w[1])) {
+    if s.windows(2).all(|w| event(&w[0]) <= event(&w[1])) {
+        for group in s.chunk_by_mut(|a, b| event(a) == event(b)) {
+            group.sort_unstable_by_key(|x| (x.rowhash, x.line));
+        }
+    } else {
         s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
-        return;
-    }
-    let mut a = 0;
-    while a < s.len() {
-        let mut b = a + 1;
-        while b < s.len() && event(&s[b]) == event(&s[a]) {
-            b += 1;
-        }
-        if b - a > 1 {
-            let group = &mut s[a..b];
-            // Insertion sort: an event has a few lines; a long one is left to the library sort.
-            if group.len() > 16 {
-                group.sort_unstable_by_key(|x| (x.rowhash, x.line));
-            } else {
-                for i in 1..group.len() {
-                    let mut j = i;
-                    while j > 0 && (group[j - 1].rowhash, group[j - 1].line) > (group[j].rowhash, group[j].line) {
-                        group.swap(j - 1, j);
-                        j -= 1;
-                    }
-                }
-            }
-        }
-        a = b;
     }
 }
 
