@@ -249,6 +249,16 @@ impl NameCol {
             // The entries' text is what casting the whole column to text gives.
             Some(d) => {
                 let values = text(d.values())?;
+                // The usual case (what the Parquet reader gives): 32-bit keys, no null
+                // key or entry; one pass, no cast. A negative key wraps to a large
+                // u32 and fails the bound, as does any key past the entries.
+                if let Some(k32) = d.keys().as_primitive_opt::<arrow_array::types::Int32Type>().filter(|k| k.null_count() == 0 && values.null_count() == 0) {
+                    let n = values.len() as u32;
+                    let keys: Vec<u32> = k32.values().iter().map(|&k| k as u32).collect();
+                    if keys.iter().fold(0u32, |m, &k| m.max(k)) < n || keys.is_empty() {
+                        return Ok(Some(NameCol::Dict { keys, values }));
+                    }
+                }
                 // Keys as i64 (any key type), each checked: a null key or a null entry is
                 // no value; a key outside the dictionary (possible in arrays handed over
                 // without validation) falls back to casting the column, which refuses it.
@@ -684,6 +694,7 @@ fn parquet_parts(
                 fill(&mut b, batches, &source, map, &parser, row)?;
                 row += b.rows_read() - before;
             }
+            b.end_input();
             Ok(b)
         })
         .collect();

@@ -510,6 +510,7 @@ fn read_csv_parallel(path: &Path, map: &ColumnMap, csv_opts: &CsvOptions, option
                 .from_reader(LineEnds::new(BufReader::with_capacity(1 << 20, Counted { inner: f.take(b - a), progress })));
             let mut part = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone());
             parse_into(&mut part, &mut reader, None, &header, cols, &parser, &source, offset, Some(b - a))?;
+            part.end_input();
             Ok(part)
         })
         .collect();

@@ -35,7 +35,7 @@ use crate::hash::{hash_bytes, le_word, order_key, FxHashMap, FxHasher, Mixer};
 use crate::report::{LoadReport, SkipReason};
 
 mod lines;
-use lines::{PLine, Part, LONG_TAG};
+use lines::{PLine, Part, Stage, Staged, LONG_TAG};
 
 /// Bits of the customer hash that choose a partition.
 const PART_BITS: u32 = 8;
@@ -187,6 +187,9 @@ pub(crate) struct HistoryBuilder {
     regions: Interner,
     /// The first source is this builder's own reader; merged builders follow.
     sources: Vec<Source>,
+    /// Lines read but not yet stored in the first source's partitions
+    /// ([`HistoryBuilder::flush`] stores them).
+    stage: Stage,
     /// Ids seen on skipped zero-amount lines (only with `skip_zero_amounts`).
     zero_only: std::collections::BTreeSet<String>,
     /// The code of each entry of the current batch's channel, category and
@@ -227,6 +230,7 @@ impl HistoryBuilder {
             categories: Interner::default(),
             regions: Interner::default(),
             sources: vec![Source { parts: (0..PARTS).map(|_| Part::default()).collect(), maps: None }],
+            stage: Stage::default(),
             zero_only: Default::default(),
             entries: Default::default(),
             numbering: Numbering::Line,
@@ -325,11 +329,13 @@ impl HistoryBuilder {
         let Some(mut out) = parts.next() else {
             return Ok(HistoryBuilder::new("<empty>", ColumnNames::default(), Present::default(), LoadOptions::default()));
         };
+        out.end_input();
         let intern = |into: &mut Interner, from: &Interner, max: u64, what: &'static str| -> Result<Vec<u32>> {
             from.names.iter().map(|n| into.get(n, max, what)).collect()
         };
         let small = u64::from(NONE_CODE);
         for mut p in parts {
+            p.end_input();
             let own = [
                 intern(&mut out.channels, &p.channels, small, "channels")?,
                 intern(&mut out.categories, &p.categories, small, "categories")?,
@@ -477,10 +483,11 @@ impl HistoryBuilder {
             _ => day as u32 as u64,
         };
         // The customer's partition: from its id alone, so from nothing about row order.
-        let (id, part) = match inline_key(customer) {
-            Some(k) => (k, &mut self.sources[0].parts[part_of(id_hash(k))]),
+        let (id, p) = match inline_key(customer) {
+            Some(k) => (k, part_of(id_hash(k))),
             None => {
-                let part = &mut self.sources[0].parts[part_of(hash_bytes(0x51_7c_c1_b7, customer.as_bytes()))];
+                let p = part_of(hash_bytes(0x51_7c_c1_b7, customer.as_bytes()));
+                let part = &mut self.sources[0].parts[p];
                 // Consecutive lines of one customer (logs sorted by customer, or the lines
                 // of one order) share the copy of the id.
                 let (last_at, last_len) = part.last_long;
@@ -492,14 +499,28 @@ impl HistoryBuilder {
                     part.last_long = (at, customer.len());
                     at
                 };
-                (at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120), part)
+                (at as u128 | ((customer.len() as u128) << 64) | (u128::from(LONG_TAG) << 120), p)
             }
         };
-        part.push(id, key, day, amount, qty as f32, [ch, ca, re]);
-        if self.options.strict && self.options.drop_duplicates {
-            part.line_no.push(line);
+        let staged = Staged { id: [id as u64, (id >> 64) as u64], key, amount, line, day, qty: qty as f32, names: [ch, ca, re], part: p as u16 };
+        if self.stage.push(staged) {
+            self.flush();
         }
         Ok(())
+    }
+
+    /// Stores the staged lines in their partitions.
+    fn flush(&mut self) {
+        let line_numbers = self.options.strict && self.options.drop_duplicates;
+        self.stage.flush(&mut self.sources[0].parts, line_numbers);
+    }
+
+    /// Stores the staged lines and frees the stage: a reader calls this when its
+    /// input ends, so that builders kept for a later merge (the files of a
+    /// dataset) hold their lines only. Merging and finishing do it too.
+    pub(crate) fn end_input(&mut self) {
+        self.flush();
+        self.stage = Stage::default();
     }
 
     /// Groups each partition into events (in parallel), then puts the customers
@@ -513,6 +534,7 @@ impl HistoryBuilder {
     /// of each partition as it is grouped): on a large file it takes seconds
     /// after the last row was read. The caller's step end closes it.
     pub(crate) fn finish_with(mut self, progress: &dyn crate::progress::Progress) -> Result<(History, LoadReport)> {
+        self.end_input();
         let n: usize = self.sources.iter().flat_map(|s| &s.parts).map(Part::len).sum();
         if n == 0 {
             let reasons = self.report.skipped.iter().map(|(r, n)| format!("{n} {}", r.name())).collect::<Vec<_>>().join(", ");
