@@ -194,21 +194,6 @@ impl BgNbd {
         // Order-independent: sort, then merge identical patterns. Past MAX_PATTERNS
         // distinct patterns, times are rounded to a coarser grid (2, 4, … 64 units)
         // until few enough remain: the fit's cost follows distinct patterns, not customers.
-        let merge = |pts: &mut Vec<Pattern>| {
-            // The weight is part of the key: fractional weights summed in input order
-            // would differ in their last bits, and Nelder–Mead would follow another path.
-            // Patterns equal under this order are the same bits, so an unstable
-            // (and parallel) sort gives what a stable one does.
-            pts.par_sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
-            let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
-            for p in pts.iter() {
-                match merged.last_mut() {
-                    Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
-                    _ => merged.push(*p),
-                }
-            }
-            merged
-        };
         let mut merged = merge(&mut coarse(&pts, fit_step(&pts)));
         let total: f64 = merged.iter().map(|p| p.weight).sum();
         let scale = merged.iter().map(|p| p.weight * p.t).sum::<f64>() / total;
@@ -321,16 +306,40 @@ fn ln_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> (f64, f64) {
     (sum.abs().ln() + shift, if sum < 0.0 { -1.0 } else { 1.0 })
 }
 
-/// The patterns with `t` and `t_x` rounded to multiples of `step` (`t` to at
-/// least one step, `t_x` to at most `t`); as they are at step 1.
-fn coarse(pts: &[Pattern], step: f64) -> Vec<Pattern> {
-    if step == 1.0 {
-        return pts.to_vec();
+/// Sorts the patterns, then merges identical ones (order-independent).
+fn merge(pts: &mut [Pattern]) -> Vec<Pattern> {
+    // The weight is part of the key: fractional weights summed in input order
+    // would differ in their last bits, and Nelder–Mead would follow another path.
+    // Patterns equal under this order are the same bits, so an unstable
+    // (and parallel) sort gives what a stable one does.
+    pts.par_sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
+    let mut merged: Vec<Pattern> = Vec::with_capacity(pts.len());
+    for p in pts.iter() {
+        match merged.last_mut() {
+            Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
+            _ => merged.push(*p),
+        }
     }
+    merged
+}
+
+/// A pattern's `(t_x, t)` rounded to multiples of `step` (`t` to at least one
+/// step, `t_x` to at most `t`); as they are at step 1.
+#[inline]
+fn rounded(p: &Pattern, step: f64) -> (f64, f64) {
+    if step == 1.0 {
+        return (p.t_x, p.t);
+    }
+    let t = (p.t / step).round().max(1.0) * step;
+    (((p.t_x / step).round() * step).min(t), t)
+}
+
+/// The patterns with their times [`rounded`] to `step`.
+fn coarse(pts: &[Pattern], step: f64) -> Vec<Pattern> {
     pts.iter()
         .map(|p| {
-            let t = (p.t / step).round().max(1.0) * step;
-            Pattern { t, t_x: ((p.t_x / step).round() * step).min(t), ..*p }
+            let (t_x, t) = rounded(p, step);
+            Pattern { t, t_x, ..*p }
         })
         .collect()
 }
@@ -344,14 +353,8 @@ fn coarse(pts: &[Pattern], step: f64) -> Vec<Pattern> {
 /// not the bits of, zero) every step is sorted and merged as before.
 fn fit_step(pts: &[Pattern]) -> f64 {
     let negative_zero = pts.iter().any(|p| [p.x, p.t_x, p.t].iter().any(|v| *v == 0.0 && v.is_sign_negative()));
-    let merged_len = |step: f64| -> usize {
-        let mut c = coarse(pts, step);
-        c.par_sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
-        c.dedup_by(|p, m| m.x == p.x && m.t_x == p.t_x && m.t == p.t);
-        c.len()
-    };
     let mut step = 1.0f64;
-    while step < 64.0 && if negative_zero { merged_len(step) } else { distinct(pts, step) } > MAX_PATTERNS {
+    while step < 64.0 && if negative_zero { merge(&mut coarse(pts, step)).len() } else { distinct(pts, step) } > MAX_PATTERNS {
         step *= 2.0;
     }
     step
@@ -365,12 +368,7 @@ fn distinct(pts: &[Pattern], step: f64) -> usize {
     let (mask, shift) = (slots - 1, 64 - slots.trailing_zeros());
     let mut n = 0;
     for p in pts {
-        let (t_x, t) = if step == 1.0 {
-            (p.t_x, p.t)
-        } else {
-            let t = (p.t / step).round().max(1.0) * step;
-            (((p.t_x / step).round() * step).min(t), t)
-        };
+        let (t_x, t) = rounded(p, step);
         let key = [p.x.to_bits(), t_x.to_bits(), t.to_bits()];
         // Values are often whole numbers (days), whose low bits are all zero: each
         // word is folded high into low before mixing, and the slot is taken from
@@ -612,16 +610,7 @@ mod tests {
     /// Patterns left once sorted and merged at `step`, as the fit merged them at
     /// every step before [`fit_step`] counted them instead.
     fn merged_by_sorting(pts: &[Pattern], step: f64) -> usize {
-        let mut c = coarse(pts, step);
-        c.sort_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)).then(u.weight.total_cmp(&v.weight)));
-        let mut merged: Vec<Pattern> = Vec::new();
-        for p in c {
-            match merged.last_mut() {
-                Some(m) if m.x == p.x && m.t_x == p.t_x && m.t == p.t => m.weight += p.weight,
-                _ => merged.push(p),
-            }
-        }
-        merged.len()
+        merge(&mut coarse(pts, step)).len()
     }
 
     /// Random patterns: whole days or fractions, many repeated, some zeros.
