@@ -759,17 +759,16 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     // written in time order), so the sort finds them nearly sorted and the events
     // come out in day order (ties in key order), which `sort_by_day` then keeps.
     // Within an event (one key and day) the order is content, then source line.
-    for c in 0..nc {
-        sort_customer_lines(&mut lines[start[c]..start[c + 1]]);
-    }
-    // Room for exactly the events and category entries to come, counted first:
-    // columns grown by doubling keep up to half their room unused, which the
-    // history would then hold (a quarter more memory at 10M lines).
+    // Then room for exactly the events and category entries to come, counted as each
+    // customer's lines are sorted (while they are in the cache): columns grown by
+    // doubling keep up to half their room unused, which the history would then
+    // hold (a quarter more memory at 10M lines).
     {
         let (mut events, mut entries) = (0, 0);
         let mut cats: Vec<u16> = Vec::new();
         for c in 0..nc {
-            let s = &lines[start[c]..start[c + 1]];
+            let s = &mut lines[start[c]..start[c + 1]];
+            sort_customer_lines(s);
             for (i, x) in s.iter().enumerate() {
                 if i == 0 || s[i - 1].l.key != x.l.key || s[i - 1].l.day != x.l.day {
                     events += 1;

@@ -86,12 +86,31 @@ impl Default for Amounts {
 /// `a` as thousandths when `m / 1000.0` is `a` to the bit (never [`ODD`]; `-0.0` is not).
 #[inline]
 fn mils(a: f64) -> Option<i32> {
-    let m = (a * 1000.0).round();
-    if m.abs() > f64::from(i32::MAX) {
+    let m = round_half_away(a * 1000.0);
+    if m.unsigned_abs() > i32::MAX.unsigned_abs().into() {
         return None;
     }
     let m = m as i32;
     ((f64::from(m) / 1000.0).to_bits() == a.to_bits()).then_some(m)
+}
+
+/// `x.round() as i64` (halves away from zero; saturating, NaN is 0) without a
+/// call into the C library: the build targets baseline x86-64, which has no
+/// rounding instruction, and `f64::round` was a call on every line read.
+#[inline]
+fn round_half_away(x: f64) -> i64 {
+    // Truncates toward zero (saturating): one instruction.
+    let t = x as i64;
+    // Exact below 2^52; beyond, x is already a whole number (or t saturated) and
+    // the difference is no half.
+    let frac = x - t as f64;
+    if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }
 
 impl Amounts {
@@ -451,6 +470,33 @@ mod tests {
                 s.close_run();
                 prop_assert_eq!(contents(d), contents(s));
             }
+        }
+    }
+
+    /// The quick rounding is `f64::round` then a saturating cast, on halves,
+    /// neighbours of halves, values past 2^52 and i64's range, infinities, NaN,
+    /// and random bit patterns, wide values and thousandths.
+    #[test]
+    fn rounding_is_the_libraries_round() {
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let specials = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, 0.49999999999999994, -0.49999999999999994, 4503599627370495.5, 4503599627370496.0, 9.3e18, -9.3e18, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 2147483647.5, -2147483648.5];
+        let randoms = (0..200_000).map(|_| {
+            let u = next();
+            match u % 3 {
+                0 => f64::from_bits(u),
+                1 => (u >> 11) as f64 / 4096.0 - 1e12,
+                _ => ((u >> 40) as f64 - 8e6) / 1000.0 * 1000.0 + [0.5, -0.5, 0.0][(u % 7 % 3) as usize],
+            }
+        });
+        for x in specials.into_iter().chain(randoms) {
+            assert_eq!(round_half_away(x), x.round() as i64, "{x:e} ({:#x})", x.to_bits());
         }
     }
 
