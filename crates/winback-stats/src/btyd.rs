@@ -65,10 +65,21 @@ pub struct BgNbd {
 }
 
 /// `ln(e^u + e^v)` without overflow.
+#[inline]
 fn log_add(u: f64, v: f64) -> f64 {
     let m = u.max(v);
     if m == f64::NEG_INFINITY {
         return m;
+    }
+    // The larger term is e^0 = 1 exactly: one exponential, not two (the same
+    // bits; the likelihood takes this for every pattern at every step of the fit).
+    if m.is_finite() {
+        if u >= v {
+            return m + (1.0 + (v - m).exp()).ln();
+        }
+        if v > u {
+            return m + ((u - m).exp() + 1.0).ln();
+        }
     }
     m + ((u - m).exp() + (v - m).exp()).ln()
 }
@@ -488,6 +499,30 @@ mod tests {
     /// The log-likelihood of a 3-customer history at r=α=a=b=1, computed by hand:
     /// with these parameters B(1, 1+x)/B(1, 1) = 1/(1+x), Γ(1+x)/Γ(1) = x!,
     /// B(2, x)/B(1, 1) = 1/(x(x+1)).
+    /// `log_add` with one exponential gives the two-exponential form's bits,
+    /// also with infinities and NaN on either side.
+    #[test]
+    fn log_add_is_the_two_exponential_form() {
+        let both = |u: f64, v: f64| {
+            let m = u.max(v);
+            if m == f64::NEG_INFINITY {
+                return m;
+            }
+            m + ((u - m).exp() + (v - m).exp()).ln()
+        };
+        let mut rng = crate::Rng::new(11);
+        let special = [0.0, -0.0, 1.0, -1.0, 700.0, -745.0, -1e300, 1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, f64::MIN_POSITIVE];
+        let mut pairs: Vec<(f64, f64)> = special.iter().flat_map(|&u| special.iter().map(move |&v| (u, v))).collect();
+        pairs.extend((0..100_000).map(|_| ((rng.f64() - 0.5) * 200.0, (rng.f64() - 0.5) * 200.0)));
+        pairs.extend((0..10_000).map(|_| {
+            let u = (rng.f64() - 0.5) * 2000.0;
+            (u, u + (rng.f64() - 0.5) * 1e-12)
+        }));
+        for (u, v) in pairs {
+            assert_eq!(log_add(u, v).to_bits(), both(u, v).to_bits(), "{u:e} {v:e}");
+        }
+    }
+
     #[test]
     fn log_likelihood_by_hand() {
         let m = BgNbd { r: 1.0, alpha: 1.0, a: 1.0, b: 1.0 };
