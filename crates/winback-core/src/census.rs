@@ -38,7 +38,8 @@ use serde::{Deserialize, Serialize};
 use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::date::Day;
-use crate::summary::{gap_histogram, summarize, Summary};
+use crate::history::NONE_CODE;
+use crate::summary::{gap_histogram, Summary};
 use crate::{Error, History, Present, Result};
 
 /// The longest gap histogram a census may hold (days).
@@ -86,9 +87,10 @@ impl Census {
     }
 
     /// [`Census::of`] without the gap histogram (what learning a schema needs).
-    /// Each customer is summarized and only what the census counts of it is kept
-    /// (32 bytes a customer, not a whole summary), on every core: each thread
-    /// counts a stretch of customers, and the stretches' counts are joined.
+    /// Only what the census counts of each customer is kept (32 bytes a
+    /// customer, not a whole summary), read straight from its events, on every
+    /// core: each thread counts a stretch of customers, and the stretches'
+    /// counts are joined.
     pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
         // Customers in the order their events lie, so a thread reads each chunk front
         // to back. The census does not depend on the order nor on how the customers
@@ -98,14 +100,13 @@ impl Census {
         let tally = order
             .par_iter()
             .fold(
-                || Counts::new(history, cutoff),
-                |mut t, &c| {
-                    if let Some(s) = summarize(history, c as usize, cutoff, &[]) {
-                        t.add(&s);
-                    }
-                    t
+                || (Counts::new(history, cutoff), CategorySums::new(history.categories().len())),
+                |(mut t, mut sums), &c| {
+                    t.add_events(history, c as usize, &mut sums);
+                    (t, sums)
                 },
             )
+            .map(|(t, _)| t)
             .reduce(|| Counts::new(history, cutoff), Counts::join);
         tally.census(history)
     }
@@ -336,6 +337,55 @@ impl Counts {
         }
     }
 
+    /// [`Counts::add`] of customer `c`'s summary at the cutoff, to the bit, read
+    /// from its events without making the summary (its vectors of categories,
+    /// channels and regions were most of the census's time); nothing for a
+    /// customer without a purchase before the cutoff, as [`crate::summary::summarize`] gives none.
+    fn add_events(&mut self, history: &History, c: usize, sums: &mut CategorySums) {
+        let ev = history.customer(c);
+        let (mut purchases, mut first, mut last, mut distinct_days) = (0u32, 0, 0, 0u32);
+        let (mut gross, mut returned) = (0.0, 0.0);
+        for e in 0..ev.before(self.cutoff) {
+            gross += ev.gross[e];
+            returned += ev.returned[e];
+            if !ev.is_purchase[e] {
+                continue;
+            }
+            let d = ev.day[e];
+            if purchases == 0 {
+                first = d;
+                distinct_days = 1;
+            } else if d != last {
+                distinct_days += 1;
+            }
+            purchases += 1;
+            last = d;
+            for (k, v) in ev.categories(e) {
+                sums.add(k, v);
+            }
+            for (tally, k) in [(&mut self.channels, ev.channel[e]), (&mut self.regions, ev.region[e])] {
+                if k != NONE_CODE {
+                    if let Some(t) = tally.get_mut(usize::from(k)) {
+                        *t = Some(t.unwrap_or(0) + 1);
+                    }
+                }
+            }
+        }
+        if purchases == 0 {
+            return;
+        }
+        for (k, v) in sums.drain() {
+            if let Some(t) = self.categories.get_mut(usize::from(k)) {
+                *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
+            }
+        }
+        self.recency.push(i64::from(self.cutoff) - i64::from(last));
+        self.purchases.push(purchases);
+        let days = |d: i64| u32::try_from(d.max(0)).unwrap_or(u32::MAX);
+        self.patterns.push((distinct_days - 1, days(i64::from(last) - i64::from(first)), days(i64::from(self.cutoff) - i64::from(first))));
+        self.spend.push(gross - returned);
+    }
+
     /// The customer counts (recency, purchases, spend, patterns).
     fn counts(self) -> Census {
         // Each tally from its keys sorted (in parallel) and counted in runs.
@@ -377,6 +427,45 @@ impl Counts {
         census.regions = named(history.regions(), regions);
         census.categories = named(history.categories(), categories);
         census
+    }
+}
+
+/// One customer's spend per category, as [`crate::summary::summarize`] adds it (each
+/// category's values in the order met, the first one taken as it is), by code.
+struct CategorySums {
+    sum: Vec<f64>,
+    /// Codes met so far, in the order met.
+    met: Vec<u16>,
+    seen: Vec<bool>,
+}
+
+impl CategorySums {
+    fn new(categories: usize) -> CategorySums {
+        CategorySums { sum: vec![0.0; categories], met: Vec::new(), seen: vec![false; categories] }
+    }
+
+    #[inline]
+    fn add(&mut self, k: u16, v: f64) {
+        let i = usize::from(k);
+        if k == NONE_CODE || i >= self.sum.len() {
+            return;
+        }
+        if self.seen[i] {
+            self.sum[i] += v;
+        } else {
+            self.seen[i] = true;
+            self.sum[i] = v;
+            self.met.push(k);
+        }
+    }
+
+    /// The sums met, each once, leaving none.
+    fn drain(&mut self) -> impl Iterator<Item = (u16, f64)> + '_ {
+        let (sum, seen) = (&self.sum, &mut self.seen);
+        self.met.drain(..).map(move |k| {
+            seen[usize::from(k)] = false;
+            (k, sum[usize::from(k)])
+        })
     }
 }
 
@@ -488,6 +577,7 @@ mod pairs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::summarize;
     use crate::{Line, LoadOptions};
     use proptest::prelude::*;
 
