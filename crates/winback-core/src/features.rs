@@ -73,7 +73,7 @@ use crate::attributes::AttrValues;
 use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, NONE_CODE};
-use crate::summary::{argmax, summarize, Summary};
+use crate::summary::{argmax, summarize, summarize_into, Summary};
 use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::census::{pattern_key, Census, Population};
@@ -915,7 +915,8 @@ fn build_from(
         .zip(customers.par_iter())
         .zip(mine.into_par_iter().map(Some).chain(rayon::iter::repeat(None).take(customers.len())).take(customers.len()))
         .enumerate()
-        .map(|(i, ((mut row, &c), given))| -> std::result::Result<(), (usize, Error)> {
+        // A summary made here goes into the thread's scratch, whose vectors each row reuses.
+        .map_init(Summary::default, |scratch, (i, ((mut row, &c), given))| -> std::result::Result<(), (usize, Error)> {
             let owned;
             let s = match (given.flatten(), shared.get(c)) {
                 (Some(s), _) => {
@@ -924,9 +925,10 @@ fn build_from(
                 }
                 (None, Some(Some(s))) => s,
                 _ => {
-                    owned = summarize(history, c, cutoff, windows)
-                        .ok_or_else(|| (i, Error::NoPurchaseBefore { customer: history.customer_ids[c].clone(), cutoff: format_day(cutoff) }))?;
-                    &owned
+                    if !summarize_into(history, c, cutoff, windows, scratch) {
+                        return Err((i, Error::NoPurchaseBefore { customer: history.customer_ids[c].clone(), cutoff: format_day(cutoff) }));
+                    }
+                    &*scratch
                 }
             };
             let recency = f64::from(cutoff - s.last);

@@ -13,7 +13,7 @@ use crate::date::Day;
 use crate::history::{History, NONE_CODE};
 
 /// Per-customer facts before the cutoff, from which every feature is computed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Summary {
     pub(crate) purchases: u32,
     pub(crate) first: Day,
@@ -43,11 +43,33 @@ fn bump<T: std::ops::AddAssign + Copy>(acc: &mut Vec<(u16, T)>, k: u16, v: T) {
     }
 }
 
+/// Customer `c`'s facts before day `t` (spend and purchases also in each of
+/// `windows`, days back from `t`); `None` without a purchase before `t`.
 pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Option<Summary> {
+    let mut s = Summary::default();
+    summarize_into(h, c, t, windows, &mut s).then_some(s)
+}
+
+/// [`summarize`] into `s`, whose vectors are reused (what it held is
+/// replaced); whether the customer has a purchase before `t` (else `s` holds
+/// no meaning).
+pub(crate) fn summarize_into(h: &History, c: usize, t: Day, windows: &[i64], s: &mut Summary) -> bool {
     let ev = h.customer(c);
-    let mut s = Summary {
-        win_purchases: vec![0; windows.len()],
-        win_spend: vec![0.0; windows.len()],
+    let mut old = std::mem::take(s);
+    old.categories.clear();
+    for v in [&mut old.channels, &mut old.regions] {
+        v.clear();
+    }
+    old.win_purchases.clear();
+    old.win_purchases.resize(windows.len(), 0);
+    old.win_spend.clear();
+    old.win_spend.resize(windows.len(), 0.0);
+    *s = Summary {
+        win_purchases: old.win_purchases,
+        win_spend: old.win_spend,
+        categories: old.categories,
+        channels: old.channels,
+        regions: old.regions,
         first_channel: NONE_CODE,
         ..Default::default()
     };
@@ -97,7 +119,7 @@ pub(crate) fn summarize(h: &History, c: usize, t: Day, windows: &[i64]) -> Optio
         bump(&mut s.channels, ev.channel[e], 1);
         bump(&mut s.regions, ev.region[e], 1);
     }
-    (s.purchases > 0).then_some(s)
+    s.purchases > 0
 }
 
 /// The key with the largest value; ties go to the smaller key. `NONE_CODE` when empty.
@@ -149,3 +171,42 @@ pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize)
         )
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Line, LoadOptions};
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A scratch summary reused from customer to customer (and from one set of
+        /// windows to another) holds what a fresh summary holds, customers without
+        /// a purchase before the cutoff included.
+        #[test]
+        fn a_reused_summary_is_a_fresh_one(
+            rows in proptest::collection::vec((0u8..6, 0i32..60, prop_oneof![Just(0.0), Just(-0.0), -50.0f64..200.0], 0usize..3, 0usize..3, 0usize..4), 1..80),
+            cutoff in 1i32..70,
+        ) {
+            let ids: Vec<String> = (0..6).map(|c| format!("c{c}")).collect();
+            let channel = [None, Some("app"), Some("store")];
+            let region = [None, Some("north"), Some("south")];
+            let category = [None, Some("bakery"), Some("dairy"), Some("fruit")];
+            let lines: Vec<Line> = rows
+                .iter()
+                .map(|&(c, day, amount, ch, re, ca)| Line { customer: &ids[usize::from(c)], day, amount, channel: channel[ch], region: region[re], category: category[ca], ..Default::default() })
+                .collect();
+            let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut scratch = Summary::default();
+            for windows in [&[30i64, 7, 90][..], &[], &[14]] {
+                for c in (0..h.num_customers()).chain((0..h.num_customers()).rev()) {
+                    let fresh = summarize(&h, c, cutoff, windows);
+                    let found = summarize_into(&h, c, cutoff, windows, &mut scratch);
+                    prop_assert_eq!(found, fresh.is_some());
+                    if let Some(fresh) = fresh {
+                        prop_assert_eq!(&scratch, &fresh);
+                    }
+                }
+            }
+        }
+    }
+}
