@@ -693,14 +693,16 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     drop((short, long));
     // Local customers in id order: a walk of all customers in id order then
     // reads each chunk from start to end.
+    // Sorted by their first 16 bytes as a number first (see `id_prefix`), so most
+    // comparisons touch no string.
     let nc = out.ids.len();
-    let mut order: Vec<u32> = (0..nc as u32).collect();
-    order.sort_unstable_by(|&a, &b| out.ids[a as usize].cmp(&out.ids[b as usize]));
+    let mut order: Vec<(u128, u32)> = out.ids.iter().enumerate().map(|(c, id)| (id_prefix(id), c as u32)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| out.ids[a.1 as usize].cmp(&out.ids[b.1 as usize])));
     let mut rank = vec![0u32; nc];
-    for (r, &c) in order.iter().enumerate() {
+    for (r, &(_, c)) in order.iter().enumerate() {
         rank[c as usize] = r as u32;
     }
-    out.ids = order.iter().map(|&c| std::mem::take(&mut out.ids[c as usize])).collect();
+    out.ids = order.iter().map(|&(_, c)| std::mem::take(&mut out.ids[c as usize])).collect();
     // Counting sort of the lines by customer (codes mapped to the sorted vocabularies
     // on the way, each line's content hashed), then each customer's lines by
     // (day, order key, content, source line).
@@ -859,6 +861,17 @@ struct Line {
 
 const _: () = assert!(std::mem::size_of::<Line>() == 48);
 
+/// An id's first 16 bytes (zeros after a shorter id) as a big-endian number:
+/// ids whose prefixes differ are in the order of their prefixes, so sorting by
+/// prefix, then by the whole id where prefixes are equal, sorts by id.
+fn id_prefix(id: &str) -> u128 {
+    let mut k = [0u8; 16];
+    let b = id.as_bytes();
+    let n = b.len().min(16);
+    k[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(k)
+}
+
 /// Joins grouped partitions into one history, customers in id order. The
 /// partitions' events stay where they are, one chunk each: only the customers
 /// are put in id order, each pointing at its events.
@@ -867,12 +880,7 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
     // number (the same order as the bytes'), so most comparisons touch no string.
     let mut keyed: Vec<(u128, u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
     for (p, part) in parts.iter().enumerate() {
-        keyed.extend(part.ids.iter().enumerate().map(|(c, id)| {
-            let mut k = [0u8; 16];
-            let b = id.as_bytes();
-            k[..b.len().min(16)].copy_from_slice(&b[..b.len().min(16)]);
-            (u128::from_be_bytes(k), p as u32, c as u32)
-        }));
+        keyed.extend(part.ids.iter().enumerate().map(|(c, id)| (id_prefix(id), p as u32, c as u32)));
     }
     let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
     // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
@@ -1076,6 +1084,15 @@ mod tests {
             expected.sort_unstable();
             sort_customer_lines(&mut lines);
             prop_assert_eq!(lines.iter().map(key).collect::<Vec<_>>(), expected);
+        }
+
+        /// Sorting by 16-byte prefix, then by the whole id, is sorting by id: ids
+        /// short and long, sharing prefixes, with zero bytes and beyond ASCII.
+        #[test]
+        fn ids_by_prefix_then_text_are_in_id_order(ids in proptest::collection::btree_set("(ab|\\x00|c|é|[0-9]){0,20}", 0..60)) {
+            let mut by_prefix: Vec<&String> = ids.iter().collect();
+            by_prefix.sort_unstable_by(|a, b| id_prefix(a).cmp(&id_prefix(b)).then_with(|| a.cmp(b)));
+            prop_assert_eq!(by_prefix, ids.iter().collect::<Vec<_>>());
         }
     }
 
