@@ -446,8 +446,10 @@ impl HistoryBuilder {
         };
         // A dictionary entry is interned once, by the first row kept that uses it
         // (so a name only skipped rows carry never enters the vocabulary).
-        let code = |i: &mut Interner, entries: &mut Vec<u32>, v: Name<'_>, what| -> Result<u16> {
-            match v {
+        // The name by reference: copying it whole (16-byte loads of a row the
+        // reader had just written field by field) stalled on every line.
+        let code = |i: &mut Interner, entries: &mut Vec<u32>, v: &Name<'_>, what| -> Result<u16> {
+            match *v {
                 Name::Text(t) => text_code(i, t, what),
                 Name::Entry(k, t) => match entries.get(k as usize).copied() {
                     Some(UNSEEN) => {
@@ -461,9 +463,9 @@ impl HistoryBuilder {
             }
         };
         let [ech, eca, ere] = &mut self.entries;
-        let ch = code(&mut self.channels, ech, row.channel, "channels")?;
-        let ca = code(&mut self.categories, eca, row.category, "categories")?;
-        let re = code(&mut self.regions, ere, row.region, "regions")?;
+        let ch = code(&mut self.channels, ech, &row.channel, "channels")?;
+        let ca = code(&mut self.categories, eca, &row.category, "categories")?;
+        let re = code(&mut self.regions, ere, &row.region, "regions")?;
         // One purchase = the lines of one order on one day (a blank order id counts as
         // no order id). Keying by day too means a line dated later under the same
         // order id (a return, say) is its own event: nothing dated on or after a
