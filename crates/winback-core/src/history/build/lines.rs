@@ -319,6 +319,9 @@ pub(super) struct Stage {
     order: Vec<u32>,
 }
 
+/// How many staged lines ahead [`Stage::flush`] reads a line before storing it.
+const LOOKAHEAD: usize = 8;
+
 impl Stage {
     /// Lines held before they are stored (~900 KB: within the second-level cache).
     pub(super) const LINES: usize = 16 * 1024;
@@ -352,8 +355,15 @@ impl Stage {
             *a += 1;
         }
         for (p, part) in parts.iter_mut().enumerate() {
-            for &i in &self.order[start[p] as usize..start[p + 1] as usize] {
-                let l = &self.lines[i as usize];
+            for k in start[p] as usize..start[p + 1] as usize {
+                // The line stored a few lines later is read now: its place in the
+                // stage is known only through `order`, so the processor cannot
+                // fetch it early itself, and each line's run check (a branch it
+                // often guesses wrong) would otherwise wait for it.
+                if let Some(&ahead) = self.order.get(k + LOOKAHEAD) {
+                    std::hint::black_box(self.lines[ahead as usize].id[0]);
+                }
+                let l = &self.lines[self.order[k] as usize];
                 part.push(u128::from(l.id[0]) | (u128::from(l.id[1]) << 64), l.key, l.day, l.amount, l.qty, l.names);
                 if line_numbers {
                     part.line_no.push(l.line);
