@@ -316,10 +316,7 @@ impl Counts {
     }
 
     fn add(&mut self, s: &Summary) {
-        self.recency.push(i64::from(self.cutoff) - i64::from(s.last));
-        self.purchases.push(s.purchases);
-        self.patterns.push(pattern_key(s, self.cutoff));
-        self.spend.push(s.gross - s.returned);
+        self.push_customer(s.last, s.purchases, pattern_key(s, self.cutoff), s.gross - s.returned);
         for &(k, n) in &s.channels {
             if let Some(t) = self.channels.get_mut(usize::from(k)) {
                 *t = Some(t.unwrap_or(0) + u64::from(n));
@@ -331,9 +328,22 @@ impl Counts {
             }
         }
         for &(k, v) in &s.categories {
-            if let Some(t) = self.categories.get_mut(usize::from(k)) {
-                *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
-            }
+            self.add_category(k, v);
+        }
+    }
+
+    /// One customer's last purchase day, purchases, BG/NBD pattern and net spend.
+    fn push_customer(&mut self, last: Day, purchases: u32, pattern: (u32, u32, u32), spend: f64) {
+        self.recency.push(i64::from(self.cutoff) - i64::from(last));
+        self.purchases.push(purchases);
+        self.patterns.push(pattern);
+        self.spend.push(spend);
+    }
+
+    /// One customer's spend `v` in category `k`, in units.
+    fn add_category(&mut self, k: u16, v: f64) {
+        if let Some(t) = self.categories.get_mut(usize::from(k)) {
+            *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
         }
     }
 
@@ -375,15 +385,9 @@ impl Counts {
             return;
         }
         for (k, v) in sums.drain() {
-            if let Some(t) = self.categories.get_mut(usize::from(k)) {
-                *t = Some(t.unwrap_or(0).saturating_add(category_units(v)));
-            }
+            self.add_category(k, v);
         }
-        self.recency.push(i64::from(self.cutoff) - i64::from(last));
-        self.purchases.push(purchases);
-        let days = |d: i64| u32::try_from(d.max(0)).unwrap_or(u32::MAX);
-        self.patterns.push((distinct_days - 1, days(i64::from(last) - i64::from(first)), days(i64::from(self.cutoff) - i64::from(first))));
-        self.spend.push(gross - returned);
+        self.push_customer(last, purchases, pattern(distinct_days, first, last, self.cutoff), gross - returned);
     }
 
     /// The customer counts (recency, purchases, spend, patterns).
@@ -471,8 +475,15 @@ impl CategorySums {
 
 /// A customer's BG/NBD pattern at cutoff `t`, in days.
 pub(crate) fn pattern_key(s: &Summary, t: Day) -> (u32, u32, u32) {
+    pattern(s.distinct_days, s.first, s.last, t)
+}
+
+/// The BG/NBD pattern (repeat purchase days, days from the first purchase to
+/// the last, days from the first to `t`) of a customer who bought on
+/// `distinct_days` days from `first` to `last`.
+fn pattern(distinct_days: u32, first: Day, last: Day, t: Day) -> (u32, u32, u32) {
     let days = |d: i64| u32::try_from(d.max(0)).unwrap_or(u32::MAX);
-    (s.distinct_days.saturating_sub(1), days(i64::from(s.last) - i64::from(s.first)), days(i64::from(t) - i64::from(s.first)))
+    (distinct_days.saturating_sub(1), days(i64::from(last) - i64::from(first)), days(i64::from(t) - i64::from(first)))
 }
 
 /// The value at 0-based position `k` of the sorted multiset `(value, count)`.

@@ -57,9 +57,8 @@ pub(crate) fn summarize_into(h: &History, c: usize, t: Day, windows: &[i64], s: 
     let ev = h.customer(c);
     let mut old = std::mem::take(s);
     old.categories.clear();
-    for v in [&mut old.channels, &mut old.regions] {
-        v.clear();
-    }
+    old.channels.clear();
+    old.regions.clear();
     old.win_purchases.clear();
     old.win_purchases.resize(windows.len(), 0);
     old.win_spend.clear();
@@ -170,7 +169,6 @@ pub(crate) fn gap_histogram(history: &History, cutoff: Day, keep: impl Fn(usize)
             },
         )
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -496,9 +496,6 @@ mod tests {
         (x, last)
     }
 
-    /// The log-likelihood of a 3-customer history at r=α=a=b=1, computed by hand:
-    /// with these parameters B(1, 1+x)/B(1, 1) = 1/(1+x), Γ(1+x)/Γ(1) = x!,
-    /// B(2, x)/B(1, 1) = 1/(x(x+1)).
     /// `log_add` with one exponential gives the two-exponential form's bits,
     /// also with infinities and NaN on either side.
     #[test]
@@ -523,6 +520,9 @@ mod tests {
         }
     }
 
+    /// The log-likelihood of a 3-customer history at r=α=a=b=1, computed by hand:
+    /// with these parameters B(1, 1+x)/B(1, 1) = 1/(1+x), Γ(1+x)/Γ(1) = x!,
+    /// B(2, x)/B(1, 1) = 1/(x(x+1)).
     #[test]
     fn log_likelihood_by_hand() {
         let m = BgNbd { r: 1.0, alpha: 1.0, a: 1.0, b: 1.0 };

@@ -488,17 +488,10 @@ mod tests {
     /// and random bit patterns, wide values and thousandths.
     #[test]
     fn rounding_is_the_libraries_round() {
-        let mut state = 7u64;
-        let mut next = || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        };
+        let mut rng = winback_stats::Rng::new(7);
         let specials = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, 0.49999999999999994, -0.49999999999999994, 4503599627370495.5, 4503599627370496.0, 9.3e18, -9.3e18, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 2147483647.5, -2147483648.5];
         let randoms = (0..200_000).map(|_| {
-            let u = next();
+            let u = rng.next_u64();
             match u % 3 {
                 0 => f64::from_bits(u),
                 1 => (u >> 11) as f64 / 4096.0 - 1e12,
