@@ -233,9 +233,8 @@ impl Part {
     /// at a time, [`Part::store`]).
     #[cfg(test)]
     pub(super) fn push(&mut self, id: u128, key: u64, day: Day, amount: f64, qty: f32, names: [u16; 3]) {
-        let (mut open, mut open_lines) = (self.open, self.open_lines);
-        self.push_line(&mut open, &mut open_lines, [id as u64, (id >> 64) as u64], key, day, amount, qty, names);
-        (self.open, self.open_lines) = (open, open_lines);
+        let line = Staged { id: [id as u64, (id >> 64) as u64], key, amount, line: 0, day, qty, names, part: 0 };
+        self.store(std::iter::once(&line), false);
     }
 
     /// Stores staged lines, in order, as [`Part::push`] does one by one (and
@@ -248,7 +247,7 @@ impl Part {
     pub(super) fn store<'a>(&mut self, lines: impl Iterator<Item = &'a Staged>, line_numbers: bool) {
         let (mut open, mut open_lines) = (self.open, self.open_lines);
         for l in lines {
-            self.push_line(&mut open, &mut open_lines, l.id, l.key, l.day, l.amount, l.qty, l.names);
+            self.push_line(&mut open, &mut open_lines, l);
             if line_numbers {
                 self.line_no.push(l.line);
             }
@@ -256,10 +255,10 @@ impl Part {
         (self.open, self.open_lines) = (open, open_lines);
     }
 
-    /// [`Part::push`] with the open run and its line count held by the caller.
+    /// Stores one line, with the open run and its line count held by the caller.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn push_line(&mut self, open: &mut Run, open_lines: &mut u32, id: [u64; 2], key: u64, day: Day, amount: f64, qty: f32, [channel, category, region]: [u16; 3]) {
+    fn push_line(&mut self, open: &mut Run, open_lines: &mut u32, l: &Staged) {
+        let Staged { id, key, amount, day, qty, names: [channel, category, region], .. } = *l;
         let day = ((day - FIRST_DAY) as u32) << LINE_BITS;
         let lines = *open_lines;
         if lines > 0 && lines < MAX_RUN_LINES && open.id == id && open.key == key && open.day_lines == day && open.channel == channel && open.region == region {
