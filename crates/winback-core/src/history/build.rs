@@ -577,9 +577,10 @@ impl HistoryBuilder {
         progress.begin("grouping lines into purchases", Some(n as u64), crate::progress::Unit::Rows);
         let done: Vec<PartEvents> = by_part
             .into_par_iter()
-            .map(|parts| {
+            // Buffers per thread, reused from partition to partition.
+            .map_init(Scratch::default, |scratch, parts| {
                 let lines: usize = parts.iter().map(|(_, p)| p.len()).sum();
-                let grouped = group_part(parts, &maps, &hashes, drop_duplicates);
+                let grouped = group_part(parts, &maps, &hashes, drop_duplicates, scratch);
                 progress.advance(lines as u64);
                 grouped
             })
@@ -655,7 +656,10 @@ struct PartEvents {
 }
 
 /// Groups the lines of one partition (from every source) into events.
-fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool) -> PartEvents {
+///
+/// `scratch` holds the lines and the events being made, kept from one
+/// partition to the next.
+fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[Vec<u64>; 3], drop_duplicates: bool, scratch: &mut Scratch) -> PartEvents {
     for (_, part) in &mut parts {
         part.close_run();
     }
@@ -724,7 +728,9 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         start[c + 1] += start[c];
     }
     let blank = PLine { key: 0, amount: 0.0, day: 0, qty: 0.0, channel: 0, category: 0, region: 0 };
-    let mut lines = vec![Line { l: blank, rowhash: 0, line: 0 }; n];
+    scratch.lines.clear();
+    scratch.lines.resize(n, Line { l: blank, rowhash: 0, line: 0 });
+    let lines = &mut scratch.lines[..];
     let mut pos = start.clone();
     let code = |m: &[u16], c: u16| if c == NONE_CODE { NONE_CODE } else { m[usize::from(c)] };
     let text = |k: usize, c: u16| if c == NONE_CODE { 0 } else { hashes[k][usize::from(c)] };
@@ -763,40 +769,23 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     // written in time order), so the sort finds them nearly sorted and the events
     // come out in day order (ties in key order), which `sort_by_day` then keeps.
     // Within an event (one key and day) the order is content, then source line.
-    // Then room for exactly the events and category entries to come, counted as each
-    // customer's lines are sorted (while they are in the cache): columns grown by
-    // doubling keep up to half their room unused, which the history would then
-    // hold (a quarter more memory at 10M lines).
-    {
-        let (mut events, mut entries) = (0, 0);
-        let mut cats: Vec<u16> = Vec::new();
-        for c in 0..nc {
-            let s = &mut lines[start[c]..start[c + 1]];
-            sort_customer_lines(s);
-            for (i, x) in s.iter().enumerate() {
-                if i == 0 || s[i - 1].l.key != x.l.key || s[i - 1].l.day != x.l.day {
-                    events += 1;
-                    cats.clear();
-                }
-                let k = x.l.category;
-                if k != NONE_CODE && x.l.amount.is_sign_positive() && !cats.contains(&k) {
-                    cats.push(k);
-                    entries += 1;
-                }
-            }
-        }
-        out.ev.reserve(events, entries);
-    }
-    // Walk each customer's lines: lines of one key into one event; identical lines
-    // counted (with `drop_duplicates`, skipped).
-    let ev = &mut out.ev;
+    // Each customer's lines are walked right after they are sorted (while they are
+    // in the cache): lines of one key into one event; identical lines counted
+    // (with `drop_duplicates`, skipped). The events go into the thread's buffer,
+    // then are copied out at their exact size: columns grown by doubling keep up
+    // to half their room unused, which the history would then hold (a quarter
+    // more memory at 10M lines).
+    let ev = &mut scratch.ev;
+    ev.clear();
     out.offsets.reserve(nc + 1);
     let mut events = 0u32;
     for c in 0..nc {
         out.offsets.push(events);
         let first_event = ev.ev.day.len();
+        let s = &mut lines[start[c]..start[c + 1]];
+        sort_customer_lines(s);
         let mut prev: Option<&Line> = None;
-        for x in &lines[start[c]..start[c + 1]] {
+        for x in s.iter() {
             let l = &x.l;
             if let Some(px) = prev {
                 let p = &px.l;
@@ -833,6 +822,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         events = ev.ev.day.len() as u32;
     }
     out.offsets.push(events);
+    out.ev = ev.exact_copy();
     out
 }
 
@@ -850,6 +840,14 @@ fn sort_customer_lines(s: &mut [Line]) {
     } else {
         s.sort_unstable_by_key(|x| (x.l.day, x.l.key, x.rowhash, x.line));
     }
+}
+
+/// A grouping thread's buffers, kept from one partition to the next: the
+/// partition's lines while they are sorted, and its events as they are made.
+#[derive(Default)]
+struct Scratch {
+    lines: Vec<Line>,
+    ev: EventsBuilder,
 }
 
 /// A line being grouped: with its content hash and source line (0 unless needed).
@@ -924,11 +922,25 @@ struct EventsBuilder {
     open: bool,
     /// The events so far (`cat_off` empty until the first event is closed).
     ev: Chunk,
-    // the open event
+    /// The open event, added to `ev` when it closes (summed here, not in the
+    /// columns' last places, each of which a line would load and store again).
+    cur: OpenEvent,
     cur_cats: Vec<(u16, f64)>,
-    cur_has_positive: bool,
     // scratch for sorting a customer's events
     scratch: Vec<(Day, u32)>,
+}
+
+/// The event being summed: one value of each of [`Chunk`]'s columns.
+#[derive(Clone, Copy, Default)]
+struct OpenEvent {
+    day: Day,
+    gross: f64,
+    returned: f64,
+    qty: f64,
+    channel: u16,
+    region: u16,
+    /// Whether it has a purchased line (amount +0.0 or more).
+    is_purchase: bool,
 }
 
 impl EventsBuilder {
@@ -942,45 +954,46 @@ impl EventsBuilder {
         ev
     }
 
-    /// Room for `events` more events and `entries` more category entries.
-    fn reserve(&mut self, events: usize, entries: usize) {
-        self.ev.day.reserve_exact(events);
-        self.ev.gross.reserve_exact(events);
-        self.ev.returned.reserve_exact(events);
-        self.ev.qty.reserve_exact(events);
-        self.ev.channel.reserve_exact(events);
-        self.ev.region.reserve_exact(events);
-        self.ev.is_purchase.reserve_exact(events);
-        self.ev.cat_off.reserve_exact(events + 1);
-        self.ev.cat_code.reserve_exact(entries);
-        self.ev.cat_amount.reserve_exact(entries);
+    /// No events (the buffers' room kept).
+    fn clear(&mut self) {
+        let Chunk { day, gross, returned, qty, channel, region, is_purchase, cat_off, cat_code, cat_amount } = &mut self.ev;
+        day.clear();
+        gross.clear();
+        returned.clear();
+        qty.clear();
+        channel.clear();
+        region.clear();
+        is_purchase.clear();
+        cat_off.clear();
+        cat_code.clear();
+        cat_amount.clear();
+        self.open = false;
+    }
+
+    /// A builder holding a copy of these (closed) events, each column with room
+    /// for exactly its values (a cloned `Vec` has room for its length).
+    fn exact_copy(&self) -> EventsBuilder {
+        EventsBuilder { ev: self.ev.clone(), ..Default::default() }
     }
 
     fn start(&mut self, day: Day) {
         self.open = true;
-        self.ev.day.push(day);
-        self.ev.gross.push(0.0);
-        self.ev.returned.push(0.0);
-        self.ev.qty.push(0.0);
-        self.ev.channel.push(NONE_CODE);
-        self.ev.region.push(NONE_CODE);
-        self.ev.is_purchase.push(false);
+        self.cur = OpenEvent { day, gross: 0.0, returned: 0.0, qty: 0.0, channel: NONE_CODE, region: NONE_CODE, is_purchase: false };
         self.cur_cats.clear();
-        self.cur_has_positive = false;
     }
 
+    #[inline]
     fn add_line(&mut self, amount: f64, qty: f64, channel: u16, category: u16, region: u16) {
-        let e = self.ev.day.len() - 1;
+        let e = &mut self.cur;
         // Returns are stored negative (-0.0 for a cancelled zero line); +0.0 is a
         // purchase line with no spend.
         if amount.is_sign_positive() {
-            self.ev.gross[e] += amount;
-            self.ev.is_purchase[e] = true;
-            if !self.cur_has_positive {
+            e.gross += amount;
+            if !e.is_purchase {
                 // The event's channel and region are those of its first purchased line.
-                self.ev.channel[e] = channel;
-                self.ev.region[e] = region;
-                self.cur_has_positive = true;
+                e.channel = channel;
+                e.region = region;
+                e.is_purchase = true;
             }
             if category != NONE_CODE {
                 match self.cur_cats.iter_mut().find(|(c, _)| *c == category) {
@@ -989,13 +1002,13 @@ impl EventsBuilder {
                 }
             }
             if qty.is_finite() {
-                self.ev.qty[e] += qty;
+                e.qty += qty;
             }
         } else {
-            self.ev.returned[e] += -amount;
-            if !self.cur_has_positive && self.ev.channel[e] == NONE_CODE {
-                self.ev.channel[e] = channel;
-                self.ev.region[e] = region;
+            e.returned += -amount;
+            if !e.is_purchase && e.channel == NONE_CODE {
+                e.channel = channel;
+                e.region = region;
             }
         }
     }
@@ -1005,6 +1018,14 @@ impl EventsBuilder {
             return;
         }
         self.open = false;
+        let OpenEvent { day, gross, returned, qty, channel, region, is_purchase } = self.cur;
+        self.ev.day.push(day);
+        self.ev.gross.push(gross);
+        self.ev.returned.push(returned);
+        self.ev.qty.push(qty);
+        self.ev.channel.push(channel);
+        self.ev.region.push(region);
+        self.ev.is_purchase.push(is_purchase);
         self.cur_cats.sort_unstable_by_key(|(c, _)| *c);
         if self.ev.cat_off.is_empty() {
             self.ev.cat_off.push(0);
