@@ -606,8 +606,8 @@ impl HistoryBuilder {
             return Err(Error::TooMany { what: "customers", max: u64::from(u32::MAX) });
         }
         // Events and category entries are placed by u32 offsets.
-        let events: u64 = done.iter().map(|d| d.ev.ev.day.len() as u64).sum();
-        let entries: u64 = done.iter().map(|d| d.ev.ev.cat_code.len() as u64).sum();
+        let events: u64 = done.iter().map(|d| d.ev.day.len() as u64).sum();
+        let entries: u64 = done.iter().map(|d| d.ev.cat_code.len() as u64).sum();
         if events >= u64::from(u32::MAX) {
             return Err(Error::TooMany { what: "purchases and returns", max: u64::from(u32::MAX) });
         }
@@ -643,7 +643,8 @@ struct PartEvents {
     ids: Vec<String>,
     /// Per local customer, its events: `offsets[c]..offsets[c + 1]`.
     offsets: Vec<u32>,
-    ev: EventsBuilder,
+    /// The events, as a chunk of the history ([`EventsBuilder::chunk`]).
+    ev: Chunk,
     used: u64,
     duplicates: u64,
     /// Lines identical to the one before them, kept (without `drop_duplicates`).
@@ -667,6 +668,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
     let mut out = PartEvents::default();
     if n == 0 {
         out.offsets.push(0);
+        out.ev = EventsBuilder::default().chunk();
         return out;
     }
     // Local customer codes (first seen first) and each run's, in the parts' order.
@@ -825,7 +827,7 @@ fn group_part(mut parts: Vec<(usize, Part)>, maps: &[[Vec<u16>; 3]], hashes: &[V
         events = ev.ev.day.len() as u32;
     }
     out.offsets.push(events);
-    out.ev = ev.exact_copy();
+    out.ev = ev.chunk();
     out
 }
 
@@ -897,7 +899,7 @@ fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<Str
         spans.push(Span { chunk: p, start: part.offsets[c as usize], end: part.offsets[c as usize + 1] });
     }
     drop(keyed);
-    let chunks: Vec<Chunk> = parts.into_iter().map(|p| p.ev.into_chunk()).collect();
+    let chunks: Vec<Chunk> = parts.into_iter().map(|p| p.ev).collect();
     let num_events = chunks.iter().map(|k| k.day.len()).sum();
     let first_day = chunks.iter().flat_map(|k| k.day.iter().copied().min()).min().unwrap_or(0);
     let last_day = chunks.iter().flat_map(|k| k.day.iter().copied().max()).max().unwrap_or(0);
@@ -947,16 +949,6 @@ struct OpenEvent {
 }
 
 impl EventsBuilder {
-    /// The events as a chunk of the history (the builder's state left behind).
-    fn into_chunk(self) -> Chunk {
-        let mut ev = self.ev;
-        // A partition without events has no offsets yet: the end of its (no) categories.
-        if ev.cat_off.is_empty() {
-            ev.cat_off = vec![0];
-        }
-        ev
-    }
-
     /// No events (the buffers' room kept).
     fn clear(&mut self) {
         let Chunk { day, gross, returned, qty, channel, region, is_purchase, cat_off, cat_code, cat_amount } = &mut self.ev;
@@ -973,10 +965,15 @@ impl EventsBuilder {
         self.open = false;
     }
 
-    /// A builder holding a copy of these (closed) events, each column with room
-    /// for exactly its values (a cloned `Vec` has room for its length).
-    fn exact_copy(&self) -> EventsBuilder {
-        EventsBuilder { ev: self.ev.clone(), ..Default::default() }
+    /// A copy of the (closed) events as a chunk of the history, each column with
+    /// room for exactly its values (a cloned `Vec` has room for its length).
+    fn chunk(&self) -> Chunk {
+        let mut ev = self.ev.clone();
+        // Without events there are no offsets yet: the end of their (no) categories.
+        if ev.cat_off.is_empty() {
+            ev.cat_off = vec![0];
+        }
+        ev
     }
 
     fn start(&mut self, day: Day) {
@@ -1016,7 +1013,6 @@ impl EventsBuilder {
         }
     }
 
-    #[inline]
     fn close(&mut self) {
         if !self.open {
             return;
