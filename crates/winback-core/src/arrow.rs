@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::date::{ColumnZone, DateParser, Day};
 use crate::error::{Error, Result};
-use crate::history::{History, HistoryBuilder, LoadOptions, Name, RawRow};
+use crate::history::{History, HistoryBuilder, Id, LoadOptions, Name, RawRow};
 use crate::columns::{parse_flag, ColumnMap};
 use crate::report::LoadReport;
 
@@ -199,32 +199,6 @@ fn int_ids(a: &ArrayRef) -> Option<arrow_array::Int64Array> {
     }
 }
 
-/// A buffer an `i64` is written into as decimal text (what casting the column to
-/// text gives: `-12`, `0`, `9223372036854775807`).
-#[derive(Default)]
-struct IntText([u8; 20]);
-
-impl IntText {
-    fn write(&mut self, v: i64) -> &str {
-        let mut n = v.unsigned_abs();
-        let mut i = self.0.len();
-        loop {
-            i -= 1;
-            self.0[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if v < 0 {
-            i -= 1;
-            self.0[i] = b'-';
-        }
-        // Digits and a sign only: always UTF-8.
-        std::str::from_utf8(&self.0[i..]).unwrap_or("")
-    }
-}
-
 fn text_col(batch: &RecordBatch, idx: Option<usize>, source: &str) -> Result<Option<ArrayRef>> {
     idx.map(|i| cast(batch.column(i), &DataType::Utf8, source)).transpose()
 }
@@ -371,7 +345,7 @@ fn fill(
         };
         let opt = |name: &Option<String>| name.as_deref().map(find).transpose();
         let id_raw = batch.column(find(&map.customer)?);
-        // Integer ids are written as text row by row (no text column is built).
+        // Integer ids go to the builder as integers (no text column is built).
         let id_int = int_ids(id_raw);
         let id = if id_int.is_some() { None } else { Some(id_col(id_raw, source)?) };
         let id_text = id.as_ref().map(|a| a.as_string::<i32>());
@@ -390,7 +364,6 @@ fn fill(
         b.start_dictionaries([NameCol::entries(&channel), NameCol::entries(&category), NameCol::entries(&region)]);
         let amount = amount.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
         let qty = qty.as_ref().map(|a| a.as_primitive::<Float64Type>().clone());
-        let mut id_buf = IntText::default();
         let cancel_idx = opt(&map.cancelled)?;
         let cancel_bool = cancel_idx.and_then(|i| batch.column(i).as_boolean_opt().cloned());
         let cancel_text = match (cancel_idx, &cancel_bool) {
@@ -446,9 +419,9 @@ fn fill(
                 row_no,
                 RawRow {
                     customer: match (&id_int, &id_text) {
-                        (Some(ints), _) => if ints.is_valid(r) { id_buf.write(ints.value(r)) } else { "" },
-                        (None, Some(t)) => if t.is_valid(r) { t.value(r) } else { "" },
-                        (None, None) => "",
+                        (Some(ints), _) if ints.is_valid(r) => Id::Int(ints.value(r)),
+                        (None, Some(t)) if t.is_valid(r) => Id::Text(t.value(r)),
+                        _ => Id::Text(""),
                     },
                     day,
                     amount,

@@ -96,7 +96,7 @@ pub(crate) type Parsed<'a, T> = std::result::Result<T, &'a str>;
 
 /// One row handed to the builder by a reader, with the raw text kept for errors.
 pub(crate) struct RawRow<'a> {
-    pub customer: &'a str,
+    pub customer: Id<'a>,
     pub day: Parsed<'a, Day>,
     pub amount: Parsed<'a, f64>,
     pub quantity: Option<Parsed<'a, f64>>,
@@ -105,6 +105,24 @@ pub(crate) struct RawRow<'a> {
     pub category: Name<'a>,
     pub region: Name<'a>,
     pub cancelled: Parsed<'a, bool>,
+}
+
+/// A customer id as a reader hands it over.
+#[derive(Clone, Copy)]
+pub(crate) enum Id<'a> {
+    /// As written (the builder trims it; empty: no id).
+    Text(&'a str),
+    /// A value of an integer column: the same customer as its decimal text
+    /// (`-12`, `0`), whose key the builder makes from the digits without
+    /// writing the text.
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    Int(i64),
+}
+
+impl<'a> From<&'a str> for Id<'a> {
+    fn from(s: &'a str) -> Self {
+        Id::Text(s)
+    }
 }
 
 /// A channel, category or region as a reader hands it over.
@@ -313,7 +331,7 @@ impl History {
             b.push(
                 i as u64 + 1,
                 RawRow {
-                    customer: l.customer,
+                    customer: l.customer.into(),
                     day: if crate::date::in_file_range(i64::from(l.day)) { Ok(l.day) } else { Err("a day outside years 1 to 9999") },
                     amount: Ok(l.amount),
                     quantity: l.quantity.map(Ok),

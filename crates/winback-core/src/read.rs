@@ -377,7 +377,7 @@ fn parse_into<R: Read>(
             let date_raw = text(c.date)?;
             let amount_raw = text(c.amount)?;
             Ok(RawRow {
-                customer: text(c.id)?,
+                customer: text(c.id)?.into(),
                 day: parser.parse_day(date_raw).ok_or(date_raw),
                 // A number too large for a float ("1e400") is refused as written, not as "inf".
                 amount: amount_raw.trim().parse::<f64>().ok().filter(|a| a.is_finite()).ok_or(amount_raw),
