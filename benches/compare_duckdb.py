@@ -22,6 +22,9 @@ Each run is its own process, started by a fresh wrapper process that reports the
 wall time and its child's peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss). The
 table gives the best wall time of --repeat runs and the largest peak RSS; the
 1-minute load average before each run is recorded (the machine may be shared).
+The engines take turns, so each round's runs are seconds apart: "paired ÷ DuckDB"
+is the median (and range) of each round's wall time over DuckDB's in the same
+round, which a slow minute moves less than the ratio of the two best times.
 As a fidelity check every engine reports customers with a purchase before the
 cutoff, the lapse threshold and the number of lapsed customers.
 
@@ -45,6 +48,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -283,16 +287,19 @@ def with_int_ids(files):
 
 
 def render(results):
-    head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB | RSS ÷ DuckDB "
-            "| customers | lapse days | lapsed | runs | load avg 1m before each run |")
+    head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB "
+            "| paired ÷ DuckDB, median (range) | RSS ÷ DuckDB | customers | lapse days | lapsed | runs | load avg 1m before each run |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer").split()[0]), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
         inner = "–" if r["inner"] is None else f"{r['inner']:.2f}"  # the program prints no in-process time
+        # Round by round (results stored before the rounds were kept show none).
+        pairs = sorted(w / dw for w, dw in zip(r.get("walls", []), (d or {}).get("walls", [])))
+        paired = f"{statistics.median(pairs):.2f} ({pairs[0]:.2f}–{pairs[-1]:.2f})" if pairs else "–"
         rows.append(f"| {r['file_lines']:,} | {lay} | {r['format']} | {r['engine']} | {r['wall']:.2f} | {inner} "
-                    f"| {r['rss']:.0f} | {ratio('wall')} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days'] or '–'} "
+                    f"| {r['rss']:.0f} | {ratio('wall')} | {paired} | {ratio('rss')} | {r['customers']:,} | {r['lapse_days'] or '–'} "
                     f"| {format(r['lapsed'], ',') if r['lapsed'] is not None else '–'} | {r['runs']} | {' / '.join(f'{x:.2f}' for x in r['loads'])} |")
     return "\n".join(rows) + "\n"
 
@@ -387,7 +394,7 @@ def main():
                 results[f"{lines}/{layout}/{fmt}/{engine}"] = dict(
                     lines=lines, layout=layout, file_lines=file_lines, format=fmt, engine=engine, wall=best[0], inner=inner,
                     rss=max(r[1] for r in rs), customers=customers, lapse_days=lapse_days, lapsed=lapsed,
-                    runs=len(rs), loads=[r[2] for r in rs])
+                    runs=len(rs), loads=[r[2] for r in rs], walls=[r[0] for r in rs])
             store.write_text(json.dumps(results, indent=1))
     if args.prepare_only or args.floor:
         return
