@@ -307,6 +307,18 @@ fn integer_ids_read_as_their_decimal_text() {
     want.sort();
     want.dedup();
     assert_eq!(from_ints.customer_ids(), &want[..]);
+    // Customers whose every line is a skipped zero amount are named by their text,
+    // short ids (keys made from the digits) and long ones alike.
+    let zeros = |ids: ArrayRef| {
+        let mut b = batch(ids);
+        let amounts = Arc::new(Float64Array::from(vec![0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0])) as ArrayRef;
+        b = RecordBatch::try_from_iter([("customer_id", Arc::clone(b.column(0))), ("date", Arc::clone(b.column(1))), ("amount", amounts)]).unwrap();
+        let skip = LoadOptions { skip_zero_amounts: true, ..LoadOptions::default() };
+        read_record_batches([Ok(b)], "df", &map, &skip).unwrap().1.zero_amount_only
+    };
+    let named = zeros(Arc::new(Int64Array::from(values.clone())));
+    assert_eq!(named, zeros(Arc::new(StringArray::from(texts.clone()))));
+    assert_eq!(named, ["-12", "-9223372036854775808", "9223372036854775807"]);
     // Narrower integer types give the same text.
     let small: Vec<Option<i32>> = vec![Some(-12), Some(0), Some(5), Some(i32::MIN), None, Some(7), Some(-12)];
     let (from_i32, _) = read(batch(Arc::new(arrow_array::Int32Array::from(small.clone()))));
