@@ -94,34 +94,7 @@ fn trim(s: &str) -> &str {
     }
 }
 
-/// A buffer an `i64` is written into as decimal text (what casting an integer
-/// column to text gives: `-12`, `0`, `9223372036854775807`): for the few uses
-/// of an integer id's text (a key longer than 15 bytes, a report).
-#[derive(Default)]
-struct IntText([u8; 20]);
-
-impl IntText {
-    fn write(&mut self, v: i64) -> &str {
-        let mut n = v.unsigned_abs();
-        let mut i = self.0.len();
-        loop {
-            i -= 1;
-            self.0[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if v < 0 {
-            i -= 1;
-            self.0[i] = b'-';
-        }
-        // Digits and a sign only: always UTF-8.
-        std::str::from_utf8(&self.0[i..]).unwrap_or("")
-    }
-}
-
-/// The inline key of `v`'s decimal text ([`inline_key`] of [`IntText::write`]),
+/// The inline key of `v`'s decimal text (`inline_key(&v.to_string())`),
 /// made from its digits, when the text has at most 15 bytes (`|v|` below 10^15,
 /// or 10^14 when negative). Writing the text digit by digit, then checking it
 /// as UTF-8 and reading it back was ~3.5% of a load of integer ids.
@@ -430,12 +403,15 @@ impl HistoryBuilder {
         self.report.rows_read += 1;
         // An integer id's key comes from its digits; its text is written only
         // when the key cannot hold it (or a report names it).
-        let mut int_text = IntText::default();
+        let long_int_text;
         let (customer, int_key) = match row.customer {
             Id::Text(t) => (trim(t), None),
             Id::Int(v) => match int_inline_key(v) {
                 Some(k) => ("", Some(k)),
-                None => (int_text.write(v), None),
+                None => {
+                    long_int_text = v.to_string();
+                    (long_int_text.as_str(), None)
+                }
             },
         };
         if customer.is_empty() && int_key.is_none() {
@@ -472,7 +448,7 @@ impl HistoryBuilder {
                 let col = self.names.amount.clone();
                 if !self.options.strict {
                     self.zero_only.insert(match row.customer {
-                        Id::Int(v) => IntText::default().write(v).to_string(),
+                        Id::Int(v) => v.to_string(),
                         Id::Text(_) => customer.to_string(),
                     });
                 }
@@ -1176,9 +1152,7 @@ mod tests {
     fn integer_keys_are_their_texts_keys_at_the_edges() {
         let p15 = 999_999_999_999_999i64;
         for v in [0, 1, -1, 9, 10, -10, 99, 100, 123_456, -123_456, p15, p15 + 1, -(p15 / 10), -(p15 / 10) - 1, i64::MAX, i64::MIN, i64::MIN + 1] {
-            let text = v.to_string();
-            assert_eq!(IntText::default().write(v), text);
-            assert_eq!(int_inline_key(v), inline_key(&text), "{v}");
+            assert_eq!(int_inline_key(v), inline_key(&v.to_string()), "{v}");
         }
         assert!(int_inline_key(p15).is_some() && int_inline_key(p15 + 1).is_none());
         assert!(int_inline_key(-(p15 / 10)).is_some() && int_inline_key(-(p15 / 10) - 1).is_none());
@@ -1191,8 +1165,6 @@ mod tests {
             let small = v % 10i64.pow(digits);
             for v in [v, small] {
                 prop_assert_eq!(int_inline_key(v), inline_key(&v.to_string()));
-                let mut text = IntText::default();
-                prop_assert_eq!(text.write(v), v.to_string());
             }
         }
 
