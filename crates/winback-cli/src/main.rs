@@ -687,11 +687,17 @@ impl Input {
     }
 
     fn load(&self, quiet: bool) -> Res<(History, LoadReport)> {
+        self.load_before(quiet, None)
+    }
+
+    /// [`Input::load`] for a verb that uses nothing dated on or after `only_before`
+    /// (`LoadOptions::only_before`: such rows are counted, not stored).
+    fn load_before(&self, quiet: bool, only_before: Option<Day>) -> Res<(History, LoadReport)> {
         if !self.delimiter.is_ascii() {
             return Err(usage(format!("--delimiter {:?} must be one ASCII character", self.delimiter)));
         }
         let csv = CsvOptions { delimiter: self.delimiter as u8, has_header: true };
-        let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, drop_duplicates: self.drop_duplicates, ..Default::default() };
+        let opts = LoadOptions { strict: self.strict, skip_zero_amounts: self.skip_zero_amounts, drop_duplicates: self.drop_duplicates, only_before, ..Default::default() };
         let map = self.map();
         let Some(transactions) = &self.transactions else { return Err(usage("--transactions is required")) };
         let (h, report) = if transactions.as_os_str() == "-" {
@@ -890,7 +896,8 @@ fn cmd_features(c: &FeaturesCmd, cli: &Cli) -> Res<()> {
     one_thing_on_stdout(cli, Some(&c.output))?;
     let at = day(&c.at.at, "--at")?;
     let rule = c.lapse.rule()?;
-    let (h, _) = c.input.load(cli.quiet)?;
+    // Features at a cutoff use nothing dated on or after it.
+    let (h, _) = c.input.load_before(cli.quiet, Some(at))?;
     let who = if c.all { winback::Who::All } else { winback::Who::Lapsed };
     let blocks = step(cli.quiet, "learning the features", || winback::feature_blocks(&h, at, &rule, who, &Default::default()))?;
     // Each block of rows is built, turned into a table (whose columns are slices

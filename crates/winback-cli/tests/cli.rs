@@ -72,6 +72,35 @@ fn lapse_prints_threshold_and_json() {
     assert!(r["checks"].is_array(), "{r}");
 }
 
+/// Features at a cutoff inside the data: the rows on or after it (a bad amount
+/// among them) are counted in the load report and left out, and the table is the
+/// one of the rows before it; `--strict` still checks every row.
+#[test]
+fn features_leave_out_the_rows_on_or_after_the_cutoff() {
+    let before = "customer_id,date,amount\na,2024-01-05,10\na,2024-03-01,5\nb,2024-02-10,7.5\n";
+    let (short, long) = (tmp("cut-before.csv"), tmp("cut-all.csv"));
+    std::fs::write(&short, before).unwrap();
+    std::fs::write(&long, format!("{before}a,2024-06-01,4\nc,2024-07-01,9\nb,2024-08-01,oops\n")).unwrap();
+    let run = |f: &Path, strict: bool| {
+        let mut c = winback();
+        c.args(["features", "--transactions", f.to_str().unwrap(), "--at", "2024-06-01", "--all", "-o", "-"]);
+        if strict {
+            c.arg("--strict");
+        }
+        c.output().unwrap()
+    };
+    let (cut, all) = (run(&short, false), run(&long, false));
+    assert!(cut.status.success() && all.status.success());
+    assert_eq!(String::from_utf8(all.stdout).unwrap(), String::from_utf8(cut.stdout).unwrap());
+    let report = String::from_utf8(all.stderr).unwrap();
+    assert!(report.contains("6 rows read, 3 used (0 returns netted), 3 skipped; 2 customers, 3 purchases"), "{report}");
+    assert!(report.contains("  skipped          3  dated on or after the cutoff (not needed at it)"), "{report}");
+    assert!(!report.contains("amount is not"), "{report}");
+    let strict = run(&long, true);
+    assert!(!strict.status.success());
+    assert!(String::from_utf8(strict.stderr).unwrap().contains("line 7, column `amount`"));
+}
+
 #[test]
 fn features_writes_csv_and_parquet() {
     let out = winback().arg("features").args(retail()).args(["--lapse-days", "120", "-o", "-"]).output().unwrap();

@@ -614,6 +614,12 @@ fn parquet_parts(
     let supplied = zones_from_embedded_schema(&schema, builder.metadata().file_metadata().key_value_metadata());
     let supplied = names_as_dictionaries(supplied.as_ref().unwrap_or(&schema), map, builder.parquet_schema(), builder.metadata()).or(supplied);
     let group_rows: Vec<u64> = builder.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+    // Row groups dated wholly on or after the cutoff the load is for are counted,
+    // not decoded; the others are shared out among the threads.
+    let after = groups_after_cutoff(builder.metadata(), builder.parquet_schema(), &map.date, options.needed_before());
+    let first_rows: Vec<u64> = group_rows.iter().scan(0u64, |at, &n| Some(std::mem::replace(at, at.saturating_add(n)))).collect();
+    let kept: Vec<usize> = (0..group_rows.len()).filter(|&g| !after[g]).collect();
+    let rows_after: u64 = (0..group_rows.len()).filter(|&g| after[g]).map(|g| group_rows[g]).sum();
     drop(builder);
     // The row counts in the metadata are untrusted: they size the columns only up
     // to 4 rows per byte of file, beyond which the columns grow as rows arrive.
@@ -621,21 +627,16 @@ fn parquet_parts(
     let reserve_cap = file_bytes.saturating_mul(4);
     // Row groups are decoded in parallel, in contiguous runs, one per thread; the
     // parts are merged in file order, so the result does not depend on the threads.
-    let threads = rayon::current_num_threads().min(group_rows.len()).max(1);
-    let per = group_rows.len().div_ceil(threads);
-    let runs: Vec<(Vec<usize>, u64, u64)> = (0..threads)
-        .map(|t| {
-            let groups: Vec<usize> = (t * per..((t + 1) * per).min(group_rows.len())).collect();
-            let first_row: u64 = group_rows[..(t * per).min(group_rows.len())].iter().sum();
-            let rows: u64 = groups.iter().map(|&g| group_rows[g]).sum();
-            (groups, first_row, rows)
-        })
-        .filter(|(g, _, _)| !g.is_empty())
+    let threads = rayon::current_num_threads().min(kept.len()).max(1);
+    let per = kept.len().div_ceil(threads);
+    let runs: Vec<(&[usize], u64)> = kept
+        .chunks(per.max(1))
+        .map(|groups| (groups, groups.iter().map(|&g| group_rows[g]).sum()))
         .collect();
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let parts: Vec<Result<HistoryBuilder>> = runs
         .par_iter()
-        .map(|(groups, first_row, rows)| {
+        .map(|&(groups, rows)| {
             let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
             let reader_options = match &supplied {
                 Some(s) => parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(Arc::clone(s)),
@@ -648,9 +649,10 @@ fn parquet_parts(
             // dictionary (~8% of the read's time at 10M lines).
             let meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(&file, reader_options).map_err(pq)?;
             let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()).number_rows();
-            b.reserve(usize::try_from((*rows).min(reserve_cap)).unwrap_or(0));
-            let mut row = row_base + *first_row;
+            b.reserve(usize::try_from(rows.min(reserve_cap)).unwrap_or(0));
             for &g in groups {
+                // Rows are numbered from the file's first (skipped groups included).
+                let row = row_base.saturating_add(first_rows[g]);
                 let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file.try_clone().map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?, meta.clone())
                     .with_projection(mask.clone())
                     .with_row_groups(vec![g])
@@ -663,15 +665,52 @@ fn parquet_parts(
                         with_constants(batch, constants)
                     })
                 });
-                let before = b.rows_read();
                 fill(&mut b, batches, &source, map, &parser, row)?;
-                row += b.rows_read() - before;
             }
             b.end_input();
             Ok(b)
         })
         .collect();
-    parts.into_iter().collect::<Result<_>>()
+    let mut parts = parts.into_iter().collect::<Result<Vec<_>>>()?;
+    if rows_after > 0 {
+        progress.advance(rows_after);
+        let mut b = HistoryBuilder::new(source.clone(), map.names(), map.present(), options.clone()).number_rows();
+        b.count_after_cutoff(rows_after);
+        parts.push(b);
+    }
+    Ok(parts)
+}
+
+/// Which row groups hold only rows dated on or after `cutoff`, by the statistics
+/// of the date column `date`: a `DATE` leaf (days, as the loader reads them)
+/// whose row group has no null and whose least and greatest days are on or after
+/// the cutoff and within years 1 to 9999 (a day outside them is a bad date, which
+/// only decoding can report). Every row of such a group is one that
+/// [`SkipReason::AfterCutoff`](crate::report::SkipReason::AfterCutoff) counts
+/// without looking at its other values. False for every group without a cutoff,
+/// or when the column is not such a leaf (text or timestamps: read row by row).
+#[cfg(feature = "parquet")]
+fn groups_after_cutoff(meta: &parquet::file::metadata::ParquetMetaData, leaves: &parquet::schema::types::SchemaDescriptor, date: &str, cutoff: Option<Day>) -> Vec<bool> {
+    use parquet::basic::{ConvertedType, LogicalType, Type as PhysicalType};
+    use parquet::file::statistics::Statistics;
+    let groups = meta.row_groups();
+    let leaf = leaves.columns().iter().position(|c| {
+        c.path().parts() == [date]
+            && c.physical_type() == PhysicalType::INT32
+            && (matches!(c.logical_type_ref(), Some(LogicalType::Date)) || (c.logical_type_ref().is_none() && c.converted_type() == ConvertedType::DATE))
+    });
+    let (Some(cutoff), Some(leaf)) = (cutoff, leaf) else { return vec![false; groups.len()] };
+    groups
+        .iter()
+        .map(|g| match g.columns().get(leaf).and_then(|c| c.statistics()) {
+            Some(Statistics::Int32(s)) => {
+                s.null_count_opt() == Some(0)
+                    && s.min_opt().is_some_and(|&min| min >= cutoff)
+                    && s.max_opt().is_some_and(|&max| crate::date::in_file_range(i64::from(max)))
+            }
+            _ => false,
+        })
+        .collect()
 }
 
 /// Reads a Parquet dataset — one file, a directory of files as Spark, DuckDB and

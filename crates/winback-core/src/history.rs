@@ -36,6 +36,17 @@ pub struct LoadOptions {
     pub strict: bool,
     /// The data's end date: rows on a later day are skipped ([`SkipReason::AfterEnd`]).
     pub end_day: Option<Day>,
+    /// The cutoff the history is loaded for, when only earlier days are needed
+    /// (features, a lapse threshold or scores at this cutoff use nothing dated on
+    /// or after it): rows dated on or after it are counted as
+    /// [`SkipReason::AfterCutoff`] before their other values are checked, and
+    /// not stored. In a Parquet file, a row group whose date column's statistics
+    /// (a `DATE` column without nulls) put every row on or after it is counted
+    /// without being decoded, as a query engine skips it for `WHERE date <
+    /// cutoff`: logs in time order (as systems write them) end with such row
+    /// groups when the cutoff lies inside the data. Ignored in strict mode, which
+    /// reads and checks every row.
+    pub only_before: Option<Day>,
     /// Skip lines identical to an earlier one in every mapped column, as read
     /// (same customer, day — the time of day is not kept —, order id, amount,
     /// quantity, channel, category, region; text trimmed, a cancelled 5 equal to a
@@ -51,6 +62,13 @@ pub struct LoadOptions {
     /// customers left with no purchase at all are counted and named in the
     /// load report ([`LoadReport::zero_amount_only`]), never silently missing.
     pub skip_zero_amounts: bool,
+}
+
+impl LoadOptions {
+    /// [`LoadOptions::only_before`] as a load applies it: `None` in strict mode.
+    pub(crate) fn needed_before(&self) -> Option<Day> {
+        self.only_before.filter(|_| !self.strict)
+    }
 }
 
 /// One input line as Rust values (see [`History::from_lines`]).

@@ -33,11 +33,16 @@ pub enum SkipReason {
     /// A line the CSV parser cannot read: a wrong number of fields, or bytes
     /// that are not UTF-8.
     Malformed,
+    /// The purchase day is on or after the cutoff that the load was made for
+    /// (`LoadOptions::only_before`): nothing at that cutoff uses it. The row's
+    /// other values are not checked; in a Parquet row group whose date statistics
+    /// put every row there, the rows are counted without being decoded.
+    AfterCutoff,
 }
 
 impl SkipReason {
     /// All reasons, in report order.
-    pub const ALL: [SkipReason; 10] = [
+    pub const ALL: [SkipReason; 11] = [
         SkipReason::MissingId,
         SkipReason::BadDate,
         SkipReason::BadAmount,
@@ -48,6 +53,7 @@ impl SkipReason {
         SkipReason::BadQuantity,
         SkipReason::BadFlag,
         SkipReason::Malformed,
+        SkipReason::AfterCutoff,
     ];
 
     /// Stable snake_case name (as in JSON).
@@ -63,6 +69,7 @@ impl SkipReason {
             SkipReason::BadQuantity => "bad_quantity",
             SkipReason::BadFlag => "bad_flag",
             SkipReason::Malformed => "malformed",
+            SkipReason::AfterCutoff => "after_cutoff",
         }
     }
 
@@ -85,6 +92,7 @@ impl fmt::Display for SkipReason {
             SkipReason::BadQuantity => "quantity is not a number",
             SkipReason::BadFlag => "cancellation flag is neither yes nor no",
             SkipReason::Malformed => "malformed line (field count or UTF-8)",
+            SkipReason::AfterCutoff => "dated on or after the cutoff (not needed at it)",
         })
     }
 }

@@ -804,3 +804,69 @@ fn an_empty_dictionary_is_no_value() {
     assert_eq!((r.rows_used, h.channels().len()), (2, 0));
     assert_eq!(h.events(0).next().unwrap().channel, winback_core::history::NONE_CODE);
 }
+
+/// A log in time order read for a cutoff (`LoadOptions::only_before`): rows dated
+/// on or after it are counted as after the cutoff whatever their other values
+/// (a bad amount too), row groups whose date statistics put every row there are
+/// not even decoded (a corrupt page in one is never read), a group with a null
+/// date is decoded (its null is a bad date), and the history is that of the rows
+/// before the cutoff. Strict mode reads and checks every row.
+#[test]
+fn row_groups_after_the_cutoff_are_counted_not_decoded() {
+    use parquet::file::properties::WriterProperties;
+    let base = day_from_ymd(2024, 1, 1);
+    // Row i: day base + i, customer c{i % 5}; row groups of 6 rows: 0-5, ..., 42-47.
+    let n = 48;
+    let mut amounts: Vec<f64> = (0..n).map(|i| 10.0 + f64::from(i)).collect();
+    let mut days: Vec<Option<i32>> = (0..n).map(|i| Some(base + i)).collect();
+    // Row 28 (group 4, after the cutoff): not a number; row 40 (group 6): no date.
+    amounts[28] = f64::NAN;
+    days[40] = None;
+    let b = RecordBatch::try_from_iter([
+        ("customer_id", Arc::new(StringArray::from((0..n).map(|i| format!("c{}", i % 5)).collect::<Vec<_>>())) as ArrayRef),
+        ("order_id", Arc::new(StringArray::from((0..n).map(|i| format!("o{i}")).collect::<Vec<_>>())) as _),
+        ("date", Arc::new(Date32Array::from(days)) as _),
+        ("amount", Arc::new(Float64Array::from(amounts)) as _),
+    ])
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("winback-cutoff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("time.parquet");
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(6)).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), b.schema(), Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let m = ColumnMap::new("customer_id", "date", "amount").order("order_id");
+    // Cutoff: day 27, inside group 4 (rows 24-26 before it, 27-29 on or after).
+    let cutoff = LoadOptions { only_before: Some(base + 27), ..Default::default() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let rec = Recorder::default();
+    let (h, r) = pool.install(|| winback_core::arrow::read_parquet_with(&path, &m, &cutoff, &rec)).unwrap();
+    assert_eq!((r.rows_read, r.rows_used), (48, 27));
+    assert_eq!(r.skipped, vec![(SkipReason::BadDate, 1), (SkipReason::AfterCutoff, 20)]);
+    assert_eq!(r.dates, Some(("2024-01-01".to_string(), "2024-01-27".to_string())));
+    // Progress counts the rows of the groups not decoded too.
+    let read = rec.steps.lock().unwrap()[0].clone();
+    assert_eq!((read.1, read.3), (Some(48), 48));
+    let (before, _) = read_record_batches([Ok(b.slice(0, 27))], "before", &m, &LoadOptions::default()).unwrap();
+    assert_eq!(format!("{h:?}").replace(&path.display().to_string(), "before"), format!("{before:?}"));
+    // Without the cutoff every row is checked: the bad amount is reported as such.
+    let (_, all) = read_parquet(&path, &m, &LoadOptions::default()).unwrap();
+    assert_eq!((all.rows_used, all.skipped.clone()), (46, vec![(SkipReason::BadDate, 1), (SkipReason::BadAmount, 1)]));
+    // Strict mode reads every row, cutoff or not: row 29 (1-based) is refused.
+    let e = read_parquet(&path, &m, &LoadOptions { strict: true, ..cutoff.clone() }).unwrap_err();
+    assert!(e.to_string().contains("row 29, column `amount`"), "{e}");
+    // The amount column of group 7 (rows 42-47) overwritten with bytes that are no
+    // page: read for the cutoff it is never decoded.
+    let meta = parquet::file::reader::FileReader::metadata(&parquet::file::serialized_reader::SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap()).clone();
+    assert_eq!(meta.num_row_groups(), 8);
+    let (start, len) = meta.row_group(7).column(3).byte_range();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[start as usize..(start + len) as usize].fill(0xFF);
+    let broken = dir.join("broken.parquet");
+    std::fs::write(&broken, bytes).unwrap();
+    assert!(read_parquet(&broken, &m, &LoadOptions::default()).is_err());
+    let (h2, r2) = pool.install(|| read_parquet(&broken, &m, &cutoff)).unwrap();
+    assert_eq!((format!("{h2:?}").replace(&broken.display().to_string(), "x"), r2.skipped), (format!("{h:?}").replace(&path.display().to_string(), "x"), r.skipped.clone()));
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use winback_core::features::{build_features, FeatureOptions, FeatureSchema};
 use winback_core::lapse::LapseRule;
-use winback_core::{History, Line, LoadOptions};
+use winback_core::{History, Line, LoadOptions, SkipReason};
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -97,6 +97,19 @@ proptest! {
         let mut all = before.clone();
         all.extend(after);
         let h2 = history(&all, orders).unwrap();
+        // Loaded for the cutoff (`only_before`), the rows on or after it are counted
+        // and left out: the very history of the rows before it (but for which
+        // columns the lines have at all, which follows every line given).
+        let (h3, r3) = History::from_lines(all.iter().map(to_line), orders, &LoadOptions { only_before: Some(t), ..Default::default() }).unwrap();
+        let lines_only = |h: &History| {
+            let s = format!("{h:?}");
+            let at = s.find("present: Present {").unwrap();
+            let end = at + s[at..].find('}').unwrap();
+            format!("{}{}", &s[..at], &s[end + 1..])
+        };
+        prop_assert_eq!(lines_only(&h1), lines_only(&h3));
+        prop_assert_eq!(h3.present(), h2.present());
+        prop_assert_eq!((r3.count(SkipReason::AfterCutoff), r3.rows_read), ((all.len() - before.len()) as u64, all.len() as u64));
         let opts = FeatureOptions::default();
         let s1 = FeatureSchema::learn(&h1, t, &opts).unwrap();
         let s2 = FeatureSchema::learn(&h2, t, &opts).unwrap();

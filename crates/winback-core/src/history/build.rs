@@ -237,6 +237,8 @@ pub(crate) struct HistoryBuilder {
     numbering: Numbering,
     /// The last order read: its day, id and key (see [`order_key`]).
     last_order: (Day, Vec<u8>, u64),
+    /// `LoadOptions::only_before`, unless strict mode reads every row.
+    only_before: Option<Day>,
 }
 
 /// An entry of [`HistoryBuilder::entries`] no kept row has used yet.
@@ -258,6 +260,7 @@ fn part_of(h: u64) -> usize {
 impl HistoryBuilder {
     pub(crate) fn new(source: impl Into<String>, names: ColumnNames, present: Present, options: LoadOptions) -> Self {
         let source = source.into();
+        let only_before = options.needed_before();
         HistoryBuilder {
             report: LoadReport { source: source.clone(), ..Default::default() },
             source,
@@ -274,7 +277,16 @@ impl HistoryBuilder {
             numbering: Numbering::Line,
             // No line is dated before year 1: the first order is hashed.
             last_order: (Day::MIN, Vec::new(), 0),
+            only_before,
         }
+    }
+
+    /// Counts `rows` a reader knows, without decoding them, to be dated on or
+    /// after [`HistoryBuilder::only_before`] (a row group by its statistics).
+    #[cfg_attr(not(feature = "parquet"), allow(dead_code))]
+    pub(crate) fn count_after_cutoff(&mut self, rows: u64) {
+        self.report.rows_read += rows;
+        self.report.add(SkipReason::AfterCutoff, rows);
     }
 
     /// Errors number this builder's records as rows of a table (Arrow, Parquet,
@@ -401,6 +413,14 @@ impl HistoryBuilder {
     /// Validates one row and stores it, or counts (strict: refuses) it.
     pub(crate) fn push(&mut self, line: u64, row: RawRow<'_>) -> Result<()> {
         self.report.rows_read += 1;
+        // A row the cutoff does not need is counted first, whatever its other
+        // values: as the rows of a row group skipped whole by its statistics are.
+        if let (Some(cutoff), Ok(day)) = (self.only_before, row.day) {
+            if day >= cutoff && crate::date::in_file_range(i64::from(day)) {
+                self.report.add(SkipReason::AfterCutoff, 1);
+                return Ok(());
+            }
+        }
         // An integer id's key comes from its digits; its text is written only
         // when the key cannot hold it (or a report names it).
         let long_int_text;

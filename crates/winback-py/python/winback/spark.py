@@ -115,7 +115,7 @@ def _by_customer(sdf: Any, cols: dict, partitions: Optional[int]):
 
 #: The load report's skip reasons in the loader's order (winback_core::SkipReason::ALL).
 _SKIP_ORDER = ("missing_id", "bad_date", "bad_amount", "zero_amount", "return", "duplicate", "after_end", "bad_quantity",
-               "bad_flag", "malformed")
+               "bad_flag", "malformed", "after_cutoff")
 
 
 class _WorkerErrors:
