@@ -194,7 +194,7 @@ impl winback::core::progress::Progress for PyProgress {
 
 /// Reads a purchase history from any object with `__arrow_c_stream__`, or a path.
 #[pyfunction]
-#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, drop_duplicates=false, attributes=None, attributes_key="customer_id", threads=None, progress=None, progress_total=None))]
+#[pyo3(signature = (data, customer_id_col, datetime_col, monetary_value_col, quantity_col=None, order_id_col=None, channel_col=None, category_col=None, region_col=None, cancelled_col=None, date_format=None, time_zone=None, strict=false, source="<dataframe>", skip_zero_amounts=false, drop_duplicates=false, attributes=None, attributes_key="customer_id", threads=None, progress=None, progress_total=None, only_before=None))]
 #[allow(clippy::too_many_arguments)]
 fn read_history(
     py: Python<'_>,
@@ -219,7 +219,9 @@ fn read_history(
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
     progress_total: Option<u64>,
+    only_before: Option<String>,
 ) -> PyResult<History> {
+    let only_before = only_before.as_deref().map(day).transpose()?;
     let attrs = attributes.map(|a| read_attributes(a, attributes_key)).transpose()?;
     // strict covers the attribute table too, as in the CLI.
     if let Some(a) = attrs.as_ref().filter(|_| strict) {
@@ -252,7 +254,7 @@ fn read_history(
     if let Some(z) = time_zone {
         map = map.time_zone(&z);
     }
-    let opts = LoadOptions { strict, skip_zero_amounts, drop_duplicates, ..Default::default() };
+    let opts = LoadOptions { strict, skip_zero_amounts, drop_duplicates, only_before, ..Default::default() };
     let source = source.to_string();
     let sink = progress.map(|callback| PyProgress {
         callback,

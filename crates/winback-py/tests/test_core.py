@@ -2,6 +2,7 @@
 import json
 
 import pandas as pd
+import pytest
 import pyarrow as pa
 
 import winback
@@ -52,6 +53,43 @@ def test_a_partitioned_parquet_directory_reads_like_the_table(tmp_path, retail_t
     pq.write_table(retail_table.slice(10000), flat / "part-1.parquet")
     g = winback.read_history(str(flat / "part-*.parquet"), **COLUMNS)
     assert json.loads(g.report_json)["rows_read"] == retail_table.num_rows
+
+
+def test_a_history_read_for_a_cutoff_leaves_out_the_later_rows(tmp_path, retail_table):
+    """Issue 10: read_history(only_before=...) counts the rows on or after the cutoff
+    (without a warning: they were asked to be left out), decodes no Parquet row group
+    dated wholly after it, and gives the features of the rows before it."""
+    import datetime as dt
+    import warnings
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    cut = dt.date(2011, 9, 1)
+    i = retail_table.schema.get_field_index("invoice_date")
+    t = retail_table.set_column(i, "invoice_date", pc.cast(retail_table["invoice_date"], pa.date32())).sort_by("invoice_date")
+    # Rows with an id only (strict mode below reads them all).
+    t = t.filter(pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(t["customer_id"])), 0), False))
+    pq.write_table(t, tmp_path / "time.parquet", row_group_size=2000)
+    before = t.filter(pc.less(t["invoice_date"], pa.scalar(cut)))
+    pq.write_table(before, tmp_path / "before.parquet")
+    after = t.num_rows - before.num_rows
+    assert 0 < after < t.num_rows
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        h = winback.read_history(tmp_path / "time.parquet", only_before=cut, **COLUMNS)
+    assert not [w for w in seen if "after_cutoff" in str(w.message)]
+    report = json.loads(h.report_json)
+    assert dict(report["skipped"])["after_cutoff"] == after
+    assert report["rows_read"] == t.num_rows
+    got = winback.features(h, at=cut.isoformat(), all=True)
+    want = winback.features(tmp_path / "before.parquet", at=cut.isoformat(), all=True, **COLUMNS)
+    pd.testing.assert_frame_equal(got, want)
+    # Strict mode checks every row: nothing is counted as after the cutoff.
+    strict = winback.read_history(tmp_path / "time.parquet", only_before="2011-09-01", strict=True, **COLUMNS)
+    assert "after_cutoff" not in dict(json.loads(strict.report_json)["skipped"])
+    with pytest.raises(winback.WinbackParamError):
+        winback.read_history(tmp_path / "time.parquet", only_before="2011-13-01", **COLUMNS)
 
 
 def test_progress_shows_the_read_on_stderr(capsys, tmp_path):
