@@ -214,7 +214,7 @@ def test_unknown_keywords_name_the_function_called():
     df = small()
     read_keys = ["customer_id_col", "datetime_col", "monetary_value_col", "quantity_col", "order_id_col", "channel_col",
                  "category_col", "region_col", "cancelled_col", "date_format", "time_zone", "strict", "attributes",
-                 "attributes_key", "n_threads", "skip_zero_amounts", "progress", "drop_duplicates"]
+                 "attributes_key", "n_threads", "skip_zero_amounts", "progress", "drop_duplicates", "only_before"]
     calls = [
         (lambda: winback.lapse_threshold(df, at="2024-04-01", lapse_dayz=30), "lapse_threshold", ["lapse_dayz"],
          ["at", "lapse_days", "quantile"]),

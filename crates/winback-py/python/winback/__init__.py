@@ -543,7 +543,9 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     data : table
         Transactions (see ``read_history``); column keywords as there.
     at : date
-        The date we stand at.
+        The date we stand at. Nothing dated on or after it is used, so a table or
+        file is read for it (``read_history``'s ``only_before``): later rows are
+        counted in the load report, not kept.
     all : bool
         Every customer with a purchase before `at` instead of the lapsed only.
     output : {'pandas', 'polars', 'pyarrow'}
@@ -554,7 +556,8 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
         ``customer_id`` (in the type it came in) and one column per feature.
     """
     opts = _read_options(features, columns, data)
-    h = read_history(data, **opts)
+    # Features at `at` use nothing dated on or after it: such rows are not kept.
+    h = read_history(data, **{"only_before": at, **opts})
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
     batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, all=all, threads=_threads(opts.get("n_threads")))
