@@ -860,7 +860,8 @@ fn print_json(v: &serde_json::Value) -> Res<()> {
 fn cmd_lapse(c: &LapseCmd, cli: &Cli) -> Res<()> {
     let at = day(&c.at.at, "--at")?;
     let rule = c.lapse.rule()?;
-    let (h, _) = c.input.load(cli.quiet)?;
+    // The threshold and who is lapsed at a cutoff use nothing dated on or after it.
+    let (h, _) = c.input.load_before(cli.quiet, Some(at))?;
     let l = winback::lapse(&h, at, &rule)?;
     if cli.json {
         print_json(&serde_json::json!({

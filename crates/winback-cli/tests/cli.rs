@@ -99,6 +99,17 @@ fn features_leave_out_the_rows_on_or_after_the_cutoff() {
     let strict = run(&long, true);
     assert!(!strict.status.success());
     assert!(String::from_utf8(strict.stderr).unwrap().contains("line 7, column `amount`"));
+    // `lapse` reads for its cutoff too: the same answer, the later rows counted.
+    let lapse = |f: &Path| {
+        let out = winback().args(["lapse", "--transactions", f.to_str().unwrap(), "--at", "2024-06-01", "--lapse-days", "30", "-q", "--json"]).output().unwrap();
+        assert!(out.status.success());
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = v.as_object_mut().unwrap().remove("load_report").unwrap();
+        (v, report["skipped"].clone())
+    };
+    let ((cut, cut_skipped), (all, all_skipped)) = (lapse(&short), lapse(&long));
+    assert_eq!((cut["lapsed"].as_u64(), all), (Some(2), cut));
+    assert_eq!((cut_skipped, all_skipped), (serde_json::json!([]), serde_json::json!([["after_cutoff", 3]])));
 }
 
 #[test]
