@@ -37,8 +37,8 @@ pub struct LoadOptions {
     /// The data's end date: rows on a later day are skipped ([`SkipReason::AfterEnd`]).
     pub end_day: Option<Day>,
     /// The cutoff the history is loaded for, when only earlier days are needed
-    /// (features, a lapse threshold or scores at this cutoff use nothing dated on
-    /// or after it): rows dated on or after it are counted as
+    /// (features, a lapse threshold or a BG/NBD fit at this cutoff use nothing
+    /// dated on or after it): rows dated on or after it are counted as
     /// [`SkipReason::AfterCutoff`] before their other values are checked, and
     /// not stored. In a Parquet file, a row group whose date column's statistics
     /// (a `DATE` column without nulls) put every row on or after it is counted

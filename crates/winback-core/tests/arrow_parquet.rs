@@ -868,5 +868,13 @@ fn row_groups_after_the_cutoff_are_counted_not_decoded() {
     assert!(read_parquet(&broken, &m, &LoadOptions::default()).is_err());
     let (h2, r2) = pool.install(|| read_parquet(&broken, &m, &cutoff)).unwrap();
     assert_eq!((format!("{h2:?}").replace(&broken.display().to_string(), "x"), r2.skipped), (format!("{h:?}").replace(&path.display().to_string(), "x"), r.skipped.clone()));
+    // Without statistics every row group is decoded: the same history and report.
+    let plain = dir.join("no-statistics.parquet");
+    let props = WriterProperties::builder().set_max_row_group_row_count(Some(6)).set_statistics_enabled(parquet::file::properties::EnabledStatistics::None).build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&plain).unwrap(), b.schema(), Some(props)).unwrap();
+    w.write(&b).unwrap();
+    w.close().unwrap();
+    let (h3, r3) = pool.install(|| read_parquet(&plain, &m, &cutoff)).unwrap();
+    assert_eq!((format!("{h3:?}").replace(&plain.display().to_string(), "x"), r3.skipped), (format!("{h:?}").replace(&path.display().to_string(), "x"), r.skipped.clone()));
     std::fs::remove_dir_all(dir).ok();
 }
