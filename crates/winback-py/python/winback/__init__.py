@@ -508,7 +508,7 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
         ``customers_with_history``, ``lapsed``.
     """
     opts = _read_options(lapse_threshold, columns, data)
-    h = read_history(data, **{"only_before": at, **opts})
+    h = read_history(data, **{"only_before": _iso(at), **opts})
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
     out = json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, threads=_threads(opts.get("n_threads"))))
@@ -530,7 +530,7 @@ def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
         ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
     """
     opts = _read_options(bgnbd, columns, data)
-    h = read_history(data, **{"only_before": at, **opts})
+    h = read_history(data, **{"only_before": _iso(at), **opts})
     p = _winback.bgnbd(h, _iso(at), threads=_threads(opts.get("n_threads")))
     return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
 
@@ -557,7 +557,7 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     """
     opts = _read_options(features, columns, data)
     # Features at `at` use nothing dated on or after it: such rows are not kept.
-    h = read_history(data, **{"only_before": at, **opts})
+    h = read_history(data, **{"only_before": _iso(at), **opts})
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
     batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, all=all, threads=_threads(opts.get("n_threads")))
