@@ -508,10 +508,11 @@ def lapse_threshold(data: Any, at: Date, lapse_days: Optional[int] = None, quant
         ``customers_with_history``, ``lapsed``.
     """
     opts = _read_options(lapse_threshold, columns, data)
-    h = read_history(data, **{"only_before": _iso(at), **opts})
+    day = _iso(at)
+    h = read_history(data, **{"only_before": day, **opts})
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
-    out = json.loads(_winback.lapse_threshold(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, threads=_threads(opts.get("n_threads"))))
+    out = json.loads(_winback.lapse_threshold(h, day, lapse_days=lapse_days, lapse_quantile=quantile, threads=_threads(opts.get("n_threads"))))
     out["cutoff"] = _day(out["cutoff"])
     return out
 
@@ -530,8 +531,9 @@ def bgnbd(data: Any, at: Date, **columns: Any) -> Optional[dict]:
         ``r``, ``alpha``, ``a``, ``b``; ``None`` when the fit does not converge.
     """
     opts = _read_options(bgnbd, columns, data)
-    h = read_history(data, **{"only_before": _iso(at), **opts})
-    p = _winback.bgnbd(h, _iso(at), threads=_threads(opts.get("n_threads")))
+    day = _iso(at)
+    h = read_history(data, **{"only_before": day, **opts})
+    p = _winback.bgnbd(h, day, threads=_threads(opts.get("n_threads")))
     return None if p is None else dict(zip(("r", "alpha", "a", "b"), p))
 
 
@@ -557,10 +559,11 @@ def features(data: Any, at: Date, lapse_days: Optional[int] = None, quantile: fl
     """
     opts = _read_options(features, columns, data)
     # Features at `at` use nothing dated on or after it: such rows are not kept.
-    h = read_history(data, **{"only_before": _iso(at), **opts})
+    day = _iso(at)
+    h = read_history(data, **{"only_before": day, **opts})
     lapse_days = _int("lapse_days", lapse_days, 1, 36500, optional=True)
     quantile = None if lapse_days else _number("quantile", quantile)
-    batch = _winback.features(h, _iso(at), lapse_days=lapse_days, lapse_quantile=quantile, all=all, threads=_threads(opts.get("n_threads")))
+    batch = _winback.features(h, day, lapse_days=lapse_days, lapse_quantile=quantile, all=all, threads=_threads(opts.get("n_threads")))
     return _output(batch, output, h.id_type)
 
 
