@@ -9,6 +9,9 @@ What is measured, per file size (lines) and format (CSV, Parquet/Snappy):
     FILE --at 2023-07-01 --all` with the column flags and `-o FILE.parquet -q --json`
     (the program on mimalloc; the table of 49 columns, id and 48 features, written
     as Parquet; no lapse figures printed, so its lapse columns show "–");
+  * winback-cli-pgo: the same command with the profile-guided build of the
+    program, `target/pgo/release/winback` (`bash scripts/pgo_build.sh`, trained on
+    the bundled samples and the generator's 1M-line logs, not on the files timed);
   * DuckDB (threads = all cores) and polars (lazy, streaming engine) running the
     equivalent aggregation: lines with date < cutoff -> purchases (one per
     (customer_id, order_id): earliest date, sum of positive / of negative amounts)
@@ -66,8 +69,10 @@ LINES_PER_CUSTOMER = 28
 # "winback": winback-core's `features` example (load, lapse, features; nothing written).
 # "winback-cli": the user's command, `winback features --all ... -o FILE.parquet` (the
 # program on mimalloc, the table of 49 columns, id and 48 features, written as Parquet).
-ENGINES = ("winback", "winback-cli", "duckdb", "polars")
+# "winback-cli-pgo": the same command, the profile-guided build (scripts/pgo_build.sh).
+ENGINES = ("winback", "winback-cli", "winback-cli-pgo", "duckdb", "polars")
 CLI = ROOT / "target" / "release" / "winback"
+CLI_PGO = ROOT / "target" / "pgo" / "release" / "winback"
 LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
 DUCKDB_COLUMNS = ("{'customer_id': 'VARCHAR', 'order_id': 'VARCHAR', 'date': 'DATE', 'amount': 'DOUBLE', "
                   "'quantity': 'INTEGER', 'channel': 'VARCHAR', 'category': 'VARCHAR', 'region': 'VARCHAR'}")
@@ -227,8 +232,8 @@ def measure(cmd):
 def engine_cmd(engine, path):
     if engine == "winback":
         return [str(EXAMPLES / "features"), str(path), CUTOFF]
-    if engine == "winback-cli":
-        return [str(CLI), "features", "--transactions", str(path), "--at", CUTOFF, "--all", "--customer-col", "customer_id",
+    if engine in ("winback-cli", "winback-cli-pgo"):
+        return [str(CLI if engine == "winback-cli" else CLI_PGO), "features", "--transactions", str(path), "--at", CUTOFF, "--all", "--customer-col", "customer_id",
                 "--date-col", "date", "--amount-col", "amount", "--quantity-col", "quantity", "--order-col", "order_id",
                 "--channel-col", "channel", "--category-col", "category", "--region-col", "region",
                 "-o", str(OUT / "cli_features.parquet"), "-q", "--json"]
@@ -239,7 +244,7 @@ def normalise(engine, kv):
     """customers with a purchase before the cutoff, lapse days, lapsed, in-process seconds."""
     if engine == "winback":
         return int(kv["features"].split("x")[0]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["total_s"])
-    if engine == "winback-cli":  # every customer with a purchase before the cutoff; no lapse figures printed
+    if engine in ("winback-cli", "winback-cli-pgo"):  # every customer with a purchase before the cutoff; no lapse figures printed
         return int(kv["rows"]), None, None, None
     return int(kv["customers"]), int(kv["lapse_days"]), int(kv["lapsed"]), float(kv["inner_s"])
 
@@ -331,7 +336,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"])
-    ap.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
+    ap.add_argument("--engines", nargs="+", default=[e for e in ENGINES if e != "winback-cli-pgo"], choices=ENGINES)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS,
                     help="row order of the generated logs: time (like real exports), customer, random")
@@ -362,6 +367,8 @@ def main():
             sys.exit(f"missing {EXAMPLES / b}: build the examples first (cargo build --release --examples)")
     if "winback-cli" in args.engines and not args.prepare_only and not CLI.exists():
         sys.exit(f"missing {CLI}: build the program first (cargo build --release -p winback-cli)")
+    if "winback-cli-pgo" in args.engines and not args.prepare_only and not CLI_PGO.exists():
+        sys.exit(f"missing {CLI_PGO}: build it first (bash scripts/pgo_build.sh)")
     store = OUT / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     log = open(OUT / "compare.log", "a")
