@@ -16,8 +16,11 @@
 # The 10M and 100M benchmark files are not in it.
 #
 # Needs the llvm-tools rustup component (installed here when missing) for
-# `llvm-profdata`, and two clean builds of the program (~6 minutes each on
-# 2 cores) in their own target directories, so target/release is untouched.
+# `llvm-profdata`, the core crate's examples (built here into target/release),
+# the benchmark's Python venv (bench-out/venv, made by compare_duckdb.py when
+# missing: DuckDB writes the Parquet copies), and two clean builds of the
+# program (~5-6 minutes each on 2 cores) in their own target directories, so
+# target/release/winback is untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,6 +35,9 @@ if [ ! -x "$PROFDATA" ]; then
 fi
 rm -rf "$PROF"
 mkdir -p "$PROF"
+
+# The generator and the benchmark's examples write the training logs.
+cargo build --release -p winback-core --examples --features parquet
 
 echo "== instrumented build"
 RUSTFLAGS="-Cprofile-generate=$PROF/raw" cargo build --release -p winback-cli --target-dir "$GEN"
