@@ -36,6 +36,16 @@ writes each layout (time order = sorted by date, as warehouses and point-of-sale
 exports write logs; customer order; seeded shuffle), and the Parquet copy keeps
 the row order.
 
+Real purchase logs: `--real completejourney online_retail` runs the same engines on
+the real data sets in ../shared/data instead of the generator's logs, each turned
+once (with DuckDB) into the benchmark's columns, rows in the order the export has
+them (time order, as warehouses write), ids as they are (integers), CSV and
+Parquet: dunnhumby Complete Journey (household_id, basket_id, date_local,
+sales_value, quantity, store_id as region, the product's department as category,
+channel "store"; cutoff 2017-10-01) and UCI Online Retail (lines with a CustomerID
+only; InvoiceNo, InvoiceDate's day, Amount, Quantity, Country as region, StockCode
+as category, channel "online"; cutoff 2011-09-01).
+
 Run (no cargo: the `generate` and `features` examples and the program must already be
 built, `cargo build --release -p winback-core --examples --features parquet` and
 `cargo build --release -p winback-cli`; `--engines winback duckdb polars` leaves the
@@ -43,6 +53,7 @@ program out):
     python3 benches/compare_duckdb.py --lines 1000000 10000000
     python3 benches/compare_duckdb.py --lines 100000000 --repeat 1
     python3 benches/compare_duckdb.py --lines 10000000 --layouts time --floor   # decoding alone
+    python3 benches/compare_duckdb.py --real completejourney online_retail --engines winback-cli duckdb
 Data, venv and results go to bench-out/ (git-ignored); results of earlier
 invocations are kept in bench-out/results.json and the table in
 bench-out/compare.md covers all of them.
@@ -74,6 +85,25 @@ ENGINES = ("winback", "winback-cli", "winback-cli-pgo", "duckdb", "polars")
 CLI = ROOT / "target" / "release" / "winback"
 CLI_PGO = ROOT / "target" / "pgo" / "release" / "winback"
 LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
+SHARED = ROOT.parent / "shared" / "data"
+# Real data sets (--real): the cutoff, and the query turning the export into the
+# benchmark's columns in its own row order ({src} and {products}: the files read).
+REAL = {
+    "completejourney": ("2017-10-01", """
+        SELECT t.household_id AS customer_id, t.basket_id AS order_id, t.date_local AS date,
+            t.sales_value AS amount, t.quantity, 'store' AS channel, p.department AS category,
+            t.store_id AS region
+        FROM (SELECT *, row_number() OVER () AS line FROM read_csv('{src}/transactions.csv.gz')) t
+        LEFT JOIN read_csv('{src}/products.csv.gz') p USING (product_id)
+        ORDER BY t.line"""),
+    "online_retail": ("2011-09-01", """
+        SELECT CustomerID AS customer_id, InvoiceNo AS order_id, CAST(InvoiceDate AS DATE) AS date,
+            Amount AS amount, Quantity AS quantity, 'online' AS channel, StockCode AS category,
+            Country AS region
+        FROM (SELECT *, row_number() OVER () AS line FROM read_csv('{src}/online_retail.csv.gz'))
+        WHERE CustomerID IS NOT NULL
+        ORDER BY line"""),
+}
 DUCKDB_COLUMNS = ("{'customer_id': 'VARCHAR', 'order_id': 'VARCHAR', 'date': 'DATE', 'amount': 'DOUBLE', "
                   "'quantity': 'INTEGER', 'channel': 'VARCHAR', 'category': 'VARCHAR', 'region': 'VARCHAR'}")
 
@@ -229,15 +259,15 @@ def measure(cmd):
     return w["wall"], w["rss_kb"] / 1024, kv
 
 
-def engine_cmd(engine, path):
+def engine_cmd(engine, path, cutoff=CUTOFF):
     if engine == "winback":
-        return [str(EXAMPLES / "features"), str(path), CUTOFF]
+        return [str(EXAMPLES / "features"), str(path), cutoff]
     if engine in ("winback-cli", "winback-cli-pgo"):
-        return [str(CLI if engine == "winback-cli" else CLI_PGO), "features", "--transactions", str(path), "--at", CUTOFF, "--all", "--customer-col", "customer_id",
+        return [str(CLI if engine == "winback-cli" else CLI_PGO), "features", "--transactions", str(path), "--at", cutoff, "--all", "--customer-col", "customer_id",
                 "--date-col", "date", "--amount-col", "amount", "--quantity-col", "quantity", "--order-col", "order_id",
                 "--channel-col", "channel", "--category-col", "category", "--region-col", "region",
                 "-o", str(OUT / "cli_features.parquet"), "-q", "--json"]
-    return [sys.executable, __file__, "--engine", engine, str(path)]
+    return [sys.executable, __file__, "--engine", engine, "--cutoff", cutoff, str(path)]
 
 
 def normalise(engine, kv):
@@ -271,6 +301,27 @@ def prepare(lines, layout):
     return {"csv": csv, "parquet": parquet}
 
 
+def prepare_real(name):
+    """A real data set in the benchmark's columns, CSV and Parquet (Snappy), written
+    once into bench-out/ from ../shared/data, its rows in the export's order."""
+    src = SHARED / name
+    if not src.is_dir():
+        sys.exit(f"missing {src}: --real reads the data sets in ../shared/data")
+    out = {}
+    for fmt, options in (("csv", "FORMAT CSV, HEADER"), ("parquet", "FORMAT PARQUET, COMPRESSION SNAPPY")):
+        dest = OUT / f"real_{name}.{fmt}"
+        if not dest.exists():
+            import duckdb
+            print(f"writing {dest.name}...", flush=True)
+            tmp = dest.with_name(dest.name + ".tmp")
+            con = duckdb.connect()
+            con.execute("SET preserve_insertion_order = true")
+            con.execute(f"COPY ({REAL[name][1].format(src=src)}) TO '{tmp}' ({options})")
+            tmp.rename(dest)
+        out[fmt] = dest
+    return out
+
+
 def with_int_ids(files):
     """The same files with integer customer ids (c0000144 -> 144), as warehouses
     export them; written once next to the text-id files."""
@@ -295,7 +346,7 @@ def render(results):
     head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB "
             "| paired ÷ DuckDB, median (range) | RSS ÷ DuckDB | customers | lapse days | lapsed | runs | load avg 1m before each run |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
-    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer").split()[0]), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
+    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer").split()[0]) if r.get("layout", "customer").split()[0] in LAYOUTS else len(LAYOUTS), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
@@ -347,11 +398,14 @@ def main():
                          "parquet_floor example) and a DuckDB scan of the same columns, in-process, best of --repeat")
     ap.add_argument("--prepare-only", action="store_true", help="only write the data files (used by benches/fit_large.sh)")
     ap.add_argument("--engine", choices=["duckdb", "polars"], help=argparse.SUPPRESS)  # internal: one run
+    ap.add_argument("--cutoff", default=CUTOFF, help=argparse.SUPPRESS)  # internal: the run's cutoff
     ap.add_argument("path", nargs="?", help=argparse.SUPPRESS)
+    ap.add_argument("--real", nargs="+", choices=sorted(REAL),
+                    help="instead of the generator's logs: these real data sets from ../shared/data")
     args = ap.parse_args()
     if args.engine:
         t0 = time.perf_counter()
-        customers, lapse_days, lapsed = (run_duckdb if args.engine == "duckdb" else run_polars)(args.path, CUTOFF)
+        customers, lapse_days, lapsed = (run_duckdb if args.engine == "duckdb" else run_polars)(args.path, args.cutoff)
         print(f"customers={customers} lapse_days={lapse_days} lapsed={lapsed} inner_s={time.perf_counter() - t0:.3f}")
         return
     if Path(sys.prefix).resolve() != VENV.resolve():  # re-run inside the venv, creating it if needed
@@ -372,9 +426,16 @@ def main():
     store = OUT / "results.json"
     results = json.loads(store.read_text()) if store.exists() else {}
     log = open(OUT / "compare.log", "a")
-    for lines, layout in [(n, lay) for n in args.lines for lay in args.layouts]:
-        files = prepare(lines, layout)
-        if args.int_ids:
+    todo = [(n, lay, CUTOFF) for n in args.lines for lay in args.layouts]
+    if args.real:
+        todo = [(name, f"real: {name}", REAL[name][0]) for name in args.real]
+    for lines, layout, cutoff in todo:
+        if args.real:
+            files = prepare_real(lines)
+            lines = sum(1 for _ in open(files["csv"], "rb")) - 1
+        else:
+            files = prepare(lines, layout)
+        if args.int_ids and not args.real:
             files = with_int_ids(files)
             layout = f"{layout} (int ids)"
         if args.prepare_only:
@@ -390,7 +451,7 @@ def main():
                 for engine in args.engines:
                     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
                     load1 = os.getloadavg()[0]
-                    wall, rss, kv = measure(engine_cmd(engine, files[fmt]))
+                    wall, rss, kv = measure(engine_cmd(engine, files[fmt], cutoff))
                     msg = f"{lines} {layout} {fmt} {engine} rep {rep + 1}: wall {wall:.2f}s rss {rss:.0f}MB {kv} | {uptime}"
                     print(msg, flush=True)
                     log.write(msg + "\n")
@@ -406,7 +467,7 @@ def main():
     if args.prepare_only or args.floor:
         return
     table = render(results)
-    (OUT / "compare.md").write_text(f"# winback vs DuckDB vs polars (cutoff {CUTOFF}, {os.cpu_count()} cores)\n\n"
+    (OUT / "compare.md").write_text(f"# winback vs DuckDB vs polars (cutoff {CUTOFF}; real data sets at their own, see --real; {os.cpu_count()} cores)\n\n"
                                     + table)
     print("\n" + table)
 
