@@ -187,8 +187,9 @@ fn id_col(a: &ArrayRef, source: &str) -> Result<ArrayRef> {
     Ok(std::sync::Arc::new(text))
 }
 
-/// An integer id column as `i64` values (signed integers, and unsigned ones that
-/// fit), to be written as text row by row; `None` for any other type.
+/// An integer id column (customer or order) as `i64` values (signed integers,
+/// and unsigned ones that fit), keyed by their decimal text; `None` for any
+/// other type.
 fn int_ids(a: &ArrayRef) -> Option<arrow_array::Int64Array> {
     use arrow_array::types::Int64Type;
     match a.data_type() {
@@ -355,7 +356,11 @@ fn fill(
         let amount = number_col(amount_raw, source).ok();
         let qty_raw = opt(&map.quantity)?.map(|i| batch.column(i));
         let qty = qty_raw.map(|a| number_col(a, source)).transpose()?;
-        let order = text_col(&batch, opt(&map.order)?, source)?;
+        // Integer order ids (as exports write basket and invoice numbers) go to the
+        // builder as integers, like customer ids; any other type as text.
+        let order_idx = opt(&map.order)?;
+        let order_int = order_idx.and_then(|i| int_ids(batch.column(i)));
+        let order = if order_int.is_some() { None } else { text_col(&batch, order_idx, source)? };
         // Downcast once per batch, not once per row.
         let order = order.as_ref().map(|a| a.as_string::<i32>().clone());
         let channel = NameCol::of(&batch, opt(&map.channel)?, source)?;
@@ -426,7 +431,11 @@ fn fill(
                     day,
                     amount,
                     quantity,
-                    order: order.as_ref().and_then(|a| a.is_valid(r).then(|| a.value(r))),
+                    order: match (&order_int, &order) {
+                        (Some(ints), _) => ints.is_valid(r).then(|| Id::Int(ints.value(r))),
+                        (None, Some(t)) => t.is_valid(r).then(|| Id::Text(t.value(r))),
+                        (None, None) => None,
+                    },
                     channel: NameCol::at(&channel, r),
                     category: NameCol::at(&category, r),
                     region: NameCol::at(&region, r),

@@ -118,14 +118,16 @@ pub(crate) struct RawRow<'a> {
     pub day: Parsed<'a, Day>,
     pub amount: Parsed<'a, f64>,
     pub quantity: Option<Parsed<'a, f64>>,
-    pub order: Option<&'a str>,
+    /// The order id, as text or as a value of an integer column (the same order
+    /// as its decimal text).
+    pub order: Option<Id<'a>>,
     pub channel: Name<'a>,
     pub category: Name<'a>,
     pub region: Name<'a>,
     pub cancelled: Parsed<'a, bool>,
 }
 
-/// A customer id as a reader hands it over.
+/// A customer or order id as a reader hands it over.
 #[derive(Clone, Copy)]
 pub(crate) enum Id<'a> {
     /// As written (the builder trims it; empty: no id).
@@ -353,7 +355,7 @@ impl History {
                     day: if crate::date::in_file_range(i64::from(l.day)) { Ok(l.day) } else { Err("a day outside years 1 to 9999") },
                     amount: Ok(l.amount),
                     quantity: l.quantity.map(Ok),
-                    order: l.order,
+                    order: l.order.map(Id::Text),
                     channel: l.channel.into(),
                     category: l.category.into(),
                     region: l.region.into(),

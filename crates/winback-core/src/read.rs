@@ -29,7 +29,7 @@ use crate::attributes::{type_column, AttrColumn, Attributes, AttributesReport};
 use crate::columns::shorten;
 use crate::error::{Error, Result};
 use crate::hash::FxHashMap;
-use crate::history::{History, HistoryBuilder, LoadOptions, RawRow};
+use crate::history::{History, HistoryBuilder, Id, LoadOptions, RawRow};
 use crate::progress::{step, Counted, Progress, Silent, Unit};
 use crate::report::{LoadReport, SkipReason};
 
@@ -382,7 +382,7 @@ fn parse_into<R: Read>(
                 // A number too large for a float ("1e400") is refused as written, not as "inf".
                 amount: amount_raw.trim().parse::<f64>().ok().filter(|a| a.is_finite()).ok_or(amount_raw),
                 quantity: opt(c.qty)?.map(|q| q.trim().parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(q)),
-                order: opt(c.order)?,
+                order: opt(c.order)?.map(Id::Text),
                 channel: opt(c.channel)?.into(),
                 category: opt(c.category)?.into(),
                 region: opt(c.region)?.into(),

@@ -329,6 +329,53 @@ fn integer_ids_read_as_their_decimal_text() {
     assert!(from_u32.customer_ids().contains(&u32::MAX.to_string()));
 }
 
+/// Integer order ids (basket and invoice numbers as exports write them) are the
+/// orders of their decimal text: the same purchases and the same history as the
+/// text column of the same values, at the edges of `i64` too; a null order id is
+/// no order id (the line joins its customer's day).
+#[test]
+fn integer_order_ids_are_the_orders_of_their_decimal_text() {
+    // One customer: (day of January 2024, order id, amount).
+    let lines: Vec<(u32, Option<i64>, f64)> = vec![
+        (1, Some(7), 1.0),
+        (1, Some(7), 2.0),   // the same order: one purchase of 3.0
+        (1, Some(-7), 3.0),  // another order
+        (1, None, 4.0),      // no order id: keyed by the day
+        (2, Some(7), 5.0),   // order 7 again, a day later: its own purchase
+        (2, Some(i64::MIN), 6.0),
+        (2, Some(i64::MAX), 7.0),
+        (3, Some(0), 8.0),
+        (3, Some(0), 9.0),   // order 0: one purchase of 17.0
+        (3, Some(10), 10.0), // "10" is not "1" followed by "0"
+        (3, Some(1), 11.0),
+    ];
+    let n = lines.len();
+    let batch = |orders: ArrayRef| {
+        RecordBatch::try_from_iter([
+            ("customer_id", Arc::new(StringArray::from(vec!["a"; n])) as _),
+            ("order_id", orders),
+            ("date", Arc::new(StringArray::from(lines.iter().map(|l| format!("2024-01-{:02}", l.0)).collect::<Vec<_>>())) as _),
+            ("amount", Arc::new(Float64Array::from(lines.iter().map(|l| l.2).collect::<Vec<_>>())) as _),
+        ])
+        .unwrap()
+    };
+    let map = ColumnMap::new("customer_id", "date", "amount").order("order_id");
+    let read = |b: RecordBatch| read_record_batches([Ok(b)], "df", &map, &LoadOptions::default()).unwrap();
+    let (from_ints, ri) = read(batch(Arc::new(Int64Array::from(lines.iter().map(|l| l.1).collect::<Vec<_>>()))));
+    let (from_text, rt) = read(batch(Arc::new(StringArray::from(lines.iter().map(|l| l.1.map(|o| o.to_string())).collect::<Vec<_>>()))));
+    assert_eq!(format!("{from_ints:?}"), format!("{from_text:?}"));
+    assert_eq!((ri.rows_used, ri.purchases), (rt.rows_used, rt.purchases));
+    // Day 1: orders 7 and -7 and the order-less line; day 2: 7, MIN, MAX; day 3: 0, 10, 1.
+    assert_eq!((ri.rows_used, ri.purchases), (11, 9));
+    let mut amounts: Vec<f64> = from_ints.events(0).map(|e| e.gross).collect();
+    amounts.sort_by(f64::total_cmp);
+    assert_eq!(amounts, [3.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 11.0, 17.0]);
+    // Narrower integer types too.
+    let (from_i32, _) = read(batch(Arc::new(arrow_array::Int32Array::from(lines.iter().map(|l| l.1.map(|o| o.clamp(-100, 100) as i32)).collect::<Vec<_>>()))));
+    let (from_i32_text, _) = read(batch(Arc::new(StringArray::from(lines.iter().map(|l| l.1.map(|o| o.clamp(-100, 100).to_string())).collect::<Vec<_>>()))));
+    assert_eq!(format!("{from_i32:?}"), format!("{from_i32_text:?}"));
+}
+
 /// Issue 9, 2.5: text amounts that are not plain numbers ("1,234.50") are bad
 /// amounts, counted, whatever their length: never a partly parsed number.
 #[test]
