@@ -87,7 +87,7 @@ CLI_PGO = ROOT / "target" / "pgo" / "release" / "winback"
 LAYOUTS = ("time", "customer", "random")  # time first: the order real exports have
 SHARED = ROOT.parent / "shared" / "data"
 # Real data sets (--real): the cutoff, and the query turning the export into the
-# benchmark's columns in its own row order ({src} and {products}: the files read).
+# benchmark's columns in its own row order ({src}: the data set's folder).
 REAL = {
     "completejourney": ("2017-10-01", """
         SELECT t.household_id AS customer_id, t.basket_id AS order_id, t.date_local AS date,
@@ -307,18 +307,19 @@ def prepare_real(name):
     src = SHARED / name
     if not src.is_dir():
         sys.exit(f"missing {src}: --real reads the data sets in ../shared/data")
-    out = {}
-    for fmt, options in (("csv", "FORMAT CSV, HEADER"), ("parquet", "FORMAT PARQUET, COMPRESSION SNAPPY")):
-        dest = OUT / f"real_{name}.{fmt}"
+    out = {"parquet": OUT / f"real_{name}.parquet", "csv": OUT / f"real_{name}.csv"}
+    # The query runs once, into the Parquet file; the CSV is that file's rows, in order.
+    for fmt, source, options in (("parquet", f"({REAL[name][1].format(src=src)})", "FORMAT PARQUET, COMPRESSION SNAPPY"),
+                                 ("csv", f"(SELECT * FROM read_parquet('{out['parquet']}'))", "FORMAT CSV, HEADER")):
+        dest = out[fmt]
         if not dest.exists():
             import duckdb
             print(f"writing {dest.name}...", flush=True)
             tmp = dest.with_name(dest.name + ".tmp")
             con = duckdb.connect()
             con.execute("SET preserve_insertion_order = true")
-            con.execute(f"COPY ({REAL[name][1].format(src=src)}) TO '{tmp}' ({options})")
+            con.execute(f"COPY {source} TO '{tmp}' ({options})")
             tmp.rename(dest)
-        out[fmt] = dest
     return out
 
 
@@ -346,7 +347,10 @@ def render(results):
     head = ("| lines | layout | format | engine | wall s (best) | in-process s | peak RSS MB | time ÷ DuckDB "
             "| paired ÷ DuckDB, median (range) | RSS ÷ DuckDB | customers | lapse days | lapsed | runs | load avg 1m before each run |")
     rows = [head, "|" + "---|" * head.count(" | ") + "---|"]
-    for r in sorted(results.values(), key=lambda r: (r["lines"], LAYOUTS.index(r.get("layout", "customer").split()[0]) if r.get("layout", "customer").split()[0] in LAYOUTS else len(LAYOUTS), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
+    def layout_rank(layout):  # the generator's layouts in LAYOUTS order, then the real data sets
+        first = layout.split()[0]
+        return LAYOUTS.index(first) if first in LAYOUTS else len(LAYOUTS)
+    for r in sorted(results.values(), key=lambda r: (r["lines"], layout_rank(r.get("layout", "customer")), r.get("layout", ""), r["format"], ENGINES.index(r["engine"]))):
         lay = r.get("layout", "customer")
         d = results.get(f"{r['lines']}/{lay}/{r['format']}/duckdb") or (results.get(f"{r['lines']}/{r['format']}/duckdb") if lay == "customer" else None)
         ratio = (lambda k: f"{r[k] / d[k]:.2f}") if d else (lambda k: "–")
@@ -403,6 +407,8 @@ def main():
     ap.add_argument("--real", nargs="+", choices=sorted(REAL),
                     help="instead of the generator's logs: these real data sets from ../shared/data")
     args = ap.parse_args()
+    if args.real and args.int_ids:
+        ap.error("--int-ids rewrites the generator's logs; the real data sets keep the ids they were exported with")
     if args.engine:
         t0 = time.perf_counter()
         customers, lapse_days, lapsed = (run_duckdb if args.engine == "duckdb" else run_polars)(args.path, args.cutoff)
@@ -435,7 +441,7 @@ def main():
             lines = sum(1 for _ in open(files["csv"], "rb")) - 1
         else:
             files = prepare(lines, layout)
-        if args.int_ids and not args.real:
+        if args.int_ids:
             files = with_int_ids(files)
             layout = f"{layout} (int ids)"
         if args.prepare_only:

@@ -80,30 +80,30 @@ fn cache_slot(k: u128) -> usize {
     (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
 }
 
+/// The decimal text of `v` (`-12`, `0`: what `v.to_string()` gives) in `buf`:
+/// the bytes of its key ([`int_inline_key`] writes the text into it) when it has
+/// one, else formatted (ids of 16 characters or more).
+fn decimal(v: i64, buf: &mut [u8; 20]) -> &[u8] {
+    match int_inline_key(v) {
+        Some(k) => {
+            buf[..16].copy_from_slice(&k.to_le_bytes());
+            &buf[..(k >> 120) as usize]
+        }
+        None => {
+            use std::io::Write;
+            let mut rest: &mut [u8] = buf;
+            // An i64 has at most 20 characters: the write cannot run out of room.
+            let _ = write!(rest, "{v}");
+            let n = 20 - rest.len();
+            &buf[..n]
+        }
+    }
+}
+
 /// `s.trim()`, without looking at the characters when the first and the last
 /// byte are visible ASCII (0x21–0x7E: then nothing can be trimmed). Not
 /// `is_ascii_whitespace`, which leaves out the vertical tab that `str::trim` trims.
 #[inline]
-/// The decimal text of `v` (`-12`, `0`: what `v.to_string()` gives), written
-/// at the end of `buf`.
-fn decimal(v: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut n = v.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
-}
-
 fn trim(s: &str) -> &str {
     let plain = |b: &u8| b.is_ascii_graphic();
     let b = s.as_bytes();
