@@ -7,6 +7,7 @@
 mod config;
 mod output;
 mod report;
+mod timings;
 
 /// The program's allocator. Measured on the 100M-line fit (`benches/fit_large.sh`):
 /// glibc kept the loader's freed per-partition buffers in its per-thread arenas
@@ -104,6 +105,9 @@ struct Cli {
     /// Quiet: no progress display and no load report on stderr (warnings, the report's data checks and errors still print).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Print on stderr, when the command ends, each step's wall time and the process's CPU time over it (CPU on Linux), the time outside the steps and the total.
+    #[arg(long, global = true)]
+    timings: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -598,7 +602,8 @@ fn io_failure(path: &Path, e: std::io::Error) -> Failure {
     Failure::Data(format!("cannot access {}: {e}", path.display()))
 }
 
-/// Runs `f` behind a spinner on stderr (hidden when stderr is not a terminal or with --quiet).
+/// Runs `f` behind a spinner on stderr (hidden when stderr is not a terminal or with --quiet),
+/// as one step of `--timings`.
 fn step<T>(quiet: bool, msg: &str, f: impl FnOnce() -> T) -> T {
     let pb = if quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
@@ -608,7 +613,9 @@ fn step<T>(quiet: bool, msg: &str, f: impl FnOnce() -> T) -> T {
         pb.enable_steady_tick(Duration::from_millis(120));
         pb
     };
+    timings::begin(msg);
     let out = f();
+    timings::end();
     pb.finish_and_clear();
     out
 }
@@ -647,6 +654,7 @@ impl winback::core::progress::Progress for Bar {
         }
         // A bar may carry several steps (a report's scoring, backtest, profiles):
         // each begins afresh, also after the previous one finished.
+        timings::begin(step);
         self.pb.reset();
         self.pb.set_length(total.unwrap_or(0));
         self.pb.set_message(step.to_string());
@@ -659,6 +667,7 @@ impl winback::core::progress::Progress for Bar {
         self.pb.inc(n);
     }
     fn finish(&self) {
+        timings::end();
         self.pb.finish_and_clear();
         self.pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -1528,7 +1537,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match run(&cli) {
+    if cli.timings {
+        timings::enable();
+    }
+    let code = match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Data(m)) => {
             eprintln!("winback: {m}");
@@ -1539,7 +1551,12 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Closed) => ExitCode::from(141),
+    };
+    // Also when the command failed: how far it got, and in what time.
+    if let Some(t) = timings::report() {
+        eprint!("{t}");
     }
+    code
 }
 
 #[cfg(test)]

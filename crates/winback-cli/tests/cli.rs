@@ -113,6 +113,46 @@ fn features_leave_out_the_rows_on_or_after_the_cutoff() {
 }
 
 #[test]
+fn timings_name_each_step_with_its_seconds() {
+    let out = tmp("timed.parquet");
+    let run = |timed: bool| {
+        let mut c = winback();
+        c.args(["features", "--all", "-o", out.to_str().unwrap()]).args(retail());
+        if timed {
+            c.arg("--timings");
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stderr).unwrap()
+    };
+    assert!(!run(false).contains("timings:"));
+    let err = run(true);
+    let lines: Vec<&str> = err.lines().skip_while(|l| !l.starts_with("timings: step")).collect();
+    let names = ["reading ", "grouping lines into purchases", "learning the features", "building and writing features", "outside these steps", "total"];
+    assert_eq!(lines.len(), names.len() + 1, "{err}");
+    assert!(lines[0].ends_with("wall s    CPU s"), "{err}");
+    let mut walls = Vec::new();
+    for (line, name) in lines[1..].iter().zip(names) {
+        assert!(line.trim_start().starts_with(name), "{line:?} is not {name:?}: {err}");
+        let fields: Vec<&str> = line.split_whitespace().rev().take(2).collect();
+        let wall: f64 = fields[1].parse().unwrap();
+        // CPU seconds on Linux, a dash elsewhere.
+        assert!(fields[0] == "–" || fields[0].parse::<f64>().is_ok_and(|c| c >= 0.0), "{line}");
+        assert!(wall >= 0.0, "{line}");
+        walls.push(wall);
+    }
+    // The steps and the time outside them make the total (each rounded to 0.01 s).
+    let total = walls.pop().unwrap();
+    let sum: f64 = walls.iter().sum();
+    assert!((sum - total).abs() <= 0.03, "{sum} against {total}: {err}");
+    // A failed command still says how far it got.
+    let failed = winback().args(["features", "--transactions", "/nonexistent.csv", "--at", "2011-12-10", "-q", "--timings"]).output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let err = String::from_utf8(failed.stderr).unwrap();
+    assert!(err.contains("timings: step") && err.lines().last().unwrap().trim_start().starts_with("total"), "{err}");
+}
+
+#[test]
 fn features_writes_csv_and_parquet() {
     let out = winback().arg("features").args(retail()).args(["--lapse-days", "120", "-o", "-"]).output().unwrap();
     assert!(out.status.success());
