@@ -65,7 +65,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array2, Axis, ShapeBuilder};
+use ndarray::{Array2, ArrayViewMut2, Axis, ShapeBuilder};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -812,6 +812,36 @@ fn build_from(
     layout: Layout,
     population_given: Option<&Option<Population>>,
 ) -> Result<FeatureMatrix> {
+    let k = schema.features.len();
+    let mut x = match layout {
+        Layout::Rows => Array2::<f64>::zeros((customers.len(), k)),
+        Layout::Columns => Array2::<f64>::zeros((customers.len(), k).f()),
+    };
+    let btyd = fill_rows(history, schema, cutoff, customers, census, sums, x.view_mut(), population_given)?;
+    Ok(FeatureMatrix { cutoff, customers: customers.to_vec(), x, schema: schema.clone(), btyd })
+}
+
+/// [`build_features`] into `x`, a view of `customers.len()` rows and the schema's
+/// columns (a stretch of a larger matrix: the training rows of one cutoff), every
+/// value written; the BG/NBD fit used, if any.
+pub(crate) fn build_features_into(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], x: ArrayViewMut2<'_, f64>) -> Result<Option<BgNbd>> {
+    fill_rows(history, schema, cutoff, customers, None, None, x, None)
+}
+
+/// [`build_from`]'s work, into `x` (`customers.len()` × the schema's features).
+#[allow(clippy::too_many_arguments)]
+fn fill_rows(
+    history: &History,
+    schema: &FeatureSchema,
+    cutoff: Day,
+    customers: &[usize],
+    census: Option<&Census>,
+    sums: Option<Vec<Option<Summary>>>,
+    mut x: ArrayViewMut2<'_, f64>,
+    population_given: Option<&Option<Population>>,
+) -> Result<Option<BgNbd>> {
+    // Both callers size `x` so (crate-internal).
+    debug_assert_eq!(x.dim(), (customers.len(), schema.features.len()));
     // A shard's columns are those of the whole data (its merged census): a shard whose
     // lines carry no channel value (built from values) still has the channel column,
     // empty for its customers, as those customers' lines are on one machine.
@@ -847,15 +877,17 @@ fn build_from(
     let windows = &schema.options.windows;
     let (need_btyd, need_population) = population_needs(schema);
     let horizon = schema.options.btyd_horizon_days.unwrap_or(0) as f64;
-    let all: Vec<Option<Summary>> = match sums {
-        Some(sums) => sums,
-        None if need_population && census.is_none() => (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, windows)).collect(),
-        None => Vec::new(),
-    };
+    let all: Vec<Option<Summary>> = sums.unwrap_or_default();
     let pop = match population_given {
         Some(p) => p.clone(),
         None => need_population.then(|| match census {
             Some(census) => census.population(need_btyd),
+            // The population facts need every customer, the rows only theirs: every
+            // customer is tallied (the census, equal to the summaries' to the bit),
+            // not summarized and kept. Kept, the summaries of 3.6M customers were
+            // ~1 GB a cutoff at 100M lines, written once and freed at once, and
+            // the fit's most page-faulted memory.
+            None if all.is_empty() => Census::without_gaps(history, cutoff).population(need_btyd),
             None => population(cutoff, &all, need_btyd),
         }),
     };
@@ -888,11 +920,6 @@ fn build_from(
         }
     }
 
-    let k = schema.features.len();
-    let mut x = match layout {
-        Layout::Rows => Array2::<f64>::zeros((customers.len(), k)),
-        Layout::Columns => Array2::<f64>::zeros((customers.len(), k).f()),
-    };
     // Summaries given for every customer go to their rows, each dropped once its
     // row is built (at 100M lines they weigh about as much as the matrix).
     // Rows in customer order (every caller's): the summaries are moved to their
@@ -1036,7 +1063,7 @@ fn build_from(
             x.column_mut(j).assign(&ndarray::Array1::from(pct));
         }
     }
-    Ok(FeatureMatrix { cutoff, customers: customers.to_vec(), x, schema: schema.clone(), btyd })
+    Ok(btyd)
 }
 
 /// Each value's percentile among `v`: `(below + ½·equal) ÷ n`, in [0, 1).

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
-use crate::features::{build_features, FeatureSchema};
+use crate::features::{build_features_into, FeatureSchema};
 use crate::history::History;
 use crate::lapse::{Lapse, LapseRule};
 
@@ -134,8 +134,8 @@ impl TrainingSet {
             }
         }
         // Every cutoff's lapsed list first, so that the stacked matrix is allocated
-        // once and each cutoff's rows are copied into it and dropped: the rows are
-        // never held twice (at 100M lines, 1.8 GB of training rows).
+        // once and each cutoff's rows are built in it: the rows are never held
+        // twice (at 100M lines, 1.8 GB of training rows).
         let lapses = cutoffs.iter().map(|&t| rule.resolve(history, t)).collect::<Result<Vec<_>>>()?;
         let total: usize = lapses.iter().map(|l| l.lapsed.len()).sum();
         let mut set = TrainingSet {
@@ -151,9 +151,9 @@ impl TrainingSet {
         let mut from = 0;
         for (&t, lapse) in cutoffs.iter().zip(lapses) {
             let n = lapse.lapsed.len();
-            let fm = build_features(history, schema, t, &lapse.lapsed)?;
-            set.x.slice_axis_mut(Axis(0), Slice::from(from..from + n)).assign(&fm.x);
-            drop(fm);
+            // Built in place: no matrix of the cutoff's own to fill, copy and free
+            // (at 100M lines ~0.6 GB a cutoff, written to fresh pages each time).
+            build_features_into(history, schema, t, &lapse.lapsed, set.x.slice_axis_mut(Axis(0), Slice::from(from..from + n)))?;
             from += n;
             let lb = labels(history, t, horizon, &lapse.lapsed)?;
             set.y.extend(lb.repurchased);

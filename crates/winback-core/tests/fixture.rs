@@ -272,6 +272,17 @@ fn stacked_training_set_refuses_unknown_labels() {
     assert_eq!(set.len(), set.customers.len());
     assert_eq!(set.x.nrows(), set.len());
     assert_eq!(set.row_cutoff.iter().filter(|&&t| t == at - 30).count(), set.lapses[0].lapsed.len());
+    // Each cutoff's rows (built in place in the stacked matrix) are its own matrix, to the bit.
+    let mut from = 0;
+    for (t, lapse) in [at - 30, at - 60].into_iter().zip(&set.lapses) {
+        let own = build_features(&h, &schema, t, &lapse.lapsed).unwrap();
+        let n = lapse.lapsed.len();
+        let bits = |x: ndarray::ArrayView2<f64>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(set.x.slice_axis(ndarray::Axis(0), ndarray::Slice::from(from..from + n))), bits(own.x.view()), "cutoff {t}");
+        assert_eq!(&set.customers[from..from + n], &lapse.lapsed[..]);
+        from += n;
+    }
+    assert!(from > 0 && from == set.len());
     let e = TrainingSet::stacked(&h, &schema, &rule, at, 30, &[at - 29]).unwrap_err();
     assert!(matches!(e, Error::CutoffTooLate { .. }));
     assert_eq!(e.to_string(), "training cutoff 2024-06-02 with horizon 30 days ends after 2024-07-01: its labels are not known yet");
