@@ -666,7 +666,7 @@ pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions,
     let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
     let census = Census::of_summaries(history, cutoff, &sums);
     let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
-    let x = build_from(history, &schema, cutoff, customers, Some(&census), Some(sums), Layout::Columns, None)?;
+    let x = build_from(history, &schema, cutoff, customers, Known { census: Some(&census), sums: Some(sums), population: None }, Layout::Columns)?;
     Ok((schema, x))
 }
 
@@ -748,7 +748,8 @@ impl<'h> FeatureBlocks<'h> {
         let percentiles = self.schema.features.iter().any(|f| matches!(f.source, Source::RecencyPct | Source::BtydBuyPct));
         let range = if percentiles { 0..self.customers.len() } else { self.done..(self.done + self.block).min(self.customers.len()) };
         self.done = range.end;
-        build_from(self.history, &self.schema, self.cutoff, &self.customers[range], Some(&self.census), None, Layout::Columns, Some(&self.population))
+        let known = Known { census: Some(&self.census), sums: None, population: Some(&self.population) };
+        build_from(self.history, &self.schema, self.cutoff, &self.customers[range], known, Layout::Columns)
     }
 }
 
@@ -795,51 +796,42 @@ enum Layout {
 }
 
 fn build(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], census: Option<&Census>) -> Result<FeatureMatrix> {
-    build_from(history, schema, cutoff, customers, census, None, Layout::Rows, None)
+    build_from(history, schema, cutoff, customers, Known { census, ..Default::default() }, Layout::Rows)
 }
 
-/// `build`, with every customer's summary at `cutoff` (under the schema's windows)
-/// given when already computed, and the population facts when already known
-/// (blocks of one table share one BG/NBD fit).
-#[allow(clippy::too_many_arguments)]
-fn build_from(
-    history: &History,
-    schema: &FeatureSchema,
-    cutoff: Day,
-    customers: &[usize],
-    census: Option<&Census>,
+/// What a caller of [`build_from`] already has at the cutoff, so that it is not
+/// computed again: the census (a shard's: the whole data's), every customer's
+/// summary under the schema's windows, the population facts (blocks of one
+/// table share one BG/NBD fit).
+#[derive(Default)]
+struct Known<'a> {
+    census: Option<&'a Census>,
     sums: Option<Vec<Option<Summary>>>,
-    layout: Layout,
-    population_given: Option<&Option<Population>>,
-) -> Result<FeatureMatrix> {
+    population: Option<&'a Option<Population>>,
+}
+
+/// `build`, with what is already `known` at `cutoff`, the matrix laid out as `layout`.
+fn build_from(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], known: Known<'_>, layout: Layout) -> Result<FeatureMatrix> {
     let k = schema.features.len();
     let mut x = match layout {
         Layout::Rows => Array2::<f64>::zeros((customers.len(), k)),
         Layout::Columns => Array2::<f64>::zeros((customers.len(), k).f()),
     };
-    let btyd = fill_rows(history, schema, cutoff, customers, census, sums, x.view_mut(), population_given)?;
+    let btyd = fill_rows(history, schema, cutoff, customers, known, x.view_mut())?;
     Ok(FeatureMatrix { cutoff, customers: customers.to_vec(), x, schema: schema.clone(), btyd })
 }
 
 /// [`build_features`] into `x`, a view of `customers.len()` rows and the schema's
 /// columns (a stretch of a larger matrix: the training rows of one cutoff), every
-/// value written; the BG/NBD fit used, if any.
-pub(crate) fn build_features_into(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], x: ArrayViewMut2<'_, f64>) -> Result<Option<BgNbd>> {
-    fill_rows(history, schema, cutoff, customers, None, None, x, None)
+/// value written.
+pub(crate) fn build_features_into(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], x: ArrayViewMut2<'_, f64>) -> Result<()> {
+    fill_rows(history, schema, cutoff, customers, Known::default(), x).map(|_| ())
 }
 
-/// [`build_from`]'s work, into `x` (`customers.len()` × the schema's features).
-#[allow(clippy::too_many_arguments)]
-fn fill_rows(
-    history: &History,
-    schema: &FeatureSchema,
-    cutoff: Day,
-    customers: &[usize],
-    census: Option<&Census>,
-    sums: Option<Vec<Option<Summary>>>,
-    mut x: ArrayViewMut2<'_, f64>,
-    population_given: Option<&Option<Population>>,
-) -> Result<Option<BgNbd>> {
+/// [`build_from`]'s work, into `x` (`customers.len()` × the schema's features);
+/// the BG/NBD fit used, if any.
+fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], known: Known<'_>, mut x: ArrayViewMut2<'_, f64>) -> Result<Option<BgNbd>> {
+    let Known { census, sums, population: population_given } = known;
     // Both callers size `x` so (crate-internal).
     debug_assert_eq!(x.dim(), (customers.len(), schema.features.len()));
     // A shard's columns are those of the whole data (its merged census): a shard whose
