@@ -38,9 +38,9 @@ fn parquet_types(batch: &RecordBatch) -> Result<RecordBatch, arrow_schema::Arrow
             }
             DataType::Utf8 if f.name() == "customer_id" && int_ids => {
                 let t = c.as_string::<i32>();
-                let plain = winback::core::history::plain_integer;
-                let all = t.null_count() == 0 && t.iter().all(|s| s.and_then(plain).is_some());
-                all.then(|| Arc::new(t.iter().map(|s| s.and_then(plain)).collect::<Int64Array>()) as ArrayRef)
+                // Each id read once: the ids as integers, kept when every one is one.
+                let ints: Int64Array = t.iter().map(|s| s.and_then(winback::core::history::plain_integer)).collect();
+                (ints.null_count() == 0).then(|| Arc::new(ints) as ArrayRef)
             }
             _ => None,
         };
