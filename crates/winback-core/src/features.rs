@@ -878,9 +878,9 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
             // customer is tallied (the census, equal to the summaries' to the bit),
             // not summarized and kept. Kept, the summaries of 3.6M customers were
             // ~1 GB a cutoff at 100M lines, written once and freed at once, and
-            // the fit's most page-faulted memory.
-            None if all.is_empty() => Census::without_gaps(history, cutoff).population(need_btyd),
-            None => population(cutoff, &all, need_btyd),
+            // the fit's most page-faulted memory. (Every caller that has the
+            // summaries has the census too.)
+            None => Census::without_gaps(history, cutoff).population(need_btyd),
         }),
     };
     let btyd = pop.as_ref().and_then(|p| p.btyd);
