@@ -405,18 +405,23 @@ impl Counts {
             out.into_iter().collect()
         }
         let customers = self.recency.len() as u64;
-        // Sorted by value; equal under `total_cmp` means the same bits.
-        let mut spend = self.spend;
-        spend.par_sort_unstable_by(f64::total_cmp);
-        Census {
-            cutoff: self.cutoff,
-            customers,
-            recency: runs(self.recency),
-            purchases: runs(self.purchases),
-            patterns: runs(self.patterns),
-            spend: run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1))),
-            ..Default::default()
-        }
+        let Counts { cutoff, recency, purchases, patterns, mut spend, .. } = self;
+        // The four tallies side by side: each one's counting in runs is on one
+        // thread (~25 ms in all at 357k customers when they came one after another).
+        let ((recency, purchases), (patterns, spend)) = rayon::join(
+            || rayon::join(|| runs(recency), || runs(purchases)),
+            || {
+                rayon::join(
+                    || runs(patterns),
+                    || {
+                        // Sorted by value; equal under `total_cmp` means the same bits.
+                        spend.par_sort_unstable_by(f64::total_cmp);
+                        run_lengths(spend.into_iter().map(|v| (v.to_bits(), 1)))
+                    },
+                )
+            },
+        );
+        Census { cutoff, customers, recency, purchases, patterns, spend, ..Default::default() }
     }
 
     /// The census: counts, vocabularies and column flags.

@@ -727,12 +727,12 @@ impl HistoryBuilder {
         // Ids such as "17850.0" beside "17850" (a float column exported as text).
         let twins: Vec<&String> = history
             .customer_ids()
-            .iter()
+            .par_iter()
             .filter(|id| id.split_once('.').is_some_and(|(whole, zeros)| !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') && history.customer_index(whole).is_some()))
             .collect();
         self.report.float_twin_count = twins.len() as u64;
         self.report.float_twins = twins.into_iter().take(crate::report::FLOAT_TWINS_SHOWN).cloned().collect();
-        self.report.purchases = history.chunks.iter().flat_map(|k| &k.is_purchase).filter(|&&p| p).count() as u64;
+        self.report.purchases = history.chunks.par_iter().map(|k| k.is_purchase.iter().filter(|&&p| p).count() as u64).sum();
         history.source = self.source;
         Ok((history, self.report))
     }
@@ -985,26 +985,22 @@ fn id_prefix(id: &str) -> u128 {
 fn join_parts(parts: Vec<PartEvents>, channels: Vec<String>, categories: Vec<String>, regions: Vec<String>, present: Present) -> History {
     // Customers in id order. Sorted by the ids' first 16 bytes as a big-endian
     // number (the same order as the bytes'), so most comparisons touch no string.
-    let mut keyed: Vec<(u128, u32, u32)> = Vec::with_capacity(parts.iter().map(|p| p.ids.len()).sum());
-    for (p, part) in parts.iter().enumerate() {
-        keyed.extend(part.ids.iter().enumerate().map(|(c, id)| (id_prefix(id), p as u32, c as u32)));
-    }
+    let mut keyed: Vec<(u128, u32, u32)> = parts.par_iter().enumerate().flat_map_iter(|(p, part)| part.ids.iter().enumerate().map(move |(c, id)| (id_prefix(id), p as u32, c as u32))).collect();
     let id = |&(_, p, c): &(u128, u32, u32)| parts[p as usize].ids[c as usize].as_str();
     // Equal prefixes: one id is a prefix of the other padded with zero bytes, or they share 16 bytes.
     keyed.par_sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a).cmp(id(b))));
-    let mut parts = parts;
-    let mut customer_ids = Vec::with_capacity(keyed.len());
-    let mut spans = Vec::with_capacity(keyed.len());
-    for &(_, p, c) in &keyed {
-        let part = &mut parts[p as usize];
-        customer_ids.push(std::mem::take(&mut part.ids[c as usize]));
-        spans.push(Span { chunk: p, start: part.offsets[c as usize], end: part.offsets[c as usize + 1] });
-    }
-    drop(keyed);
-    let chunks: Vec<Chunk> = parts.into_iter().map(|p| p.ev).collect();
+    // The ids are moved out of their parts on one thread while the spans are
+    // read on the others (~12 ms on one thread at 357k customers, half of it the spans).
+    let (mut ids, rest): (Vec<Vec<String>>, Vec<(Vec<u32>, Chunk)>) = parts.into_iter().map(|p| (p.ids, (p.offsets, p.ev))).unzip();
+    let (customer_ids, spans) = rayon::join(
+        || keyed.iter().map(|&(_, p, c)| std::mem::take(&mut ids[p as usize][c as usize])).collect::<Vec<String>>(),
+        || keyed.par_iter().map(|&(_, p, c)| Span { chunk: p, start: rest[p as usize].0[c as usize], end: rest[p as usize].0[c as usize + 1] }).collect::<Vec<Span>>(),
+    );
+    drop((keyed, ids));
+    let chunks: Vec<Chunk> = rest.into_iter().map(|(_, ev)| ev).collect();
     let num_events = chunks.iter().map(|k| k.day.len()).sum();
-    let first_day = chunks.iter().flat_map(|k| k.day.iter().copied().min()).min().unwrap_or(0);
-    let last_day = chunks.iter().flat_map(|k| k.day.iter().copied().max()).max().unwrap_or(0);
+    let first_day = chunks.par_iter().flat_map_iter(|k| k.day.iter().copied().min()).min().unwrap_or(0);
+    let last_day = chunks.par_iter().flat_map_iter(|k| k.day.iter().copied().max()).max().unwrap_or(0);
     History {
         source: String::new(),
         customer_ids,
