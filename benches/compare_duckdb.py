@@ -28,6 +28,11 @@ table gives the best wall time of --repeat runs and the largest peak RSS; the
 The engines take turns, so each round's runs are seconds apart: "paired ÷ DuckDB"
 is the median (and range) of each round's wall time over DuckDB's in the same
 round, which a slow minute moves less than the ratio of the two best times.
+Every other round runs the engines in reverse order, so that no engine always
+follows the same one: on a VM whose balloon hands freed memory back to the host,
+a process finds the memory its predecessor just freed quick to touch and the
+rest slow, and with a fixed order DuckDB (~800 MB) always followed winback
+(~300 MB) and met more cold memory.
 As a fidelity check every engine reports customers with a purchase before the
 cutoff, the lapse threshold and the number of lapsed customers.
 
@@ -465,7 +470,8 @@ def main():
             # page cache and took 17-18 s against 13-14 s for the next.
             warm(files[fmt])
             for rep in range(args.repeat):  # engines interleaved, so that load spikes hit all of them
-                for engine in args.engines:
+                # Every other round in reverse order: no engine always follows the same one.
+                for engine in (args.engines if rep % 2 == 0 else args.engines[::-1]):
                     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
                     load1 = os.getloadavg()[0]
                     wall, rss, kv = measure(engine_cmd(engine, files[fmt], cutoff))
