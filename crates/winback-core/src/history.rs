@@ -19,8 +19,9 @@
 //! region vocabularies, so a history does not depend on the order of the input
 //! rows.
 
-use crate::attributes::Attributes;
 use rayon::prelude::*;
+
+use crate::attributes::Attributes;
 use crate::date::Day;
 use crate::error::Result;
 use crate::report::LoadReport;
