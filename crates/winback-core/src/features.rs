@@ -74,7 +74,7 @@ use crate::date::{format_day, Day};
 use crate::error::{Error, Result};
 use crate::history::{History, NONE_CODE};
 use crate::summary::{argmax, summarize, summarize_into, Summary};
-use winback_stats::btyd::{BgNbd, Pattern};
+use winback_stats::btyd::{BgNbd, HorizonTerms, Pattern};
 
 use crate::census::{pattern_key, Census, Population};
 
@@ -590,12 +590,6 @@ pub(crate) fn attribute_features(
     attribute_levels
 }
 
-/// A customer's BG/NBD pattern at cutoff `t`, in days.
-fn pattern(s: &Summary, t: Day) -> Pattern {
-    let (x, t_x, t) = pattern_key(s, t);
-    Pattern { x: f64::from(x), t_x: f64::from(t_x), t: f64::from(t), weight: 1.0 }
-}
-
 /// Population facts at `t` from every customer's summary (through a [`Census`],
 /// as a cluster computes them).
 pub(crate) fn population(t: Day, sums: &[Option<Summary>], btyd: bool) -> Population {
@@ -666,7 +660,7 @@ pub fn learn_and_build(history: &History, cutoff: Day, options: &FeatureOptions,
     let sums: Vec<Option<Summary>> = (0..history.num_customers()).into_par_iter().map(|c| summarize(history, c, cutoff, &options.windows)).collect();
     let census = Census::of_summaries(history, cutoff, &sums);
     let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
-    let x = build_from(history, &schema, cutoff, customers, Known { census: Some(&census), sums: Some(sums), population: None }, Layout::Columns)?;
+    let x = build_from(history, &schema, cutoff, customers, Known { census: Some(&census), sums: Some(sums), population: None, terms: None }, Layout::Columns)?;
     Ok((schema, x))
 }
 
@@ -701,6 +695,8 @@ pub struct FeatureBlocks<'h> {
     schema: FeatureSchema,
     census: Census,
     population: Option<Population>,
+    /// The BG/NBD terms of the census's `(x, T)` pairs, made once for every block.
+    terms: Option<TermsTable>,
     customers: Vec<usize>,
     /// Rows given so far.
     done: usize,
@@ -728,7 +724,8 @@ impl<'h> FeatureBlocks<'h> {
         let schema = FeatureSchema::learn_with(&census, history.attributes(), options)?;
         let (need_btyd, need_population) = population_needs(&schema);
         let population = need_population.then(|| census.population(need_btyd));
-        Ok(FeatureBlocks { history, cutoff, schema, census, population, customers, done: 0, started: false, block: Self::BLOCK })
+        let terms = TermsTable::of(&schema, &census, population.as_ref().and_then(|p| p.btyd));
+        Ok(FeatureBlocks { history, cutoff, schema, census, population, terms, customers, done: 0, started: false, block: Self::BLOCK })
     }
 
     /// Blocks of `rows` rows (at least 1) instead of [`FeatureBlocks::BLOCK`].
@@ -751,7 +748,7 @@ impl<'h> FeatureBlocks<'h> {
         let percentiles = self.schema.features.iter().any(|f| matches!(f.source, Source::RecencyPct | Source::BtydBuyPct));
         let range = if percentiles { 0..self.customers.len() } else { self.done..(self.done + self.block).min(self.customers.len()) };
         self.done = range.end;
-        let known = Known { census: Some(&self.census), sums: None, population: Some(&self.population) };
+        let known = Known { census: Some(&self.census), sums: None, population: Some(&self.population), terms: self.terms.as_ref() };
         build_from(self.history, &self.schema, self.cutoff, &self.customers[range], known, Layout::Columns)
     }
 }
@@ -811,6 +808,45 @@ struct Known<'a> {
     census: Option<&'a Census>,
     sums: Option<Vec<Option<Summary>>>,
     population: Option<&'a Option<Population>>,
+    /// Made from `census` with the model `population` gives (else made here when needed).
+    terms: Option<&'a TermsTable>,
+}
+
+/// The BG/NBD terms ([`BgNbd::horizon_terms`]) of every `(x, T)` pair among a
+/// census's patterns, for one model and the schema's horizon: a row then looks
+/// its pair up instead of summing a hypergeometric series (the same values, to
+/// the bit). Tens of thousands of pairs at 357,143 customers.
+struct TermsTable {
+    model: BgNbd,
+    horizon: f64,
+    /// `x << 32 | T`, sorted.
+    keys: Vec<u64>,
+    terms: Vec<HorizonTerms>,
+}
+
+impl TermsTable {
+    /// The table when the schema has a BG/NBD purchase column and there is a model.
+    fn of(schema: &FeatureSchema, census: &Census, model: Option<BgNbd>) -> Option<TermsTable> {
+        let model = model?;
+        let horizon = schema.options.btyd_horizon_days? as f64;
+        if !schema.features.iter().any(|f| matches!(f.source, Source::BtydBuy | Source::BtydPurchases | Source::BtydBuyPct)) {
+            return None;
+        }
+        let mut keys: Vec<u64> = census.patterns.keys().map(|&(x, _, t)| (u64::from(x) << 32) | u64::from(t)).collect();
+        keys.par_sort_unstable();
+        keys.dedup();
+        let terms = keys.par_iter().map(|&k| model.horizon_terms((k >> 32) as f64, (k & 0xffff_ffff) as f64, horizon)).collect();
+        Some(TermsTable { model, horizon, keys, terms })
+    }
+
+    /// The terms of `(x, T)`, when the table holds them for this model and horizon.
+    fn get(&self, model: &BgNbd, horizon: f64, x: u32, t: u32) -> Option<HorizonTerms> {
+        if self.model != *model || self.horizon.to_bits() != horizon.to_bits() {
+            return None;
+        }
+        let key = (u64::from(x) << 32) | u64::from(t);
+        self.keys.binary_search(&key).ok().map(|i| self.terms[i])
+    }
 }
 
 /// `build`, with what is already `known` at `cutoff`, the matrix laid out as `layout`.
@@ -834,7 +870,7 @@ pub(crate) fn build_features_into(history: &History, schema: &FeatureSchema, cut
 /// [`build_from`]'s work, into `x` (`customers.len()` × the schema's features);
 /// the BG/NBD fit used, if any.
 fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: &[usize], known: Known<'_>, mut x: ArrayViewMut2<'_, f64>) -> Result<Option<BgNbd>> {
-    let Known { census, sums, population: population_given } = known;
+    let Known { census, sums, population: population_given, terms: terms_given } = known;
     // Both callers size `x` so (crate-internal).
     debug_assert_eq!(x.dim(), (customers.len(), schema.features.len()));
     // A shard's columns are those of the whole data (its merged census): a shard whose
@@ -887,6 +923,16 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
         }),
     };
     let btyd = pop.as_ref().and_then(|p| p.btyd);
+    // The BG/NBD terms of each (x, T) pair, made here for a large enough build
+    // when not given (a pair's terms cost a row's, and rows share pairs).
+    let made;
+    let terms = match terms_given {
+        Some(t) => Some(t),
+        None => {
+            made = census.filter(|_| customers.len() >= FeatureBlocks::BLOCK).and_then(|c| TermsTable::of(schema, c, btyd));
+            made.as_ref()
+        }
+    };
     let cat_map = vocab_map(&history.categories, &schema.categories);
     let chan_map = vocab_map(&history.channels, &schema.channels);
     let reg_map = vocab_map(&history.regions, &schema.regions);
@@ -971,7 +1017,13 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
             let main_chan = argmax(&s.channels);
             let main_reg = argmax(&s.regions);
             let arow = attrs.and_then(|a| a.row(c));
-            let pat = pattern(s, cutoff);
+            let (x_days, t_x_days, age_days) = pattern_key(s, cutoff);
+            let pat = Pattern { x: f64::from(x_days), t_x: f64::from(t_x_days), t: f64::from(age_days), weight: 1.0 };
+            // The BG/NBD columns: P(alive) once, the (x, T) terms looked up.
+            let bg = btyd.map(|m| {
+                let terms = terms.and_then(|t| t.get(&m, horizon, x_days, age_days)).unwrap_or_else(|| m.horizon_terms(pat.x, pat.t, horizon));
+                (m, m.p_alive(&pat), terms)
+            });
             let in_vocab = |code: u16, map: &[Option<usize>], want: Option<usize>| -> bool {
                 code != NONE_CODE && map[usize::from(code)] == want
             };
@@ -1025,9 +1077,9 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
                     Source::RfmM => pop.as_ref().map_or(0.0, |p| score_high(net, &p.m_bp)),
                     Source::Abc(class) => pop.as_ref().map_or(0.0, |p| f64::from(u8::from(p.abc(net) == *class))),
                     Source::NoAttributes => f64::from(u8::from(arow.is_none())),
-                    Source::BtydAlive => btyd.map_or(0.0, |m| m.p_alive(&pat)),
-                    Source::BtydBuy => btyd.map_or(0.0, |m| m.p_buy(&pat, horizon)),
-                    Source::BtydPurchases => btyd.map_or(0.0, |m| m.expected_purchases(&pat, horizon)),
+                    Source::BtydAlive => bg.map_or(0.0, |(_, alive, _)| alive),
+                    Source::BtydBuy => bg.map_or(0.0, |(m, alive, terms)| m.p_buy_from(alive, &terms)),
+                    Source::BtydPurchases => bg.map_or(0.0, |(m, _, terms)| m.expected_purchases_from(&terms, &pat, horizon)),
                     // Filled in below, once every row is known.
                     Source::RecencyPct | Source::BtydBuyPct => 0.0,
                     Source::AttrNumber(_) | Source::AttrDays(_) | Source::AttrMissing(_) | Source::AttrLevel(..) => {
