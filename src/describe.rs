@@ -1,7 +1,6 @@
 //! The verbs that describe a history at a date without a model: who is lapsed
 //! (the lapse report) and the feature table.
 
-use rayon::prelude::*;
 use winback_core::date::Day;
 use winback_core::features::{build_features, FeatureBlocks, FeatureMatrix, FeatureOptions, FeatureSchema};
 use winback_core::lapse::{Lapse, LapseRule};
@@ -53,7 +52,7 @@ pub fn feature_table(history: &History, at: Day, rule: &LapseRule, who: Who, opt
 fn rows_of(history: &History, at: Day, rule: &LapseRule, who: Who) -> Result<Vec<usize>> {
     Ok(match who {
         Who::Lapsed => rule.resolve(history, at)?.lapsed,
-        Who::All => (0..history.num_customers()).into_par_iter().filter(|&i| history.last_purchase_before(i, at).is_some()).collect(),
+        Who::All => history.with_purchase_before(at),
     })
 }
 

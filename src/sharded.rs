@@ -367,7 +367,7 @@ pub fn fit_rows(plan: &FitPlan, rows: ShardRows) -> Result<WinbackModel> {
 pub fn feature_table_with(history: &History, at: Day, rule: &LapseRule, who: crate::Who, options: &FeatureOptions, census: &Census) -> Result<FeatureMatrix> {
     let rows: Vec<usize> = match who {
         crate::Who::Lapsed => rule.resolve_with(history, at, census)?.lapsed,
-        crate::Who::All => (0..history.num_customers()).filter(|&i| history.last_purchase_before(i, at).is_some()).collect(),
+        crate::Who::All => history.with_purchase_before(at),
     };
     let schema = FeatureSchema::learn_with(census, None, options)?;
     Ok(build_features_with(history, &schema, at, &rows, census)?)

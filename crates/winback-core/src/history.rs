@@ -510,6 +510,21 @@ impl History {
         let ev = self.customer(c);
         (0..ev.before(cutoff)).rev().find(|&e| ev.is_purchase[e]).map(|e| ev.day[e])
     }
+
+    /// The customers with a purchase before `cutoff`, in index order (id order):
+    /// those whose [`History::last_purchase_before`] is a day. Read chunk by chunk
+    /// on every core ([`History::chunk_order`]), then sorted: in index order each
+    /// customer's events were a cold line of another chunk (~20 ms of wall time at
+    /// 357,143 customers).
+    pub fn with_purchase_before(&self, cutoff: Day) -> Vec<usize> {
+        let mut found: Vec<u32> = self
+            .chunk_order(0..self.num_customers())
+            .into_par_iter()
+            .filter(|&c| self.last_purchase_before(c as usize, cutoff).is_some())
+            .collect();
+        found.par_sort_unstable();
+        found.into_iter().map(|c| c as usize).collect()
+    }
 }
 
 #[cfg(test)]
@@ -591,6 +606,34 @@ mod tests {
             let (a, b) = (h.spans[w[0] as usize].chunk, h.spans[w[1] as usize].chunk);
             assert!(a < b || (a == b && w[0] > w[1]), "{w:?}");
         }
+    }
+
+    /// The customers with a purchase before a cutoff, found chunk by chunk, are
+    /// those `last_purchase_before` names, in index order: customers with only a
+    /// return, or only purchases on or after the cutoff, are left out.
+    #[test]
+    fn with_purchase_before_is_the_filter_in_index_order() {
+        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
+        let lines: Vec<Line> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(c, id)| {
+                let first = (c % 10) as Day * 3;
+                let amount = if c % 4 == 0 { -5.0 } else { 2.0 };
+                (0..(c % 3 + 1) as Day).map(move |k| line(id, first + k * 7, amount))
+            })
+            .collect();
+        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        assert!(h.chunks.len() > 50, "{} chunks", h.chunks.len());
+        let mut sizes = Vec::new();
+        for cutoff in [0, 1, 4, 12, 20, 100] {
+            let expected: Vec<usize> = (0..h.num_customers()).filter(|&c| h.last_purchase_before(c, cutoff).is_some()).collect();
+            assert_eq!(h.with_purchase_before(cutoff), expected, "cutoff {cutoff}");
+            sizes.push(expected.len());
+        }
+        // From nobody to everyone but the 75 return-only customers.
+        assert_eq!((sizes[0], sizes[5]), (0, 225));
+        assert!(sizes.windows(2).all(|w| w[0] <= w[1]) && sizes[2] < sizes[3], "{sizes:?}");
     }
 
     #[test]
