@@ -832,19 +832,26 @@ impl TermsTable {
         if !schema.features.iter().any(|f| matches!(f.source, Source::BtydBuy | Source::BtydPurchases | Source::BtydBuyPct)) {
             return None;
         }
-        let mut keys: Vec<u64> = census.patterns.keys().map(|&(x, _, t)| (u64::from(x) << 32) | u64::from(t)).collect();
+        let mut keys: Vec<u64> = census.patterns.keys().map(|&(x, _, t)| Self::key(x, t)).collect();
         keys.par_sort_unstable();
         keys.dedup();
         let terms: Vec<HorizonTerms> = keys.par_iter().map(|&k| model.horizon_terms((k >> 32) as f64, (k & 0xffff_ffff) as f64, horizon)).collect();
         Some(TermsTable { model, horizon, terms: keys.into_iter().zip(terms).collect() })
     }
 
-    /// The terms of `(x, T)`, when the table holds them for this model and horizon.
-    fn get(&self, model: &BgNbd, horizon: f64, x: u32, t: u32) -> Option<HorizonTerms> {
-        if self.model != *model || self.horizon.to_bits() != horizon.to_bits() {
-            return None;
-        }
-        self.terms.get(&((u64::from(x) << 32) | u64::from(t))).copied()
+    /// The table's key of `(x, T)`.
+    fn key(x: u32, t: u32) -> u64 {
+        (u64::from(x) << 32) | u64::from(t)
+    }
+
+    /// Whether the table was made for this model and horizon.
+    fn fits(&self, model: &BgNbd, horizon: f64) -> bool {
+        self.model == *model && self.horizon.to_bits() == horizon.to_bits()
+    }
+
+    /// The terms of `(x, T)`, when the table holds the pair.
+    fn get(&self, x: u32, t: u32) -> Option<HorizonTerms> {
+        self.terms.get(&Self::key(x, t)).copied()
     }
 }
 
@@ -924,6 +931,7 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
     let btyd = pop.as_ref().and_then(|p| p.btyd);
     // The BG/NBD terms of each (x, T) pair, made here for a large enough build
     // when not given (a pair's terms cost a row's, and rows share pairs).
+    // A given table is checked once here against the model and horizon used.
     let made;
     let terms = match terms_given {
         Some(t) => Some(t),
@@ -931,7 +939,8 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
             made = census.filter(|_| customers.len() >= FeatureBlocks::BLOCK).and_then(|c| TermsTable::of(schema, c, btyd));
             made.as_ref()
         }
-    };
+    }
+    .filter(|t| btyd.is_some_and(|m| t.fits(&m, horizon)));
     let cat_map = vocab_map(&history.categories, &schema.categories);
     let chan_map = vocab_map(&history.channels, &schema.channels);
     let reg_map = vocab_map(&history.regions, &schema.regions);
@@ -1015,7 +1024,7 @@ fn fill_rows(history: &History, schema: &FeatureSchema, cutoff: Day, customers: 
         let pat = Pattern { x: f64::from(x_days), t_x: f64::from(t_x_days), t: f64::from(age_days), weight: 1.0 };
         // The BG/NBD columns: P(alive) once, the (x, T) terms looked up.
         let bg = btyd.map(|m| {
-            let terms = terms.and_then(|t| t.get(&m, horizon, x_days, age_days)).unwrap_or_else(|| m.horizon_terms(pat.x, pat.t, horizon));
+            let terms = terms.and_then(|t| t.get(x_days, age_days)).unwrap_or_else(|| m.horizon_terms(pat.x, pat.t, horizon));
             (m, m.p_alive(&pat), terms)
         });
         let in_vocab = |code: u16, map: &[Option<usize>], want: Option<usize>| -> bool {
