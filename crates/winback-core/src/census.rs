@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use winback_stats::btyd::{BgNbd, Pattern};
 
 use crate::date::Day;
-use crate::history::NONE_CODE;
+use crate::history::{CustomerEvents, NONE_CODE};
 use crate::summary::{gap_histogram, Summary};
 use crate::{Error, History, Present, Result};
 
@@ -101,8 +101,8 @@ impl Census {
             .par_iter()
             .fold(
                 || (Counts::new(history, cutoff), CategorySums::new(history.categories().len())),
-                |(mut t, mut sums), &c| {
-                    t.add_events(history, c as usize, &mut sums);
+                |(mut t, mut sums), &(_, span)| {
+                    t.add_events(history.events_at(span), &mut sums);
                     (t, sums)
                 },
             )
@@ -347,12 +347,11 @@ impl Counts {
         }
     }
 
-    /// [`Counts::add`] of customer `c`'s summary at the cutoff, to the bit, read
+    /// [`Counts::add`] of one customer's summary at the cutoff (its events `ev`), to the bit, read
     /// from its events without making the summary (its vectors of categories,
     /// channels and regions were most of the census's time); nothing for a
     /// customer without a purchase before the cutoff, as [`crate::summary::summarize`] gives none.
-    fn add_events(&mut self, history: &History, c: usize, sums: &mut CategorySums) {
-        let ev = history.customer(c);
+    fn add_events(&mut self, ev: CustomerEvents<'_>, sums: &mut CategorySums) {
         let (mut purchases, mut first, mut last, mut distinct_days) = (0u32, 0, 0, 0u32);
         let (mut gross, mut returned) = (0.0, 0.0);
         for e in 0..ev.before(self.cutoff) {
