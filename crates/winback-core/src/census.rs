@@ -97,18 +97,23 @@ impl Census {
         // are split (the tallies are sorted, and the sums add counts and non-negative
         // category units, saturating, which no order changes).
         let order = history.chunk_order(0..history.num_customers());
-        let tally = order
-            .par_iter()
-            .fold(
-                || (Counts::new(history, cutoff), CategorySums::new(history.categories().len())),
-                |(mut t, mut sums), &(_, span)| {
+        // Stretches of a fixed length, each counted into vectors of that capacity,
+        // then joined once into vectors of the exact total: grown push by push and
+        // appended pairwise, the tallies were copied again and again (memmove and
+        // fresh pages were a fifth of the census's time at 10M lines).
+        let stretch = (order.len() / (8 * rayon::current_num_threads()).max(1)).max(4096);
+        let parts: Vec<Counts> = order
+            .par_chunks(stretch)
+            .map(|part| {
+                let mut t = Counts::new(history, cutoff).with_capacity(part.len());
+                let mut sums = CategorySums::new(history.categories().len());
+                for &(_, span) in part {
                     t.add_events(history.events_at(span), &mut sums);
-                    (t, sums)
-                },
-            )
-            .map(|(t, _)| t)
-            .reduce(|| Counts::new(history, cutoff), Counts::join);
-        tally.census(history)
+                }
+                t
+            })
+            .collect();
+        Counts::join_all(history, cutoff, parts).census(history)
     }
 
     /// [`Census::without_gaps`] from every customer's summary at `cutoff` (one per
@@ -293,6 +298,22 @@ impl Counts {
         }
     }
 
+    /// Room for `n` customers in each tally.
+    fn with_capacity(mut self, n: usize) -> Counts {
+        self.recency.reserve_exact(n);
+        self.purchases.reserve_exact(n);
+        self.patterns.reserve_exact(n);
+        self.spend.reserve_exact(n);
+        self
+    }
+
+    /// The counts of all `parts` together ([`Counts::join`]), each tally copied
+    /// once into a vector of the exact total.
+    fn join_all(history: &History, cutoff: Day, parts: Vec<Counts>) -> Counts {
+        let n = parts.iter().map(|p| p.recency.len()).sum();
+        parts.into_iter().fold(Counts::new(history, cutoff).with_capacity(n), Counts::join)
+    }
+
     /// The counts of two sets of customers together.
     fn join(mut self, mut other: Counts) -> Counts {
         self.recency.append(&mut other.recency);
@@ -391,27 +412,15 @@ impl Counts {
 
     /// The customer counts (recency, purchases, spend, patterns).
     fn counts(self) -> Census {
-        // Each tally from its keys sorted (in parallel) and counted in runs.
-        fn runs<K: Ord + Copy + Send>(mut keys: Vec<K>) -> BTreeMap<K, u64> {
-            keys.par_sort_unstable();
-            let mut out: Vec<(K, u64)> = Vec::new();
-            for k in keys {
-                match out.last_mut() {
-                    Some(last) if last.0 == k => last.1 += 1,
-                    _ => out.push((k, 1)),
-                }
-            }
-            out.into_iter().collect()
-        }
         let customers = self.recency.len() as u64;
         let Counts { cutoff, recency, purchases, patterns, mut spend, .. } = self;
         // The four tallies side by side: each one's counting in runs is on one
         // thread (~25 ms in all at 357k customers when they came one after another).
         let ((recency, purchases), (patterns, spend)) = rayon::join(
-            || rayon::join(|| runs(recency), || runs(purchases)),
+            || rayon::join(|| dense_runs(recency, |d| d), || dense_runs(purchases, i64::from)),
             || {
                 rayon::join(
-                    || runs(patterns),
+                    || pattern_runs(patterns),
                     || {
                         // Sorted by value; equal under `total_cmp` means the same bits.
                         spend.par_sort_unstable_by(f64::total_cmp);
@@ -436,6 +445,61 @@ impl Counts {
         census.categories = named(history.categories(), categories);
         census
     }
+}
+
+/// A tally from its keys sorted (in parallel) and counted in runs.
+fn runs<K: Ord + Copy + Send>(mut keys: Vec<K>) -> BTreeMap<K, u64> {
+    keys.par_sort_unstable();
+    let mut out: Vec<(K, u64)> = Vec::new();
+    for k in keys {
+        match out.last_mut() {
+            Some(last) if last.0 == k => last.1 += 1,
+            _ => out.push((k, 1)),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// [`runs`] of BG/NBD patterns. Patterns whose three parts each fit in 21 bits
+/// (every pattern in practice: 2^21 days is 5,700 years) are sorted as one
+/// 64-bit word each — the same order, the parts packed most significant first
+/// — not as triples (~20 ms of the census at 357,143 customers, now ~12 ms).
+fn pattern_runs(keys: Vec<(u32, u32, u32)>) -> BTreeMap<(u32, u32, u32), u64> {
+    const BITS: u32 = 21;
+    if keys.par_iter().any(|&(x, t_x, t)| (x | t_x | t) >> BITS != 0) {
+        return runs(keys);
+    }
+    let mut packed: Vec<u64> = keys.into_par_iter().map(|(x, t_x, t)| (u64::from(x) << (2 * BITS)) | (u64::from(t_x) << BITS) | u64::from(t)).collect();
+    packed.par_sort_unstable();
+    let mask = (1u64 << BITS) - 1;
+    let mut out: Vec<((u32, u32, u32), u64)> = Vec::new();
+    for k in packed {
+        let key = ((k >> (2 * BITS)) as u32, ((k >> BITS) & mask) as u32, (k & mask) as u32);
+        match out.last_mut() {
+            Some(last) if last.0 == key => last.1 += 1,
+            _ => out.push((key, 1)),
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// [`runs`] of keys that are small whole numbers (`at` gives each its number:
+/// days since the last purchase, purchases), counted over their range instead
+/// of sorted when it spans fewer than 2^20 numbers.
+fn dense_runs<K: Ord + Copy + Send>(keys: Vec<K>, at: impl Fn(K) -> i64) -> BTreeMap<K, u64> {
+    let (Some(lo), Some(hi)) = (keys.iter().map(|&k| at(k)).min(), keys.iter().map(|&k| at(k)).max()) else {
+        return BTreeMap::new();
+    };
+    let span = match hi.checked_sub(lo) {
+        Some(span) if span < 1 << 20 => span as usize + 1,
+        _ => return runs(keys),
+    };
+    let mut count: Vec<(Option<K>, u64)> = vec![(None, 0); span];
+    for k in keys {
+        let slot = &mut count[(at(k) - lo) as usize];
+        *slot = (Some(k), slot.1 + 1);
+    }
+    count.into_iter().filter_map(|(k, n)| Some((k?, n))).collect()
 }
 
 /// One customer's spend per category, as [`crate::summary::summarize`] adds it (each
@@ -677,6 +741,41 @@ mod tests {
         c.categories.insert("dairy".into(), -1);
         let e = c.validate().unwrap_err();
         assert!(e.to_string().contains("a negative category value"), "{e}");
+    }
+
+    /// A tally as a plain map, key by key.
+    fn counted<K: Ord + Copy>(keys: &[K]) -> BTreeMap<K, u64> {
+        let mut m = BTreeMap::new();
+        for &k in keys {
+            *m.entry(k).or_insert(0) += 1;
+        }
+        m
+    }
+
+    proptest! {
+        /// Patterns packed into words, and small numbers counted over their range,
+        /// tally as counting key by key does: with parts at and past 21 bits
+        /// (sorted as triples then), and ranges at and past 2^20 (sorted then).
+        #[test]
+        fn packed_and_dense_tallies_are_plain_counts(
+            small in proptest::collection::vec((0u32..5, 0u32..40, 0u32..60), 0..300),
+            big in prop_oneof![Just(None), Just(Some((1u32 << 21) - 1)), Just(Some(1u32 << 21)), Just(Some(u32::MAX))],
+            days in proptest::collection::vec(-3i64..500, 0..300),
+            far in prop_oneof![Just(None), Just(Some((1i64 << 20) - 4)), Just(Some(1i64 << 20)), Just(Some(i64::MAX)), Just(Some(i64::MIN))],
+        ) {
+            let mut patterns = small;
+            if let Some(b) = big {
+                patterns.extend([(b, 0, 1), (1, b, b), (0, 0, b), (b, b, b)]);
+            }
+            prop_assert_eq!(pattern_runs(patterns.clone()), counted(&patterns));
+            let mut recency = days;
+            if let Some(f) = far {
+                recency.push(f);
+            }
+            prop_assert_eq!(dense_runs(recency.clone(), |d| d), counted(&recency));
+            let purchases: Vec<u32> = recency.iter().map(|&d| d.unsigned_abs() as u32).collect();
+            prop_assert_eq!(dense_runs(purchases.clone(), i64::from), counted(&purchases));
+        }
     }
 
     #[test]
