@@ -76,7 +76,11 @@ fn rows_of(history: &History, at: Day, rule: &LapseRule, who: Who) -> Result<Vec
 /// # Ok::<(), winback::Error>(())
 /// ```
 pub fn feature_blocks<'h>(history: &'h History, at: Day, rule: &LapseRule, who: Who, options: &FeatureOptions) -> Result<FeatureBlocks<'h>> {
-    Ok(FeatureBlocks::new(history, at, options, rows_of(history, at, rule, who)?)?)
+    Ok(match who {
+        // Every buyer: found by the census's own pass (`rows_of` would pass over them again).
+        Who::All => FeatureBlocks::of_buyers(history, at, options)?,
+        Who::Lapsed => FeatureBlocks::new(history, at, options, rows_of(history, at, rule, who)?)?,
+    })
 }
 
 /// The BG/NBD buy-till-you-die model fitted by maximum likelihood on every

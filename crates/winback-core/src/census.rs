@@ -92,6 +92,18 @@ impl Census {
     /// core: each thread counts a stretch of customers, and the stretches'
     /// counts are joined.
     pub(crate) fn without_gaps(history: &History, cutoff: Day) -> Census {
+        Census::counted(history, cutoff, false).0
+    }
+
+    /// [`Census::without_gaps`], and the customers it counts — those with a
+    /// purchase before `cutoff`, what [`History::with_purchase_before`] gives —
+    /// found by the same pass, in index order.
+    pub(crate) fn without_gaps_with_buyers(history: &History, cutoff: Day) -> (Census, Vec<usize>) {
+        Census::counted(history, cutoff, true)
+    }
+
+    /// The census's pass, also collecting the customers counted when `buyers`.
+    fn counted(history: &History, cutoff: Day, buyers: bool) -> (Census, Vec<usize>) {
         // Customers in the order their events lie, so a thread reads each chunk front
         // to back. The census does not depend on the order nor on how the customers
         // are split (the tallies are sorted, and the sums add counts and non-negative
@@ -102,18 +114,24 @@ impl Census {
         // appended pairwise, the tallies were copied again and again (memmove and
         // fresh pages were a fifth of the census's time at 10M lines).
         let stretch = (order.len() / (8 * rayon::current_num_threads()).max(1)).max(4096);
-        let parts: Vec<Counts> = order
+        let parts: Vec<(Counts, Vec<u32>)> = order
             .par_chunks(stretch)
             .map(|part| {
                 let mut t = Counts::new(history, cutoff).with_capacity(part.len());
                 let mut sums = CategorySums::new(history.categories().len());
-                for &(_, span) in part {
-                    t.add_events(history.events_at(span), &mut sums);
+                let mut counted = Vec::with_capacity(if buyers { part.len() } else { 0 });
+                for &(c, span) in part {
+                    if t.add_events(history.events_at(span), &mut sums) && buyers {
+                        counted.push(c);
+                    }
                 }
-                t
+                (t, counted)
             })
             .collect();
-        Counts::join_all(history, cutoff, parts).census(history)
+        let (parts, counted): (Vec<Counts>, Vec<Vec<u32>>) = parts.into_iter().unzip();
+        let mut all: Vec<u32> = counted.concat();
+        all.par_sort_unstable();
+        (Counts::join_all(history, cutoff, parts).census(history), all.into_iter().map(|c| c as usize).collect())
     }
 
     /// [`Census::without_gaps`] from every customer's summary at `cutoff` (one per
@@ -372,7 +390,8 @@ impl Counts {
     /// from its events without making the summary (its vectors of categories,
     /// channels and regions were most of the census's time); nothing for a
     /// customer without a purchase before the cutoff, as [`crate::summary::summarize`] gives none.
-    fn add_events(&mut self, ev: CustomerEvents<'_>, sums: &mut CategorySums) {
+    /// Whether the customer was counted (has a purchase before the cutoff).
+    fn add_events(&mut self, ev: CustomerEvents<'_>, sums: &mut CategorySums) -> bool {
         let (mut purchases, mut first, mut last, mut distinct_days) = (0u32, 0, 0, 0u32);
         let (mut gross, mut returned) = (0.0, 0.0);
         for e in 0..ev.before(self.cutoff) {
@@ -402,12 +421,13 @@ impl Counts {
             }
         }
         if purchases == 0 {
-            return;
+            return false;
         }
         for (k, v) in sums.drain() {
             self.add_category(k, v);
         }
         self.push_customer(last, purchases, pattern(distinct_days, first, last, self.cutoff), gross - returned);
+        true
     }
 
     /// The customer counts (recency, purchases, spend, patterns).
@@ -741,6 +761,34 @@ mod tests {
         c.categories.insert("dairy".into(), -1);
         let e = c.validate().unwrap_err();
         assert!(e.to_string().contains("a negative category value"), "{e}");
+    }
+
+    /// The customers the census's pass counts are those with a purchase before
+    /// the cutoff (`History::with_purchase_before`), in index order, on a
+    /// history of many chunks with return-only customers and customers whose
+    /// purchases all come later; the census is the one counted without them.
+    #[test]
+    fn the_census_pass_finds_the_buyers() {
+        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
+        let lines: Vec<Line> = ids
+            .iter()
+            .enumerate()
+            .flat_map(|(c, id)| {
+                let first = (c % 10) as Day * 3;
+                let amount = if c % 4 == 0 { -5.0 } else { 2.0 };
+                (0..(c % 3 + 1) as Day).map(move |k| Line { customer: id, day: first + k * 7, amount, ..Default::default() })
+            })
+            .collect();
+        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        let mut sizes = Vec::new();
+        for cutoff in [0, 1, 4, 12, 20, 100] {
+            let (census, buyers) = Census::without_gaps_with_buyers(&h, cutoff);
+            assert_eq!(buyers, h.with_purchase_before(cutoff), "cutoff {cutoff}");
+            assert_eq!(census, Census::without_gaps(&h, cutoff), "cutoff {cutoff}");
+            assert_eq!(census.customers, buyers.len() as u64);
+            sizes.push(buyers.len());
+        }
+        assert_eq!((sizes[0], sizes[5]), (0, 225), "{sizes:?}");
     }
 
     /// A tally as a plain map, key by key.
