@@ -769,17 +769,7 @@ mod tests {
     /// purchases all come later; the census is the one counted without them.
     #[test]
     fn the_census_pass_finds_the_buyers() {
-        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
-        let lines: Vec<Line> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(c, id)| {
-                let first = (c % 10) as Day * 3;
-                let amount = if c % 4 == 0 { -5.0 } else { 2.0 };
-                (0..(c % 3 + 1) as Day).map(move |k| Line { customer: id, day: first + k * 7, amount, ..Default::default() })
-            })
-            .collect();
-        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        let h = crate::history::many_chunk_history();
         let mut sizes = Vec::new();
         for cutoff in [0, 1, 4, 12, 20, 100] {
             let (census, buyers) = Census::without_gaps_with_buyers(&h, cutoff);

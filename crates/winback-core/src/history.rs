@@ -543,6 +543,28 @@ impl History {
     }
 }
 
+/// A test history of 300 customers over more than 50 chunks: every fourth
+/// customer has only returns, and customer `c`'s 1–3 events start on day
+/// `3 · (c mod 10)`, a week apart (so each cutoff from 0 to 100 leaves out
+/// some customers whose purchases all come later).
+#[cfg(test)]
+pub(crate) fn many_chunk_history() -> History {
+    let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
+    let lines: Vec<Line> = ids
+        .iter()
+        .enumerate()
+        .flat_map(|(c, id)| {
+            let first = (c % 10) as Day * 3;
+            let amount = if c % 4 == 0 { -5.0 } else { 2.0 };
+            (0..(c % 3 + 1) as Day).map(move |k| Line { customer: id, day: first + k * 7, amount, ..Default::default() })
+        })
+        .collect();
+    match History::from_lines(lines, false, &LoadOptions::default()) {
+        Ok((h, _)) => h,
+        Err(e) => panic!("the test history loads: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,17 +654,7 @@ mod tests {
     /// return, or only purchases on or after the cutoff, are left out.
     #[test]
     fn with_purchase_before_is_the_filter_in_index_order() {
-        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
-        let lines: Vec<Line> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(c, id)| {
-                let first = (c % 10) as Day * 3;
-                let amount = if c % 4 == 0 { -5.0 } else { 2.0 };
-                (0..(c % 3 + 1) as Day).map(move |k| line(id, first + k * 7, amount))
-            })
-            .collect();
-        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        let h = many_chunk_history();
         assert!(h.chunks.len() > 50, "{} chunks", h.chunks.len());
         let mut sizes = Vec::new();
         for cutoff in [0, 1, 4, 12, 20, 100] {

@@ -474,8 +474,8 @@ fn tally(pts: &[Pattern], step: f64, most: usize) -> Option<Vec<Pattern>> {
     let bits = |p: &Pattern| [p.x.to_bits(), p.t_x.to_bits(), p.t.to_bits()];
     for p in pts {
         let (t_x, t) = rounded(p, step);
-        let rounded = Pattern { t_x, t, ..*p };
-        let key = bits(&rounded);
+        let cell = Pattern { t_x, t, ..*p };
+        let key = bits(&cell);
         // Values are often whole numbers (days), whose low bits are all zero: each
         // word is folded high into low before mixing, and the slot is taken from
         // the product's high bits, where every bit of the key has reached.
@@ -490,7 +490,7 @@ fn tally(pts: &[Pattern], step: f64, most: usize) -> Option<Vec<Pattern>> {
                         return None;
                     }
                     table[i] = out.len() as u32;
-                    out.push(rounded);
+                    out.push(cell);
                     break;
                 }
                 k if bits(&out[k as usize]) == key => {
