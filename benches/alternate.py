@@ -75,6 +75,13 @@ def main():
     print(f"medians of {args.runs} rounds".ljust(22) + "".join(n.rjust(12) for n in names))
     for key in results[names[0]]:
         print(key.ljust(22) + "".join(f"{statistics.median(results[n][key]):12.3f}" for n in names))
+    # Each round's process time over the first variant's in the same round: the
+    # machine's drift between rounds (10% and more) cancels out of the pairs.
+    if args.runs >= 4:
+        first = results[names[0]]["process s"]
+        for stat, label in ((lambda v: statistics.median(v), "paired median"), (lambda v: statistics.quantiles(v, n=4)[0], "paired 1st quartile"), (lambda v: statistics.quantiles(v, n=4)[2], "paired 3rd quartile")):
+            print(f"{label} ÷ {names[0]}"[:22].ljust(22) + "".join(f"{stat([x / f for x, f in zip(results[n]['process s'], first)]):12.3f}" for n in names))
+        print("rounds faster".ljust(22) + "".join(f"{sum(x < f for x, f in zip(results[n]['process s'], first)):12d}" for n in names))
 
 
 if __name__ == "__main__":

@@ -217,6 +217,60 @@ fn parquet_row_groups_in_parallel() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A row group split between two threads (each decoding part of its rows) gives
+/// the history, report and strict-mode error of one thread reading it whole:
+/// three groups of 20 rows on two threads split the middle one, with and
+/// without a cutoff inside the last group.
+#[test]
+fn a_row_group_split_between_threads_reads_as_whole() {
+    use parquet::file::properties::WriterProperties;
+    let base = day_from_ymd(2024, 1, 1);
+    let n = 60;
+    let table = |ids: Vec<Option<i64>>| {
+        RecordBatch::try_from_iter([
+            ("customer_id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+            ("order_id", Arc::new(StringArray::from((0..n).map(|r| format!("o{}", r / 2)).collect::<Vec<_>>())) as _),
+            ("date", Arc::new(Date32Array::from((0..n).map(|r| base + r / 2).collect::<Vec<_>>())) as _),
+            ("amount", Arc::new(Float64Array::from((0..n).map(|r| 1.0 + (r % 9) as f64).collect::<Vec<_>>())) as _),
+        ])
+        .unwrap()
+    };
+    let dir = std::env::temp_dir().join(format!("winback-split-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, b: &RecordBatch| {
+        let path = dir.join(name);
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(20)).build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), b.schema(), Some(props)).unwrap();
+        w.write(b).unwrap();
+        w.close().unwrap();
+        path
+    };
+    let whole = table((0..n).map(|r| Some((r % 7) as i64)).collect());
+    let path = write("split.parquet", &whole);
+    let m = ColumnMap::new("customer_id", "date", "amount").order("order_id");
+    let pool = |threads: usize| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    for options in [LoadOptions::default(), LoadOptions { only_before: Some(base + 25), ..Default::default() }] {
+        let (one, r1) = pool(1).install(|| read_parquet(&path, &m, &options)).unwrap();
+        for threads in [2, 3] {
+            let (h, r) = pool(threads).install(|| read_parquet(&path, &m, &options)).unwrap();
+            assert_eq!((format!("{h:?}"), &r), (format!("{one:?}"), &r1), "{threads} threads");
+        }
+        let (seq, _) = read_record_batches([Ok(whole.clone())], &path.display().to_string(), &m, &options).unwrap();
+        assert_eq!(format!("{one:?}"), format!("{seq:?}"));
+    }
+    // Missing ids on rows 36 and 45 (1-based): row 36 lies in the second half of
+    // the middle group, which the second thread reads; strict mode names it.
+    let mut ids: Vec<Option<i64>> = (0..n).map(|r| Some((r % 7) as i64)).collect();
+    ids[35] = None;
+    ids[44] = None;
+    let holed = write("holed.parquet", &table(ids));
+    for threads in [1, 2, 3] {
+        let e = pool(threads).install(|| read_parquet(&holed, &m, &LoadOptions { strict: true, ..Default::default() })).unwrap_err();
+        assert_eq!(e.to_string(), format!("{}, row 36, column `customer_id`: missing customer id (value missing)", holed.display()), "{threads} threads");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
 /// `k` copies of a batch with the first column replaced by `ids`.
 fn arrow_select_concat(b: &RecordBatch, k: usize, ids: Vec<String>) -> RecordBatch {
     let copies: Vec<RecordBatch> = (0..k).map(|_| b.clone()).collect();
