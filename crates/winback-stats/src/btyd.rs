@@ -465,28 +465,7 @@ fn fit_grid(pts: &[Pattern]) -> (f64, Vec<Pattern>) {
 /// at the steps too fine that is known after a small part of the patterns, and
 /// the table stays small (256 KB, not 2 MB for 233k patterns; counting them all
 /// at each step was ~0.08 s of the fit's 0.23 s at 10M lines).
-/// From [`PARALLEL_TALLY`] patterns on, the two halves are tallied side by side
-/// and their tallies merged in order (the order first met is the same; the
-/// weights of a pattern met in both halves are each half's sum added, which for
-/// whole weights below 2^53, the only ones [`fit_grid`] keeps, is the same
-/// sum): at 10M lines 233k patterns were ~10 ms on one core while the other waited.
 fn tally(pts: &[Pattern], step: f64, most: usize) -> Option<Vec<Pattern>> {
-    if pts.len() < PARALLEL_TALLY {
-        return tally_rounded(pts, Some(step), most);
-    }
-    let (a, b) = pts.split_at(pts.len() / 2);
-    let (a, b) = rayon::join(|| tally(a, step, most), || tally(b, step, most));
-    let mut both = a?;
-    both.extend(b?);
-    // Rounded already (rounding a rounded pattern gives it back): only merged.
-    tally_rounded(&both, None, most)
-}
-
-/// Patterns from which [`tally`] splits its work in two.
-const PARALLEL_TALLY: usize = 1 << 15;
-
-/// [`tally`] on one thread; `step` `None`: the patterns are taken as they are.
-fn tally_rounded(pts: &[Pattern], step: Option<f64>, most: usize) -> Option<Vec<Pattern>> {
     let slots = (pts.len().min(most.saturating_add(1)) * 2).next_power_of_two().max(16);
     // Each slot: the place in `out` of the pattern it holds, or none.
     let mut table: Vec<u32> = vec![u32::MAX; slots];
@@ -494,13 +473,8 @@ fn tally_rounded(pts: &[Pattern], step: Option<f64>, most: usize) -> Option<Vec<
     let mut out: Vec<Pattern> = Vec::new();
     let bits = |p: &Pattern| [p.x.to_bits(), p.t_x.to_bits(), p.t.to_bits()];
     for p in pts {
-        let cell = match step {
-            Some(step) => {
-                let (t_x, t) = rounded(p, step);
-                Pattern { t_x, t, ..*p }
-            }
-            None => *p,
-        };
+        let (t_x, t) = rounded(p, step);
+        let cell = Pattern { t_x, t, ..*p };
         let key = bits(&cell);
         // Values are often whole numbers (days), whose low bits are all zero: each
         // word is folded high into low before mixing, and the slot is taken from
@@ -833,26 +807,6 @@ mod tests {
                 assert_eq!(tally(&pts, step, usize::MAX).map(|m| m.len()), Some(all), "case {case}, step {step}");
                 let most = (case * 13 + k * 5) % 60;
                 assert_eq!(tally(&pts, step, most).map(|m| m.len()), (all <= most).then_some(all), "case {case}, step {step}, most {most}");
-            }
-        }
-    }
-
-    /// Tallied in halves on two threads (from PARALLEL_TALLY patterns on), the
-    /// patterns come out in the same order with the same whole weights, to the
-    /// bit, and too many are too many, at every step.
-    #[test]
-    fn a_tally_in_halves_is_the_tally_in_one() {
-        let mut rng = crate::Rng::new(17);
-        let mut pts = random_patterns(&mut rng, 3 * PARALLEL_TALLY + 5, 2_000);
-        for (i, p) in pts.iter_mut().enumerate() {
-            p.weight = (1 + i % 5) as f64;
-        }
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        for k in 0..7 {
-            let step = f64::from(1u32 << k);
-            for most in [usize::MAX, 100, 4_000, 20_000] {
-                let halves = pool.install(|| tally(&pts, step, most));
-                assert_eq!(halves.map(|m| bits(&m)), tally_rounded(&pts, Some(step), most).map(|m| bits(&m)), "step {step}, most {most}");
             }
         }
     }
