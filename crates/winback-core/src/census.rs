@@ -230,6 +230,28 @@ impl Census {
     /// The population facts at the cutoff (RFM edges, ABC cuts, and the BG/NBD fit
     /// when `btyd`).
     pub(crate) fn population(&self, btyd: bool) -> Population {
+        // The fit (its patterns gathered, rounded and merged on one thread before
+        // the likelihood runs on all) alongside the RFM edges and ABC cuts, which
+        // walk every distinct spend on one thread too (~8 ms together at 357k
+        // customers, one after the other).
+        let fit = || {
+            btyd.then(|| {
+                let patterns: Vec<Pattern> = self
+                    .patterns
+                    .iter()
+                    .map(|(&(x, t_x, t), &n)| Pattern { x: f64::from(x), t_x: f64::from(t_x), t: f64::from(t), weight: n as f64 })
+                    .collect();
+                BgNbd::fit(&patterns)
+            })
+            .flatten()
+        };
+        let (btyd, mut population) = rayon::join(fit, || self.rfm_abc());
+        population.btyd = btyd;
+        population
+    }
+
+    /// [`Census::population`] without the BG/NBD fit.
+    fn rfm_abc(&self) -> Population {
         let r: Vec<(f64, u64)> = self.recency.iter().map(|(&d, &n)| (d as f64, n)).collect();
         let f: Vec<(f64, u64)> = self.purchases.iter().map(|(&p, &n)| (f64::from(p), n)).collect();
         let m: Vec<(f64, u64)> = self.spend.iter().map(|&(b, n)| (f64::from_bits(b), n)).collect();
@@ -250,17 +272,7 @@ impl Census {
             }
             cum += v * n as f64;
         }
-        let btyd = if btyd {
-            let patterns: Vec<Pattern> = self
-                .patterns
-                .iter()
-                .map(|(&(x, t_x, t), &n)| Pattern { x: f64::from(x), t_x: f64::from(t_x), t: f64::from(t), weight: n as f64 })
-                .collect();
-            BgNbd::fit(&patterns)
-        } else {
-            None
-        };
-        Population { r_bp: breakpoints(&r), f_bp: breakpoints(&f), m_bp: breakpoints(&m), abc_a_min: a_min, abc_b_min: b_min, btyd }
+        Population { r_bp: breakpoints(&r), f_bp: breakpoints(&f), m_bp: breakpoints(&m), abc_a_min: a_min, abc_b_min: b_min, btyd: None }
     }
 }
 
