@@ -442,15 +442,28 @@ fn fit_grid(pts: &[Pattern]) -> (f64, Vec<Pattern>) {
                 return (step, merged);
             }
         } else {
-            match tally(pts, step, if last { usize::MAX } else { MAX_PATTERNS }) {
-                Some(mut merged) if exact_sums => {
-                    // Distinct keys: no two compare equal, so an unstable sort is the order.
-                    merged.sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
-                    return (step, merged);
+            // Past step 1, two steps side by side (the next one on the other core,
+            // kept only when this one has too many patterns): at 10M lines the
+            // steps refused and the one chosen each scanned the 233k patterns one
+            // after the other on one core while the other waited (the learn step
+            // ~120 -> ~116 ms, perf sample windows).
+            let limit = |s: f64| if s >= 64.0 { usize::MAX } else { MAX_PATTERNS };
+            let next = step * 2.0;
+            let (here, there) = if step == 1.0 || last { (tally(pts, step, limit(step)), None) } else { rayon::join(|| tally(pts, step, limit(step)), || tally(pts, next, limit(next))) };
+            for (s, found) in [(step, here), (next, there)] {
+                match found {
+                    Some(mut merged) if exact_sums => {
+                        // Distinct keys: no two compare equal, so an unstable sort is the order.
+                        merged.sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
+                        return (s, merged);
+                    }
+                    Some(_) => return (s, merge(&mut coarse(pts, s))),
+                    None => {}
                 }
-                Some(_) => return (step, merge(&mut coarse(pts, step))),
-                None if last => return (step, merge(&mut coarse(pts, step))),
-                None => {}
+            }
+            if step != 1.0 {
+                // Both refused: the next pair.
+                step = next;
             }
         }
         step *= 2.0;
