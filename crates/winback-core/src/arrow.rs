@@ -639,15 +639,12 @@ fn parquet_parts(
     // one per thread; the parts are merged in file order, so the result does not
     // depend on the threads.
     let work: Vec<(usize, u64, f64)> = kept.iter().map(|&g| (g, group_rows[g], group_rows[g] as f64 * (AFTER_CUTOFF_WORK + (1.0 - AFTER_CUTOFF_WORK) * before[g]))).collect();
-    let runs: Vec<(Vec<Slice>, u64)> = balanced_runs(&work, rayon::current_num_threads()).into_iter().map(|run| {
-        let rows = run.iter().map(|s| s.rows).sum();
-        (run, rows)
-    }).collect();
+    let runs = balanced_runs(&work, rayon::current_num_threads());
     let parser = DateParser::new(map.date_format.clone(), &map.time)?;
     let parts: Vec<Result<HistoryBuilder>> = runs
         .par_iter()
-        .map(|(groups, rows)| {
-            let rows = *rows;
+        .map(|groups| {
+            let rows: u64 = groups.iter().map(|s| s.rows).sum();
             let file = std::fs::File::open(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e })?;
             let reader_options = match &supplied {
                 Some(s) => parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_schema(Arc::clone(s)),

@@ -625,9 +625,7 @@ mod tests {
     /// each with its own span.
     #[test]
     fn chunk_order_walks_each_chunk_front_to_back() {
-        let ids: Vec<String> = (0..300).map(|c| format!("customer-{c}")).collect();
-        let lines: Vec<Line> = ids.iter().enumerate().flat_map(|(c, id)| (0..(c % 3 + 1) as Day).map(move |d| line(id, d * 7, 1.0))).collect();
-        let (h, _) = History::from_lines(lines, false, &LoadOptions::default()).unwrap();
+        let h = many_chunk_history();
         assert!(h.chunks.len() > 50, "{} chunks", h.chunks.len());
         let with_spans = h.chunk_order(0..h.num_customers());
         assert!(with_spans.iter().all(|&(c, span)| { let s = h.spans[c as usize]; (s.chunk, s.start, s.end) == (span.chunk, span.start, span.end) }));

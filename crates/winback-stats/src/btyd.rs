@@ -433,41 +433,49 @@ fn fit_grid(pts: &[Pattern]) -> (f64, Vec<Pattern>) {
     let negative_zero = pts.iter().any(|p| [p.x, p.t_x, p.t].iter().any(|v| *v == 0.0 && v.is_sign_negative()));
     // 2^53: every whole number up to it is an f64, so every partial sum is exact.
     let exact_sums = pts.iter().all(|p| p.weight.fract() == 0.0) && pts.iter().map(|p| p.weight).sum::<f64>() <= 9_007_199_254_740_992.0;
-    let mut step = 1.0f64;
-    loop {
-        let last = step >= 64.0;
-        if negative_zero {
+    // The last step (64) is taken whatever it leaves.
+    let limit = |s: f64| if s >= 64.0 { usize::MAX } else { MAX_PATTERNS };
+    if negative_zero {
+        let mut step = 1.0f64;
+        loop {
             let merged = merge(&mut coarse(pts, step));
-            if last || merged.len() <= MAX_PATTERNS {
+            if merged.len() <= limit(step) {
                 return (step, merged);
             }
-        } else {
-            // Past step 1, two steps side by side (the next one on the other core,
-            // kept only when this one has too many patterns): at 10M lines the
-            // steps refused and the one chosen each scanned the 233k patterns one
-            // after the other on one core while the other waited (the learn step
-            // ~120 -> ~116 ms, perf sample windows).
-            let limit = |s: f64| if s >= 64.0 { usize::MAX } else { MAX_PATTERNS };
-            let next = step * 2.0;
-            let (here, there) = if step == 1.0 || last { (tally(pts, step, limit(step)), None) } else { rayon::join(|| tally(pts, step, limit(step)), || tally(pts, next, limit(next))) };
-            for (s, found) in [(step, here), (next, there)] {
-                match found {
-                    Some(mut merged) if exact_sums => {
-                        // Distinct keys: no two compare equal, so an unstable sort is the order.
-                        merged.sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
-                        return (s, merged);
-                    }
-                    Some(_) => return (s, merge(&mut coarse(pts, s))),
-                    None => {}
-                }
-            }
-            if step != 1.0 {
-                // Both refused: the next pair.
-                step = next;
-            }
+            step *= 2.0;
         }
-        step *= 2.0;
     }
+    // The patterns merged at a step whose tally found few enough.
+    let merged_at = |s: f64, tallied: Vec<Pattern>| -> Vec<Pattern> {
+        if exact_sums {
+            let mut merged = tallied;
+            // Distinct keys: no two compare equal, so an unstable sort is the order.
+            merged.sort_unstable_by(|u, v| u.x.total_cmp(&v.x).then(u.t_x.total_cmp(&v.t_x)).then(u.t.total_cmp(&v.t)));
+            merged
+        } else {
+            merge(&mut coarse(pts, s))
+        }
+    };
+    // Step 1 alone (a census's patterns are distinct, so it is refused after
+    // 20,001), then two steps side by side, the coarser kept only when the finer
+    // has too many: at 10M lines the steps refused and the one chosen each
+    // scanned the 233k patterns one after the other on one core while the other
+    // waited (the learn step ~120 -> ~116 ms, perf sample windows).
+    if let Some(tallied) = tally(pts, 1.0, limit(1.0)) {
+        return (1.0, merged_at(1.0, tallied));
+    }
+    for (fine, coarser) in [(2.0, 4.0), (8.0, 16.0), (32.0, 64.0)] {
+        let (a, b) = rayon::join(|| tally(pts, fine, limit(fine)), || tally(pts, coarser, limit(coarser)));
+        if let Some(tallied) = a {
+            return (fine, merged_at(fine, tallied));
+        }
+        if let Some(tallied) = b {
+            return (coarser, merged_at(coarser, tallied));
+        }
+    }
+    // Step 64 has no limit: its tally gives nothing only past 2^32 distinct
+    // patterns, which are merged by sorting, as before.
+    (64.0, merge(&mut coarse(pts, 64.0)))
 }
 
 /// The patterns rounded to `step` (see [`coarse`]), those with the same

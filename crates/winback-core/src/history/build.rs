@@ -447,10 +447,10 @@ impl HistoryBuilder {
             }
         }
         // An integer id's key comes from its digits; its text is written only
-        // when the key cannot hold it (or a report names it).
-        // The key and partition of the line before are taken again for the same id
-        // (writing a key from the digits was ~5% of reading 10M lines with
-        // integer ids in time order, where ~3 lines in 4 repeat the id before).
+        // when the key cannot hold it (or a report names it). The same id as the
+        // line before's takes that line's key and partition again (writing a key
+        // from the digits was ~5% of reading 10M lines with integer ids in time
+        // order, where ~3 lines in 4 repeat the id before).
         let long_int_text;
         let (customer, int_key) = match row.customer {
             Id::Text(t) => (trim(t), None),
